@@ -1,0 +1,262 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
+)
+
+// DefaultLimits are requests per minute per Web API method, from Slack's
+// published tiers (Tier 2: 20, Tier 3: 50, Tier 4: 100). chat.postMessage
+// is "special" (about one a second per channel plus a workspace limit
+// Slack does not publish); 100 a minute stays well inside it. Operators
+// override any of them with slack_limits in the config.
+var DefaultLimits = map[string]int{
+	"auth.test":                    100,
+	"chat.postMessage":             100,
+	"chat.postEphemeral":           100,
+	"chat.update":                  50,
+	"conversations.open":           50,
+	"conversations.history":        50,
+	"conversations.members":        100,
+	"users.info":                   100,
+	"users.list":                   20,
+	"views.open":                   100,
+	"views.publish":                100,
+	"views.update":                 100,
+	"files.getUploadURLExternal":   20,
+	"files.completeUploadExternal": 20,
+	"response_url":                 0, // not a Web API method: no tier
+}
+
+// ErrUncertain means a post may or may not have reached Slack (the
+// connection broke, or Slack answered 5xx after taking it). Posting again
+// blindly could send it twice, so the caller reconciles instead.
+var ErrUncertain = errors.New("slack may or may not have received the message")
+
+// errPermanent wraps Slack errors that will not change on retry.
+type permanentError struct {
+	method string
+	code   string
+}
+
+func (e *permanentError) Error() string {
+	return fmt.Sprintf("slack %s: %s", e.method, e.code)
+}
+
+// slackCode returns Slack's error code (e.g. "channel_not_found") if err
+// is a permanent Slack error.
+func slackCode(err error) string {
+	if pe, ok := errors.AsType[*permanentError](err); ok {
+		return pe.code
+	}
+	return ""
+}
+
+// callKind says whether a call may be repeated after an ambiguous
+// failure. Reads and idempotent updates may; posts may not.
+type callKind int
+
+const (
+	callSafe callKind = iota
+	callPost
+)
+
+// webAPI wraps every Web API call with the method's rate limiter, a pause
+// shared by every caller when Slack answers 429, bounded retries for what
+// is safe to retry, and classification of what is not.
+type webAPI struct {
+	log         *slog.Logger
+	callTimeout time.Duration
+	maxAttempts int
+	metrics     Metrics
+
+	mu    sync.Mutex
+	gates map[string]*gate
+	lims  map[string]int
+}
+
+type gate struct {
+	lim *rate.Limiter // nil: unlimited
+
+	mu          sync.Mutex
+	pausedUntil time.Time
+}
+
+func newWebAPI(log *slog.Logger, limits map[string]int, m Metrics) *webAPI {
+	lims := make(map[string]int, len(DefaultLimits)+len(limits))
+	for k, v := range DefaultLimits {
+		lims[k] = v
+	}
+	for k, v := range limits {
+		lims[k] = v
+	}
+	return &webAPI{
+		log:         log,
+		callTimeout: 15 * time.Second,
+		maxAttempts: 5,
+		metrics:     m,
+		gates:       make(map[string]*gate),
+		lims:        lims,
+	}
+}
+
+func (w *webAPI) gate(method string) *gate {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g, ok := w.gates[method]
+	if !ok {
+		perMin, known := w.lims[method]
+		if !known {
+			perMin = 50 // an unlisted method gets Tier 3, the common case
+		}
+		g = &gate{}
+		if perMin > 0 {
+			// A burst of one second's worth spreads a queue evenly over
+			// the minute, so a 9 o'clock rush never trips Slack's limit.
+			burst := max(1, perMin/60)
+			g.lim = rate.NewLimiter(rate.Limit(float64(perMin)/60), burst)
+		}
+		w.gates[method] = g
+	}
+	return g
+}
+
+// pause stops every caller of the method until t.
+func (g *gate) pause(t time.Time) {
+	g.mu.Lock()
+	if t.After(g.pausedUntil) {
+		g.pausedUntil = t
+	}
+	g.mu.Unlock()
+}
+
+func (g *gate) wait(ctx context.Context) (paused time.Duration, err error) {
+	g.mu.Lock()
+	until := g.pausedUntil
+	g.mu.Unlock()
+	if d := time.Until(until); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			paused = d
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		}
+	}
+	if g.lim != nil {
+		if err := g.lim.Wait(ctx); err != nil {
+			return paused, err
+		}
+	}
+	return paused, nil
+}
+
+// do runs fn under the method's limits. It retries 429s for every kind
+// (Slack did not process the call), and 5xx or network failures only for
+// callSafe; for callPost those come back as ErrUncertain.
+func (w *webAPI) do(ctx context.Context, method string, kind callKind, fn func(context.Context) error) error {
+	g := w.gate(method)
+	backoff := 200 * time.Millisecond
+	var err error
+	for attempt := 1; attempt <= w.maxAttempts; attempt++ {
+		paused, werr := g.wait(ctx)
+		if paused > 0 {
+			w.metrics.Paused(method, paused)
+		}
+		if werr != nil {
+			return fmt.Errorf("slack %s: waiting for rate limit: %w", method, werr)
+		}
+		cctx, cancel := context.WithTimeout(ctx, w.callTimeout)
+		err = fn(cctx)
+		cancel()
+		outcome := classify(err)
+		w.metrics.APICall(method, outcome)
+		switch outcome {
+		case "ok":
+			return nil
+		case "rate_limited":
+			wait := time.Second
+			if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok && rl.RetryAfter > 0 {
+				wait = rl.RetryAfter
+			}
+			// Jitter keeps a fleet of waiting senders from returning in
+			// the same millisecond and tripping the limit again.
+			wait += time.Duration(rand.Int64N(int64(250 * time.Millisecond)))
+			g.pause(time.Now().Add(wait))
+			w.log.Warn("slack rate limited; pausing method", "method", method, "retry_after", wait.Round(time.Millisecond))
+			continue
+		case "permanent":
+			code := err.Error()
+			var se slack.SlackErrorResponse
+			if errors.As(err, &se) {
+				code = se.Err
+			}
+			return &permanentError{method: method, code: code}
+		default: // "uncertain": 5xx, network, timeout
+			if ctx.Err() != nil {
+				return fmt.Errorf("slack %s: %w", method, ctx.Err())
+			}
+			if kind == callPost {
+				return fmt.Errorf("slack %s: %w: %w", method, ErrUncertain, err)
+			}
+			w.log.Warn("slack call failed; retrying", "method", method, "attempt", attempt, "error", err)
+			t := time.NewTimer(backoff + time.Duration(rand.Int64N(int64(backoff))))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("slack %s: %w", method, ctx.Err())
+			}
+			backoff = min(backoff*2, 10*time.Second)
+		}
+	}
+	return fmt.Errorf("slack %s: giving up after %d attempts: %w", method, w.maxAttempts, err)
+}
+
+// classify sorts a slack-go error into what we do about it.
+func classify(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	if _, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+		return "rate_limited"
+	}
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "ratelimited", "rate_limited":
+			return "rate_limited"
+		case "internal_error", "fatal_error", "service_unavailable", "request_timeout":
+			// Slack says some aspect of the call may have succeeded.
+			return "uncertain"
+		}
+		return "permanent"
+	}
+	if sc, ok := errors.AsType[slack.StatusCodeError](err); ok {
+		if sc.Code == 429 {
+			return "rate_limited"
+		}
+		if sc.Code >= 500 {
+			return "uncertain"
+		}
+		return "permanent"
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return "uncertain"
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "uncertain"
+	}
+	// EOF, connection reset and the like surface as plain wrapped errors.
+	return "uncertain"
+}

@@ -1,0 +1,439 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// metadataType marks our nudge messages so a restart can find what it
+// already posted (message metadata survives in conversations.history).
+const metadataType = "nudgebot_nudge"
+
+// dueBatch bounds how many people one pass of the due index loads.
+const dueBatch = 512
+
+// Tick plans a delivery for everyone who is due and sends every pending
+// delivery. It runs from cron; SkipIfStillRunning and tickMu keep two
+// ticks from overlapping.
+func (b *Bot) Tick(ctx context.Context) {
+	b.tickMu.Lock()
+	defer b.tickMu.Unlock()
+	now := b.now()
+	b.planDue(now)
+	b.sendPending(ctx, now)
+}
+
+func (b *Bot) planDue(now time.Time) {
+	for {
+		ids, err := b.store.Due(now, dueBatch)
+		if err != nil {
+			b.log.Error("reading the due index", "error", err)
+			return
+		}
+		progressed := 0
+		for _, id := range ids {
+			if b.planOne(id, now) {
+				progressed++
+			}
+		}
+		// A person whose plan failed stays due; stop rather than spin on
+		// them, and try again next tick.
+		if len(ids) < dueBatch || progressed == 0 {
+			return
+		}
+	}
+}
+
+// planOne turns one due person into a pending delivery (or missed slots)
+// and advances their due time in the same transaction.
+func (b *Bot) planOne(userID string, now time.Time) bool {
+	sub, err := b.store.Subscriber(userID)
+	if err != nil {
+		b.log.Error("loading a due subscriber", "user_id", userID, "error", err)
+		return false
+	}
+	if !sub.Subscribed || sub.Inactive {
+		_, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
+			s.NextDue = time.Time{}
+			return nil
+		})
+		return err == nil
+	}
+	expect := sub.NextDue
+	plan := b.cal.Plan(sub, now)
+	if len(plan.Missed) > 0 {
+		last := plan.Missed[len(plan.Missed)-1]
+		err := b.store.RecordMissed(userID, plan.Missed, expect, func(s *nudges.Subscriber) error {
+			if last.After(s.LastSlot) {
+				s.LastSlot = last
+			}
+			if !plan.Deliver {
+				s.NextDue = plan.Next
+			}
+			return nil
+		})
+		if err != nil {
+			b.log.Error("recording missed slots", "user_id", userID, "error", err)
+			return false
+		}
+		b.log.Info("slots passed while the bot was away; recorded as missed", "user_id", userID, "count", max(plan.MissedCount, len(plan.Missed)))
+		b.metrics.Delivered("missed")
+	}
+	if !plan.Deliver {
+		if len(plan.Missed) == 0 {
+			_, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
+				if !s.NextDue.Equal(expect) {
+					return nil
+				}
+				s.NextDue = plan.Next
+				return nil
+			})
+			return err == nil
+		}
+		return true
+	}
+	history, err := b.store.Deliveries(userID, now.AddDate(0, 0, -60))
+	if err != nil {
+		b.log.Error("loading delivery history", "user_id", userID, "error", err)
+		return false
+	}
+	choice, err := b.catalog.Choose(sub, history, now, seededRand(userID, plan.Slot))
+	if err != nil {
+		b.log.Error("choosing a nudge", "user_id", userID, "error", err)
+		return false
+	}
+	d := nudges.Delivery{
+		ID:      nudges.DeliveryID(userID, plan.Slot, false),
+		UserID:  userID,
+		NudgeID: choice.Nudge.ID,
+		Theme:   choice.Nudge.Theme,
+		Role:    choice.Nudge.Role,
+		Slot:    plan.Slot,
+		Reason:  choice.Reason,
+		State:   nudges.StatePending,
+		Created: now,
+	}
+	created, err := b.store.StartDelivery(d, expect, func(s *nudges.Subscriber) error {
+		s.NextDue = plan.Next
+		if plan.Slot.After(s.LastSlot) {
+			s.LastSlot = plan.Slot
+		}
+		nudges.Record(s, choice.Nudge)
+		return nil
+	})
+	if err != nil {
+		b.log.Error("recording a delivery", "user_id", userID, "delivery_id", d.ID, "error", err)
+		return false
+	}
+	if !created {
+		// The slot was delivered before (a clock step back, or a crash
+		// after the delivery was recorded): move the due time on only.
+		_, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
+			if s.NextDue.Equal(expect) {
+				s.NextDue = plan.Next
+			}
+			return nil
+		})
+		return err == nil
+	}
+	return true
+}
+
+// seededRand makes the choice for a person's slot reproducible: the same
+// person and slot always draw the same numbers, in tests and after a
+// crash, without any shared random state.
+func seededRand(userID string, slot time.Time) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(userID))
+	return rand.New(rand.NewPCG(h.Sum64(), uint64(slot.UnixNano())))
+}
+
+// sendPending sends every pending delivery that is not snoozed, through a
+// fixed number of senders; the per-method limiter spaces them out.
+func (b *Bot) sendPending(ctx context.Context, now time.Time) {
+	pending, err := b.store.Pending()
+	if err != nil {
+		b.log.Error("reading the outbox", "error", err)
+		return
+	}
+	var oldest time.Time
+	queue := make(chan nudges.Delivery)
+	var wg sync.WaitGroup
+	for range min(b.opts.Senders, max(1, len(pending))) {
+		wg.Go(func() {
+			for d := range queue {
+				b.send(ctx, d)
+			}
+		})
+	}
+	for _, d := range pending {
+		if d.SnoozeTo.After(now) {
+			continue
+		}
+		due := d.Slot
+		if !d.SnoozeTo.IsZero() {
+			due = d.SnoozeTo
+		}
+		if oldest.IsZero() || due.Before(oldest) {
+			oldest = due
+		}
+		select {
+		case queue <- d:
+		case <-ctx.Done():
+		}
+	}
+	close(queue)
+	if !oldest.IsZero() {
+		b.metrics.SchedulerLag(now.Sub(oldest))
+	}
+	wg.Wait()
+}
+
+// send delivers one pending delivery at most once. Before each post the
+// attempt is recorded; a delivery that was attempted before is first
+// looked for in the DM's history, because the earlier post may have
+// reached Slack before a crash or a broken connection.
+func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
+	if _, busy := b.inflight.LoadOrStore(pd.ID, struct{}{}); busy {
+		return
+	}
+	defer b.inflight.Delete(pd.ID)
+	log := b.log.With("delivery_id", pd.ID, "user_id", pd.UserID)
+
+	d, err := b.store.Delivery(pd.ID)
+	if err != nil || d.State != nudges.StatePending || d.SnoozeTo.After(b.now()) {
+		return
+	}
+	sub, err := b.store.Subscriber(d.UserID)
+	if err != nil {
+		log.Error("loading subscriber for delivery", "error", err)
+		return
+	}
+	if sub.Inactive {
+		b.failDelivery(d.ID, "inactive")
+		return
+	}
+	n, ok := b.catalog.Get(d.NudgeID)
+	if !ok {
+		log.Error("nudge no longer in the catalog; delivery dropped", "nudge_id", d.NudgeID)
+		b.failDelivery(d.ID, "unknown_nudge")
+		return
+	}
+	channel := sub.DMChannel
+	if channel == "" {
+		channel, err = b.openDM(ctx, d.UserID)
+		if err != nil {
+			b.handleSendError(log, d, err)
+			return
+		}
+	}
+	if d.Attempts > 0 {
+		ts, found, err := b.findPosted(ctx, channel, d)
+		if err != nil {
+			log.Warn("could not check the DM history; will try again next tick", "error", err)
+			return
+		}
+		if found {
+			log.Info("delivery found in the DM after an interrupted attempt; not sending again")
+			b.markSent(d.ID, channel, ts)
+			return
+		}
+	}
+	d, err = b.store.UpdateDelivery(d.ID, func(d *nudges.Delivery) error {
+		d.Attempts++
+		d.TryAt = b.now()
+		d.Channel = channel
+		return nil
+	})
+	if err != nil {
+		log.Error("recording the attempt", "error", err)
+		return
+	}
+	loc := sub.Location(b.cal.Fallback)
+	blocks := nudgeBlocks(n, d, loc)
+	var ts string
+	err = b.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+		var err error
+		_, ts, err = b.api.PostMessageContext(ctx, channel,
+			slack.MsgOptionText(nudgeFallback(n), true),
+			slack.MsgOptionBlocks(blocks...),
+			slack.MsgOptionMetadata(slack.SlackMetadata{
+				EventType:    metadataType,
+				EventPayload: map[string]any{"delivery_id": d.ID, "round": d.Round},
+			}),
+		)
+		return err
+	})
+	if err != nil {
+		b.handleSendError(log, d, err)
+		return
+	}
+	b.markSent(d.ID, channel, ts)
+	log.Info("nudge delivered", "nudge_id", d.NudgeID)
+}
+
+func (b *Bot) markSent(id, channel, ts string) {
+	_, err := b.store.UpdateDelivery(id, func(d *nudges.Delivery) error {
+		d.State = nudges.StateSent
+		d.Channel = channel
+		d.TS = ts
+		d.SentAt = b.now()
+		return nil
+	})
+	if err != nil {
+		b.log.Error("recording a sent delivery; it will be reconciled", "delivery_id", id, "error", err)
+		return
+	}
+	b.metrics.Delivered("sent")
+}
+
+func (b *Bot) failDelivery(id, reason string) {
+	_, err := b.store.UpdateDelivery(id, func(d *nudges.Delivery) error {
+		d.State = nudges.StateFailed
+		return nil
+	})
+	if err != nil {
+		b.log.Error("recording a failed delivery", "delivery_id", id, "error", err)
+	}
+	b.metrics.Delivered("failed_" + reason)
+}
+
+// goneCodes are Slack's answers that mean the person cannot receive DMs
+// from us any more; their schedule stops and their data stays.
+var goneCodes = map[string]bool{
+	"user_not_found":   true,
+	"account_inactive": true,
+	"cannot_dm_bot":    true,
+	"user_disabled":    true,
+	"user_is_bot":      true,
+}
+
+func (b *Bot) handleSendError(log interface {
+	Warn(string, ...any)
+	Error(string, ...any)
+}, d nudges.Delivery, err error) {
+	switch code := slackCode(err); {
+	case errors.Is(err, ErrUncertain):
+		log.Warn("post outcome uncertain; will reconcile against the DM before any retry", "error", err)
+		b.metrics.Delivered("uncertain")
+	case goneCodes[code]:
+		log.Warn("person can no longer receive nudges; schedule stopped, data kept", "reason", code)
+		b.deactivate(d.UserID, code)
+		b.failDelivery(d.ID, "gone")
+	case code == "channel_not_found" || code == "is_archived":
+		// A cached DM channel went stale: forget it, try again next tick.
+		log.Warn("DM channel no longer usable; reopening next tick", "reason", code)
+		_, _ = b.store.UpdateSubscriber(d.UserID, func(s *nudges.Subscriber) error {
+			s.DMChannel = ""
+			return nil
+		})
+		_, _ = b.store.UpdateDelivery(d.ID, func(d *nudges.Delivery) error {
+			d.Attempts = 0
+			return nil
+		})
+	case code != "":
+		log.Error("slack refused the nudge; not retrying", "reason", code)
+		b.failDelivery(d.ID, "refused")
+	default:
+		log.Warn("delivery not sent; will try again next tick", "error", err)
+		b.metrics.Delivered("retry")
+	}
+}
+
+func (b *Bot) deactivate(userID, reason string) {
+	_, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
+		s.Inactive = true
+		s.InactiveReason = reason
+		s.NextDue = time.Time{}
+		return nil
+	})
+	if err != nil {
+		b.log.Error("marking a person inactive", "user_id", userID, "error", err)
+	}
+}
+
+// openDM finds the person's IM channel once and keeps it.
+func (b *Bot) openDM(ctx context.Context, userID string) (string, error) {
+	var ch *slack.Channel
+	err := b.web.do(ctx, "conversations.open", callSafe, func(ctx context.Context) error {
+		var err error
+		ch, _, _, err = b.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{userID}})
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("opening DM: %w", err)
+	}
+	_, err = b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
+		s.DMChannel = ch.ID
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("saving DM channel: %w", err)
+	}
+	return ch.ID, nil
+}
+
+// findPosted looks for this delivery's message (same id and round) in the
+// DM since shortly before the previous attempt.
+func (b *Bot) findPosted(ctx context.Context, channel string, d nudges.Delivery) (ts string, found bool, err error) {
+	oldest := d.TryAt.Add(-2 * time.Minute)
+	if d.TryAt.IsZero() {
+		oldest = d.Created.Add(-2 * time.Minute)
+	}
+	params := &slack.GetConversationHistoryParameters{
+		ChannelID:          channel,
+		Oldest:             fmt.Sprintf("%d.000000", oldest.Unix()),
+		Limit:              200,
+		IncludeAllMetadata: true,
+	}
+	for range 20 { // bounded: a DM does not hold thousands of bot messages in minutes
+		var resp *slack.GetConversationHistoryResponse
+		err := b.web.do(ctx, "conversations.history", callSafe, func(ctx context.Context) error {
+			var err error
+			resp, err = b.api.GetConversationHistoryContext(ctx, params)
+			return err
+		})
+		if err != nil {
+			return "", false, err
+		}
+		for _, m := range resp.Messages {
+			if m.Metadata.EventType != metadataType {
+				continue
+			}
+			if id, _ := m.Metadata.EventPayload["delivery_id"].(string); id != d.ID {
+				continue
+			}
+			if roundOf(m.Metadata.EventPayload["round"]) == d.Round {
+				return m.Timestamp, true, nil
+			}
+		}
+		if !resp.HasMore || resp.ResponseMetaData.NextCursor == "" {
+			return "", false, nil
+		}
+		params.Cursor = resp.ResponseMetaData.NextCursor
+	}
+	return "", false, nil
+}
+
+func roundOf(v any) int {
+	switch r := v.(type) {
+	case float64:
+		return int(r)
+	case int:
+		return r
+	case string:
+		n, _ := strconv.Atoi(r)
+		return n
+	}
+	return 0
+}

@@ -1,0 +1,128 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// fakeAPI is an in-memory Web API for tests that run under
+// testing/synctest, where real sockets cannot be used. It is safe for
+// concurrent use: cron runs each job on its own goroutine.
+type fakeAPI struct {
+	mu    sync.Mutex
+	zones map[string]string // user → tz
+	posts []fakePost
+	fail  func(method string) error // optional fault injection
+	now   func() time.Time              // the test's clock, for post times
+}
+
+type fakePost struct {
+	Channel  string
+	TS       string
+	At       time.Time
+	Metadata slack.SlackMetadata
+}
+
+func newFakeAPI(now func() time.Time) *fakeAPI {
+	return &fakeAPI{zones: map[string]string{}, now: now}
+}
+
+func (f *fakeAPI) injected(method string) error {
+	if f.fail == nil {
+		return nil
+	}
+	return f.fail(method)
+}
+
+func (f *fakeAPI) PostMessageContext(_ context.Context, channel string, opts ...slack.MsgOption) (string, string, error) {
+	if err := f.injected("chat.postMessage"); err != nil {
+		return "", "", err
+	}
+	_, values, err := slack.UnsafeApplyMsgOptions("xoxb-fake", channel, "https://fake/", opts...)
+	if err != nil {
+		return "", "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	at := f.now()
+	p := fakePost{Channel: channel, TS: fmt.Sprintf("%d.%06d", at.Unix(), len(f.posts)), At: at}
+	p.Metadata = metadataFrom(values)
+	f.posts = append(f.posts, p)
+	return channel, p.TS, nil
+}
+
+func metadataFrom(v url.Values) slack.SlackMetadata {
+	var m slack.SlackMetadata
+	if raw := v.Get("metadata"); raw != "" {
+		_ = json.Unmarshal([]byte(raw), &m)
+	}
+	return m
+}
+
+func (f *fakeAPI) UpdateMessageContext(_ context.Context, channel, ts string, _ ...slack.MsgOption) (string, string, string, error) {
+	return channel, ts, "", f.injected("chat.update")
+}
+
+func (f *fakeAPI) OpenConversationContext(_ context.Context, p *slack.OpenConversationParameters) (*slack.Channel, bool, bool, error) {
+	if err := f.injected("conversations.open"); err != nil {
+		return nil, false, false, err
+	}
+	ch := &slack.Channel{}
+	ch.ID = "D" + p.Users[0]
+	return ch, false, false, nil
+}
+
+func (f *fakeAPI) GetConversationHistoryContext(_ context.Context, p *slack.GetConversationHistoryParameters) (*slack.GetConversationHistoryResponse, error) {
+	if err := f.injected("conversations.history"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &slack.GetConversationHistoryResponse{}
+	for _, p2 := range f.posts {
+		if p2.Channel != p.ChannelID {
+			continue
+		}
+		m := slack.Message{}
+		m.Timestamp = p2.TS
+		m.Metadata = p2.Metadata
+		resp.Messages = append(resp.Messages, m)
+	}
+	return resp, nil
+}
+
+func (f *fakeAPI) GetUserInfoContext(_ context.Context, user string, _ ...slack.GetUserInfoOption) (*slack.User, error) {
+	if err := f.injected("users.info"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &slack.User{ID: user, TZ: f.zones[user]}, nil
+}
+
+func (f *fakeAPI) PublishViewContext(context.Context, slack.PublishViewContextRequest) (*slack.ViewResponse, error) {
+	return &slack.ViewResponse{}, nil
+}
+
+func (f *fakeAPI) OpenViewContext(context.Context, string, slack.ModalViewRequest) (*slack.ViewResponse, error) {
+	return &slack.ViewResponse{}, nil
+}
+
+// postsTo returns the posts in a channel.
+func (f *fakeAPI) postsTo(channel string) []fakePost {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []fakePost
+	for _, p := range f.posts {
+		if p.Channel == channel {
+			out = append(out, p)
+		}
+	}
+	return out
+}

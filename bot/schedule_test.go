@@ -1,0 +1,152 @@
+package bot
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/storage"
+)
+
+// testBot builds a Bot over a real bbolt file and the in-memory Web API,
+// with a clock that starts at base and runs with the synctest bubble.
+func testBot(t *testing.T, base time.Time, spec string) (*Bot, *storage.DB, *fakeAPI, func() time.Time) {
+	t.Helper()
+	start := time.Now()
+	now := func() time.Time { return base.Add(time.Since(start)) }
+	db, err := storage.Open(filepath.Join(t.TempDir(), "nudgebot.db"), storage.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cat, err := nudges.DefaultCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched, err := nudges.ParseSchedule(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := newFakeAPI(now)
+	b, err := New(Options{
+		BotToken: "xoxb-test", AppToken: "xapp-test",
+		Store: db, Catalog: cat,
+		Calendar: nudges.Calendar{Default: sched, CatchUp: 2 * time.Hour, Fallback: time.UTC},
+		Now:      now, Tick: time.Minute, api: api,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, db, api, now
+}
+
+type person struct {
+	id, tz, clock string
+}
+
+func subscribe(t *testing.T, b *Bot, db *storage.DB, api *fakeAPI, now time.Time, p person) {
+	t.Helper()
+	api.mu.Lock()
+	api.zones[p.id] = p.tz
+	api.mu.Unlock()
+	_, err := db.UpdateSubscriber(p.id, func(s *nudges.Subscriber) error {
+		s.Subscribed = true
+		s.ProfileTZ = p.tz
+		s.Time = p.clock
+		b.reschedule(s, now)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Ensure robfig/cron's real scheduler, driving the bot's tick over
+// simulated days, delivers exactly one nudge per local day at the local
+// time in each person's zone, including on the days clocks change: a
+// slot inside the spring-forward gap fires once when the gap ends, and
+// one inside the repeated autumn hour fires once, at its first occurrence.
+func TestCronDeliversOncePerLocalDayAcrossDST(t *testing.T) {
+	cases := []struct {
+		name   string
+		base   time.Time
+		change string // the local date clocks change
+		zone   string
+		edge   string // a wall time inside the gap (spring) or the repeated hour (autumn)
+		spring bool
+	}{
+		{"NewYorkSpring", time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC), "2026-03-08", "America/New_York", "02:30", true},
+		{"NewYorkAutumn", time.Date(2026, 10, 30, 0, 0, 0, 0, time.UTC), "2026-11-01", "America/New_York", "01:30", false},
+		{"BerlinSpring", time.Date(2026, 3, 27, 0, 0, 0, 0, time.UTC), "2026-03-29", "Europe/Berlin", "02:30", true},
+		{"BerlinAutumn", time.Date(2026, 10, 23, 0, 0, 0, 0, time.UTC), "2026-10-25", "Europe/Berlin", "02:30", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, db, api, now := testBot(t, tc.base, "0 9 * * *")
+				people := []person{
+					{"UNINE", tc.zone, ""},
+					{"UEDGE", tc.zone, tc.edge},
+					{"UTOKYO", "Asia/Tokyo", ""},
+				}
+				for _, p := range people {
+					subscribe(t, b, db, api, now(), p)
+				}
+				c := b.startCron()
+				time.Sleep(5 * 24 * time.Hour)
+				<-c.Stop().Done()
+				b.work.Wait()
+
+				for _, p := range people {
+					ploc, _ := time.LoadLocation(p.tz)
+					posts := api.postsTo("D" + p.id)
+					perDay := map[string]int{}
+					for _, post := range posts {
+						local := post.At.In(ploc)
+						day := local.Format("2006-01-02")
+						perDay[day]++
+						want := "09:00"
+						if p.clock != "" {
+							want = p.clock
+						}
+						edgeDay := p.id == "UEDGE" && day == tc.change
+						if edgeDay && tc.spring {
+							want = "03:00" // the gap's end
+						}
+						if got := local.Format("15:04"); got != want {
+							t.Errorf("%s: nudge on %s at %s local, want %s", p.id, day, got, want)
+						}
+						if edgeDay && !tc.spring && !local.IsDST() {
+							t.Errorf("%s: nudge on %s at the second %s (standard time), want the first", p.id, day, p.clock)
+						}
+					}
+					for day, n := range perDay {
+						if n != 1 {
+							t.Errorf("%s: %d nudges on %s, want exactly 1", p.id, n, day)
+						}
+					}
+					if len(perDay) < 4 {
+						t.Errorf("%s: nudges on %d days in 5 simulated days, want at least 4 (%v)", p.id, len(perDay), perDay)
+					}
+					if p.id == "UEDGE" && perDay[tc.change] != 1 {
+						t.Errorf("%s: %d nudges on the change day %s, want 1", p.id, perDay[tc.change], tc.change)
+					}
+				}
+			})
+		})
+	}
+}
+
+// Ensure a tick that finds nothing due does no work and sends nothing.
+func TestTickWithNothingDue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, _, api, _ := testBot(t, time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC), "0 9 * * *")
+		b.Tick(context.Background())
+		if n := len(api.posts); n != 0 {
+			t.Fatalf("posts = %d, want 0", n)
+		}
+	})
+}

@@ -1,0 +1,176 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+)
+
+// handleEvent runs on the Socket Mode loop. It acknowledges every
+// envelope before doing anything slow: Slack re-sends what is not acked
+// within three seconds, and a slash command's answer may ride in the ack.
+// Work that touches storage or the Web API runs afterwards in goWork.
+func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		b.log.Debug("connecting to slack")
+	case socketmode.EventTypeConnected:
+		if c, ok := evt.Data.(*socketmode.ConnectedEvent); ok && c.ConnectionCount > 0 {
+			b.metrics.Reconnected()
+			b.log.Info("socket mode reconnected", "connection_count", c.ConnectionCount+1)
+		}
+	case socketmode.EventTypeHello:
+		b.setConnected(true)
+		b.log.Info("connected to slack")
+		if b.opts.ReadyFunc != nil {
+			b.ready.Do(b.opts.ReadyFunc)
+		}
+	case socketmode.EventTypeConnectionError:
+		b.setConnected(false)
+		if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
+			b.log.Warn("could not connect to slack; retrying with backoff", "attempt", ce.Attempt, "backoff", ce.Backoff, "error", ce.ErrorObj)
+		}
+	case socketmode.EventTypeIncomingError:
+		// A disconnect frame or a dropped socket: slack-go reconnects.
+		b.setConnected(false)
+		if ie, ok := evt.Data.(*slack.IncomingEventError); ok {
+			b.log.Info("socket mode connection closed; reconnecting", "reason", ie.ErrorObj)
+		}
+	case socketmode.EventTypeInvalidAuth:
+		b.log.Error("slack rejected the app token; check SLACK_APP_TOKEN")
+	case socketmode.EventTypeErrorWriteFailed:
+		b.log.Warn("writing to the socket failed; slack will re-send anything unacknowledged")
+	case socketmode.EventTypeErrorBadMessage:
+		b.onBadMessage(evt)
+	case socketmode.EventTypeSlashCommand:
+		b.onSlashCommand(ctx, evt)
+	case socketmode.EventTypeInteractive:
+		b.onInteractive(ctx, evt)
+	case socketmode.EventTypeEventsAPI:
+		b.onEventsAPI(ctx, evt)
+	default:
+		if evt.Request != nil && evt.Request.EnvelopeID != "" {
+			b.ack(evt, nil)
+		}
+		b.log.Debug("ignored socket mode event", "type", string(evt.Type))
+	}
+}
+
+// ack acknowledges the envelope and records how long it took from the
+// moment the envelope came off the socket.
+func (b *Bot) ack(evt socketmode.Event, payload any) {
+	if evt.Request == nil {
+		return
+	}
+	start := time.Now()
+	var err error
+	if payload != nil {
+		err = b.smc.Ack(*evt.Request, payload)
+	} else {
+		err = b.smc.Ack(*evt.Request)
+	}
+	if err != nil {
+		b.log.Warn("ack failed; slack will re-send", "envelope_id", evt.Request.EnvelopeID, "error", err)
+		return
+	}
+	b.metrics.EnvelopeAcked(evt.Request.Type, time.Since(start))
+}
+
+// onBadMessage acks an envelope slack-go could not parse (an unknown
+// event type, a malformed payload). Leaving it unacked would only make
+// Slack re-send something we will never understand.
+func (b *Bot) onBadMessage(evt socketmode.Event) {
+	bad, ok := evt.Data.(*socketmode.ErrorBadMessage)
+	if !ok {
+		return
+	}
+	var env struct {
+		EnvelopeID string `json:"envelope_id"`
+		Type       string `json:"type"`
+	}
+	if err := json.Unmarshal(bad.Message, &env); err != nil || env.EnvelopeID == "" {
+		b.log.Warn("unreadable socket mode frame ignored", "error", bad.Cause)
+		return
+	}
+	if err := b.smc.Ack(socketmode.Request{EnvelopeID: env.EnvelopeID}); err != nil {
+		b.log.Warn("ack of malformed envelope failed", "envelope_id", env.EnvelopeID, "error", err)
+	}
+	b.log.Warn("malformed or unsupported envelope acked and ignored", "envelope_id", env.EnvelopeID, "envelope_type", env.Type, "error", bad.Cause)
+}
+
+// dedupeKeys names an envelope for deduplication: its id, and the ids
+// that stay the same when Slack re-sends under a new envelope.
+func dedupeKeys(envelopeID string, extra ...string) []string {
+	keys := []string{"env:" + envelopeID}
+	for _, k := range extra {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// firstTime is the synchronous, in-memory check made before the ack.
+func (b *Bot) firstTime(keys []string) bool {
+	first := true
+	for _, k := range keys {
+		if !b.seen.add(k) {
+			first = false
+		}
+	}
+	return first
+}
+
+// firstTimeDurable is the check that survives a restart. It runs after
+// the ack, in the worker, so the ack never waits on the database.
+func (b *Bot) firstTimeDurable(keys []string) bool {
+	first := true
+	now := b.now()
+	for _, k := range keys {
+		ok, err := b.store.MarkSeen(k, now)
+		if err != nil {
+			// Better to risk handling twice than to drop a person's action.
+			b.log.Warn("could not record handled envelope", "key", k, "error", err)
+			continue
+		}
+		if !ok {
+			first = false
+		}
+	}
+	return first
+}
+
+func (b *Bot) onEventsAPI(ctx context.Context, evt socketmode.Event) {
+	b.ack(evt, nil)
+	ev, ok := evt.Data.(slackevents.EventsAPIEvent)
+	if !ok {
+		return
+	}
+	var eventID string
+	if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok {
+		eventID = "evt:" + cb.EventID
+	}
+	keys := dedupeKeys(evt.Request.EnvelopeID, eventID)
+	if !b.firstTime(keys) {
+		b.log.Info("re-sent event ignored", "envelope_id", evt.Request.EnvelopeID, "retry_attempt", evt.Request.RetryAttempt)
+		return
+	}
+	b.goWork(func() {
+		if !b.firstTimeDurable(keys) {
+			b.log.Info("event handled before a restart; ignored", "envelope_id", evt.Request.EnvelopeID)
+			return
+		}
+		switch inner := ev.InnerEvent.Data.(type) {
+		case *slackevents.AppHomeOpenedEvent:
+			b.onAppHomeOpened(ctx, inner)
+		case *slackevents.UserChangeEvent:
+			b.onUserChange(ctx, inner)
+		default:
+			b.log.Debug("ignored event", "event_type", ev.InnerEvent.Type)
+		}
+	})
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/nudgebot/nudgebot/bot"
+	"github.com/nudgebot/nudgebot/config"
+	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/storage"
+)
+
+// newLogger builds the one logger every component gets a child of.
+func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// loadConfig parses flags common to the config-reading commands.
+func loadConfig(name string, args []string, stderr io.Writer, getenv func(string) string) (config.Config, *flag.FlagSet, int) {
+	fs := flag.NewFlagSet("nudgebot "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "path to the YAML config file (see config.example.yaml); without it, defaults and SLACK_* environment variables are used")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config.Config{}, fs, exitOK
+		}
+		return config.Config{}, fs, exitUsage
+	}
+	var cfg config.Config
+	var err error
+	if *path == "" {
+		cfg, err = config.Parse("(no config file)", nil, getenv)
+	} else {
+		cfg, err = config.Load(*path, getenv)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "nudgebot %s: the configuration has problems:\n%v\n", name, err)
+		return cfg, fs, exitUsage
+	}
+	return cfg, fs, -1
+}
+
+// domain builds the catalog and calendar the config describes.
+func domain(cfg config.Config) (*nudges.Catalog, nudges.Calendar, error) {
+	cat, err := nudges.DefaultCatalog()
+	if err != nil {
+		return nil, nudges.Calendar{}, fmt.Errorf("built-in catalog: %w", err)
+	}
+	if cfg.Nudges.Catalog != "" {
+		cat, err = nudges.LoadCatalogFile(cat, cfg.Nudges.Catalog)
+		if err != nil {
+			return nil, nudges.Calendar{}, err
+		}
+	}
+	cal, err := cfg.Calendar()
+	if err != nil {
+		return nil, nudges.Calendar{}, err
+	}
+	return cat, cal, nil
+}
+
+// wiring is everything `run` and `demo` share.
+type wiring struct {
+	Bot *bot.Bot
+	DB  *storage.DB
+}
+
+func (w wiring) Close() error {
+	if w.DB == nil {
+		return nil
+	}
+	return w.DB.Close()
+}
+
+// wire opens the database and builds the bot from cfg. tune lets the demo
+// and the tests adjust options (tick, clock) without a second wiring.
+func wire(cfg config.Config, log *slog.Logger, tune func(*bot.Options)) (wiring, error) {
+	cat, cal, err := domain(cfg)
+	if err != nil {
+		return wiring{}, err
+	}
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: log.With("component", "storage")})
+	if err != nil {
+		return wiring{}, err
+	}
+	opts := bot.Options{
+		BotToken:        cfg.Slack.BotToken.Reveal(),
+		AppToken:        cfg.Slack.AppToken.Reveal(),
+		APIURL:          cfg.Slack.APIURL,
+		Store:           db,
+		Catalog:         cat,
+		Calendar:        cal,
+		Admins:          cfg.Admins,
+		Logger:          log.With("component", "bot"),
+		Limits:          cfg.SlackLimits,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	b, err := bot.New(opts)
+	if err != nil {
+		return wiring{}, errors.Join(err, db.Close())
+	}
+	return wiring{Bot: b, DB: db}, nil
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	cfg, _, code := loadConfig("run", args, stderr, getenv)
+	if code >= 0 {
+		return code
+	}
+	log := newLogger(cfg.Log, stderr)
+	return serve(ctx, cfg, log, nil)
+}
+
+// serve runs the bot until ctx ends, then closes the database.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tune func(*bot.Options)) int {
+	w, err := wire(cfg, log, tune)
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return exitUsage
+	}
+	log.Info("nudgebot starting", "version", version, "database", cfg.Storage.Path, "api_url", cfg.Slack.APIURL)
+	runErr := w.Bot.Run(ctx)
+	if err := w.Close(); err != nil {
+		log.Error("closing the database", "error", err)
+		runErr = errors.Join(runErr, err)
+	}
+	if runErr != nil {
+		log.Error("nudgebot stopped", "error", runErr)
+		return exitFailed
+	}
+	log.Info("nudgebot stopped")
+	return exitOK
+}
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	cfg, _, code := loadConfig("check", args, stderr, getenv)
+	if code >= 0 {
+		return code
+	}
+	var problems []string
+	if _, _, err := domain(cfg); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: time.Second}); err != nil {
+		problems = append(problems, "database: "+err.Error())
+	} else {
+		if err := db.Check(); err != nil {
+			problems = append(problems, "database: "+err.Error())
+		}
+		_ = db.Close()
+	}
+	hc := &http.Client{Timeout: 15 * time.Second}
+	api := slack.New(cfg.Slack.BotToken.Reveal(), slack.OptionAPIURL(cfg.Slack.APIURL), slack.OptionHTTPClient(hc),
+		slack.OptionAppLevelToken(cfg.Slack.AppToken.Reveal()))
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if resp, err := api.AuthTestContext(cctx); err != nil {
+		problems = append(problems, fmt.Sprintf("bot token: auth.test failed: %v (check SLACK_BOT_TOKEN and that the app is installed)", err))
+	} else {
+		fmt.Fprintf(stdout, "bot token ok: %s in workspace %s\n", resp.User, resp.Team)
+	}
+	if _, _, err := socketmode.New(api).OpenContext(cctx); err != nil {
+		problems = append(problems, fmt.Sprintf("app token: apps.connections.open failed: %v (check SLACK_APP_TOKEN has connections:write and Socket Mode is on)", err))
+	} else {
+		fmt.Fprintln(stdout, "app token ok: socket mode connection can be opened")
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(stderr, "not ready:")
+		for _, p := range problems {
+			fmt.Fprintln(stderr, "  - "+p)
+		}
+		return exitFailed
+	}
+	fmt.Fprintln(stdout, "ready")
+	return exitOK
+}
+
+func cmdManifest(_ context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
+	fs := flag.NewFlagSet("nudgebot manifest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: nudgebot manifest\n\nPrints the Slack app manifest. Paste it at api.slack.com/apps → Create New App → From a manifest.")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	fmt.Fprint(stdout, config.Manifest())
+	return exitOK
+}
+
+func cmdVersion(_ context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
+	fmt.Fprintln(stdout, "nudgebot", version)
+	return exitOK
+}
+

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nudgebot/nudgebot/bot"
+	"github.com/nudgebot/nudgebot/config"
+	"github.com/nudgebot/nudgebot/slackemu"
+)
+
+// demoPerson is one simulated manager and how they answer their nudge.
+type demoPerson struct {
+	slackemu.User
+	setup  []string // /nudge commands typed at the start
+	answer string   // the button they press on their nudge
+	also   string   // a follow-up button (feedback), if any
+}
+
+var demoTeam = []demoPerson{
+	{slackemu.User{ID: "UAIKO0001", Name: "aiko", RealName: "Aiko", TZ: "Asia/Tokyo"}, []string{"start"}, "nudge_done", "nudge_helpful"},
+	{slackemu.User{ID: "UMARCO001", Name: "marco", RealName: "Marco", TZ: "Europe/Berlin"}, []string{"start", "focus agenda-setter"}, "nudge_snooze_1h", ""},
+	{slackemu.User{ID: "UPRIYA001", Name: "priya", RealName: "Priya", TZ: "Europe/London"}, []string{"start", "time 08:30"}, "nudge_reflect", ""},
+	{slackemu.User{ID: "USAM00001", Name: "sam", RealName: "Sam", TZ: "America/New_York"}, []string{"start", "days mon-thu"}, "nudge_skip", "nudge_not_for_me"},
+	{slackemu.User{ID: "ULENA0001", Name: "lena", RealName: "Lena", TZ: "America/Los_Angeles"}, []string{"start", "focus lead"}, "nudge_done", ""},
+}
+
+// simClock is the demo's time: it starts on a Sunday evening (UTC) and
+// moves in steps, so a whole working day around the world passes in
+// seconds.
+type simClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *simClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *simClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
+	fs := flag.NewFlagSet("nudgebot demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	step := fs.Duration("step", 150*time.Millisecond, "real time per 15 simulated minutes")
+	verbose := fs.Bool("v", false, "also print the bot's own log lines")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: nudgebot demo [-step 150ms] [-v]\n\nRuns the real bot, wired exactly as `nudgebot run`, against a built-in Slack\nemulator with five simulated managers in five time zones, and prints what\neach of them types and sees. No Slack account, config file or network needed.\nIt ends by itself after about 20 seconds, or on Ctrl-C.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	d := &demo{out: stdout, names: map[string]string{}, zones: map[string]string{}, actions: make(chan func(), 64)}
+	if err := d.run(ctx, *step, *verbose, stderr); err != nil {
+		fmt.Fprintln(stderr, "nudgebot demo:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+type demo struct {
+	out     io.Writer
+	outMu   sync.Mutex
+	clock   *simClock
+	emu     *slackemu.Server
+	names   map[string]string // user id → name
+	zones   map[string]string
+	actions chan func() // what people do in reaction to what they see
+	people  map[string]demoPerson
+	nudged  map[string]int
+	mu      sync.Mutex
+}
+
+func (d *demo) say(format string, args ...any) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	stamp := d.clock.Now().Format("Mon 15:04 MST")
+	fmt.Fprintf(d.out, "[%s] %s\n", stamp, fmt.Sprintf(format, args...))
+}
+
+func (d *demo) name(id string) string {
+	if n, ok := d.names[id]; ok {
+		return n
+	}
+	return id
+}
+
+func (d *demo) local(id string) string {
+	loc, err := time.LoadLocation(d.zones[id])
+	if err != nil {
+		return ""
+	}
+	return d.clock.Now().In(loc).Format("15:04") + " " + d.zones[id]
+}
+
+func indent(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.ReplaceAll(s, "\n", "\n      ")
+}
+
+// onEvent turns what the emulator saw into transcript lines, and lets the
+// simulated people react to their nudges. It runs on the emulator's
+// goroutine, so reactions are queued, never run here.
+func (d *demo) onEvent(e slackemu.Event) {
+	who := d.name(e.User)
+	switch e.Kind {
+	case slackemu.EventPersonAction:
+		d.say("%s (%s) %s", who, d.local(e.User), e.Text)
+	case slackemu.EventEphemeral:
+		d.say("  bot → %s, only they see it:\n      %s", who, indent(e.Text))
+	case slackemu.EventDM:
+		d.say("  bot → %s's DM, at %s their time:\n      %s", who, d.local(e.User), indent(e.Message.VisibleText()))
+		msg := *e.Message
+		d.mu.Lock()
+		p, ok := d.people[e.User]
+		d.nudged[e.User]++
+		d.mu.Unlock()
+		if ok && p.answer != "" {
+			d.actions <- func() { d.click(e.User, msg, p.answer) }
+		}
+	case slackemu.EventUpdated:
+		d.say("  bot updates %s's DM:\n      %s", who, indent(e.Message.VisibleText()))
+		msg := *e.Message
+		d.mu.Lock()
+		p := d.people[e.User]
+		d.mu.Unlock()
+		if p.also != "" {
+			if _, ok := msg.Button(p.also); ok {
+				d.actions <- func() { d.click(e.User, msg, p.also) }
+			}
+		}
+	case slackemu.EventHomePublished:
+		d.say("  bot publishes %s's App Home:\n      %s", who, indent(e.View.VisibleText()))
+	}
+}
+
+func (d *demo) click(userID string, msg slackemu.Message, actionID string) {
+	btn, ok := msg.Button(actionID)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := d.emu.ClickButton(ctx, userID, msg, actionID, btn.Value); err != nil {
+		d.say("(demo) %s could not click %s: %v", d.name(userID), btn.Text, err)
+	}
+}
+
+func (d *demo) command(ctx context.Context, userID, text string) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cmd, rest, _ := strings.Cut(text, " ")
+	before := len(d.emu.Ephemerals(userID))
+	if _, err := d.emu.SlashCommand(cctx, userID, "", cmd, rest); err != nil {
+		d.say("(demo) %s: %v", d.name(userID), err)
+		return
+	}
+	// A person reads the answer before typing the next command.
+	_ = d.emu.WaitFor(cctx, func() bool { return len(d.emu.Ephemerals(userID)) > before })
+}
+
+func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	// Sunday 22:30 UTC: Tokyo's Monday morning comes first, Los Angeles's last.
+	d.clock = &simClock{t: time.Date(2026, 11, 29, 22, 30, 0, 0, time.UTC)}
+	d.people = map[string]demoPerson{}
+	d.nudged = map[string]int{}
+	for _, p := range demoTeam {
+		d.names[p.ID] = p.RealName
+		d.zones[p.ID] = p.TZ
+		d.people[p.ID] = p
+	}
+	const botToken, appToken = "xoxb-demo-not-a-real-token", "xapp-demo-not-a-real-token"
+	d.emu = slackemu.New(slackemu.WithClock(d.clock.Now), slackemu.WithBotToken(botToken),
+		slackemu.WithAppToken(appToken), slackemu.OnEvent(d.onEvent))
+	defer d.emu.Close()
+	for _, p := range demoTeam {
+		d.emu.AddUser(p.User)
+	}
+
+	dir, err := os.MkdirTemp("", "nudgebot-demo-")
+	if err != nil {
+		return fmt.Errorf("temporary database folder: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	env := map[string]string{
+		config.EnvBotToken: botToken, config.EnvAppToken: appToken,
+		config.EnvAPIURL: d.emu.URL(), config.EnvStoragePath: filepath.Join(dir, "demo.db"),
+	}
+	cfg, err := config.Parse("(demo)", []byte("nudges:\n  schedule: \"0 9 * * MON-FRI\"\ndigests: []\nadmins: []\n"), func(k string) string { return env[k] })
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	logOut := io.Discard
+	if verbose {
+		logOut = stderr
+	}
+	log := newLogger(cfg.Log, logOut)
+
+	fmt.Fprintln(d.out, "nudgebot demo: the real bot, wired exactly as `nudgebot run`, talking Socket Mode")
+	fmt.Fprintln(d.out, "and the Web API to a built-in Slack emulator. Five managers in five time zones;")
+	fmt.Fprintf(d.out, "simulated time moves 15 minutes every %s.\n\n", step)
+
+	ready := make(chan struct{})
+	var b *bot.Bot
+	w, err := wire(cfg, log, func(o *bot.Options) {
+		o.Now = d.clock.Now
+		o.Tick = time.Hour // the demo drives the scheduler itself, in simulated time
+		o.ReadyFunc = func() { close(ready) }
+	})
+	if err != nil {
+		return err
+	}
+	b = w.Bot
+	runCtx, stopBot := context.WithCancel(ctx)
+	runDone := make(chan error, 1)
+	go func() { runDone <- b.Run(runCtx) }()
+	defer func() {
+		stopBot()
+		<-runDone
+		w.Close()
+	}()
+	go func() {
+		for {
+			select {
+			case f := <-d.actions:
+				f()
+			case <-runCtx.Done():
+				return
+			}
+		}
+	}()
+
+	select {
+	case <-ready:
+		d.say("nudgebot connected over Socket Mode")
+	case <-ctx.Done():
+		return errors.New("the bot did not connect to the emulator")
+	}
+
+	first := demoTeam[2]
+	d.command(ctx, first.ID, "/nudge help")
+	for _, p := range demoTeam {
+		for _, c := range p.setup {
+			d.command(ctx, p.ID, "/nudge "+c)
+		}
+	}
+	d.command(ctx, first.ID, "/nudge status")
+
+	// A working day goes round the world: Tokyo, Berlin, London, New
+	// York, Los Angeles each get their nudge at their own morning.
+	until := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	ticker := time.NewTicker(step)
+	defer ticker.Stop()
+	for d.clock.Now().Before(until) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+		d.clock.Advance(15 * time.Minute)
+		b.Tick(ctx)
+	}
+	time.Sleep(300 * time.Millisecond) // let the last clicks land
+	for _, p := range demoTeam[:2] {
+		d.command(ctx, p.ID, "/nudge status")
+	}
+	if _, err := d.emu.OpenAppHome(ctx, demoTeam[0].ID); err == nil {
+		_ = d.emu.WaitFor(ctx, func() bool { _, ok := d.emu.HomeView(demoTeam[0].ID); return ok })
+	}
+	time.Sleep(200 * time.Millisecond)
+	d.mu.Lock()
+	total := 0
+	for _, n := range d.nudged {
+		total += n
+	}
+	d.mu.Unlock()
+	fmt.Fprintf(d.out, "\nDone: %d nudges delivered, each at 09:00 (or the time they chose) in the person's own zone.\n", total)
+	fmt.Fprintln(d.out, "Run it for real: see README.md, \"Running against a real workspace\".")
+	return nil
+}

@@ -1,0 +1,202 @@
+package nudges
+
+import (
+	"errors"
+	"time"
+)
+
+// Role says which side of the work a nudge exercises. People alternate
+// between leading and managing unless they chose a focus.
+type Role string
+
+const (
+	RoleLead   Role = "lead"
+	RoleManage Role = "manage"
+	RoleBoth   Role = "both"
+)
+
+// Theme groups nudges by the idea they practise. The catalog validates
+// every theme against Themes.
+type Theme string
+
+const (
+	ThemeLeading      Theme = "leading"       // vision, purpose, culture, inspiring, the future
+	ThemeManaging     Theme = "managing"      // plans, organising work, alignment with values and goals
+	ThemeStrategy     Theme = "strategy"      // communicating strategy both ways
+	ThemeGeneralist   Theme = "generalist"    // specialist to generalist
+	ThemeIntegrator   Theme = "integrator"    // analyst to integrator
+	ThemeStrategist   Theme = "strategist"    // tactician to strategist
+	ThemeArchitect    Theme = "architect"     // bricklayer to architect
+	ThemeAgendaSetter Theme = "agenda-setter" // problem-solver to agenda-setter
+	ThemeDiplomat     Theme = "diplomat"      // warrior to diplomat
+	ThemeLeadRole     Theme = "lead-role"     // supporting cast to lead role
+	ThemeChange       Theme = "change"        // leading non-incremental change
+)
+
+// Themes lists every theme in the order people see them.
+var Themes = []ThemeInfo{
+	{ThemeLeading, "Leading", "set direction, purpose and culture"},
+	{ThemeManaging, "Managing", "turn vision into plans and keep people aligned"},
+	{ThemeStrategy, "Communicating strategy", "explain where we are going and how we are doing, and listen"},
+	{ThemeGeneralist, "Specialist → generalist", "take the broad view and let others own the details"},
+	{ThemeIntegrator, "Analyst → integrator", "weave together what several disciplines know"},
+	{ThemeStrategist, "Tactician → strategist", "choose where to play, not only how to win today"},
+	{ThemeArchitect, "Bricklayer → architect", "design the system the work runs in"},
+	{ThemeAgendaSetter, "Problem-solver → agenda-setter", "decide which problems the team works on"},
+	{ThemeDiplomat, "Warrior → diplomat", "work with stakeholders beyond your own unit"},
+	{ThemeLeadRole, "Supporting cast → lead role", "step into the visible part of leading"},
+	{ThemeChange, "Leading change", "build the case, the coalition and the roadmap for real change"},
+}
+
+// ThemeInfo names a theme for people.
+type ThemeInfo struct {
+	ID      Theme
+	Title   string
+	Summary string
+}
+
+// LookupTheme returns the theme with the given id.
+func LookupTheme(id Theme) (ThemeInfo, bool) {
+	for _, t := range Themes {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return ThemeInfo{}, false
+}
+
+// Nudge is one prompt from the catalog.
+type Nudge struct {
+	ID       string `yaml:"id" json:"id"`
+	Role     Role   `yaml:"role" json:"role"`
+	Theme    Theme  `yaml:"theme" json:"theme"`
+	Prompt   string `yaml:"prompt" json:"prompt"`     // one concrete thing to do today, ≤ 200 characters
+	Why      string `yaml:"why" json:"why"`           // one line tying the prompt to its idea
+	Question string `yaml:"question" json:"question"` // the reflection question
+}
+
+// Outcome is what a person did with a delivered nudge.
+type Outcome string
+
+const (
+	OutcomeNone      Outcome = ""
+	OutcomeDone      Outcome = "done"
+	OutcomeSnoozed   Outcome = "snoozed"
+	OutcomeSkipped   Outcome = "skipped"
+	OutcomeReflected Outcome = "reflected"
+	OutcomeNotForMe  Outcome = "not_for_me"
+	OutcomeHelpful   Outcome = "helpful" // feedback after acting: raises the theme like done
+)
+
+// DeliveryState tracks a delivery through the outbox. A delivery is
+// recorded as pending in the same transaction that advances the person's
+// due time; it becomes sent once Slack has the message. A delivery left
+// pending by a crash is uncertain: it is reconciled against the DM's
+// history before anything is sent again.
+type DeliveryState string
+
+const (
+	StatePending DeliveryState = "pending"
+	StateSent    DeliveryState = "sent"
+	StateMissed  DeliveryState = "missed" // the slot passed while the bot was down, beyond catch-up
+	StateFailed  DeliveryState = "failed" // Slack refused it for good (e.g. user_not_found)
+)
+
+// Delivery is one nudge for one person in one slot. Its ID is derived
+// from the person and the slot, so the same slot can never be delivered
+// twice.
+type Delivery struct {
+	ID       string        `json:"id"`
+	UserID   string        `json:"user_id"`
+	NudgeID  string        `json:"nudge_id"`
+	Theme    Theme         `json:"theme"`
+	Role     Role          `json:"role"`
+	Slot     time.Time     `json:"slot"`             // the scheduled instant (UTC)
+	Reason   string        `json:"reason,omitempty"` // why this nudge was picked, shown in one line
+	Manual   bool          `json:"manual,omitempty"` // from /nudge now; does not count for streaks
+	State    DeliveryState `json:"state"`
+	Round    int           `json:"round,omitempty"`   // bumped by each snooze: a snoozed nudge is sent again as a new message
+	Attempts int           `json:"attempts"`          // post attempts in this round; >0 means Slack may already have it
+	TryAt    time.Time     `json:"try_at,omitzero"`   // when the latest attempt started, for reconciliation
+	Channel  string        `json:"channel,omitempty"` // DM channel id once known
+	TS       string        `json:"ts,omitempty"`      // Slack message timestamp once sent
+	Created  time.Time     `json:"created"`
+	SentAt   time.Time     `json:"sent_at,omitzero"`
+	Outcome  Outcome       `json:"outcome,omitempty"`
+	ActedAt  time.Time     `json:"acted_at,omitzero"`
+	SnoozeTo time.Time     `json:"snooze_to,omitzero"`
+	Feedback Outcome       `json:"feedback,omitempty"` // helpful or not_for_me, given after the outcome
+}
+
+// Subscriber is everything nudgebot keeps about one person's nudges.
+type Subscriber struct {
+	UserID       string    `json:"user_id"`
+	Subscribed   bool      `json:"subscribed"`
+	SubscribedAt time.Time `json:"subscribed_at,omitzero"`
+
+	// ProfileTZ comes from the Slack profile and is refreshed daily;
+	// TZOverride is set with /nudge tz and wins when present.
+	ProfileTZ  string `json:"profile_tz,omitempty"`
+	TZOverride string `json:"tz_override,omitempty"`
+
+	// Time ("HH:MM") and Days override the default schedule's time and
+	// weekdays; empty means the configured default.
+	Time string   `json:"time,omitempty"`
+	Days Weekdays `json:"days,omitempty"`
+
+	Focus       string    `json:"focus,omitempty"` // "", lead, manage, both, or a theme id
+	PausedUntil time.Time `json:"paused_until,omitzero"`
+
+	// Inactive is set when Slack says the person is gone (deactivated,
+	// user_not_found, cannot_dm_bot). Their schedule stops; data stays.
+	Inactive       bool   `json:"inactive,omitempty"`
+	InactiveReason string `json:"inactive_reason,omitempty"`
+
+	DMChannel string `json:"dm_channel,omitempty"` // the IM channel id, so conversations.open runs once
+
+	NextDue  time.Time `json:"next_due,omitzero"`  // UTC; zero when not scheduled
+	LastSlot time.Time `json:"last_slot,omitzero"` // the latest slot delivered or recorded missed
+
+	Streak   int                `json:"streak"`
+	Seen     []string           `json:"seen,omitempty"`      // nudge ids delivered in the current cycle
+	LastRole Role               `json:"last_role,omitempty"` // for alternating lead and manage
+	Stats    map[Theme]BetaStat `json:"stats,omitempty"`     // feedback per theme
+}
+
+// BetaStat is the feedback on one theme as a Beta distribution's
+// parameters: successes (done, helpful) and failures (skip, not for me).
+type BetaStat struct {
+	Up   float64 `json:"up"`
+	Down float64 `json:"down"`
+}
+
+// Location is the person's effective time zone: the override, else the
+// profile's, else fallback.
+func (s Subscriber) Location(fallback *time.Location) *time.Location {
+	for _, name := range []string{s.TZOverride, s.ProfileTZ} {
+		if name == "" || name == "Local" {
+			continue // "Local" would mean the server's zone, never the person's
+		}
+		if loc, err := time.LoadLocation(name); err == nil {
+			return loc
+		}
+	}
+	return fallback
+}
+
+// Weekdays is a set of days of the week, bit i for time.Weekday(i).
+// Zero means "not set".
+type Weekdays uint8
+
+// Has reports whether d is in the set.
+func (w Weekdays) Has(d time.Weekday) bool { return w&(1<<uint(d)) != 0 }
+
+// With returns the set with d added.
+func (w Weekdays) With(d time.Weekday) Weekdays { return w | 1<<uint(d) }
+
+// Errors the domain returns; adapters wrap them with context.
+var (
+	ErrNotFound        = errors.New("not found")
+	ErrInvalidSchedule = errors.New("invalid schedule")
+	ErrInvalidCatalog  = errors.New("invalid catalog")
+)

@@ -1,0 +1,105 @@
+package slackemu_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/nudgebot/nudgebot/slackemu"
+)
+
+const (
+	botToken = "xoxb-test-bot"
+	appToken = "xapp-test-app"
+)
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// newEmu starts an emulator with two people and closes it when the test ends.
+func newEmu(t *testing.T, opts ...slackemu.Option) *slackemu.Server {
+	t.Helper()
+	emu := slackemu.New(append([]slackemu.Option{slackemu.WithBotToken(botToken), slackemu.WithAppToken(appToken)}, opts...)...)
+	t.Cleanup(func() {
+		if err := emu.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	emu.AddUser(slackemu.User{ID: "U1", Name: "ada", RealName: "Ada Lovelace", TZ: "Europe/London"})
+	emu.AddUser(slackemu.User{ID: "U2", Name: "grace", RealName: "Grace Hopper", TZ: "America/New_York"})
+	return emu
+}
+
+func newAPI(emu *slackemu.Server) *slack.Client {
+	return slack.New(botToken, slack.OptionAPIURL(emu.URL()), slack.OptionAppLevelToken(appToken))
+}
+
+// startBot runs a real socketmode client against emu and hands every event
+// to handle (on one goroutine). It stops when the test ends.
+func startBot(t *testing.T, emu *slackemu.Server, handle func(socketmode.Event, *socketmode.Client)) *slack.Client {
+	t.Helper()
+	api := newAPI(emu)
+	sm := socketmode.New(api)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = sm.RunContext(ctx) })
+	wg.Go(func() {
+		for {
+			select {
+			case evt := <-sm.Events:
+				handle(evt, sm)
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	return api
+}
+
+// ackAll acks every request without a payload.
+func ackAll(evt socketmode.Event, c *socketmode.Client) {
+	if evt.Request != nil && evt.Request.EnvelopeID != "" {
+		_ = c.Ack(*evt.Request)
+	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func testCtxWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx, cancel
+}

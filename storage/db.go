@@ -1,0 +1,418 @@
+package storage
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors that Open and the data methods return, always wrapped with the
+// path or the record concerned.
+var (
+	// ErrInUse means another process (or another DB in this process)
+	// holds the file's lock.
+	ErrInUse = errors.New("database is in use by another process")
+
+	// ErrCorrupt means the file is not a usable database: empty when data
+	// was expected, truncated, damaged, or not a bbolt file at all.
+	ErrCorrupt = errors.New("database is damaged")
+
+	// ErrNewerSchema means the file was written by a newer nudgebot.
+	ErrNewerSchema = errors.New("database schema is newer than this nudgebot")
+
+	// ErrConflict means the subscriber changed since the caller read it,
+	// typically because another worker already advanced their schedule.
+	ErrConflict = errors.New("conflicting update: the subscriber changed since it was read")
+)
+
+// SchemaVersion is the layout this package reads and writes.
+const SchemaVersion = 1
+
+const (
+	defaultTimeout = time.Second
+	fileMode       = 0o600
+)
+
+// Options configure Open. The zero value is ready to use.
+type Options struct {
+	// Timeout bounds the wait for the file lock; zero means 1s. bbolt
+	// itself would wait forever, hanging a second nudgebot silently.
+	Timeout time.Duration
+
+	// Logger receives the few things worth telling an operator about the
+	// file; nil discards them.
+	Logger *slog.Logger
+
+	// ReadOnly opens with a shared lock for check and backup tools. The
+	// file must exist, and no migration runs.
+	ReadOnly bool
+
+	// Now stamps records that storage creates itself (missed deliveries);
+	// nil means time.Now.
+	Now func() time.Time
+}
+
+// DB is nudgebot's state file. It is safe for concurrent use.
+type DB struct {
+	bolt *bolt.DB
+	path string
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// Open opens the database at path, creating it with mode 0600 if it does
+// not exist. It refuses files that are in use (ErrInUse), empty, truncated
+// or damaged (ErrCorrupt) or from a newer nudgebot (ErrNewerSchema), and
+// never writes to a file it refuses. Older schemas are migrated.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = defaultTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+
+	if path == "" {
+		return nil, errors.New("no database path given: set storage.path to the file nudgebot should keep its state in")
+	}
+	if err := checkFile(path, opts.ReadOnly, log); err != nil {
+		return nil, err
+	}
+
+	bdb, err := openBolt(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{bolt: bdb, path: path, log: log, now: now}
+
+	version, err := db.inspect()
+	if err != nil {
+		return nil, errors.Join(err, closeRefused(bdb))
+	}
+	if !opts.ReadOnly {
+		if err := db.prepare(version); err != nil {
+			return nil, errors.Join(err, closeRefused(bdb))
+		}
+		version = SchemaVersion
+	} else if version < SchemaVersion {
+		log.Warn("database schema is older than this nudgebot; open it read-write once to migrate it",
+			"path", path, "schema_version", version, "current", SchemaVersion)
+	}
+	log.Info("opened database", "path", path, "schema_version", version, "read_only", opts.ReadOnly)
+	return db, nil
+}
+
+// checkFile refuses what bbolt would mishandle before bbolt sees it: an
+// existing 0-byte file would be silently initialised as a new database.
+func checkFile(path string, readOnly bool, log *slog.Logger) error {
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && readOnly:
+		return fmt.Errorf("database %s does not exist: check storage.path: %w", path, err)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // a fresh database
+	case err != nil:
+		return fmt.Errorf("database %s cannot be read: %w: check its permissions and storage.path", path, err)
+	case info.IsDir():
+		return fmt.Errorf("database %s is a directory: point storage.path at a file", path)
+	case info.Size() == 0:
+		return &openError{
+			msg:   fmt.Sprintf("database %s is empty (0 bytes) but a database was expected: restore it from a backup, or delete the file to start afresh", path),
+			kinds: []error{ErrCorrupt},
+		}
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		log.Warn("database file is readable by other users; it holds people's reflections, so run chmod 600 on it",
+			"path", path, "mode", info.Mode().Perm().String())
+	}
+	return nil
+}
+
+// openBolt calls bolt.Open, turning its panics, memory faults and errors
+// into errors that tell the operator what to do.
+func openBolt(path string, opts Options) (bdb *bolt.DB, err error) {
+	// bbolt panics (or faults reading past a truncated mmap) on some damaged
+	// files before it hands us a DB we could close, so keep the file
+	// ourselves and close it to release the lock.
+	var file *os.File
+	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		file = f
+		return f, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if file != nil {
+				releaseLock(file)
+				_ = file.Close()
+			}
+			bdb, err = nil, corruptError(path, fmt.Errorf("bbolt panicked while opening: %v", r))
+		}
+	}()
+
+	bdb, err = bolt.Open(path, fileMode, &bolt.Options{
+		Timeout:  opts.Timeout,
+		ReadOnly: opts.ReadOnly,
+		OpenFile: openFile,
+	})
+	switch {
+	case err == nil:
+		return bdb, nil
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, &openError{
+			msg:   fmt.Sprintf("database %s is in use by another process: stop the other nudgebot, or point storage.path elsewhere", path),
+			kinds: []error{ErrInUse, err},
+		}
+	case isCorruption(err):
+		return nil, corruptError(path, err)
+	default:
+		return nil, fmt.Errorf("open database %s: %w: check that its directory exists and nudgebot may read and write there, or point storage.path elsewhere", path, err)
+	}
+}
+
+func isCorruption(err error) bool {
+	return errors.Is(err, bolterrors.ErrInvalid) ||
+		errors.Is(err, bolterrors.ErrChecksum) ||
+		errors.Is(err, bolterrors.ErrVersionMismatch) ||
+		errors.Is(err, bolterrors.ErrInvalidMapping) ||
+		strings.Contains(err.Error(), "file size too small")
+}
+
+func corruptError(path string, cause error) error {
+	return &openError{
+		msg:   fmt.Sprintf("database %s is damaged (%v): keep the damaged file, then restore a backup with `nudgebot restore`, or inspect it with `bbolt check %s`", path, cause, path),
+		kinds: []error{ErrCorrupt, cause},
+	}
+}
+
+// openError lets the message read as one sentence for the operator while
+// errors.Is still finds our sentinel and bbolt's cause.
+type openError struct {
+	msg   string
+	kinds []error
+}
+
+func (e *openError) Error() string   { return e.msg }
+func (e *openError) Unwrap() []error { return e.kinds }
+
+// closeRefused closes a database we refuse to serve. bbolt's Close only
+// unmaps and unlocks; it writes nothing.
+func closeRefused(bdb *bolt.DB) error {
+	if err := bdb.Close(); err != nil {
+		return fmt.Errorf("close refused database: %w", err)
+	}
+	return nil
+}
+
+// inspect validates the file before anything writes to it and returns its
+// schema version (SchemaVersion for a fresh file).
+func (db *DB) inspect() (version int, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = corruptError(db.path, fmt.Errorf("reading the file panicked: %v", r))
+		}
+	}()
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		// A file shorter than its meta page claims is truncated; reading
+		// its pages would fault, so refuse before tx.Check touches them.
+		info, err := os.Stat(db.path)
+		if err != nil {
+			return fmt.Errorf("database %s: %w", db.path, err)
+		}
+		if info.Size() < tx.Size() {
+			return corruptError(db.path, fmt.Errorf("file is %d bytes but holds %d bytes of data: it was truncated", info.Size(), tx.Size()))
+		}
+		if err := checkTx(tx); err != nil {
+			return corruptError(db.path, err)
+		}
+		version, err = readSchemaVersion(tx)
+		if err != nil {
+			return corruptError(db.path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if version > SchemaVersion {
+		return 0, &openError{
+			msg:   fmt.Sprintf("database schema version %d is newer than this nudgebot understands (%d): upgrade nudgebot or restore a backup made by this version", version, SchemaVersion),
+			kinds: []error{ErrNewerSchema},
+		}
+	}
+	return version, nil
+}
+
+func checkTx(tx *bolt.Tx) error {
+	var errs []error
+	for err := range tx.Check() {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+const keySchemaVersion = "schema_version"
+
+// readSchemaVersion says which layout the file has. A file without a meta
+// bucket but with other buckets predates versioning (version 0); a file
+// with no buckets at all is fresh and gets the current layout.
+func readSchemaVersion(tx *bolt.Tx) (int, error) {
+	meta := tx.Bucket([]byte(bucketMeta))
+	if meta == nil {
+		empty := true
+		err := tx.ForEach(func([]byte, *bolt.Bucket) error {
+			empty = false
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("list buckets: %w", err)
+		}
+		if empty {
+			return SchemaVersion, nil
+		}
+		return 0, nil
+	}
+	raw := meta.Get([]byte(keySchemaVersion))
+	if raw == nil {
+		return 0, fmt.Errorf("the meta bucket has no %s", keySchemaVersion)
+	}
+	var v int
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, fmt.Errorf("decode %s %q: %w", keySchemaVersion, raw, err)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("%s is %d", keySchemaVersion, v)
+	}
+	return v, nil
+}
+
+// migration turns a file of version i into version i+1.
+type migration func(tx *bolt.Tx) error
+
+// migrations is indexed by the version it migrates from; its length is
+// SchemaVersion.
+func migrations() []migration {
+	return []migration{
+		0: rebuildIndexes, // files from before versioning may lack the indexes
+	}
+}
+
+// prepare migrates the file to SchemaVersion and creates every bucket, in
+// one transaction so that a crash leaves the old version intact.
+func (db *DB) prepare(version int) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		for v, m := range migrations()[version:] {
+			if err := m(tx); err != nil {
+				return fmt.Errorf("migrate schema %d to %d: %w", version+v, version+v+1, err)
+			}
+		}
+		for _, name := range allBuckets() {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		raw, err := json.Marshal(SchemaVersion)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", keySchemaVersion, err)
+		}
+		if err := tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), raw); err != nil {
+			return fmt.Errorf("write %s: %w", keySchemaVersion, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("prepare database %s: %w", db.path, err)
+	}
+	if version < SchemaVersion {
+		db.log.Info("migrated database schema", "path", db.path, "from", version, "to", SchemaVersion)
+	}
+	return nil
+}
+
+// Close releases the file. Calling it again is harmless.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close database %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Path is the file the database lives in.
+func (db *DB) Path() string { return db.path }
+
+// Check runs bbolt's consistency check over the whole file, then checks
+// that the due, outbox and seen indexes agree with their records. It
+// returns every problem found, joined and wrapped in ErrCorrupt. It reads
+// everything, so it belongs in tools and tests rather than hot paths.
+func (db *DB) Check() error {
+	check := func(tx *bolt.Tx) error {
+		if err := checkTx(tx); err != nil {
+			return err // decoding records in a damaged file could fault
+		}
+		return checkIndexes(tx)
+	}
+	var err error
+	if db.bolt.IsReadOnly() {
+		err = db.bolt.View(check)
+	} else {
+		// bbolt's check is only safe alongside writers when it runs in a
+		// writable transaction; rolling back leaves the file untouched.
+		var tx *bolt.Tx
+		tx, err = db.bolt.Begin(true)
+		if err != nil {
+			return fmt.Errorf("check database %s: %w", db.path, err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		err = check(tx)
+	}
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return fmt.Errorf("check database %s: %w", db.path, err)
+	}
+	if err != nil {
+		return corruptError(db.path, err)
+	}
+	return nil
+}
+
+// Size is the size of the file in bytes. bbolt never shrinks its file;
+// `bbolt compact` does, offline.
+func (db *DB) Size() (int64, error) {
+	info, err := os.Stat(db.path)
+	if err != nil {
+		return 0, fmt.Errorf("size of database %s: %w", db.path, err)
+	}
+	return info.Size(), nil
+}
+
+// WriteTo writes a consistent copy of the whole database to w while
+// others keep reading and writing: a hot backup. The copy is a database
+// file that Open accepts.
+func (db *DB) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("back up database %s: %w", db.path, err)
+	}
+	return n, nil
+}

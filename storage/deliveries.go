@@ -1,0 +1,398 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// StartDelivery records d and advances its subscriber in one transaction,
+// so a slot is claimed exactly once even across crashes and concurrent
+// ticks:
+//   - if a delivery with d.ID exists, it returns created=false and changes
+//     nothing;
+//   - else, unless d.Manual, the subscriber's NextDue must equal
+//     expectNextDue, or it returns an error wrapping ErrConflict;
+//   - else it stores d (pending deliveries also go in the outbox), applies
+//     advance to the subscriber and saves both.
+//
+// d.ID must be DeliveryID(d.UserID, d.Slot, d.Manual). A missing subscriber
+// is an error wrapping nudges.ErrNotFound. If advance returns an error,
+// nothing is written. advance runs inside the write transaction: keep it
+// quick and do not call other DB methods from it.
+func (db *DB) StartDelivery(d nudges.Delivery, expectNextDue time.Time, advance func(*nudges.Subscriber) error) (created bool, err error) {
+	d.Slot = d.Slot.UTC()
+	if err := validateDelivery(d); err != nil {
+		return false, fmt.Errorf("storage: start delivery %s: %w", d.ID, err)
+	}
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		created = false
+		bk, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		if bk.deliveries.Get([]byte(d.ID)) != nil {
+			return nil
+		}
+		old, err := mustLoadSubscriber(bk, d.UserID)
+		if err != nil {
+			return err
+		}
+		if !d.Manual && !old.NextDue.Equal(expectNextDue) {
+			return fmt.Errorf("next due is %s, expected %s: %w", fmtTime(old.NextDue), fmtTime(expectNextDue), ErrConflict)
+		}
+		s := old
+		if advance != nil {
+			if err := advance(&s); err != nil {
+				return err
+			}
+		}
+		if err := saveDelivery(bk, d); err != nil {
+			return err
+		}
+		if err := saveSubscriber(bk, old, s); err != nil {
+			return fmt.Errorf("subscriber %s: %w", d.UserID, err)
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("storage: start delivery %s: %w", d.ID, err)
+	}
+	return created, nil
+}
+
+// RecordMissed records each slot as a missed delivery (never in the
+// outbox) and advances the subscriber, in one transaction. Slots that
+// already have a delivery keep it. Like StartDelivery it returns an error
+// wrapping ErrConflict if the subscriber's NextDue is not expectNextDue,
+// and writes nothing if advance fails.
+func (db *DB) RecordMissed(userID string, slots []time.Time, expectNextDue time.Time, advance func(*nudges.Subscriber) error) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		bk, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		old, err := mustLoadSubscriber(bk, userID)
+		if err != nil {
+			return err
+		}
+		if !old.NextDue.Equal(expectNextDue) {
+			return fmt.Errorf("next due is %s, expected %s: %w", fmtTime(old.NextDue), fmtTime(expectNextDue), ErrConflict)
+		}
+		created := db.now().UTC()
+		for _, slot := range slots {
+			id := DeliveryID(userID, slot, false)
+			if bk.deliveries.Get([]byte(id)) != nil {
+				continue
+			}
+			d := nudges.Delivery{
+				ID:      id,
+				UserID:  userID,
+				Slot:    slot.UTC(),
+				State:   nudges.StateMissed,
+				Created: created,
+			}
+			if err := saveDelivery(bk, d); err != nil {
+				return err
+			}
+		}
+		s := old
+		if advance != nil {
+			if err := advance(&s); err != nil {
+				return err
+			}
+		}
+		return saveSubscriber(bk, old, s)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: record missed slots of %s: %w", userID, err)
+	}
+	return nil
+}
+
+// Delivery returns the delivery with id, or an error wrapping
+// nudges.ErrNotFound.
+func (db *DB) Delivery(id string) (nudges.Delivery, error) {
+	var d nudges.Delivery
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		bk, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		d, err = mustLoadDelivery(bk, id)
+		return err
+	})
+	if err != nil {
+		return nudges.Delivery{}, fmt.Errorf("storage: delivery %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// UpdateDelivery applies fn to the delivery with id and saves it, keeping
+// the outbox in step with State == pending. If fn returns an error nothing
+// is written. fn may not change ID, UserID, Slot or Manual, from which the
+// id derives. A missing delivery is an error wrapping nudges.ErrNotFound.
+func (db *DB) UpdateDelivery(id string, fn func(*nudges.Delivery) error) (nudges.Delivery, error) {
+	var d nudges.Delivery
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		bk, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		old, err := mustLoadDelivery(bk, id)
+		if err != nil {
+			return err
+		}
+		d = old
+		if err := fn(&d); err != nil {
+			return err
+		}
+		if err := sameIdentity(old, d); err != nil {
+			return err
+		}
+		return saveDelivery(bk, d)
+	})
+	if err != nil {
+		return nudges.Delivery{}, fmt.Errorf("storage: update delivery %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// RecordOutcome applies fn to a delivery and its subscriber and saves both
+// in one transaction, for changes that touch both (an outcome that moves a
+// streak, a snooze that moves NextDue). The rules of UpdateDelivery and
+// UpdateSubscriber apply; if fn returns an error nothing is written. A
+// missing delivery or subscriber is an error wrapping nudges.ErrNotFound.
+func (db *DB) RecordOutcome(deliveryID string, fn func(*nudges.Delivery, *nudges.Subscriber) error) (nudges.Delivery, nudges.Subscriber, error) {
+	var (
+		d nudges.Delivery
+		s nudges.Subscriber
+	)
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		bk, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		oldD, err := mustLoadDelivery(bk, deliveryID)
+		if err != nil {
+			return err
+		}
+		oldS, err := mustLoadSubscriber(bk, oldD.UserID)
+		if err != nil {
+			return err
+		}
+		d, s = oldD, oldS
+		if err := fn(&d, &s); err != nil {
+			return err
+		}
+		if err := sameIdentity(oldD, d); err != nil {
+			return err
+		}
+		if err := saveDelivery(bk, d); err != nil {
+			return err
+		}
+		if err := saveSubscriber(bk, oldS, s); err != nil {
+			return fmt.Errorf("subscriber %s: %w", oldS.UserID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nudges.Delivery{}, nudges.Subscriber{}, fmt.Errorf("storage: record outcome of %s: %w", deliveryID, err)
+	}
+	return d, s, nil
+}
+
+// Pending returns the outbox: every delivery in state pending, oldest
+// slot first.
+func (db *DB) Pending() ([]nudges.Delivery, error) {
+	var ds []nudges.Delivery
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		bk, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		return bk.outbox.ForEach(func(k, _ []byte) error {
+			var d nudges.Delivery
+			found, err := getJSON(bk.deliveries, string(k), &d)
+			if err != nil {
+				return fmt.Errorf("delivery: %w", err)
+			}
+			if !found || d.State != nudges.StatePending {
+				// Both are written in one transaction, so this is damage;
+				// a stale entry must not stop every other delivery.
+				db.log.Warn("outbox entry has no pending delivery; ignoring it", "delivery_id", string(k), "found", found, "state", d.State)
+				return nil
+			}
+			ds = append(ds, d)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: pending deliveries: %w", err)
+	}
+	sortBySlot(ds)
+	return ds, nil
+}
+
+// Deliveries returns userID's deliveries whose slot is at or after since,
+// oldest first. It reads only that person's deliveries.
+func (db *DB) Deliveries(userID string, since time.Time) ([]nudges.Delivery, error) {
+	var ds []nudges.Delivery
+	prefix := []byte(userID + "-")
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		bk, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		c := bk.deliveries.Cursor()
+		// Ids sort by slot to the second; the filter below handles the
+		// fraction and other users whose id merely starts like this one.
+		start := prefix
+		if !since.IsZero() {
+			start = []byte(DeliveryID(userID, since, false))
+		}
+		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var d nudges.Delivery
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("decode delivery %q: %w", k, err)
+			}
+			if d.UserID != userID || d.Slot.Before(since) {
+				continue
+			}
+			ds = append(ds, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: deliveries of %s: %w", userID, err)
+	}
+	sortBySlot(ds)
+	return ds, nil
+}
+
+// DeliveriesBetween calls fn for every delivery, of everyone, whose slot
+// is in [from, to), until fn returns an error, which it returns unwrapped.
+// It reads in short transactions and calls fn outside them, in delivery
+// id order (by person, then slot).
+func (db *DB) DeliveriesBetween(from, to time.Time, fn func(nudges.Delivery) error) error {
+	return scan(db, bucketDeliveries, nil, func(k, v []byte) (nudges.Delivery, bool, bool, error) {
+		var d nudges.Delivery
+		if err := json.Unmarshal(v, &d); err != nil {
+			return d, false, false, fmt.Errorf("storage: decode delivery %q: %w", k, err)
+		}
+		return d, !d.Slot.Before(from) && d.Slot.Before(to), true, nil
+	}, fn)
+}
+
+// userDeliveryIDs lists (copies of) the keys of userID's deliveries.
+func userDeliveryIDs(bk buckets, userID string) ([][]byte, error) {
+	var ids [][]byte
+	prefix := []byte(userID + "-")
+	c := bk.deliveries.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		// Only the owner is needed; another user's id may merely start
+		// like this one.
+		var d struct {
+			UserID string `json:"user_id"`
+		}
+		if err := json.Unmarshal(v, &d); err != nil {
+			return nil, fmt.Errorf("decode delivery %q: %w", k, err)
+		}
+		if d.UserID == userID {
+			ids = append(ids, bytes.Clone(k))
+		}
+	}
+	return ids, nil
+}
+
+func mustLoadSubscriber(bk buckets, userID string) (nudges.Subscriber, error) {
+	var s nudges.Subscriber
+	found, err := loadSubscriber(bk, userID, &s)
+	if err != nil {
+		return s, err
+	}
+	if !found {
+		return s, fmt.Errorf("subscriber %s: %w", userID, nudges.ErrNotFound)
+	}
+	return s, nil
+}
+
+func mustLoadDelivery(bk buckets, id string) (nudges.Delivery, error) {
+	var d nudges.Delivery
+	found, err := getJSON(bk.deliveries, id, &d)
+	if err != nil {
+		return d, fmt.Errorf("delivery record: %w", err)
+	}
+	if !found {
+		return d, nudges.ErrNotFound
+	}
+	return d, nil
+}
+
+// saveDelivery writes d and keeps the outbox listing exactly the pending
+// deliveries.
+func saveDelivery(bk buckets, d nudges.Delivery) error {
+	if err := validateDelivery(d); err != nil {
+		return err
+	}
+	if err := putJSON(bk.deliveries, d.ID, d); err != nil {
+		return err
+	}
+	var err error
+	if d.State == nudges.StatePending {
+		err = bk.outbox.Put([]byte(d.ID), []byte{})
+	} else {
+		err = bk.outbox.Delete([]byte(d.ID))
+	}
+	if err != nil {
+		return fmt.Errorf("outbox entry %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// validateDelivery guards the invariants the buckets rely on: the id
+// places the delivery under its person, and the state decides the outbox.
+func validateDelivery(d nudges.Delivery) error {
+	if d.UserID == "" {
+		return fmt.Errorf("delivery %q has no user id", d.ID)
+	}
+	if want := DeliveryID(d.UserID, d.Slot, d.Manual); d.ID != want {
+		return fmt.Errorf("delivery id %q does not match its user, slot and manual flag: want %q (use storage.DeliveryID)", d.ID, want)
+	}
+	switch d.State {
+	case nudges.StatePending, nudges.StateSent, nudges.StateMissed, nudges.StateFailed:
+		return nil
+	}
+	return fmt.Errorf("delivery %s has unknown state %q", d.ID, d.State)
+}
+
+func sameIdentity(old, d nudges.Delivery) error {
+	if d.ID != old.ID || d.UserID != old.UserID || d.Manual != old.Manual || !d.Slot.Equal(old.Slot) {
+		return fmt.Errorf("the update changed the delivery's id, user, slot or manual flag; they identify it and cannot change")
+	}
+	return nil
+}
+
+func sortBySlot(ds []nudges.Delivery) {
+	slices.SortStableFunc(ds, func(a, b nudges.Delivery) int {
+		if c := a.Slot.Compare(b.Slot); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "unset"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
