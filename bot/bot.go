@@ -70,6 +70,12 @@ type Bot struct {
 	web  *webAPI
 	seen *recentSet
 
+	// workCtx carries the work done after acks and by cron. It outlives
+	// the Run context on purpose: a shutdown stops new work at once but
+	// lets a post already on the wire finish, up to ShutdownTimeout, since
+	// abandoning it would leave Slack's answer unknown.
+	workCtx  context.Context
+	stopWork context.CancelFunc
 	work     sync.WaitGroup
 	workSem  chan struct{}
 	inflight sync.Map // delivery id → struct{}: one sender per delivery
@@ -164,6 +170,8 @@ func New(opts Options) (*Bot, error) {
 func (b *Bot) Run(ctx context.Context) error {
 	sockCtx, stopSocket := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSocket()
+	b.workCtx, b.stopWork = context.WithCancel(context.WithoutCancel(ctx))
+	defer b.stopWork()
 
 	sockErr := make(chan error, 1)
 	go func() { sockErr <- b.smc.RunContext(sockCtx) }()
@@ -187,7 +195,7 @@ loop:
 			if !ok {
 				break loop
 			}
-			b.handleEvent(ctx, evt)
+			b.handleEvent(b.workCtx, evt)
 		}
 	}
 
@@ -215,7 +223,10 @@ loop:
 func (b *Bot) startCron() *cron.Cron {
 	cl := cronLogger{b.log}
 	c := cron.New(cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
-	ctx := context.Background()
+	ctx := b.workCtx
+	if ctx == nil {
+		ctx = context.Background() // scheduler tests start cron without Run
+	}
 	mustAdd := func(spec string, job func()) {
 		if _, err := c.AddFunc(spec, job); err != nil {
 			// The specs are constants; failing here is a programming error.

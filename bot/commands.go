@@ -328,14 +328,21 @@ func (b *Bot) cmdStop(userID string) *ephemeral {
 func (b *Bot) cmdNow(ctx context.Context, userID string) *ephemeral {
 	now := b.now()
 	sub, err := b.store.Subscriber(userID)
-	if errors.Is(err, nudges.ErrNotFound) {
-		sub = nudges.Subscriber{UserID: userID}
-	} else if err != nil {
+	if err != nil && !errors.Is(err, nudges.ErrNotFound) {
 		return b.sorry(userID, "loading subscriber", err)
 	}
 	if sub.ProfileTZ == "" {
-		if tz, _, err := b.profile(ctx, userID); err == nil {
-			sub.ProfileTZ = tz
+		// Someone trying a nudge before subscribing still gets it in
+		// their own zone, and a record to hang it on.
+		tz, _, _ := b.profile(ctx, userID)
+		sub, err = b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
+			if s.ProfileTZ == "" {
+				s.ProfileTZ = tz
+			}
+			return nil
+		})
+		if err != nil {
+			return b.sorry(userID, "saving subscriber", err)
 		}
 	}
 	history, err := b.store.Deliveries(userID, now.AddDate(0, 0, -60))
@@ -353,11 +360,7 @@ func (b *Bot) cmdNow(ctx context.Context, userID string) *ephemeral {
 		NudgeID: choice.Nudge.ID, Theme: choice.Nudge.Theme, Role: choice.Nudge.Role,
 		Slot: slot, Reason: choice.Reason, Manual: true, State: nudges.StatePending, Created: now,
 	}
-	profileTZ := sub.ProfileTZ
 	created, err := b.store.StartDelivery(d, time.Time{}, func(s *nudges.Subscriber) error {
-		if s.ProfileTZ == "" {
-			s.ProfileTZ = profileTZ
-		}
 		nudges.Record(s, choice.Nudge)
 		return nil
 	})

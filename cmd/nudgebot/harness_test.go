@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nudgebot/nudgebot/bot"
+	"github.com/nudgebot/nudgebot/config"
+	"github.com/nudgebot/nudgebot/slackemu"
+)
+
+const (
+	testBotToken = "xoxb-1111-test-bot-token"
+	testAppToken = "xapp-1-test-app-token"
+)
+
+// allLogs collects every log line the end-to-end tests produce, so
+// TestMain can check that no token (and no reflection text) ever reached
+// a log.
+var allLogs lockedBuffer
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// secretsInLogs are patterns that must never appear in any log line.
+var secretsInLogs = regexp.MustCompile(`xox[abp]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+`)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if s := secretsInLogs.FindString(allLogs.String()); s != "" {
+			fmt.Fprintf(os.Stderr, "FAIL: a token reached the logs: %q\n", s)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// fakeClock is the bot's clock in the end-to-end tests: it only moves
+// when the test says so, so schedules are tested without sleeping.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// harness runs the real wiring (wire → bot.Run) against the emulator.
+type harness struct {
+	t      *testing.T
+	emu    *slackemu.Server
+	clock  *fakeClock
+	cfg    config.Config
+	bot    *bot.Bot
+	tune   func(*bot.Options)
+	cancel context.CancelFunc
+	done   chan error
+	w      wiring
+	runs   int
+}
+
+type harnessOption func(*harness)
+
+// withConfig adds YAML to the test config.
+func withConfig(yaml string) harnessOption {
+	return func(h *harness) {
+		h.cfg = mustConfig(h.t, h.emu.URL(), h.cfg.Storage.Path, yaml)
+	}
+}
+
+func withTune(f func(*bot.Options)) harnessOption {
+	return func(h *harness) { h.tune = f }
+}
+
+func mustConfig(t *testing.T, apiURL, dbPath, yaml string) config.Config {
+	t.Helper()
+	env := map[string]string{
+		config.EnvBotToken: testBotToken, config.EnvAppToken: testAppToken,
+		config.EnvAPIURL: apiURL, config.EnvStoragePath: dbPath,
+	}
+	if yaml == "" {
+		yaml = "digests: []\nadmins: []\n"
+	}
+	cfg, err := config.Parse("test.yaml", []byte(yaml), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+// Monday 30 November 2026, 06:00 UTC: before anyone's 09:00 in Europe or
+// the Americas, after Tokyo's.
+var monday = time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+
+func newHarness(t *testing.T, opts ...harnessOption) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: &fakeClock{t: monday}}
+	h.emu = slackemu.New(slackemu.WithBotToken(testBotToken), slackemu.WithAppToken(testAppToken))
+	t.Cleanup(func() { h.emu.Close() })
+	h.cfg = mustConfig(t, h.emu.URL(), filepath.Join(t.TempDir(), "nudgebot.db"), "")
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+func (h *harness) addPeople(people ...slackemu.User) {
+	for _, p := range people {
+		h.emu.AddUser(p)
+	}
+}
+
+// start runs the bot and waits until it is connected.
+func (h *harness) start() {
+	h.t.Helper()
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(&allLogs, testWriter{h.t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w, err := wire(h.cfg, log, func(o *bot.Options) {
+		o.Now = h.clock.Now
+		o.Tick = time.Hour // tests call Tick themselves, at fake times
+		o.ShutdownTimeout = 5 * time.Second
+		if h.tune != nil {
+			h.tune(o)
+		}
+	})
+	if err != nil {
+		h.t.Fatalf("wire: %v", err)
+	}
+	h.w = w
+	h.bot = w.Bot
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	connections := h.emu.Connections()
+	go func() { h.done <- w.Bot.Run(ctx) }()
+	h.runs++
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := h.emu.WaitConnected(wctx, connections+1); err != nil {
+		h.t.Fatalf("bot did not connect: %v", err)
+	}
+	h.t.Cleanup(h.stop)
+}
+
+// stop cancels the bot as SIGTERM would and waits for it to finish.
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("bot.Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		h.t.Errorf("bot did not stop within 15s")
+	}
+	if err := h.w.Close(); err != nil {
+		h.t.Errorf("closing database: %v", err)
+	}
+	h.cancel = nil
+}
+
+func (h *harness) restart() {
+	h.t.Helper()
+	h.stop()
+	h.start()
+}
+
+func (h *harness) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	h.t.Cleanup(cancel)
+	return ctx
+}
+
+// say types a slash command and returns what the person then sees: the
+// ack's reply or the follow-up through response_url.
+func (h *harness) say(user, command, text string) string {
+	h.t.Helper()
+	before := len(h.emu.Ephemerals(user))
+	if _, err := h.emu.SlashCommand(h.ctx(), user, "", command, text); err != nil {
+		h.t.Fatalf("%s %s: %v", command, text, err)
+	}
+	if err := h.emu.WaitFor(h.ctx(), func() bool { return len(h.emu.Ephemerals(user)) > before }); err != nil {
+		h.t.Fatalf("%s %s: no answer: %v", command, text, err)
+	}
+	eph := h.emu.Ephemerals(user)
+	return eph[len(eph)-1].VisibleText()
+}
+
+func (h *harness) nudge(user, text string) string { return h.say(user, "/nudge", text) }
+
+// tick runs one scheduler pass at the fake time.
+func (h *harness) tick() {
+	h.bot.Tick(context.Background())
+}
+
+// waitDMs waits until the person's DM holds n messages.
+func (h *harness) waitDMs(user string, n int) []slackemu.Message {
+	h.t.Helper()
+	if err := h.emu.WaitFor(h.ctx(), func() bool { return len(h.emu.DM(user)) >= n }); err != nil {
+		h.t.Fatalf("%s: %d DMs, want %d: %v", user, len(h.emu.DM(user)), n, err)
+	}
+	return h.emu.DM(user)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func contains(t *testing.T, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("got %q\nwant it to contain %q", got, w)
+		}
+	}
+}

@@ -1,0 +1,37 @@
+package nudges
+
+import "time"
+
+// Share says whether a reflection may appear in the team digest, and how.
+// The default is not at all: reflections are private unless their author
+// chooses otherwise, one reflection at a time.
+type Share string
+
+const (
+	ShareNone      Share = ""
+	ShareNamed     Share = "named"
+	ShareAnonymous Share = "anonymous"
+)
+
+// MaxReflectionLen bounds a reflection, in characters.
+const MaxReflectionLen = 3000
+
+// Reflection is a private note a person wrote, usually about a nudge.
+// Text and Commitment are sealed at rest; only the author ever reads them
+// unless Share says otherwise.
+type Reflection struct {
+	UserID     string    `json:"user_id"`
+	Seq        int       `json:"seq"` // per person, from 1: the id people type in /reflect delete
+	Created    time.Time `json:"created"`
+	Text       string    `json:"text"`
+	Commitment string    `json:"commitment,omitempty"` // "one thing I will do next"
+	DeliveryID string    `json:"delivery_id,omitempty"`
+	NudgeID    string    `json:"nudge_id,omitempty"`
+	Share      Share     `json:"share,omitempty"`
+
+	// A commitment is quoted back a few working days later; these record
+	// when, and what the person answered.
+	FollowUpDue time.Time `json:"follow_up_due,omitzero"`
+	FollowedUp  time.Time `json:"followed_up,omitzero"`
+	Kept        *bool     `json:"kept,omitempty"`
+}
