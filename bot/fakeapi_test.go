@@ -19,7 +19,7 @@ type fakeAPI struct {
 	zones map[string]string // user → tz
 	posts []fakePost
 	fail  func(method string) error // optional fault injection
-	now   func() time.Time              // the test's clock, for post times
+	now   func() time.Time          // the test's clock, for post times
 }
 
 type fakePost struct {

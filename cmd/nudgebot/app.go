@@ -211,4 +211,3 @@ func cmdVersion(_ context.Context, args []string, stdout, stderr io.Writer, _ fu
 	fmt.Fprintln(stdout, "nudgebot", version)
 	return exitOK
 }
-
