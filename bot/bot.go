@@ -41,6 +41,9 @@ type Options struct {
 	// ShutdownTimeout bounds how long in-flight work may take to finish
 	// once the bot is told to stop; default 10s.
 	ShutdownTimeout time.Duration
+	// SettleTime is how long an uncertain post is left alone before it is
+	// looked for in the DM and, if absent, sent again; default 20s.
+	SettleTime time.Duration
 	// HTTPClient carries Web API calls; nil means a client with sane
 	// timeouts.
 	HTTPClient *http.Client
@@ -121,6 +124,9 @@ func New(opts Options) (*Bot, error) {
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
+	}
+	if opts.SettleTime <= 0 {
+		opts.SettleTime = defaultSettleTime
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}

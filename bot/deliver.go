@@ -19,10 +19,10 @@ import (
 // already posted (message metadata survives in conversations.history).
 const metadataType = "nudgebot_nudge"
 
-// settleTime is how long after an uncertain attempt we wait before
+// defaultSettleTime is how long after an uncertain attempt we wait before
 // looking for its message and, if absent, posting again: longer than any
 // request of ours can stay in flight.
-const settleTime = 20 * time.Second
+const defaultSettleTime = 20 * time.Second
 
 // dueBatch bounds how many people one pass of the due index loads.
 const dueBatch = 512
@@ -245,7 +245,7 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 	if d.Attempts > 0 {
 		// A request abandoned by a crash or a timeout can still land at
 		// Slack a little later; look only once it has had time to.
-		if wait := d.TryAt.Add(settleTime).Sub(b.now()); wait > 0 {
+		if wait := d.TryAt.Add(b.opts.SettleTime).Sub(b.now()); wait > 0 {
 			log.Debug("uncertain delivery settling before reconciliation", "wait", wait)
 			return
 		}

@@ -135,7 +135,9 @@ var monday = time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &fakeClock{t: monday}}
-	h.emu = slackemu.New(slackemu.WithBotToken(testBotToken), slackemu.WithAppToken(testAppToken))
+	// One clock for both sides, as in real life: message timestamps and
+	// the bot's view of "now" agree, which reconciliation depends on.
+	h.emu = slackemu.New(slackemu.WithBotToken(testBotToken), slackemu.WithAppToken(testAppToken), slackemu.WithClock(h.clock.Now))
 	t.Cleanup(func() { h.emu.Close() })
 	h.cfg = mustConfig(t, h.emu.URL(), filepath.Join(t.TempDir(), "nudgebot.db"), "")
 	for _, o := range opts {
