@@ -253,8 +253,15 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, ep endpoint) 
 	}
 	rep, err := ep.handler(s, req)
 	s.bumpLocked()
+	respDelay := s.afterApply[ep.name]
 	s.mu.Unlock()
 	s.emit(req.events)
+	if err := s.sleep(r.Context(), respDelay); err != nil {
+		call.Status, call.Error = 0, "applied, but the client left before the answer"
+		s.record(call)
+		dropConn(w)
+		return
+	}
 
 	switch {
 	case hasFault && fault.Hang:

@@ -88,6 +88,22 @@ func (s *Server) SetLatency(method string, d time.Duration) {
 	s.latency[method] = d
 }
 
+// SetResponseLatency delays every answer for method by d AFTER the call
+// has taken effect: the window in which a client that dies or gives up
+// never learns that Slack has its message. 0 removes the delay.
+func (s *Server) SetResponseLatency(method string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.afterApply == nil {
+		s.afterApply = map[string]time.Duration{}
+	}
+	if d <= 0 {
+		delete(s.afterApply, method)
+		return
+	}
+	s.afterApply[method] = d
+}
+
 type limitSpec struct{ perMinute, burst int }
 
 func newLimiter(l limitSpec) *rate.Limiter {

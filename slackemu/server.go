@@ -131,6 +131,7 @@ type Server struct {
 	chanLimiters map[string]*rate.Limiter
 	faults       map[string][]Fault
 	latency      map[string]time.Duration
+	afterApply   map[string]time.Duration // delay between applying a call and answering it
 }
 
 // New starts an emulator on 127.0.0.1 and panics if it cannot listen; use
