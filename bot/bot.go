@@ -27,6 +27,7 @@ type Options struct {
 	Catalog  *nudges.Catalog
 	Calendar nudges.Calendar
 	Admins   []string
+	Digests  []DigestTarget
 
 	Logger  *slog.Logger
 	Metrics Metrics
@@ -240,8 +241,15 @@ func (b *Bot) startCron() *cron.Cron {
 		}
 	}
 	mustAdd(fmt.Sprintf("@every %s", b.opts.Tick), func() { b.Tick(ctx) })
-	mustAdd("@hourly", func() { b.housekeeping() })
+	mustAdd("@hourly", func() { b.housekeeping(); b.compactSoon() })
 	mustAdd("@daily", func() { b.RefreshProfiles(ctx) })
+	// Digest specs come from the config, which validated them; one that
+	// still fails is logged and skipped rather than stopping the others.
+	b.addDigestJobs(func(spec string, job func()) {
+		if _, err := c.AddFunc(spec, job); err != nil {
+			b.log.Error("digest schedule refused; that digest will not run", "spec", spec, "error", err)
+		}
+	})
 	c.Start()
 	// Deliver whatever came due while we were down without waiting a
 	// whole tick.

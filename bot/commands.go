@@ -31,11 +31,13 @@ var nudgeCommands = map[string]subcommand{
 	"focus":  {"/nudge focus lead | manage | both | THEME", "/nudge focus agenda-setter", "lean your nudges one way"},
 	"tz":     {"/nudge tz Area/City | auto", "/nudge tz Europe/Berlin", "set your time zone (auto follows your Slack profile)"},
 	"status": {"/nudge status", "/nudge status", "see what is set and what comes next"},
+	"forget": {"/nudge forget", "/nudge forget", "delete everything nudgebot keeps about you (asks first)"},
+	"digest": {"/nudge digest [#channel]", "/nudge digest #team", "preview the next team digest, only to you"},
 	"help":   {"/nudge help", "/nudge help", "show this help"},
 }
 
 // helpOrder is the order help lists the verbs in.
-var helpOrder = []string{"start", "stop", "now", "time", "days", "pause", "resume", "focus", "tz", "status", "help"}
+var helpOrder = []string{"start", "stop", "now", "time", "days", "pause", "resume", "focus", "tz", "status", "digest", "forget", "help"}
 
 func helpText() string {
 	var b strings.Builder
@@ -44,7 +46,7 @@ func helpText() string {
 		c := nudgeCommands[v]
 		fmt.Fprintf(&b, "• `%s`: %s\n", c.example, c.summary)
 	}
-	b.WriteString("• `/reflect your thoughts`: save a private reflection")
+	b.WriteString("• `/reflect your thoughts`: save a private reflection (`/reflect help` for more)")
 	return b.String()
 }
 
@@ -95,6 +97,14 @@ func (b *Bot) routeSlash(cmd slack.SlashCommand) (*ephemeral, workFunc) {
 	}
 	switch cmd.Command {
 	case "/nudge":
+		if c.Verb == "digest" {
+			arg := strings.Join(c.Args, " ")
+			user, here := cmd.UserID, cmd.ChannelID
+			return nil, func(ctx context.Context) *ephemeral { return b.digestPreview(ctx, user, here, arg) }
+		}
+		if c.Verb == "admin" {
+			return b.routeAdmin(cmd.UserID, c)
+		}
 		return b.routeNudge(cmd.UserID, c)
 	case "/reflect":
 		return b.routeReflect(cmd, c)
@@ -114,6 +124,8 @@ func (b *Bot) routeNudge(userID string, c Command) (*ephemeral, workFunc) {
 		return nil, func(ctx context.Context) *ephemeral { return b.cmdNow(ctx, userID) }
 	case "status":
 		return nil, func(ctx context.Context) *ephemeral { return b.cmdStatus(userID) }
+	case "forget":
+		return forgetPrompt(userID), nil
 	case "resume":
 		return nil, func(ctx context.Context) *ephemeral { return b.cmdResume(userID) }
 	case "time":
@@ -197,6 +209,9 @@ func (b *Bot) respond(ctx context.Context, url string, msg *ephemeral) {
 	opts := []slack.MsgOption{
 		slack.MsgOptionResponseURL(url, slack.ResponseTypeEphemeral),
 		slack.MsgOptionText(msg.Text, false), // already escaped where it holds user text
+	}
+	if msg.ReplaceOriginal {
+		opts = append(opts, slack.MsgOptionReplaceOriginal(url))
 	}
 	if len(msg.Blocks) > 0 {
 		opts = append(opts, slack.MsgOptionBlocks(msg.Blocks...))

@@ -76,6 +76,19 @@ func (b *Bot) planOne(userID string, now time.Time) bool {
 	}
 	expect := sub.NextDue
 	plan := b.cal.Plan(sub, now)
+	if plan.Deliver && b.pausedAll(now) {
+		// A company holiday: the slot is skipped, not delivered later.
+		_, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
+			if s.NextDue.Equal(expect) {
+				s.NextDue = plan.Next
+				if plan.Slot.After(s.LastSlot) {
+					s.LastSlot = plan.Slot
+				}
+			}
+			return nil
+		})
+		return err == nil
+	}
 	if len(plan.Missed) > 0 {
 		last := plan.Missed[len(plan.Missed)-1]
 		err := b.store.RecordMissed(userID, plan.Missed, expect, func(s *nudges.Subscriber) error {
@@ -152,6 +165,15 @@ func (b *Bot) planOne(userID string, now time.Time) bool {
 		return err == nil
 	}
 	return true
+}
+
+func (b *Bot) pausedAll(now time.Time) bool {
+	until, err := b.store.PausedAll()
+	if err != nil {
+		b.log.Warn("reading the company-wide pause; assuming none", "error", err)
+		return false
+	}
+	return until.After(now)
 }
 
 // seededRand makes the choice for a person's slot reproducible: the same
@@ -272,6 +294,14 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 	}
 	loc := sub.Location(b.cal.Fallback)
 	blocks := nudgeBlocks(n, d, loc)
+	// A scheduled nudge may carry the person's own words back to them.
+	followUp, hasFollowUp := nudges.Reflection{}, false
+	if !d.Manual && d.Round == 0 {
+		followUp, hasFollowUp = b.followUpFor(d.UserID, b.now())
+		if hasFollowUp {
+			blocks = append(blocks, followUpBlocks(followUp, loc)...)
+		}
+	}
 	var ts string
 	err = b.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
 		var err error
@@ -290,6 +320,15 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 		return
 	}
 	b.markSent(d.ID, channel, ts)
+	if hasFollowUp {
+		_, err := b.store.UpdateReflection(d.UserID, followUp.Seq, func(r *nudges.Reflection) error {
+			r.FollowedUp = b.now()
+			return nil
+		})
+		if err != nil {
+			log.Warn("recording a commitment follow-up", "error", err)
+		}
+	}
 	log.Info("nudge delivered", "nudge_id", d.NudgeID)
 }
 

@@ -126,3 +126,25 @@ func (f *fakeAPI) postsTo(channel string) []fakePost {
 	}
 	return out
 }
+
+func (f *fakeAPI) PostEphemeralContext(_ context.Context, channel, _ string, _ ...slack.MsgOption) (string, error) {
+	return "", f.injected("chat.postEphemeral")
+}
+
+func (f *fakeAPI) UploadFileContext(context.Context, slack.UploadFileParameters) (*slack.FileSummary, error) {
+	return &slack.FileSummary{}, f.injected("files.completeUploadExternal")
+}
+
+func (f *fakeAPI) GetUsersInConversationContext(context.Context, *slack.GetUsersInConversationParameters) ([]string, string, error) {
+	return nil, "", f.injected("conversations.members")
+}
+
+func (f *fakeAPI) GetConversationInfoContext(_ context.Context, in *slack.GetConversationInfoInput) (*slack.Channel, error) {
+	ch := &slack.Channel{}
+	ch.ID = in.ChannelID
+	return ch, f.injected("conversations.info")
+}
+
+func (f *fakeAPI) GetUsersContext(context.Context, ...slack.GetUsersOption) ([]slack.User, error) {
+	return nil, f.injected("users.list")
+}

@@ -3,7 +3,8 @@ package bot
 import (
 	"context"
 	"errors"
-	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -37,10 +38,35 @@ func (b *Bot) onInteractive(ctx context.Context, evt socketmode.Event) {
 				b.onAction(ctx, cb, a)
 			}
 		})
+	case slack.InteractionTypeViewSubmission:
+		keys := dedupeKeys(evt.Request.EnvelopeID)
+		b.onViewSubmission(cb, func(p any) { b.ack(evt, p) }, keys)
 	default:
 		b.ack(evt, nil)
 		b.log.Debug("ignored interaction", "interaction_type", string(cb.Type))
 	}
+}
+
+// afterAck runs work once per envelope, after its ack, also across a
+// restart.
+func (b *Bot) afterAck(keys []string, work func(ctx context.Context)) {
+	if !b.firstTime(keys) {
+		return
+	}
+	b.goWork(func() {
+		if !b.firstTimeDurable(keys) {
+			return
+		}
+		work(b.ctx())
+	})
+}
+
+// ctx is the context work runs under; outside Run (tests), a plain one.
+func (b *Bot) ctx() context.Context {
+	if b.workCtx != nil {
+		return b.workCtx
+	}
+	return context.Background()
 }
 
 func (b *Bot) onAction(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) {
@@ -58,13 +84,38 @@ func (b *Bot) onAction(ctx context.Context, cb slack.InteractionCallback, a *sla
 		outcome = nudges.OutcomeSnoozed
 		snoozeFor = tomorrowMorning
 	case actReflect:
-		b.onReflectButton(ctx, cb, a.Value)
+		b.openReflectModal(ctx, cb.User.ID, cb.TriggerID, a.Value)
+		return
+	case actDraft:
+		seq, _ := strconv.Atoi(a.Value)
+		b.openDraftModal(ctx, cb.User.ID, cb.TriggerID, seq)
+		return
+	case actCommitKept, actCommitNotYet:
+		b.onCommitment(ctx, cb, a)
+		return
+	case actForget:
+		if a.Value == cb.User.ID {
+			b.forget(ctx, cb)
+		}
+		return
+	case actPulseHearMore:
+		b.onPulseAction(ctx, cb, a)
+		return
+	case actForgetCancel:
+		b.respond(ctx, cb.ResponseURL, &ephemeral{ResponseType: slack.ResponseTypeEphemeral, Text: "Cancelled: nothing was deleted.", ReplaceOriginal: true})
 		return
 	case actHelpful:
 		feedback = nudges.OutcomeHelpful
 	case actNotForMe:
 		feedback = nudges.OutcomeNotForMe
 	default:
+		if strings.HasPrefix(a.ActionID, actPulseVotePrefix) {
+			b.onPulseAction(ctx, cb, a)
+			return
+		}
+		if b.onHomeAction(ctx, cb, a) {
+			return
+		}
 		b.log.Debug("ignored action", "action_id", a.ActionID)
 		return
 	}
@@ -157,23 +208,6 @@ func (b *Bot) updateNudgeMessage(ctx context.Context, cb slack.InteractionCallba
 	}
 }
 
-// onReflectButton shows the nudge's reflection question.
-func (b *Bot) onReflectButton(ctx context.Context, cb slack.InteractionCallback, deliveryID string) {
-	d, err := b.store.Delivery(deliveryID)
-	if err != nil || d.UserID != cb.User.ID {
-		b.respond(ctx, cb.ResponseURL, reply("I can't find that nudge any more."))
-		return
-	}
-	n, ok := b.catalog.Get(d.NudgeID)
-	if !ok {
-		return
-	}
-	b.respond(ctx, cb.ResponseURL, reply(lines(
-		"*Reflect:* "+Escape(n.Question),
-		"Write your answer with `/reflect` followed by your thoughts. Only you will see it.",
-	)))
-}
-
 // onUserChange keeps a subscriber's zone and status current between the
 // daily refreshes.
 func (b *Bot) onUserChange(_ context.Context, ev *slackevents.UserChangeEvent) {
@@ -236,35 +270,4 @@ func (b *Bot) RefreshProfiles(ctx context.Context) {
 		b.applyProfile(id, tz, deleted)
 	}
 	b.log.Info("profile refresh done", "subscribers", len(ids))
-}
-
-// onAppHomeOpened publishes the person's home (a fuller home arrives with
-// the App Home work; this one already shows status and help).
-func (b *Bot) onAppHomeOpened(ctx context.Context, ev *slackevents.AppHomeOpenedEvent) {
-	if ev.Tab != "home" {
-		return
-	}
-	st := b.cmdStatus(ev.User)
-	view := slack.HomeTabViewRequest{
-		Type: slack.VTHomeTab,
-		Blocks: slack.Blocks{BlockSet: []slack.Block{
-			slack.NewHeaderBlock(plain("Your leadership nudges")),
-			slack.NewSectionBlock(mrkdwn(st.Text), nil, nil),
-			slack.NewDividerBlock(),
-			slack.NewSectionBlock(mrkdwn(helpText()), nil, nil),
-		}},
-	}
-	err := b.web.do(ctx, "views.publish", callSafe, func(ctx context.Context) error {
-		_, err := b.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: ev.User, View: view})
-		return err
-	})
-	if err != nil {
-		b.log.Warn("publishing App Home", "user_id", ev.User, "error", err)
-	}
-}
-
-// routeReflect handles /reflect until the journal lands: it says plainly
-// what exists today rather than pretending to save.
-func (b *Bot) routeReflect(_ slack.SlashCommand, _ Command) (*ephemeral, workFunc) {
-	return reply(fmt.Sprintf("Private reflections are not switched on in this nudgebot yet, so nothing was saved. %s", "Use the Reflect button on a nudge to see its question.")), nil
 }

@@ -118,9 +118,10 @@ func answeredBlocks(n nudges.Nudge, d nudges.Delivery, loc *time.Location) []sla
 
 // ephemeral is an ack or response_url payload shown only to the caller.
 type ephemeral struct {
-	ResponseType string        `json:"response_type"`
-	Text         string        `json:"text"`
-	Blocks       []slack.Block `json:"blocks,omitempty"`
+	ResponseType    string        `json:"response_type"`
+	Text            string        `json:"text"`
+	Blocks          []slack.Block `json:"blocks,omitempty"`
+	ReplaceOriginal bool          `json:"replace_original,omitempty"`
 }
 
 func reply(text string) *ephemeral {

@@ -26,4 +26,38 @@ type Store interface {
 	RecordOutcome(deliveryID string, fn func(*nudges.Delivery, *nudges.Subscriber) error) (nudges.Delivery, nudges.Subscriber, error)
 	Pending() ([]nudges.Delivery, error)
 	Deliveries(userID string, since time.Time) ([]nudges.Delivery, error)
+
+	// Reflections. Text is sealed at rest by the store; what comes back
+	// is plain and must only ever be shown to its author.
+	SaveReflection(r nudges.Reflection) (nudges.Reflection, error)
+	Reflection(userID string, seq int) (nudges.Reflection, error)
+	Reflections(userID string, limit int) ([]nudges.Reflection, error)
+	SearchReflections(userID, word string, limit int) ([]nudges.Reflection, error)
+	CountReflections(userID string) (int, error)
+	UpdateReflection(userID string, seq int, fn func(*nudges.Reflection) error) (nudges.Reflection, error)
+	DeleteReflection(userID string, seq int) error
+	// Forget destroys the person's data key first, then every record of
+	// them; Compact then removes the freed bytes from the file.
+	Forget(userID string) error
+	Compact() error
+	NeedsCompaction() bool
+
+	// Admin tools.
+	CountSubscribers() (total, active int, err error)
+	DeliveriesBetween(from, to time.Time, fn func(nudges.Delivery) error) error
+	PausedAll() (time.Time, error)
+	SetPausedAll(until time.Time) error
+
+	// Digests and the clarity pulse.
+	DeliveriesFor(userIDs []string, from, to time.Time) ([]nudges.Delivery, error)
+	SharedReflections(userIDs []string, from, to time.Time) ([]nudges.Reflection, error)
+	LastDigest(channel string) (time.Time, error)
+	SetLastDigest(channel string, at time.Time) error
+	MarkDigestBroken(channel, reason string) (first bool, err error)
+	ClearDigestBroken(channel string) error
+	OpenPulse(channel, id string, opened time.Time) error
+	VotePulse(id, userID string, score int) (first bool, err error)
+	AddHearMore(id, userID, text string) error
+	ClosePulse(id string) (nudges.PulseSummary, error)
+	PulseHistory(channel string, n int) ([]nudges.PulseSummary, error)
 }

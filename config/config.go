@@ -6,10 +6,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	// Zones are validated here and used everywhere; embedding the zone
@@ -30,6 +32,7 @@ type Config struct {
 	Digests  []Digest      `yaml:"digests"`
 	Admins   []string      `yaml:"admins"`
 	Log      LogConfig     `yaml:"log"`
+	Metrics  MetricsConfig `yaml:"metrics"`
 	// SlackLimits caps requests per minute per Web API method (e.g.
 	// "chat.postMessage"), overriding Slack's published tiers.
 	SlackLimits     map[string]int `yaml:"slack_limits"`
@@ -88,6 +91,15 @@ type Digest struct {
 	Channel  string `yaml:"channel"`  // channel id, C… or G…
 	Schedule string `yaml:"schedule"` // cron spec read in Timezone; no CRON_TZ= pin
 	Timezone string `yaml:"timezone"` // IANA zone
+}
+
+// MetricsConfig is the operator's HTTP listener: Prometheus metrics,
+// health checks and hot backups.
+type MetricsConfig struct {
+	// Addr is host:port to listen on; empty turns the listener off. It
+	// serves the whole database at /backup (to loopback clients only),
+	// so keep it on 127.0.0.1 unless a scraper elsewhere needs it.
+	Addr string `yaml:"addr"`
 }
 
 // LogConfig picks the log level and format.
@@ -308,6 +320,8 @@ func (c Config) validate(o *origin, p *problems) {
 		p.addf("%s: %q is not a log format: use text or json", o.at("log.format"), c.Log.Format)
 	}
 
+	checkListenAddr(o, p, "metrics.addr", c.Metrics.Addr)
+
 	for _, m := range slices.Sorted(maps.Keys(c.SlackLimits)) {
 		path := "slack_limits." + m
 		if !methodName.MatchString(m) {
@@ -413,6 +427,26 @@ func checkZone(o *origin, p *problems, path, name string) {
 		return
 	}
 	p.addf("%s: %q is not a time zone: use an IANA name such as UTC, Europe/Berlin or America/New_York", o.at(path), name)
+}
+
+// checkListenAddr accepts what net.Listen("tcp", addr) would, with a
+// fixed port: a scraper and `nudgebot backup` must know where to look, so
+// port 0 (any free port) is refused. Empty means off.
+func checkListenAddr(o *origin, p *problems, path, addr string) {
+	if addr == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.addf("%s: %q is not a host:port address: write it like 127.0.0.1:9090 (or :9090 for every interface), or leave it empty to turn the listener off", o.at(path), addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		p.addf("%s: %q has no usable port: give a port from 1 to 65535, e.g. 127.0.0.1:9090", o.at(path), addr)
+	}
+	if strings.ContainsFunc(host, isSpace) || strings.ContainsAny(host, "/[]") {
+		p.addf("%s: %q has no usable host: use an IP address or host name, e.g. 127.0.0.1:9090", o.at(path), addr)
+	}
 }
 
 func (o *origin) lookup(path string) (int, bool) {

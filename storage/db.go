@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -60,14 +62,33 @@ type Options struct {
 	// Now stamps records that storage creates itself (missed deliveries);
 	// nil means time.Now.
 	Now func() time.Time
+
+	// Keys seal reflections (see LoadKeys). Open refuses a file whose
+	// reflections were sealed with a key Keys lacks (ErrKeyMissing); nil
+	// is only enough while no reflection was ever saved, or for a
+	// ReadOnly open that never reads one.
+	Keys *Keys
 }
 
 // DB is nudgebot's state file. It is safe for concurrent use.
 type DB struct {
-	bolt *bolt.DB
-	path string
-	log  *slog.Logger
-	now  func() time.Time
+	// mu guards the bolt handle, which Compact replaces: every
+	// transaction runs under the read lock (view, update), Compact and
+	// Close take the write lock.
+	mu     sync.RWMutex
+	bolt   *bolt.DB
+	closed bool
+
+	path     string
+	log      *slog.Logger
+	now      func() time.Time
+	keys     *Keys
+	timeout  time.Duration // for Compact's reopen
+	readOnly bool
+
+	// needsCompaction mirrors the meta flag so NeedsCompaction costs no
+	// transaction.
+	needsCompaction atomic.Bool
 }
 
 // Open opens the database at path, creating it with mode 0600 if it does
@@ -98,7 +119,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{bolt: bdb, path: path, log: log, now: now}
+	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly}
 
 	version, err := db.inspect()
 	if err != nil {
@@ -112,6 +133,9 @@ func Open(path string, opts Options) (*DB, error) {
 	} else if version < SchemaVersion {
 		log.Warn("database schema is older than this nudgebot; open it read-write once to migrate it",
 			"path", path, "schema_version", version, "current", SchemaVersion)
+	}
+	if err := db.openReflections(); err != nil {
+		return nil, errors.Join(err, closeRefused(bdb))
 	}
 	log.Info("opened database", "path", path, "schema_version", version, "read_only", opts.ReadOnly)
 	return db, nil
@@ -346,8 +370,27 @@ func (db *DB) prepare(version int) error {
 	return nil
 }
 
+// view runs fn in a read transaction of the current handle.
+func (db *DB) view(fn func(*bolt.Tx) error) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.bolt.View(fn)
+}
+
+// update runs fn in a write transaction of the current handle. Taking
+// only the read lock is right: bbolt serialises writers itself; the lock
+// only keeps Compact from swapping the handle underneath.
+func (db *DB) update(fn func(*bolt.Tx) error) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.bolt.Update(fn)
+}
+
 // Close releases the file. Calling it again is harmless.
 func (db *DB) Close() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.closed = true
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("close database %s: %w", db.path, err)
 	}
@@ -366,8 +409,10 @@ func (db *DB) Check() error {
 		if err := checkTx(tx); err != nil {
 			return err // decoding records in a damaged file could fault
 		}
-		return checkIndexes(tx)
+		return errors.Join(checkIndexes(tx), checkReflections(tx))
 	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
 	var err error
 	if db.bolt.IsReadOnly() {
 		err = db.bolt.View(check)
@@ -392,7 +437,7 @@ func (db *DB) Check() error {
 }
 
 // Size is the size of the file in bytes. bbolt never shrinks its file;
-// `bbolt compact` does, offline.
+// Compact does.
 func (db *DB) Size() (int64, error) {
 	info, err := os.Stat(db.path)
 	if err != nil {
@@ -406,7 +451,7 @@ func (db *DB) Size() (int64, error) {
 // file that Open accepts.
 func (db *DB) WriteTo(w io.Writer) (int64, error) {
 	var n int64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err

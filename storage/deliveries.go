@@ -32,7 +32,7 @@ func (db *DB) StartDelivery(d nudges.Delivery, expectNextDue time.Time, advance 
 	if err := validateDelivery(d); err != nil {
 		return false, fmt.Errorf("storage: start delivery %s: %w", d.ID, err)
 	}
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
+	err = db.update(func(tx *bolt.Tx) error {
 		created = false
 		bk, err := bucketsOf(tx)
 		if err != nil {
@@ -75,7 +75,7 @@ func (db *DB) StartDelivery(d nudges.Delivery, expectNextDue time.Time, advance 
 // wrapping ErrConflict if the subscriber's NextDue is not expectNextDue,
 // and writes nothing if advance fails.
 func (db *DB) RecordMissed(userID string, slots []time.Time, expectNextDue time.Time, advance func(*nudges.Subscriber) error) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func (db *DB) RecordMissed(userID string, slots []time.Time, expectNextDue time.
 // nudges.ErrNotFound.
 func (db *DB) Delivery(id string) (nudges.Delivery, error) {
 	var d nudges.Delivery
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -142,7 +142,7 @@ func (db *DB) Delivery(id string) (nudges.Delivery, error) {
 // id derives. A missing delivery is an error wrapping nudges.ErrNotFound.
 func (db *DB) UpdateDelivery(id string, fn func(*nudges.Delivery) error) (nudges.Delivery, error) {
 	var d nudges.Delivery
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -176,7 +176,7 @@ func (db *DB) RecordOutcome(deliveryID string, fn func(*nudges.Delivery, *nudges
 		d nudges.Delivery
 		s nudges.Subscriber
 	)
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -214,7 +214,7 @@ func (db *DB) RecordOutcome(deliveryID string, fn func(*nudges.Delivery, *nudges
 // slot first.
 func (db *DB) Pending() ([]nudges.Delivery, error) {
 	var ds []nudges.Delivery
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -247,7 +247,7 @@ func (db *DB) Pending() ([]nudges.Delivery, error) {
 func (db *DB) Deliveries(userID string, since time.Time) ([]nudges.Delivery, error) {
 	var ds []nudges.Delivery
 	prefix := []byte(userID + "-")
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err

@@ -10,7 +10,9 @@
 // ordinary tools (`bbolt get`, `bbolt page`). Every bucket is created in
 // one transaction when the file is opened.
 //
-//	meta          "schema_version" → JSON number (currently 1)
+//	meta          "schema_version" → JSON number (currently 1);
+//	              "needs_compaction" → true once deleted data may
+//	              linger in free pages, until Compact
 //	subscribers   user id → nudges.Subscriber
 //	due           8-byte big-endian UnixNano(NextDue) ‖ user id → empty
 //	              one entry per subscriber whose NextDue is non-zero, so
@@ -22,11 +24,44 @@
 //	seen          Socket Mode envelope key → JSON time first seen
 //	seen_by_time  8-byte big-endian UnixNano(seen) ‖ envelope key → empty,
 //	              so pruning old envelopes is not a full scan
+//	digests       channel id → JSON {last, broken, broken_at}: when the
+//	              channel last got its digest, and why it cannot now
+//	pulses        pulse id → JSON {channel, opened, closed, totals}; the
+//	              running totals of an open pulse, never who gave which
+//	              score; once closed, only where its summary went
+//	pulse_voters  pulse id ‖ 0x00 ‖ user id → JSON {voted, hear_more}:
+//	              who has answered an open pulse (not what), so each
+//	              person votes once; deleted when the pulse closes
+//	pulse_history channel id ‖ 0x00 ‖ 8-byte big-endian UnixNano(closed)
+//	              ‖ pulse id → nudges.PulseSummary, oldest first
+//	datakeys      user id → JSON {id, master, sealed}: the person's data
+//	              key, sealed under master key "master"
+//	reflections   user id ‖ 0x00 ‖ 8-byte big-endian seq → JSON
+//	              {sealed, data_key, seq, created, …}: text and
+//	              commitment sealed, the rest plain
+//	reflection_seq user id → JSON number: the last seq assigned
+//	follow_ups    8-byte big-endian UnixNano(FollowUpDue) ‖ reflection
+//	              key → empty, for each follow-up not yet answered
+//	shared_by_person user id ‖ 0x00 ‖ 8-byte UnixNano(created) ‖ seq →
+//	              empty, for each shared reflection
+//	forgetting    user id → JSON time, while a Forget is unfinished
 //
 // The due, outbox and seen_by_time buckets are indexes: they are written
 // in the same transaction as the records they index, DB.Check verifies
 // them against those records, and the schema 0 → 1 migration rebuilds the
 // due index and the outbox.
+//
+// The follow_ups and shared_by_person buckets are indexes like these,
+// and DB.Check verifies them too.
+//
+// # Reflections at rest
+//
+// A reflection's text and commitment are sealed with AES-256-GCM under a
+// random data key of its author (envelope encryption); the data key is
+// sealed under a master key from LoadKeys. Forget deletes the data key
+// first, in a transaction of its own, so the person's reflections are
+// unreadable from then on, then deletes every record about them. Deleted
+// records linger in bbolt's free pages until Compact rewrites the file.
 //
 // # Safety
 //

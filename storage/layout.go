@@ -22,12 +22,27 @@ const (
 	bucketOutbox      = "outbox"
 	bucketSeen        = "seen"
 	bucketSeenByTime  = "seen_by_time"
+
+	bucketDigests      = "digests"
+	bucketPulses       = "pulses"
+	bucketPulseVoters  = "pulse_voters"
+	bucketPulseHistory = "pulse_history"
+
+	bucketDataKeys       = "datakeys"
+	bucketReflections    = "reflections"
+	bucketReflectionSeq  = "reflection_seq"
+	bucketFollowUps      = "follow_ups"
+	bucketSharedByPerson = "shared_by_person"
+	bucketForgetting     = "forgetting"
 )
 
 func allBuckets() []string {
 	return []string{
 		bucketMeta, bucketSubscribers, bucketDue, bucketDeliveries,
 		bucketOutbox, bucketSeen, bucketSeenByTime,
+		bucketDigests, bucketPulses, bucketPulseVoters, bucketPulseHistory,
+		bucketDataKeys, bucketReflections, bucketReflectionSeq, bucketFollowUps,
+		bucketSharedByPerson, bucketForgetting,
 	}
 }
 

@@ -17,7 +17,7 @@ func (db *DB) MarkSeen(key string, at time.Time) (first bool, err error) {
 	if key == "" {
 		return false, errors.New("storage: mark envelope seen: empty key")
 	}
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
+	err = db.update(func(tx *bolt.Tx) error {
 		first = false
 		bk, err := bucketsOf(tx)
 		if err != nil {
@@ -50,7 +50,7 @@ func (db *DB) MarkSeen(key string, at time.Time) (first bool, err error) {
 // It reads only the entries it deletes.
 func (db *DB) PruneSeen(before time.Time) (int, error) {
 	var n int
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		n = 0
 		bk, err := bucketsOf(tx)
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 // nudges.ErrNotFound.
 func (db *DB) Subscriber(userID string) (nudges.Subscriber, error) {
 	var s nudges.Subscriber
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -46,7 +46,7 @@ func (db *DB) UpdateSubscriber(userID string, fn func(*nudges.Subscriber) error)
 		return nudges.Subscriber{}, errors.New("storage: update subscriber: empty user id")
 	}
 	var s nudges.Subscriber
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -90,7 +90,7 @@ func (db *DB) ForEachSubscriber(fn func(nudges.Subscriber) error) error {
 // CountSubscribers counts everyone stored (total) and those who are
 // subscribed and not marked inactive (active).
 func (db *DB) CountSubscribers() (total, active int, err error) {
-	err = db.bolt.View(func(tx *bolt.Tx) error {
+	err = db.view(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -126,38 +126,16 @@ func (db *DB) DeleteSubscriber(userID string) error {
 	if userID == "" {
 		return errors.New("storage: delete subscriber: empty user id")
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
 		}
-		var old nudges.Subscriber
-		found, err := loadSubscriber(bk, userID, &old)
+		found, err := deleteSubscriber(bk, userID)
 		if err != nil {
 			return err
 		}
-		if found {
-			if err := unindexDue(bk, old); err != nil {
-				return err
-			}
-			if err := bk.subscribers.Delete([]byte(userID)); err != nil {
-				return fmt.Errorf("delete record: %w", err)
-			}
-		}
-		ids, err := userDeliveryIDs(bk, userID)
-		if err != nil {
-			return err
-		}
-		// Collected first: deleting while a cursor walks can skip keys.
-		for _, id := range ids {
-			if err := bk.deliveries.Delete(id); err != nil {
-				return fmt.Errorf("delete delivery %s: %w", id, err)
-			}
-			if err := bk.outbox.Delete(id); err != nil {
-				return fmt.Errorf("delete outbox entry %s: %w", id, err)
-			}
-		}
-		if !found && len(ids) == 0 {
+		if !found {
 			return nudges.ErrNotFound
 		}
 		return nil
@@ -168,12 +146,44 @@ func (db *DB) DeleteSubscriber(userID string) error {
 	return nil
 }
 
+// deleteSubscriber deletes userID's record, due index entry, deliveries
+// and outbox entries, reporting whether there was any of them.
+func deleteSubscriber(bk buckets, userID string) (found bool, err error) {
+	var old nudges.Subscriber
+	found, err = loadSubscriber(bk, userID, &old)
+	if err != nil {
+		return false, err
+	}
+	if found {
+		if err := unindexDue(bk, old); err != nil {
+			return false, err
+		}
+		if err := bk.subscribers.Delete([]byte(userID)); err != nil {
+			return false, fmt.Errorf("delete record: %w", err)
+		}
+	}
+	ids, err := userDeliveryIDs(bk, userID)
+	if err != nil {
+		return false, err
+	}
+	// Collected first: deleting while a cursor walks can skip keys.
+	for _, id := range ids {
+		if err := bk.deliveries.Delete(id); err != nil {
+			return false, fmt.Errorf("delete delivery %s: %w", id, err)
+		}
+		if err := bk.outbox.Delete(id); err != nil {
+			return false, fmt.Errorf("delete outbox entry %s: %w", id, err)
+		}
+	}
+	return found || len(ids) > 0, nil
+}
+
 // Due returns the ids of up to limit subscribers (all if limit <= 0) whose
 // NextDue is at or before now, oldest first. It reads only the entries it
 // returns, however many subscribers there are.
 func (db *DB) Due(now time.Time, limit int) ([]string, error) {
 	var ids []string
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -204,7 +214,7 @@ func (db *DB) OldestDue() (time.Time, bool, error) {
 		t  time.Time
 		ok bool
 	)
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -287,7 +297,7 @@ func scan[T any](db *DB, bucket string, start []byte, decode func(k, v []byte) (
 			items []T
 			done  = true
 		)
-		err := db.bolt.View(func(tx *bolt.Tx) error {
+		err := db.view(func(tx *bolt.Tx) error {
 			b := tx.Bucket([]byte(bucket))
 			if b == nil {
 				return fmt.Errorf("storage: bucket %s is missing: open the database read-write once with this nudgebot to migrate it", bucket)

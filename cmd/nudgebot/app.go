@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -87,14 +89,27 @@ func (w wiring) Close() error {
 
 // wire opens the database and builds the bot from cfg. tune lets the demo
 // and the tests adjust options (tick, clock) without a second wiring.
-func wire(cfg config.Config, log *slog.Logger, tune func(*bot.Options)) (wiring, error) {
+func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune func(*bot.Options)) (wiring, error) {
 	cat, cal, err := domain(cfg)
 	if err != nil {
 		return wiring{}, err
 	}
-	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: log.With("component", "storage")})
+	slog := log.With("component", "storage")
+	keys, err := storage.LoadKeys(getenv, cfg.Storage.KeyFile, cfg.Storage.Path, slog)
 	if err != nil {
 		return wiring{}, err
+	}
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: slog, Keys: keys})
+	if err != nil {
+		return wiring{}, err
+	}
+	digests := make([]bot.DigestTarget, 0, len(cfg.Digests))
+	for _, d := range cfg.Digests {
+		loc, err := time.LoadLocation(d.Timezone)
+		if err != nil {
+			return wiring{}, errors.Join(fmt.Errorf("digest %s: %w", d.Channel, err), db.Close())
+		}
+		digests = append(digests, bot.DigestTarget{Channel: d.Channel, Schedule: d.Schedule, Location: loc})
 	}
 	opts := bot.Options{
 		BotToken:        cfg.Slack.BotToken.Reveal(),
@@ -104,6 +119,7 @@ func wire(cfg config.Config, log *slog.Logger, tune func(*bot.Options)) (wiring,
 		Catalog:         cat,
 		Calendar:        cal,
 		Admins:          cfg.Admins,
+		Digests:         digests,
 		Logger:          log.With("component", "bot"),
 		Limits:          cfg.SlackLimits,
 		ShutdownTimeout: cfg.ShutdownTimeout,
@@ -124,18 +140,25 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return code
 	}
 	log := newLogger(cfg.Log, stderr)
-	return serve(ctx, cfg, log, nil)
+	return serve(ctx, cfg, log, getenv, nil)
 }
 
 // serve runs the bot until ctx ends, then closes the database.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tune func(*bot.Options)) int {
-	w, err := wire(cfg, log, tune)
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, tune func(*bot.Options)) int {
+	adm := newAdmin(cfg.Metrics.Addr, log) // nil when metrics.addr is empty
+	w, err := wire(cfg, log, getenv, adm.tune(tune))
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return exitUsage
 	}
+	if err := adm.start(w); err != nil {
+		log.Error("cannot start", "error", err)
+		_ = w.Close()
+		return exitFailed
+	}
 	log.Info("nudgebot starting", "version", version, "database", cfg.Storage.Path, "api_url", cfg.Slack.APIURL)
 	runErr := w.Bot.Run(ctx)
+	adm.stop() // before the database closes: a backup may be streaming
 	if err := w.Close(); err != nil {
 		log.Error("closing the database", "error", err)
 		runErr = errors.Join(runErr, err)
@@ -157,11 +180,15 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if _, _, err := domain(cfg); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: time.Second}); err != nil {
+	if _, err := os.Stat(cfg.Storage.Path); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stdout, "database %s does not exist yet: `nudgebot run` creates it\n", cfg.Storage.Path)
+	} else if db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: time.Second, ReadOnly: true}); err != nil {
 		problems = append(problems, "database: "+err.Error())
 	} else {
 		if err := db.Check(); err != nil {
 			problems = append(problems, "database: "+err.Error())
+		} else {
+			fmt.Fprintf(stdout, "database ok: %s\n", cfg.Storage.Path)
 		}
 		_ = db.Close()
 	}

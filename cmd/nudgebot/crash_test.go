@@ -35,7 +35,7 @@ func runChild() int {
 		return exitUsage
 	}
 	log := newLogger(cfg.Log, os.Stderr)
-	return serve(ctx, cfg, log, func(o *bot.Options) {
+	return serve(ctx, cfg, log, os.Getenv, func(o *bot.Options) {
 		o.Tick = time.Second
 		o.SettleTime = 300 * time.Millisecond
 	})

@@ -182,10 +182,28 @@ func TestSnoozeSkipReflect(t *testing.T) {
 	h.emu.WaitFor(h.ctx(), func() bool { return h.emu.DM(ben.ID)[1].Edits > 0 })
 	contains(t, h.emu.DM(ben.ID)[1].VisibleText(), "⏭️ Skipped")
 
-	before := len(h.emu.Ephemerals(ben.ID))
+	// Reflect opens the reflection form with the nudge and its question.
 	h.emu.ClickButton(h.ctx(), ben.ID, again, "nudge_reflect", skip.Value)
-	h.emu.WaitFor(h.ctx(), func() bool { return len(h.emu.Ephemerals(ben.ID)) > before })
-	contains(t, h.lastEphemeral(ben.ID), "*Reflect:*", "?")
+	modal := h.waitModal(ben.ID)
+	contains(t, modal.VisibleText(), "Today's nudge:", "?")
+}
+
+// waitModal waits for the person's top modal.
+func (h *harness) waitModal(user string) slackemu.View {
+	h.t.Helper()
+	var v slackemu.View
+	err := h.emu.WaitFor(h.ctx(), func() bool {
+		open := h.emu.OpenViews(user)
+		if len(open) == 0 {
+			return false
+		}
+		v = open[len(open)-1]
+		return true
+	})
+	if err != nil {
+		h.t.Fatalf("no modal opened for %s: %v", user, err)
+	}
+	return v
 }
 
 func (h *harness) lastEphemeral(user string) string {

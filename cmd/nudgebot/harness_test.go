@@ -46,6 +46,10 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// privateMarkers are words that appear only in reflections: no log line
+// may contain them.
+var privateMarkers []string
+
 // secretsInLogs are patterns that must never appear in any log line.
 var secretsInLogs = regexp.MustCompile(`xox[abp]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+`)
 
@@ -55,8 +59,19 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	if code == 0 {
-		if s := secretsInLogs.FindString(allLogs.String()); s != "" {
+		logs := allLogs.String()
+		if s := secretsInLogs.FindString(logs); s != "" {
 			fmt.Fprintf(os.Stderr, "FAIL: a token reached the logs: %q\n", s)
+			code = 1
+		}
+		for _, m := range privateMarkers {
+			if strings.Contains(logs, m) {
+				fmt.Fprintf(os.Stderr, "FAIL: reflection text reached the logs: %q\n", m)
+				code = 1
+			}
+		}
+		if len(logs) == 0 {
+			fmt.Fprintln(os.Stderr, "FAIL: no log output captured; the log checks would prove nothing")
 			code = 1
 		}
 	}
@@ -159,7 +174,7 @@ func (h *harness) addPeople(people ...slackemu.User) {
 func (h *harness) start() {
 	h.t.Helper()
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(&allLogs, testWriter{h.t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w, err := wire(h.cfg, log, func(o *bot.Options) {
+	w, err := wire(h.cfg, log, func(string) string { return "" }, func(o *bot.Options) {
 		o.Now = h.clock.Now
 		o.Tick = time.Hour // tests call Tick themselves, at fake times
 		o.ShutdownTimeout = 5 * time.Second

@@ -1,10 +1,14 @@
 // Command nudgebot runs the nudgebot Slack bot and its tools.
 //
-//	nudgebot run -config FILE      run the bot
-//	nudgebot demo                  watch the bot at work against a built-in Slack emulator
-//	nudgebot check -config FILE    validate config, database and Slack tokens
-//	nudgebot manifest              print the Slack app manifest
-//	nudgebot version               print the version
+//	nudgebot run -config FILE          run the bot
+//	nudgebot demo                      watch the bot at work against a built-in Slack emulator
+//	nudgebot check -config FILE        validate config, database and Slack tokens
+//	nudgebot backup -config FILE OUT   copy the database, even while the bot runs
+//	nudgebot restore -config FILE IN   replace the database with a backup
+//	nudgebot export -config FILE       write all data as JSON lines
+//	nudgebot compact -config FILE      shrink the database file
+//	nudgebot manifest                  print the Slack app manifest
+//	nudgebot version                   print the version
 //
 // main only parses the subcommand, wires the packages together and turns
 // signals into a cancelled context; the work happens in bot/, nudges/
@@ -48,10 +52,14 @@ func commands() map[string]command {
 		"check":    {"validate the config, open the database, and test both Slack tokens", cmdCheck},
 		"manifest": {"print the Slack app manifest (YAML) to create the app from", cmdManifest},
 		"version":  {"print the version", cmdVersion},
+		"backup":   {"copy the database to a file, safely, even while the bot runs", cmdBackup},
+		"restore":  {"replace the database with a backup (stop the bot first)", cmdRestore},
+		"export":   {"write all data as JSON lines", cmdExport},
+		"compact":  {"shrink the database file (stop the bot first)", cmdCompact},
 	}
 }
 
-var commandOrder = []string{"run", "demo", "check", "manifest", "version"}
+var commandOrder = []string{"run", "demo", "check", "backup", "restore", "export", "compact", "manifest", "version"}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "nudgebot: daily leadership nudges in Slack.")

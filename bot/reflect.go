@@ -1,0 +1,721 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// Identifiers of the reflection surfaces.
+const (
+	cbReflect     = "reflect_modal"
+	cbDraftUpdate = "draft_update"
+
+	blockReflection = "reflection"
+	blockCommitment = "commitment"
+	blockShare      = "share"
+	blockUpdate     = "update"
+	blockChannel    = "channel"
+	actionText      = "text"
+	actionChoice    = "choice"
+	actionChannel   = "channel"
+
+	actDraft        = "reflect_draft"
+	actCommitKept   = "commit_kept"
+	actCommitNotYet = "commit_not_yet"
+	actForget       = "forget_confirm"
+	actForgetCancel = "forget_cancel"
+
+	maxListed = 40 // one section per reflection; Block Kit allows 50
+)
+
+func reflectHelp() string {
+	return lines(
+		"*/reflect* keeps a private journal: only you ever see it, unless you choose to share one reflection in your team's digest.",
+		"• `/reflect what happened and what I noticed`: save a reflection now",
+		"• `/reflect`: write one in a form, with the day's nudge and its question",
+		"• `/reflect list` (or `/reflect list 20`): your latest reflections",
+		"• `/reflect search WORD`: find reflections",
+		"• `/reflect export`: all your reflections and nudge history, as files in your DMs",
+		"• `/reflect delete 12`: delete reflection #12",
+		"• `/nudge forget`: delete everything nudgebot keeps about you",
+	)
+}
+
+// routeReflect reads /reflect. The verbs are only verbs when the text is
+// exactly their form ("list 20", "search roadmap"); anything else is a
+// reflection, so "list of what went well" is saved, not listed.
+func (b *Bot) routeReflect(cmd slack.SlashCommand, c Command) (*ephemeral, workFunc) {
+	user := cmd.UserID
+	switch {
+	case c.Verb == "":
+		trigger := cmd.TriggerID
+		return nil, func(ctx context.Context) *ephemeral { return b.openReflectModal(ctx, user, trigger, "") }
+	case c.Verb == "help" && len(c.Args) == 0:
+		return reply(reflectHelp()), nil
+	case c.Verb == "list" && len(c.Args) <= 1:
+		n := 5
+		if len(c.Args) == 1 {
+			v, err := strconv.Atoi(c.Args[0])
+			if err != nil || v < 1 {
+				return reply(lines("Give how many to list as a number.", "Usage: `/reflect list [N]`", "Example: `/reflect list 20`")), nil
+			}
+			n = min(v, maxListed)
+		}
+		return nil, func(ctx context.Context) *ephemeral { return b.listReflections(user, n) }
+	case c.Verb == "search" && len(c.Args) == 1:
+		word := c.Args[0]
+		return nil, func(ctx context.Context) *ephemeral { return b.searchReflections(user, word) }
+	case c.Verb == "search" && len(c.Args) == 0:
+		return reply(lines("Tell me what to look for.", "Usage: `/reflect search WORD`", "Example: `/reflect search roadmap`")), nil
+	case c.Verb == "export" && len(c.Args) == 0:
+		return nil, func(ctx context.Context) *ephemeral { return b.exportReflections(ctx, user) }
+	case c.Verb == "delete" && len(c.Args) <= 1:
+		if len(c.Args) == 0 {
+			return reply(lines("Tell me which one.", "Usage: `/reflect delete ID`", "Example: `/reflect delete 12` (`/reflect list` shows the numbers)")), nil
+		}
+		seq, err := strconv.Atoi(strings.TrimPrefix(c.Args[0], "#"))
+		if err != nil || seq < 1 {
+			return reply(lines(fmt.Sprintf("%q is not a reflection number.", Escape(truncate(c.Args[0], 20))), "Usage: `/reflect delete ID`", "Example: `/reflect delete 12`")), nil
+		}
+		return nil, func(ctx context.Context) *ephemeral { return b.deleteReflection(user, seq) }
+	}
+	text := strings.TrimSpace(Sanitize(cmd.Text))
+	if problem := reflectionProblem(text); problem != "" {
+		return reply(problem + " Nothing was saved."), nil
+	}
+	return nil, func(ctx context.Context) *ephemeral {
+		_, count, err := b.saveReflection(user, text, "", nudges.ShareNone, "")
+		if err != nil {
+			return b.sorry(user, "saving a reflection", err)
+		}
+		return reply(fmt.Sprintf("Saved privately; %d %s so far. `/reflect list` shows them.", count, plural(count, "reflection", "reflections")))
+	}
+}
+
+// reflectionProblem says what is wrong with a reflection's text, if
+// anything, in words for the person.
+func reflectionProblem(text string) string {
+	n := utf8.RuneCountInString(text)
+	switch {
+	case n == 0:
+		return "A reflection needs some text: what happened, and what did you notice?"
+	case n > nudges.MaxReflectionLen:
+		return fmt.Sprintf("That is %d characters; a reflection can be at most %d. Shorten it or split it in two.", n, nudges.MaxReflectionLen)
+	}
+	return ""
+}
+
+// recentDelivery is the nudge a reflection written now answers: the
+// person's latest one delivered within a day.
+func (b *Bot) recentDelivery(userID string, now time.Time) (nudges.Delivery, bool) {
+	ds, err := b.store.Deliveries(userID, now.Add(-36*time.Hour))
+	if err != nil {
+		return nudges.Delivery{}, false
+	}
+	for i := len(ds) - 1; i >= 0; i-- {
+		d := ds[i]
+		if d.State == nudges.StateSent && now.Sub(d.SentAt) <= 24*time.Hour {
+			return d, true
+		}
+	}
+	return nudges.Delivery{}, false
+}
+
+// addWorkingDays moves t forward n weekdays, to the start of that day.
+func addWorkingDays(t time.Time, n int) time.Time {
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
+	for n > 0 {
+		d = d.AddDate(0, 0, 1)
+		if d.Weekday() != time.Saturday && d.Weekday() != time.Sunday {
+			n--
+		}
+	}
+	return d
+}
+
+// commitmentDelay is how many working days pass before a commitment is
+// quoted back.
+const commitmentDelay = 3
+
+func (b *Bot) saveReflection(userID, text, commitment string, share nudges.Share, deliveryID string) (nudges.Reflection, int, error) {
+	now := b.now()
+	r := nudges.Reflection{UserID: userID, Created: now, Text: text, Commitment: commitment, Share: share}
+	var d nudges.Delivery
+	var linked bool
+	if deliveryID != "" {
+		got, err := b.store.Delivery(deliveryID)
+		linked = err == nil && got.UserID == userID
+		d = got
+	} else {
+		d, linked = b.recentDelivery(userID, now)
+	}
+	if linked {
+		r.DeliveryID, r.NudgeID = d.ID, d.NudgeID
+	}
+	if commitment != "" {
+		loc := time.UTC
+		if sub, err := b.store.Subscriber(userID); err == nil {
+			loc = b.location(sub)
+		}
+		r.FollowUpDue = addWorkingDays(now.In(loc), commitmentDelay)
+	}
+	saved, err := b.store.SaveReflection(r)
+	if err != nil {
+		return nudges.Reflection{}, 0, fmt.Errorf("saving reflection: %w", err)
+	}
+	if linked {
+		_, _, err := b.store.RecordOutcome(d.ID, func(d *nudges.Delivery, s *nudges.Subscriber) error {
+			if d.Outcome == nudges.OutcomeNone {
+				d.Outcome, d.ActedAt = nudges.OutcomeReflected, now
+				nudges.ApplyFeedback(s, d.Theme, nudges.OutcomeReflected)
+			}
+			return nil
+		})
+		if err != nil {
+			b.log.Warn("linking a reflection to its nudge", "user_id", userID, "delivery_id", d.ID, "error", err)
+		}
+	}
+	count, err := b.store.CountReflections(userID)
+	if err != nil {
+		count = saved.Seq
+	}
+	b.log.Info("reflection saved", "user_id", userID, "seq", saved.Seq, "linked", linked, "shared", saved.Share != nudges.ShareNone)
+	return saved, count, nil
+}
+
+// openReflectModal opens the reflection form. It must run within the
+// trigger's three-second life, so it is the first thing the worker does.
+func (b *Bot) openReflectModal(ctx context.Context, userID, triggerID, deliveryID string) *ephemeral {
+	var n nudges.Nudge
+	var haveNudge bool
+	if deliveryID != "" {
+		if d, err := b.store.Delivery(deliveryID); err == nil && d.UserID == userID {
+			n, haveNudge = b.catalog.Get(d.NudgeID)
+		}
+	} else if d, ok := b.recentDelivery(userID, b.now()); ok {
+		deliveryID = d.ID
+		n, haveNudge = b.catalog.Get(d.NudgeID)
+	}
+	view := reflectModal(n, haveNudge, deliveryID)
+	err := b.web.do(ctx, "views.open", callPost, func(ctx context.Context) error {
+		_, err := b.api.OpenViewContext(ctx, triggerID, view)
+		return err
+	})
+	if err != nil {
+		b.log.Warn("opening the reflection form", "user_id", userID, "error", err)
+		return reply("I couldn't open the form in time. Type `/reflect` followed by your thoughts instead, or try again.")
+	}
+	return nil
+}
+
+func reflectModal(n nudges.Nudge, haveNudge bool, deliveryID string) slack.ModalViewRequest {
+	var blocks []slack.Block
+	hint := "What happened, what did you notice, what would you do differently?"
+	if haveNudge {
+		blocks = append(blocks,
+			slack.NewSectionBlock(mrkdwn("*Today's nudge:* "+Escape(n.Prompt)), nil, nil),
+			slack.NewContextBlock("reflect_question", mrkdwn("_"+Escape(n.Question)+"_")),
+		)
+		hint = n.Question
+	}
+	text := slack.NewPlainTextInputBlockElement(plain(truncate(hint, 140)), actionText)
+	text.Multiline = true
+	text.MaxLength = nudges.MaxReflectionLen
+	commit := slack.NewPlainTextInputBlockElement(plain("e.g. hand the roadmap review to Priya"), actionText)
+	commit.MaxLength = 300
+	private := slack.NewOptionBlockObject(string(shareNoneValue), plain("Keep it private (only you)"), nil)
+	choice := slack.NewRadioButtonsBlockElement(actionChoice,
+		private,
+		slack.NewOptionBlockObject(string(nudges.ShareNamed), plain("Share in the team digest, with my name"), nil),
+		slack.NewOptionBlockObject(string(nudges.ShareAnonymous), plain("Share in the team digest, anonymously"), nil),
+	)
+	choice.InitialOption = private
+	commitBlock := slack.NewInputBlock(blockCommitment, plain("One thing I will do next"), plain("I'll ask you about it in a few working days."), commit)
+	commitBlock.Optional = true
+	blocks = append(blocks,
+		slack.NewInputBlock(blockReflection, plain("Your reflection"), nil, text),
+		commitBlock,
+		slack.NewInputBlock(blockShare, plain("Who may see it"), nil, choice),
+	)
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      cbReflect,
+		Title:           plain("Reflect"),
+		Submit:          plain("Save"),
+		Close:           plain("Cancel"),
+		PrivateMetadata: deliveryID,
+		Blocks:          slack.Blocks{BlockSet: blocks},
+	}
+}
+
+// shareNoneValue is the radio value for "private": option values cannot
+// be empty.
+const shareNoneValue = "private"
+
+func stateValue(v *slack.View, block, action string) slack.BlockAction {
+	if v == nil || v.State == nil {
+		return slack.BlockAction{}
+	}
+	return v.State.Values[block][action]
+}
+
+// onViewSubmission validates in place (errors ride in the ack, so the
+// person's text stays in the form) and does the work after the ack.
+func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload any), keys []string) {
+	switch cb.View.CallbackID {
+	case cbReflect:
+		text := strings.TrimSpace(Sanitize(stateValue(&cb.View, blockReflection, actionText).Value))
+		commitment := strings.TrimSpace(Sanitize(stateValue(&cb.View, blockCommitment, actionText).Value))
+		share := nudges.Share(stateValue(&cb.View, blockShare, actionChoice).SelectedOption.Value)
+		if share == shareNoneValue {
+			share = nudges.ShareNone
+		}
+		errs := map[string]string{}
+		if p := reflectionProblem(text); p != "" {
+			errs[blockReflection] = p
+		}
+		if utf8.RuneCountInString(commitment) > 300 {
+			errs[blockCommitment] = "Keep it to one thing, in at most 300 characters."
+		}
+		if share != nudges.ShareNone && share != nudges.ShareNamed && share != nudges.ShareAnonymous {
+			errs[blockShare] = "Choose one of the options."
+		}
+		if len(errs) > 0 {
+			ack(slack.NewErrorsViewSubmissionResponse(errs))
+			return
+		}
+		ack(nil)
+		user, delivery := cb.User.ID, cb.View.PrivateMetadata
+		b.afterAck(keys, func(ctx context.Context) {
+			saved, count, err := b.saveReflection(user, text, commitment, share, delivery)
+			if err != nil {
+				b.log.Error("saving a reflection from the form", "user_id", user, "error", err)
+				b.tell(ctx, user, "Sorry, I couldn't save your reflection just now. Nothing was stored; please try again in a minute.")
+				return
+			}
+			msg := fmt.Sprintf("Saved privately as #%d; %d %s so far.", saved.Seq, count, plural(count, "reflection", "reflections"))
+			if saved.Share != nudges.ShareNone {
+				msg += " You chose to share this one in your team's digest."
+			}
+			if saved.Commitment != "" {
+				msg += " I'll ask about your next step in a few working days."
+			}
+			b.tell(ctx, user, msg)
+		})
+	case cbDraftUpdate:
+		text := strings.TrimSpace(Sanitize(stateValue(&cb.View, blockUpdate, actionText).Value))
+		channel := stateValue(&cb.View, blockChannel, actionChannel).SelectedConversation
+		errs := map[string]string{}
+		if text == "" {
+			errs[blockUpdate] = "Write the update you want to post."
+		} else if utf8.RuneCountInString(text) > 3000 {
+			errs[blockUpdate] = "Keep the update to at most 3,000 characters."
+		}
+		if channel == "" {
+			errs[blockChannel] = "Choose the channel to post in."
+		}
+		if len(errs) > 0 {
+			ack(slack.NewErrorsViewSubmissionResponse(errs))
+			return
+		}
+		ack(nil)
+		user := cb.User.ID
+		b.afterAck(keys, func(ctx context.Context) { b.postTeamUpdate(ctx, user, channel, text) })
+	case cbHearMore:
+		b.onHearMoreSubmission(cb, ack, keys)
+	case cbHomeTime:
+		b.onHomeTimeSubmission(cb, ack, keys)
+	default:
+		ack(nil)
+		b.log.Debug("ignored view submission", "callback_id", cb.View.CallbackID)
+	}
+}
+
+// tell shows the person a message only they can see, in their DM with the
+// bot (a form has no response_url).
+func (b *Bot) tell(ctx context.Context, userID, text string) {
+	channel, err := b.dmChannel(ctx, userID)
+	if err != nil {
+		b.log.Warn("could not reach a person", "user_id", userID, "error", err)
+		return
+	}
+	err = b.web.do(ctx, "chat.postEphemeral", callPost, func(ctx context.Context) error {
+		_, err := b.api.PostEphemeralContext(ctx, channel, userID, slack.MsgOptionText(text, false))
+		return err
+	})
+	if err != nil {
+		b.log.Warn("could not answer a person", "user_id", userID, "error", err)
+	}
+}
+
+func (b *Bot) dmChannel(ctx context.Context, userID string) (string, error) {
+	if sub, err := b.store.Subscriber(userID); err == nil && sub.DMChannel != "" {
+		return sub.DMChannel, nil
+	}
+	if _, err := b.store.UpdateSubscriber(userID, func(*nudges.Subscriber) error { return nil }); err != nil {
+		return "", err
+	}
+	return b.openDM(ctx, userID)
+}
+
+func shareText(s nudges.Share) string {
+	switch s {
+	case nudges.ShareNamed:
+		return "shared in the digest with your name"
+	case nudges.ShareAnonymous:
+		return "shared in the digest anonymously"
+	}
+	return "private"
+}
+
+// reflectionBlocks renders reflections for their author: each with its
+// number, date, the nudge it answered and a button to draft a team update.
+func (b *Bot) reflectionBlocks(title string, rs []nudges.Reflection, loc *time.Location) []slack.Block {
+	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(title), nil, nil)}
+	for _, r := range rs {
+		head := fmt.Sprintf("*#%d* · %s", r.Seq, r.Created.In(loc).Format("Mon 2 Jan 2006"))
+		if n, ok := b.catalog.Get(r.NudgeID); ok {
+			head += " · on: _" + Escape(truncate(n.Prompt, 90)) + "_"
+		}
+		body := Escape(truncate(r.Text, 600))
+		var extra []string
+		if r.Commitment != "" {
+			extra = append(extra, "next step: "+Escape(truncate(r.Commitment, 200)))
+		}
+		extra = append(extra, shareText(r.Share))
+		text := head + "\n" + body + "\n_" + strings.Join(extra, " · ") + "_"
+		btn := button(actDraft, "Draft a team update", strconv.Itoa(r.Seq), "")
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil, slack.NewAccessory(btn)))
+	}
+	return blocks
+}
+
+func (b *Bot) personLocation(userID string) *time.Location {
+	if sub, err := b.store.Subscriber(userID); err == nil {
+		return b.location(sub)
+	}
+	return b.cal.Fallback
+}
+
+func (b *Bot) listReflections(userID string, n int) *ephemeral {
+	rs, err := b.store.Reflections(userID, n)
+	if err != nil {
+		return b.sorry(userID, "listing reflections", err)
+	}
+	if len(rs) == 0 {
+		return reply("You have no reflections yet. `/reflect` followed by a few words saves one; only you will see it.")
+	}
+	total, _ := b.store.CountReflections(userID)
+	title := fmt.Sprintf("*Your latest %d of %d %s* (only you can see this)", len(rs), total, plural(total, "reflection", "reflections"))
+	msg := reply(fmt.Sprintf("Your latest %d reflections", len(rs)))
+	msg.Blocks = b.reflectionBlocks(title, rs, b.personLocation(userID))
+	return msg
+}
+
+func (b *Bot) searchReflections(userID, word string) *ephemeral {
+	rs, err := b.store.SearchReflections(userID, word, maxListed)
+	if err != nil {
+		return b.sorry(userID, "searching reflections", err)
+	}
+	if len(rs) == 0 {
+		return reply(fmt.Sprintf("None of your reflections mention “%s”.", Escape(truncate(word, 60))))
+	}
+	msg := reply(fmt.Sprintf("%d reflections mention the word", len(rs)))
+	msg.Blocks = b.reflectionBlocks(fmt.Sprintf("*%d %s mentioning “%s”* (only you can see this)", len(rs), plural(len(rs), "reflection", "reflections"), Escape(truncate(word, 60))), rs, b.personLocation(userID))
+	return msg
+}
+
+func (b *Bot) deleteReflection(userID string, seq int) *ephemeral {
+	err := b.store.DeleteReflection(userID, seq)
+	if errors.Is(err, nudges.ErrNotFound) {
+		return reply(fmt.Sprintf("You have no reflection #%d. `/reflect list` shows their numbers.", seq))
+	}
+	if err != nil {
+		return b.sorry(userID, "deleting a reflection", err)
+	}
+	return reply(fmt.Sprintf("Deleted reflection #%d.", seq))
+}
+
+// export is what /reflect export hands a person: everything about them.
+type export struct {
+	ExportedAt  time.Time           `json:"exported_at"`
+	UserID      string              `json:"user_id"`
+	Settings    *nudges.Subscriber  `json:"settings,omitempty"`
+	Reflections []nudges.Reflection `json:"reflections"`
+	Nudges      []exportedNudge     `json:"nudges"`
+}
+
+type exportedNudge struct {
+	nudges.Delivery
+	Prompt string `json:"prompt,omitempty"`
+}
+
+func (b *Bot) exportReflections(ctx context.Context, userID string) *ephemeral {
+	now := b.now()
+	ex := export{ExportedAt: now, UserID: userID, Reflections: []nudges.Reflection{}, Nudges: []exportedNudge{}}
+	if sub, err := b.store.Subscriber(userID); err == nil {
+		ex.Settings = &sub
+	}
+	rs, err := b.store.Reflections(userID, 0)
+	if err != nil {
+		return b.sorry(userID, "exporting reflections", err)
+	}
+	ex.Reflections = append(ex.Reflections, rs...)
+	ds, err := b.store.Deliveries(userID, time.Time{})
+	if err != nil {
+		return b.sorry(userID, "exporting nudge history", err)
+	}
+	for _, d := range ds {
+		n, _ := b.catalog.Get(d.NudgeID)
+		ex.Nudges = append(ex.Nudges, exportedNudge{Delivery: d, Prompt: n.Prompt})
+	}
+	js, err := json.MarshalIndent(ex, "", "  ")
+	if err != nil {
+		return b.sorry(userID, "encoding the export", err)
+	}
+	md := exportMarkdown(ex, b.personLocation(userID))
+	channel, err := b.dmChannel(ctx, userID)
+	if err != nil {
+		return b.sorry(userID, "opening DM for export", err)
+	}
+	stamp := now.Format("2006-01-02")
+	for _, f := range []struct {
+		name, title string
+		data        []byte
+	}{
+		{"nudgebot-export-" + stamp + ".json", "Your nudgebot data (JSON)", js},
+		{"nudgebot-export-" + stamp + ".md", "Your nudgebot journal (Markdown)", md},
+	} {
+		err := b.web.do(ctx, "files.getUploadURLExternal", callPost, func(ctx context.Context) error {
+			_, err := b.api.UploadFileContext(ctx, slack.UploadFileParameters{
+				Reader: bytes.NewReader(f.data), FileSize: len(f.data), Filename: f.name, Title: f.title, Channel: channel,
+			})
+			return err
+		})
+		if err != nil {
+			b.log.Error("uploading an export", "user_id", userID, "error", err)
+			return reply("Sorry, I couldn't send your export just now. Nothing was changed; please try again in a minute.")
+		}
+	}
+	return reply(fmt.Sprintf("Sent to your DMs with me: %d reflections and %d nudges, as JSON and as Markdown.", len(ex.Reflections), len(ex.Nudges)))
+}
+
+func exportMarkdown(ex export, loc *time.Location) []byte {
+	var w bytes.Buffer
+	fmt.Fprintf(&w, "# My nudgebot journal\n\nExported %s.\n\n## Reflections\n\n", ex.ExportedAt.In(loc).Format("Mon 2 Jan 2006 15:04 MST"))
+	if len(ex.Reflections) == 0 {
+		w.WriteString("None yet.\n")
+	}
+	for _, r := range ex.Reflections {
+		fmt.Fprintf(&w, "### #%d · %s\n\n%s\n\n", r.Seq, r.Created.In(loc).Format("Mon 2 Jan 2006"), r.Text)
+		if r.Commitment != "" {
+			fmt.Fprintf(&w, "Next step: %s\n\n", r.Commitment)
+		}
+	}
+	w.WriteString("## Nudges\n\n")
+	for _, n := range ex.Nudges {
+		fmt.Fprintf(&w, "- %s · %s · %s\n", n.Slot.In(loc).Format("2006-01-02 15:04"), nudges.OutcomeText(n.Outcome), n.Prompt)
+	}
+	return w.Bytes()
+}
+
+// openDraftModal turns a reflection into an editable team update.
+func (b *Bot) openDraftModal(ctx context.Context, userID, triggerID string, seq int) {
+	r, err := b.store.Reflection(userID, seq)
+	if err != nil {
+		b.log.Warn("draft from reflection", "user_id", userID, "seq", seq, "error", err)
+		return
+	}
+	text := slack.NewPlainTextInputBlockElement(nil, actionText)
+	text.Multiline = true
+	text.InitialValue = r.Text
+	text.MaxLength = 3000
+	ch := slack.NewOptionsSelectBlockElement(slack.OptTypeConversations, plain("Choose a channel"), actionChannel)
+	ch.Filter = &slack.SelectBlockElementFilter{Include: []string{"public", "private"}, ExcludeBotUsers: true}
+	view := slack.ModalViewRequest{
+		Type:       slack.VTModal,
+		CallbackID: cbDraftUpdate,
+		Title:      plain("Team update"),
+		Submit:     plain("Post"),
+		Close:      plain("Cancel"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewContextBlock("draft_note", mrkdwn("Edit it into something your team can use: where we are headed, how we are doing, what it means for them. Nothing is posted until you press Post.")),
+			slack.NewInputBlock(blockUpdate, plain("Your update"), nil, text),
+			slack.NewInputBlock(blockChannel, plain("Post in"), plain("I must be a member of the channel; /invite me first if needed."), ch),
+		}},
+	}
+	err = b.web.do(ctx, "views.open", callPost, func(ctx context.Context) error {
+		_, err := b.api.OpenViewContext(ctx, triggerID, view)
+		return err
+	})
+	if err != nil {
+		b.log.Warn("opening the draft form", "user_id", userID, "error", err)
+	}
+}
+
+// postTeamUpdate posts the author's edited text, attributed to them.
+func (b *Bot) postTeamUpdate(ctx context.Context, userID, channel, text string) {
+	name := userID
+	err := b.web.do(ctx, "users.info", callSafe, func(ctx context.Context) error {
+		u, err := b.api.GetUserInfoContext(ctx, userID)
+		if err == nil {
+			name = firstNonEmpty(u.RealName, u.Profile.DisplayName, u.Name, userID)
+		}
+		return err
+	})
+	if err != nil {
+		b.log.Warn("reading the author's name", "user_id", userID, "error", err)
+	}
+	blocks := []slack.Block{
+		slack.NewSectionBlock(mrkdwn("*Team update from "+Escape(name)+"*\n"+Escape(text)), nil, nil),
+		slack.NewContextBlock("update_via", mrkdwn("Written by "+Escape(name)+", posted with nudgebot")),
+	}
+	err = b.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+		_, _, err := b.api.PostMessageContext(ctx, channel, slack.MsgOptionText("Team update from "+name+": "+text, true), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	switch code := slackCode(err); {
+	case err == nil:
+		b.tell(ctx, userID, "Posted your update in <#"+channel+">.")
+	case code == "not_in_channel" || code == "channel_not_found":
+		b.tell(ctx, userID, "I couldn't post there: I'm not in that channel. Invite me with `/invite @nudgebot` and try again. Your text, so nothing is lost:\n>"+Escape(truncate(text, 2500)))
+	default:
+		b.log.Warn("posting a team update", "user_id", userID, "error", err)
+		b.tell(ctx, userID, "I couldn't post your update just now. Your text, so nothing is lost:\n>"+Escape(truncate(text, 2500)))
+	}
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// forgetPrompt is the confirmation /nudge forget shows first.
+func forgetPrompt(userID string) *ephemeral {
+	msg := reply("This deletes everything nudgebot keeps about you.")
+	yes := button(actForget, "Yes, delete everything", userID, slack.StyleDanger)
+	msg.Blocks = []slack.Block{
+		slack.NewSectionBlock(mrkdwn("*Delete everything nudgebot keeps about you?*\nYour subscription, settings, nudge history and every reflection. This cannot be undone; `/reflect export` first if you want a copy."), nil, nil),
+		slack.NewActionBlock("forget_actions", yes, button(actForgetCancel, "Cancel", userID, "")),
+	}
+	return msg
+}
+
+// forget destroys the person's data: their data key first, so their
+// reflections are unreadable at once (in backups too), then the records,
+// then the free pages, by compacting the file.
+func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback) {
+	user := cb.User.ID
+	if err := b.store.Forget(user); err != nil {
+		b.log.Error("forgetting a person", "user_id", user, "error", err)
+		b.respond(ctx, cb.ResponseURL, reply("Sorry, I couldn't delete your data just now. Nothing is half-deleted: your data key is the first thing to go, so try again in a minute."))
+		return
+	}
+	b.log.Info("person forgotten", "user_id", user)
+	b.respond(ctx, cb.ResponseURL, &ephemeral{ResponseType: slack.ResponseTypeEphemeral, Text: "Done: everything nudgebot kept about you is deleted. `/nudge start` begins afresh.", ReplaceOriginal: true})
+	b.compactSoon()
+}
+
+// compactSoon compacts the database in the background after a forget, so
+// deleted bytes leave the file.
+func (b *Bot) compactSoon() {
+	b.goWork(func() {
+		if !b.store.NeedsCompaction() {
+			return
+		}
+		if err := b.store.Compact(); err != nil {
+			b.log.Error("compacting the database after a deletion; it will be retried hourly", "error", err)
+			return
+		}
+		b.log.Info("database compacted after a deletion")
+	})
+}
+
+// followUpFor finds a commitment of the person's that is due to be
+// quoted back in their next nudge.
+func (b *Bot) followUpFor(userID string, now time.Time) (nudges.Reflection, bool) {
+	rs, err := b.store.Reflections(userID, 30)
+	if err != nil {
+		return nudges.Reflection{}, false
+	}
+	for i := len(rs) - 1; i >= 0; i-- { // oldest first: keep promises in order
+		r := rs[i]
+		if r.Commitment != "" && r.FollowedUp.IsZero() && !r.FollowUpDue.IsZero() && !r.FollowUpDue.After(now) {
+			return r, true
+		}
+	}
+	return nudges.Reflection{}, false
+}
+
+// followUpBlocks quote a person's own words back to them.
+func followUpBlocks(r nudges.Reflection, loc *time.Location) []slack.Block {
+	day := r.Created.In(loc).Format("Monday")
+	return []slack.Block{
+		slack.NewDividerBlock(),
+		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("On %s you said you would: “%s”. Did you?", day, Escape(truncate(r.Commitment, 300)))), nil, nil),
+		slack.NewActionBlock("commitment_actions",
+			button(actCommitKept, "Done", strconv.Itoa(r.Seq), slack.StylePrimary),
+			button(actCommitNotYet, "Not yet", strconv.Itoa(r.Seq), ""),
+		),
+	}
+}
+
+// onCommitment records whether the person did what they said they would.
+func (b *Bot) onCommitment(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) {
+	seq, err := strconv.Atoi(a.Value)
+	if err != nil {
+		return
+	}
+	kept := a.ActionID == actCommitKept
+	r, err := b.store.UpdateReflection(cb.User.ID, seq, func(r *nudges.Reflection) error {
+		r.Kept = &kept
+		if r.FollowedUp.IsZero() {
+			r.FollowedUp = b.now()
+		}
+		return nil
+	})
+	if err != nil {
+		b.log.Warn("recording a commitment answer", "user_id", cb.User.ID, "seq", seq, "error", err)
+		return
+	}
+	line := "✅ You did what you said you would. Nice."
+	if !kept {
+		line = "Noted: not yet. What is in the way? `/reflect` is a good place to think it through."
+	}
+	// Replace the question's buttons with the answer; keep the rest.
+	var blocks []slack.Block
+	for _, bl := range cb.Message.Blocks.BlockSet {
+		if ab, ok := bl.(*slack.ActionBlock); ok && ab.BlockID == "commitment_actions" {
+			blocks = append(blocks, slack.NewContextBlock("commitment_answer", mrkdwn(line)))
+			continue
+		}
+		blocks = append(blocks, bl)
+	}
+	channel, ts := cb.Container.ChannelID, cb.Container.MessageTs
+	if channel == "" || ts == "" || len(blocks) == 0 {
+		return
+	}
+	err = b.web.do(ctx, "chat.update", callSafe, func(ctx context.Context) error {
+		_, _, _, err := b.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(cb.Message.Text, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	if err != nil {
+		b.log.Warn("updating the commitment question", "user_id", cb.User.ID, "error", err)
+	}
+	_ = r
+}

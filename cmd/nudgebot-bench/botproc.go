@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nudgebot/nudgebot/config"
+	"github.com/nudgebot/nudgebot/slackemu"
+)
+
+// Tokens the emulator accepts and the bot is given. They are not secrets.
+const (
+	benchBotToken = "xoxb-bench-not-a-real-token"
+	benchAppToken = "xapp-bench-not-a-real-token"
+)
+
+// shutdownTimeout is what the bot's config allows for a graceful stop;
+// the bench checks the bot keeps to it.
+const shutdownTimeout = 10 * time.Second
+
+// newEmulator starts a Slack emulator that accepts only the bench's tokens.
+func newEmulator(opts ...slackemu.Option) (*slackemu.Server, error) {
+	all := append([]slackemu.Option{slackemu.WithBotToken(benchBotToken), slackemu.WithAppToken(benchAppToken)}, opts...)
+	emu, err := slackemu.Listen(all...)
+	if err != nil {
+		return nil, fmt.Errorf("start the Slack emulator: %w", err)
+	}
+	return emu, nil
+}
+
+// botConfig is the YAML the bot runs with. Tokens, the API URL and the
+// database path come from the environment, as in production.
+func botConfig(limits map[string]int) string {
+	var sb strings.Builder
+	sb.WriteString("nudges:\n  schedule: \"0 9 * * *\"\ndigests: []\nadmins: []\n")
+	sb.WriteString("log:\n  level: info\n  format: text\n")
+	fmt.Fprintf(&sb, "shutdown_timeout: %s\n", shutdownTimeout)
+	if len(limits) > 0 {
+		sb.WriteString("slack_limits:\n")
+		for _, m := range sortedKeys(limits) {
+			fmt.Fprintf(&sb, "  %s: %d\n", m, limits[m])
+		}
+	}
+	return sb.String()
+}
+
+// botProc is a running `nudgebot run`.
+type botProc struct {
+	cmd     *exec.Cmd
+	logPath string
+	logFile *os.File
+	started time.Time
+	exited  chan struct{} // closed once Wait returned
+	waitErr error         // valid after exited is closed
+}
+
+// startBot writes the bot's config into dir and starts `bin run` against
+// emu with the database at dbPath. Its log goes to dir/bot.log.
+func startBot(bin, dir string, emu *slackemu.Server, dbPath string, limits map[string]int) (*botProc, error) {
+	cfgPath := filepath.Join(dir, "nudgebot.yaml")
+	if err := os.WriteFile(cfgPath, []byte(botConfig(limits)), 0o600); err != nil {
+		return nil, fmt.Errorf("write the bot's config: %w", err)
+	}
+	// The config must be one the bot accepts; finding out here gives a
+	// clearer message than a bot that exits with code 2.
+	env := map[string]string{
+		config.EnvBotToken: benchBotToken, config.EnvAppToken: benchAppToken,
+		config.EnvAPIURL: emu.URL(), config.EnvStoragePath: dbPath,
+	}
+	if _, err := config.Load(cfgPath, func(k string) string { return env[k] }); err != nil {
+		return nil, fmt.Errorf("the bench wrote a config the bot refuses: %w", err)
+	}
+	return startProc(bin, []string{"run", "-config", cfgPath}, dir, env)
+}
+
+// startEcho starts this program as the ack baseline against emu.
+func startEcho(dir string, emu *slackemu.Server) (*botProc, error) {
+	exe, err := echoBinary()
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{config.EnvBotToken: benchBotToken, config.EnvAppToken: benchAppToken, config.EnvAPIURL: emu.URL()}
+	return startProc(exe, []string{echoFlag}, dir, env)
+}
+
+// startProc starts bin with args in dir, with env as its whole
+// environment and its output in dir/bot.log.
+func startProc(bin string, args []string, dir string, env map[string]string) (*botProc, error) {
+	logPath := filepath.Join(dir, "bot.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("create the log file: %w", err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	// A clean environment: only what `nudgebot run` reads, so nothing
+	// from the shell (GOGC, GOMAXPROCS, GODEBUG…) changes what is measured.
+	for _, k := range sortedKeys(env) {
+		cmd.Env = append(cmd.Env, k+"="+env[k])
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	p := &botProc{cmd: cmd, logPath: logPath, logFile: logFile, started: time.Now(), exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		logFile.Close()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// waitConnected waits for the bot's Socket Mode hello, giving up early
+// if the bot exits.
+func (p *botProc) waitConnected(ctx context.Context, emu *slackemu.Server, timeout time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := emu.WaitConnected(ctx, 1); err != nil {
+		if p.hasExited() {
+			return 0, fmt.Errorf("the bot exited before connecting (%v); see %s", p.waitErr, p.logPath)
+		}
+		return 0, fmt.Errorf("the bot did not connect within %s: %w; see %s", timeout, err, p.logPath)
+	}
+	return time.Since(p.started), nil
+}
+
+func (p *botProc) hasExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// procStatus is the bot's memory as /proc/PID/status reports it, in kB.
+type procStatus struct {
+	VmRSS, VmHWM, RssAnon, RssFile int64
+	Threads                        int
+}
+
+func (p *botProc) status() (procStatus, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return procStatus{}, fmt.Errorf("read the bot's memory: %w", err)
+	}
+	defer f.Close()
+	return parseStatus(f)
+}
+
+// parseStatus reads the fields of /proc/PID/status the report uses.
+func parseStatus(r io.Reader) (procStatus, error) {
+	var s procStatus
+	fields := map[string]*int64{"VmRSS": &s.VmRSS, "VmHWM": &s.VmHWM, "RssAnon": &s.RssAnon, "RssFile": &s.RssFile}
+	found := 0
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		if k == "Threads" {
+			n, err := strconv.Atoi(f[0])
+			if err != nil {
+				return s, fmt.Errorf("proc status Threads %q: %w", v, err)
+			}
+			s.Threads = n
+			continue
+		}
+		dst, ok := fields[k]
+		if !ok {
+			continue
+		}
+		if len(f) != 2 || f[1] != "kB" {
+			return s, fmt.Errorf("proc status %s %q: want a number of kB", k, strings.TrimSpace(v))
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return s, fmt.Errorf("proc status %s: %w", k, err)
+		}
+		*dst = n
+		found++
+	}
+	if err := sc.Err(); err != nil {
+		return s, fmt.Errorf("read proc status: %w", err)
+	}
+	if s.VmRSS == 0 || s.VmHWM == 0 {
+		return s, errors.New("proc status has no VmRSS/VmHWM: not a Linux /proc, or the process is gone")
+	}
+	return s, nil
+}
+
+// mb turns kB (KiB, as /proc counts) into MB, the unit the targets use.
+func mb(kb int64) float64 { return float64(kb) * 1024 / 1e6 }
+
+// stopResult is how the bot ended.
+type stopResult struct {
+	ExitCode int
+	Took     time.Duration // from SIGTERM to exit
+	Killed   bool          // it overran and was killed
+	CPU      time.Duration // user+system time over its whole life
+	MaxRSSkB int64         // getrusage's peak, a cross-check of VmHWM
+}
+
+// ok reports whether the bot stopped as promised: exit 0 within its
+// shutdown timeout.
+func (r stopResult) ok() bool { return !r.Killed && r.ExitCode == 0 && r.Took <= shutdownTimeout }
+
+func (r stopResult) String() string {
+	switch {
+	case r.Killed:
+		return fmt.Sprintf("KILLED after %s", r.Took.Round(time.Millisecond))
+	case r.ExitCode != 0:
+		return fmt.Sprintf("exit %d in %s", r.ExitCode, r.Took.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("exit 0 in %s", r.Took.Round(time.Millisecond))
+}
+
+// stop sends SIGTERM and waits for the shutdown timeout plus a margin,
+// then kills. It is safe to call after the bot exited by itself.
+func (p *botProc) stop() stopResult {
+	start := time.Now()
+	var r stopResult
+	if !p.hasExited() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		t := time.NewTimer(shutdownTimeout + 5*time.Second)
+		select {
+		case <-p.exited:
+		case <-t.C:
+			r.Killed = true
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		t.Stop()
+	}
+	r.Took = time.Since(start)
+	st := p.cmd.ProcessState
+	r.ExitCode = st.ExitCode()
+	r.CPU = st.UserTime() + st.SystemTime()
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+		r.MaxRSSkB = ru.Maxrss // kB on Linux
+	}
+	return r
+}
+
+// kill ends the bot at once; for error paths, where no figure is taken.
+func (p *botProc) kill() {
+	if p.hasExited() {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}

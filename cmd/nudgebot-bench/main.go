@@ -1,0 +1,287 @@
+// Command nudgebot-bench measures the real nudgebot binary under load,
+// against the Slack emulator, and writes docs/performance.md.
+//
+//	go run ./cmd/nudgebot-bench            full run (about 10 minutes), rewrites the report
+//	go run ./cmd/nudgebot-bench -quick     smoke run (about a minute), prints only
+//	go run ./cmd/nudgebot-bench -scenarios ack -ack-rates 1000
+//
+// The bot runs as a separate process built from ./cmd/nudgebot, so the
+// memory it reports is the bot's alone; the emulator runs in this
+// process. Everything listens on 127.0.0.1 only, and every loop is
+// bounded in count and in time.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a scenario could not run, or the bot misbehaved
+	exitUsage  = 2
+)
+
+// scenarioOrder is the order scenarios run and appear in the report.
+var scenarioOrder = []string{"ack", "burst", "subscribers", "tick"}
+
+// options are the flags, after -quick filled in what was not given.
+type options struct {
+	quick       bool
+	scenarios   []string
+	ackRates    []int
+	ackBaseline bool
+	ackDuration time.Duration
+	burstSubs   int
+	burstRate   int
+	burstBotPct []int // the bot's slack_limits as percentages of burstRate, one run each
+	subs        int
+	settle      time.Duration
+	tickDue     int
+	tickRepeat  int
+	report      string // "" writes no report
+	repo        string
+	bin         string
+	keep        bool
+}
+
+// full reports whether this run is the default, complete one that owns
+// the whole report file.
+func (o options) full() bool {
+	return !o.quick && len(o.scenarios) == len(scenarioOrder)
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, int) {
+	fs := flag.NewFlagSet("nudgebot-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	scen := fs.String("scenarios", strings.Join(scenarioOrder, ","), "comma-separated scenarios to run: "+strings.Join(scenarioOrder, ", "))
+	rates := fs.String("ack-rates", "50,200,1000", "slash commands per second for the ack scenario, comma-separated")
+	fs.BoolVar(&o.quick, "quick", false, "short durations and small populations for a smoke run; writes no report unless -report is given")
+	fs.BoolVar(&o.ackBaseline, "ack-baseline", true, "also run each ack rate against a bare slack-go client that acks at once, to show the harness's share")
+	fs.DurationVar(&o.ackDuration, "ack-duration", 20*time.Second, "how long each ack rate runs")
+	fs.IntVar(&o.burstSubs, "burst-subscribers", 10_000, "subscribers all due in the same minute, for the burst scenario")
+	fs.IntVar(&o.burstRate, "burst-rate", 6000, "chat.postMessage limit per minute that the emulator enforces")
+	botPct := fs.String("burst-bot-pct", "100,98", "the bot's slack_limits for chat.postMessage as percentages of -burst-rate, one burst run each")
+	fs.IntVar(&o.subs, "subscribers", 100_000, "subscribers in the database for the subscribers and tick scenarios")
+	fs.DurationVar(&o.settle, "settle", 20*time.Second, "how long the bot runs with -subscribers people before its memory is read")
+	fs.IntVar(&o.tickDue, "tick-due", 1000, "how many of -subscribers are due in the tick scenario")
+	fs.IntVar(&o.tickRepeat, "tick-repeat", 20, "repetitions of each read-only tick measurement")
+	fs.StringVar(&o.report, "report", "docs/performance.md", "report file to write, relative to -repo; empty writes none")
+	fs.StringVar(&o.repo, "repo", "", "the nudgebot module root; default: found with `go env GOMOD`")
+	fs.StringVar(&o.bin, "bin", "", "a nudgebot binary to measure instead of building ./cmd/nudgebot")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, bot logs) after a successful run")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers and\nthe scheduler pass. A full run rewrites docs/performance.md.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, exitOK
+		}
+		return o, exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "nudgebot-bench: unexpected argument %q; all settings are flags (see -h)\n", fs.Arg(0))
+		return o, exitUsage
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var err error
+	if o.scenarios, err = parseScenarios(*scen); err != nil {
+		fmt.Fprintf(stderr, "nudgebot-bench: -scenarios: %v\n", err)
+		return o, exitUsage
+	}
+	if o.ackRates, err = parseRates(*rates); err != nil {
+		fmt.Fprintf(stderr, "nudgebot-bench: -ack-rates: %v\n", err)
+		return o, exitUsage
+	}
+	if o.burstBotPct, err = parsePercents(*botPct); err != nil {
+		fmt.Fprintf(stderr, "nudgebot-bench: -burst-bot-pct: %v\n", err)
+		return o, exitUsage
+	}
+	if o.quick {
+		quick := map[string]func(){
+			"ack-duration":      func() { o.ackDuration = 3 * time.Second },
+			"burst-subscribers": func() { o.burstSubs = 500 },
+			"subscribers":       func() { o.subs = 5000 },
+			"settle":            func() { o.settle = 3 * time.Second },
+			"tick-due":          func() { o.tickDue = 100 },
+			"tick-repeat":       func() { o.tickRepeat = 5 },
+			"report":            func() { o.report = "" },
+		}
+		for name, apply := range quick {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	if msg := o.check(); msg != "" {
+		fmt.Fprintln(stderr, "nudgebot-bench:", msg)
+		return o, exitUsage
+	}
+	return o, -1
+}
+
+// check says what is wrong with the settings, or "".
+func (o options) check() string {
+	switch {
+	case o.ackDuration < time.Second || o.ackDuration > 10*time.Minute:
+		return fmt.Sprintf("-ack-duration %s is out of range: use 1s to 10m", o.ackDuration)
+	case o.burstSubs < 1 || o.burstSubs > 200_000:
+		return fmt.Sprintf("-burst-subscribers %d is out of range: use 1 to 200000", o.burstSubs)
+	case o.burstRate < 60 || o.burstRate > 600_000:
+		return fmt.Sprintf("-burst-rate %d is out of range: use 60 to 600000 a minute", o.burstRate)
+	case o.subs < 1 || o.subs > 1_000_000:
+		return fmt.Sprintf("-subscribers %d is out of range: use 1 to 1000000", o.subs)
+	case o.settle < time.Second || o.settle > 10*time.Minute:
+		return fmt.Sprintf("-settle %s is out of range: use 1s to 10m", o.settle)
+	case o.tickDue < 1 || o.tickDue > o.subs:
+		return fmt.Sprintf("-tick-due %d is out of range: use 1 to -subscribers (%d)", o.tickDue, o.subs)
+	case o.tickRepeat < 1 || o.tickRepeat > 1000:
+		return fmt.Sprintf("-tick-repeat %d is out of range: use 1 to 1000", o.tickRepeat)
+	}
+	return ""
+}
+
+func parseScenarios(s string) ([]string, error) {
+	var out []string
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(scenarioOrder, name) {
+			return nil, fmt.Errorf("unknown scenario %q: choose from %s", name, strings.Join(scenarioOrder, ", "))
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no scenario given: choose from %s", strings.Join(scenarioOrder, ", "))
+	}
+	// Run in the report's order whatever order they were given in.
+	slices.SortFunc(out, func(a, b string) int { return slices.Index(scenarioOrder, a) - slices.Index(scenarioOrder, b) })
+	return out, nil
+}
+
+func parseRates(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 20_000 {
+			return nil, fmt.Errorf("%q is not a rate: give whole numbers of commands per second from 1 to 20000, e.g. 200,1000", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no rate given: e.g. 200,1000")
+	}
+	return out, nil
+}
+
+func parsePercents(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 10 || n > 200 {
+			return nil, fmt.Errorf("%q is not a percentage: give whole numbers from 10 to 200, e.g. 100,98", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no percentage given: e.g. 100")
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && args[0] == echoFlag {
+		return runEcho(ctx, os.Getenv, stderr)
+	}
+	o, code := parseFlags(args, stderr)
+	if code >= 0 {
+		return code
+	}
+	b, err := newBench(ctx, o, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "nudgebot-bench:", err)
+		return exitFailed
+	}
+	failed := false
+	sections := map[string]string{}
+	for _, name := range o.scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		b.progress("== scenario %s", name)
+		sec, err := b.runScenario(ctx, name)
+		if err != nil {
+			failed = true
+			fmt.Fprintf(stderr, "nudgebot-bench: scenario %s: %v\n", name, err)
+			continue
+		}
+		fmt.Fprintln(stdout, sec)
+		sections[name] = sec
+	}
+	if ctx.Err() != nil {
+		failed = true
+		fmt.Fprintln(stderr, "nudgebot-bench: interrupted; no report written")
+	} else if o.report != "" && len(sections) > 0 {
+		path, err := b.writeReport(sections)
+		if err != nil {
+			failed = true
+			fmt.Fprintln(stderr, "nudgebot-bench:", err)
+		} else {
+			b.progress("report written to %s", path)
+		}
+	}
+	if err := b.close(failed); err != nil {
+		fmt.Fprintln(stderr, "nudgebot-bench:", err)
+	}
+	if failed {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func (b *bench) runScenario(ctx context.Context, name string) (string, error) {
+	switch name {
+	case "ack":
+		return b.ackScenario(ctx)
+	case "burst":
+		return b.burstScenario(ctx)
+	case "subscribers":
+		return b.subscribersScenario(ctx)
+	case "tick":
+		return b.tickScenario(ctx)
+	}
+	return "", fmt.Errorf("unknown scenario %q", name)
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRenderReport(t *testing.T) {
+	full := renderReport("", map[string]string{
+		"ack":         "## ack\n\nold ack figures\n",
+		"burst":       "## burst\n\nold burst figures\n",
+		"subscribers": "## subs\n\nold subs figures\n",
+		"tick":        "## tick\n\nold tick figures\n",
+		"setup":       "## setup\n\nold setup\n",
+	})
+	tests := map[string]struct {
+		previous string
+		fresh    map[string]string
+		want     []string // in this order
+		notWant  []string
+	}{
+		"full run from nothing": {
+			previous: "",
+			fresh:    map[string]string{"ack": "## ack\n\nnew ack\n"},
+			want:     []string{"# nudgebot performance", "new ack", "Not measured yet: run `go run ./cmd/nudgebot-bench -scenarios burst`", "-scenarios tick"},
+		},
+		"partial run keeps the other sections": {
+			previous: full,
+			fresh:    map[string]string{"burst": "## burst\n\nnew burst figures\n"},
+			want:     []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old setup"},
+			notWant:  []string{"old burst figures", "Not measured yet"},
+		},
+		"hand edits outside sections are dropped": {
+			previous: "# mine\n\nhand-written text\n" + full,
+			fresh:    map[string]string{},
+			want:     []string{"# nudgebot performance", "old ack figures"},
+			notWant:  []string{"hand-written text"},
+		},
+		"unterminated section is replaced by a placeholder": {
+			previous: beginMarker("tick") + "\nhalf a section\n",
+			fresh:    map[string]string{},
+			want:     []string{"-scenarios tick"},
+			notWant:  []string{"half a section"},
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := renderReport(tt.previous, tt.fresh)
+			at := 0
+			for _, w := range tt.want {
+				i := strings.Index(got[at:], w)
+				if i < 0 {
+					t.Fatalf("report lacks %q after offset %d:\n%s", w, at, got)
+				}
+				at += i + len(w)
+			}
+			for _, nw := range tt.notWant {
+				if strings.Contains(got, nw) {
+					t.Errorf("report still has %q:\n%s", nw, got)
+				}
+			}
+			for _, key := range reportKeys {
+				if strings.Count(got, beginMarker(key)) != 1 || strings.Count(got, endMarker(key)) != 1 {
+					t.Errorf("section %s is not delimited exactly once", key)
+				}
+			}
+			// Rendering what was rendered changes nothing: reruns are stable.
+			if again := renderReport(got, nil); again != got {
+				t.Errorf("re-rendering changed the report:\n%s\n---\n%s", got, again)
+			}
+		})
+	}
+}

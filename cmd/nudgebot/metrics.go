@@ -1,0 +1,490 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nudgebot/nudgebot/bot"
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// promMetrics is the bot's bot.Metrics in Prometheus form. It keeps its
+// own registry so that tests, the demo and a second bot in one process
+// never share (or collide over) counters.
+type promMetrics struct {
+	reg    *prometheus.Registry
+	now    func() time.Time
+	labels labelGuard
+
+	acked        *prometheus.CounterVec
+	ackLatency   *prometheus.HistogramVec
+	apiCalls     *prometheus.CounterVec
+	pauses       *prometheus.CounterVec
+	pauseSeconds *prometheus.CounterVec
+	deliveries   *prometheus.CounterVec
+	lag          prometheus.Gauge
+	lastTick     prometheus.Gauge
+	reconnects   prometheus.Counter
+	connected    prometheus.Gauge
+
+	ticked atomic.Bool // the scheduler has finished planning at least once
+}
+
+var _ bot.Metrics = (*promMetrics)(nil)
+
+// newMetrics builds the metrics and registers them, with the Go runtime
+// and process collectors, on a fresh registry. now drives the storage
+// cache and the tick timestamp; nil means time.Now.
+func newMetrics(now func() time.Time) *promMetrics {
+	if now == nil {
+		now = time.Now
+	}
+	m := &promMetrics{
+		reg: prometheus.NewRegistry(),
+		now: now,
+		acked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nudgebot_socket_envelopes_acked_total",
+			Help: "Socket Mode envelopes acknowledged, by envelope type.",
+		}, []string{"type"}),
+		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "nudgebot_socket_ack_duration_seconds",
+			Help: "Time from an envelope arriving to its ack being written, by envelope type. Slack re-sends after 3s.",
+			// Acks are written before any work is done, so they should
+			// sit in the sub-millisecond buckets; the top end shows a
+			// stall long before Slack's 3s retry.
+			Buckets: []float64{50e-6, 100e-6, 250e-6, 500e-6, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"type"}),
+		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nudgebot_slack_api_calls_total",
+			Help: "Slack Web API calls, by method and outcome (ok, rate_limited, uncertain, permanent, ...).",
+		}, []string{"method", "outcome"}),
+		pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nudgebot_slack_rate_limit_pauses_total",
+			Help: "Times a Web API call waited for its method's rate limit, by method.",
+		}, []string{"method"}),
+		pauseSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nudgebot_slack_rate_limit_pause_seconds_total",
+			Help: "Seconds Web API calls spent waiting for rate limits, by method.",
+		}, []string{"method"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nudgebot_deliveries_total",
+			Help: "Nudge deliveries by outcome (sent, missed, retry, uncertain, failed_<reason>).",
+		}, []string{"outcome"}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nudgebot_scheduler_lag_seconds",
+			Help: "How late the oldest pending delivery was at the last scheduler tick; 0 when nothing was waiting.",
+		}),
+		lastTick: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nudgebot_scheduler_last_tick_timestamp_seconds",
+			Help: "Unix time the scheduler last looked for pending deliveries; 0 before the first tick.",
+		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nudgebot_socket_reconnects_total",
+			Help: "Socket Mode connections opened after the first one.",
+		}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nudgebot_socket_connected",
+			Help: "1 while the Socket Mode connection is up, else 0.",
+		}),
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "nudgebot_build_info",
+		Help:        "Always 1; the version label says which nudgebot is running.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	build.Set(1)
+	m.reg.MustRegister(
+		m.acked, m.ackLatency, m.apiCalls, m.pauses, m.pauseSeconds, m.deliveries,
+		m.lag, m.lastTick, m.reconnects, m.connected, build,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *promMetrics) EnvelopeAcked(envelopeType string, latency time.Duration) {
+	t := m.labels.value("type", envelopeType)
+	m.acked.WithLabelValues(t).Inc()
+	m.ackLatency.WithLabelValues(t).Observe(latency.Seconds())
+}
+
+func (m *promMetrics) APICall(method, outcome string) {
+	m.apiCalls.WithLabelValues(m.labels.value("method", method), m.labels.value("outcome", outcome)).Inc()
+}
+
+func (m *promMetrics) Paused(method string, d time.Duration) {
+	method = m.labels.value("method", method)
+	m.pauses.WithLabelValues(method).Inc()
+	m.pauseSeconds.WithLabelValues(method).Add(d.Seconds())
+}
+
+func (m *promMetrics) Delivered(outcome string) {
+	m.deliveries.WithLabelValues(m.labels.value("outcome", outcome)).Inc()
+}
+
+func (m *promMetrics) SchedulerLag(d time.Duration) { m.lag.Set(max(d, 0).Seconds()) }
+
+func (m *promMetrics) Reconnected() { m.reconnects.Inc() }
+
+func (m *promMetrics) Connected(up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.connected.Set(v)
+}
+
+// Ticked reports whether the scheduler has run at least once.
+func (m *promMetrics) Ticked() bool { return m.ticked.Load() }
+
+// tickStore passes every call through to the bot's store and notes when
+// the scheduler lists pending deliveries, which it does once per tick
+// right after planning. bot.Metrics has no tick hook, and watching the
+// store gives /readyz and the lag gauge one without changing the bot.
+type tickStore struct {
+	bot.Store
+	m *promMetrics
+}
+
+func (s tickStore) Pending() ([]nudges.Delivery, error) {
+	ds, err := s.Store.Pending()
+	if err == nil {
+		// SchedulerLag is reported only when something waits; clear the
+		// gauge first so an emptied queue reads 0, not the last lag.
+		s.m.lag.Set(0)
+		s.m.lastTick.Set(float64(s.m.now().UnixNano()) / 1e9)
+		s.m.ticked.Store(true)
+	}
+	return ds, err
+}
+
+// watchTicks wraps store so that the scheduler's ticks are seen.
+func (m *promMetrics) watchTicks(store bot.Store) bot.Store {
+	if store == nil {
+		return nil
+	}
+	return tickStore{Store: store, m: m}
+}
+
+// dbStats is what the storage gauges read.
+type dbStats interface {
+	CountSubscribers() (total, active int, err error)
+	Size() (int64, error)
+}
+
+// watchDB adds the subscriber and database-size gauges, read from db at
+// scrape time.
+func (m *promMetrics) watchDB(db dbStats, log *slog.Logger) {
+	m.reg.MustRegister(newStoreCollector(db, m.now, log))
+}
+
+// subscriberCacheTTL bounds how often a scrape may walk every subscriber.
+// Counting decodes each record (about a millisecond per few thousand
+// people); a 15s scrape interval against a large team would otherwise
+// keep a read transaction open much of the time, and a long read
+// transaction delays bbolt's remap when the file grows.
+const subscriberCacheTTL = 30 * time.Second
+
+// storeCollector reports storage figures at scrape time.
+type storeCollector struct {
+	db  dbStats
+	now func() time.Time
+	log *slog.Logger
+
+	subs, active, size *prometheus.Desc
+
+	mu            sync.Mutex
+	countedAt     time.Time
+	total, actv   int
+	haveCount     bool
+	lastCountFail time.Time
+}
+
+func newStoreCollector(db dbStats, now func() time.Time, log *slog.Logger) *storeCollector {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &storeCollector{
+		db: db, now: now, log: log,
+		subs:   prometheus.NewDesc("nudgebot_subscribers", "People stored, subscribed or not (refreshed at most every 30s).", nil, nil),
+		active: prometheus.NewDesc("nudgebot_subscribers_active", "People subscribed and reachable: not unsubscribed, not marked inactive (refreshed at most every 30s).", nil, nil),
+		size:   prometheus.NewDesc("nudgebot_database_size_bytes", "Size of the database file. bbolt never shrinks it; `nudgebot compact` does.", nil, nil),
+	}
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.subs
+	ch <- c.active
+	ch <- c.size
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	if total, active, err := c.counts(); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.subs, err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(c.subs, prometheus.GaugeValue, float64(total))
+		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(active))
+	}
+	if n, err := c.db.Size(); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.size, err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(n))
+	}
+}
+
+// counts returns the cached counts, refreshing them when stale. A failed
+// count is not cached, so the next scrape tries again.
+func (c *storeCollector) counts() (total, active int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.haveCount && now.Sub(c.countedAt) < subscriberCacheTTL && !now.Before(c.countedAt) {
+		return c.total, c.actv, nil
+	}
+	total, active, err = c.db.CountSubscribers()
+	if err != nil {
+		// Log once per TTL, not once per scrape.
+		if now.Sub(c.lastCountFail) >= subscriberCacheTTL {
+			c.log.Error("counting subscribers for /metrics", "error", err)
+			c.lastCountFail = now
+		}
+		return 0, 0, fmt.Errorf("count subscribers: %w", err)
+	}
+	c.total, c.actv, c.countedAt, c.haveCount = total, active, now, true
+	return total, active, nil
+}
+
+// labelGuard keeps label values to short machine words from our own code
+// and Slack's vocabulary (method names, error codes, envelope types). A
+// value that could be a person's text, a user id or a token, or one more
+// distinct value than a label should ever have, is reported as "other":
+// labels are stored forever by Prometheus and read by anyone with a
+// dashboard.
+type labelGuard struct {
+	mu   sync.Mutex
+	seen map[string]map[string]bool // label name → values admitted
+}
+
+const maxLabelValues = 100
+
+var (
+	// lowercase words joined by _ or ., then optional .camelCase parts
+	// for Web API method names (chat.postMessage, apps.connections.open).
+	labelWord = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}(\.[a-z][a-zA-Z0-9_]{0,63})*$`)
+	// Slack ids (U…, W…, C…, T…, B…) are runs of capitals and digits.
+	idLike = regexp.MustCompile(`[A-Z][A-Z0-9]{5,}`)
+)
+
+func (g *labelGuard) value(label, v string) string {
+	if len(v) > 64 || !labelWord.MatchString(v) || idLike.MatchString(v) {
+		return "other"
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.seen == nil {
+		g.seen = map[string]map[string]bool{}
+	}
+	vals := g.seen[label]
+	if vals == nil {
+		vals = map[string]bool{}
+		g.seen[label] = vals
+	}
+	if !vals[v] {
+		if len(vals) >= maxLabelValues {
+			return "other"
+		}
+		vals[v] = true
+	}
+	return v
+}
+
+// healthDB is the read /healthz makes: the first entry of the due index,
+// one short read transaction however large the database is.
+type healthDB interface {
+	OldestDue() (time.Time, bool, error)
+}
+
+// connection is the part of bot.Bot the health checks ask.
+type connection interface {
+	Connected() bool
+}
+
+// healthTimeout bounds /healthz's database read: a stuck disk must turn
+// into a 503, not a hung probe.
+const healthTimeout = 2 * time.Second
+
+// adminDeps are what the admin endpoints read.
+type adminDeps struct {
+	Metrics *promMetrics
+	Bot     connection
+	DB      healthDB
+	Backup  backupSource // nil: no /backup
+	Log     *slog.Logger
+}
+
+// adminHandler serves /metrics, /healthz, /readyz and, when the
+// database is given, /backup.
+func adminHandler(d adminDeps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelWarn),
+		// One failing storage gauge must not hide the bot's counters.
+		ErrorHandling:     promhttp.ContinueOnError,
+		Timeout:           10 * time.Second,
+		EnableOpenMetrics: true,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if reason := unhealthy(r.Context(), d); reason != "" {
+			plain(w, http.StatusServiceUnavailable, reason)
+			return
+		}
+		plain(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case d.Bot == nil || !d.Bot.Connected():
+			plain(w, http.StatusServiceUnavailable, "not ready: waiting for the Socket Mode connection to Slack")
+		case !d.Metrics.Ticked():
+			plain(w, http.StatusServiceUnavailable, "not ready: waiting for the scheduler's first tick")
+		default:
+			plain(w, http.StatusOK, "ready")
+		}
+	})
+	if d.Backup != nil {
+		mux.Handle("GET /backup", backupHandler(d.Backup, d.Log))
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		plain(w, http.StatusOK, "nudgebot "+version+": /metrics /healthz /readyz /backup")
+	})
+	return mux
+}
+
+// unhealthy returns why the bot cannot do its work, or "" if it can.
+func unhealthy(ctx context.Context, d adminDeps) string {
+	if d.Bot == nil || !d.Bot.Connected() {
+		return "unhealthy: not connected to Slack over Socket Mode; the bot keeps retrying, see its log (network, SLACK_APP_TOKEN)"
+	}
+	if d.DB == nil {
+		return "unhealthy: no database"
+	}
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := d.DB.OldestDue()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return "unhealthy: the database does not answer reads: " + oneLine(err.Error())
+		}
+		return ""
+	case <-ctx.Done():
+		return fmt.Sprintf("unhealthy: the database did not answer a read within %s; check the disk", healthTimeout)
+	}
+}
+
+// oneLine flattens joined errors so a probe's reason stays one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func plain(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+// admin is the operator's HTTP listener in `nudgebot run`. A nil *admin
+// (metrics.addr empty) does nothing, so serve needs no conditionals.
+type admin struct {
+	addr    string
+	log     *slog.Logger
+	metrics *promMetrics
+	srv     *http.Server
+	served  chan struct{}
+}
+
+func newAdmin(addr string, log *slog.Logger) *admin {
+	if addr == "" {
+		return nil
+	}
+	return &admin{addr: addr, log: log.With("component", "admin"), metrics: newMetrics(time.Now)}
+}
+
+// tune reports the bot's measurements into Prometheus. next, the caller's
+// own tuning, runs afterwards so that tests can still override.
+func (a *admin) tune(next func(*bot.Options)) func(*bot.Options) {
+	if a == nil {
+		return next
+	}
+	return func(o *bot.Options) {
+		o.Metrics = a.metrics
+		o.Store = a.metrics.watchTicks(o.Store)
+		if next != nil {
+			next(o)
+		}
+	}
+}
+
+// start listens on the address, so a port already taken stops start-up
+// with a clear message rather than leaving the bot unobservable.
+func (a *admin) start(w wiring) error {
+	if a == nil {
+		return nil
+	}
+	a.metrics.watchDB(w.DB, a.log)
+	ln, err := net.Listen("tcp", a.addr)
+	if err != nil {
+		return fmt.Errorf("metrics.addr %s: cannot listen: %w (pick a free port, or leave metrics.addr empty to turn the listener off)", a.addr, err)
+	}
+	a.srv = &http.Server{
+		Handler: adminHandler(adminDeps{Metrics: a.metrics, Bot: w.Bot, DB: w.DB, Backup: w.DB, Log: a.log}),
+		// No write timeout: /backup streams the whole file.
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	a.served = make(chan struct{})
+	go func() {
+		defer close(a.served)
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("admin listener stopped; /metrics, /healthz and /backup are unavailable until restart", "error", err)
+		}
+	}()
+	a.log.Info("admin endpoints listening", "addr", ln.Addr().String(), "paths", "/metrics /healthz /readyz /backup")
+	return nil
+}
+
+// stop shuts the listener down before the database closes, letting a
+// backup in progress finish for a few seconds.
+func (a *admin) stop() {
+	if a == nil || a.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.srv.Shutdown(ctx); err != nil {
+		a.log.Warn("admin listener did not stop in time; closing its connections", "error", err)
+		_ = a.srv.Close()
+	}
+	<-a.served
+}

@@ -1,0 +1,322 @@
+package nudges
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// MinGroup is the fewest people a figure in a team digest may describe.
+// A count that fewer people contributed to could single one of them out
+// ("one person acted on a strategy nudge this week"), so it is left out
+// and a note says why.
+const MinGroup = 3
+
+// StreakThreshold is the streak length the digest counts members for.
+const StreakThreshold = 3
+
+// TrendPeriods is how many periods, this one included, the pulse
+// sparkline spans.
+const TrendPeriods = 12
+
+// MaxTopThemes is how many themes the digest lists.
+const MaxTopThemes = 3
+
+// DigestInput is everything a channel's digest is built from. Raw user
+// text stays raw here; escaping is the renderer's job.
+type DigestInput struct {
+	Channel  string
+	From, To time.Time // the period, [From, To)
+
+	// Members are the channel's members who are subscribers; deliveries,
+	// reflections and streaks of anyone else are ignored.
+	Members []string
+	// Names maps user ids to display names, for reflections shared with
+	// the author's name.
+	Names map[string]string
+
+	Deliveries []Delivery   // the members' deliveries in [From, To)
+	Shared     []Reflection // reflections in the period whose authors chose to share them
+	Pulse      PulseSummary // this period's closed pulse; zero if none ran
+	Trend      []PulseSummary
+
+	// Streaks holds members' current streaks (Subscriber.Streak) when the
+	// caller has them. When nil, streaks are worked out from Deliveries,
+	// which cannot see past From and so never exceed the period.
+	Streaks map[string]int
+	// Nudges is the catalog by id, to quote the nudge a shared reflection
+	// answers; nil quotes none.
+	Nudges map[string]Nudge
+
+	Now time.Time
+}
+
+// Digest is what a team digest shows. A figure whose Shown flag is false
+// is withheld under the MinGroup rule and Suppressed says so; the figure
+// itself is then zero.
+type Digest struct {
+	Channel  string
+	From, To time.Time
+	Members  int // subscribers among the channel's members
+
+	Received      int // nudges delivered to members in the period
+	ReceivedShown bool
+	ActedOn       int // nudges marked done or reflected on
+	ActedOnShown  bool
+
+	// TopThemes are the most practised themes, by nudges acted on, among
+	// themes that at least MinGroup people practised.
+	TopThemes []ThemeCount
+
+	// StrategyUpdates counts acted-on nudges in ThemeStrategy: people
+	// explaining where the team is going, and listening.
+	StrategyUpdates int
+	StrategyShown   bool
+
+	Streaks StreakSummary
+
+	// SharedReflections are reflections their authors chose to share,
+	// oldest first.
+	SharedReflections []SharedLine
+
+	Pulse PulseSection
+
+	// Suppressed explains, one line each, what was withheld and why.
+	Suppressed []string
+}
+
+// ThemeCount is how many nudges of one theme members acted on.
+type ThemeCount struct {
+	Theme Theme
+	Count int
+}
+
+// StreakSummary describes streaks without naming anyone.
+type StreakSummary struct {
+	Shown   bool
+	Members int // members with a streak of at least StreakThreshold
+	Longest int // the longest of those streaks
+}
+
+// SharedLine is one shared reflection as the digest quotes it.
+type SharedLine struct {
+	Author string // display name; "" when shared anonymously
+	Text   string
+	Nudge  string // the prompt of the nudge it answers; "" if unknown
+}
+
+// PulseSection is the clarity pulse's part of the digest.
+type PulseSection struct {
+	Held         bool // a pulse ran this period
+	Responses    int
+	Average      float64
+	AverageShown bool // at least MinGroup people answered
+	// Sparkline spans the last TrendPeriods periods, this one included.
+	Sparkline string
+	HearMore  []string // sorted, so their order says nothing about who wrote them
+}
+
+// BuildDigest works out a channel's digest for one period, applying the
+// MinGroup rule to every figure.
+func BuildDigest(in DigestInput) Digest {
+	members := make(map[string]bool, len(in.Members))
+	for _, id := range in.Members {
+		members[id] = true
+	}
+	d := Digest{Channel: in.Channel, From: in.From, To: in.To, Members: len(members)}
+
+	var (
+		recipients  = map[string]bool{}
+		actors      = map[string]bool{}
+		strategy    = map[string]bool{}
+		themeN      = map[Theme]int{}
+		themePeople = map[Theme]map[string]bool{}
+		history     = map[string][]Delivery{}
+	)
+	for _, dl := range in.Deliveries {
+		if !members[dl.UserID] || dl.Slot.Before(in.From) || !dl.Slot.Before(in.To) {
+			continue
+		}
+		if in.Streaks == nil {
+			history[dl.UserID] = append(history[dl.UserID], dl)
+		}
+		if dl.State == StateSent {
+			d.Received++
+			recipients[dl.UserID] = true
+		}
+		if !dl.Outcome.Acted() {
+			continue
+		}
+		d.ActedOn++
+		actors[dl.UserID] = true
+		if dl.Theme == "" {
+			continue
+		}
+		themeN[dl.Theme]++
+		if themePeople[dl.Theme] == nil {
+			themePeople[dl.Theme] = map[string]bool{}
+		}
+		themePeople[dl.Theme][dl.UserID] = true
+		if dl.Theme == ThemeStrategy {
+			d.StrategyUpdates++
+			strategy[dl.UserID] = true
+		}
+	}
+
+	note := func(format string, args ...any) { d.Suppressed = append(d.Suppressed, fmt.Sprintf(format, args...)) }
+
+	d.ReceivedShown = groupOK(len(recipients), d.Members)
+	if !d.ReceivedShown {
+		d.Received = 0
+		note("Nudges received are not shown: fewer than %d people received any.", MinGroup)
+	}
+	d.ActedOnShown = groupOK(len(actors), d.Members)
+	if !d.ActedOnShown {
+		d.ActedOn = 0
+		note("Nudges acted on are not shown: fewer than %d people acted on one.", MinGroup)
+	}
+	d.StrategyShown = groupOK(len(strategy), d.Members)
+	if !d.StrategyShown {
+		d.StrategyUpdates = 0
+		note("Strategy updates are not shown: fewer than %d people made one.", MinGroup)
+	}
+
+	hiddenThemes := 0
+	for th, n := range themeN {
+		if len(themePeople[th]) < MinGroup {
+			hiddenThemes++
+			continue
+		}
+		d.TopThemes = append(d.TopThemes, ThemeCount{Theme: th, Count: n})
+	}
+	slices.SortFunc(d.TopThemes, func(a, b ThemeCount) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(themeRank(a.Theme), themeRank(b.Theme))
+	})
+	if len(d.TopThemes) > MaxTopThemes {
+		d.TopThemes = d.TopThemes[:MaxTopThemes]
+	}
+	if hiddenThemes > 0 && d.ActedOnShown {
+		note("Themes fewer than %d people practised are not listed.", MinGroup)
+	}
+
+	d.Streaks = streakSummary(in, members, history)
+	if !d.Streaks.Shown {
+		note("Streaks are not shown: fewer than %d people have a streak of %d or more.", MinGroup, StreakThreshold)
+	}
+
+	d.SharedReflections = sharedLines(in, members)
+
+	d.Pulse = pulseSection(in)
+	if d.Pulse.Held && !d.Pulse.AverageShown {
+		note("The pulse's average and suggestions are shown once at least %d people answer.", MinGroup)
+	}
+	return d
+}
+
+// groupOK reports whether a figure that people contributed to may be
+// shown. Zero may be shown when the team is large enough: "nobody"
+// describes everyone, not one person.
+func groupOK(people, members int) bool {
+	if people == 0 {
+		return members >= MinGroup
+	}
+	return people >= MinGroup
+}
+
+func themeRank(t Theme) int {
+	for i, ti := range Themes {
+		if ti.ID == t {
+			return i
+		}
+	}
+	return len(Themes)
+}
+
+func streakSummary(in DigestInput, members map[string]bool, history map[string][]Delivery) StreakSummary {
+	var s StreakSummary
+	count := func(n int) {
+		if n >= StreakThreshold {
+			s.Members++
+			s.Longest = max(s.Longest, n)
+		}
+	}
+	if in.Streaks != nil {
+		for id, n := range in.Streaks {
+			if members[id] {
+				count(n)
+			}
+		}
+	} else {
+		for _, h := range history {
+			slices.SortStableFunc(h, func(a, b Delivery) int { return a.Slot.Compare(b.Slot) })
+			count(Streak(h, in.Now))
+		}
+	}
+	if s.Members >= MinGroup || (s.Members == 0 && len(members) >= MinGroup) {
+		s.Shown = true
+		return s
+	}
+	return StreakSummary{}
+}
+
+func sharedLines(in DigestInput, members map[string]bool) []SharedLine {
+	rs := make([]Reflection, 0, len(in.Shared))
+	for _, r := range in.Shared {
+		if !members[r.UserID] || strings.TrimSpace(r.Text) == "" {
+			continue
+		}
+		if r.Created.Before(in.From) || !r.Created.Before(in.To) {
+			continue
+		}
+		if r.Share != ShareNamed && r.Share != ShareAnonymous {
+			continue // private unless the author chose otherwise
+		}
+		rs = append(rs, r)
+	}
+	slices.SortStableFunc(rs, func(a, b Reflection) int { return a.Created.Compare(b.Created) })
+	var out []SharedLine
+	for _, r := range rs {
+		l := SharedLine{Text: r.Text}
+		if r.Share == ShareNamed {
+			// Without a name we fall back to anonymous rather than to
+			// the user id, which would mention and ping them.
+			l.Author = in.Names[r.UserID]
+		}
+		if n, ok := in.Nudges[r.NudgeID]; ok && r.NudgeID != "" {
+			l.Nudge = n.Prompt
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func pulseSection(in DigestInput) PulseSection {
+	p := in.Pulse
+	if p.PeriodEnd.IsZero() && p.Responses == 0 {
+		return PulseSection{}
+	}
+	s := PulseSection{Held: true, Responses: p.Responses}
+	if p.Responses >= MinGroup {
+		s.AverageShown = true
+		s.Average = p.Average()
+		s.HearMore = slices.Clone(p.HearMore)
+		slices.Sort(s.HearMore)
+	}
+	trend := in.Trend
+	if n := TrendPeriods - 1; len(trend) > n {
+		trend = trend[len(trend)-n:]
+	}
+	values := make([]float64, 0, len(trend)+1)
+	ok := make([]bool, 0, len(trend)+1)
+	for _, t := range append(slices.Clip(trend), p) {
+		values = append(values, t.Average())
+		ok = append(ok, t.Responses >= MinGroup)
+	}
+	s.Sparkline = Sparkline(values, ok)
+	return s
+}

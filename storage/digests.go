@@ -1,0 +1,542 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// keySep separates the parts of composite keys. Slack ids never hold it,
+// and checkKeyPart refuses any that do, so prefixes cannot collide.
+const keySep = 0x00
+
+// DeliveriesFor returns the deliveries of userIDs whose slot is in
+// [from, to), grouped by person in the order given (duplicates once),
+// each person's oldest first. It seeks to each person's range rather than
+// scanning, so its cost follows the period and the number of people, not
+// how much history is stored. The records are copied in one transaction,
+// so they are a consistent snapshot, and decoded after it.
+func (db *DB) DeliveriesFor(userIDs []string, from, to time.Time) ([]nudges.Delivery, error) {
+	if !from.Before(to) {
+		return nil, nil
+	}
+	var (
+		raws   []rawRecord
+		groups []int    // raws[groups[i]:groups[i+1]] are people[i]'s
+		people []string // as asked, without duplicates
+	)
+	seen := make(map[string]bool, len(userIDs))
+	err := db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketDeliveries))
+		if b == nil {
+			return missingBucket(bucketDeliveries)
+		}
+		c := b.Cursor()
+		for _, id := range userIDs {
+			if id == "" || seen[id] {
+				continue
+			}
+			seen[id] = true
+			people = append(people, id)
+			groups = append(groups, len(raws))
+			raws = appendUserRange(raws, c, id, from, to)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: deliveries of %d people from %s to %s: %w", len(userIDs), fmtTime(from), fmtTime(to), err)
+	}
+	groups = append(groups, len(raws))
+
+	all, err := decodeDeliveries(raws)
+	if err != nil {
+		return nil, fmt.Errorf("storage: deliveries of %d people from %s to %s: %w", len(userIDs), fmtTime(from), fmtTime(to), err)
+	}
+	ds := all[:0]
+	for i, id := range people {
+		n := len(ds)
+		for _, d := range all[groups[i]:groups[i+1]] {
+			// The key range is whole seconds and another user's id may
+			// merely start like this one; the record decides.
+			if d.UserID == id && !d.Slot.Before(from) && d.Slot.Before(to) {
+				ds = append(ds, d)
+			}
+		}
+		sortBySlot(ds[n:])
+	}
+	return ds, nil
+}
+
+// rawRecord is a key and value copied out of bbolt's memory.
+type rawRecord struct{ key, value []byte }
+
+// appendUserRange appends copies of userID's deliveries whose key falls
+// in the seconds of [from, to).
+func appendUserRange(raws []rawRecord, c *bolt.Cursor, userID string, from, to time.Time) []rawRecord {
+	prefix := []byte(userID + "-")
+	// The "-now" suffix of a manual delivery sorts after its second, so
+	// every key of the last second starts with endSecond.
+	endSecond := []byte(DeliveryID(userID, to, false))
+	for k, v := c.Seek([]byte(DeliveryID(userID, from, false))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if bytes.Compare(k, endSecond) > 0 && !bytes.HasPrefix(k, endSecond) {
+			break
+		}
+		raws = append(raws, rawRecord{bytes.Clone(k), bytes.Clone(v)})
+	}
+	return raws
+}
+
+// decodeParallelMin is the number of records below which decoding on
+// one goroutine is quicker than starting more.
+const decodeParallelMin = 512
+
+// decodeDeliveries decodes raws in order. JSON decoding is most of the
+// cost of reading a period, so large batches are split across the CPUs.
+func decodeDeliveries(raws []rawRecord) ([]nudges.Delivery, error) {
+	ds := make([]nudges.Delivery, len(raws))
+	decode := func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			if err := json.Unmarshal(raws[i].value, &ds[i]); err != nil {
+				return fmt.Errorf("decode delivery %q: %w", raws[i].key, err)
+			}
+		}
+		return nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(raws)/decodeParallelMin)
+	if workers <= 1 {
+		return ds, decode(0, len(raws))
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(raws)/workers, (w+1)*len(raws)/workers
+		wg.Go(func() { errs[w] = decode(lo, hi) })
+	}
+	wg.Wait()
+	return ds, errors.Join(errs...)
+}
+
+// digestState is what the digests bucket keeps per channel.
+type digestState struct {
+	Last     time.Time `json:"last,omitzero"`
+	Broken   string    `json:"broken,omitempty"` // why the channel cannot take a digest; "" when it can
+	BrokenAt time.Time `json:"broken_at,omitzero"`
+}
+
+// LastDigest returns when channel last got a digest, or the zero time if
+// it never has.
+func (db *DB) LastDigest(channel string) (time.Time, error) {
+	if err := checkKeyPart("channel", channel); err != nil {
+		return time.Time{}, fmt.Errorf("storage: last digest: %w", err)
+	}
+	var st digestState
+	err := db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketDigests))
+		if b == nil {
+			return missingBucket(bucketDigests)
+		}
+		_, err := getJSON(b, channel, &st)
+		return err
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("storage: last digest of %s: %w", channel, err)
+	}
+	return st.Last, nil
+}
+
+// SetLastDigest records that channel got a digest at at.
+func (db *DB) SetLastDigest(channel string, at time.Time) error {
+	err := db.updateDigestState(channel, func(st *digestState) bool {
+		st.Last = at.UTC()
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("storage: set last digest of %s: %w", channel, err)
+	}
+	return nil
+}
+
+// MarkDigestBroken records that channel cannot take its digest, and why.
+// first is true only if the channel was not already marked, so admins are
+// told once, not at every attempt; a later call keeps the first reason.
+func (db *DB) MarkDigestBroken(channel, reason string) (first bool, err error) {
+	if strings.TrimSpace(reason) == "" {
+		return false, fmt.Errorf("storage: mark digest of %s broken: no reason given", channel)
+	}
+	now := db.now().UTC()
+	err = db.updateDigestState(channel, func(st *digestState) bool {
+		first = st.Broken == ""
+		if !first {
+			return false
+		}
+		st.Broken, st.BrokenAt = reason, now
+		return true
+	})
+	if err != nil {
+		return false, fmt.Errorf("storage: mark digest of %s broken: %w", channel, err)
+	}
+	return first, nil
+}
+
+// ClearDigestBroken forgets that channel could not take its digest, so a
+// later failure is reported afresh. Clearing a channel that is not marked
+// does nothing.
+func (db *DB) ClearDigestBroken(channel string) error {
+	err := db.updateDigestState(channel, func(st *digestState) bool {
+		if st.Broken == "" {
+			return false
+		}
+		st.Broken, st.BrokenAt = "", time.Time{}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("storage: clear broken digest of %s: %w", channel, err)
+	}
+	return nil
+}
+
+// updateDigestState applies fn to channel's state, saving it if fn
+// reports a change.
+func (db *DB) updateDigestState(channel string, fn func(*digestState) bool) error {
+	if err := checkKeyPart("channel", channel); err != nil {
+		return err
+	}
+	return db.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketDigests))
+		if b == nil {
+			return missingBucket(bucketDigests)
+		}
+		var st digestState
+		if _, err := getJSON(b, channel, &st); err != nil {
+			return err
+		}
+		if !fn(&st) {
+			return nil
+		}
+		return putJSON(b, channel, st)
+	})
+}
+
+// pulseRecord is one pulse in the pulses bucket. While it is open it
+// holds the running totals, which say nothing about who gave which
+// score; who has answered lives in pulse_voters until the pulse closes.
+// Once closed it keeps only where its summary went, so late answers are
+// refused and closing again returns the same summary.
+type pulseRecord struct {
+	Channel string              `json:"channel"`
+	Opened  time.Time           `json:"opened"`
+	Closed  time.Time           `json:"closed,omitzero"` // the summary's PeriodEnd
+	Totals  nudges.PulseSummary `json:"totals"`
+}
+
+// pulseVoter is what is known of one person in one open pulse: whether
+// they have voted and how many answers they have added, never what they
+// said. It is deleted when the pulse closes.
+type pulseVoter struct {
+	Voted    bool `json:"voted,omitempty"`
+	HearMore int  `json:"hear_more,omitempty"`
+}
+
+// OpenPulse starts a pulse with id in channel. Opening the same pulse in
+// the same channel again does nothing, so a retried open is harmless; an
+// id in use by another channel is an error.
+func (db *DB) OpenPulse(channel, id string, opened time.Time) error {
+	if err := errors.Join(checkKeyPart("channel", channel), checkKeyPart("pulse id", id)); err != nil {
+		return fmt.Errorf("storage: open pulse %q: %w", id, err)
+	}
+	err := db.update(func(tx *bolt.Tx) error {
+		pb := tx.Bucket([]byte(bucketPulses))
+		if pb == nil {
+			return missingBucket(bucketPulses)
+		}
+		var old pulseRecord
+		found, err := getJSON(pb, id, &old)
+		if err != nil {
+			return err
+		}
+		if found {
+			if old.Channel != channel {
+				return fmt.Errorf("the id is already used by a pulse in %s: pick another id", old.Channel)
+			}
+			return nil
+		}
+		return putJSON(pb, id, pulseRecord{Channel: channel, Opened: opened.UTC()})
+	})
+	if err != nil {
+		return fmt.Errorf("storage: open pulse %q in %s: %w", id, channel, err)
+	}
+	return nil
+}
+
+// VotePulse records userID's score in pulse id. Each person votes once:
+// a second vote changes nothing and returns first=false. The score goes
+// straight into the totals, so no record ever pairs a person with their
+// score. A missing pulse wraps nudges.ErrNotFound, a closed one
+// nudges.ErrPulseClosed.
+func (db *DB) VotePulse(id, userID string, score int) (first bool, err error) {
+	if err := nudges.ValidPulseScore(score); err != nil {
+		return false, fmt.Errorf("storage: vote in pulse %q: %w", id, err)
+	}
+	err = db.updateOpenPulse(id, userID, func(p *pulseRecord, v *pulseVoter) error {
+		if v.Voted {
+			return nil
+		}
+		if err := p.Totals.Record(score); err != nil {
+			return err
+		}
+		v.Voted, first = true, true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("storage: vote of %s in pulse %q: %w", userID, id, err)
+	}
+	return first, nil
+}
+
+// AddHearMore adds userID's answer to "what would you like to hear more
+// about" to pulse id. The text joins the pulse's unattributed answers;
+// only a count of answers is kept per person, to enforce
+// nudges.MaxHearMorePerPerson (nudges.ErrTooManyAnswers). Text longer
+// than nudges.MaxHearMoreLen or empty is refused. A missing pulse wraps
+// nudges.ErrNotFound, a closed one nudges.ErrPulseClosed.
+func (db *DB) AddHearMore(id, userID, text string) error {
+	text, err := nudges.CleanHearMore(text)
+	if err != nil {
+		return fmt.Errorf("storage: add to pulse %q: %w", id, err)
+	}
+	err = db.updateOpenPulse(id, userID, func(p *pulseRecord, v *pulseVoter) error {
+		if v.HearMore >= nudges.MaxHearMorePerPerson {
+			return fmt.Errorf("%d answers already: %w", v.HearMore, nudges.ErrTooManyAnswers)
+		}
+		v.HearMore++
+		p.Totals.HearMore = append(p.Totals.HearMore, text)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storage: answer of %s to pulse %q: %w", userID, id, err)
+	}
+	return nil
+}
+
+// updateOpenPulse applies fn to an open pulse and one person's record in
+// it, saving both unless fn fails.
+func (db *DB) updateOpenPulse(id, userID string, fn func(*pulseRecord, *pulseVoter) error) error {
+	if err := errors.Join(checkKeyPart("pulse id", id), checkKeyPart("user id", userID)); err != nil {
+		return err
+	}
+	return db.update(func(tx *bolt.Tx) error {
+		pb, vb, err := pulseBuckets(tx)
+		if err != nil {
+			return err
+		}
+		p, err := loadPulse(pb, id)
+		if err != nil {
+			return err
+		}
+		if !p.Closed.IsZero() {
+			return nudges.ErrPulseClosed
+		}
+		vk := voterKey(id, userID)
+		var v pulseVoter
+		if _, err := getJSON(vb, string(vk), &v); err != nil {
+			return err
+		}
+		before := v
+		if err := fn(&p, &v); err != nil {
+			return err
+		}
+		if v == before {
+			return nil
+		}
+		if err := putJSON(vb, string(vk), v); err != nil {
+			return err
+		}
+		return putJSON(pb, id, p)
+	})
+}
+
+// ClosePulse ends pulse id: it files the totals in the channel's pulse
+// history and deletes every per-person record of the pulse in the same
+// transaction, so from then on nothing links an answer to a person. The
+// answers are sorted so their order does not hint at who wrote them. The
+// summary's PeriodEnd is the time of closing. Closing a closed pulse
+// returns the summary filed the first time. A missing pulse wraps
+// nudges.ErrNotFound.
+//
+// bbolt does not zero the pages it frees, so until they are reused the
+// file itself may still hold who answered (never what); `bbolt
+// compact` rewrites the file without them.
+func (db *DB) ClosePulse(id string) (nudges.PulseSummary, error) {
+	var sum nudges.PulseSummary
+	now := db.now().UTC()
+	err := db.update(func(tx *bolt.Tx) error {
+		pb, vb, err := pulseBuckets(tx)
+		if err != nil {
+			return err
+		}
+		hb := tx.Bucket([]byte(bucketPulseHistory))
+		if hb == nil {
+			return missingBucket(bucketPulseHistory)
+		}
+		p, err := loadPulse(pb, id)
+		if err != nil {
+			return err
+		}
+		if !p.Closed.IsZero() {
+			hk, err := historyKey(p.Channel, p.Closed, id)
+			if err != nil {
+				return err
+			}
+			found, err := getJSON(hb, string(hk), &sum)
+			if err != nil {
+				return fmt.Errorf("summary: %w", err)
+			}
+			if !found {
+				return fmt.Errorf("the pulse closed at %s but its summary is missing from the history", fmtTime(p.Closed))
+			}
+			return nil
+		}
+
+		sum = p.Totals
+		sum.PeriodEnd = now
+		sum.HearMore = slices.Clone(sum.HearMore)
+		slices.Sort(sum.HearMore)
+		hk, err := historyKey(p.Channel, now, id)
+		if err != nil {
+			return err
+		}
+		if err := putJSON(hb, string(hk), sum); err != nil {
+			return err
+		}
+		if err := deletePrefix(vb, voterKey(id, "")); err != nil {
+			return fmt.Errorf("delete who answered: %w", err)
+		}
+		return putJSON(pb, id, pulseRecord{Channel: p.Channel, Opened: p.Opened, Closed: now})
+	})
+	if err != nil {
+		return nudges.PulseSummary{}, fmt.Errorf("storage: close pulse %q: %w", id, err)
+	}
+	return sum, nil
+}
+
+// PulseHistory returns the summaries of channel's last n closed pulses,
+// oldest first; n <= 0 means all of them.
+func (db *DB) PulseHistory(channel string, n int) ([]nudges.PulseSummary, error) {
+	if err := checkKeyPart("channel", channel); err != nil {
+		return nil, fmt.Errorf("storage: pulse history: %w", err)
+	}
+	var out []nudges.PulseSummary
+	err := db.view(func(tx *bolt.Tx) error {
+		hb := tx.Bucket([]byte(bucketPulseHistory))
+		if hb == nil {
+			return missingBucket(bucketPulseHistory)
+		}
+		prefix := append([]byte(channel), keySep)
+		// Walk back from the end of the channel's range: the newest n
+		// are what is wanted, and the history only grows.
+		end := append([]byte(channel), keySep+1)
+		c := hb.Cursor()
+		k, v := c.Seek(end)
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && (n <= 0 || len(out) < n); k, v = c.Prev() {
+			var s nudges.PulseSummary
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("decode pulse summary %q: %w", k, err)
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: pulse history of %s: %w", channel, err)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+func pulseBuckets(tx *bolt.Tx) (pulses, voters *bolt.Bucket, err error) {
+	pulses = tx.Bucket([]byte(bucketPulses))
+	if pulses == nil {
+		return nil, nil, missingBucket(bucketPulses)
+	}
+	voters = tx.Bucket([]byte(bucketPulseVoters))
+	if voters == nil {
+		return nil, nil, missingBucket(bucketPulseVoters)
+	}
+	return pulses, voters, nil
+}
+
+func loadPulse(b *bolt.Bucket, id string) (pulseRecord, error) {
+	var p pulseRecord
+	found, err := getJSON(b, id, &p)
+	if err != nil {
+		return p, fmt.Errorf("pulse record: %w", err)
+	}
+	if !found {
+		return p, fmt.Errorf("pulse %q: %w", id, nudges.ErrNotFound)
+	}
+	return p, nil
+}
+
+// voterKey is pulse id ‖ 0 ‖ user id, so one pulse's voters are one
+// range of keys.
+func voterKey(id, userID string) []byte {
+	k := make([]byte, 0, len(id)+1+len(userID))
+	k = append(k, id...)
+	k = append(k, keySep)
+	return append(k, userID...)
+}
+
+// historyKey is channel ‖ 0 ‖ timeKey(closed, pulse id), so a channel's
+// history is one range of keys in the order the pulses closed.
+func historyKey(channel string, closed time.Time, id string) ([]byte, error) {
+	tk, err := timeKey(closed, id)
+	if err != nil {
+		return nil, err
+	}
+	k := make([]byte, 0, len(channel)+1+len(tk))
+	k = append(k, channel...)
+	k = append(k, keySep)
+	return append(k, tk...), nil
+}
+
+func deletePrefix(b *bolt.Bucket, prefix []byte) error {
+	c := b.Cursor()
+	// Deleting moves the cursor onto the next key, so Seek again each
+	// time rather than calling Next after Delete.
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return fmt.Errorf("delete %q: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// checkKeyPart refuses ids that would break composite keys.
+func checkKeyPart(what, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("empty %s", what)
+	case strings.IndexByte(s, keySep) >= 0:
+		return fmt.Errorf("%s %q holds a NUL byte, which storage keys cannot", what, s)
+	}
+	return nil
+}
+
+func missingBucket(name string) error {
+	return fmt.Errorf("bucket %s is missing: open the database read-write once with this nudgebot to create it", name)
+}
