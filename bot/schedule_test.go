@@ -150,3 +150,30 @@ func TestTickWithNothingDue(t *testing.T) {
 		}
 	})
 }
+
+// Ensure robfig/cron's real scheduler posts each configured digest at its
+// own time in its own zone, over simulated weeks.
+func TestCronPostsDigestsOnSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The bot's clock is the bubble's own (it starts on Saturday 1
+		// January 2000), the clock robfig/cron reads too.
+		b, _, api, _ := testBot(t, time.Now(), "0 9 * * *")
+		berlin, _ := time.LoadLocation("Europe/Berlin")
+		b.opts.Digests = []DigestTarget{{Channel: "CTEAM0001", Schedule: "0 16 * * FRI", Location: berlin}}
+		c := b.startCron()
+		time.Sleep(15 * 24 * time.Hour)
+		<-c.Stop().Done()
+		b.work.Wait()
+		days := map[string]bool{}
+		for _, p := range api.postsTo("CTEAM0001") {
+			local := p.At.In(berlin)
+			if got := local.Format("Mon 15:04"); got != "Fri 16:00" {
+				t.Errorf("digest posted %s Berlin time, want Fri 16:00", got)
+			}
+			days[local.Format("2006-01-02")] = true
+		}
+		if len(days) != 2 {
+			t.Errorf("digests on %d Fridays in 15 days, want 2: %v", len(days), days)
+		}
+	})
+}
