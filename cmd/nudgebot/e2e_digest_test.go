@@ -9,7 +9,7 @@ import (
 )
 
 var (
-	dan   = slackemu.User{ID: "UDAN00001", Name: "dan", RealName: "Dan", TZ: "Europe/Berlin"}
+	dan  = slackemu.User{ID: "UDAN00001", Name: "dan", RealName: "Dan", TZ: "Europe/Berlin"}
 	boss = slackemu.User{ID: "UADMIN001", Name: "boss", RealName: "Boss", TZ: "Europe/London"}
 )
 
