@@ -84,7 +84,9 @@ func (b *Bot) onAction(ctx context.Context, cb slack.InteractionCallback, a *sla
 		outcome = nudges.OutcomeSnoozed
 		snoozeFor = tomorrowMorning
 	case actReflect:
-		b.openReflectModal(ctx, cb.User.ID, cb.TriggerID, a.Value)
+		if msg := b.openReflectModal(ctx, cb.User.ID, cb.TriggerID, a.Value); msg != nil {
+			b.respond(ctx, cb.ResponseURL, msg)
+		}
 		return
 	case actDraft:
 		seq, _ := strconv.Atoi(a.Value)

@@ -47,6 +47,12 @@ func (c *simClock) Now() time.Time {
 	return c.t
 }
 
+func (c *simClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
 func (c *simClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
@@ -87,6 +93,8 @@ type demo struct {
 	people  map[string]demoPerson
 	nudged  map[string]int
 	mu      sync.Mutex
+
+	channelName string
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -149,8 +157,57 @@ func (d *demo) onEvent(e slackemu.Event) {
 		}
 	case slackemu.EventHomePublished:
 		d.say("  bot publishes %s's App Home:\n      %s", who, indent(e.View.VisibleText()))
+	case slackemu.EventViewOpened:
+		d.say("  bot opens a form for %s:\n      %s", who, indent(e.View.VisibleText()))
+		if answer, ok := demoForms[e.User+"/"+e.View.CallbackID]; ok {
+			viewID := e.View.ID
+			d.actions <- func() { d.submit(e.User, viewID, answer) }
+		}
+	case slackemu.EventViewErrorShown:
+		d.say("  bot shows %s what to fix in the form: %s", who, indent(e.Text))
+	case slackemu.EventMessage:
+		d.say("  bot → #%s:\n      %s", d.channelName, indent(e.Message.VisibleText()))
+	case slackemu.EventFileShared:
+		d.say("  bot → %s's DM: a file, %s", who, indent(e.Text))
 	}
 }
+
+// demoForms is what the simulated people type into forms the bot opens.
+var demoForms = map[string]map[string]map[string]string{
+	"UPRIYA001/reflect_modal": {
+		"reflection": {"text": "I let Jo decide the vendor question without me. Hard not to check in, but the decision was good and Jo owned it."},
+		"commitment": {"text": "hand the roadmap review to Jo as well"},
+		"share":      {"choice": "named"},
+	},
+	"UAIKO0001/pulse_hear_more": {
+		"hear_more": {"text": "how we chose this year's two priorities"},
+	},
+}
+
+func (d *demo) submit(userID, viewID string, values map[string]map[string]string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d.say("%s (%s) fills in the form and presses the button", d.name(userID), d.local(userID))
+	if _, err := d.emu.SubmitView(ctx, userID, viewID, values); err != nil {
+		d.say("(demo) %s could not submit: %v", d.name(userID), err)
+	}
+}
+
+// vote has a person answer the clarity pulse in the team channel.
+func (d *demo) vote(ctx context.Context, userID, actionID string) {
+	for _, m := range d.emu.Messages(demoChannel) {
+		if b, ok := m.Button(actionID); ok {
+			before := len(d.emu.Ephemerals(userID))
+			if _, err := d.emu.ClickButton(ctx, userID, m, actionID, b.Value); err != nil {
+				d.say("(demo) %s could not vote: %v", d.name(userID), err)
+				return
+			}
+			_ = d.emu.WaitFor(ctx, func() bool { return len(d.emu.Ephemerals(userID)) > before })
+		}
+	}
+}
+
+const demoChannel = "CDEMOTEAM1"
 
 func (d *demo) click(userID string, msg slackemu.Message, actionID string) {
 	btn, ok := msg.Button(actionID)
@@ -190,12 +247,18 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 		d.people[p.ID] = p
 	}
 	const botToken, appToken = "xoxb-demo-not-a-real-token", "xapp-demo-not-a-real-token"
-	d.emu = slackemu.New(slackemu.WithClock(d.clock.Now), slackemu.WithBotToken(botToken),
+	// The emulator keeps real time: a trigger id lives three real seconds,
+	// however fast the simulated day runs.
+	d.emu = slackemu.New(slackemu.WithBotToken(botToken),
 		slackemu.WithAppToken(appToken), slackemu.OnEvent(d.onEvent))
 	defer d.emu.Close()
+	var members []string
 	for _, p := range demoTeam {
 		d.emu.AddUser(p.User)
+		members = append(members, p.ID)
 	}
+	d.channelName = "leadership-team"
+	d.emu.AddChannel(demoChannel, d.channelName, members...)
 
 	dir, err := os.MkdirTemp("", "nudgebot-demo-")
 	if err != nil {
@@ -206,7 +269,8 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 		config.EnvBotToken: botToken, config.EnvAppToken: appToken,
 		config.EnvAPIURL: d.emu.URL(), config.EnvStoragePath: filepath.Join(dir, "demo.db"),
 	}
-	cfg, err := config.Parse("(demo)", []byte("nudges:\n  schedule: \"0 9 * * MON-FRI\"\ndigests: []\nadmins: []\n"), func(k string) string { return env[k] })
+	demoYAML := "nudges:\n  schedule: \"0 9 * * MON-FRI\"\ndigests:\n  - {channel: " + demoChannel + ", schedule: \"0 16 * * FRI\", timezone: Europe/London}\nadmins: [UPRIYA001]\n"
+	cfg, err := config.Parse("(demo)", []byte(demoYAML), func(k string) string { return env[k] })
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
@@ -281,20 +345,42 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 		b.Tick(ctx)
 	}
 	time.Sleep(300 * time.Millisecond) // let the last clicks land
-	for _, p := range demoTeam[:2] {
-		d.command(ctx, p.ID, "/nudge status")
-	}
-	if _, err := d.emu.OpenAppHome(ctx, demoTeam[0].ID); err == nil {
-		_ = d.emu.WaitFor(ctx, func() bool { _, ok := d.emu.HomeView(demoTeam[0].ID); return ok })
+
+	fmt.Fprintln(d.out, "\n— Reflections: private by default, sealed at rest —")
+	aiko, marco, priya := demoTeam[0].ID, demoTeam[1].ID, demoTeam[2].ID
+	d.command(ctx, aiko, "/reflect Conceded a fair point to the platform team; the meeting turned from a fight into planning.")
+	d.command(ctx, marco, "/reflect <!channel> I still run every agenda myself")
+	d.command(ctx, aiko, "/reflect list")
+	d.command(ctx, aiko, "/reflect export")
+	d.command(ctx, marco, "/nudge status")
+
+	fmt.Fprintln(d.out, "\n— Aiko opens the app's Home tab —")
+	if _, err := d.emu.OpenAppHome(ctx, aiko); err != nil {
+		d.say("(demo) could not open the home tab: %v", err)
+	} else if err := d.emu.WaitFor(ctx, func() bool { _, ok := d.emu.HomeView(aiko); return ok }); err != nil {
+		d.say("(demo) the home tab never showed: %v", err)
 	}
 	time.Sleep(200 * time.Millisecond)
+
+	fmt.Fprintln(d.out, "\n— Friday: the team digest and the clarity pulse —")
+	d.clock.Set(time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC))
+	b.RunDigest(ctx, demoChannel)
+	for _, v := range []struct{ who, vote string }{{aiko, "pulse_vote_4"}, {marco, "pulse_vote_3"}, {priya, "pulse_vote_4"}, {demoTeam[3].ID, "pulse_vote_2"}, {demoTeam[4].ID, "pulse_vote_5"}} {
+		d.vote(ctx, v.who, v.vote)
+	}
+	d.vote(ctx, aiko, "pulse_hear_more")
+	time.Sleep(300 * time.Millisecond)
+	fmt.Fprintln(d.out, "\n— A week later: the next digest shows the pulse, anonymously —")
+	d.clock.Set(time.Date(2026, 12, 11, 16, 0, 0, 0, time.UTC))
+	b.RunDigest(ctx, demoChannel)
+
 	d.mu.Lock()
 	total := 0
 	for _, n := range d.nudged {
 		total += n
 	}
 	d.mu.Unlock()
-	fmt.Fprintf(d.out, "\nDone: %d nudges delivered, each at 09:00 (or the time they chose) in the person's own zone.\n", total)
+	fmt.Fprintf(d.out, "\nDone: %d nudge messages delivered (snoozed ones come back), each at 09:00 or the time the person chose, in their own zone.\n", total)
 	fmt.Fprintln(d.out, "Run it for real: see README.md, \"Running against a real workspace\".")
 	return nil
 }
