@@ -103,6 +103,15 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	if err != nil {
 		return wiring{}, err
 	}
+	if len(keys.IDs()) > 1 {
+		// An older key is still configured: a key rotation is under way.
+		// Re-sealing the data keys now lets the old key be dropped next.
+		n, err := db.RotateKeys()
+		if err != nil {
+			return wiring{}, errors.Join(fmt.Errorf("rotating to the new secret key: %w", err), db.Close())
+		}
+		slog.Info("secret key rotation: data keys re-sealed under the current key; the old key can now be removed", "count", n, "key_id", keys.CurrentID())
+	}
 	digests := make([]bot.DigestTarget, 0, len(cfg.Digests))
 	for _, d := range cfg.Digests {
 		loc, err := time.LoadLocation(d.Timezone)

@@ -413,3 +413,38 @@ func TestDeactivatedPeople(t *testing.T) {
 		t.Errorf("deactivated person's data gone: %v", err)
 	}
 }
+
+// Ensure a company day off in the config skips the slot everywhere it
+// applies, and one for a single zone only there.
+func TestHolidays(t *testing.T) {
+	h := newHarness(t, withConfig("holidays:\n  - 2026-11-30\n  - {date: 2026-12-01, timezone: America/New_York}\ndigests: []\nadmins: []\n"))
+	h.addPeople(ana, ben)
+	h.start()
+	h.nudge(ana.ID, "start")
+	contains(t, h.nudge(ben.ID, "start"), "Wed 2 Dec, 09:00 (America/New_York)")
+	h.clock.Set(monday)
+	for range 48 {
+		h.clock.Add(time.Hour)
+		h.tick()
+	}
+	// Ana (Berlin): Monday off, Tuesday on. Ben (New York): both off.
+	if n := len(h.emu.DM(ana.ID)); n != 1 {
+		t.Errorf("Ana: %d DMs, want 1 (Tuesday only)", n)
+	}
+	if n := len(h.emu.DM(ben.ID)); n != 0 {
+		t.Errorf("Ben: %d DMs, want 0", n)
+	}
+}
+
+// Ensure a Web API error while subscribing (Slack cannot read the
+// profile) still subscribes the person, in the default zone, and says so.
+func TestStartWhenSlackFails(t *testing.T) {
+	h := newHarness(t)
+	h.addPeople(ana)
+	h.start()
+	h.emu.FailNext("users.info", 1, slackemu.FaultSlackError("user_not_found"))
+	contains(t, h.nudge(ana.ID, "start"), "You're subscribed", "(UTC)")
+	// The next profile refresh finds her zone.
+	h.bot.RefreshProfiles(h.ctx())
+	contains(t, h.nudge(ana.ID, "status"), "Europe/Berlin")
+}
