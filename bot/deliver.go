@@ -30,15 +30,49 @@ const dueBatch = 512
 // Tick plans a delivery for everyone who is due and sends every pending
 // delivery. It runs from cron; SkipIfStillRunning and tickMu keep two
 // ticks from overlapping.
+//
+// Planning and sending overlap: senders start at once, take what was left
+// pending before (older, so first), then each delivery as soon as it is
+// planned. With thousands due at nine o'clock, the first nudges leave
+// while the last are still being planned, and the per-method limiter, not
+// the planning, sets the pace.
 func (b *Bot) Tick(ctx context.Context) {
 	b.tickMu.Lock()
 	defer b.tickMu.Unlock()
 	now := b.now()
-	b.planDue(now)
-	b.sendPending(ctx, now)
+	queue := make(chan nudges.Delivery, 256)
+	var wg sync.WaitGroup
+	for range b.opts.Senders {
+		wg.Go(func() {
+			for d := range queue {
+				b.send(ctx, d)
+			}
+		})
+	}
+	var oldest time.Time
+	enqueue := func(d nudges.Delivery) {
+		due := d.Slot
+		if !d.SnoozeTo.IsZero() {
+			due = d.SnoozeTo
+		}
+		if oldest.IsZero() || due.Before(oldest) {
+			oldest = due
+		}
+		select {
+		case queue <- d:
+		case <-ctx.Done():
+		}
+	}
+	b.queuePending(now, enqueue)
+	b.planDue(now, enqueue)
+	close(queue)
+	if !oldest.IsZero() {
+		b.metrics.SchedulerLag(now.Sub(oldest))
+	}
+	wg.Wait()
 }
 
-func (b *Bot) planDue(now time.Time) {
+func (b *Bot) planDue(now time.Time, enqueue func(nudges.Delivery)) {
 	for {
 		ids, err := b.store.Due(now, dueBatch)
 		if err != nil {
@@ -47,7 +81,7 @@ func (b *Bot) planDue(now time.Time) {
 		}
 		progressed := 0
 		for _, id := range ids {
-			if b.planOne(id, now) {
+			if b.planOne(id, now, enqueue) {
 				progressed++
 			}
 		}
@@ -61,7 +95,7 @@ func (b *Bot) planDue(now time.Time) {
 
 // planOne turns one due person into a pending delivery (or missed slots)
 // and advances their due time in the same transaction.
-func (b *Bot) planOne(userID string, now time.Time) bool {
+func (b *Bot) planOne(userID string, now time.Time, enqueue func(nudges.Delivery)) bool {
 	sub, err := b.store.Subscriber(userID)
 	if err != nil {
 		b.log.Error("loading a due subscriber", "user_id", userID, "error", err)
@@ -164,6 +198,7 @@ func (b *Bot) planOne(userID string, now time.Time) bool {
 		})
 		return err == nil
 	}
+	enqueue(d)
 	return true
 }
 
@@ -185,45 +220,20 @@ func seededRand(userID string, slot time.Time) *rand.Rand {
 	return rand.New(rand.NewPCG(h.Sum64(), uint64(slot.UnixNano())))
 }
 
-// sendPending sends every pending delivery that is not snoozed, through a
-// fixed number of senders; the per-method limiter spaces them out.
-func (b *Bot) sendPending(ctx context.Context, now time.Time) {
+// queuePending hands the senders every pending delivery that is not
+// snoozed: left by a crash, an uncertain post, a rate-limit give-up, or a
+// snooze that has ended.
+func (b *Bot) queuePending(now time.Time, enqueue func(nudges.Delivery)) {
 	pending, err := b.store.Pending()
 	if err != nil {
 		b.log.Error("reading the outbox", "error", err)
 		return
 	}
-	var oldest time.Time
-	queue := make(chan nudges.Delivery)
-	var wg sync.WaitGroup
-	for range min(b.opts.Senders, max(1, len(pending))) {
-		wg.Go(func() {
-			for d := range queue {
-				b.send(ctx, d)
-			}
-		})
-	}
 	for _, d := range pending {
-		if d.SnoozeTo.After(now) {
-			continue
-		}
-		due := d.Slot
-		if !d.SnoozeTo.IsZero() {
-			due = d.SnoozeTo
-		}
-		if oldest.IsZero() || due.Before(oldest) {
-			oldest = due
-		}
-		select {
-		case queue <- d:
-		case <-ctx.Done():
+		if !d.SnoozeTo.After(now) {
+			enqueue(d)
 		}
 	}
-	close(queue)
-	if !oldest.IsZero() {
-		b.metrics.SchedulerLag(now.Sub(oldest))
-	}
-	wg.Wait()
 }
 
 // send delivers one pending delivery at most once. Before each post the

@@ -213,6 +213,50 @@ func parseStatus(r io.Reader) (procStatus, error) {
 	return s, nil
 }
 
+// mappedRSS is how much of the file at path is resident in the bot, in
+// kB, summed over its mappings in /proc/PID/smaps: bbolt maps the
+// database, so this is the part of RssFile that is the database.
+func (p *botProc) mappedRSS(path string) (int64, error) {
+	return mappedRSS(fmt.Sprint(p.cmd.Process.Pid), path)
+}
+
+// mappedRSS reads /proc/PID/smaps of pid ("self" for this process).
+func mappedRSS(pid, path string) (int64, error) {
+	f, err := os.Open("/proc/" + pid + "/smaps")
+	if err != nil {
+		return 0, fmt.Errorf("read the mappings of process %s: %w", pid, err)
+	}
+	defer f.Close()
+	return parseSmapsRSS(f, path)
+}
+
+// parseSmapsRSS sums the Rss of every mapping of path in smaps text.
+func parseSmapsRSS(r io.Reader, path string) (int64, error) {
+	var total int64
+	in := false
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			// A mapping header: range perms offset dev inode [path].
+			in = len(f) >= 6 && strings.Join(f[5:], " ") == path
+			continue
+		}
+		if in && len(f) == 3 && f[0] == "Rss:" && f[2] == "kB" {
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("smaps Rss %q: %w", line, err)
+			}
+			total += n
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read smaps: %w", err)
+	}
+	return total, nil
+}
+
 // mb turns kB (KiB, as /proc counts) into MB, the unit the targets use.
 func mb(kb int64) float64 { return float64(kb) * 1024 / 1e6 }
 

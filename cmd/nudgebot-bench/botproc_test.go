@@ -102,3 +102,44 @@ func TestStopResultOK(t *testing.T) {
 		})
 	}
 }
+
+const smapsFixture = `55c918a57000-55c918a59000 r--p 00000000 fe:00 247278                     /tmp/w/nudgebot
+Size:                  8 kB
+Rss:                   8 kB
+Pss:                   4 kB
+7f0000000000-7f0004000000 r--s 00000000 fe:00 1234                       /tmp/w/sub dir/nudgebot.db
+Size:              65536 kB
+Rss:               61000 kB
+Pss:               61000 kB
+7f0004000000-7f0004001000 rw-p 00000000 00:00 0 
+Size:                  4 kB
+Rss:                   4 kB
+7f0005000000-7f0005800000 r--s 00000000 fe:00 1234                       /tmp/w/sub dir/nudgebot.db
+Size:               8192 kB
+Rss:                1200 kB
+VmFlags: rd sh mr mw me ms sd 
+7f0006000000-7f0006001000 r--s 00000000 fe:00 1235                       /tmp/w/sub dir/nudgebot.db.bak
+Rss:                 999 kB
+`
+
+func TestParseSmapsRSS(t *testing.T) {
+	tests := map[string]struct {
+		path string
+		want int64
+	}{
+		"two mappings, a space in the path": {"/tmp/w/sub dir/nudgebot.db", 62200},
+		"the binary":                        {"/tmp/w/nudgebot", 8},
+		"not mapped":                        {"/tmp/other.db", 0},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseSmapsRSS(strings.NewReader(smapsFixture), tt.path)
+			if err != nil {
+				t.Fatalf("parseSmapsRSS: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("parseSmapsRSS(%q) = %d kB, want %d", tt.path, got, tt.want)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,9 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// harnessStarted says an end-to-end test ran, so there must be logs.
+var harnessStarted atomic.Bool
+
 // privateMarkers are words that appear only in reflections: no log line
 // may contain them.
 var privateMarkers []string
@@ -70,7 +74,7 @@ func TestMain(m *testing.M) {
 				code = 1
 			}
 		}
-		if len(logs) == 0 {
+		if harnessStarted.Load() && len(logs) == 0 {
 			fmt.Fprintln(os.Stderr, "FAIL: no log output captured; the log checks would prove nothing")
 			code = 1
 		}
@@ -193,6 +197,7 @@ func (h *harness) start() {
 	connections := h.emu.Connections()
 	go func() { h.done <- w.Bot.Run(ctx) }()
 	h.runs++
+	harnessStarted.Store(true)
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()
 	if err := h.emu.WaitConnected(wctx, connections+1); err != nil {

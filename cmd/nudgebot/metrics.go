@@ -192,10 +192,10 @@ func (m *promMetrics) watchDB(db dbStats, log *slog.Logger) {
 }
 
 // subscriberCacheTTL bounds how often a scrape may walk every subscriber.
-// Counting decodes each record (about a millisecond per few thousand
-// people); a 15s scrape interval against a large team would otherwise
-// keep a read transaction open much of the time, and a long read
-// transaction delays bbolt's remap when the file grows.
+// Counting decodes each record (BenchmarkCountSubscribers: about 14 ms
+// for 10,000 people); scraped every 15s uncached, a large team would keep
+// a read transaction open needlessly often, and read transactions delay
+// bbolt's remap when the file grows.
 const subscriberCacheTTL = 30 * time.Second
 
 // storeCollector reports storage figures at scrape time.
