@@ -126,6 +126,10 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, errors.Join(err, closeRefused(bdb))
 	}
 	if !opts.ReadOnly {
+		// A missing key is refused before anything migrates or writes.
+		if err := db.checkKeys(); err != nil {
+			return nil, errors.Join(err, closeRefused(bdb))
+		}
 		if err := db.prepare(version); err != nil {
 			return nil, errors.Join(err, closeRefused(bdb))
 		}
@@ -135,10 +139,38 @@ func Open(path string, opts Options) (*DB, error) {
 			"path", path, "schema_version", version, "current", SchemaVersion)
 	}
 	if err := db.openReflections(); err != nil {
-		return nil, errors.Join(err, closeRefused(bdb))
+		return nil, errors.Join(err, closeRefused(db.bolt))
+	}
+	if err := db.dropCheckedPages(opts); err != nil {
+		return nil, err
 	}
 	log.Info("opened database", "path", path, "schema_version", version, "read_only", opts.ReadOnly)
 	return db, nil
+}
+
+// remapAbove is the file size above which Open maps the file afresh after
+// checking it.
+const remapAbove = 4 << 20
+
+// dropCheckedPages reopens a large file once it has been checked. The
+// check read every page, and pages read through a mapping stay resident:
+// with 100,000 subscribers that was 60 MB of a 67 MB file. A fresh mapping
+// brings in only what the bot then uses, so its memory follows its work,
+// not the size of its file.
+func (db *DB) dropCheckedPages(opts Options) error {
+	info, err := os.Stat(db.path)
+	if err != nil || info.Size() <= remapAbove {
+		return nil
+	}
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("reopen database %s after checking it: %w", db.path, err)
+	}
+	bdb, err := openBolt(db.path, opts)
+	if err != nil {
+		return fmt.Errorf("reopen database %s after checking it: %w", db.path, err)
+	}
+	db.bolt = bdb
+	return nil
 }
 
 // checkFile refuses what bbolt would mishandle before bbolt sees it: an

@@ -1083,8 +1083,10 @@ func (db *DB) openReflections() error {
 			db.log.Info("finished forgetting people whose Forget was cut short", "count", len(forgetting))
 		}
 	}
-	if db.readOnly && db.keys == nil {
-		return nil // check and backup tools read no reflection
+	if !db.readOnly || db.keys == nil {
+		// Read-write opens checked the keys before anything was written;
+		// check and backup tools without keys read no reflection.
+		return nil
 	}
 	return db.checkKeys()
 }

@@ -1031,3 +1031,26 @@ func TestReflections_RefusesNULInUserID(t *testing.T) {
 		t.Errorf("U1 has %d reflections, want 1", n)
 	}
 }
+
+// Ensure a read-write open with the wrong key is refused before anything
+// is written: the file is byte for byte what it was.
+func TestOpenWithWrongKeyWritesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nudgebot.db")
+	right, _ := storage.NewKeys(bytes.Repeat([]byte{1}, 32))
+	wrong, _ := storage.NewKeys(bytes.Repeat([]byte{2}, 32))
+	db, err := storage.Open(path, storage.Options{Keys: right})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SaveReflection(nudges.Reflection{UserID: "U1", Created: time.Now(), Text: "sealed"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	before, _ := os.ReadFile(path)
+	if _, err := storage.Open(path, storage.Options{Keys: wrong}); !errors.Is(err, storage.ErrKeyMissing) {
+		t.Fatalf("open with the wrong key: %v, want ErrKeyMissing", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("the refused open changed the file")
+	}
+}
