@@ -673,19 +673,7 @@ func (db *DB) CountReflections(userID string) (int, error) {
 func (db *DB) UpdateReflection(userID string, seq int, fn func(*nudges.Reflection) error) (nudges.Reflection, error) {
 	var r nudges.Reflection
 	err := db.update(func(tx *bolt.Tx) error {
-		if err := checkUserID(userID); err != nil {
-			return err
-		}
-		s, err := db.session(tx)
-		if err != nil {
-			return err
-		}
-		k := reflectionKey(userID, seq)
-		v := s.rb.reflections.Get(k)
-		if v == nil || seq <= 0 {
-			return nudges.ErrNotFound
-		}
-		old, err := decodeRecord(k, v)
+		s, _, v, old, err := db.existing(tx, userID, seq)
 		if err != nil {
 			return err
 		}
@@ -723,24 +711,28 @@ func (db *DB) UpdateReflection(userID string, seq int, fn func(*nudges.Reflectio
 	return r, nil
 }
 
+// existing finds userID's reflection seq in tx, or nudges.ErrNotFound.
+func (db *DB) existing(tx *bolt.Tx, userID string, seq int) (s *session, k, v []byte, rec reflectionRecord, err error) {
+	if err := checkUserID(userID); err != nil {
+		return nil, nil, nil, rec, err
+	}
+	if s, err = db.session(tx); err != nil {
+		return nil, nil, nil, rec, err
+	}
+	k = reflectionKey(userID, seq)
+	if v = s.rb.reflections.Get(k); v == nil || seq <= 0 {
+		return nil, nil, nil, rec, nudges.ErrNotFound
+	}
+	rec, err = decodeRecord(k, v)
+	return s, k, v, rec, err
+}
+
 // DeleteReflection deletes userID's reflection seq, or returns an error
 // wrapping nudges.ErrNotFound. Its sealed bytes may linger in free pages
 // until Compact, so it marks the file as needing compaction.
 func (db *DB) DeleteReflection(userID string, seq int) error {
 	err := db.update(func(tx *bolt.Tx) error {
-		if err := checkUserID(userID); err != nil {
-			return err
-		}
-		s, err := db.session(tx)
-		if err != nil {
-			return err
-		}
-		k := reflectionKey(userID, seq)
-		v := s.rb.reflections.Get(k)
-		if v == nil || seq <= 0 {
-			return nudges.ErrNotFound
-		}
-		old, err := decodeRecord(k, v)
+		s, k, _, old, err := db.existing(tx, userID, seq)
 		if err != nil {
 			return err
 		}

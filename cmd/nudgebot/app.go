@@ -41,18 +41,25 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		}
 		return config.Config{}, fs, exitUsage
 	}
-	var cfg config.Config
+	cfg, code := readConfig(name, *path, getenv, stderr)
+	return cfg, fs, code
+}
+
+// readConfig loads the file at path (or only defaults and the
+// environment, without one) and prints every problem; code is -1 when
+// the config is good, else the exit code.
+func readConfig(name, path string, getenv func(string) string, stderr io.Writer) (cfg config.Config, code int) {
 	var err error
-	if *path == "" {
+	if path == "" {
 		cfg, err = config.Parse("(no config file)", nil, getenv)
 	} else {
-		cfg, err = config.Load(*path, getenv)
+		cfg, err = config.Load(path, getenv)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "nudgebot %s: the configuration has problems:\n%v\n", name, err)
-		return cfg, fs, exitUsage
+		return cfg, exitUsage
 	}
-	return cfg, fs, -1
+	return cfg, -1
 }
 
 // domain builds the catalog and calendar the config describes.

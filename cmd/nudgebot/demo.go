@@ -33,9 +33,9 @@ var demoTeam = []demoPerson{
 	{slackemu.User{ID: "ULENA0001", Name: "lena", RealName: "Lena", TZ: "America/Los_Angeles"}, []string{"start", "focus lead"}, "nudge_done", ""},
 }
 
-// simClock is the demo's time: it starts on a Sunday evening (UTC) and
-// moves in steps, so a whole working day around the world passes in
-// seconds.
+// simClock is a clock that moves only when told to: the demo steps it so
+// a working day around the world passes in seconds, and the end-to-end
+// tests set it to test schedules without sleeping.
 type simClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -53,7 +53,7 @@ func (c *simClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-func (c *simClock) Advance(d time.Duration) {
+func (c *simClock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
@@ -341,7 +341,7 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 			return nil
 		case <-ticker.C:
 		}
-		d.clock.Advance(15 * time.Minute)
+		d.clock.Add(15 * time.Minute)
 		b.Tick(ctx)
 	}
 	time.Sleep(300 * time.Millisecond) // let the last clicks land

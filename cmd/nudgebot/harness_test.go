@@ -82,36 +82,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fakeClock is the bot's clock in the end-to-end tests: it only moves
-// when the test says so, so schedules are tested without sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // harness runs the real wiring (wire → bot.Run) against the emulator.
 type harness struct {
 	t      *testing.T
 	emu    *slackemu.Server
-	clock  *fakeClock
+	clock  *simClock
 	cfg    config.Config
 	bot    *bot.Bot
 	tune   func(*bot.Options)
@@ -156,7 +131,7 @@ var monday = time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &fakeClock{t: monday}}
+	h := &harness{t: t, clock: &simClock{t: monday}}
 	// One clock for both sides, as in real life: message timestamps and
 	// the bot's view of "now" agree, which reconciliation depends on.
 	h.emu = slackemu.New(slackemu.WithBotToken(testBotToken), slackemu.WithAppToken(testAppToken), slackemu.WithClock(h.clock.Now))

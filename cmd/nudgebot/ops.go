@@ -668,16 +668,9 @@ func opsSetup(name, help string, args []string, stderr io.Writer, getenv func(st
 		pos, args = append(pos, args[0]), args[1:]
 	}
 	env := withoutTokens(getenv)
-	var cfg config.Config
-	var err error
-	if *path == "" {
-		cfg, err = config.Parse("(no config file)", nil, env)
-	} else {
-		cfg, err = config.Load(*path, env)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "nudgebot %s: the configuration has problems:\n%v\n", name, err)
-		return cfg, nil, exitUsage
+	cfg, code := readConfig(name, *path, env, stderr)
+	if code >= 0 {
+		return cfg, nil, code
 	}
 	return cfg, pos, -1
 }
