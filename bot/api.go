@@ -14,27 +14,29 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// DefaultLimits are requests per minute per Web API method, from Slack's
+// DefaultLimits returns the requests per minute per Web API method, from Slack's
 // published tiers (Tier 2: 20, Tier 3: 50, Tier 4: 100). chat.postMessage
 // is "special" (about one a second per channel plus a workspace limit
 // Slack does not publish); 100 a minute stays well inside it. Operators
 // override any of them with slack_limits in the config.
-var DefaultLimits = map[string]int{
-	"auth.test":                    100,
-	"chat.postMessage":             100,
-	"chat.postEphemeral":           100,
-	"chat.update":                  50,
-	"conversations.open":           50,
-	"conversations.history":        50,
-	"conversations.members":        100,
-	"users.info":                   100,
-	"users.list":                   20,
-	"views.open":                   100,
-	"views.publish":                100,
-	"views.update":                 100,
-	"files.getUploadURLExternal":   20,
-	"files.completeUploadExternal": 20,
-	"response_url":                 0, // not a Web API method: no tier
+func DefaultLimits() map[string]int {
+	return map[string]int{
+		"auth.test":                    100,
+		"chat.postMessage":             100,
+		"chat.postEphemeral":           100,
+		"chat.update":                  50,
+		"conversations.open":           50,
+		"conversations.history":        50,
+		"conversations.members":        100,
+		"users.info":                   100,
+		"users.list":                   20,
+		"views.open":                   100,
+		"views.publish":                100,
+		"views.update":                 100,
+		"files.getUploadURLExternal":   20,
+		"files.completeUploadExternal": 20,
+		"response_url":                 0, // not a Web API method: no tier
+	}
 }
 
 // limitMargin is the share of a method's limit the bot uses.
@@ -95,10 +97,7 @@ type gate struct {
 }
 
 func newWebAPI(log *slog.Logger, limits map[string]int, m Metrics) *webAPI {
-	lims := make(map[string]int, len(DefaultLimits)+len(limits))
-	for k, v := range DefaultLimits {
-		lims[k] = v
-	}
+	lims := DefaultLimits()
 	for k, v := range limits {
 		lims[k] = v
 	}

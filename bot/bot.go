@@ -33,7 +33,7 @@ type Options struct {
 	Metrics Metrics
 	Now     func() time.Time
 
-	// Limits override DefaultLimits, in requests per minute per method.
+	// Limits override DefaultLimits(), in requests per minute per method.
 	Limits map[string]int
 	// Tick is how often the scheduler looks for due nudges; default 15s.
 	Tick time.Duration
