@@ -365,7 +365,7 @@ func (b *Bot) cmdNow(ctx context.Context, userID string) *ephemeral {
 		return b.sorry(userID, "loading history", err)
 	}
 	slot := now.Truncate(time.Second)
-	choice, err := b.catalog.Choose(sub, history, now, seededRand(userID, slot))
+	choice, err := b.catalog.Choose(sub, history, now.In(b.location(sub)), seededRand(userID, slot))
 	if err != nil {
 		b.log.Error("choosing a nudge", "user_id", userID, "error", err)
 		return reply("I couldn't find a nudge that fits your focus. Try `/nudge focus both`.")

@@ -73,6 +73,7 @@ func (b *Bot) Tick(ctx context.Context) {
 }
 
 func (b *Bot) planDue(now time.Time, enqueue func(nudges.Delivery)) {
+	paused := b.pausedAll(now) // once per tick, not once per person
 	for {
 		ids, err := b.store.Due(now, dueBatch)
 		if err != nil {
@@ -81,7 +82,7 @@ func (b *Bot) planDue(now time.Time, enqueue func(nudges.Delivery)) {
 		}
 		progressed := 0
 		for _, id := range ids {
-			if b.planOne(id, now, enqueue) {
+			if b.planOne(id, now, paused, enqueue) {
 				progressed++
 			}
 		}
@@ -95,7 +96,7 @@ func (b *Bot) planDue(now time.Time, enqueue func(nudges.Delivery)) {
 
 // planOne turns one due person into a pending delivery (or missed slots)
 // and advances their due time in the same transaction.
-func (b *Bot) planOne(userID string, now time.Time, enqueue func(nudges.Delivery)) bool {
+func (b *Bot) planOne(userID string, now time.Time, pausedAll bool, enqueue func(nudges.Delivery)) bool {
 	sub, err := b.store.Subscriber(userID)
 	if err != nil {
 		b.log.Error("loading a due subscriber", "user_id", userID, "error", err)
@@ -110,7 +111,7 @@ func (b *Bot) planOne(userID string, now time.Time, enqueue func(nudges.Delivery
 	}
 	expect := sub.NextDue
 	plan := b.cal.Plan(sub, now)
-	if plan.Deliver && b.pausedAll(now) {
+	if plan.Deliver && pausedAll {
 		// A company holiday: the slot is skipped, not delivered later.
 		_, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
 			if s.NextDue.Equal(expect) {
@@ -159,7 +160,8 @@ func (b *Bot) planOne(userID string, now time.Time, enqueue func(nudges.Delivery
 		b.log.Error("loading delivery history", "user_id", userID, "error", err)
 		return false
 	}
-	choice, err := b.catalog.Choose(sub, history, now, seededRand(userID, plan.Slot))
+	// The reason line says "yesterday" and the like in the person's zone.
+	choice, err := b.catalog.Choose(sub, history, now.In(b.location(sub)), seededRand(userID, plan.Slot))
 	if err != nil {
 		b.log.Error("choosing a nudge", "user_id", userID, "error", err)
 		return false
