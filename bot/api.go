@@ -42,6 +42,14 @@ func DefaultLimits() map[string]int {
 // limitMargin is the share of a method's limit the bot uses.
 const limitMargin = 0.98
 
+// errRateLimitedOut and errNotAttempted mark failures where Slack
+// certainly did not take the call: it answered 429 every time, or the
+// call was never made.
+var (
+	errRateLimitedOut = errors.New("rate limited on every attempt")
+	errNotAttempted   = errors.New("call not made")
+)
+
 // ErrUncertain means a post may or may not have reached Slack (the
 // connection broke, or Slack answered 5xx after taking it). Posting again
 // blindly could send it twice, so the caller reconciles instead.
@@ -178,7 +186,7 @@ func (w *webAPI) do(ctx context.Context, method string, kind callKind, fn func(c
 			w.metrics.Paused(method, paused)
 		}
 		if werr != nil {
-			return fmt.Errorf("slack %s: waiting for rate limit: %w", method, werr)
+			return fmt.Errorf("slack %s: waiting for rate limit: %w: %w", method, errNotAttempted, werr)
 		}
 		cctx, cancel := context.WithTimeout(ctx, w.callTimeout)
 		err = fn(cctx)
@@ -223,6 +231,9 @@ func (w *webAPI) do(ctx context.Context, method string, kind callKind, fn func(c
 			}
 			backoff = min(backoff*2, 10*time.Second)
 		}
+	}
+	if classify(err) == "rate_limited" {
+		err = fmt.Errorf("%w: %w", errRateLimitedOut, err)
 	}
 	return fmt.Errorf("slack %s: giving up after %d attempts: %w", method, w.maxAttempts, err)
 }

@@ -216,7 +216,10 @@ func (b *Bot) respond(ctx context.Context, url string, msg *ephemeral) {
 	if len(msg.Blocks) > 0 {
 		opts = append(opts, slack.MsgOptionBlocks(msg.Blocks...))
 	}
-	err := b.web.do(ctx, "response_url", callPost, func(ctx context.Context) error {
+	// A response_url answer is only ever shown to the one person; seeing
+	// it twice after a retry is better than never seeing it, so a broken
+	// connection is retried like a read.
+	err := b.web.do(ctx, "response_url", callSafe, func(ctx context.Context) error {
 		_, _, err := b.api.PostMessageContext(ctx, "", opts...)
 		return err
 	})

@@ -272,7 +272,7 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 	if channel == "" {
 		channel, err = b.openDM(ctx, d.UserID)
 		if err != nil {
-			b.handleSendError(log, d, err)
+			b.handleSendError(log, d, err, false)
 			return
 		}
 	}
@@ -328,7 +328,7 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 		return err
 	})
 	if err != nil {
-		b.handleSendError(log, d, err)
+		b.handleSendError(log, d, err, true)
 		return
 	}
 	b.markSent(d.ID, channel, ts)
@@ -383,7 +383,7 @@ var goneCodes = map[string]bool{
 func (b *Bot) handleSendError(log interface {
 	Warn(string, ...any)
 	Error(string, ...any)
-}, d nudges.Delivery, err error) {
+}, d nudges.Delivery, err error, thisAttempt bool) {
 	switch code := slackCode(err); {
 	case errors.Is(err, ErrUncertain):
 		log.Warn("post outcome uncertain; will reconcile against the DM before any retry", "error", err)
@@ -407,9 +407,27 @@ func (b *Bot) handleSendError(log interface {
 		log.Error("slack refused the nudge; not retrying", "reason", code)
 		b.failDelivery(d.ID, "refused")
 	default:
+		// Not sent, and Slack said so (rate limited throughout, or our
+		// context ended before the call): nothing to reconcile next time.
 		log.Warn("delivery not sent; will try again next tick", "error", err)
 		b.metrics.Delivered("retry")
+		if thisAttempt && notSent(err) {
+			// Undo only the attempt this post recorded; an earlier,
+			// uncertain one still needs reconciling.
+			_, _ = b.store.UpdateDelivery(d.ID, func(d *nudges.Delivery) error {
+				if d.State == nudges.StatePending && d.Attempts > 0 {
+					d.Attempts--
+				}
+				return nil
+			})
+		}
 	}
+}
+
+// notSent reports whether a failed post certainly never reached Slack:
+// every attempt was answered 429, or it was never made.
+func notSent(err error) bool {
+	return errors.Is(err, errRateLimitedOut) || errors.Is(err, errNotAttempted)
 }
 
 func (b *Bot) deactivate(userID, reason string) {

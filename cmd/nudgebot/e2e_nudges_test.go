@@ -448,3 +448,24 @@ func TestStartWhenSlackFails(t *testing.T) {
 	h.bot.RefreshProfiles(h.ctx())
 	contains(t, h.nudge(ana.ID, "status"), "Europe/Berlin")
 }
+
+// Ensure a post that was refused with 429 on every attempt is known not
+// to have reached Slack: the next tick sends it without waiting to settle
+// or searching the DM first, and exactly once.
+func TestRateLimitedOutIsNotUncertain(t *testing.T) {
+	h := newHarness(t)
+	h.addPeople(ana)
+	h.start()
+	h.nudge(ana.ID, "start")
+	h.emu.FailNext("chat.postMessage", 5, slackemu.FaultRateLimited(time.Second))
+	h.at("Europe/Berlin", "09:00")
+	h.tick() // five 429s: gives up for this tick
+	if n := len(h.emu.DM(ana.ID)); n != 0 {
+		t.Fatalf("DMs = %d after five 429s, want 0", n)
+	}
+	h.tick() // no settle wait, no history search
+	h.waitDMs(ana.ID, 1)
+	if n := len(h.emu.Calls("conversations.history")); n != 0 {
+		t.Errorf("conversations.history calls = %d, want 0: a refused post is not uncertain", n)
+	}
+}
