@@ -207,6 +207,8 @@ func (w *webAPI) do(ctx context.Context, method string, kind callKind, fn func(c
 			g.pause(time.Now().Add(wait))
 			w.log.Warn("slack rate limited; pausing method", "method", method, "retry_after", wait.Round(time.Millisecond))
 			continue
+		case "not_attempted":
+			return err
 		case "permanent":
 			code := err.Error()
 			var se slack.SlackErrorResponse
@@ -242,6 +244,9 @@ func (w *webAPI) do(ctx context.Context, method string, kind callKind, fn func(c
 func classify(err error) string {
 	if err == nil {
 		return "ok"
+	}
+	if errors.Is(err, errNotAttempted) {
+		return "not_attempted"
 	}
 	if _, ok := errors.AsType[*slack.RateLimitedError](err); ok {
 		return "rate_limited"

@@ -73,6 +73,9 @@ type Bot struct {
 	smc  *socketmode.Client
 	web  *webAPI
 	seen *recentSet
+	// noisy rate-limits the log lines a failure repeated for every
+	// delivery would otherwise flood the log with.
+	noisy *throttle
 
 	// workCtx carries the work done after acks and by cron. It outlives
 	// the Run context on purpose: a shutdown stops new work at once but
@@ -166,6 +169,7 @@ func New(opts Options) (*Bot, error) {
 		smc:     socketmode.New(api, smOpts...),
 		web:     newWebAPI(opts.Logger, opts.Limits, opts.Metrics),
 		seen:    newRecentSet(4096),
+		noisy:   newThrottle(opts.Logger, 10*time.Second),
 		workSem: make(chan struct{}, 64),
 	}
 	return b, nil

@@ -230,7 +230,7 @@ func (b *Bot) respond(ctx context.Context, url string, msg *ephemeral) {
 
 // sorry is the answer when storage fails: nothing was changed, try again.
 func (b *Bot) sorry(userID, what string, err error) *ephemeral {
-	b.log.Error(what, "user_id", userID, "error", err)
+	b.log.Error("could not save a person's change; they were told nothing changed", "during", what, "user_id", userID, "error", err)
 	return reply("Sorry, I couldn't save that just now, so nothing changed. Please try again in a minute; if it keeps happening, tell your nudgebot admin.")
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -186,7 +187,7 @@ func (b *Bot) planOne(userID string, now time.Time, pausedAll bool, enqueue func
 		return nil
 	})
 	if err != nil {
-		b.log.Error("recording a delivery", "user_id", userID, "delivery_id", d.ID, "error", err)
+		b.noisy.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", userID, "delivery_id", d.ID, "error", err)
 		return false
 	}
 	if !created {
@@ -294,16 +295,6 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 			return
 		}
 	}
-	d, err = b.store.UpdateDelivery(d.ID, func(d *nudges.Delivery) error {
-		d.Attempts++
-		d.TryAt = b.now()
-		d.Channel = channel
-		return nil
-	})
-	if err != nil {
-		log.Error("recording the attempt", "error", err)
-		return
-	}
 	loc := sub.Location(b.cal.Fallback)
 	blocks := nudgeBlocks(n, d, loc)
 	// A scheduled nudge may carry the person's own words back to them.
@@ -315,7 +306,23 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 		}
 	}
 	var ts string
+	recorded := false
 	err = b.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+		// The attempt is recorded after the limiter's wait, right before
+		// the request: a crash while queued leaves nothing uncertain.
+		if !recorded {
+			var err error
+			d, err = b.store.UpdateDelivery(d.ID, func(d *nudges.Delivery) error {
+				d.Attempts++
+				d.TryAt = b.now()
+				d.Channel = channel
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("recording the attempt: %w: %w", errNotAttempted, err)
+			}
+			recorded = true
+		}
 		var err error
 		_, ts, err = b.api.PostMessageContext(ctx, channel,
 			slack.MsgOptionText(nudgeFallback(n), true),
@@ -328,7 +335,7 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 		return err
 	})
 	if err != nil {
-		b.handleSendError(log, d, err, true)
+		b.handleSendError(log, d, err, recorded)
 		return
 	}
 	b.markSent(d.ID, channel, ts)
@@ -409,7 +416,7 @@ func (b *Bot) handleSendError(log interface {
 	default:
 		// Not sent, and Slack said so (rate limited throughout, or our
 		// context ended before the call): nothing to reconcile next time.
-		log.Warn("delivery not sent; will try again next tick", "error", err)
+		b.noisy.logAt(slog.LevelWarn, "delivery not sent; will try again next tick", "delivery_id", d.ID, "user_id", d.UserID, "error", err)
 		b.metrics.Delivered("retry")
 		if thisAttempt && notSent(err) {
 			// Undo only the attempt this post recorded; an earlier,

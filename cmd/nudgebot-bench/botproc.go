@@ -67,6 +67,13 @@ type botProc struct {
 // startBot writes the bot's config into dir and starts `bin run` against
 // emu with the database at dbPath. Its log goes to dir/bot.log.
 func startBot(bin, dir string, emu *slackemu.Server, dbPath string, limits map[string]int) (*botProc, error) {
+	return startBotLog(bin, dir, emu, dbPath, limits, false)
+}
+
+// startBotLog is startBot, with the bot's output through a pipe that this
+// process copies into the log when piped is set: then a file-size limit
+// put on the bot (prlimit --fsize) does not also cut off its log.
+func startBotLog(bin, dir string, emu *slackemu.Server, dbPath string, limits map[string]int, piped bool) (*botProc, error) {
 	cfgPath := filepath.Join(dir, "nudgebot.yaml")
 	if err := os.WriteFile(cfgPath, []byte(botConfig(limits)), 0o600); err != nil {
 		return nil, fmt.Errorf("write the bot's config: %w", err)
@@ -80,7 +87,7 @@ func startBot(bin, dir string, emu *slackemu.Server, dbPath string, limits map[s
 	if _, err := config.Load(cfgPath, func(k string) string { return env[k] }); err != nil {
 		return nil, fmt.Errorf("the bench wrote a config the bot refuses: %w", err)
 	}
-	return startProc(bin, []string{"run", "-config", cfgPath}, dir, env)
+	return startProcLog(bin, []string{"run", "-config", cfgPath}, dir, env, piped)
 }
 
 // startEcho starts this program as the ack baseline against emu.
@@ -96,6 +103,14 @@ func startEcho(dir string, emu *slackemu.Server) (*botProc, error) {
 // startProc starts bin with args in dir, with env as its whole
 // environment and its output in dir/bot.log.
 func startProc(bin string, args []string, dir string, env map[string]string) (*botProc, error) {
+	return startProcLog(bin, args, dir, env, false)
+}
+
+// writerOnly hides a file's type from os/exec, which then copies through
+// a pipe instead of handing the child the file itself.
+type writerOnly struct{ io.Writer }
+
+func startProcLog(bin string, args []string, dir string, env map[string]string, piped bool) (*botProc, error) {
 	logPath := filepath.Join(dir, "bot.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -109,6 +124,9 @@ func startProc(bin string, args []string, dir string, env map[string]string) (*b
 		cmd.Env = append(cmd.Env, k+"="+env[k])
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if piped {
+		cmd.Stdout, cmd.Stderr = writerOnly{logFile}, writerOnly{logFile}
+	}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)

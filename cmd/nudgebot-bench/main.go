@@ -1,9 +1,11 @@
 // Command nudgebot-bench measures the real nudgebot binary under load,
 // against the Slack emulator, and writes docs/performance.md.
 //
-//	go run ./cmd/nudgebot-bench            full run (about 10 minutes), rewrites the report
-//	go run ./cmd/nudgebot-bench -quick     smoke run (about a minute), prints only
+//	go run ./cmd/nudgebot-bench            full run (about 35 minutes), rewrites the report
+//	go run ./cmd/nudgebot-bench -quick     smoke run (a few minutes), prints only
 //	go run ./cmd/nudgebot-bench -scenarios ack -ack-rates 1000
+//	go run ./cmd/nudgebot-bench -scenarios nine     100,000 due at once at 500 posts/s
+//	sudo go run ./cmd/nudgebot-bench -scenarios faults   kills, 429s, disconnects, latency, disk full
 //
 // The bot runs as a separate process built from ./cmd/nudgebot, so the
 // memory it reports is the bot's alone; the emulator runs in this
@@ -40,26 +42,37 @@ const (
 )
 
 // scenarioOrder is the order scenarios run and appear in the report.
-var scenarioOrder = []string{"ack", "burst", "subscribers", "tick"}
+var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults"}
 
 // options are the flags, after -quick filled in what was not given.
 type options struct {
-	quick       bool
-	scenarios   []string
-	ackRates    []int
-	ackBaseline bool
-	ackDuration time.Duration
-	burstSubs   int
-	burstRate   int
-	burstBotPct []int // the bot's slack_limits as percentages of burstRate, one run each
-	subs        int
-	settle      time.Duration
-	tickDue     int
-	tickRepeat  int
-	report      string // "" writes no report
-	repo        string
-	bin         string
-	keep        bool
+	quick              bool
+	scenarios          []string
+	ackRates           []int
+	ackBaseline        bool
+	ackDuration        time.Duration
+	burstSubs          int
+	burstRate          int
+	burstBotPct        []int // the bot's slack_limits as percentages of burstRate, one run each
+	subs               int
+	settle             time.Duration
+	tickDue            int
+	tickRepeat         int
+	nineSubs           int
+	nineRate           int           // chat.postMessage a minute, the emulator's and the bot's
+	nineMax            time.Duration // bound from the due instant
+	faultSubs          int
+	faultRuns          []string
+	faultKills         int
+	faultStorm         int // 429s in the storm
+	faultDisconnectFor time.Duration
+	faultDiskFull      time.Duration // how long the disk stays full
+	faultDisk          string
+	seed               uint64 // for the kill moments
+	report             string // "" writes no report
+	repo               string
+	bin                string
+	keep               bool
 }
 
 // full reports whether this run is the default, complete one that owns
@@ -76,7 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	rates := fs.String("ack-rates", "50,200,1000", "slash commands per second for the ack scenario, comma-separated")
 	fs.BoolVar(&o.quick, "quick", false, "short durations and small populations for a smoke run; writes no report unless -report is given")
 	fs.BoolVar(&o.ackBaseline, "ack-baseline", true, "also run each ack rate against a bare slack-go client that acks at once, to show the harness's share")
-	fs.DurationVar(&o.ackDuration, "ack-duration", 20*time.Second, "how long each ack rate runs")
+	fs.DurationVar(&o.ackDuration, "ack-duration", time.Minute, "how long each ack rate runs")
 	fs.IntVar(&o.burstSubs, "burst-subscribers", 10_000, "subscribers all due in the same minute, for the burst scenario")
 	fs.IntVar(&o.burstRate, "burst-rate", 6000, "chat.postMessage limit per minute that the emulator enforces")
 	botPct := fs.String("burst-bot-pct", "100,98", "the bot's slack_limits for chat.postMessage as percentages of -burst-rate, one burst run each")
@@ -84,12 +97,23 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.DurationVar(&o.settle, "settle", 20*time.Second, "how long the bot runs with -subscribers people before its memory is read")
 	fs.IntVar(&o.tickDue, "tick-due", 1000, "how many of -subscribers are due in the tick scenario")
 	fs.IntVar(&o.tickRepeat, "tick-repeat", 20, "repetitions of each read-only tick measurement")
+	fs.IntVar(&o.nineSubs, "nine-subscribers", 100_000, "subscribers all due at the same instant, for the nine scenario")
+	fs.IntVar(&o.nineRate, "nine-rate", 30_000, "chat.postMessage limit per minute for the nine scenario: the emulator enforces it, the bot is configured with it")
+	fs.DurationVar(&o.nineMax, "nine-max", 15*time.Minute, "give up on the nine scenario this long after the due instant")
+	fs.IntVar(&o.faultSubs, "faults-subscribers", 500, "subscribers all due at once in each fault run")
+	runs := fs.String("faults-runs", strings.Join(faultOrder, ","), "fault runs for the faults scenario: "+strings.Join(faultOrder, ", "))
+	fs.IntVar(&o.faultKills, "faults-kills", 10, "SIGKILLs during deliveries before the clean run")
+	fs.IntVar(&o.faultStorm, "faults-storm", 200, "chat.postMessage calls answered 429 in the storm")
+	fs.DurationVar(&o.faultDisconnectFor, "faults-disconnect-for", 30*time.Second, "how long slash commands are sent while the socket is disconnected every 3s")
+	fs.DurationVar(&o.faultDiskFull, "faults-disk-full", 20*time.Second, "how long the disk stays full")
+	fs.StringVar(&o.faultDisk, "faults-disk", diskAuto, "how to fill the disk: tmpfs (mount, needs root), fsize (prlimit on the bot), or auto")
+	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the kill moments; the report names it")
 	fs.StringVar(&o.report, "report", "docs/performance.md", "report file to write, relative to -repo; empty writes none")
 	fs.StringVar(&o.repo, "repo", "", "the nudgebot module root; default: found with `go env GOMOD`")
 	fs.StringVar(&o.bin, "bin", "", "a nudgebot binary to measure instead of building ./cmd/nudgebot")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, bot logs) after a successful run")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers and\nthe scheduler pass. A full run rewrites docs/performance.md.")
+		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, and faults (kills, 429s,\ndisconnects, latency, a full disk). A full run rewrites docs/performance.md.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -114,19 +138,29 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 		fmt.Fprintf(stderr, "nudgebot-bench: -ack-rates: %v\n", err)
 		return o, exitUsage
 	}
+	if o.faultRuns, err = parseFaultRuns(*runs); err != nil {
+		fmt.Fprintf(stderr, "nudgebot-bench: -faults-runs: %v\n", err)
+		return o, exitUsage
+	}
 	if o.burstBotPct, err = parsePercents(*botPct); err != nil {
 		fmt.Fprintf(stderr, "nudgebot-bench: -burst-bot-pct: %v\n", err)
 		return o, exitUsage
 	}
 	if o.quick {
 		quick := map[string]func(){
-			"ack-duration":      func() { o.ackDuration = 3 * time.Second },
-			"burst-subscribers": func() { o.burstSubs = 500 },
-			"subscribers":       func() { o.subs = 5000 },
-			"settle":            func() { o.settle = 3 * time.Second },
-			"tick-due":          func() { o.tickDue = 100 },
-			"tick-repeat":       func() { o.tickRepeat = 5 },
-			"report":            func() { o.report = "" },
+			"ack-duration":          func() { o.ackDuration = 3 * time.Second },
+			"burst-subscribers":     func() { o.burstSubs = 500 },
+			"subscribers":           func() { o.subs = 5000 },
+			"settle":                func() { o.settle = 3 * time.Second },
+			"tick-due":              func() { o.tickDue = 100 },
+			"tick-repeat":           func() { o.tickRepeat = 5 },
+			"nine-subscribers":      func() { o.nineSubs = 3000 },
+			"faults-subscribers":    func() { o.faultSubs = 60 },
+			"faults-kills":          func() { o.faultKills = 3 },
+			"faults-storm":          func() { o.faultStorm = 30 },
+			"faults-disconnect-for": func() { o.faultDisconnectFor = 6 * time.Second },
+			"faults-disk-full":      func() { o.faultDiskFull = 8 * time.Second },
+			"report":                func() { o.report = "" },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -158,6 +192,24 @@ func (o options) check() string {
 		return fmt.Sprintf("-tick-due %d is out of range: use 1 to -subscribers (%d)", o.tickDue, o.subs)
 	case o.tickRepeat < 1 || o.tickRepeat > 1000:
 		return fmt.Sprintf("-tick-repeat %d is out of range: use 1 to 1000", o.tickRepeat)
+	case o.nineSubs < 1 || o.nineSubs > 1_000_000:
+		return fmt.Sprintf("-nine-subscribers %d is out of range: use 1 to 1000000", o.nineSubs)
+	case o.nineRate < 60 || o.nineRate > 600_000:
+		return fmt.Sprintf("-nine-rate %d is out of range: use 60 to 600000 a minute", o.nineRate)
+	case o.nineMax < time.Minute || o.nineMax > time.Hour:
+		return fmt.Sprintf("-nine-max %s is out of range: use 1m to 1h", o.nineMax)
+	case o.faultSubs < 10 || o.faultSubs > 10_000:
+		return fmt.Sprintf("-faults-subscribers %d is out of range: use 10 to 10000", o.faultSubs)
+	case o.faultKills < 0 || o.faultKills > 100:
+		return fmt.Sprintf("-faults-kills %d is out of range: use 0 to 100", o.faultKills)
+	case o.faultStorm < 1 || o.faultStorm > 10_000:
+		return fmt.Sprintf("-faults-storm %d is out of range: use 1 to 10000", o.faultStorm)
+	case o.faultDisconnectFor < 3*time.Second || o.faultDisconnectFor > 10*time.Minute:
+		return fmt.Sprintf("-faults-disconnect-for %s is out of range: use 3s to 10m", o.faultDisconnectFor)
+	case o.faultDiskFull < 5*time.Second || o.faultDiskFull > 10*time.Minute:
+		return fmt.Sprintf("-faults-disk-full %s is out of range: use 5s to 10m", o.faultDiskFull)
+	case !slices.Contains([]string{diskAuto, diskTmpfs, diskFsize}, o.faultDisk):
+		return fmt.Sprintf("-faults-disk %q: use tmpfs, fsize or auto", o.faultDisk)
 	}
 	return ""
 }
@@ -181,6 +233,27 @@ func parseScenarios(s string) ([]string, error) {
 	}
 	// Run in the report's order whatever order they were given in.
 	slices.SortFunc(out, func(a, b string) int { return slices.Index(scenarioOrder, a) - slices.Index(scenarioOrder, b) })
+	return out, nil
+}
+
+func parseFaultRuns(s string) ([]string, error) {
+	var out []string
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(faultOrder, name) {
+			return nil, fmt.Errorf("unknown fault run %q: choose from %s", name, strings.Join(faultOrder, ", "))
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no fault run given: choose from %s", strings.Join(faultOrder, ", "))
+	}
+	slices.SortFunc(out, func(a, b string) int { return slices.Index(faultOrder, a) - slices.Index(faultOrder, b) })
 	return out, nil
 }
 
@@ -282,6 +355,10 @@ func (b *bench) runScenario(ctx context.Context, name string) (string, error) {
 		return b.subscribersScenario(ctx)
 	case "tick":
 		return b.tickScenario(ctx)
+	case "nine":
+		return b.nineScenario(ctx)
+	case "faults":
+		return b.faultsScenario(ctx)
 	}
 	return "", fmt.Errorf("unknown scenario %q", name)
 }

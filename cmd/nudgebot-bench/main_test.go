@@ -15,15 +15,20 @@ func TestParseFlags(t *testing.T) {
 		check    func(t *testing.T, o options)
 	}{
 		"defaults are the full run": {nil, -1, func(t *testing.T, o options) {
-			if !o.full() || o.report != "docs/performance.md" || o.ackDuration != 20*time.Second || o.subs != 100_000 || o.burstSubs != 10_000 {
+			if !o.full() || o.report != "docs/performance.md" || o.ackDuration != time.Minute || o.subs != 100_000 || o.burstSubs != 10_000 ||
+				o.nineSubs != 100_000 || o.nineRate != 30_000 || o.faultSubs != 500 || o.faultKills != 10 {
 				t.Errorf("defaults = %+v, want the full run writing docs/performance.md", o)
 			}
 			if !reflect.DeepEqual(o.ackRates, []int{50, 200, 1000}) || !reflect.DeepEqual(o.burstBotPct, []int{100, 98}) {
 				t.Errorf("ackRates = %v, burstBotPct = %v", o.ackRates, o.burstBotPct)
 			}
+			if !reflect.DeepEqual(o.faultRuns, faultOrder) || !reflect.DeepEqual(o.scenarios, scenarioOrder) {
+				t.Errorf("faultRuns = %v, scenarios = %v, want all", o.faultRuns, o.scenarios)
+			}
 		}},
 		"quick shortens and writes nothing": {[]string{"-quick"}, -1, func(t *testing.T, o options) {
-			if o.full() || o.report != "" || o.ackDuration != 3*time.Second || o.subs != 5000 || o.tickDue != 100 {
+			if o.full() || o.report != "" || o.ackDuration != 3*time.Second || o.subs != 5000 || o.tickDue != 100 ||
+				o.nineSubs != 3000 || o.faultSubs != 60 || o.faultKills != 3 {
 				t.Errorf("quick = %+v", o)
 			}
 		}},
@@ -37,7 +42,15 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("scenarios = %v, full = %v", o.scenarios, o.full())
 			}
 		}},
+		"fault runs, in report order": {[]string{"-scenarios", "faults", "-faults-runs", "disk, kill"}, -1, func(t *testing.T, o options) {
+			if !reflect.DeepEqual(o.faultRuns, []string{"kill", "disk"}) || !reflect.DeepEqual(o.scenarios, []string{"faults"}) {
+				t.Errorf("faultRuns = %v, scenarios = %v", o.faultRuns, o.scenarios)
+			}
+		}},
 		"unknown scenario":    {[]string{"-scenarios", "ack,soak"}, exitUsage, nil},
+		"unknown fault run":   {[]string{"-faults-runs", "kill,flood"}, exitUsage, nil},
+		"bad disk mode":       {[]string{"-faults-disk", "ramdisk"}, exitUsage, nil},
+		"nine rate too low":   {[]string{"-nine-rate", "10"}, exitUsage, nil},
 		"bad rate":            {[]string{"-ack-rates", "200,fast"}, exitUsage, nil},
 		"zero rate":           {[]string{"-ack-rates", "0"}, exitUsage, nil},
 		"bad percent":         {[]string{"-burst-bot-pct", "5"}, exitUsage, nil},

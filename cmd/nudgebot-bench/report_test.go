@@ -11,6 +11,8 @@ func TestRenderReport(t *testing.T) {
 		"burst":       "## burst\n\nold burst figures\n",
 		"subscribers": "## subs\n\nold subs figures\n",
 		"tick":        "## tick\n\nold tick figures\n",
+		"nine":        "## nine\n\nold nine figures\n",
+		"faults":      "## faults\n\nold faults figures\n",
 		"setup":       "## setup\n\nold setup\n",
 	})
 	tests := map[string]struct {
@@ -27,7 +29,7 @@ func TestRenderReport(t *testing.T) {
 		"partial run keeps the other sections": {
 			previous: full,
 			fresh:    map[string]string{"burst": "## burst\n\nnew burst figures\n"},
-			want:     []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old setup"},
+			want:     []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old nine figures", "old faults figures", "old setup"},
 			notWant:  []string{"old burst figures", "Not measured yet"},
 		},
 		"hand edits outside sections are dropped": {
