@@ -311,8 +311,7 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 		// The attempt is recorded after the limiter's wait, right before
 		// the request: a crash while queued leaves nothing uncertain.
 		if !recorded {
-			var err error
-			d, err = b.store.UpdateDelivery(d.ID, func(d *nudges.Delivery) error {
+			updated, err := b.store.UpdateDelivery(d.ID, func(d *nudges.Delivery) error {
 				d.Attempts++
 				d.TryAt = b.now()
 				d.Channel = channel
@@ -321,7 +320,7 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 			if err != nil {
 				return fmt.Errorf("recording the attempt: %w: %w", errNotAttempted, err)
 			}
-			recorded = true
+			d, recorded = updated, true
 		}
 		var err error
 		_, ts, err = b.api.PostMessageContext(ctx, channel,
