@@ -561,7 +561,27 @@ func (db *DB) Reflection(userID string, seq int) (nudges.Reflection, error) {
 // limit <= 0), decrypted, newest first.
 func (db *DB) Reflections(userID string, limit int) ([]nudges.Reflection, error) {
 	var rs []nudges.Reflection
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.eachNewest(userID, func(s *session, k, v []byte) (bool, error) {
+		if limit > 0 && len(rs) >= limit {
+			return false, nil
+		}
+		r, err := s.read(k, v)
+		if err != nil {
+			return false, err
+		}
+		rs = append(rs, r)
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: reflections of %s: %w", userID, err)
+	}
+	return rs, nil
+}
+
+// eachNewest calls fn with each of userID's reflection records, newest
+// first, in one read transaction, until fn returns false or an error.
+func (db *DB) eachNewest(userID string, fn func(s *session, k, v []byte) (bool, error)) error {
+	return db.view(func(tx *bolt.Tx) error {
 		if err := checkUserID(userID); err != nil {
 			return err
 		}
@@ -572,21 +592,13 @@ func (db *DB) Reflections(userID string, limit int) ([]nudges.Reflection, error)
 		prefix := personPrefix(userID)
 		c := s.rb.reflections.Cursor()
 		for k, v := lastWithPrefix(c, userID); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
-			if limit > 0 && len(rs) >= limit {
-				break
-			}
-			r, err := s.read(k, v)
-			if err != nil {
+			more, err := fn(s, k, v)
+			if err != nil || !more {
 				return err
 			}
-			rs = append(rs, r)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("storage: reflections of %s: %w", userID, err)
-	}
-	return rs, nil
 }
 
 // SearchReflections returns up to limit (all if limit <= 0) of userID's
@@ -600,38 +612,28 @@ func (db *DB) SearchReflections(userID, word string, limit int) ([]nudges.Reflec
 	}
 	needle := []byte(word)
 	var rs []nudges.Reflection
-	err := db.view(func(tx *bolt.Tx) error {
-		if err := checkUserID(userID); err != nil {
-			return err
+	prefixLen := len(personPrefix(userID))
+	err := db.eachNewest(userID, func(s *session, k, v []byte) (bool, error) {
+		if limit > 0 && len(rs) >= limit {
+			return false, nil
 		}
-		s, err := db.session(tx)
+		if len(k) != prefixLen+seqLen {
+			return false, fmt.Errorf("reflection key %x is malformed", k)
+		}
+		seq := int(binary.BigEndian.Uint64(k[prefixLen:]))
+		text, commitment, err := s.payload(userID, seq, v, nil)
 		if err != nil {
-			return err
+			return false, err
 		}
-		prefix := personPrefix(userID)
-		c := s.rb.reflections.Cursor()
-		for k, v := lastWithPrefix(c, userID); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
-			if limit > 0 && len(rs) >= limit {
-				break
-			}
-			if len(k) != len(prefix)+seqLen {
-				return fmt.Errorf("reflection key %x is malformed", k)
-			}
-			seq := int(binary.BigEndian.Uint64(k[len(prefix):]))
-			text, commitment, err := s.payload(userID, seq, v, nil)
-			if err != nil {
-				return err
-			}
-			if !containsFold(text, needle) && !containsFold(commitment, needle) {
-				continue
-			}
-			rec, err := decodeRecord(k, v)
-			if err != nil {
-				return err
-			}
-			rs = append(rs, rec.reflection(string(text), string(commitment)))
+		if !containsFold(text, needle) && !containsFold(commitment, needle) {
+			return true, nil
 		}
-		return nil
+		rec, err := decodeRecord(k, v)
+		if err != nil {
+			return false, err
+		}
+		rs = append(rs, rec.reflection(string(text), string(commitment)))
+		return true, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: search reflections of %s: %w", userID, err)

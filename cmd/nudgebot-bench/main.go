@@ -215,45 +215,33 @@ func (o options) check() string {
 }
 
 func parseScenarios(s string) ([]string, error) {
-	var out []string
-	for name := range strings.SplitSeq(s, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
-		if !slices.Contains(scenarioOrder, name) {
-			return nil, fmt.Errorf("unknown scenario %q: choose from %s", name, strings.Join(scenarioOrder, ", "))
-		}
-		if !slices.Contains(out, name) {
-			out = append(out, name)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no scenario given: choose from %s", strings.Join(scenarioOrder, ", "))
-	}
-	// Run in the report's order whatever order they were given in.
-	slices.SortFunc(out, func(a, b string) int { return slices.Index(scenarioOrder, a) - slices.Index(scenarioOrder, b) })
-	return out, nil
+	return parseNames(s, scenarioOrder, "scenario")
 }
 
 func parseFaultRuns(s string) ([]string, error) {
+	return parseNames(s, faultOrder, "fault run")
+}
+
+// parseNames reads a comma-separated list of names from order, without
+// repeats, and returns them in order's order whatever order they came in.
+func parseNames(s string, order []string, what string) ([]string, error) {
 	var out []string
 	for name := range strings.SplitSeq(s, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
 			continue
 		}
-		if !slices.Contains(faultOrder, name) {
-			return nil, fmt.Errorf("unknown fault run %q: choose from %s", name, strings.Join(faultOrder, ", "))
+		if !slices.Contains(order, name) {
+			return nil, fmt.Errorf("unknown %s %q: choose from %s", what, name, strings.Join(order, ", "))
 		}
 		if !slices.Contains(out, name) {
 			out = append(out, name)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no fault run given: choose from %s", strings.Join(faultOrder, ", "))
+		return nil, fmt.Errorf("no %s given: choose from %s", what, strings.Join(order, ", "))
 	}
-	slices.SortFunc(out, func(a, b string) int { return slices.Index(faultOrder, a) - slices.Index(faultOrder, b) })
+	slices.SortFunc(out, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
 	return out, nil
 }
 
