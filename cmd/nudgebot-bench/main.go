@@ -246,25 +246,15 @@ func parseNames(s string, order []string, what string) ([]string, error) {
 }
 
 func parseRates(s string) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 20_000 {
-			return nil, fmt.Errorf("%q is not a rate: give whole numbers of commands per second from 1 to 20000, e.g. 200,1000", f)
-		}
-		out = append(out, n)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no rate given: e.g. 200,1000")
-	}
-	return out, nil
+	return parseInts(s, 1, 20_000, "rate", "commands per second", "200,1000")
 }
 
 func parsePercents(s string) ([]int, error) {
+	return parseInts(s, 10, 200, "percentage", "percent", "100,98")
+}
+
+// parseInts reads a comma-separated list of whole numbers in [lo, hi].
+func parseInts(s string, lo, hi int, what, unit, example string) ([]int, error) {
 	var out []int
 	for f := range strings.SplitSeq(s, ",") {
 		f = strings.TrimSpace(f)
@@ -272,13 +262,13 @@ func parsePercents(s string) ([]int, error) {
 			continue
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 10 || n > 200 {
-			return nil, fmt.Errorf("%q is not a percentage: give whole numbers from 10 to 200, e.g. 100,98", f)
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%q is not a %s: give whole numbers of %s from %d to %d, e.g. %s", f, what, unit, lo, hi, example)
 		}
 		out = append(out, n)
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no percentage given: e.g. 100")
+		return nil, fmt.Errorf("no %s given: e.g. %s", what, example)
 	}
 	return out, nil
 }

@@ -53,16 +53,7 @@ func seed(ctx context.Context, path string, n int, fill func(i int, s *nudges.Su
 			return seedResult{}, fmt.Errorf("seed subscriber %d of %d: %w", i+1, n, err)
 		}
 	}
-	took := time.Since(start)
-	size, err := db.Size()
-	if err != nil {
-		db.Close()
-		return seedResult{}, fmt.Errorf("size of the seeded database: %w", err)
-	}
-	if err := db.Close(); err != nil {
-		return seedResult{}, fmt.Errorf("close the seeded database: %w", err)
-	}
-	return seedResult{N: n, Method: seedOneByOne, Took: took, FileSize: size}, nil
+	return finishSeed(db, n, seedOneByOne, time.Since(start))
 }
 
 // importSeed writes n subscribers into a new database at path with one
@@ -87,7 +78,11 @@ func importSeed(ctx context.Context, path string, n int, fill func(i int, s *nud
 		db.Close()
 		return seedResult{}, fmt.Errorf("seed %d subscribers: %w", n, err)
 	}
-	took := time.Since(start)
+	return finishSeed(db, n, seedImport, time.Since(start))
+}
+
+// finishSeed closes a seeded database and reports what seeding it took.
+func finishSeed(db *storage.DB, n int, method string, took time.Duration) (seedResult, error) {
 	size, err := db.Size()
 	if err != nil {
 		db.Close()
@@ -96,7 +91,7 @@ func importSeed(ctx context.Context, path string, n int, fill func(i int, s *nud
 	if err := db.Close(); err != nil {
 		return seedResult{}, fmt.Errorf("close the seeded database: %w", err)
 	}
-	return seedResult{N: n, Method: seedImport, Took: took, FileSize: size}, nil
+	return seedResult{N: n, Method: method, Took: took, FileSize: size}, nil
 }
 
 // subscribed is a person who started nudges at seedTime, in UTC, with the
