@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/storage"
 )
@@ -31,12 +32,15 @@ func testBot(t *testing.T, base time.Time, spec string) (*Bot, *storage.DB, *fak
 		t.Fatal(err)
 	}
 	api := newFakeAPI(now)
-	b, err := New(Options{
-		BotToken: "xoxb-test", AppToken: "xapp-test",
-		Store: db, Catalog: cat,
-		Calendar: nudges.Calendar{Default: sched, CatchUp: 2 * time.Hour, Fallback: time.UTC},
-		Now:      now, Tick: time.Minute, api: api,
-	})
+	sl := NewSlack(SlackOptions{BotToken: "xoxb-test", AppToken: "xapp-test", api: api})
+	core, err := app.New(
+		app.Ports{Subscribers: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Messenger: sl},
+		app.Config{Catalog: cat, Calendar: nudges.Calendar{Default: sched, CatchUp: 2 * time.Hour, Fallback: time.UTC}, Clock: now},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Options{AppToken: "xapp-test", Slack: sl, Core: core, Envelopes: db, Now: now, Tick: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,19 +51,19 @@ type person struct {
 	id, tz, clock string
 }
 
-func subscribe(t *testing.T, b *Bot, db *storage.DB, api *fakeAPI, now time.Time, p person) {
+func subscribe(t *testing.T, b *Bot, api *fakeAPI, now time.Time, p person) {
 	t.Helper()
 	api.mu.Lock()
 	api.zones[p.id] = p.tz
 	api.mu.Unlock()
-	_, err := db.UpdateSubscriber(p.id, func(s *nudges.Subscriber) error {
-		s.Subscribed = true
-		s.ProfileTZ = p.tz
-		s.Time = p.clock
-		b.reschedule(s, now)
-		return nil
-	})
-	if err != nil {
+	who := app.Person(p.id)
+	if _, err := b.core.Subscribe(context.Background(), who, now); err != nil {
+		t.Fatal(err)
+	}
+	if p.clock == "" {
+		return
+	}
+	if _, err := b.core.ChangeSettings(context.Background(), who, now, app.SetTime(p.clock)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -86,14 +90,14 @@ func TestCronDeliversOncePerLocalDayAcrossDST(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b, db, api, now := testBot(t, tc.base, "0 9 * * *")
+				b, _, api, now := testBot(t, tc.base, "0 9 * * *")
 				people := []person{
 					{"UNINE", tc.zone, ""},
 					{"UEDGE", tc.zone, tc.edge},
 					{"UTOKYO", "Asia/Tokyo", ""},
 				}
 				for _, p := range people {
-					subscribe(t, b, db, api, now(), p)
+					subscribe(t, b, api, now(), p)
 				}
 				c := b.startCron()
 				time.Sleep(5 * 24 * time.Hour)

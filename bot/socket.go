@@ -8,6 +8,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/nudgebot/nudgebot/app"
 )
 
 // handleEvent runs on the Socket Mode loop. It acknowledges every
@@ -102,6 +104,15 @@ func (b *Bot) onBadMessage(evt socketmode.Event) {
 	b.log.Warn("malformed or unsupported envelope acked and ignored", "envelope_id", env.EnvelopeID, "envelope_type", env.Type, "error", bad.Cause)
 }
 
+// keyed prefixes an id for dedupeKeys; an empty id is no key at all, or
+// every envelope without one would share it.
+func keyed(prefix, id string) string {
+	if id == "" {
+		return ""
+	}
+	return prefix + id
+}
+
 // dedupeKeys names an envelope for deduplication: its id, and the ids
 // that stay the same when Slack re-sends under a new envelope.
 func dedupeKeys(envelopeID string, extra ...string) []string {
@@ -131,7 +142,7 @@ func (b *Bot) firstTimeDurable(keys []string) bool {
 	first := true
 	now := b.now()
 	for _, k := range keys {
-		ok, err := b.store.MarkSeen(k, now)
+		ok, err := b.envelopes.MarkSeen(k, now)
 		if err != nil {
 			// Better to risk handling twice than to drop a person's action.
 			b.log.Warn("could not record handled envelope", "key", k, "error", err)
@@ -152,14 +163,14 @@ func (b *Bot) onEventsAPI(ctx context.Context, evt socketmode.Event) {
 	}
 	var eventID string
 	if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok {
-		eventID = "evt:" + cb.EventID
+		eventID = keyed("evt:", cb.EventID)
 	}
 	keys := dedupeKeys(evt.Request.EnvelopeID, eventID)
 	if !b.firstTime(keys) {
 		b.log.Info("re-sent event ignored", "envelope_id", evt.Request.EnvelopeID, "retry_attempt", evt.Request.RetryAttempt)
 		return
 	}
-	b.goWork(func() {
+	b.goWork(func() { // an event has nobody to tell when the bot is busy
 		if !b.firstTimeDurable(keys) {
 			b.log.Info("event handled before a restart; ignored", "envelope_id", evt.Request.EnvelopeID)
 			return
@@ -168,7 +179,10 @@ func (b *Bot) onEventsAPI(ctx context.Context, evt socketmode.Event) {
 		case *slackevents.AppHomeOpenedEvent:
 			b.onAppHomeOpened(ctx, inner)
 		case *slackevents.UserChangeEvent:
-			b.onUserChange(ctx, inner)
+			p := app.Profile{TZ: inner.User.TZ, Deleted: inner.User.Deleted}
+			if err := b.core.ProfileChanged(inner.User.ID, p, b.now()); err != nil {
+				b.log.Error("updating profile", "user_id", inner.User.ID, "error", err)
+			}
 		default:
 			b.log.Debug("ignored event", "event_type", ev.InnerEvent.Type)
 		}

@@ -1,0 +1,152 @@
+// Package app is nudgebot's application core: one method per thing a
+// person, an admin or the scheduler can do, and every rule about who may
+// do it and what it changes. It speaks in domain terms (package nudges)
+// and reaches storage and Slack only through the small ports in ports.go,
+// so it knows neither bbolt nor Block Kit.
+//
+// Every use case takes who is acting (an Actor) and the time, and goes
+// through one authorization policy (policy.go) before it reads or
+// changes anything.
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// Actor is who is acting: a person in Slack, or the scheduler.
+type Actor struct {
+	UserID string
+}
+
+// Person is the actor for a Slack user id.
+func Person(userID string) Actor { return Actor{UserID: userID} }
+
+// Ports are the core's outside world.
+type Ports struct {
+	Subscribers Subscribers
+	Deliveries  Deliveries
+	Reflections Reflections
+	Digests     Digests
+	Eraser      Eraser
+	Messenger   Messenger
+}
+
+// Config is the product's settings.
+type Config struct {
+	Catalog  *nudges.Catalog
+	Calendar nudges.Calendar
+	Admins   []string
+	// DigestChannels are the channels with a team digest configured.
+	DigestChannels []string
+	// Senders is how many deliveries are in flight at once; default 8.
+	Senders int
+	// SettleTime is how long an uncertain post is left alone before it is
+	// looked for in the DM and, if absent, sent again; default 20s.
+	SettleTime time.Duration
+	Logger     *slog.Logger
+	Observer   Observer
+	// Clock reads the time inside long operations (a post's attempt is
+	// stamped when it leaves, after any rate-limit wait); default
+	// time.Now. Use cases take the time of the request as an argument.
+	Clock func() time.Time
+}
+
+// DefaultSettleTime is longer than any request of ours can stay in
+// flight.
+const DefaultSettleTime = 20 * time.Second
+
+// Service is the application core.
+type Service struct {
+	subs     Subscribers
+	dels     Deliveries
+	refls    Reflections
+	digests  Digests
+	eraser   Eraser
+	slack    Messenger
+	policy   Policy
+	catalog  *nudges.Catalog
+	cal      nudges.Calendar
+	channels []string
+	senders  int
+	settle   time.Duration
+	log      *slog.Logger
+	obs      Observer
+	clock    func() time.Time
+	noisy    *throttle
+
+	tickMu   sync.Mutex
+	inflight sync.Map // delivery id → struct{}: one sender per delivery
+}
+
+// New checks the ports and config and builds the core.
+func New(p Ports, c Config) (*Service, error) {
+	var problems []error
+	if p.Subscribers == nil || p.Deliveries == nil || p.Reflections == nil || p.Digests == nil || p.Eraser == nil {
+		problems = append(problems, errors.New("a storage port is missing"))
+	}
+	if p.Messenger == nil {
+		problems = append(problems, errors.New("no messenger"))
+	}
+	if c.Catalog == nil || c.Catalog.Len() == 0 {
+		problems = append(problems, errors.New("no catalog"))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Senders <= 0 {
+		c.Senders = 8
+	}
+	if c.SettleTime <= 0 {
+		c.SettleTime = DefaultSettleTime
+	}
+	if c.Calendar.Fallback == nil {
+		c.Calendar.Fallback = time.UTC
+	}
+	return &Service{
+		subs: p.Subscribers, dels: p.Deliveries, refls: p.Reflections,
+		digests: p.Digests, eraser: p.Eraser, slack: p.Messenger,
+		policy:   NewPolicy(c.Admins, p.Messenger),
+		catalog:  c.Catalog,
+		cal:      c.Calendar,
+		channels: slices.Clone(c.DigestChannels),
+		senders:  c.Senders,
+		settle:   c.SettleTime,
+		log:      c.Logger,
+		obs:      c.Observer,
+		clock:    c.Clock,
+		noisy:    newThrottle(c.Logger, 10*time.Second),
+	}, nil
+}
+
+// Catalog is the nudge catalog the core chooses from; renderers use it to
+// show a delivery's prompt.
+func (s *Service) Catalog() *nudges.Catalog { return s.catalog }
+
+// Location is the person's effective time zone.
+func (s *Service) Location(userID string) *time.Location {
+	if sub, err := s.subs.Subscriber(userID); err == nil {
+		return sub.Location(s.cal.Fallback)
+	}
+	return s.cal.Fallback
+}
+
+// IsAdmin reports whether the person is one of the config's admins.
+func (s *Service) IsAdmin(userID string) bool { return s.policy.isAdmin(userID) }
+
+// Fallback is the zone of people whose zone is unknown.
+func (s *Service) Fallback() *time.Location { return s.cal.Fallback }
