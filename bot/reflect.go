@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -464,22 +465,26 @@ type exportedNudge struct {
 func (b *Bot) exportReflections(ctx context.Context, userID string) *ephemeral {
 	now := b.now()
 	ex := export{ExportedAt: now, UserID: userID, Reflections: []nudges.Reflection{}, Nudges: []exportedNudge{}}
-	if sub, err := b.store.Subscriber(userID); err == nil {
-		ex.Settings = &sub
-	}
-	rs, err := b.store.Reflections(userID, 0)
+	var unreadable int
+	err := b.store.ExportPerson(userID, func(r nudges.PersonRecord) error {
+		switch {
+		case r.Subscriber != nil:
+			ex.Settings = r.Subscriber
+		case r.Delivery != nil:
+			n, _ := b.catalog.Get(r.Delivery.NudgeID)
+			ex.Nudges = append(ex.Nudges, exportedNudge{Delivery: *r.Delivery, Prompt: n.Prompt})
+		case r.Reflection != nil:
+			ex.Reflections = append(ex.Reflections, *r.Reflection)
+		case r.Unreadable != nil:
+			unreadable++
+			b.log.Warn("a record left out of an export cannot be read", "user_id", userID, "record", r.Unreadable.Name(), "error", r.Unreadable.Detail)
+		}
+		return nil
+	})
 	if err != nil {
-		return b.sorry(userID, "exporting reflections", err)
+		return b.sorry(userID, "exporting your data", err)
 	}
-	ex.Reflections = append(ex.Reflections, rs...)
-	ds, err := b.store.Deliveries(userID, time.Time{})
-	if err != nil {
-		return b.sorry(userID, "exporting nudge history", err)
-	}
-	for _, d := range ds {
-		n, _ := b.catalog.Get(d.NudgeID)
-		ex.Nudges = append(ex.Nudges, exportedNudge{Delivery: d, Prompt: n.Prompt})
-	}
+	slices.Reverse(ex.Reflections) // newest first, as /reflect list shows them
 	js, err := json.MarshalIndent(ex, "", "  ")
 	if err != nil {
 		return b.sorry(userID, "encoding the export", err)
@@ -508,7 +513,11 @@ func (b *Bot) exportReflections(ctx context.Context, userID string) *ephemeral {
 			return reply("Sorry, I couldn't send your export just now. Nothing was changed; please try again in a minute.")
 		}
 	}
-	return reply(fmt.Sprintf("Sent to your DMs with me: %d reflections and %d nudges, as JSON and as Markdown.", len(ex.Reflections), len(ex.Nudges)))
+	sent := fmt.Sprintf("Sent to your DMs with me: %d reflections and %d nudges, as JSON and as Markdown.", len(ex.Reflections), len(ex.Nudges))
+	if unreadable > 0 {
+		sent += fmt.Sprintf(" %d of your records could not be read and are not in it; your admin can see which in the log.", unreadable)
+	}
+	return reply(sent)
 }
 
 func exportMarkdown(ex export, loc *time.Location) []byte {

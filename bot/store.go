@@ -36,6 +36,10 @@ type Store interface {
 	CountReflections(userID string) (int, error)
 	UpdateReflection(userID string, seq int, fn func(*nudges.Reflection) error) (nudges.Reflection, error)
 	DeleteReflection(userID string, seq int) error
+	// ExportPerson hands fn every record the person owns, through the
+	// same walk as the operator's export; one it cannot open comes as
+	// Unreadable.
+	ExportPerson(userID string, fn func(nudges.PersonRecord) error) error
 	// Forget destroys the person's data key first, then every record of
 	// them; Compact then removes the freed bytes from the file.
 	Forget(userID string) error

@@ -288,3 +288,39 @@ func TestExport_LeftOut(t *testing.T) {
 		})
 	}
 }
+
+// Ensure /reflect export, which walks one person's records the way the
+// operator's export walks everyone's, sends what it can read and tells
+// the person how much it could not, instead of failing or hiding it.
+func TestReflectExport_LeftOut(t *testing.T) {
+	h := newHarness(t)
+	h.addPeople(ana)
+	h.start()
+	for _, n := range []string{"First", "Second", "Third"} {
+		h.say(ana.ID, "/reflect", n+" note "+marker)
+	}
+	h.stop()
+	damageReflection(t, h.cfg.Storage.Path, ana.ID, 1)
+	h.start()
+	contains(t, h.say(ana.ID, "/reflect", "export"), "Sent to your DMs", "2 reflections", "1 of your records could not be read")
+	var ex struct {
+		Reflections []struct {
+			Seq  int
+			Text string
+		}
+	}
+	for _, f := range h.emu.Files(ana.ID) {
+		if strings.HasSuffix(f.Name, ".json") {
+			if err := json.Unmarshal(f.Content, &ex); err != nil {
+				t.Fatalf("export JSON: %v", err)
+			}
+		}
+	}
+	var got []string
+	for _, r := range ex.Reflections {
+		got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Text))
+	}
+	if want := []string{"3 Third note " + marker, "2 Second note " + marker}; !slices.Equal(got, want) {
+		t.Errorf("export JSON reflections = %q, want %q: newest first, the damaged one left out", got, want)
+	}
+}
