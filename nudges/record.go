@@ -49,12 +49,12 @@ const (
 // Unreadable names a record that exists but could not be opened. Nothing
 // in it quotes what the record says.
 type Unreadable struct {
-	Kind   string           `json:"kind"`
-	UserID string           `json:"user_id,omitempty"` // empty if even the key is damaged
-	Seq    int              `json:"seq,omitempty"`     // reflections only
-	ID     string           `json:"id,omitempty"`      // deliveries: the delivery id; otherwise a damaged key, in hex
-	Reason UnreadableReason `json:"reason"`
-	Detail string           `json:"detail,omitempty"` // the error, for the operator
+	Kind   string
+	UserID string // empty if even the key is damaged
+	Seq    int    // reflections only
+	ID     string // deliveries: the delivery id; otherwise a damaged key, in hex
+	Reason UnreadableReason
+	Detail string // the error, for the operator
 }
 
 // Name identifies the record for a person or an operator: "reflection 3

@@ -184,8 +184,13 @@ func (s *session) exportRecord(k, v []byte) nudges.PersonRecord {
 	r, err := s.read(k, v)
 	if err != nil {
 		u := nudges.Unreadable{Kind: nudges.KindReflection, UserID: userID, Seq: seq, Reason: nudges.UnreadableDamaged, Detail: err.Error()}
-		if errors.Is(err, ErrKeyMissing) {
+		switch {
+		case errors.Is(err, ErrKeyMissing):
 			u.Reason = nudges.UnreadableNoKey
+		case s.rb.dataKeys.Get([]byte(userID)) == nil:
+			// The session blames an unfinished Forget, but the walk left
+			// those out: this data key is simply gone.
+			u.Detail = fmt.Sprintf("reflection %d of %s cannot be read: %s has no data key", seq, userID, userID)
 		}
 		return nudges.PersonRecord{Unreadable: &u}
 	}

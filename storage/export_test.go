@@ -132,6 +132,7 @@ func TestExport_Unreadable(t *testing.T) {
 		noKeys bool
 		damage func(t *testing.T, tx *bolt.Tx) error
 		want   []string // U1's records; U2's must come through whole
+		detail string   // what U1's unreadable records say, if anything
 	}{
 		{
 			name:   "Intact",
@@ -166,7 +167,8 @@ func TestExport_Unreadable(t *testing.T) {
 			damage: func(t *testing.T, tx *bolt.Tx) error {
 				return tx.Bucket([]byte("datakeys")).Delete([]byte("U1"))
 			},
-			want: []string{"subscriber U1", "delivery U1-20260302T090000Z", "unreadable reflection 1 of U1: damaged", "unreadable reflection 2 of U1: damaged"},
+			want:   []string{"subscriber U1", "delivery U1-20260302T090000Z", "unreadable reflection 1 of U1: damaged", "unreadable reflection 2 of U1: damaged"},
+			detail: "U1 has no data key",
 		},
 		{
 			name: "SubscriberNotJSON",
@@ -237,6 +239,9 @@ func TestExport_Unreadable(t *testing.T) {
 						details = append(details, u.Detail)
 						if u.Detail == "" {
 							t.Errorf("%s: no detail says why", u.Name())
+						}
+						if u.UserID == "U1" && !strings.Contains(u.Detail, tt.detail) {
+							t.Errorf("%s: detail %q, want it to say %q", u.Name(), u.Detail, tt.detail)
 						}
 					}
 					return fn(r)
