@@ -390,11 +390,11 @@ or nudgebot.key beside the database); a configured key that is not the
 one they were sealed with stops the export, naming the key it needs. A
 record that cannot be read (no key for it, or damaged) is left out and
 named on standard error, and the closing line counts what was written
-and what was left out, and why.
-Works while nudgebot runs (through its /backup endpoint, which needs
-metrics.addr) or when it is stopped. Without -o the lines go to standard
-output. The export holds everyone's data: store it as carefully as the
-database.`
+and what was left out, and why; with -strict, any record left out makes
+the exit status 1. Works while nudgebot runs (through its /backup
+endpoint, which needs metrics.addr) or when it is stopped. Without -o the
+lines go to standard output. The export holds everyone's data: store it
+as carefully as the database.`
 
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	var out *string
@@ -545,27 +545,34 @@ func export(ctx context.Context, cfg config.Config, getenv func(string) string, 
 	prog := newProgress(stderr, "exporting records", 0, count)
 	err = db.ExportAll(func(r nudges.PersonRecord) error {
 		if err := ctx.Err(); err != nil {
-			return err
+			return fmt.Errorf("stopped after %d records: %w", prog.n, err)
 		}
 		prog.Add(1)
+		var line any
 		switch {
 		case r.Subscriber != nil:
 			counts.subscribers++
-			return enc.Encode(exportSubscriber{Kind: nudges.KindSubscriber, Subscriber: *r.Subscriber})
+			line = exportSubscriber{Kind: nudges.KindSubscriber, Subscriber: *r.Subscriber}
 		case r.Delivery != nil:
 			counts.deliveries++
-			return enc.Encode(exportDelivery{Kind: nudges.KindDelivery, Delivery: *r.Delivery})
+			line = exportDelivery{Kind: nudges.KindDelivery, Delivery: *r.Delivery}
 		case r.Reflection != nil:
 			counts.reflections++
-			return enc.Encode(exportReflection{Kind: nudges.KindReflection, Reflection: *r.Reflection})
+			line = exportReflection{Kind: nudges.KindReflection, Reflection: *r.Reflection}
 		case r.Unreadable != nil:
 			counts.leaveOut(*r.Unreadable)
+			return nil
+		default:
+			return nil
+		}
+		if err := enc.Encode(line); err != nil {
+			return fmt.Errorf("write the export: %w", err)
 		}
 		return nil
 	})
 	prog.Done()
 	if err != nil {
-		return counts, fmt.Errorf("export: %w", err)
+		return counts, err // storage's errors and fn's say what failed
 	}
 	if err := bw.Flush(); err != nil {
 		return counts, fmt.Errorf("write the export: %w", err)
