@@ -34,6 +34,7 @@ type Ports struct {
 	Reflections Reflections
 	Digests     Digests
 	Eraser      Eraser
+	Exporter    Exporter
 	Messenger   Messenger
 }
 
@@ -68,6 +69,7 @@ type Service struct {
 	refls    Reflections
 	digests  Digests
 	eraser   Eraser
+	exporter Exporter
 	slack    Messenger
 	policy   Policy
 	catalog  *nudges.Catalog
@@ -87,7 +89,7 @@ type Service struct {
 // New checks the ports and config and builds the core.
 func New(p Ports, c Config) (*Service, error) {
 	var problems []error
-	if p.Subscribers == nil || p.Deliveries == nil || p.Reflections == nil || p.Digests == nil || p.Eraser == nil {
+	if p.Subscribers == nil || p.Deliveries == nil || p.Reflections == nil || p.Digests == nil || p.Eraser == nil || p.Exporter == nil {
 		problems = append(problems, errors.New("a storage port is missing"))
 	}
 	if p.Messenger == nil {
@@ -119,7 +121,7 @@ func New(p Ports, c Config) (*Service, error) {
 	}
 	return &Service{
 		subs: p.Subscribers, dels: p.Deliveries, refls: p.Reflections,
-		digests: p.Digests, eraser: p.Eraser, slack: p.Messenger,
+		digests: p.Digests, eraser: p.Eraser, exporter: p.Exporter, slack: p.Messenger,
 		policy:   NewPolicy(c.Admins, p.Messenger),
 		catalog:  c.Catalog,
 		cal:      c.Calendar,

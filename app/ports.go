@@ -65,6 +65,12 @@ type Reflections interface {
 	DueFollowUp(userID string, now time.Time) (r nudges.Reflection, found bool, err error)
 }
 
+// Exporter walks every record kept about a person, naming those it
+// cannot open instead of skipping them.
+type Exporter interface {
+	ExportPerson(userID string, fn func(nudges.PersonRecord) error) error
+}
+
 // Digests keeps when each channel last had its digest, and the clarity
 // pulses.
 type Digests interface {

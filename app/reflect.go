@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nudgebot/nudgebot/nudges"
@@ -174,6 +175,9 @@ type Export struct {
 	Settings    *nudges.Subscriber  `json:"settings,omitempty"`
 	Reflections []nudges.Reflection `json:"reflections"`
 	Nudges      []ExportedNudge     `json:"nudges"`
+	// Unreadable counts records that exist but could not be opened; each
+	// is logged by name, never by content.
+	Unreadable int `json:"-"`
 }
 
 // ExportedNudge is a delivery with the prompt it carried.
@@ -182,28 +186,33 @@ type ExportedNudge struct {
 	Prompt string `json:"prompt,omitempty"`
 }
 
-// Export gathers everything about the person, for them alone.
+// Export gathers everything about the person, for them alone, through the
+// same walk as the operator's `nudgebot export`, so the two cannot drift
+// apart.
 func (s *Service) Export(ctx context.Context, a Actor, now time.Time) (Export, error) {
 	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
 		return Export{}, err
 	}
 	ex := Export{ExportedAt: now, UserID: a.UserID, Reflections: []nudges.Reflection{}, Nudges: []ExportedNudge{}}
-	if sub, err := s.subs.Subscriber(a.UserID); err == nil {
-		ex.Settings = &sub
-	}
-	rs, err := s.refls.Reflections(a.UserID, 0)
+	err := s.exporter.ExportPerson(a.UserID, func(r nudges.PersonRecord) error {
+		switch {
+		case r.Subscriber != nil:
+			ex.Settings = r.Subscriber
+		case r.Delivery != nil:
+			n, _ := s.catalog.Get(r.Delivery.NudgeID)
+			ex.Nudges = append(ex.Nudges, ExportedNudge{Delivery: *r.Delivery, Prompt: n.Prompt})
+		case r.Reflection != nil:
+			ex.Reflections = append(ex.Reflections, *r.Reflection)
+		case r.Unreadable != nil:
+			ex.Unreadable++
+			s.log.Warn("a record left out of an export cannot be read", "user_id", a.UserID, "record", r.Unreadable.Name(), "error", r.Unreadable.Detail)
+		}
+		return nil
+	})
 	if err != nil {
-		return Export{}, fmt.Errorf("exporting reflections: %w", err)
+		return Export{}, fmt.Errorf("exporting: %w", err)
 	}
-	ex.Reflections = append(ex.Reflections, rs...)
-	ds, err := s.dels.Deliveries(a.UserID, time.Time{})
-	if err != nil {
-		return Export{}, fmt.Errorf("exporting nudge history: %w", err)
-	}
-	for _, d := range ds {
-		n, _ := s.catalog.Get(d.NudgeID)
-		ex.Nudges = append(ex.Nudges, ExportedNudge{Delivery: d, Prompt: n.Prompt})
-	}
+	slices.Reverse(ex.Reflections) // newest first, as /reflect list shows them
 	return ex, nil
 }
 

@@ -362,7 +362,11 @@ func (b *Bot) exportReflections(ctx context.Context, who app.Actor) *ephemeral {
 			return reply("Sorry, I couldn't send your export just now. Nothing was changed; please try again in a minute.")
 		}
 	}
-	return reply(fmt.Sprintf("Sent to your DMs with me: %d reflections and %d nudges, as JSON and as Markdown.", len(ex.Reflections), len(ex.Nudges)))
+	sent := fmt.Sprintf("Sent to your DMs with me: %d reflections and %d nudges, as JSON and as Markdown.", len(ex.Reflections), len(ex.Nudges))
+	if ex.Unreadable > 0 {
+		sent += fmt.Sprintf(" %d of your records could not be read and are not in it; your admin can see which in the log.", ex.Unreadable)
+	}
+	return reply(sent)
 }
 
 func exportMarkdown(ex app.Export, loc *time.Location) []byte {

@@ -148,7 +148,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 		Limits: cfg.SlackLimits, Logger: blog, Metrics: m,
 	})
 	core, err := app.New(
-		app.Ports{Subscribers: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Messenger: sl},
+		app.Ports{Subscribers: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
 		app.Config{
 			Catalog: cat, Calendar: cal, Admins: cfg.Admins, DigestChannels: channels,
 			SettleTime: k.SettleTime, Logger: log.With("component", "core"), Observer: m, Clock: k.Now,
