@@ -206,10 +206,10 @@ func TestParseCatalog_Bad(t *testing.T) {
 			`catalog-question-mark.yaml:7: nudge "x-1": question must end with "?": phrase it as a question`,
 		}},
 		{"catalog-unknown-key.yaml", []string{
-			`catalog-unknown-key.yaml:8: nudge "x-1": unknown key "tags": a nudge takes only id, role, theme, prompt, why and question`,
+			`catalog-unknown-key.yaml:8: nudge "x-1": unknown key "tags": a nudge takes only id, role, theme, prompt, why, question, needs, fallback, context_only, say and strategy_prompt`,
 		}},
 		{"catalog-top-level-key.yaml", []string{
-			`catalog-top-level-key.yaml:2: unknown key "nudge" at the top level: the top level takes only "version" and "nudges"`,
+			`catalog-top-level-key.yaml:2: unknown key "nudge" at the top level: the top level takes only "version", "nudges" and "arcs"`,
 			`catalog-top-level-key.yaml:1: no "nudges" list: add a top-level "nudges:" list`,
 		}},
 		{"catalog-bad-version.yaml", []string{
