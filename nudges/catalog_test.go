@@ -479,6 +479,16 @@ func TestParseCatalog_Bad(t *testing.T) {
 	}
 }
 
+// entry is a one-nudge catalog, nudge x-1 of theme leading, with extra
+// keys from line 8.
+func entry(extra string) string {
+	s := "nudges:\n  - id: x-1\n    role: lead\n    theme: leading\n    prompt: Do it.\n    why: Because.\n    question: Did it?\n"
+	if extra != "" {
+		s += "    " + extra + "\n"
+	}
+	return s
+}
+
 // Ensure the checks on the whole file's shape report where things went
 // wrong.
 func TestParseCatalog_Shape(t *testing.T) {
@@ -496,6 +506,19 @@ func TestParseCatalog_Shape(t *testing.T) {
 		{"Missing id", "nudges:\n  - role: lead\n", `:2: nudge #1: "id" is missing`},
 		{"Line break", "nudges:\n  - id: x-1\n    why: |\n      two\n      lines\n", `:3: nudge "x-1": why has a line break`},
 		{"Alias", "nudges:\n  - &a {id: x-1}\n  - *a\n", `:3: nudge #2: an entry must be a mapping`},
+		{"Unknown need", entry("needs: [standup, hot-desk]\n    fallback: F."), `:8: nudge "x-1": needs "hot-desk" is not a known setting: use team-channel, standup`},
+		{"Needs without fallback", entry("needs: standup"), `:8: nudge "x-1": needs standup but has no fallback: add a fallback line`},
+		{"Fallback and context only", entry("needs: [standup]\n    fallback: F.\n    context_only: true"), `:10: nudge "x-1": has both a fallback and context_only: true`},
+		{"Fallback without needs", entry("fallback: F."), `:8: nudge "x-1": has a fallback but no needs`},
+		{"Context only not bool", entry("needs: [standup]\n    context_only: yes please"), `:9: nudge "x-1": context_only must be true or false`},
+		{"Say too long", entry("say: " + strings.Repeat("s", 121)), `:8: nudge "x-1": say is 121 characters; the limit is 120`},
+		{"Strategy prompt without placeholder", entry("strategy_prompt: Share it."), `:8: nudge "x-1": strategy_prompt must contain {line} exactly once`},
+		{"Strategy prompt stray brace", entry("strategy_prompt: Share {line} and {this}."), `:8: nudge "x-1": strategy_prompt has a brace outside {line}`},
+		{"Arc unknown id", entry("") + "arcs:\n  generalist: [x-1, nope, x-2]\n", `:9: arc "generalist": no nudge has the id "nope"`},
+		{"Arc other theme", entry("") + "arcs:\n  generalist: [x-1, x-1b, x-1c]\n", `:9: nudge "x-1": arc "generalist" includes this nudge, but its theme is leading`},
+		{"Arc not transition", entry("") + "arcs:\n  leading: [x-1, x-1b, x-1c]\n", `:9: arc "leading": only the transition themes have arcs`},
+		{"Arc too short", entry("") + "arcs:\n  generalist: [x-1]\n", `:9: arc "generalist" has 1 steps: give it 3 to 7`},
+		{"Arc repeats", entry("") + "arcs:\n  generalist: [x-1, x-1, x-1]\n", `:9: arc "generalist" lists "x-1" twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -742,5 +765,50 @@ func TestWritingChecks(t *testing.T) {
 		if got := tt.re.MatchString(tt.text); got != tt.want {
 			t.Errorf("%s matches %q=%v, want %v", tt.re, tt.text, got, tt.want)
 		}
+	}
+}
+
+// Ensure an overlay takes the new fields and arcs, replaces a base arc,
+// and is refused, with its line, when it breaks an arc of the base.
+func TestLoadCatalogFile_ContextsAndArcs(t *testing.T) {
+	base := mustDefault(t)
+	good := writeCatalog(t, `nudges:
+  - id: generalist-90-acme
+    role: manage
+    theme: generalist
+    prompt: "At the ACME standup, ask who covers for whom."
+    needs: [standup]
+    fallback: "No standup? Ask in the team thread."
+    say: "Who covers for whom this week?"
+    why: "Cover gaps show up before holidays, not during them."
+    question: "Which gap surprised you?"
+arcs:
+  generalist: [generalist-90-acme, generalist-01-hand-over-your-craft, generalist-10-reflect-on-the-week]
+`)
+	c, err := LoadCatalogFile(base, good)
+	if err != nil {
+		t.Fatalf("LoadCatalogFile: %v", err)
+	}
+	if got := c.Arc(ThemeGeneralist); len(got) != 3 || got[0] != "generalist-90-acme" {
+		t.Errorf("Arc(generalist)=%v, want the overlay's", got)
+	}
+	if got := c.Arc(ThemeDiplomat); !slices.Equal(got, base.Arc(ThemeDiplomat)) {
+		t.Errorf("Arc(diplomat)=%v, want the base's", got)
+	}
+	if n, _ := c.Get("generalist-90-acme"); n.Needs != ContextsOf(ContextStandup) || n.Say == "" || n.Fallback == "" {
+		t.Errorf("overlay nudge=%+v, want its needs, fallback and say", n)
+	}
+
+	broken := writeCatalog(t, `nudges:
+  - id: diplomat-01-quiet-stakeholder
+    role: lead
+    theme: leading
+    prompt: "Moved to leading."
+    why: "Because."
+    question: "Did it?"
+`)
+	_, err = LoadCatalogFile(base, broken)
+	if want := broken + `:2: nudge "diplomat-01-quiet-stakeholder": arc "diplomat" includes this nudge, but its theme is leading`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err=%v, want it to contain %q", err, want)
 	}
 }
