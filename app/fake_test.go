@@ -38,7 +38,9 @@ func newFakeSlack() *fakeSlack {
 	return &fakeSlack{members: map[string][]string{}, profiles: map[string]app.Profile{}}
 }
 
-func (f *fakeSlack) OpenDM(_ context.Context, userID string) (string, error) { return "D" + userID, nil }
+func (f *fakeSlack) OpenDM(_ context.Context, userID string) (string, error) {
+	return "D" + userID, nil
+}
 
 func (f *fakeSlack) PostNudge(_ context.Context, channel string, m app.NudgeMessage, beforeSend func() error) (string, error) {
 	if err := beforeSend(); err != nil {
