@@ -60,6 +60,7 @@ func (s *Service) PauseAll(ctx context.Context, a Actor, until time.Time) error 
 		return fmt.Errorf("setting the company-wide pause: %w", err)
 	}
 	if until.IsZero() {
+		s.wake()
 		s.log.Info("company-wide pause lifted", "user_id", a.UserID)
 	} else {
 		s.log.Info("company-wide pause set", "user_id", a.UserID, "until", until)

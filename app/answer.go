@@ -46,6 +46,9 @@ func (s *Service) AnswerNudge(ctx context.Context, a Actor, deliveryID string, a
 	case err != nil:
 		return Answered{}, fmt.Errorf("recording an answer: %w", err)
 	}
+	if d.State == nudges.StatePending {
+		s.wake() // snoozed: back in the outbox
+	}
 	n, _ := s.catalog.Get(d.NudgeID)
 	s.log.Info("nudge answered", "user_id", a.UserID, "delivery_id", d.ID, "outcome", string(d.Outcome), "feedback", string(d.Feedback))
 	res := Answered{Delivery: d, Nudge: n, Location: loc}

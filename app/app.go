@@ -52,6 +52,10 @@ type Config struct {
 	SettleTime time.Duration
 	Logger     *slog.Logger
 	Observer   Observer
+	// Wake is called after a change that may make someone due sooner than
+	// the scheduler planned to look (a new subscription, a new time, a
+	// snooze); it must not block. Nil: nobody listens.
+	Wake func()
 	// Clock reads the time inside long operations (a post's attempt is
 	// stamped when it leaves, after any rate-limit wait); default
 	// time.Now. Use cases take the time of the request as an argument.
@@ -81,6 +85,12 @@ type Service struct {
 	obs      Observer
 	clock    func() time.Time
 	noisy    *throttle
+	wake     func()
+
+	// lastTick is when the previous tick ran; zero until the first one
+	// after start. Slots missed between two ticks of a running bot are
+	// not "missed while away".
+	lastTick time.Time
 
 	tickMu   sync.Mutex
 	inflight sync.Map // delivery id → struct{}: one sender per delivery
@@ -119,6 +129,9 @@ func New(p Ports, c Config) (*Service, error) {
 	if c.Calendar.Fallback == nil {
 		c.Calendar.Fallback = time.UTC
 	}
+	if c.Wake == nil {
+		c.Wake = func() {}
+	}
 	return &Service{
 		subs: p.Subscribers, dels: p.Deliveries, refls: p.Reflections,
 		digests: p.Digests, eraser: p.Eraser, exporter: p.Exporter, slack: p.Messenger,
@@ -132,6 +145,7 @@ func New(p Ports, c Config) (*Service, error) {
 		obs:      c.Observer,
 		clock:    c.Clock,
 		noisy:    newThrottle(c.Logger, 10*time.Second),
+		wake:     c.Wake,
 	}, nil
 }
 

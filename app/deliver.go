@@ -48,6 +48,7 @@ func (s *Service) Tick(ctx context.Context, now time.Time) {
 	}
 	s.queuePending(now, enqueue)
 	s.planDue(now, enqueue)
+	s.lastTick = now
 	close(queue)
 	var lag time.Duration
 	if !oldest.IsZero() {
@@ -57,6 +58,32 @@ func (s *Service) Tick(ctx context.Context, now time.Time) {
 	// sending 100,000 nudges is busy for minutes, but the scheduler ran.
 	s.obs.Ticked(lag)
 	wg.Wait()
+}
+
+// NextWake is when the scheduler should next run Tick: the earliest due
+// time in the index, the end of the earliest snooze, or when an uncertain
+// post may be looked for. ok is false when nothing is scheduled.
+func (s *Service) NextWake() (at time.Time, ok bool) {
+	at, ok, err := s.subs.OldestDue()
+	if err != nil {
+		s.log.Warn("reading the earliest due time; the scheduler polls instead", "error", err)
+		return time.Time{}, false
+	}
+	pending, err := s.dels.Pending()
+	if err != nil {
+		s.log.Warn("reading the outbox for the scheduler", "error", err)
+		return at, ok
+	}
+	for _, d := range pending {
+		due := d.DueAt()
+		if uncertain, look := d.NeedsReconcile(s.settle); uncertain && look.After(due) {
+			due = look
+		}
+		if !ok || due.Before(at) {
+			at, ok = due, true
+		}
+	}
+	return at, ok
 }
 
 // queuePending hands the senders every pending delivery that is not
@@ -187,7 +214,14 @@ func (s *Service) recordMissed(userID string, expect time.Time, plan nudges.Plan
 		s.log.Error("recording missed slots", "user_id", userID, "error", err)
 		return false
 	}
-	s.log.Info("slots passed while the bot was away; recorded as missed", "user_id", userID, "count", max(plan.MissedCount, len(plan.Missed)))
+	count := max(plan.MissedCount, len(plan.Missed))
+	if s.lastTick.IsZero() || plan.Missed[0].Before(s.lastTick) {
+		s.log.Info("slots passed while the bot was away; recorded as missed", "user_id", userID, "count", count)
+	} else {
+		// The bot was running: the schedule fires more often than ticks
+		// could keep up with (an "@every" finer than a tick's work).
+		s.log.Debug("slots passed between two ticks; the latest is sent, the rest recorded as missed", "user_id", userID, "count", count)
+	}
 	s.obs.Delivered("missed")
 	return true
 }

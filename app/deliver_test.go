@@ -136,3 +136,31 @@ func TestSnoozeComesBack(t *testing.T) {
 		t.Errorf("unknown delivery: err = %v, want not found", err)
 	}
 }
+
+// Ensure the scheduler is told to wake for the earliest of: the next due
+// person, the end of a snooze, and the moment an uncertain post may be
+// looked for.
+func TestNextWake(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	if _, ok := tc.NextWake(); ok {
+		t.Fatal("a wake time with nobody scheduled")
+	}
+	d := tc.deliver(t, owner) // due again tomorrow at 09:00 Berlin
+	tomorrow := d.Slot.Add(24 * time.Hour)
+	if at, ok := tc.NextWake(); !ok || !at.Equal(tomorrow) {
+		t.Fatalf("next wake = %v %v, want tomorrow's slot %v", at, ok, tomorrow)
+	}
+	if _, err := tc.AnswerNudge(ctx, app.Person(owner), d.ID, nudges.AnswerSnoozeHour, app.MessageRef{}, tc.now); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := tc.NextWake(); !at.Equal(tc.now.Add(time.Hour)) {
+		t.Fatalf("next wake = %v, want the snooze's end %v", at, tc.now.Add(time.Hour))
+	}
+	tc.now = tc.now.Add(time.Hour)
+	tc.slack.postErr = fmt.Errorf("reset: %w", app.ErrUncertain)
+	tc.Tick(ctx, tc.now)
+	if at, _ := tc.NextWake(); !at.Equal(tc.now.Add(app.DefaultSettleTime)) {
+		t.Fatalf("next wake = %v, want the settle time %v", at, tc.now.Add(app.DefaultSettleTime))
+	}
+}

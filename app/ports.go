@@ -24,6 +24,9 @@ type Subscribers interface {
 	// Due lists up to limit people whose next due time is not after now,
 	// earliest first.
 	Due(now time.Time, limit int) ([]string, error)
+	// OldestDue is the earliest due time in the index; false when nobody
+	// is scheduled.
+	OldestDue() (time.Time, bool, error)
 	CountSubscribers() (total, active int, err error)
 	PausedAll() (time.Time, error)
 	SetPausedAll(until time.Time) error

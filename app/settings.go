@@ -51,6 +51,7 @@ func (s *Service) Subscribe(ctx context.Context, a Actor, now time.Time) (Subscr
 	if err != nil {
 		return Subscription{}, fmt.Errorf("subscribing: %w", err)
 	}
+	s.wake()
 	return Subscription{Subscriber: sub, Location: sub.Location(s.cal.Fallback), Already: already}, nil
 }
 
@@ -137,6 +138,7 @@ func (s *Service) ChangeSettings(ctx context.Context, a Actor, now time.Time, ch
 	if err != nil {
 		return nudges.Subscriber{}, fmt.Errorf("changing settings: %w", err)
 	}
+	s.wake()
 	return sub, nil
 }
 
@@ -235,6 +237,7 @@ func (s *Service) ProfileChanged(userID string, p Profile, now time.Time) error 
 	if p.Deleted {
 		s.log.Info("person deactivated in Slack; schedule stopped, data kept", "user_id", userID)
 	}
+	s.wake()
 	return nil
 }
 

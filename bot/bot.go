@@ -37,8 +37,15 @@ type Options struct {
 	Metrics Metrics
 	Now     func() time.Time
 
-	// Tick is how often the scheduler looks for due nudges; default 15s.
+	// Tick is the longest the scheduler sleeps between two looks at the
+	// due index; it wakes sooner, when the next person is due. Default 1m.
 	Tick time.Duration
+	// Wake wakes the scheduler early: the core signals on it when a
+	// schedule changed (app.Config.Wake).
+	Wake <-chan struct{}
+	// ManualTicks leaves ticking to the caller (the demo and the tests
+	// drive a fake clock); one tick still runs at start.
+	ManualTicks bool
 	// ShutdownTimeout bounds how long in-flight work may take to finish
 	// once the bot is told to stop; default 10s.
 	ShutdownTimeout time.Duration
@@ -106,7 +113,7 @@ func New(opts Options) (*Bot, error) {
 		opts.Now = time.Now
 	}
 	if opts.Tick <= 0 {
-		opts.Tick = 15 * time.Second
+		opts.Tick = time.Minute
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
@@ -145,7 +152,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	sockErr := make(chan error, 1)
 	go func() { sockErr <- b.smc.RunContext(sockCtx) }()
 
-	sched := b.startCron()
+	stopSched := b.startScheduler()
 
 	var runErr error
 loop:
@@ -172,10 +179,11 @@ loop:
 	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.ShutdownTimeout)
 	defer cancel()
 	stopSocket()
-	cronDone := sched.Stop()
+	schedDone := make(chan struct{})
+	go func() { stopSched(); close(schedDone) }()
 	workDone := make(chan struct{})
 	go func() { b.work.Wait(); close(workDone) }()
-	for _, done := range []<-chan struct{}{cronDone.Done(), workDone} {
+	for _, done := range []<-chan struct{}{schedDone, workDone} {
 		select {
 		case <-done:
 		case <-deadline.Done():
@@ -187,22 +195,20 @@ loop:
 	return runErr
 }
 
-// startCron registers the global jobs. Each person's own schedule is kept
-// in storage, not in cron: one tick asks storage who is due.
-func (b *Bot) startCron() *cron.Cron {
+// startScheduler starts the scheduler loop and registers the global jobs
+// on robfig/cron. Each person's own schedule is kept in storage, not in
+// cron: the loop asks the core when anyone is next due and sleeps until
+// then. stop ends both and waits for a tick in progress.
+func (b *Bot) startScheduler() (stop func()) {
 	cl := cronLogger{b.log}
 	c := cron.New(cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
-	ctx := b.workCtx
-	if ctx == nil {
-		ctx = context.Background() // scheduler tests start cron without Run
-	}
+	ctx := b.ctx()
 	mustAdd := func(spec string, job func()) {
 		if _, err := c.AddFunc(spec, job); err != nil {
 			// The specs are constants; failing here is a programming error.
 			panic(fmt.Sprintf("cron spec %q: %v", spec, err))
 		}
 	}
-	mustAdd(fmt.Sprintf("@every %s", b.opts.Tick), func() { b.Tick(ctx) })
 	mustAdd("@hourly", func() { b.housekeeping(); b.compactSoon() })
 	mustAdd("@daily", func() { b.RefreshProfiles(ctx) })
 	// Digest specs come from the config, which validated them; one that
@@ -213,10 +219,46 @@ func (b *Bot) startCron() *cron.Cron {
 		}
 	}
 	c.Start()
-	// Deliver whatever came due while we were down without waiting a
-	// whole tick.
-	b.goWork(func() { b.Tick(ctx) })
-	return c
+	quit, loopDone := make(chan struct{}), make(chan struct{})
+	if b.opts.ManualTicks {
+		close(loopDone)
+		// Deliver whatever came due while we were down.
+		b.goWork(func() { b.Tick(ctx) })
+	} else {
+		go func() { defer close(loopDone); b.scheduleLoop(ctx, quit) }()
+	}
+	return func() {
+		close(quit)
+		<-c.Stop().Done()
+		<-loopDone
+	}
+}
+
+// minSleep keeps the loop from spinning on someone who stays due after a
+// tick (Slack refused for now, a write failed): they are tried again a
+// second later.
+const minSleep = time.Second
+
+// scheduleLoop ticks at once (whatever came due while the bot was down),
+// then whenever the next person is due, at the latest every Tick, and
+// early when the core says someone's schedule changed.
+func (b *Bot) scheduleLoop(ctx context.Context, quit <-chan struct{}) {
+	for {
+		b.Tick(ctx)
+		wait := b.opts.Tick
+		if at, ok := b.core.NextWake(); ok {
+			wait = min(wait, max(at.Sub(b.now()), minSleep))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-quit:
+			t.Stop()
+			return
+		case <-t.C:
+		case <-b.opts.Wake:
+			t.Stop()
+		}
+	}
 }
 
 func (b *Bot) housekeeping() {

@@ -33,14 +33,23 @@ func testBot(t *testing.T, base time.Time, spec string) (*Bot, *storage.DB, *fak
 	}
 	api := newFakeAPI(now)
 	sl := NewSlack(SlackOptions{BotToken: "xoxb-test", AppToken: "xapp-test", api: api})
+	wake := make(chan struct{}, 1)
 	core, err := app.New(
 		app.Ports{Subscribers: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
-		app.Config{Catalog: cat, Calendar: nudges.Calendar{Default: sched, CatchUp: 2 * time.Hour, Fallback: time.UTC}, Clock: now},
+		app.Config{
+			Catalog: cat, Calendar: nudges.Calendar{Default: sched, CatchUp: 2 * time.Hour, Fallback: time.UTC}, Clock: now,
+			Wake: func() {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			},
+		},
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Options{AppToken: "xapp-test", Slack: sl, Core: core, Envelopes: db, Now: now, Tick: time.Minute})
+	b, err := New(Options{AppToken: "xapp-test", Slack: sl, Core: core, Envelopes: db, Now: now, Tick: time.Minute, Wake: wake})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +108,9 @@ func TestCronDeliversOncePerLocalDayAcrossDST(t *testing.T) {
 				for _, p := range people {
 					subscribe(t, b, api, now(), p)
 				}
-				c := b.startCron()
+				stop := b.startScheduler()
 				time.Sleep(5 * 24 * time.Hour)
-				<-c.Stop().Done()
+				stop()
 				b.work.Wait()
 
 				for _, p := range people {
@@ -164,9 +173,9 @@ func TestCronPostsDigestsOnSchedule(t *testing.T) {
 		b, _, api, _ := testBot(t, time.Now(), "0 9 * * *")
 		berlin, _ := time.LoadLocation("Europe/Berlin")
 		b.opts.Digests = []DigestTarget{{Channel: "CTEAM0001", Schedule: "0 16 * * FRI", Location: berlin}}
-		c := b.startCron()
+		stop := b.startScheduler()
 		time.Sleep(15 * 24 * time.Hour)
-		<-c.Stop().Done()
+		stop()
 		b.work.Wait()
 		days := map[string]bool{}
 		for _, p := range api.postsTo("CTEAM0001") {
@@ -178,6 +187,36 @@ func TestCronPostsDigestsOnSchedule(t *testing.T) {
 		}
 		if len(days) != 2 {
 			t.Errorf("digests on %d Fridays in 15 days, want 2: %v", len(days), days)
+		}
+	})
+}
+
+// Ensure the scheduler wakes at the slot itself, not at its next poll,
+// and early when a schedule changes: a person who subscribes while it
+// sleeps (for up to an hour here) gets each nudge within a second of its
+// slot, the first one 20 minutes later, well before the loop's next look.
+func TestSchedulerWakesAtTheSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC) // Monday, 10:00 in Berlin
+		b, _, api, now := testBot(t, base, "0 9 * * *")
+		b.opts.Tick = time.Hour
+		stop := b.startScheduler()
+		time.Sleep(10 * time.Minute) // the loop sleeps until 09:00 UTC
+		subscribe(t, b, api, now(), person{"UWAKE", "Europe/Berlin", "10:30"})
+		time.Sleep(3 * 24 * time.Hour)
+		stop()
+		b.work.Wait()
+		posts := api.postsTo("DUWAKE")
+		berlin, _ := time.LoadLocation("Europe/Berlin")
+		if len(posts) != 3 || posts[0].At.In(berlin).Weekday() != time.Monday {
+			t.Fatalf("%d nudges in three days (%v), want 3, the first today", len(posts), posts)
+		}
+		for _, p := range posts {
+			local := p.At.In(berlin)
+			slot := time.Date(local.Year(), local.Month(), local.Day(), 10, 30, 0, 0, berlin)
+			if late := p.At.Sub(slot); late < 0 || late >= time.Second {
+				t.Errorf("nudge at %s, %v after its 10:30 slot; want under a second", local.Format("Mon 15:04:05.000"), late)
+			}
 		}
 	})
 }

@@ -105,11 +105,13 @@ type metricsSink interface {
 // knobs are what the demo, the tests and the metrics adjust on top of the
 // config, without a second wiring.
 type knobs struct {
-	Now        func() time.Time // the one clock of the bot and the core
-	Tick       time.Duration
-	SettleTime time.Duration
-	ReadyFunc  func()
-	Metrics    metricsSink
+	Now  func() time.Time // the one clock of the bot and the core
+	Tick time.Duration
+	// ManualTicks: the caller drives the scheduler (a fake clock).
+	ManualTicks bool
+	SettleTime  time.Duration
+	ReadyFunc   func()
+	Metrics     metricsSink
 	// ShutdownTimeout, when set, replaces the config's.
 	ShutdownTimeout time.Duration
 }
@@ -147,18 +149,26 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 		BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
 		Limits: cfg.SlackLimits, Logger: blog, Metrics: m,
 	})
+	// The core says when a schedule changed; the scheduler wakes to look.
+	wake := make(chan struct{}, 1)
 	core, err := app.New(
 		app.Ports{Subscribers: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
 		app.Config{
 			Catalog: cat, Calendar: cal, Admins: cfg.Admins, DigestChannels: channels,
 			SettleTime: k.SettleTime, Logger: log.With("component", "core"), Observer: m, Clock: k.Now,
+			Wake: func() {
+				select {
+				case wake <- struct{}{}:
+				default: // a wake is already waiting
+				}
+			},
 		})
 	if err != nil {
 		return wiring{}, errors.Join(fmt.Errorf("core: %w", err), db.Close())
 	}
 	b, err := bot.New(bot.Options{
 		AppToken: cfg.Slack.AppToken.Reveal(), Slack: sl, Core: core, Envelopes: db, Digests: digests,
-		Logger: blog, Metrics: m, Now: k.Now, Tick: k.Tick, ShutdownTimeout: k.ShutdownTimeout, ReadyFunc: k.ReadyFunc,
+		Logger: blog, Metrics: m, Now: k.Now, Tick: k.Tick, Wake: wake, ManualTicks: k.ManualTicks, ShutdownTimeout: k.ShutdownTimeout, ReadyFunc: k.ReadyFunc,
 	})
 	if err != nil {
 		return wiring{}, errors.Join(err, db.Close())

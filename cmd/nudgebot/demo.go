@@ -288,7 +288,7 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 	var b *bot.Bot
 	w, err := wire(cfg, log, func(k string) string { return env[k] }, func(o *knobs) {
 		o.Now = d.clock.Now
-		o.Tick = time.Hour // the demo drives the scheduler itself, in simulated time
+		o.ManualTicks = true // the demo drives the scheduler itself, in simulated time
 		o.ReadyFunc = func() { close(ready) }
 	})
 	if err != nil {

@@ -155,7 +155,7 @@ func (h *harness) start() {
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(&allLogs, testWriter{h.t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w, err := wire(h.cfg, log, func(string) string { return "" }, func(o *knobs) {
 		o.Now = h.clock.Now
-		o.Tick = time.Hour // tests call Tick themselves, at fake times
+		o.ManualTicks = true // tests call Tick themselves, at fake times
 		o.ShutdownTimeout = 5 * time.Second
 		if h.tune != nil {
 			h.tune(o)
