@@ -39,7 +39,7 @@ func (s *Service) AdminStats(ctx context.Context, a Actor, now time.Time) (Stats
 	if err != nil {
 		return Stats{}, fmt.Errorf("counting deliveries: %w", err)
 	}
-	if until, _ := s.subs.PausedAll(); until.After(now) {
+	if until, _ := s.settings.PausedAll(); until.After(now) {
 		st.PausedAll = until
 	}
 	return st, nil
@@ -56,7 +56,7 @@ func (s *Service) PauseAll(ctx context.Context, a Actor, until time.Time) error 
 	if err := s.policy.Authorize(ctx, a, AdminOperations()); err != nil {
 		return err
 	}
-	if err := s.subs.SetPausedAll(until); err != nil {
+	if err := s.settings.SetPausedAll(until); err != nil {
 		return fmt.Errorf("setting the company-wide pause: %w", err)
 	}
 	if until.IsZero() {
@@ -115,4 +115,25 @@ func (s *Service) Home(ctx context.Context, a Actor, now time.Time) (Home, error
 		s.log.Warn("reading reflections for App Home", "user_id", a.UserID, "error", err)
 	}
 	return Home{Status: st, Reflections: rs}, nil
+}
+
+// Strategy shows or changes the strategy lines that strategy and
+// organisation nudges quote, in leadership's own words; it returns the
+// lines now in force.
+func (s *Service) Strategy(ctx context.Context, a Actor, args nudges.StrategyArgs) ([]string, error) {
+	if err := s.policy.Authorize(ctx, a, AdminOperations()); err != nil {
+		return nil, err
+	}
+	lines, err := args.Apply(s.strategyLines())
+	if err != nil {
+		return nil, err
+	}
+	if args.Op == nudges.StrategyShow {
+		return lines, nil
+	}
+	if err := s.settings.SetStrategyLines(lines); err != nil {
+		return nil, fmt.Errorf("saving the strategy lines: %w", err)
+	}
+	s.log.Info("strategy lines changed", "user_id", a.UserID, "lines", len(lines))
+	return lines, nil
 }

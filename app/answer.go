@@ -31,7 +31,7 @@ type MessageRef struct {
 // message per round); empty means the delivery's latest.
 func (s *Service) AnswerNudge(ctx context.Context, a Actor, deliveryID string, ans nudges.Answer, clicked MessageRef, now time.Time) (Answered, error) {
 	var loc *time.Location
-	d, _, err := s.dels.RecordOutcome(deliveryID, func(d *nudges.Delivery, sub *nudges.Subscriber) error {
+	d, sub, err := s.dels.RecordOutcome(deliveryID, func(d *nudges.Delivery, sub *nudges.Subscriber) error {
 		// The policy's check, inside the transaction, against the stored
 		// owner: a forged delivery id in a click answers nothing.
 		if err := s.policy.Authorize(ctx, a, OwnedBy(d.UserID)); err != nil {
@@ -49,14 +49,15 @@ func (s *Service) AnswerNudge(ctx context.Context, a Actor, deliveryID string, a
 	if d.State == nudges.StatePending {
 		s.wake() // snoozed: back in the outbox
 	}
-	n, _ := s.catalog.Get(d.NudgeID)
+	n, _ := s.catalog.Resolve(d.NudgeID)
 	s.log.Info("nudge answered", "user_id", a.UserID, "delivery_id", d.ID, "outcome", string(d.Outcome), "feedback", string(d.Feedback))
 	res := Answered{Delivery: d, Nudge: n, Location: loc}
+	msg := NudgeMessage{Nudge: n, Wording: s.wording(n, sub, d.ID), Delivery: d, Location: loc}
 	if clicked.Channel == "" || clicked.TS == "" {
 		clicked = MessageRef{Channel: d.Channel, TS: d.TS}
 	}
 	if clicked.Channel != "" && clicked.TS != "" && n.ID != "" {
-		if err := s.slack.UpdateNudge(ctx, clicked.Channel, clicked.TS, NudgeMessage{Nudge: n, Delivery: d, Location: loc}); err != nil {
+		if err := s.slack.UpdateNudge(ctx, clicked.Channel, clicked.TS, msg); err != nil {
 			s.log.Warn("could not update the nudge message; the answer is recorded", "delivery_id", d.ID, "error", err)
 		}
 	}

@@ -30,6 +30,7 @@ func Person(userID string) Actor { return Actor{UserID: userID} }
 // Ports are the core's outside world.
 type Ports struct {
 	Subscribers Subscribers
+	Settings    Settings
 	Deliveries  Deliveries
 	Reflections Reflections
 	Digests     Digests
@@ -43,6 +44,9 @@ type Config struct {
 	Catalog  *nudges.Catalog
 	Calendar nudges.Calendar
 	Admins   []string
+	// StrategyLines are the config's strategy lines, until admins set
+	// their own in Slack.
+	StrategyLines []string
 	// DigestChannels are the channels with a team digest configured.
 	DigestChannels []string
 	// Senders is how many deliveries are in flight at once; default 8.
@@ -69,6 +73,7 @@ const DefaultSettleTime = 20 * time.Second
 // Service is the application core.
 type Service struct {
 	subs     Subscribers
+	settings Settings
 	dels     Deliveries
 	refls    Reflections
 	digests  Digests
@@ -79,6 +84,7 @@ type Service struct {
 	catalog  *nudges.Catalog
 	cal      nudges.Calendar
 	channels []string
+	lines    []string
 	senders  int
 	settle   time.Duration
 	log      *slog.Logger
@@ -99,7 +105,7 @@ type Service struct {
 // New checks the ports and config and builds the core.
 func New(p Ports, c Config) (*Service, error) {
 	var problems []error
-	if p.Subscribers == nil || p.Deliveries == nil || p.Reflections == nil || p.Digests == nil || p.Eraser == nil || p.Exporter == nil {
+	if p.Subscribers == nil || p.Settings == nil || p.Deliveries == nil || p.Reflections == nil || p.Digests == nil || p.Eraser == nil || p.Exporter == nil {
 		problems = append(problems, errors.New("a storage port is missing"))
 	}
 	if p.Messenger == nil {
@@ -133,12 +139,13 @@ func New(p Ports, c Config) (*Service, error) {
 		c.Wake = func() {}
 	}
 	return &Service{
-		subs: p.Subscribers, dels: p.Deliveries, refls: p.Reflections,
+		subs: p.Subscribers, settings: p.Settings, dels: p.Deliveries, refls: p.Reflections,
 		digests: p.Digests, eraser: p.Eraser, exporter: p.Exporter, slack: p.Messenger,
 		policy:   NewPolicy(c.Admins, p.Messenger),
 		catalog:  c.Catalog,
 		cal:      c.Calendar,
 		channels: slices.Clone(c.DigestChannels),
+		lines:    slices.Clone(c.StrategyLines),
 		senders:  c.Senders,
 		settle:   c.SettleTime,
 		log:      c.Logger,
@@ -166,3 +173,22 @@ func (s *Service) IsAdmin(userID string) bool { return s.policy.isAdmin(userID) 
 
 // Fallback is the zone of people whose zone is unknown.
 func (s *Service) Fallback() *time.Location { return s.cal.Fallback }
+
+// strategyLines are the lines nudges quote: the admins' own once they set
+// them in Slack, else the config's.
+func (s *Service) strategyLines() []string {
+	lines, set, err := s.settings.StrategyLines()
+	if err != nil {
+		s.log.Warn("reading the strategy lines; using the config's", "error", err)
+		return s.lines
+	}
+	if !set {
+		return s.lines
+	}
+	return lines
+}
+
+// wording is the nudge as the person reads it.
+func (s *Service) wording(n nudges.Nudge, sub nudges.Subscriber, deliveryID string) nudges.Wording {
+	return n.Worded(nudges.WordingOptions{Situation: sub.Contexts, StrategyLines: s.strategyLines(), Seed: deliveryID})
+}

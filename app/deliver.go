@@ -125,7 +125,7 @@ func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery)) {
 }
 
 func (s *Service) pausedAll(now time.Time) bool {
-	until, err := s.subs.PausedAll()
+	until, err := s.settings.PausedAll()
 	if err != nil {
 		s.log.Warn("reading the company-wide pause; assuming none", "error", err)
 		return false
@@ -337,7 +337,7 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery) {
 		s.failDelivery(d.ID, "inactive")
 		return
 	}
-	n, ok := s.catalog.Get(d.NudgeID)
+	n, ok := s.catalog.Resolve(d.NudgeID)
 	if !ok {
 		log.Error("nudge no longer in the catalog; delivery dropped", "nudge_id", d.NudgeID)
 		s.failDelivery(d.ID, "unknown_nudge")
@@ -351,7 +351,7 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery) {
 	if done := s.reconcile(ctx, log, d, channel); done {
 		return
 	}
-	msg := NudgeMessage{Nudge: n, Delivery: d, Location: sub.Location(s.cal.Fallback)}
+	msg := NudgeMessage{Nudge: n, Wording: s.wording(n, sub, d.ID), Delivery: d, Location: sub.Location(s.cal.Fallback)}
 	// A scheduled nudge may carry the person's own words back to them.
 	if !d.Manual && d.Round == 0 {
 		msg.FollowUp = s.followUpFor(d.UserID, s.clock())

@@ -117,7 +117,19 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 			subscribed = append(subscribed, m)
 		}
 	}
-	history, err := s.dels.DeliveriesFor(subscribed, to.Add(-streakLookback), to)
+	trend, err := s.pulseTrend(channel, pulse)
+	if err != nil {
+		return nudges.DigestInput{}, "", err
+	}
+	since := to.Add(-streakLookback)
+	if len(trend) > 0 {
+		// The clarity trend sets each period beside its strategy
+		// updates, so read as far back as its first period.
+		if first := trend[0].PeriodEnd.Add(-to.Sub(from)); first.Before(since) {
+			since = first
+		}
+	}
+	history, err := s.dels.DeliveriesFor(subscribed, since, to)
 	if err != nil {
 		return nudges.DigestInput{}, "", fmt.Errorf("reading deliveries: %w", err)
 	}
@@ -137,16 +149,13 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 	if err != nil {
 		return nudges.DigestInput{}, "", fmt.Errorf("reading shared reflections: %w", err)
 	}
-	trend, err := s.pulseTrend(channel, pulse)
-	if err != nil {
-		return nudges.DigestInput{}, "", err
-	}
 	return nudges.DigestInput{
 		Channel: channel, From: from, To: to,
 		Members: subscribed, Names: s.authorNames(ctx, shared),
 		Deliveries: period, Shared: shared,
 		Pulse: pulse, Trend: trend,
 		Streaks: streaks, Nudges: s.promptsOf(shared), Now: to,
+		TrendDeliveries: history,
 	}, ch.Name, nil
 }
 
@@ -167,7 +176,7 @@ func (s *Service) authorNames(ctx context.Context, shared []nudges.Reflection) m
 func (s *Service) promptsOf(shared []nudges.Reflection) map[string]nudges.Nudge {
 	prompts := map[string]nudges.Nudge{}
 	for _, r := range shared {
-		if n, ok := s.catalog.Get(r.NudgeID); ok {
+		if n, ok := s.catalog.Resolve(r.NudgeID); ok {
 			prompts[r.NudgeID] = n
 		}
 	}

@@ -165,7 +165,7 @@ func newTestCore(t *testing.T) *testCore {
 	fs.members[team] = []string{owner, member}
 	tc := &testCore{db: db, slack: fs, now: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)} // Monday, 08:00 in Berlin
 	svc, err := app.New(
-		app.Ports{Subscribers: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: fs},
+		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: fs},
 		app.Config{
 			Catalog: cat, Calendar: nudges.Calendar{Default: sched, CatchUp: 2 * time.Hour, Fallback: time.UTC},
 			Admins: []string{admin}, DigestChannels: []string{team},

@@ -28,8 +28,16 @@ type Subscribers interface {
 	// is scheduled.
 	OldestDue() (time.Time, bool, error)
 	CountSubscribers() (total, active int, err error)
+}
+
+// Settings are the company-wide switches admins set in Slack.
+type Settings interface {
 	PausedAll() (time.Time, error)
 	SetPausedAll(until time.Time) error
+	// StrategyLines are the lines admins set; set is false while they
+	// never did.
+	StrategyLines() (lines []string, set bool, err error)
+	SetStrategyLines(lines []string) error
 }
 
 // Deliveries keeps every nudge sent or due, and the outbox of those not
@@ -113,7 +121,10 @@ type Channel struct {
 
 // NudgeMessage is everything a nudge DM shows; the messenger renders it.
 type NudgeMessage struct {
-	Nudge    nudges.Nudge
+	Nudge nudges.Nudge
+	// Wording is the nudge as this person reads it: with a fallback when
+	// they may lack the setting it assumes, a strategy line quoted.
+	Wording  nudges.Wording
 	Delivery nudges.Delivery
 	Location *time.Location
 	// FollowUp, when set, is a commitment of the person's to quote back.

@@ -102,6 +102,7 @@ func addWorkingDays(t time.Time, n int) time.Time {
 // about, if any.
 type ReflectionForm struct {
 	Nudge      nudges.Nudge
+	Wording    nudges.Wording
 	HaveNudge  bool
 	DeliveryID string
 }
@@ -116,8 +117,9 @@ func (s *Service) OpenReflection(ctx context.Context, a Actor, deliveryID string
 	if !ok {
 		return ReflectionForm{}, nil
 	}
-	n, have := s.catalog.Get(d.NudgeID)
-	return ReflectionForm{Nudge: n, HaveNudge: have, DeliveryID: d.ID}, nil
+	n, have := s.catalog.Resolve(d.NudgeID)
+	sub, _ := s.subs.Subscriber(a.UserID)
+	return ReflectionForm{Nudge: n, Wording: s.wording(n, sub, d.ID), HaveNudge: have, DeliveryID: d.ID}, nil
 }
 
 // Journal is a page of a person's reflections, newest first.
@@ -199,7 +201,7 @@ func (s *Service) Export(ctx context.Context, a Actor, now time.Time) (Export, e
 		case r.Subscriber != nil:
 			ex.Settings = r.Subscriber
 		case r.Delivery != nil:
-			n, _ := s.catalog.Get(r.Delivery.NudgeID)
+			n, _ := s.catalog.Resolve(r.Delivery.NudgeID)
 			ex.Nudges = append(ex.Nudges, ExportedNudge{Delivery: *r.Delivery, Prompt: n.Prompt})
 		case r.Reflection != nil:
 			ex.Reflections = append(ex.Reflections, *r.Reflection)

@@ -112,6 +112,12 @@ func SetFocus(focus string) Change {
 	return func(sub *nudges.Subscriber, _ *time.Location, _ time.Time) error { sub.Focus = focus; return nil }
 }
 
+// SetContexts records what applies to the person's work (a team channel,
+// one-to-ones, a change under way…), so no nudge asks for what they lack.
+func SetContexts(sit nudges.Situation) Change {
+	return func(sub *nudges.Subscriber, _ *time.Location, _ time.Time) error { sub.Contexts = sit; return nil }
+}
+
 // SetZone overrides the Slack profile's time zone.
 func SetZone(loc *time.Location) Change {
 	return func(sub *nudges.Subscriber, _ *time.Location, _ time.Time) error {
@@ -171,6 +177,10 @@ type Status struct {
 	Lead, Manage int
 	// Week is the nudges delivered since the start of the person's week.
 	Week []nudges.Delivery
+	// Arc is where the person is on the arc of their focus theme, when
+	// their focus has one.
+	Arc    nudges.ArcStatus
+	HasArc bool
 }
 
 // Status is the person's own subscription, schedule, streak and balance.
@@ -199,6 +209,7 @@ func (s *Service) status(userID string, now time.Time) (Status, error) {
 		Known: true, Subscriber: sub, Location: loc,
 		Streak: nudges.Streak(history, now), Lead: lead, Manage: manage,
 	}
+	st.Arc, st.HasArc = s.catalog.ArcStatus(sub)
 	weekStart := startOfWeek(now.In(loc))
 	for _, d := range history {
 		if !d.Slot.Before(weekStart) && d.State != nudges.StateFailed {

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -20,6 +21,7 @@ func adminHelp() string {
 		"• `/nudge admin pause-all [until YYYY-MM-DD]`: pause everyone's nudges, e.g. for a company holiday",
 		"• `/nudge admin resume-all`: lift that pause",
 		"• `/nudge admin user @someone`: a person's status (never their reflections)",
+		"• `/nudge admin strategy` (`set 1 LINE`, `add LINE`, `remove 2`, `clear`): the strategy lines strategy nudges quote, in your own words",
 	)
 }
 
@@ -48,6 +50,12 @@ func (b *Bot) routeAdmin(who app.Actor, c Command) (*ephemeral, workFunc) {
 		return nil, func(ctx context.Context) *ephemeral { return b.adminPauseAll(ctx, who, until) }
 	case "resume-all":
 		return nil, func(ctx context.Context) *ephemeral { return b.adminPauseAll(ctx, who, time.Time{}) }
+	case "strategy":
+		args, err := nudges.ParseStrategyArgs(strings.Join(rest, " "))
+		if err != nil {
+			return reply(lines(problemText(err, ""), "Usage: `/nudge admin "+nudges.StrategyUsage+"`")), nil
+		}
+		return nil, func(ctx context.Context) *ephemeral { return b.adminStrategy(ctx, who, args) }
 	case "user":
 		if len(rest) != 1 {
 			return reply(lines("Name one person.", "Usage: `/nudge admin user @someone`")), nil
@@ -101,6 +109,24 @@ func (b *Bot) adminPauseAll(ctx context.Context, who app.Actor, until time.Time)
 		return reply("Resumed: everyone's nudges go out on their own schedules again.")
 	}
 	return reply("Paused: no nudges for anyone until " + pauseText(until) + ". Slots in between are skipped, not sent later. `/nudge admin resume-all` lifts it.")
+}
+
+func (b *Bot) adminStrategy(ctx context.Context, who app.Actor, args nudges.StrategyArgs) *ephemeral {
+	now, err := b.core.Strategy(ctx, who, args)
+	if errors.Is(err, nudges.ErrInvalidInput) {
+		return reply(problemText(err, ""))
+	}
+	if err != nil {
+		return b.failed(who, "changing the strategy lines", err)
+	}
+	if len(now) == 0 {
+		return reply("No strategy lines: strategy nudges use their general wording. `/nudge admin strategy add LINE` quotes your own words in them.")
+	}
+	out := []string{"*Strategy lines* (strategy and organisation nudges quote one of these):"}
+	for i, l := range now {
+		out = append(out, fmt.Sprintf("%d. %s", i+1, Escape(l)))
+	}
+	return reply(lines(out...))
 }
 
 var userRef = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{6,})$`)

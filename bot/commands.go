@@ -22,23 +22,24 @@ type subcommand struct {
 }
 
 var nudgeCommands = map[string]subcommand{
-	"start":  {"/nudge start", "/nudge start", "subscribe to a daily nudge, at your own time"},
-	"stop":   {"/nudge stop", "/nudge stop", "unsubscribe (your history stays yours)"},
-	"now":    {"/nudge now", "/nudge now", "get a nudge right away"},
-	"time":   {"/nudge time HH:MM", "/nudge time 08:30", "change the time of day, in your time zone"},
-	"days":   {"/nudge days DAYS", "/nudge days mon-fri  or  /nudge days mon,wed,fri", "change the days"},
-	"pause":  {"/nudge pause 3d | 1w | until YYYY-MM-DD", "/nudge pause until 2027-01-04", "pause for a while"},
-	"resume": {"/nudge resume", "/nudge resume", "end a pause now"},
-	"focus":  {"/nudge focus lead | manage | both | THEME", "/nudge focus agenda-setter", "lean your nudges one way"},
-	"tz":     {"/nudge tz Area/City | auto", "/nudge tz Europe/Berlin", "set your time zone (auto follows your Slack profile)"},
-	"status": {"/nudge status", "/nudge status", "see what is set and what comes next"},
-	"forget": {"/nudge forget", "/nudge forget", "delete everything nudgebot keeps about you (asks first)"},
-	"digest": {"/nudge digest [#channel]", "/nudge digest #team", "preview the next team digest, only to you"},
-	"help":   {"/nudge help", "/nudge help", "show this help"},
+	"start":   {"/nudge start", "/nudge start", "subscribe to a daily nudge, at your own time"},
+	"stop":    {"/nudge stop", "/nudge stop", "unsubscribe (your history stays yours)"},
+	"now":     {"/nudge now", "/nudge now", "get a nudge right away"},
+	"time":    {"/nudge time HH:MM", "/nudge time 08:30", "change the time of day, in your time zone"},
+	"days":    {"/nudge days DAYS", "/nudge days mon-fri  or  /nudge days mon,wed,fri", "change the days"},
+	"pause":   {"/nudge pause 3d | 1w | until YYYY-MM-DD", "/nudge pause until 2027-01-04", "pause for a while"},
+	"resume":  {"/nudge resume", "/nudge resume", "end a pause now"},
+	"focus":   {"/nudge focus lead | manage | both | THEME", "/nudge focus agenda-setter", "lean your nudges one way"},
+	"tz":      {"/nudge tz Area/City | auto", "/nudge tz Europe/Berlin", "set your time zone (auto follows your Slack profile)"},
+	"context": {"/nudge context [SETTINGS | none]", "/nudge context standup one-to-ones team-channel", "say what your work has (a team channel, 1:1s, a change under way…) so every nudge fits"},
+	"status":  {"/nudge status", "/nudge status", "see what is set and what comes next"},
+	"forget":  {"/nudge forget", "/nudge forget", "delete everything nudgebot keeps about you (asks first)"},
+	"digest":  {"/nudge digest [#channel]", "/nudge digest #team", "preview the next team digest, only to you"},
+	"help":    {"/nudge help", "/nudge help", "show this help"},
 }
 
 // helpOrder is the order help lists the verbs in.
-var helpOrder = []string{"start", "stop", "now", "time", "days", "pause", "resume", "focus", "tz", "status", "digest", "forget", "help"}
+var helpOrder = []string{"start", "stop", "now", "time", "days", "pause", "resume", "focus", "context", "tz", "status", "digest", "forget", "help"}
 
 func helpText() string {
 	var b strings.Builder
@@ -169,6 +170,8 @@ func (b *Bot) routeNudge(who app.Actor, c Command) (*ephemeral, workFunc) {
 		return b.change(who, "setting focus", "Focus set: "+focusText(focus)+".", app.SetFocus(focus))
 	case "tz", "timezone":
 		return b.routeZone(who, c.Args)
+	case "context", "contexts", "situation":
+		return b.routeContext(who, arg)
 	}
 	return reply(unknownVerb(c.Verb)), nil
 }
@@ -191,6 +194,32 @@ func (b *Bot) routeZone(who app.Actor, args []string) (*ephemeral, workFunc) {
 		return reply(usageText("tz", problemText(err, ""))), nil
 	}
 	return b.change(who, "setting time zone", fmt.Sprintf("Time zone set to %s. `/nudge tz auto` goes back to your Slack profile's.", loc), app.SetZone(loc))
+}
+
+func (b *Bot) routeContext(who app.Actor, arg string) (*ephemeral, workFunc) {
+	args, err := nudges.ParseContextArgs(arg)
+	if err != nil {
+		return reply(usageText("context", problemText(err, ""))), nil
+	}
+	if args.Show {
+		return nil, func(ctx context.Context) *ephemeral {
+			st, err := b.core.Status(ctx, who, b.now())
+			if err != nil {
+				return b.failed(who, "reading your settings", err)
+			}
+			return reply(lines("What applies to your work: "+Escape(st.Subscriber.Contexts.Describe())+".", contextHint()))
+		}
+	}
+	return b.change(who, "setting what applies", "Noted: "+Escape(args.Set.Describe())+". Nudges that need something you don't have come with a way to do them without it.", app.SetContexts(args.Set))
+}
+
+// contextHint lists the settings a person can name.
+func contextHint() string {
+	var ids []string
+	for _, c := range nudges.ContextVocabulary {
+		ids = append(ids, "`"+string(c.ID)+"` ("+c.Label+")")
+	}
+	return "Change it with `/nudge context` and any of: " + strings.Join(ids, ", ") + "; or `/nudge context none`."
 }
 
 func unknownVerb(verb string) string {
@@ -255,10 +284,16 @@ func (b *Bot) cmdStart(ctx context.Context, who app.Actor) *ephemeral {
 	if res.Already {
 		head = "You're already subscribed. "
 	}
-	return reply(lines(
+	msg := lines(
 		head+"Your next nudge: *"+when(res.Subscriber.NextDue, res.Location)+"*.",
 		"Change it with `/nudge time 08:30`, `/nudge days mon,wed,fri` or `/nudge tz Area/City`; `/nudge now` sends one right away.",
-	))
+	)
+	if !res.Subscriber.Contexts.Known {
+		// Skippable: without an answer, nudges that assume a setting come
+		// with a way to do them without it.
+		msg = lines(msg, "Optional, so every nudge fits your work: tell me what you have, e.g. `/nudge context standup one-to-ones team-channel` (or `none`). `/nudge context` lists the choices.")
+	}
+	return reply(msg)
 }
 
 func (b *Bot) cmdStop(ctx context.Context, who app.Actor) *ephemeral {
@@ -363,10 +398,16 @@ func statusText(st app.Status, now time.Time) string {
 	if sub.PausedUntil.After(now) {
 		pause = "Paused until " + sub.PausedUntil.In(loc).Format("Mon 2 Jan, 15:04") + "."
 	}
+	arc := ""
+	if st.HasArc {
+		arc = "Arc: " + st.Arc.String() + "."
+	}
 	return lines(
 		state,
 		sched,
 		"Focus: "+focusText(sub.Focus)+".",
+		arc,
+		"Your work has: "+Escape(sub.Contexts.Describe())+".",
 		pause,
 		fmt.Sprintf("Streak: %d %s done in a row.", st.Streak, plural(st.Streak, "nudge", "nudges")),
 		fmt.Sprintf("Last 4 weeks: %d leading and %d managing %s acted on.", st.Lead, st.Manage, plural(st.Lead+st.Manage, "nudge", "nudges")),

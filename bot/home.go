@@ -21,11 +21,15 @@ const (
 	actHomePauseWeek   = "home_pause_week"
 	actHomeResume      = "home_resume"
 	actHomeTime        = "home_time"
+	actHomeContext     = "home_context"
 	actHomeFocusLead   = "home_focus_lead"
 	actHomeFocusManage = "home_focus_manage"
 	actHomeFocusBoth   = "home_focus_both"
 
 	cbHomeTime    = "home_time"
+	cbHomeContext = "home_context"
+	blockContext  = "context"
+	actionContext = "context"
 	blockHomeTime = "time"
 	blockHomeDays = "days"
 	actionTime    = "time"
@@ -92,6 +96,12 @@ func (b *Bot) homeBlocks(userID string, h app.Home) []slack.Block {
 		facts = append(facts, sub.Days.String())
 	}
 	blocks = append(blocks, slack.NewContextBlock("home_facts", mrkdwn(strings.Join(facts, " · "))))
+	var more []string
+	if h.HasArc {
+		more = append(more, "Arc: "+h.Arc.String())
+	}
+	more = append(more, "Your work has: "+Escape(sub.Contexts.Describe()))
+	blocks = append(blocks, slack.NewContextBlock("home_situation", mrkdwn(strings.Join(more, " · "))))
 	if sub.PausedUntil.After(now) {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("Paused until "+sub.PausedUntil.In(loc).Format("Mon 2 Jan, 15:04")+"."), nil,
 			slack.NewAccessory(button(actHomeResume, "Resume now", userID, ""))))
@@ -101,6 +111,7 @@ func (b *Bot) homeBlocks(userID string, h app.Home) []slack.Block {
 	blocks = append(blocks, slack.NewDividerBlock(), slack.NewActionBlock("home_actions",
 		button(actHomePauseWeek, "Pause for a week", userID, ""),
 		button(actHomeTime, "Change time and days", userID, ""),
+		button(actHomeContext, "What my work has", userID, ""),
 		button(actHomeFocusLead, "Focus: leading", userID, ""),
 		button(actHomeFocusManage, "Focus: managing", userID, ""),
 		button(actHomeFocusBoth, "Focus: both", userID, ""),
@@ -113,7 +124,7 @@ func (b *Bot) weekBlocks(h app.Home) []slack.Block {
 	cat := b.core.Catalog()
 	var week []string
 	for _, d := range h.Week {
-		n, _ := cat.Get(d.NudgeID)
+		n, _ := cat.Resolve(d.NudgeID)
 		what := nudges.OutcomeText(d.Outcome)
 		if d.State == nudges.StateMissed {
 			what = "Missed while nudgebot was away"
@@ -167,6 +178,9 @@ func (b *Bot) onHomeAction(ctx context.Context, cb slack.InteractionCallback, a 
 		_, err = b.core.ChangeSettings(ctx, who, now, app.SetFocus("both"))
 	case actHomeTime:
 		b.openTimeModal(ctx, who, cb.TriggerID)
+		return true
+	case actHomeContext:
+		b.openContextModal(ctx, who, cb.TriggerID)
 		return true
 	default:
 		return false
@@ -238,6 +252,56 @@ func (b *Bot) onHomeTimeSubmission(cb slack.InteractionCallback, ack func(any), 
 	b.afterAck(who.UserID, keys, func(ctx context.Context) {
 		if _, err := b.core.ChangeSettings(ctx, who, b.now(), app.SetTime(clock), app.SetDays(days)); err != nil {
 			b.log.Error("applying the time form", "user_id", who.UserID, "error", err)
+		}
+		b.publishHome(ctx, who)
+	})
+}
+
+// openContextModal asks what the person's work has, with what they said
+// before ticked.
+func (b *Bot) openContextModal(ctx context.Context, who app.Actor, triggerID string) {
+	st, err := b.core.Status(ctx, who, b.now())
+	if err != nil {
+		b.log.Warn("reading settings for the context form", "user_id", who.UserID, "error", err)
+	}
+	var opts, initial []*slack.OptionBlockObject
+	for _, c := range nudges.ContextVocabulary {
+		o := slack.NewOptionBlockObject(string(c.ID), plain(c.Label), nil)
+		opts = append(opts, o)
+		if st.Subscriber.Contexts.Has.Has(c.ID) {
+			initial = append(initial, o)
+		}
+	}
+	boxes := slack.NewCheckboxGroupsBlockElement(actionContext, opts...)
+	boxes.InitialOptions = initial
+	input := slack.NewInputBlock(blockContext, plain("My work has"), plain("Tick none if none apply: nudges that need one come with a way to do them without it."), boxes)
+	input.Optional = true
+	view := slack.ModalViewRequest{
+		Type: slack.VTModal, CallbackID: cbHomeContext,
+		Title: plain("What your work has"), Submit: plain("Save"), Close: plain("Cancel"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{input}},
+	}
+	if err := b.slack.openView(ctx, triggerID, view); err != nil {
+		b.log.Warn("opening the context form", "user_id", who.UserID, "error", err)
+	}
+}
+
+// onHomeContextSubmission applies the context form like /nudge context.
+func (b *Bot) onHomeContextSubmission(cb slack.InteractionCallback, ack func(any), keys []string) {
+	var ids []nudges.Context
+	for _, o := range stateValue(&cb.View, blockContext, actionContext).SelectedOptions {
+		if _, ok := nudges.LookupContext(nudges.Context(o.Value)); !ok {
+			ack(slack.NewErrorsViewSubmissionResponse(map[string]string{blockContext: "Pick from the list."}))
+			return
+		}
+		ids = append(ids, nudges.Context(o.Value))
+	}
+	ack(nil)
+	sit := nudges.Situation{Known: true, Has: nudges.ContextsOf(ids...)}
+	who := app.Person(cb.User.ID)
+	b.afterAck(who.UserID, keys, func(ctx context.Context) {
+		if _, err := b.core.ChangeSettings(ctx, who, b.now(), app.SetContexts(sit)); err != nil {
+			b.log.Error("applying the context form", "user_id", who.UserID, "error", err)
 		}
 		b.publishHome(ctx, who)
 	})

@@ -92,7 +92,7 @@ func (s *Slack) OpenDM(ctx context.Context, userID string) (string, error) {
 // PostNudge posts a nudge DM with the delivery id and round in its
 // metadata.
 func (s *Slack) PostNudge(ctx context.Context, channel string, m app.NudgeMessage, beforeSend func() error) (string, error) {
-	blocks := nudgeBlocks(m.Nudge, m.Delivery, m.Location)
+	blocks := nudgeBlocks(m)
 	if m.FollowUp != nil {
 		blocks = append(blocks, followUpBlocks(*m.FollowUp, m.Location)...)
 	}
@@ -103,7 +103,7 @@ func (s *Slack) PostNudge(ctx context.Context, channel string, m app.NudgeMessag
 		}
 		var err error
 		_, ts, err = s.api.PostMessageContext(ctx, channel,
-			slack.MsgOptionText(nudgeFallback(m.Nudge), true),
+			slack.MsgOptionText(nudgeFallback(wordingOf(m)), true),
 			slack.MsgOptionBlocks(blocks...),
 			slack.MsgOptionMetadata(slack.SlackMetadata{
 				EventType:    metadataType,
@@ -117,10 +117,10 @@ func (s *Slack) PostNudge(ctx context.Context, channel string, m app.NudgeMessag
 
 // UpdateNudge shows the answer in place of the buttons.
 func (s *Slack) UpdateNudge(ctx context.Context, channel, ts string, m app.NudgeMessage) error {
-	blocks := answeredBlocks(m.Nudge, m.Delivery, m.Location)
+	blocks := answeredBlocks(m)
 	return s.web.do(ctx, "chat.update", callSafe, func(ctx context.Context) error {
 		_, _, _, err := s.api.UpdateMessageContext(ctx, channel, ts,
-			slack.MsgOptionText(nudgeFallback(m.Nudge), true),
+			slack.MsgOptionText(nudgeFallback(wordingOf(m)), true),
 			slack.MsgOptionBlocks(blocks...),
 		)
 		return err

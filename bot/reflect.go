@@ -124,22 +124,27 @@ func (b *Bot) openReflectModal(ctx context.Context, who app.Actor, triggerID, de
 	if err != nil {
 		return b.failed(who, "opening the reflection form", err)
 	}
-	if err := b.slack.openView(ctx, triggerID, reflectModal(form.Nudge, form.HaveNudge, form.DeliveryID)); err != nil {
+	if err := b.slack.openView(ctx, triggerID, reflectModal(form)); err != nil {
 		b.log.Warn("opening the reflection form", "user_id", who.UserID, "error", err)
 		return reply("I couldn't open the form in time. Type `/reflect` followed by your thoughts instead, or try again.")
 	}
 	return nil
 }
 
-func reflectModal(n nudges.Nudge, haveNudge bool, deliveryID string) slack.ModalViewRequest {
+func reflectModal(form app.ReflectionForm) slack.ModalViewRequest {
 	var blocks []slack.Block
+	deliveryID := form.DeliveryID
 	hint := "What happened, what did you notice, what would you do differently?"
-	if haveNudge {
+	if form.HaveNudge {
+		w := form.Wording
+		if w.Prompt == "" {
+			w = form.Nudge.Worded(nudges.WordingOptions{})
+		}
 		blocks = append(blocks,
-			slack.NewSectionBlock(mrkdwn("*Today's nudge:* "+Escape(n.Prompt)), nil, nil),
-			slack.NewContextBlock("reflect_question", mrkdwn("_"+Escape(n.Question)+"_")),
+			slack.NewSectionBlock(mrkdwn("*Today's nudge:* "+Escape(w.Prompt)), nil, nil),
+			slack.NewContextBlock("reflect_question", mrkdwn("_"+Escape(w.Question)+"_")),
 		)
-		hint = n.Question
+		hint = w.Question
 	}
 	text := slack.NewPlainTextInputBlockElement(plain(truncate(hint, 140)), actionText)
 	text.Multiline = true
@@ -249,6 +254,8 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload an
 		b.onHearMoreSubmission(cb, ack, keys)
 	case cbHomeTime:
 		b.onHomeTimeSubmission(cb, ack, keys)
+	case cbHomeContext:
+		b.onHomeContextSubmission(cb, ack, keys)
 	default:
 		ack(nil)
 		b.log.Debug("ignored view submission", "callback_id", cb.View.CallbackID)
@@ -272,7 +279,7 @@ func (b *Bot) reflectionBlocks(title string, rs []nudges.Reflection, loc *time.L
 	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(title), nil, nil)}
 	for _, r := range rs {
 		head := fmt.Sprintf("*#%d* · %s", r.Seq, r.Created.In(loc).Format("Mon 2 Jan 2006"))
-		if n, ok := cat.Get(r.NudgeID); ok {
+		if n, ok := cat.Resolve(r.NudgeID); ok {
 			head += " · on: _" + Escape(truncate(n.Prompt, 90)) + "_"
 		}
 		body := Escape(truncate(r.Text, 600))

@@ -35,7 +35,7 @@ func testBot(t *testing.T, base time.Time, spec string) (*Bot, *storage.DB, *fak
 	sl := NewSlack(SlackOptions{BotToken: "xoxb-test", AppToken: "xapp-test", api: api})
 	wake := make(chan struct{}, 1)
 	core, err := app.New(
-		app.Ports{Subscribers: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
+		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
 		app.Config{
 			Catalog: cat, Calendar: nudges.Calendar{Default: sched, CatchUp: 2 * time.Hour, Fallback: time.UTC}, Clock: now,
 			Wake: func() {

@@ -129,6 +129,39 @@ func (c *Catalog) Get(id string) (Nudge, bool) {
 	return c.nudges[i], true
 }
 
+// Resolve is Get for an id from people's history: a retired id gives the
+// nudge it was merged into, so an old delivery still shows its prompt and
+// its buttons still work.
+func (c *Catalog) Resolve(id string) (Nudge, bool) {
+	if n, ok := c.Get(id); ok {
+		return n, true
+	}
+	if into, ok := retiredIDs[id]; ok {
+		return c.Get(into)
+	}
+	return Nudge{}, false
+}
+
+// retiredIDs are nudges merged into another because they asked for the
+// same action. Their ids stay retired (bringing one back would bring the
+// duplicate back), but people's history still refers to them, so Resolve
+// maps each to the nudge it became.
+var retiredIDs = map[string]string{
+	"integrator-06-dependency-map":        "diplomat-01-quiet-stakeholder",
+	"strategist-04-pattern-in-the-fires":  "architect-01-recurring-problem",
+	"generalist-03-give-away-an-approval": "change-06-hand-over-a-decision",
+	"change-07-remove-a-barrier":          "managing-05-clear-a-blocker",
+	"managing-10-milestones":              "change-08-one-page-roadmap",
+	"strategy-07-tag-the-objective":       "leading-03-purpose-before-task",
+	"leading-10-wind-down-one":            "strategist-01-stop-list",
+	"leading-05-name-the-behaviour":       "leading-08-specific-thanks",
+	"strategy-03-least-clear-part":        "leading-02-hear-the-vision-back",
+	"strategy-12-view-from-the-floor":     "strategy-04-carry-it-up",
+	"leading-11-why-we-exist":             "leading-01-success-in-three-lines",
+	"strategy-06-one-slide-why":           "leading-01-success-in-three-lines",
+	"leading-12-outcome-on-top":           "leading-01-success-in-three-lines",
+}
+
 // All returns every nudge in catalog order: built-in file order, then
 // overlay additions. The slice is the caller's to keep.
 func (c *Catalog) All() []Nudge { return slices.Clone(c.nudges) }

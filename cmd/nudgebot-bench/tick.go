@@ -219,7 +219,7 @@ func fullTick(ctx context.Context, db *storage.DB, dueIDs []string) (time.Durati
 		Limits: map[string]int{"chat.postMessage": 1_000_000},
 	})
 	core, err := app.New(
-		app.Ports{Subscribers: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
+		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
 		app.Config{Catalog: cat, Calendar: cal, Logger: slog.New(slog.DiscardHandler)},
 	)
 	if err != nil {

@@ -152,9 +152,9 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	// The core says when a schedule changed; the scheduler wakes to look.
 	wake := make(chan struct{}, 1)
 	core, err := app.New(
-		app.Ports{Subscribers: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
+		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
 		app.Config{
-			Catalog: cat, Calendar: cal, Admins: cfg.Admins, DigestChannels: channels,
+			Catalog: cat, Calendar: cal, Admins: cfg.Admins, DigestChannels: channels, StrategyLines: cfg.Strategy.Lines,
 			SettleTime: k.SettleTime, Logger: log.With("component", "core"), Observer: m, Clock: k.Now,
 			Wake: func() {
 				select {
