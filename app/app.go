@@ -47,8 +47,12 @@ type Config struct {
 	// StrategyLines are the config's strategy lines, until admins set
 	// their own in Slack.
 	StrategyLines []string
-	// DigestChannels are the channels with a team digest configured.
-	DigestChannels []string
+	// Digests are the channels with a team digest, and when each runs.
+	Digests []DigestPlan
+	// AnonymityThreshold is the fewest people a team figure may
+	// describe; 0 means nudges.DefaultThreshold, never below
+	// nudges.MinGroup.
+	AnonymityThreshold int
 	// Senders is how many deliveries are in flight at once; default 8.
 	Senders int
 	// SettleTime is how long an uncertain post is left alone before it is
@@ -72,26 +76,28 @@ const DefaultSettleTime = 20 * time.Second
 
 // Service is the application core.
 type Service struct {
-	subs     Subscribers
-	settings Settings
-	dels     Deliveries
-	refls    Reflections
-	digests  Digests
-	eraser   Eraser
-	exporter Exporter
-	slack    Messenger
-	policy   Policy
-	catalog  *nudges.Catalog
-	cal      nudges.Calendar
-	channels []string
-	lines    []string
-	senders  int
-	settle   time.Duration
-	log      *slog.Logger
-	obs      Observer
-	clock    func() time.Time
-	noisy    *throttle
-	wake     func()
+	subs      Subscribers
+	settings  Settings
+	dels      Deliveries
+	refls     Reflections
+	digests   Digests
+	eraser    Eraser
+	exporter  Exporter
+	slack     Messenger
+	policy    Policy
+	catalog   *nudges.Catalog
+	cal       nudges.Calendar
+	plans     map[string]DigestPlan
+	threshold int
+	previews  *gate
+	lines     []string
+	senders   int
+	settle    time.Duration
+	log       *slog.Logger
+	obs       Observer
+	clock     func() time.Time
+	noisy     *throttle
+	wake      func()
 
 	// lastTick is when the previous tick ran; zero until the first one
 	// after start. Slots missed between two ticks of a running bot are
@@ -135,24 +141,29 @@ func New(p Ports, c Config) (*Service, error) {
 	if c.Calendar.Fallback == nil {
 		c.Calendar.Fallback = time.UTC
 	}
+	if c.AnonymityThreshold <= 0 {
+		c.AnonymityThreshold = nudges.DefaultThreshold
+	}
 	if c.Wake == nil {
 		c.Wake = func() {}
 	}
 	return &Service{
 		subs: p.Subscribers, settings: p.Settings, dels: p.Deliveries, refls: p.Reflections,
 		digests: p.Digests, eraser: p.Eraser, exporter: p.Exporter, slack: p.Messenger,
-		policy:   NewPolicy(c.Admins, p.Messenger),
-		catalog:  c.Catalog,
-		cal:      c.Calendar,
-		channels: slices.Clone(c.DigestChannels),
-		lines:    slices.Clone(c.StrategyLines),
-		senders:  c.Senders,
-		settle:   c.SettleTime,
-		log:      c.Logger,
-		obs:      c.Observer,
-		clock:    c.Clock,
-		noisy:    newThrottle(c.Logger, 10*time.Second),
-		wake:     c.Wake,
+		policy:    NewPolicy(c.Admins, p.Messenger),
+		catalog:   c.Catalog,
+		cal:       c.Calendar,
+		plans:     plansByChannel(c.Digests),
+		threshold: max(c.AnonymityThreshold, nudges.MinGroup),
+		previews:  newGate(previewEvery),
+		lines:     slices.Clone(c.StrategyLines),
+		senders:   c.Senders,
+		settle:    c.SettleTime,
+		log:       c.Logger,
+		obs:       c.Observer,
+		clock:     c.Clock,
+		noisy:     newThrottle(c.Logger, 10*time.Second),
+		wake:      c.Wake,
 	}, nil
 }
 
@@ -191,4 +202,12 @@ func (s *Service) strategyLines() []string {
 // wording is the nudge as the person reads it.
 func (s *Service) wording(n nudges.Nudge, sub nudges.Subscriber, deliveryID string) nudges.Wording {
 	return n.Worded(nudges.WordingOptions{Situation: sub.Contexts, StrategyLines: s.strategyLines(), Seed: deliveryID})
+}
+
+func plansByChannel(ps []DigestPlan) map[string]DigestPlan {
+	m := make(map[string]DigestPlan, len(ps))
+	for _, p := range ps {
+		m[p.Channel] = p
+	}
+	return m
 }

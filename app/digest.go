@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nudgebot/nudgebot/nudges"
@@ -47,32 +48,35 @@ type DigestRun struct {
 }
 
 // RunDigest posts a channel's digest for the period since the last one,
-// with a fresh clarity pulse, and closes the previous pulse. The
+// with a fresh clarity pulse, and closes the previous pulse. A period's
+// figures count the members the channel had when it began, so nobody
+// joining or leaving in between changes whom a figure describes. The
 // scheduler calls it; an error an admin must fix is reported once in
 // DigestRun, others as the error.
 func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) (DigestRun, error) {
-	last, err := s.digests.LastDigest(channel)
+	last, err := s.digests.PostedDigest(channel)
 	if err != nil {
 		return DigestRun{}, fmt.Errorf("reading digest state: %w", err)
 	}
-	from := last
+	from := last.At
 	var pulse nudges.PulseSummary
-	if last.IsZero() {
+	if last.At.IsZero() {
 		from = now.Add(-digestLookback)
 	} else {
-		pulse, err = s.digests.ClosePulse(PulseID(channel, last))
+		pulse, err = s.digests.ClosePulse(PulseID(channel, last.At))
 		if err != nil && !errors.Is(err, nudges.ErrNotFound) {
 			s.log.Warn("closing the last pulse", "channel", channel, "error", err)
 		}
 	}
-	in, name, err := s.digestInput(ctx, channel, from, now, pulse)
+	in, ch, err := s.digestInput(ctx, channel, from, now, pulse, last.Members)
+	d := nudges.BuildDigest(in)
 	if err == nil {
-		err = s.postDigest(ctx, channel, name, nudges.BuildDigest(in), now)
+		err = s.postDigest(ctx, channel, ch.Name, d, now)
 	}
 	if err != nil {
 		return s.digestFailed(channel, err)
 	}
-	if err := s.digests.SetLastDigest(channel, now); err != nil {
+	if err := s.digests.RecordDigest(channel, nudges.PostedDigest{At: now, Shown: &d, Members: ch.Members}); err != nil {
 		s.log.Error("recording the digest; the next one will cover this period again", "channel", channel, "error", err)
 	}
 	if err := s.digests.ClearDigestBroken(channel); err != nil {
@@ -106,20 +110,26 @@ func (s *Service) digestFailed(channel string, err error) (DigestRun, error) {
 
 // digestInput gathers a channel's period: its subscribed members, their
 // deliveries, what they chose to share, and the pulse history.
-func (s *Service) digestInput(ctx context.Context, channel string, from, to time.Time, pulse nudges.PulseSummary) (nudges.DigestInput, string, error) {
+// fixed are the members the period counts, fixed when it began; nil (the
+// first period) counts the channel's members now.
+func (s *Service) digestInput(ctx context.Context, channel string, from, to time.Time, pulse nudges.PulseSummary, fixed []string) (nudges.DigestInput, Channel, error) {
 	ch, err := s.slack.Channel(ctx, channel)
 	if err != nil {
-		return nudges.DigestInput{}, "", err
+		return nudges.DigestInput{}, Channel{}, err
+	}
+	counted := ch.Members
+	if fixed != nil {
+		counted = fixed
 	}
 	var subscribed []string
-	for _, m := range ch.Members {
+	for _, m := range counted {
 		if _, err := s.subs.Subscriber(m); err == nil {
 			subscribed = append(subscribed, m)
 		}
 	}
 	trend, err := s.pulseTrend(channel, pulse)
 	if err != nil {
-		return nudges.DigestInput{}, "", err
+		return nudges.DigestInput{}, Channel{}, err
 	}
 	since := to.Add(-streakLookback)
 	if len(trend) > 0 {
@@ -131,7 +141,7 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 	}
 	history, err := s.dels.DeliveriesFor(subscribed, since, to)
 	if err != nil {
-		return nudges.DigestInput{}, "", fmt.Errorf("reading deliveries: %w", err)
+		return nudges.DigestInput{}, Channel{}, fmt.Errorf("reading deliveries: %w", err)
 	}
 	var period []nudges.Delivery
 	byUser := map[string][]nudges.Delivery{}
@@ -147,16 +157,16 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 	}
 	shared, err := s.refls.SharedReflections(subscribed, from, to)
 	if err != nil {
-		return nudges.DigestInput{}, "", fmt.Errorf("reading shared reflections: %w", err)
+		return nudges.DigestInput{}, Channel{}, fmt.Errorf("reading shared reflections: %w", err)
 	}
 	return nudges.DigestInput{
-		Channel: channel, From: from, To: to,
+		Channel: channel, From: from, To: to, Threshold: s.threshold,
 		Members: subscribed, Names: s.authorNames(ctx, shared),
 		Deliveries: period, Shared: shared,
 		Pulse: pulse, Trend: trend,
 		Streaks: streaks, Nudges: s.promptsOf(shared), Now: to,
 		TrendDeliveries: history,
-	}, ch.Name, nil
+	}, ch, nil
 }
 
 func (s *Service) authorNames(ctx context.Context, shared []nudges.Reflection) map[string]string {
@@ -200,38 +210,121 @@ func (s *Service) pulseTrend(channel string, pulse nudges.PulseSummary) ([]nudge
 // ErrNoDigest is returned for a channel without a digest configured.
 var ErrNoDigest = errors.New("that channel has no digest configured")
 
-// Preview is what the next digest of a channel would say.
+// TooSoon is the answer to a second preview within a minute; Retry is
+// when one may be asked for again.
+type TooSoon struct{ Retry time.Time }
+
+func (e *TooSoon) Error() string { return "asked again too soon" }
+
+// previewEvery is how often one person may preview digests.
+const previewEvery = time.Minute
+
+// Preview is what a person may see of a channel's digest.
 type Preview struct {
-	Digest      nudges.Digest
 	ChannelName string
+	// Running is true for an admin's look at the period under way;
+	// members see the last digest posted (Digest is nil before the
+	// first), since the running period's figures would change as people
+	// come and go and could single one out.
+	Running bool
+	Digest  *nudges.Digest
+	Posted  time.Time // when the digest shown went out; zero for a running one
+	Next    time.Time // when the next digest goes out, in the digest's zone; zero if unknown
 }
 
-// PreviewDigest shows the actor what the next digest of a channel would
-// say, without closing its pulse or posting anything. Only the channel's
-// members and the admins may look.
+// PreviewDigest shows a channel's digest to its members and the admins:
+// members see what its last digest showed and when the next comes; only
+// admins see the running period. Each person may look once a minute,
+// since every look asks Slack who is in the channel.
 func (s *Service) PreviewDigest(ctx context.Context, a Actor, channel string, now time.Time) (Preview, error) {
-	if !slices.Contains(s.channels, channel) {
+	plan, ok := s.plans[channel]
+	if !ok {
 		return Preview{}, ErrNoDigest
+	}
+	if err := s.previews.take(a.UserID, now); err != nil {
+		return Preview{}, err
 	}
 	if err := s.policy.Authorize(ctx, a, ChannelThings(channel)); err != nil {
 		return Preview{}, err
 	}
-	last, err := s.digests.LastDigest(channel)
+	last, err := s.digests.PostedDigest(channel)
 	if err != nil {
 		return Preview{}, fmt.Errorf("reading digest state: %w", err)
 	}
-	if last.IsZero() {
-		last = now.Add(-digestLookback)
+	p := Preview{Next: plan.next(now)}
+	if !s.policy.isAdmin(a.UserID) {
+		ch, err := s.slack.Channel(ctx, channel)
+		if err != nil {
+			return Preview{}, fmt.Errorf("reading the channel: %w", err)
+		}
+		p.ChannelName, p.Digest, p.Posted = ch.Name, last.Shown, last.At
+		return p, nil
 	}
-	in, name, err := s.digestInput(ctx, channel, last, now, nudges.PulseSummary{})
+	from := last.At
+	if from.IsZero() {
+		from = now.Add(-digestLookback)
+	}
+	in, ch, err := s.digestInput(ctx, channel, from, now, nudges.PulseSummary{}, last.Members)
 	if err != nil {
 		return Preview{}, fmt.Errorf("reading the channel: %w", err)
 	}
-	return Preview{Digest: nudges.BuildDigest(in), ChannelName: name}, nil
+	d := nudges.BuildDigest(in)
+	p.ChannelName, p.Digest, p.Running = ch.Name, &d, true
+	return p, nil
+}
+
+// DigestPlan is one channel's digest: where, and when it runs.
+type DigestPlan struct {
+	Channel  string
+	Schedule nudges.Schedule
+	Location *time.Location
+}
+
+func (p DigestPlan) next(after time.Time) time.Time {
+	if p.Schedule.IsZero() {
+		return time.Time{}
+	}
+	loc := p.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return p.Schedule.Next(after, loc).In(loc)
+}
+
+// gate lets each person through once per interval.
+type gate struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  map[string]time.Time
+}
+
+func newGate(every time.Duration) *gate { return &gate{every: every, last: map[string]time.Time{}} }
+
+// take lets userID through at now, or says when they may come back.
+func (g *gate) take(userID string, now time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t, ok := g.last[userID]; ok && now.Sub(t) < g.every && !now.Before(t) {
+		return &TooSoon{Retry: t.Add(g.every)}
+	}
+	for id, t := range g.last { // forget those who may come back anyway
+		if now.Sub(t) >= g.every {
+			delete(g.last, id)
+		}
+	}
+	g.last[userID] = now
+	return nil
 }
 
 // DigestChannels are the channels with a digest configured.
-func (s *Service) DigestChannels() []string { return slices.Clone(s.channels) }
+func (s *Service) DigestChannels() []string {
+	out := make([]string, 0, len(s.plans))
+	for ch := range s.plans {
+		out = append(out, ch)
+	}
+	slices.Sort(out)
+	return out
+}
 
 // VotePulse records an anonymous answer to a channel's clarity pulse,
 // once per person; first is false when they had answered already.

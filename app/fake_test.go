@@ -168,7 +168,7 @@ func newTestCore(t *testing.T) *testCore {
 		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: fs},
 		app.Config{
 			Catalog: cat, Calendar: nudges.Calendar{Default: sched, CatchUp: 2 * time.Hour, Fallback: time.UTC},
-			Admins: []string{admin}, DigestChannels: []string{team},
+			Admins: []string{admin}, Digests: []app.DigestPlan{{Channel: team}},
 			Clock: func() time.Time { return tc.now },
 		})
 	if err != nil {

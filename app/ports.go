@@ -85,8 +85,9 @@ type Exporter interface {
 // Digests keeps when each channel last had its digest, and the clarity
 // pulses.
 type Digests interface {
-	LastDigest(channel string) (time.Time, error)
-	SetLastDigest(channel string, at time.Time) error
+	// PostedDigest is the channel's last digest; zero if none yet.
+	PostedDigest(channel string) (nudges.PostedDigest, error)
+	RecordDigest(channel string, p nudges.PostedDigest) error
 	MarkDigestBroken(channel, reason string) (first bool, err error)
 	ClearDigestBroken(channel string) error
 	OpenPulse(channel, id string, opened time.Time) error

@@ -155,22 +155,46 @@ func (b *Bot) digestPreview(ctx context.Context, who app.Actor, here, arg string
 		}
 	}
 	p, err := b.core.PreviewDigest(ctx, who, channel, b.now())
+	if msg := previewRefusal(err); msg != nil {
+		return msg
+	}
+	if err != nil {
+		b.log.Warn("digest preview", "channel", channel, "error", err)
+		return reply("I couldn't read that channel. Is nudgebot a member of it?")
+	}
+	loc := b.core.Location(who.UserID)
+	next := "The next digest's time is not known."
+	if !p.Next.IsZero() {
+		next = "The next one comes " + when(p.Next, p.Next.Location()) + "."
+	}
+	if p.Digest == nil {
+		return reply("No digest has been posted in that channel yet. " + next)
+	}
+	note := "_Only you can see this: the last digest, posted " + p.Posted.In(loc).Format("Mon 2 Jan, 15:04") + ". " + next + " Only admins see the period under way._"
+	if p.Running {
+		note = "_Admins only, and only you can see this: the period under way, with the pulse still open. " + next + "_"
+	}
+	msgs := digestMessages(*p.Digest, p.ChannelName)
+	preview := reply("Preview of the team digest")
+	preview.Blocks = append([]slack.Block{slack.NewContextBlock("preview_note", mrkdwn(note))}, msgs[0]...)
+	if len(preview.Blocks) > 50 {
+		preview.Blocks = preview.Blocks[:50]
+	}
+	return preview
+}
+
+// previewRefusal answers a preview the core would not give.
+func previewRefusal(err error) *ephemeral {
+	var soon *app.TooSoon
 	switch {
 	case errors.Is(err, app.ErrNoDigest):
 		return reply("That channel has no digest configured. Ask an admin to add it under `digests` in the config.")
 	case app.IsForbidden(err):
 		return reply("Sorry, a channel's digest is only for " + app.WhoMembers + ". Ask someone in it, or an admin.")
-	case err != nil:
-		b.log.Warn("digest preview", "channel", channel, "error", err)
-		return reply("I couldn't read that channel. Is nudgebot a member of it?")
+	case errors.As(err, &soon):
+		return reply("You looked at a digest a moment ago; each look asks Slack who is in the channel, so give it a minute.")
 	}
-	msgs := digestMessages(p.Digest, p.ChannelName)
-	preview := reply("Preview of the next digest")
-	preview.Blocks = append([]slack.Block{slack.NewContextBlock("preview_note", mrkdwn("_Preview, only you can see it: the pulse is still open, so its results are not in yet._"))}, msgs[0]...)
-	if len(preview.Blocks) > 50 {
-		preview.Blocks = preview.Blocks[:50]
-	}
-	return preview
+	return nil
 }
 
 func (b *Bot) digestChannelByName(ctx context.Context, name string) string {

@@ -123,11 +123,11 @@ func digestParts(d nudges.Digest, name string) []digestPart {
 		last := d.To.Add(-time.Nanosecond)
 		period = append(period, d.From.Format("Mon 2 Jan")+" – "+last.Format("Mon 2 Jan 2006"))
 	}
-	if d.Members >= nudges.MinGroup {
+	if d.Members >= threshold(d) {
 		period = append(period, counted(d.Members, "subscriber", "subscribers")+" in this channel")
 	} else {
 		// Even how many people subscribe is not said of fewer than three.
-		period = append(period, fmt.Sprintf("fewer than %d subscribers in this channel", nudges.MinGroup))
+		period = append(period, fmt.Sprintf("fewer than %d subscribers in this channel", threshold(d)))
 	}
 	parts = append(parts, mrkdwnPart(contextOf(strings.Join(period, " · "))))
 
@@ -143,7 +143,7 @@ func digestParts(d nudges.Digest, name string) []digestPart {
 	}
 
 	if d.Pulse.Held {
-		parts = append(parts, mrkdwnPart(slack.NewSectionBlock(mrkdwn(pulseText(d.Pulse)), nil, nil)))
+		parts = append(parts, mrkdwnPart(slack.NewSectionBlock(mrkdwn(pulseText(d.Pulse, threshold(d))), nil, nil)))
 		if len(d.Pulse.HearMore) > 0 {
 			parts = append(parts, mrkdwnPart(slack.NewSectionBlock(mrkdwn(hearMoreText(d.Pulse.HearMore)), nil, nil)))
 		}
@@ -153,7 +153,7 @@ func digestParts(d nudges.Digest, name string) []digestPart {
 	}
 
 	if len(d.Suppressed) > 0 {
-		note := fitEscaped(fmt.Sprintf("No figure describes fewer than %d people. ", nudges.MinGroup)+strings.Join(d.Suppressed, " "), maxNoteText, false)
+		note := fitEscaped(fmt.Sprintf("No figure describes fewer than %d people. ", threshold(d))+strings.Join(d.Suppressed, " "), maxNoteText, false)
 		parts = append(parts, mrkdwnPart(contextOf(note)))
 	}
 
@@ -185,7 +185,7 @@ func figuresText(d nudges.Digest) string {
 		if s.Members == 0 {
 			ls = append(ls, fmt.Sprintf("• Nobody is on a streak of %d or more yet", nudges.StreakThreshold))
 		} else {
-			ls = append(ls, fmt.Sprintf("• *%d* people on a streak of %d or more; the longest is *%d*", s.Members, nudges.StreakThreshold, s.Longest))
+			ls = append(ls, fmt.Sprintf("• *%d* people on a streak of %d or more", s.Members, nudges.StreakThreshold))
 		}
 	}
 	if len(ls) == 0 {
@@ -194,7 +194,10 @@ func figuresText(d nudges.Digest) string {
 	return "*This period*\n" + strings.Join(ls, "\n")
 }
 
-func pulseText(p nudges.PulseSection) string {
+// threshold is the group size the digest's figures were held to.
+func threshold(d nudges.Digest) int { return max(d.Threshold, nudges.MinGroup) }
+
+func pulseText(p nudges.PulseSection, min int) string {
 	var b strings.Builder
 	b.WriteString("*Clarity pulse* · " + pulseQuestion + "\n")
 	switch {
@@ -203,12 +206,12 @@ func pulseText(p nudges.PulseSection) string {
 	case p.Responses == 0:
 		b.WriteString("Nobody answered this time.")
 	default:
-		fmt.Fprintf(&b, "%s. The average is shown once at least %d people answer.", counted(p.Responses, "answer", "answers"), nudges.MinGroup)
+		fmt.Fprintf(&b, "%s. The average is shown once at least %d people answer.", counted(p.Responses, "answer", "answers"), min)
 	}
 	if p.Sparkline != "" {
 		fmt.Fprintf(&b, "\nTrend, oldest first: `%s`", p.Sparkline)
 		if strings.ContainsRune(p.Sparkline, nudges.SparkGap) {
-			fmt.Fprintf(&b, " (%c: fewer than %d answers)", nudges.SparkGap, nudges.MinGroup)
+			fmt.Fprintf(&b, " (%c: fewer than %d answers)", nudges.SparkGap, min)
 		}
 	}
 	return b.String()

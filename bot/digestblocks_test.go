@@ -111,7 +111,7 @@ func fullDigest(n int, text func(i int) string) nudges.Digest {
 		Members: n, Received: 5 * n, ReceivedShown: true, ActedOn: 3 * n, ActedOnShown: true,
 		StrategyUpdates: n, StrategyShown: true,
 		TopThemes: []nudges.ThemeCount{{Theme: nudges.ThemeChange, Count: 40}, {Theme: nudges.ThemeLeading, Count: 30}},
-		Streaks:   nudges.StreakSummary{Shown: true, Members: 12, Longest: 21},
+		Streaks:   nudges.StreakSummary{Shown: true, Members: 12},
 		Pulse: nudges.PulseSection{Held: true, Responses: n, Average: 3.8, AverageShown: true, Sparkline: "▃▄·▅▆",
 			HearMore: []string{"the roadmap", "hiring"}},
 		Suppressed: []string{"Themes fewer than 3 people practised are not listed."},
@@ -236,7 +236,7 @@ func TestDigestMessages_Figures(t *testing.T) {
 	}{
 		"all shown": {
 			digest: fullDigest(4, func(int) string { return "x" }),
-			want:   []string{"*20* nudges received", "*12* acted on", "*4* strategy updates", "*12* people on a streak of 3 or more; the longest is *21*", "1. Leading change · 40 nudges acted on", "*3.8* out of 5, from 4 answers", "`▃▄·▅▆`", "fewer than 3 answers", "• hiring", "No figure describes fewer than 3 people. Themes fewer"},
+			want:   []string{"*20* nudges received", "*12* acted on", "*4* strategy updates", "*12* people on a streak of 3 or more", "1. Leading change · 40 nudges acted on", "*3.8* out of 5, from 4 answers", "`▃▄·▅▆`", "fewer than 3 answers", "• hiring", "No figure describes fewer than 3 people. Themes fewer"},
 		},
 		"withheld": {
 			digest: nudges.Digest{Members: 2, Received: 0, Pulse: nudges.PulseSection{Held: true, Responses: 2, Sparkline: "·"},

@@ -38,6 +38,10 @@ type Config struct {
 	// "chat.postMessage"), overriding Slack's published tiers.
 	SlackLimits     map[string]int `yaml:"slack_limits"`
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
+	// AnonymityThreshold is the fewest people any team figure (digests,
+	// the pulse, the hear-more answers, sharing anonymously) may
+	// describe; never below nudges.MinGroup.
+	AnonymityThreshold int `yaml:"anonymity_threshold"`
 }
 
 // SlackConfig says how to reach Slack.
@@ -154,8 +158,9 @@ func Default() Config {
 			CatchUp:         2 * time.Hour,
 			DefaultTimezone: "UTC",
 		},
-		Log:             LogConfig{Level: "info", Format: "text"},
-		ShutdownTimeout: 10 * time.Second,
+		Log:                LogConfig{Level: "info", Format: "text"},
+		ShutdownTimeout:    10 * time.Second,
+		AnonymityThreshold: nudges.DefaultThreshold,
 	}
 }
 
@@ -344,6 +349,9 @@ func (c Config) validate(o *origin, p *problems) {
 		}
 	}
 
+	if c.AnonymityThreshold < nudges.MinGroup {
+		p.addf("%s is %d: it must be at least %d, or a team figure could single someone out (the default is %d)", o.at("anonymity_threshold"), c.AnonymityThreshold, nudges.MinGroup, nudges.DefaultThreshold)
+	}
 	if c.ShutdownTimeout <= 0 {
 		p.addf("%s is %s: it must be more than 0, e.g. 10s, so work in flight can finish", o.at("shutdown_timeout"), c.ShutdownTimeout)
 	}

@@ -255,6 +255,11 @@ func TestParse_Errors(t *testing.T) {
 			want: []string{`config.yaml:1: shutdown_timeout is -1s: it must be more than 0, e.g. 10s, so work in flight can finish`},
 		},
 		{
+			name: "ErrThresholdBelowFloor",
+			yaml: "anonymity_threshold: 2\n",
+			want: []string{`config.yaml:1: anonymity_threshold is 2: it must be at least 3, or a team figure could single someone out (the default is 5)`},
+		},
+		{
 			name: "ErrShutdownZero",
 			yaml: "shutdown_timeout: 0s\n",
 			want: []string{`config.yaml:1: shutdown_timeout is 0s: it must be more than 0, e.g. 10s, so work in flight can finish`},

@@ -8,11 +8,23 @@ import (
 	"time"
 )
 
-// MinGroup is the fewest people a figure in a team digest may describe.
-// A count that fewer people contributed to could single one of them out
-// ("one person acted on a strategy nudge this week"), so it is left out
-// and a note says why.
+// MinGroup is the fewest people a figure in a team digest may ever
+// describe, whatever the config says. A count that fewer people
+// contributed to could single one of them out ("one person acted on a
+// strategy nudge this week"), so it is left out and a note says why.
 const MinGroup = 3
+
+// DefaultThreshold is the anonymity threshold when the config sets none.
+const DefaultThreshold = 5
+
+// threshold is the group size a digest's figures need: the configured
+// one, never below MinGroup.
+func threshold(n int) int {
+	if n <= 0 {
+		return DefaultThreshold
+	}
+	return max(n, MinGroup)
+}
 
 // StreakThreshold is the streak length the digest counts members for.
 const StreakThreshold = 3
@@ -29,6 +41,9 @@ const MaxTopThemes = 3
 type DigestInput struct {
 	Channel  string
 	From, To time.Time // the period, [From, To)
+	// Threshold is the fewest people any figure may describe; 0 means
+	// DefaultThreshold, and it is never below MinGroup.
+	Threshold int
 
 	// Members are the channel's members who are subscribers; deliveries,
 	// reflections and streaks of anyone else are ignored.
@@ -58,6 +73,19 @@ type DigestInput struct {
 	Now time.Time
 }
 
+// PostedDigest is a channel's last digest: when it went out, what it
+// showed, and the members it fixed for the period after it.
+type PostedDigest struct {
+	At time.Time
+	// Shown is what the digest showed, for members' previews, without the
+	// shared reflections' text, which stays sealed with the reflections.
+	Shown *Digest
+	// Members are the channel's members when it went out: the people the
+	// next period counts, so nobody joining or leaving in between
+	// changes who a figure describes.
+	Members []string
+}
+
 // Digest is what a team digest shows. A figure whose Shown flag is false
 // is withheld under the MinGroup rule and Suppressed says so; the figure
 // itself is then zero.
@@ -65,6 +93,8 @@ type Digest struct {
 	Channel  string
 	From, To time.Time
 	Members  int // subscribers among the channel's members
+	// Threshold is the fewest people a figure here describes.
+	Threshold int
 
 	Received      int // nudges delivered to members in the period
 	ReceivedShown bool
@@ -118,7 +148,6 @@ type ThemeCount struct {
 type StreakSummary struct {
 	Shown   bool
 	Members int // members with a streak of at least StreakThreshold
-	Longest int // the longest of those streaks
 }
 
 // SharedLine is one shared reflection as the digest quotes it.
@@ -146,7 +175,8 @@ func BuildDigest(in DigestInput) Digest {
 	for _, id := range in.Members {
 		members[id] = true
 	}
-	d := Digest{Channel: in.Channel, From: in.From, To: in.To, Members: len(members)}
+	min := threshold(in.Threshold)
+	d := Digest{Channel: in.Channel, From: in.From, To: in.To, Members: len(members), Threshold: min}
 
 	var (
 		recipients  = map[string]bool{}
@@ -188,25 +218,25 @@ func BuildDigest(in DigestInput) Digest {
 
 	note := func(format string, args ...any) { d.Suppressed = append(d.Suppressed, fmt.Sprintf(format, args...)) }
 
-	d.ReceivedShown = groupOK(len(recipients), d.Members)
+	d.ReceivedShown = groupOK(len(recipients), d.Members, min)
 	if !d.ReceivedShown {
 		d.Received = 0
-		note("Nudges received are not shown: fewer than %d people received any.", MinGroup)
+		note("Nudges received are not shown: fewer than %d people received any.", min)
 	}
-	d.ActedOnShown = groupOK(len(actors), d.Members)
+	d.ActedOnShown = groupOK(len(actors), d.Members, min)
 	if !d.ActedOnShown {
 		d.ActedOn = 0
-		note("Nudges acted on are not shown: fewer than %d people acted on one.", MinGroup)
+		note("Nudges acted on are not shown: fewer than %d people acted on one.", min)
 	}
-	d.StrategyShown = groupOK(len(strategy), d.Members)
+	d.StrategyShown = groupOK(len(strategy), d.Members, min)
 	if !d.StrategyShown {
 		d.StrategyUpdates = 0
-		note("Strategy updates are not shown: fewer than %d people made one.", MinGroup)
+		note("Strategy updates are not shown: fewer than %d people made one.", min)
 	}
 
 	hiddenThemes := 0
 	for th, n := range themeN {
-		if len(themePeople[th]) < MinGroup {
+		if len(themePeople[th]) < min {
 			hiddenThemes++
 			continue
 		}
@@ -222,20 +252,20 @@ func BuildDigest(in DigestInput) Digest {
 		d.TopThemes = d.TopThemes[:MaxTopThemes]
 	}
 	if hiddenThemes > 0 && d.ActedOnShown {
-		note("Themes fewer than %d people practised are not listed.", MinGroup)
+		note("Themes fewer than %d people practised are not listed.", min)
 	}
 
-	d.Streaks = streakSummary(in, members, history)
+	d.Streaks = streakSummary(in, members, history, min)
 	if !d.Streaks.Shown {
-		note("Streaks are not shown: fewer than %d people have a streak of %d or more.", MinGroup, StreakThreshold)
+		note("Streaks are not shown: fewer than %d people have a streak of %d or more.", min, StreakThreshold)
 	}
 
 	d.SharedReflections = sharedLines(in, members)
 
-	d.Pulse = pulseSection(in)
-	d.ClarityVsUpdates = clarityVsUpdates(in, members, d)
+	d.Pulse = pulseSection(in, min)
+	d.ClarityVsUpdates = clarityVsUpdates(in, members, d, min)
 	if d.Pulse.Held && !d.Pulse.AverageShown {
-		note("The pulse's average and suggestions are shown once at least %d people answer.", MinGroup)
+		note("The pulse's average and suggestions are shown once at least %d people answer.", min)
 	}
 	return d
 }
@@ -243,11 +273,11 @@ func BuildDigest(in DigestInput) Digest {
 // groupOK reports whether a figure that people contributed to may be
 // shown. Zero may be shown when the team is large enough: "nobody"
 // describes everyone, not one person.
-func groupOK(people, members int) bool {
+func groupOK(people, members, min int) bool {
 	if people == 0 {
-		return members >= MinGroup
+		return members >= min
 	}
-	return people >= MinGroup
+	return people >= min
 }
 
 func themeRank(t Theme) int {
@@ -259,12 +289,14 @@ func themeRank(t Theme) int {
 	return len(Themes)
 }
 
-func streakSummary(in DigestInput, members map[string]bool, history map[string][]Delivery) StreakSummary {
+// streakSummary counts the members on a streak. It says nothing of the
+// longest streak: that is one person's figure, and whoever is known to
+// be on a long run would be named by it.
+func streakSummary(in DigestInput, members map[string]bool, history map[string][]Delivery, min int) StreakSummary {
 	var s StreakSummary
 	count := func(n int) {
 		if n >= StreakThreshold {
 			s.Members++
-			s.Longest = max(s.Longest, n)
 		}
 	}
 	if in.Streaks != nil {
@@ -279,7 +311,7 @@ func streakSummary(in DigestInput, members map[string]bool, history map[string][
 			count(Streak(h, in.Now))
 		}
 	}
-	if s.Members >= MinGroup || (s.Members == 0 && len(members) >= MinGroup) {
+	if s.Members >= min || (s.Members == 0 && len(members) >= min) {
 		s.Shown = true
 		return s
 	}
@@ -317,13 +349,13 @@ func sharedLines(in DigestInput, members map[string]bool) []SharedLine {
 	return out
 }
 
-func pulseSection(in DigestInput) PulseSection {
+func pulseSection(in DigestInput, min int) PulseSection {
 	p := in.Pulse
 	if p.PeriodEnd.IsZero() && p.Responses == 0 {
 		return PulseSection{}
 	}
 	s := PulseSection{Held: true, Responses: p.Responses}
-	if p.Responses >= MinGroup {
+	if p.Responses >= min {
 		s.AverageShown = true
 		s.Average = p.Average()
 		s.HearMore = slices.Clone(p.HearMore)
@@ -337,7 +369,7 @@ func pulseSection(in DigestInput) PulseSection {
 	ok := make([]bool, 0, len(trend)+1)
 	for _, t := range append(slices.Clip(trend), p) {
 		values = append(values, t.Average())
-		ok = append(ok, t.Responses >= MinGroup)
+		ok = append(ok, t.Responses >= min)
 	}
 	s.Sparkline = Sparkline(values, ok)
 	return s
@@ -347,7 +379,7 @@ func pulseSection(in DigestInput) PulseSection {
 // the strategy updates shared in its period. A past period runs from the
 // previous pulse's end to its own; the oldest is taken to be as long as
 // this one.
-func clarityVsUpdates(in DigestInput, members map[string]bool, d Digest) []ClarityPoint {
+func clarityVsUpdates(in DigestInput, members map[string]bool, d Digest, min int) []ClarityPoint {
 	trend := in.Trend
 	if n := TrendPeriods - 1; len(trend) > n {
 		trend = trend[len(trend)-n:]
@@ -358,12 +390,12 @@ func clarityVsUpdates(in DigestInput, members map[string]bool, d Digest) []Clari
 		if i > 0 {
 			from = trend[i-1].PeriodEnd
 		}
-		pt := ClarityPoint{End: p.PeriodEnd, AverageShown: p.Responses >= MinGroup}
+		pt := ClarityPoint{End: p.PeriodEnd, AverageShown: p.Responses >= min}
 		if pt.AverageShown {
 			pt.Average = p.Average()
 		}
 		if in.TrendDeliveries != nil {
-			pt.Updates, pt.UpdatesShown = strategyUpdates(in.TrendDeliveries, members, from, p.PeriodEnd)
+			pt.Updates, pt.UpdatesShown = strategyUpdates(in.TrendDeliveries, members, from, p.PeriodEnd, min)
 		}
 		out = append(out, pt)
 	}
@@ -376,7 +408,7 @@ func clarityVsUpdates(in DigestInput, members map[string]bool, d Digest) []Clari
 
 // strategyUpdates counts the strategy and organisation nudges members
 // acted on in [from, to), and whether enough people did to show it.
-func strategyUpdates(ds []Delivery, members map[string]bool, from, to time.Time) (int, bool) {
+func strategyUpdates(ds []Delivery, members map[string]bool, from, to time.Time, min int) (int, bool) {
 	n := 0
 	people := map[string]bool{}
 	for _, dl := range ds {
@@ -386,7 +418,7 @@ func strategyUpdates(ds []Delivery, members map[string]bool, from, to time.Time)
 		n++
 		people[dl.UserID] = true
 	}
-	if !groupOK(len(people), len(members)) {
+	if !groupOK(len(people), len(members), min) {
 		return 0, false
 	}
 	return n, true

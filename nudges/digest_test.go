@@ -35,6 +35,7 @@ func weekInput(members []string, ds ...nudges.Delivery) nudges.DigestInput {
 	return nudges.DigestInput{
 		Channel: "C1", From: digestFrom, To: digestFrom.AddDate(0, 0, 7),
 		Members: members, Deliveries: ds, Now: digestFrom.AddDate(0, 0, 7),
+		Threshold: nudges.MinGroup, // these cases probe the rule at its floor
 	}
 }
 
@@ -156,7 +157,7 @@ func TestBuildDigest_Streaks(t *testing.T) {
 	}{
 		"from subscribers": {
 			in:   nudges.DigestInput{Members: users(5), Streaks: map[string]int{"U01": 3, "U02": 9, "U03": 4, "U04": 2, "X9": 50}},
-			want: nudges.StreakSummary{Shown: true, Members: 3, Longest: 9},
+			want: nudges.StreakSummary{Shown: true, Members: 3},
 		},
 		"two is too few": {
 			in:   nudges.DigestInput{Members: users(5), Streaks: map[string]int{"U01": 3, "U02": 9, "U03": 2, "X9": 50, "X8": 50}},
@@ -178,11 +179,12 @@ func TestBuildDigest_Streaks(t *testing.T) {
 				acted("U03", 0, "", nudges.OutcomeSkipped), acted("U03", 1, "", done), acted("U03", 2, "", done), acted("U03", 3, "", done),
 				acted("U04", 0, "", done), acted("U04", 1, "", nudges.OutcomeSkipped), acted("U04", 2, "", done),
 			),
-			want: nudges.StreakSummary{Shown: true, Members: 3, Longest: 4},
+			want: nudges.StreakSummary{Shown: true, Members: 3},
 		},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
+			tt.in.Threshold = nudges.MinGroup
 			if got := nudges.BuildDigest(tt.in).Streaks; got != tt.want {
 				t.Errorf("Streaks=%+v, want %+v", got, tt.want)
 			}
@@ -358,5 +360,31 @@ func TestBuildDigest_ClarityVsUpdates(t *testing.T) {
 	in.TrendDeliveries = nil
 	if d := nudges.BuildDigest(in); d.ClarityVsUpdates[0].UpdatesShown {
 		t.Errorf("without TrendDeliveries past updates are shown: %+v", d.ClarityVsUpdates[0])
+	}
+}
+
+// Ensure the configured threshold holds every figure, defaults to five,
+// and can never go below the floor of three.
+func TestBuildDigest_Threshold(t *testing.T) {
+	done := nudges.OutcomeDone
+	four := weekInput(users(6),
+		acted("U01", 0, nudges.ThemeStrategy, done), acted("U02", 0, nudges.ThemeStrategy, done),
+		acted("U03", 0, nudges.ThemeStrategy, done), acted("U04", 0, nudges.ThemeStrategy, done),
+	)
+	for _, tc := range []struct {
+		threshold, want int
+		shown           bool
+	}{
+		{0, nudges.DefaultThreshold, false}, // four people: under the default five
+		{4, 4, true},
+		{1, nudges.MinGroup, true}, // never below three
+	} {
+		in := four
+		in.Threshold = tc.threshold
+		d := nudges.BuildDigest(in)
+		if d.Threshold != tc.want || d.ActedOnShown != tc.shown || d.StrategyShown != tc.shown {
+			t.Errorf("threshold %d: digest threshold %d, acted shown %v, strategy shown %v; want %d and %v",
+				tc.threshold, d.Threshold, d.ActedOnShown, d.StrategyShown, tc.want, tc.shown)
+		}
 	}
 }

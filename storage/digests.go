@@ -131,6 +131,51 @@ type digestState struct {
 	Last     time.Time `json:"last,omitzero"`
 	Broken   string    `json:"broken,omitempty"` // why the channel cannot take a digest; "" when it can
 	BrokenAt time.Time `json:"broken_at,omitzero"`
+	// Shown and Members: see nudges.PostedDigest.
+	Shown   *nudges.Digest `json:"shown,omitempty"`
+	Members []string       `json:"members,omitempty"`
+}
+
+// PostedDigest returns the channel's last digest; the zero value if it
+// never had one.
+func (db *DB) PostedDigest(channel string) (nudges.PostedDigest, error) {
+	if err := checkKeyPart("channel", channel); err != nil {
+		return nudges.PostedDigest{}, fmt.Errorf("storage: posted digest: %w", err)
+	}
+	var st digestState
+	err := db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketDigests))
+		if b == nil {
+			return missingBucket(bucketDigests)
+		}
+		_, err := getJSON(b, channel, &st)
+		return err
+	})
+	if err != nil {
+		return nudges.PostedDigest{}, fmt.Errorf("storage: posted digest of %s: %w", channel, err)
+	}
+	return nudges.PostedDigest{At: st.Last, Shown: st.Shown, Members: st.Members}, nil
+}
+
+// RecordDigest records a digest posted at at: what it showed (shared
+// reflections' text is dropped here, so it is never kept unsealed) and
+// the members the next period counts.
+func (db *DB) RecordDigest(channel string, p nudges.PostedDigest) error {
+	if p.Shown != nil {
+		shown := *p.Shown
+		shown.SharedReflections = nil
+		p.Shown = &shown
+	}
+	err := db.updateDigestState(channel, func(st *digestState) bool {
+		st.Last = p.At.UTC()
+		st.Shown = p.Shown
+		st.Members = slices.Clone(p.Members)
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("storage: record digest of %s: %w", channel, err)
+	}
+	return nil
 }
 
 // LastDigest returns when channel last got a digest, or the zero time if

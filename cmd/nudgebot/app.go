@@ -126,15 +126,9 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	if err != nil {
 		return wiring{}, err
 	}
-	digests := make([]bot.DigestTarget, 0, len(cfg.Digests))
-	channels := make([]string, 0, len(cfg.Digests))
-	for _, d := range cfg.Digests {
-		loc, err := time.LoadLocation(d.Timezone)
-		if err != nil {
-			return wiring{}, errors.Join(fmt.Errorf("digest %s: %w", d.Channel, err), db.Close())
-		}
-		digests = append(digests, bot.DigestTarget{Channel: d.Channel, Schedule: d.Schedule, Location: loc})
-		channels = append(channels, d.Channel)
+	digests, plans, err := digestPlans(cfg)
+	if err != nil {
+		return wiring{}, errors.Join(err, db.Close())
 	}
 	k := knobs{Now: time.Now, ShutdownTimeout: cfg.ShutdownTimeout}
 	if tune != nil {
@@ -154,8 +148,9 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	core, err := app.New(
 		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
 		app.Config{
-			Catalog: cat, Calendar: cal, Admins: cfg.Admins, DigestChannels: channels, StrategyLines: cfg.Strategy.Lines,
-			SettleTime: k.SettleTime, Logger: log.With("component", "core"), Observer: m, Clock: k.Now,
+			Catalog: cat, Calendar: cal, Admins: cfg.Admins, Digests: plans, StrategyLines: cfg.Strategy.Lines,
+			AnonymityThreshold: cfg.AnonymityThreshold,
+			SettleTime:         k.SettleTime, Logger: log.With("component", "core"), Observer: m, Clock: k.Now,
 			Wake: func() {
 				select {
 				case wake <- struct{}{}:
@@ -174,6 +169,26 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 		return wiring{}, errors.Join(err, db.Close())
 	}
 	return wiring{Bot: b, DB: db}, nil
+}
+
+// digestPlans reads the configured digests twice over: for the bot's
+// cron, and for the core, which tells people when the next one comes.
+func digestPlans(cfg config.Config) ([]bot.DigestTarget, []app.DigestPlan, error) {
+	targets := make([]bot.DigestTarget, 0, len(cfg.Digests))
+	plans := make([]app.DigestPlan, 0, len(cfg.Digests))
+	for _, d := range cfg.Digests {
+		loc, err := time.LoadLocation(d.Timezone)
+		if err != nil {
+			return nil, nil, fmt.Errorf("digest %s: %w", d.Channel, err)
+		}
+		sched, err := nudges.ParseSchedule(d.Schedule)
+		if err != nil {
+			return nil, nil, fmt.Errorf("digest %s: %w", d.Channel, err)
+		}
+		targets = append(targets, bot.DigestTarget{Channel: d.Channel, Schedule: d.Schedule, Location: loc})
+		plans = append(plans, app.DigestPlan{Channel: d.Channel, Schedule: sched, Location: loc})
+	}
+	return targets, plans, nil
 }
 
 // openStore loads the keys and opens the database; when an older key is

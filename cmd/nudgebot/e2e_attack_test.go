@@ -1,6 +1,9 @@
 package main
 
 import (
+	"time"
+
+	"github.com/nudgebot/nudgebot/slackemu"
 	"strings"
 	"testing"
 )
@@ -54,4 +57,56 @@ func TestClickFloodFromOnePerson(t *testing.T) {
 	if opened > 6 {
 		t.Errorf("views.open called %d times, want at most 6: the flood was not held back", opened)
 	}
+}
+
+// Ensure two previews either side of one person joining the channel tell
+// nothing about that person: a member sees the last digest, which the
+// join does not change, and even an admin's look at the running period
+// counts only the members the period began with.
+func TestPreviewsAroundAJoinIsolateNobody(t *testing.T) {
+	eve := slackemu.User{ID: "UEVE00001", Name: "eve", RealName: "Eve", TZ: "Europe/Berlin"}
+	fay := slackemu.User{ID: "UFAY00001", Name: "fay", RealName: "Fay", TZ: "Europe/Berlin"}
+	h := newHarness(t, withConfig(digestConfig))
+	h.addPeople(ana, fay, dan, boss, eve)
+	team := []string{ana.ID, fay.ID, dan.ID}
+	h.emu.AddChannel("CTEAM0001", "team", team...)
+	h.start()
+	everyoneActs := func(people ...string) {
+		h.tick()
+		for _, id := range people {
+			dms := h.waitDMs(id, 1)
+			last := dms[len(dms)-1]
+			if b, ok := last.Button("nudge_done"); ok {
+				if _, err := h.emu.ClickButton(h.ctx(), id, last, "nudge_done", b.Value); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for _, id := range append(team, eve.ID) {
+		h.nudge(id, "start")
+	}
+	h.at("Europe/Berlin", "09:00")
+	everyoneActs(append(team, eve.ID)...)
+	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+
+	h.clock.Add(24 * time.Hour)
+	everyoneActs(team...)
+	h.clock.Add(time.Minute) // past the slot: the period now holds today's nudges
+	member1, admin1 := h.nudge(ana.ID, "digest #team"), h.nudge(boss.ID, "digest <#CTEAM0001|team>")
+
+	// Eve joins, and acts on her nudge.
+	h.emu.AddChannel("CTEAM0001", "team", append(team, eve.ID)...)
+	h.clock.Add(2 * time.Minute)
+	everyoneActs(eve.ID)
+	h.clock.Add(2 * time.Minute)
+	member2, admin2 := h.nudge(ana.ID, "digest #team"), h.nudge(boss.ID, "digest <#CTEAM0001|team>")
+
+	if member1 != member2 {
+		t.Errorf("a member's preview changed when one person joined:\nbefore: %s\nafter:  %s", member1, member2)
+	}
+	if admin1 != admin2 {
+		t.Errorf("the running period changed when one person joined mid-period:\nbefore: %s\nafter:  %s", admin1, admin2)
+	}
+	contains(t, admin1, "Admins only", "3 subscribers in this channel", "*6* acted on") // two days of three people, never Eve
 }

@@ -21,6 +21,7 @@ const digestConfig = `digests:
     schedule: "0 16 * * FRI"
     timezone: Europe/Berlin
 admins: [UADMIN001]
+anonymity_threshold: 3 # these tests probe the rule at its floor
 `
 
 func channelText(emu *slackemu.Server, channel string) string {
@@ -200,21 +201,31 @@ func TestDigestFailureToldToAdminsOnce(t *testing.T) {
 	}
 }
 
-// Ensure /nudge digest previews the next digest only to the caller.
+// Ensure /nudge digest shows a channel's digest only to the caller, only
+// to its members and the admins: a member sees what the last digest
+// showed and when the next comes, an admin the running period, anyone
+// else a refusal; and each person may look once a minute.
 func TestDigestPreview(t *testing.T) {
 	h := newHarness(t, withConfig(digestConfig))
-	h.addPeople(ana)
+	h.addPeople(ana, dan, boss)
 	h.emu.AddChannel("CTEAM0001", "team", ana.ID)
 	h.start()
 	before := len(h.emu.Messages("CTEAM0001"))
 	if _, err := h.emu.SlashCommand(h.ctx(), ana.ID, "CTEAM0001", "/nudge", "digest"); err != nil {
 		t.Fatal(err)
 	}
-	contains(t, h.lastEphemeralWith(ana.ID, "Preview"), "only you can see it", "Team digest")
-	contains(t, h.nudge(ana.ID, "digest #team"), "Preview")
+	contains(t, h.lastEphemeralWith(ana.ID, "No digest"), "has been posted in that channel yet", "The next one comes Fri 4 Dec, 16:00 (Europe/Berlin)")
+	contains(t, h.nudge(ana.ID, "digest #team"), "give it a minute")
+
+	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	posted := len(h.emu.Messages("CTEAM0001"))
+	h.clock.Add(2 * time.Minute)
+	contains(t, h.nudge(ana.ID, "digest #team"), "Only you can see this: the last digest, posted", "Team digest", "Only admins see the period under way")
+	contains(t, h.nudge(boss.ID, "digest <#CTEAM0001|team>"), "Admins only", "the period under way")
+	contains(t, h.nudge(dan.ID, "digest <#CTEAM0001|team>"), "only for members of that channel and the nudgebot admins")
 	contains(t, h.nudge(ana.ID, "digest <#CNOTHING1|x>"), "no digest configured")
-	if n := len(h.emu.Messages("CTEAM0001")); n != before {
-		t.Error("a preview posted in the channel")
+	if n := len(h.emu.Messages("CTEAM0001")); n != posted || posted == before {
+		t.Errorf("channel messages: %d before, %d after the digest, %d after the previews; a preview posted in the channel", before, posted, n)
 	}
 }
 
