@@ -57,7 +57,7 @@ type Options struct {
 	// try again in a moment.
 	MaxWork int
 	// Budget is each person's allowance of commands and clicks per
-	// minute, with bursts of BudgetBurst; default 20 and 5. Past it the
+	// minute, with bursts of BudgetBurst; default 30 and 10. Past it the
 	// person is asked to slow down and nothing runs.
 	Budget, BudgetBurst int
 	// ReadyFunc, if set, is called once the first Socket Mode connection
@@ -127,10 +127,10 @@ func New(opts Options) (*Bot, error) {
 		opts.MaxWork = 64
 	}
 	if opts.Budget <= 0 {
-		opts.Budget = 20
+		opts.Budget = 30
 	}
 	if opts.BudgetBurst <= 0 {
-		opts.BudgetBurst = 5
+		opts.BudgetBurst = 10
 	}
 	smOpts := []socketmode.Option{socketmode.OptionLog(slogPrinter{opts.Logger})}
 	if opts.PingInterval > 0 {

@@ -114,6 +114,9 @@ type knobs struct {
 	Metrics     metricsSink
 	// ShutdownTimeout, when set, replaces the config's.
 	ShutdownTimeout time.Duration
+	// Budget and BudgetBurst, when set, replace each person's allowance
+	// of commands and clicks (the tests type faster than people do).
+	Budget, BudgetBurst int
 }
 
 // wire opens the database and builds the core and the bot from cfg.
@@ -164,6 +167,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	b, err := bot.New(bot.Options{
 		AppToken: cfg.Slack.AppToken.Reveal(), Slack: sl, Core: core, Envelopes: db, Digests: digests,
 		Logger: blog, Metrics: m, Now: k.Now, Tick: k.Tick, Wake: wake, ManualTicks: k.ManualTicks, ShutdownTimeout: k.ShutdownTimeout, ReadyFunc: k.ReadyFunc,
+		Budget: k.Budget, BudgetBurst: k.BudgetBurst,
 	})
 	if err != nil {
 		return wiring{}, errors.Join(err, db.Close())

@@ -289,6 +289,9 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 	w, err := wire(cfg, log, func(k string) string { return env[k] }, func(o *knobs) {
 		o.Now = d.clock.Now
 		o.ManualTicks = true // the demo drives the scheduler itself, in simulated time
+		// Simulated people act faster than real ones; the allowance is
+		// for real time.
+		o.Budget, o.BudgetBurst = 1_000_000, 1_000_000
 		o.ReadyFunc = func() { close(ready) }
 	})
 	if err != nil {

@@ -156,6 +156,9 @@ func (h *harness) start() {
 	w, err := wire(h.cfg, log, func(string) string { return "" }, func(o *knobs) {
 		o.Now = h.clock.Now
 		o.ManualTicks = true // tests call Tick themselves, at fake times
+		// Tests type faster than any person; the flood test sets the
+		// allowance back to its default.
+		o.Budget, o.BudgetBurst = 1_000_000, 1_000_000
 		o.ShutdownTimeout = 5 * time.Second
 		if h.tune != nil {
 			h.tune(o)
