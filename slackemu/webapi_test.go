@@ -246,7 +246,10 @@ func TestUsers(t *testing.T) {
 	}
 
 	emu.SetUser(slackemu.User{ID: "U2", Name: "grace", TZ: "Asia/Tokyo", Deleted: true})
-	if u, _ = api.GetUserInfo("U2"); u.TZ != "Asia/Tokyo" || u.TZOffset != 9*3600 || !u.Deleted {
+	if u, err = api.GetUserInfo("U2"); err != nil {
+		t.Fatal(err)
+	}
+	if u.TZ != "Asia/Tokyo" || u.TZOffset != 9*3600 || !u.Deleted {
 		t.Fatalf("user after SetUser=%+v, want deleted, in Tokyo", u)
 	}
 
