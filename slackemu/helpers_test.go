@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/nudgebot/nudgebot/internal/simclock"
 	"github.com/nudgebot/nudgebot/slackemu"
 )
 
@@ -17,26 +18,10 @@ const (
 	appToken = "xapp-test-app"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock returns the emulator tests' clock, at 09:00 UTC on Monday
+// 2 March 2026.
+func newClock() *simclock.Clock {
+	return simclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 }
 
 // newEmu starts an emulator with two people and closes it when the test ends.

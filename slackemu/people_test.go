@@ -84,7 +84,7 @@ func TestClickButtonResponseURL(t *testing.T) {
 
 // Ensure views.open needs a trigger_id that is known, fresh and unused.
 func TestViewsOpenTrigger(t *testing.T) {
-	clock := newFakeClock()
+	clock := newClock()
 	emu := newEmu(t, slackemu.WithClock(clock.Now))
 	triggers := make(chan string, 4)
 	startBot(t, emu, func(evt socketmode.Event, c *socketmode.Client) {
@@ -111,7 +111,7 @@ func TestViewsOpenTrigger(t *testing.T) {
 		"ErrUnknown": func() string { return "1.2.nope" },
 		"ErrExpired": func() string {
 			tr := newTrigger()
-			clock.Advance(3 * time.Second)
+			clock.Add(3 * time.Second)
 			return tr
 		},
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
+	"github.com/nudgebot/nudgebot/internal/simclock"
 	"github.com/nudgebot/nudgebot/slackemu"
 )
 
@@ -87,7 +88,7 @@ func TestMain(m *testing.M) {
 type harness struct {
 	t      *testing.T
 	emu    *slackemu.Server
-	clock  *simClock
+	clock  *simclock.Clock
 	cfg    config.Config
 	bot    *bot.Bot
 	tune   func(*bot.Options)
@@ -132,7 +133,7 @@ var monday = time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &simClock{t: monday}}
+	h := &harness{t: t, clock: simclock.New(monday)}
 	// One clock for both sides, as in real life: message timestamps and
 	// the bot's view of "now" agree, which reconciliation depends on.
 	h.emu = slackemu.New(slackemu.WithBotToken(testBotToken), slackemu.WithAppToken(testAppToken), slackemu.WithClock(h.clock.Now))
