@@ -134,7 +134,7 @@ func (d *demo) onEvent(e slackemu.Event) {
 		d.say("  bot publishes %s's App Home:\n      %s", who, indent(e.View.VisibleText()))
 	case slackemu.EventViewOpened:
 		d.say("  bot opens a form for %s:\n      %s", who, indent(e.View.VisibleText()))
-		if answer, ok := demoForms[e.User+"/"+e.View.CallbackID]; ok {
+		if answer, ok := demoForms()[e.User+"/"+e.View.CallbackID]; ok {
 			viewID := e.View.ID
 			d.actions <- func() { d.submit(e.User, viewID, answer) }
 		}
@@ -148,15 +148,19 @@ func (d *demo) onEvent(e slackemu.Event) {
 }
 
 // demoForms is what the simulated people type into forms the bot opens.
-var demoForms = map[string]map[string]map[string]string{
-	"UPRIYA001/reflect_modal": {
-		"reflection": {"text": "I let Jo decide the vendor question without me. Hard not to check in, but the decision was good and Jo owned it."},
-		"commitment": {"text": "hand the roadmap review to Jo as well"},
-		"share":      {"choice": "named"},
-	},
-	"UAIKO0001/pulse_hear_more": {
-		"hear_more": {"text": "how we chose this year's two priorities"},
-	},
+// A function rather than a package variable: nothing of the demo is
+// built when the binary runs another command.
+func demoForms() map[string]map[string]map[string]string {
+	return map[string]map[string]map[string]string{
+		"UPRIYA001/reflect_modal": {
+			"reflection": {"text": "I let Jo decide the vendor question without me. Hard not to check in, but the decision was good and Jo owned it."},
+			"commitment": {"text": "hand the roadmap review to Jo as well"},
+			"share":      {"choice": "named"},
+		},
+		"UAIKO0001/pulse_hear_more": {
+			"hear_more": {"text": "how we chose this year's two priorities"},
+		},
+	}
 }
 
 func (d *demo) submit(userID, viewID string, values map[string]map[string]string) {
