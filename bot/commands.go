@@ -206,22 +206,23 @@ func (b *Bot) respond(ctx context.Context, url string, msg *ephemeral) {
 	if url == "" {
 		return
 	}
-	opts := []slack.MsgOption{
-		slack.MsgOptionResponseURL(url, slack.ResponseTypeEphemeral),
-		slack.MsgOptionText(msg.Text, false), // already escaped where it holds user text
-	}
-	if msg.ReplaceOriginal {
-		opts = append(opts, slack.MsgOptionReplaceOriginal(url))
+	// Only the fields Slack documents for a response_url body: slack-go's
+	// MsgOptionResponseURL also sends "blocks": null and an empty
+	// "metadata" object, which Slack does not list for it. The text is
+	// already escaped where it holds user text.
+	body := &slack.WebhookMessage{
+		Text:            msg.Text,
+		ResponseType:    slack.ResponseTypeEphemeral,
+		ReplaceOriginal: msg.ReplaceOriginal,
 	}
 	if len(msg.Blocks) > 0 {
-		opts = append(opts, slack.MsgOptionBlocks(msg.Blocks...))
+		body.Blocks = &slack.Blocks{BlockSet: msg.Blocks}
 	}
 	// A response_url answer is only ever shown to the one person; seeing
 	// it twice after a retry is better than never seeing it, so a broken
 	// connection is retried like a read.
 	err := b.web.do(ctx, "response_url", callSafe, func(ctx context.Context) error {
-		_, _, err := b.api.PostMessageContext(ctx, "", opts...)
-		return err
+		return slack.PostWebhookCustomHTTPContext(ctx, url, b.opts.HTTPClient, body)
 	})
 	if err != nil {
 		b.log.Warn("could not answer through response_url", "error", err)
