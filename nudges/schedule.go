@@ -60,39 +60,10 @@ func ParseSchedule(spec string) (Schedule, error) {
 		}
 	}
 
-	var (
-		loc      *time.Location
-		zoneName string
-		body     = s
-	)
-	lower := strings.ToLower(s)
-	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
-		if !strings.HasPrefix(lower, strings.ToLower(prefix)) {
-			continue
-		}
-		if !strings.HasPrefix(s, prefix) {
-			return fail("write the time zone prefix in capitals, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"")
-		}
-		rest := s[len(prefix):]
-		i := strings.IndexAny(rest, " \t")
-		name := rest
-		if i >= 0 {
-			name = rest[:i]
-		}
-		if name == "" {
-			return fail("the time zone after %s is missing, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"", prefix)
-		}
-		if i < 0 || strings.TrimSpace(rest[i:]) == "" {
-			return fail("the time zone prefix must be followed by five fields, e.g. \"CRON_TZ=%s 0 9 * * MON-FRI\"", clipArg(name, 40))
-		}
-		l, err := loadZone(name)
-		if err != nil {
-			return fail("%q is not a time zone nudgebot knows; use an Area/City name, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"", clipArg(name, 40))
-		}
-		loc, zoneName, body = l, name, strings.TrimSpace(rest[i:])
-		break
+	loc, zoneName, body, why := cutZonePrefix(s)
+	if why != "" {
+		return fail("%s", why)
 	}
-
 	if strings.Contains(body, "=") {
 		return fail("the time zone prefix goes first and only once, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"")
 	}
@@ -142,6 +113,39 @@ func ParseSchedule(spec string) (Schedule, error) {
 		sched.text = body
 	}
 	return sched, nil
+}
+
+// cutZonePrefix splits a "CRON_TZ=Area/City " (or "TZ=") prefix off s,
+// which has no surrounding space. why says what is wrong with a
+// malformed prefix; without a prefix body is s.
+func cutZonePrefix(s string) (loc *time.Location, zoneName, body, why string) {
+	lower := strings.ToLower(s)
+	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
+		if !strings.HasPrefix(lower, strings.ToLower(prefix)) {
+			continue
+		}
+		if !strings.HasPrefix(s, prefix) {
+			return nil, "", "", "write the time zone prefix in capitals, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\""
+		}
+		rest := s[len(prefix):]
+		i := strings.IndexAny(rest, " \t")
+		name := rest
+		if i >= 0 {
+			name = rest[:i]
+		}
+		if name == "" {
+			return nil, "", "", fmt.Sprintf("the time zone after %s is missing, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"", prefix)
+		}
+		if i < 0 || strings.TrimSpace(rest[i:]) == "" {
+			return nil, "", "", fmt.Sprintf("the time zone prefix must be followed by five fields, e.g. \"CRON_TZ=%s 0 9 * * MON-FRI\"", clipArg(name, 40))
+		}
+		l, err := loadZone(name)
+		if err != nil {
+			return nil, "", "", fmt.Sprintf("%q is not a time zone nudgebot knows; use an Area/City name, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"", clipArg(name, 40))
+		}
+		return l, name, strings.TrimSpace(rest[i:]), ""
+	}
+	return nil, "", s, ""
 }
 
 // parseCalendar reads a shorthand or five fields, with a message that
