@@ -687,8 +687,8 @@ func (r *slotRule) lowerBound(lo time.Time) time.Time {
 }
 
 // dayMatches applies the month field and either the person's days or
-// robfig's day rule: both day fields must match if either is "*",
-// otherwise either one may.
+// cron's day rule (see cronSpec): both day fields must match if either
+// is "*", otherwise either one may.
 func (r *slotRule) dayMatches(day time.Time) bool {
 	_, m, d := day.Date()
 	wd := day.Weekday()
