@@ -143,8 +143,11 @@ func parseCronItem(item string, f cronField) (bits uint64, star bool, err error)
 	}
 	step := 1
 	if stepped {
+		if stepPart == "" {
+			return 0, false, fmt.Errorf("the step after / is missing")
+		}
 		if step, err = cronNumber(stepPart); err != nil {
-			return 0, false, fmt.Errorf("step %q: %w", stepPart, err)
+			return 0, false, fmt.Errorf("the step %w", err)
 		}
 		if step < 1 {
 			return 0, false, fmt.Errorf("the step must be at least 1")
@@ -166,7 +169,7 @@ func cronValue(text string, f cronField) (int, error) {
 	}
 	v, err := cronNumber(text)
 	if err != nil {
-		return 0, fmt.Errorf("%q: %w", text, err)
+		return 0, err
 	}
 	if v < f.min || v > f.max {
 		return 0, fmt.Errorf("%d is outside %d-%d", v, f.min, f.max)
@@ -180,13 +183,13 @@ func cronNumber(text string) (int, error) {
 	if text == "" {
 		return 0, fmt.Errorf("a number is missing")
 	}
-	if len(text) > 4 {
-		return 0, fmt.Errorf("not a number in range")
-	}
 	for _, r := range text {
 		if r < '0' || r > '9' {
-			return 0, fmt.Errorf("not a number or a name")
+			return 0, fmt.Errorf("%s is not a number or a name", text)
 		}
+	}
+	if len(text) > 4 {
+		return 0, fmt.Errorf("%s is not a number in range", text)
 	}
 	return strconv.Atoi(text)
 }

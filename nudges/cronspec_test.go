@@ -101,7 +101,7 @@ func TestScheduleDayRule(t *testing.T) {
 // robfig accepts: it would never fire, it holds control characters, or
 // robfig reads it leniently (an empty list item, "*-5", "+5", a
 // five-digit number).
-var stricterThanRobfig = []string{"never fire", "contains the character", "empty item", "not a number", "a number is missing", "more than one"}
+var stricterThanRobfig = []string{"never fire", "contains the character", "empty item", "not a number", "is missing", "more than one"}
 
 // Ensure the field parser and robfig's agree on random specs: whatever
 // nudgebot accepts, robfig accepts and fires at the same instants (in
