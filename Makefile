@@ -2,7 +2,7 @@
 #
 #   make build     ./nudgebot for this machine
 #   make test      all tests with the race detector
-#   make lint      go vet, and gofmt must have nothing to say
+#   make lint      go vet, staticcheck, and gofmt must have nothing to say
 #   make release   static binaries for every platform in dist/, with SHA256SUMS
 #   make image     the container image (needs Docker)
 
@@ -12,6 +12,9 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # way runs on any distribution and in a scratch or distroless image.
 BUILD   := CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)'
 PLATFORMS := linux/amd64 linux/arm64 darwin/arm64
+# Pinned like in .ci/run, so make lint and CI apply the same checks; go run
+# fetches it through the module proxy on first use.
+STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build test lint release image clean
 
@@ -23,6 +26,7 @@ test:
 
 lint:
 	go vet ./...
+	$(STATICCHECK) ./...
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then \
 		echo "gofmt would change these files (run gofmt -w on them):"; echo "$$unformatted"; exit 1; \

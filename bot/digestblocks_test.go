@@ -96,7 +96,11 @@ func shownReflections(msgs [][]slack.Block) (shown, more int) {
 			case *slack.ContextBlock:
 				for _, e := range b.ContextElements.Elements {
 					if t, ok := e.(*slack.TextBlockObject); ok {
-						fmt.Sscanf(t.Text, "…and %d more shared", &more)
+						// Only the "…and N more shared" line scans; the
+						// other context lines are not counts.
+						if n, ok := scanMore(t.Text, "…and %d more shared"); ok {
+							more = n
+						}
 					}
 				}
 			}
@@ -291,7 +295,11 @@ func TestHearMoreText(t *testing.T) {
 			}
 			more := 0
 			if i := strings.Index(got, "…and "); i >= 0 {
-				fmt.Sscanf(got[i:], "…and %d more", &more)
+				n, ok := scanMore(got[i:], "…and %d more")
+				if !ok {
+					t.Fatalf("no count after \"…and\" in:\n%s", got)
+				}
+				more = n
 			}
 			if more != tt.wantMore {
 				t.Errorf("…and %d more, want %d:\n%s", more, tt.wantMore, got)
@@ -433,4 +441,13 @@ func TestDigestFallback(t *testing.T) {
 	if got, want := digestFallback("leads\u202E<!here>"), "Team digest for #leads&lt;!here&gt;"; got != want {
 		t.Errorf("digestFallback=%q, want %q", got, want)
 	}
+}
+
+// scanMore reads the N of an "…and N more" line written in format.
+func scanMore(text, format string) (int, bool) {
+	var n int
+	if _, err := fmt.Sscanf(text, format, &n); err != nil {
+		return 0, false
+	}
+	return n, true
 }

@@ -52,17 +52,23 @@ func (f *fakeAPI) PostMessageContext(_ context.Context, channel string, opts ...
 	defer f.mu.Unlock()
 	at := f.now()
 	p := fakePost{Channel: channel, TS: fmt.Sprintf("%d.%06d", at.Unix(), len(f.posts)), At: at}
-	p.Metadata = metadataFrom(values)
+	if p.Metadata, err = metadataFrom(values); err != nil {
+		return "", "", err
+	}
 	f.posts = append(f.posts, p)
 	return channel, p.TS, nil
 }
 
-func metadataFrom(v url.Values) slack.SlackMetadata {
+// metadataFrom decodes a post's metadata; one Slack would not accept
+// fails the post, as it would in Slack.
+func metadataFrom(v url.Values) (slack.SlackMetadata, error) {
 	var m slack.SlackMetadata
 	if raw := v.Get("metadata"); raw != "" {
-		_ = json.Unmarshal([]byte(raw), &m)
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			return m, fmt.Errorf("fakeapi: metadata %q: %w", raw, err)
+		}
 	}
-	return m
+	return m, nil
 }
 
 func (f *fakeAPI) UpdateMessageContext(_ context.Context, channel, ts string, _ ...slack.MsgOption) (string, string, string, error) {

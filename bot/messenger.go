@@ -40,6 +40,7 @@ type SlackOptions struct {
 // classification in api.go.
 type Slack struct {
 	client *slack.Client
+	http   *http.Client
 	api    slackAPI
 	web    *webAPI
 	log    *slog.Logger
@@ -72,7 +73,7 @@ func NewSlack(o SlackOptions) *Slack {
 	if o.api != nil {
 		api = o.api
 	}
-	return &Slack{client: client, api: api, web: newWebAPI(o.Logger, o.Limits, o.Metrics), log: o.Logger}
+	return &Slack{client: client, http: o.HTTPClient, api: api, web: newWebAPI(o.Logger, o.Limits, o.Metrics), log: o.Logger}
 }
 
 // OpenDM finds the person's IM channel.
@@ -286,21 +287,22 @@ func (s *Slack) respond(ctx context.Context, url string, msg *ephemeral) {
 	if url == "" || msg == nil {
 		return
 	}
-	opts := []slack.MsgOption{
-		slack.MsgOptionResponseURL(url, slack.ResponseTypeEphemeral),
-		slack.MsgOptionText(msg.Text, false), // already escaped where it holds user text
-	}
-	if msg.ReplaceOriginal {
-		opts = append(opts, slack.MsgOptionReplaceOriginal(url))
+	// Only the fields Slack documents for a response_url body: slack-go's
+	// MsgOptionResponseURL also sends "blocks": null and an empty
+	// "metadata" object, which Slack does not list for it. The text is
+	// already escaped where it holds user text.
+	body := &slack.WebhookMessage{
+		Text:            msg.Text,
+		ResponseType:    slack.ResponseTypeEphemeral,
+		ReplaceOriginal: msg.ReplaceOriginal,
 	}
 	if len(msg.Blocks) > 0 {
-		opts = append(opts, slack.MsgOptionBlocks(msg.Blocks...))
+		body.Blocks = &slack.Blocks{BlockSet: msg.Blocks}
 	}
 	// Shown only to the one person; seeing it twice after a retry is
 	// better than never, so a broken connection is retried like a read.
 	err := s.web.do(ctx, "response_url", callSafe, func(ctx context.Context) error {
-		_, _, err := s.api.PostMessageContext(ctx, "", opts...)
-		return err
+		return slack.PostWebhookCustomHTTPContext(ctx, url, s.http, body)
 	})
 	if err != nil {
 		s.log.Warn("could not answer through response_url", "error", err)

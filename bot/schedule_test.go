@@ -22,7 +22,11 @@ func testBot(t *testing.T, base time.Time, spec string) (*Bot, *storage.DB, *fak
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	cat, err := nudges.DefaultCatalog()
 	if err != nil {
 		t.Fatal(err)

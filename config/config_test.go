@@ -187,7 +187,7 @@ func TestParse_Errors(t *testing.T) {
 		{
 			name: "ErrScheduleBadField",
 			yaml: "nudges:\n  schedule: \"0 9 * * MUN\"\n",
-			want: []string{`config.yaml:2: nudges.schedule: invalid schedule "0 9 * * MUN": the day-of-week field "MUN" is not valid (failed to parse int from MUN: strconv.Atoi: parsing "MUN": invalid syntax); days of the week are 0-6 or SUN-SAT, e.g. "0 9 * * MON-FRI"`},
+			want: []string{`config.yaml:2: nudges.schedule: invalid schedule "0 9 * * MUN": the day-of-week field "MUN" is not valid (MUN is not a number or a name); days of the week are 0-6 or SUN-SAT, e.g. "0 9 * * MON-FRI"`},
 		},
 		{
 			name: "ErrScheduleFieldCount",
@@ -222,7 +222,7 @@ func TestParse_Errors(t *testing.T) {
 		{
 			name: "ErrDigestSchedule",
 			yaml: "digests:\n  - channel: C0123456789\n    schedule: \"0 16 * * FRIDAY\"\n    timezone: UTC\n",
-			want: []string{`config.yaml:3: digests[0].schedule: invalid schedule "0 16 * * FRIDAY": the day-of-week field "FRIDAY" is not valid (failed to parse int from FRIDAY: strconv.Atoi: parsing "FRIDAY": invalid syntax); days of the week are 0-6 or SUN-SAT, e.g. "0 9 * * MON-FRI"`},
+			want: []string{`config.yaml:3: digests[0].schedule: invalid schedule "0 16 * * FRIDAY": the day-of-week field "FRIDAY" is not valid (FRIDAY is not a number or a name); days of the week are 0-6 or SUN-SAT, e.g. "0 9 * * MON-FRI"`},
 		},
 		{
 			name: "ErrDigestCronTZ",

@@ -9,19 +9,18 @@ import (
 
 	// Embedded so zones resolve in containers without /usr/share/zoneinfo.
 	_ "time/tzdata"
-
-	"github.com/robfig/cron/v3"
 )
 
-// Schedule is a parsed cron spec. It keeps robfig/cron's parse but not its
-// evaluation: robfig skips wall times that fall into a spring-forward gap
-// and fires twice in a fall-back hour, so slots are computed here from the
-// spec's fields. The zero Schedule never fires.
+// Schedule is a parsed cron spec in robfig/cron's standard syntax. Both
+// the parse (cronspec.go) and the evaluation are done here: robfig skips
+// wall times that fall into a spring-forward gap and fires twice in a
+// fall-back hour, and its parse keeps the day rule's input in an
+// unexported bit. The zero Schedule never fires.
 type Schedule struct {
 	text string // canonical spec, for String and MarshalText
 
 	// Bit i set: value i allowed. domStar/dowStar record a "*" in the
-	// day fields, which switches robfig's day rule from OR to AND.
+	// day fields, which switches cron's day rule from OR to AND.
 	minute, hour, dom, month, dow uint64
 	domStar, dowStar              bool
 
@@ -32,7 +31,6 @@ type Schedule struct {
 const (
 	maxSpecLen     = 200
 	exampleSpec    = `"0 9 * * MON-FRI"`
-	cronStarBit    = 1 << 63
 	horizonDays    = 366
 	catchUpDefault = 2 * time.Hour
 	// Plan walks at most this far back; a person away longer has the
@@ -40,14 +38,6 @@ const (
 	planWindowDays = 400
 	maxMissedList  = 31
 )
-
-var cronFieldNames = [5]struct{ name, rng string }{
-	{"minute", "minutes are 0-59"},
-	{"hour", "hours are 0-23"},
-	{"day-of-month", "days of the month are 1-31"},
-	{"month", "months are 1-12 or JAN-DEC"},
-	{"day-of-week", "days of the week are 0-6 or SUN-SAT"},
-}
 
 // ParseSchedule reads a robfig/cron standard spec: five fields, an optional
 // "CRON_TZ=Area/City " (or "TZ=") prefix, or a descriptor such as @daily
@@ -70,39 +60,10 @@ func ParseSchedule(spec string) (Schedule, error) {
 		}
 	}
 
-	var (
-		loc      *time.Location
-		zoneName string
-		body     = s
-	)
-	lower := strings.ToLower(s)
-	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
-		if !strings.HasPrefix(lower, strings.ToLower(prefix)) {
-			continue
-		}
-		if !strings.HasPrefix(s, prefix) {
-			return fail("write the time zone prefix in capitals, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"")
-		}
-		rest := s[len(prefix):]
-		i := strings.IndexAny(rest, " \t")
-		name := rest
-		if i >= 0 {
-			name = rest[:i]
-		}
-		if name == "" {
-			return fail("the time zone after %s is missing, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"", prefix)
-		}
-		if i < 0 || strings.TrimSpace(rest[i:]) == "" {
-			return fail("the time zone prefix must be followed by five fields, e.g. \"CRON_TZ=%s 0 9 * * MON-FRI\"", clipArg(name, 40))
-		}
-		l, err := loadZone(name)
-		if err != nil {
-			return fail("%q is not a time zone nudgebot knows; use an Area/City name, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"", clipArg(name, 40))
-		}
-		loc, zoneName, body = l, name, strings.TrimSpace(rest[i:])
-		break
+	loc, zoneName, body, why := cutZonePrefix(s)
+	if why != "" {
+		return fail("%s", why)
 	}
-
 	if strings.Contains(body, "=") {
 		return fail("the time zone prefix goes first and only once, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"")
 	}
@@ -133,46 +94,18 @@ func ParseSchedule(spec string) (Schedule, error) {
 		return fail("it has %d field(s); give five (minute hour day-of-month month day-of-week), e.g. %s", len(fields), exampleSpec)
 	}
 
-	parsed, err := parseCron(body)
-	if err != nil {
-		if strings.HasPrefix(body, "@") {
-			return fail("unknown shorthand %q; use one of @yearly, @monthly, @weekly, @daily, @hourly or \"@every 10s\"", clipArg(body, 40))
-		}
-		// robfig names the bad range but not the field; find the field so
-		// the message can point at it.
-		for i := range fields {
-			probe := []string{"*", "*", "*", "*", "*"}
-			probe[i] = fields[i]
-			if _, perr := parseCron(strings.Join(probe, " ")); perr != nil {
-				why := strings.TrimSuffix(perr.Error(), ": "+fields[i])
-				return fail("the %s field %q is not valid (%s); %s, e.g. %s", cronFieldNames[i].name, clipArg(fields[i], 40), why, cronFieldNames[i].rng, exampleSpec)
-			}
-		}
-		return fail("%v; e.g. %s", err, exampleSpec)
-	}
-
 	sched := Schedule{every: every, loc: loc}
-	switch p := parsed.(type) {
-	case *cron.SpecSchedule:
-		if every != 0 {
-			return fail("robfig/cron read it as a calendar schedule; write the interval like \"@every 10s\"")
+	if every == 0 {
+		spec, err := parseCalendar(body, fields)
+		if err != nil {
+			return fail("%v", err)
 		}
-		sched.minute = p.Minute &^ cronStarBit
-		sched.hour = p.Hour &^ cronStarBit
-		sched.dom = p.Dom &^ cronStarBit
-		sched.month = p.Month &^ cronStarBit
-		sched.dow = p.Dow &^ cronStarBit
-		sched.domStar = p.Dom&cronStarBit != 0
-		sched.dowStar = p.Dow&cronStarBit != 0
+		sched.minute, sched.hour = spec.bits[fieldMinute], spec.bits[fieldHour]
+		sched.dom, sched.month, sched.dow = spec.bits[fieldDom], spec.bits[fieldMonth], spec.bits[fieldDow]
+		sched.domStar, sched.dowStar = spec.star[fieldDom], spec.star[fieldDow]
 		if !sched.canFire() {
 			return fail("it can never fire, because none of its months has the day of the month it asks for; pick a day that exists, e.g. \"0 9 28 2 *\"")
 		}
-	case cron.ConstantDelaySchedule:
-		if every == 0 || p.Delay != every {
-			return fail("robfig/cron read the interval as %v; write it like \"@every 10s\"", p.Delay)
-		}
-	default:
-		return fail("robfig/cron returned a schedule of type %T that nudgebot cannot evaluate; use five fields, e.g. %s", parsed, exampleSpec)
 	}
 	if zoneName != "" {
 		sched.text = "CRON_TZ=" + zoneName + " " + body
@@ -182,18 +115,58 @@ func ParseSchedule(spec string) (Schedule, error) {
 	return sched, nil
 }
 
-// parseCron calls robfig under recover because some inputs panic it
-// (robfig/cron#554: a bare "CRON_TZ=Asia/Tokyo").
-func parseCron(spec string) (sched cron.Schedule, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			sched, err = nil, fmt.Errorf("the cron parser failed on it: %v", r)
+// cutZonePrefix splits a "CRON_TZ=Area/City " (or "TZ=") prefix off s,
+// which has no surrounding space. why says what is wrong with a
+// malformed prefix; without a prefix body is s.
+func cutZonePrefix(s string) (loc *time.Location, zoneName, body, why string) {
+	lower := strings.ToLower(s)
+	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
+		if !strings.HasPrefix(lower, strings.ToLower(prefix)) {
+			continue
 		}
-	}()
-	return cron.ParseStandard(spec)
+		if !strings.HasPrefix(s, prefix) {
+			return nil, "", "", "write the time zone prefix in capitals, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\""
+		}
+		rest := s[len(prefix):]
+		i := strings.IndexAny(rest, " \t")
+		name := rest
+		if i >= 0 {
+			name = rest[:i]
+		}
+		if name == "" {
+			return nil, "", "", fmt.Sprintf("the time zone after %s is missing, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"", prefix)
+		}
+		if i < 0 || strings.TrimSpace(rest[i:]) == "" {
+			return nil, "", "", fmt.Sprintf("the time zone prefix must be followed by five fields, e.g. \"CRON_TZ=%s 0 9 * * MON-FRI\"", clipArg(name, 40))
+		}
+		l, err := loadZone(name)
+		if err != nil {
+			return nil, "", "", fmt.Sprintf("%q is not a time zone nudgebot knows; use an Area/City name, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"", clipArg(name, 40))
+		}
+		return l, name, strings.TrimSpace(rest[i:]), ""
+	}
+	return nil, "", s, ""
 }
 
-// canFire catches specs like "0 9 31 2 *" that robfig accepts but that
+// parseCalendar reads a shorthand or five fields, with a message that
+// names the field at fault and its range.
+func parseCalendar(body string, fields []string) (cronSpec, error) {
+	if strings.HasPrefix(body, "@") {
+		spec, ok := parseCronDescriptor(body)
+		if !ok {
+			return cronSpec{}, fmt.Errorf("unknown shorthand %q; use one of @yearly, @monthly, @weekly, @daily, @hourly or \"@every 10s\"", clipArg(body, 40))
+		}
+		return spec, nil
+	}
+	spec, i, err := parseCronFields(fields)
+	if err != nil {
+		f := cronFields[i]
+		return cronSpec{}, fmt.Errorf("the %s field %q is not valid (%v); %s, e.g. %s", f.name, clipArg(fields[i], 40), err, f.rng, exampleSpec)
+	}
+	return spec, nil
+}
+
+// canFire catches specs like "0 9 31 2 *" that parse but that
 // never match a date. Only the AND rule (a "*" in day-of-week) can do
 // that; with the OR rule every week has a matching weekday.
 func (s Schedule) canFire() bool {
@@ -714,8 +687,8 @@ func (r *slotRule) lowerBound(lo time.Time) time.Time {
 }
 
 // dayMatches applies the month field and either the person's days or
-// robfig's day rule: both day fields must match if either is "*",
-// otherwise either one may.
+// cron's day rule (see cronSpec): both day fields must match if either
+// is "*", otherwise either one may.
 func (r *slotRule) dayMatches(day time.Time) bool {
 	_, m, d := day.Date()
 	wd := day.Weekday()

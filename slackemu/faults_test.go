@@ -14,7 +14,7 @@ import (
 // turns into *slack.RateLimitedError, counts it, and lets calls through
 // again once the emulator's clock has moved on.
 func TestRateLimit(t *testing.T) {
-	clock := newFakeClock()
+	clock := newClock()
 	emu := newEmu(t, slackemu.WithClock(clock.Now))
 	emu.RateLimit("chat.postMessage", 30, 1) // one every 2s
 	api := newAPI(emu)
@@ -39,7 +39,7 @@ func TestRateLimit(t *testing.T) {
 	if n := len(emu.DM("U1")); n != 1 {
 		t.Fatalf("DM has %d messages, want only the first", n)
 	}
-	clock.Advance(2 * time.Second)
+	clock.Add(2 * time.Second)
 	if err := post(); err != nil {
 		t.Fatalf("post after waiting: %v", err)
 	}
@@ -51,7 +51,7 @@ func TestRateLimit(t *testing.T) {
 
 // Ensure the per-channel chat.postMessage limit is per channel and off by default.
 func TestRateLimitPerChannel(t *testing.T) {
-	clock := newFakeClock()
+	clock := newClock()
 	emu := newEmu(t, slackemu.WithClock(clock.Now))
 	api := newAPI(emu)
 	post := func(ch string) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/nudgebot/nudgebot/internal/simclock"
 	"github.com/nudgebot/nudgebot/slackemu"
 )
 
@@ -17,26 +18,10 @@ const (
 	appToken = "xapp-test-app"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock returns the emulator tests' clock, at 09:00 UTC on Monday
+// 2 March 2026.
+func newClock() *simclock.Clock {
+	return simclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 }
 
 // newEmu starts an emulator with two people and closes it when the test ends.
@@ -58,14 +43,18 @@ func newAPI(emu *slackemu.Server) *slack.Client {
 }
 
 // startBot runs a real socketmode client against emu and hands every event
-// to handle (on one goroutine). It stops when the test ends.
+// to handle (on one goroutine); a nil handle acks every request. It stops
+// when the test ends.
 func startBot(t *testing.T, emu *slackemu.Server, handle func(socketmode.Event, *socketmode.Client)) *slack.Client {
 	t.Helper()
+	if handle == nil {
+		handle = func(evt socketmode.Event, c *socketmode.Client) { ackAll(t, evt, c) }
+	}
 	api := newAPI(emu)
 	sm := socketmode.New(api)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = sm.RunContext(ctx) })
+	wg.Go(func() { runUntilCancelled(t, ctx, sm) })
 	wg.Go(func() {
 		for {
 			select {
@@ -83,10 +72,27 @@ func startBot(t *testing.T, emu *slackemu.Server, handle func(socketmode.Event, 
 	return api
 }
 
+// runUntilCancelled runs the client until ctx ends; ending any other way
+// (a reconnection that failed) fails the test.
+func runUntilCancelled(t *testing.T, ctx context.Context, sm *socketmode.Client) {
+	if err := sm.RunContext(ctx); err != nil && ctx.Err() == nil {
+		t.Errorf("socket mode client stopped: %v", err)
+	}
+}
+
 // ackAll acks every request without a payload.
-func ackAll(evt socketmode.Event, c *socketmode.Client) {
+func ackAll(t *testing.T, evt socketmode.Event, c *socketmode.Client) {
 	if evt.Request != nil && evt.Request.EnvelopeID != "" {
-		_ = c.Ack(*evt.Request)
+		ack(t, c, evt.Request)
+	}
+}
+
+// ack acks req with an optional payload. slack-go refuses a payload it
+// cannot encode or that Slack would drop for its size, which is a bug in
+// the test's bot.
+func ack(t *testing.T, c *socketmode.Client, req *socketmode.Request, payload ...any) {
+	if err := c.Ack(*req, payload...); err != nil {
+		t.Errorf("ack %s: %v", req.EnvelopeID, err)
 	}
 }
 

@@ -31,12 +31,14 @@ func TestClickButtonResponseURL(t *testing.T) {
 	emu := newEmu(t)
 	clicks := make(chan slack.InteractionCallback, 1)
 	api := startBot(t, emu, func(evt socketmode.Event, c *socketmode.Client) {
-		ackAll(evt, c)
+		ackAll(t, evt, c)
 		if evt.Type != socketmode.EventTypeInteractive {
 			return
 		}
 		cb := evt.Data.(slack.InteractionCallback)
-		_, _, _ = c.PostMessage("", slack.MsgOptionReplaceOriginal(cb.ResponseURL), slack.MsgOptionText("Marked done", false))
+		if _, _, err := c.PostMessage("", slack.MsgOptionReplaceOriginal(cb.ResponseURL), slack.MsgOptionText("Marked done", false)); err != nil {
+			t.Errorf("replace_original: %v", err)
+		}
 		clicks <- cb
 	})
 	_, ts, err := api.PostMessage("U1", slack.MsgOptionText("Today's nudge", false), nudgeBlocks())
@@ -82,11 +84,11 @@ func TestClickButtonResponseURL(t *testing.T) {
 
 // Ensure views.open needs a trigger_id that is known, fresh and unused.
 func TestViewsOpenTrigger(t *testing.T) {
-	clock := newFakeClock()
+	clock := newClock()
 	emu := newEmu(t, slackemu.WithClock(clock.Now))
 	triggers := make(chan string, 4)
 	startBot(t, emu, func(evt socketmode.Event, c *socketmode.Client) {
-		ackAll(evt, c)
+		ackAll(t, evt, c)
 		if evt.Type == socketmode.EventTypeSlashCommand {
 			triggers <- evt.Data.(slack.SlashCommand).TriggerID
 		}
@@ -109,7 +111,7 @@ func TestViewsOpenTrigger(t *testing.T) {
 		"ErrUnknown": func() string { return "1.2.nope" },
 		"ErrExpired": func() string {
 			tr := newTrigger()
-			clock.Advance(3 * time.Second)
+			clock.Add(3 * time.Second)
 			return tr
 		},
 	}
@@ -150,23 +152,25 @@ func TestSubmitView(t *testing.T) {
 	startBot(t, emu, func(evt socketmode.Event, c *socketmode.Client) {
 		switch evt.Type {
 		case socketmode.EventTypeSlashCommand:
-			_ = c.Ack(*evt.Request)
-			_, _ = c.OpenView(evt.Data.(slack.SlashCommand).TriggerID, reflectModal())
+			ack(t, c, evt.Request)
+			if _, err := c.OpenView(evt.Data.(slack.SlashCommand).TriggerID, reflectModal()); err != nil {
+				t.Errorf("views.open: %v", err)
+			}
 		case socketmode.EventTypeInteractive:
 			cb := evt.Data.(slack.InteractionCallback)
 			subs <- cb
 			switch cb.View.State.Values["reflection"]["text"].Value {
 			case "short":
-				_ = c.Ack(*evt.Request, slack.NewErrorsViewSubmissionResponse(map[string]string{"reflection": "Say a little more"}))
+				ack(t, c, evt.Request, slack.NewErrorsViewSubmissionResponse(map[string]string{"reflection": "Say a little more"}))
 			case "more":
 				next := reflectModal()
 				next.Title = slack.NewTextBlockObject("plain_text", "Thanks", false, false)
-				_ = c.Ack(*evt.Request, slack.NewUpdateViewSubmissionResponse(&next))
+				ack(t, c, evt.Request, slack.NewUpdateViewSubmissionResponse(&next))
 			default:
-				_ = c.Ack(*evt.Request)
+				ack(t, c, evt.Request)
 			}
 		default:
-			ackAll(evt, c)
+			ackAll(t, evt, c)
 		}
 	})
 	ctx := testCtx(t)
@@ -218,14 +222,16 @@ func TestAppHome(t *testing.T) {
 	emu := newEmu(t)
 	clicks := make(chan slack.InteractionCallback, 1)
 	startBot(t, emu, func(evt socketmode.Event, c *socketmode.Client) {
-		ackAll(evt, c)
+		ackAll(t, evt, c)
 		switch evt.Type {
 		case socketmode.EventTypeEventsAPI:
 			ev := evt.Data.(slackevents.EventsAPIEvent)
 			if home, ok := ev.InnerEvent.Data.(*slackevents.AppHomeOpenedEvent); ok {
-				_, _ = c.PublishView(home.User, slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: []slack.Block{
+				if _, err := c.PublishView(home.User, slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: []slack.Block{
 					slack.NewActionBlock("home", slack.NewButtonBlockElement("pause", "7d", slack.NewTextBlockObject("plain_text", "Pause a week", false, false))),
-				}}}, "")
+				}}}, ""); err != nil {
+					t.Errorf("views.publish: %v", err)
+				}
 			}
 		case socketmode.EventTypeInteractive:
 			clicks <- evt.Data.(slack.InteractionCallback)
@@ -254,7 +260,7 @@ func TestSendEventUserChange(t *testing.T) {
 	emu := newEmu(t)
 	changes := make(chan *slackevents.UserChangeEvent, 1)
 	startBot(t, emu, func(evt socketmode.Event, c *socketmode.Client) {
-		ackAll(evt, c)
+		ackAll(t, evt, c)
 		if ev, ok := evt.Data.(slackevents.EventsAPIEvent); ok {
 			if uc, ok := ev.InnerEvent.Data.(*slackevents.UserChangeEvent); ok {
 				changes <- uc
@@ -286,10 +292,10 @@ func TestOnEventTranscript(t *testing.T) {
 	}))
 	startBot(t, emu, func(evt socketmode.Event, c *socketmode.Client) {
 		if evt.Type == socketmode.EventTypeSlashCommand {
-			_ = c.Ack(*evt.Request, map[string]any{"text": "Paused until Monday"})
+			ack(t, c, evt.Request, map[string]any{"text": "Paused until Monday"})
 			return
 		}
-		ackAll(evt, c)
+		ackAll(t, evt, c)
 	})
 	ctx := testCtx(t)
 	if _, _, err := newAPI(emu).PostMessage("U1", slack.MsgOptionText("Today's nudge", false), nudgeBlocks()); err != nil {

@@ -78,13 +78,13 @@ func TestResponseURL(t *testing.T) {
 			api := startBot(t, emu, func(evt socketmode.Event, c *socketmode.Client) {
 				switch evt.Type {
 				case socketmode.EventTypeSlashCommand:
-					_ = c.Ack(*evt.Request, map[string]any{"text": "Working…"})
+					ack(t, c, evt.Request, map[string]any{"text": "Working…"})
 					urls <- evt.Data.(slack.SlashCommand).ResponseURL
 				case socketmode.EventTypeInteractive:
-					_ = c.Ack(*evt.Request)
+					ack(t, c, evt.Request)
 					urls <- evt.Data.(slack.InteractionCallback).ResponseURL
 				default:
-					ackAll(evt, c)
+					ackAll(t, evt, c)
 				}
 			})
 			if _, _, err := api.PostMessage("U1", slack.MsgOptionText("nudge", false), nudgeBlocks()); err != nil {
@@ -113,7 +113,7 @@ func TestViewsPushAndUpdate(t *testing.T) {
 	emu := newEmu(t)
 	triggers := make(chan string, 8)
 	api := startBot(t, emu, func(evt socketmode.Event, c *socketmode.Client) {
-		ackAll(evt, c)
+		ackAll(t, evt, c)
 		if evt.Type == socketmode.EventTypeSlashCommand {
 			triggers <- evt.Data.(slack.SlashCommand).TriggerID
 		}

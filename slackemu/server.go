@@ -90,6 +90,7 @@ type Server struct {
 	listener net.Listener
 	http     *http.Server
 	url      string
+	methods  map[string]endpoint // apiMethods
 
 	ctx    context.Context // cancelled by Close; bounds every wait inside the emulator
 	cancel context.CancelFunc
@@ -166,6 +167,7 @@ func Listen(opts ...Option) (*Server, error) {
 		cfg:          cfg,
 		listener:     ln,
 		url:          "http://" + ln.Addr().String() + "/",
+		methods:      apiMethods(),
 		ctx:          ctx,
 		cancel:       cancel,
 		changed:      make(chan struct{}),
@@ -250,7 +252,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "upload/"):
 		s.serveCall(w, r, endpoint{name: methodUpload, auth: authNone, id: strings.TrimPrefix(path, "upload/"), handler: (*Server).upload})
 	default:
-		ep, ok := apiMethods[path]
+		ep, ok := s.methods[path]
 		if !ok {
 			ep = endpoint{auth: authNone, handler: (*Server).unknownMethod}
 		}

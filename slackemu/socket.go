@@ -170,7 +170,10 @@ func (s *Server) handleAck(data []byte, readAt time.Time) {
 		frame.Payload = nil
 	}
 	ack := Ack{EnvelopeID: frame.EnvelopeID, Payload: frame.Payload}
-	var evs []Event
+	var (
+		evs     []Event
+		waiters []chan Ack
+	)
 	s.mu.Lock()
 	if se, ok := s.envelopes[frame.EnvelopeID]; ok {
 		ack.Type = se.env.Type
@@ -178,17 +181,19 @@ func (s *Server) handleAck(data []byte, readAt time.Time) {
 			ack.Latency = readAt.Sub(se.sentAt)
 		}
 		evs, ack.Problem = s.applyAckLocked(se.about, frame.Payload)
-		for _, w := range se.waiters {
-			w <- ack // buffered, one ack per waiter
-		}
-		se.waiters = nil
+		waiters, se.waiters = se.waiters, nil
 	} else {
 		ack.Problem = "no envelope with this id was sent"
 	}
 	s.acks = append(s.acks, ack)
 	s.bumpLocked()
 	s.mu.Unlock()
+	// Events first, then the waiters: whoever sent the envelope (a
+	// SlashCommand call) must find what the ack showed already reported.
 	s.emit(evs)
+	for _, w := range waiters {
+		w <- ack // buffered, one ack per waiter
+	}
 }
 
 // applyAckLocked makes an ack payload visible the way Slack would: a slash

@@ -14,13 +14,17 @@ import (
 // slack-go answers them, which is what keeps its 30s watchdog quiet.
 func TestPingsAnswered(t *testing.T) {
 	s := New(WithPingInterval(10 * time.Millisecond))
-	defer s.Close()
+	defer closeOK(t, s)
 	api := slack.New("xoxb-x", slack.OptionAPIURL(s.URL()), slack.OptionAppLevelToken("xapp-x"))
 	sm := socketmode.New(api)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	wg.Go(func() { _ = sm.RunContext(ctx) })
+	wg.Go(func() {
+		if err := sm.RunContext(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("socket mode client stopped: %v", err)
+		}
+	})
 	wg.Go(func() {
 		for {
 			select {
@@ -47,7 +51,7 @@ func TestPingsAnswered(t *testing.T) {
 func TestNewTSMonotonic(t *testing.T) {
 	fixed := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	s := New(WithClock(func() time.Time { return fixed }))
-	defer s.Close()
+	defer closeOK(t, s)
 	s.mu.Lock()
 	a, b := s.newTSLocked(), s.newTSLocked()
 	s.mu.Unlock()
@@ -76,5 +80,12 @@ func TestParseTS(t *testing.T) {
 				t.Fatalf("parseTS(%q)=%d, %v; want %d, err %v", tc.in, got, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+func closeOK(t *testing.T, s *Server) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Errorf("close emulator: %v", err)
 	}
 }

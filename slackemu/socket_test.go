@@ -30,7 +30,7 @@ func TestSlashCommandAck(t *testing.T) {
 		case socketmode.EventTypeSlashCommand:
 			cmd := evt.Data.(slack.SlashCommand)
 			cmds <- cmd
-			_ = c.Ack(*evt.Request, map[string]any{"text": "Got it: " + cmd.Text})
+			ack(t, c, evt.Request, map[string]any{"text": "Got it: " + cmd.Text})
 		}
 	})
 	ctx := testCtx(t)
@@ -74,7 +74,7 @@ func TestReconnect(t *testing.T) {
 	for name, breakIt := range tests {
 		t.Run(name, func(t *testing.T) {
 			emu := newEmu(t)
-			startBot(t, emu, ackAll)
+			startBot(t, emu, nil)
 			ctx := testCtx(t)
 			if err := emu.WaitConnected(ctx, 1); err != nil {
 				t.Fatal(err)
@@ -109,7 +109,7 @@ func TestSendWaitsForConnection(t *testing.T) {
 		ack, err := emu.SendEvent(ctx, map[string]any{"type": "app_home_opened", "user": "U1", "channel": emu.IMChannel("U1"), "tab": "home"})
 		done <- result{ack, err}
 	}()
-	startBot(t, emu, ackAll)
+	startBot(t, emu, nil)
 	if r := <-done; r.err != nil || r.ack.Type != "events_api" {
 		t.Fatalf("ack=%+v err=%v, want the events_api ack", r.ack, r.err)
 	}
@@ -123,7 +123,7 @@ func TestResend(t *testing.T) {
 	startBot(t, emu, func(evt socketmode.Event, c *socketmode.Client) {
 		if evt.Type == socketmode.EventTypeEventsAPI {
 			got <- evt.Request
-			_ = c.Ack(*evt.Request)
+			ack(t, c, evt.Request)
 		}
 	})
 	ctx := testCtx(t)
@@ -153,7 +153,7 @@ func TestMalformedEnvelope(t *testing.T) {
 		if evt.Type == socketmode.EventTypeErrorBadMessage {
 			bad <- evt.Data.(*socketmode.ErrorBadMessage)
 		}
-		ackAll(evt, c)
+		ackAll(t, evt, c)
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
@@ -170,7 +170,7 @@ func TestMalformedEnvelope(t *testing.T) {
 // ack latency the real client achieves against the emulator.
 func TestSendNoWaitLoad(t *testing.T) {
 	emu := newEmu(t)
-	startBot(t, emu, ackAll)
+	startBot(t, emu, nil)
 	ctx := testCtx(t)
 	if err := emu.WaitConnected(ctx, 1); err != nil {
 		t.Fatal(err)

@@ -10,29 +10,34 @@ import (
 	"unicode/utf8"
 )
 
-// apiMethods are the Web API methods the emulator serves. Handlers run
-// with s.mu held.
-var apiMethods = map[string]endpoint{
-	"auth.test":                    {handler: (*Server).authTest},
-	"apps.connections.open":        {auth: authApp, handler: (*Server).connectionsOpen},
-	"chat.postMessage":             {handler: (*Server).postMessage},
-	"chat.postEphemeral":           {handler: (*Server).postEphemeral},
-	"chat.update":                  {handler: (*Server).updateMessage},
-	"chat.delete":                  {handler: (*Server).deleteMessage},
-	"conversations.open":           {handler: (*Server).conversationsOpen},
-	"conversations.history":        {handler: (*Server).conversationsHistory},
-	"conversations.members":        {handler: (*Server).conversationsMembers},
-	"conversations.info":           {handler: (*Server).conversationsInfo},
-	"users.info":                   {handler: (*Server).usersInfo},
-	"users.list":                   {handler: (*Server).usersList},
-	"views.open":                   {handler: (*Server).viewsOpen},
-	"views.push":                   {handler: (*Server).viewsPush},
-	"views.update":                 {handler: (*Server).viewsUpdate},
-	"views.publish":                {handler: (*Server).viewsPublish},
-	"files.getUploadURLExternal":   {handler: (*Server).filesGetUploadURL},
-	"files.completeUploadExternal": {handler: (*Server).filesComplete},
-	"chat.getPermalink":            {handler: (*Server).getPermalink},
-	"conversations.replies":        {handler: (*Server).conversationsReplies},
+// apiMethods returns the Web API methods the emulator serves. Handlers
+// run with s.mu held. It is a function, not a package variable, so that
+// the package runs no code until an emulator is started: the nudgebot
+// binary carries it for `nudgebot demo`, and `nudgebot run` must not pay
+// for it.
+func apiMethods() map[string]endpoint {
+	return map[string]endpoint{
+		"auth.test":                    {handler: (*Server).authTest},
+		"apps.connections.open":        {auth: authApp, handler: (*Server).connectionsOpen},
+		"chat.postMessage":             {handler: (*Server).postMessage},
+		"chat.postEphemeral":           {handler: (*Server).postEphemeral},
+		"chat.update":                  {handler: (*Server).updateMessage},
+		"chat.delete":                  {handler: (*Server).deleteMessage},
+		"conversations.open":           {handler: (*Server).conversationsOpen},
+		"conversations.history":        {handler: (*Server).conversationsHistory},
+		"conversations.members":        {handler: (*Server).conversationsMembers},
+		"conversations.info":           {handler: (*Server).conversationsInfo},
+		"users.info":                   {handler: (*Server).usersInfo},
+		"users.list":                   {handler: (*Server).usersList},
+		"views.open":                   {handler: (*Server).viewsOpen},
+		"views.push":                   {handler: (*Server).viewsPush},
+		"views.update":                 {handler: (*Server).viewsUpdate},
+		"views.publish":                {handler: (*Server).viewsPublish},
+		"files.getUploadURLExternal":   {handler: (*Server).filesGetUploadURL},
+		"files.completeUploadExternal": {handler: (*Server).filesComplete},
+		"chat.getPermalink":            {handler: (*Server).getPermalink},
+		"conversations.replies":        {handler: (*Server).conversationsReplies},
+	}
 }
 
 func (s *Server) unknownMethod(r *apiRequest) (reply, error) {

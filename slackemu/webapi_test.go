@@ -114,7 +114,7 @@ func TestPostMessageAndHistory(t *testing.T) {
 
 // Ensure history is newest first, paginates by cursor and honours oldest.
 func TestHistoryPagination(t *testing.T) {
-	clock := newFakeClock()
+	clock := newClock()
 	emu := newEmu(t, slackemu.WithClock(clock.Now))
 	api := newAPI(emu)
 	var tss []string
@@ -229,7 +229,7 @@ func TestPostMessageErrors(t *testing.T) {
 
 // Ensure users.info and users.list answer as Slack does, paginated.
 func TestUsers(t *testing.T) {
-	clock := newFakeClock() // 2 March: London is on GMT, New York on EST
+	clock := newClock() // 2 March: London is on GMT, New York on EST
 	emu := newEmu(t, slackemu.WithClock(clock.Now))
 	emu.AddUser(slackemu.User{ID: "U3", Name: "bot2", IsBot: true})
 	api := newAPI(emu)
@@ -246,7 +246,10 @@ func TestUsers(t *testing.T) {
 	}
 
 	emu.SetUser(slackemu.User{ID: "U2", Name: "grace", TZ: "Asia/Tokyo", Deleted: true})
-	if u, _ = api.GetUserInfo("U2"); u.TZ != "Asia/Tokyo" || u.TZOffset != 9*3600 || !u.Deleted {
+	if u, err = api.GetUserInfo("U2"); err != nil {
+		t.Fatal(err)
+	}
+	if u.TZ != "Asia/Tokyo" || u.TZOffset != 9*3600 || !u.Deleted {
 		t.Fatalf("user after SetUser=%+v, want deleted, in Tokyo", u)
 	}
 

@@ -367,7 +367,10 @@ func TestRecordOutcome(t *testing.T) {
 		}
 		errBoom := errors.New("boom")
 		_, _, err := db.RecordOutcome(d.ID, func(d *nudges.Delivery, s *nudges.Subscriber) error {
-			_ = snooze(d, s)
+			// Change both, then fail: nothing of the change may be stored.
+			if err := snooze(d, s); err != nil {
+				t.Errorf("snooze: %v", err)
+			}
 			return errBoom
 		})
 		if !errors.Is(err, errBoom) {

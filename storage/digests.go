@@ -491,8 +491,8 @@ func (db *DB) PulseHistory(channel string, n int) ([]nudges.PulseSummary, error)
 		// are what is wanted, and the history only grows.
 		end := append([]byte(channel), keySep+1)
 		c := hb.Cursor()
-		k, v := c.Seek(end)
-		if k == nil {
+		var k, v []byte
+		if k, _ = c.Seek(end); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()

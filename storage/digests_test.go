@@ -18,35 +18,18 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/nudgebot/nudgebot/internal/simclock"
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
 // digestBase is a Monday; digest tests build every time from it.
 var digestBase = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 
-// digestClock is a settable clock for Options.Now.
-type digestClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *digestClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *digestClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // openDigestDB opens a fresh database whose clock the test sets. At
 // cleanup it runs the consistency check, then closes the database.
-func openDigestDB(tb testing.TB) (*DB, *digestClock) {
+func openDigestDB(tb testing.TB) (*DB, *simclock.Clock) {
 	tb.Helper()
-	clock := &digestClock{now: digestBase}
+	clock := simclock.New(digestBase)
 	db, err := Open(filepath.Join(tb.TempDir(), "nudgebot.db"), Options{Now: clock.Now})
 	if err != nil {
 		tb.Fatal(err)

@@ -67,6 +67,29 @@
 // deleted when the pulse closes. A bucket added to the layout that holds
 // records of a person must be walked there, and erased by Forget.
 //
+// # The record format
+//
+// Subscribers, deliveries and closed pulses are stored as the JSON
+// encoding of nudges.Subscriber, nudges.Delivery and nudges.PulseSummary,
+// so the format lives in package nudges, in the JSON tags of those types.
+// That is deliberate: the same encoding is what a person gets from
+// `/reflect export` and what `nudgebot export` writes, and one format for
+// the file and for exports keeps the file readable with `bbolt get` and
+// the exports in step with it without a translation layer to maintain.
+// Everything else (reflections, data keys, digest and pulse state) has a
+// record type private to this package, because what is stored differs
+// from the domain value: a reflection's text is sealed, a pulse keeps
+// running totals and never who gave which score.
+//
+// The consequence is that a renamed field or JSON tag in nudges changes
+// the file format: old records would decode with that field empty. The
+// encoded form of a fully populated value of each of the three types is
+// pinned by TestRecordFormatPinned, so such a change fails a test and
+// must come with a schema version and a migration. Adding a field is
+// compatible when it is omitempty or omitzero: older records decode with
+// its zero value, and the pinned test asks for the golden record to be
+// extended.
+//
 // # Reflections at rest
 //
 // A reflection's text and commitment are sealed with AES-256-GCM under a
@@ -76,11 +99,35 @@
 // unreadable from then on, then deletes every record about them. Deleted
 // records linger in bbolt's free pages until Compact rewrites the file.
 //
+// # Transactions and callbacks
+//
+// Values are decoded inside their transaction, so no memory owned by
+// bbolt escapes it. Methods that take a function come in two kinds:
+//
+//   - Walks (ForEachSubscriber, DeliveriesBetween) read in short
+//     transactions and call the function outside them, so it may take
+//     its time and call other DB methods; the walk is not a snapshot.
+//   - Read-modify-writes (UpdateSubscriber, UpdateDelivery,
+//     RecordOutcome, UpdateReflection, and the advance function of
+//     StartDelivery and RecordMissed) call the function inside the write
+//     transaction, on a decoded copy of the record, and save what it
+//     leaves there in that same transaction; if it returns an error
+//     nothing is written. That is what makes a change atomic: two clicks
+//     on one nudge cannot both record an outcome, and a tick advancing
+//     NextDue cannot interleave with `/nudge time`.
+//
+// Running caller code under bbolt's single writer lock is safe because
+// the functions passed are pure: they change the record in memory by the
+// domain's rules (package nudges) and do no I/O (no Slack call, no file
+// or network access; a log line at most), so the lock is held for
+// microseconds and nothing outside the transaction is left half-done if
+// it rolls back. They must not call DB methods: a
+// write would wait for the lock its caller holds, and a read can wait
+// for a remap of the file that the write in progress has started.
+//
 // # Safety
 //
 // Open refuses, without writing a byte, a file that is empty, truncated,
 // damaged (bbolt's own consistency check fails) or written by a newer
-// nudgebot; it never starts afresh over data that was expected. Values are
-// decoded inside their transaction and callbacks run outside it, so no
-// memory owned by bbolt escapes and no caller can hold a transaction open.
+// nudgebot; it never starts afresh over data that was expected.
 package storage

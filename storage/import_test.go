@@ -143,7 +143,7 @@ func TestImportSubscribers_ReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ro.Close()
+	defer closeOK(t, ro)
 	err = ro.ImportSubscribers([]nudges.Subscriber{{UserID: "U2", Subscribed: true}})
 	if err == nil || !strings.Contains(err.Error(), "import subscribers 1 to 1 of 1") {
 		t.Errorf("ImportSubscribers on a read-only database: err = %v, want an import error", err)

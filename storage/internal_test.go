@@ -29,7 +29,11 @@ func openWithSubscribers(tb testing.TB, total, due int) *DB {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = db.Close() })
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
 	const batch = 10_000
 	for start := 0; start < total; start += batch {
 		err := db.bolt.Update(func(tx *bolt.Tx) error {

@@ -120,7 +120,7 @@ func TestOpen_InUse(t *testing.T) {
 			other, err := storage.Open(db.Path(), storage.Options{Timeout: timeout, ReadOnly: readOnly})
 			elapsed := time.Since(start)
 			if err == nil {
-				other.Close()
+				closeOK(t, other)
 				t.Fatal("second Open succeeded, want ErrInUse")
 			}
 			if !errors.Is(err, storage.ErrInUse) {
@@ -148,7 +148,7 @@ func TestOpen_RefusesEmptyFile(t *testing.T) {
 	for _, readOnly := range []bool{false, true} {
 		db, err := storage.Open(path, storage.Options{ReadOnly: readOnly})
 		if err == nil {
-			db.Close()
+			closeOK(t, db)
 			t.Fatalf("Open(ReadOnly=%v) of a 0-byte file succeeded, want ErrCorrupt", readOnly)
 		}
 		if !errors.Is(err, storage.ErrCorrupt) {
@@ -214,7 +214,7 @@ func TestOpen_RefusesDamagedFiles(t *testing.T) {
 			for range 2 {
 				db, err := storage.Open(path, storage.Options{Timeout: 100 * time.Millisecond})
 				if err == nil {
-					db.Close()
+					closeOK(t, db)
 					t.Fatal("Open succeeded, want ErrCorrupt")
 				}
 				if !errors.Is(err, storage.ErrCorrupt) {
@@ -454,7 +454,7 @@ func rawUpdate(t *testing.T, path string, fn func(*bolt.Tx) error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bdb.Close()
+	defer closeOK(t, bdb)
 	if err := bdb.Update(fn); err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +466,7 @@ func rawSchemaVersion(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bdb.Close()
+	defer closeOK(t, bdb)
 	var v string
 	err = bdb.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket([]byte("meta"))
@@ -514,7 +514,7 @@ func TestCheck_FindsIndexDrift(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	defer db.Close()
+	defer closeOK(t, db)
 	err = db.Check()
 	if !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "outbox index lacks U1-20260302T090000Z") {
 		t.Errorf("Check: err=%v, want ErrCorrupt naming the missing outbox entry", err)

@@ -457,8 +457,7 @@ func (s *session) nextSeq(userID string) (int, error) {
 
 // lastWithPrefix positions c on userID's last reflection, or returns nil.
 func lastWithPrefix(c *bolt.Cursor, userID string) (k, v []byte) {
-	k, v = c.Seek(prefixEnd(userID))
-	if k == nil {
+	if k, _ = c.Seek(prefixEnd(userID)); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()

@@ -99,7 +99,11 @@ func openWithReflections(tb testing.TB, user string, n int, make func(i int) nud
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = db.Close() })
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
 	const batch = 1_000
 	for start := 0; start < n; start += batch {
 		err := db.update(func(tx *bolt.Tx) error {

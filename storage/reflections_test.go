@@ -236,7 +236,7 @@ func TestSearchReflections(t *testing.T) {
 			t.Errorf("SearchReflections(%q, %d) seqs=%v, want %v", tt.word, tt.limit, seqs(rs), tt.want)
 		}
 		for _, r := range rs {
-			if want, _ := db.Reflection("U1", r.Seq); !equalJSON(t, r, want) {
+			if want, err := db.Reflection("U1", r.Seq); err != nil || !equalJSON(t, r, want) {
 				t.Errorf("SearchReflections(%q) returned %s, want %s", tt.word, mustJSON(t, r), mustJSON(t, want))
 			}
 		}
@@ -266,12 +266,15 @@ func TestUpdateReflection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := db.Reflection("U1", 1)
-			_, err := db.UpdateReflection("U1", 1, tt.fn)
+			before, err := db.Reflection("U1", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = db.UpdateReflection("U1", 1, tt.fn)
 			if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("err=%v, want %v saying %q", err, tt.wantErr, tt.wantMsg)
 			}
-			if after, _ := db.Reflection("U1", 1); !equalJSON(t, after, before) {
+			if after, err := db.Reflection("U1", 1); err != nil || !equalJSON(t, after, before) {
 				t.Errorf("a refused update changed the reflection to %s", mustJSON(t, after))
 			}
 		})
@@ -470,7 +473,7 @@ func TestOpen_KeyMissing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db, err := storage.Open(path, storage.Options{Keys: tt.keys})
 			if err == nil {
-				db.Close()
+				closeOK(t, db)
 				t.Fatal("Open succeeded")
 			}
 			want := fmt.Sprintf("reflections in %s were sealed with key %s, which is not configured: set NUDGEBOT_SECRET_KEY (or storage.key_file) to that key; to rotate, list the new key first and the old one after it", path, id)
@@ -525,13 +528,12 @@ func TestRotateKeys(t *testing.T) {
 			mustSave(t, db, nudges.Reflection{UserID: user, Text: fmt.Sprintf("%s %d", user, i), FollowUpDue: base, Commitment: "c"})
 		}
 	}
-	before, err := os.ReadFile(db.Path())
-	if err != nil {
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_ = before
+	before := rawContents(t, db.Path())
 
-	db = reopenWith(t, db, mustKeys(t, newKey, oldKey))
+	db = MustOpenAt(t, db.Path(), storage.Options{Keys: mustKeys(t, newKey, oldKey)})
 	mustSave(t, db, nudges.Reflection{UserID: "U4", Text: "sealed under the new key already"})
 	if n, err := db.RotateKeys(); err != nil || n != len(users) {
 		t.Fatalf("RotateKeys=%d, %v; want %d", n, err, len(users))
@@ -552,6 +554,13 @@ func TestRotateKeys(t *testing.T) {
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+	after := rawContents(t, db.Path())
+	if !slices.EqualFunc(before["reflections"], after["reflections"][:len(before["reflections"])], equalKV) {
+		t.Error("rotation rewrote sealed reflections; only the data keys should change")
+	}
+	if slices.EqualFunc(before["datakeys"], after["datakeys"][:len(before["datakeys"])], equalKV) {
+		t.Error("rotation left the data keys as they were")
 	}
 	if _, err := storage.Open(db.Path(), storage.Options{Keys: mustKeys(t, oldKey)}); !errors.Is(err, storage.ErrKeyMissing) {
 		t.Errorf("Open with only the old key after rotation: err=%v, want ErrKeyMissing", err)
@@ -642,7 +651,7 @@ func rawContents(t *testing.T, path string) map[string][][2][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bdb.Close()
+	defer closeOK(t, bdb)
 	out := map[string][][2][]byte{}
 	var walk func(name string, b *bolt.Bucket) error
 	walk = func(name string, b *bolt.Bucket) error {
@@ -854,7 +863,10 @@ func TestCompact_RemovesForgottenBytes(t *testing.T) {
 	if err := db.Forget(gone); err != nil {
 		t.Fatal(err)
 	}
-	sizeBefore, _ := db.Size()
+	sizeBefore, err := db.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Compact(); err != nil {
 		t.Fatalf("Compact: %v", err)
 	}
@@ -876,7 +888,7 @@ func TestCompact_RemovesForgottenBytes(t *testing.T) {
 			t.Errorf("the compacted file still holds sealed reflection %d", i)
 		}
 	}
-	if sizeAfter, _ := db.Size(); sizeAfter > sizeBefore {
+	if sizeAfter, err := db.Size(); err != nil || sizeAfter > sizeBefore {
 		t.Errorf("Compact grew the file from %d to %d bytes", sizeBefore, sizeAfter)
 	}
 	if _, err := os.Stat(db.Path() + ".compact"); !errors.Is(err, os.ErrNotExist) {
@@ -959,7 +971,7 @@ func TestCompact_Refuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ro.Close()
+	defer closeOK(t, ro)
 	if err := ro.Compact(); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("Compact of a read-only database: err=%v", err)
 	}
@@ -985,7 +997,7 @@ func TestCheck_FindsReflectionDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ro.Close()
+	defer closeOK(t, ro)
 	if err := ro.Check(); !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "follow_ups index lacks reflection 1 of U1") {
 		t.Errorf("Check: err=%v, want ErrCorrupt naming the missing follow-up", err)
 	}
@@ -1036,8 +1048,8 @@ func TestReflections_RefusesNULInUserID(t *testing.T) {
 // is written: the file is byte for byte what it was.
 func TestOpenWithWrongKeyWritesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nudgebot.db")
-	right, _ := storage.NewKeys(bytes.Repeat([]byte{1}, 32))
-	wrong, _ := storage.NewKeys(bytes.Repeat([]byte{2}, 32))
+	right := mustKeys(t, bytes.Repeat([]byte{1}, 32))
+	wrong := mustKeys(t, bytes.Repeat([]byte{2}, 32))
 	db, err := storage.Open(path, storage.Options{Keys: right})
 	if err != nil {
 		t.Fatal(err)
@@ -1045,12 +1057,14 @@ func TestOpenWithWrongKeyWritesNothing(t *testing.T) {
 	if _, err := db.SaveReflection(nudges.Reflection{UserID: "U1", Created: time.Now(), Text: "sealed"}); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	before, _ := os.ReadFile(path)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := readFile(t, path)
 	if _, err := storage.Open(path, storage.Options{Keys: wrong}); !errors.Is(err, storage.ErrKeyMissing) {
 		t.Fatalf("open with the wrong key: %v, want ErrKeyMissing", err)
 	}
-	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+	if after := readFile(t, path); !bytes.Equal(before, after) {
 		t.Fatal("the refused open changed the file")
 	}
 }

@@ -15,13 +15,13 @@ func TestPausedAll(t *testing.T) {
 	if err := db.SetPausedAll(want); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := db.PausedAll(); !got.Equal(want) {
-		t.Fatalf("PausedAll=%v, want %v", got, want)
+	if got, err := db.PausedAll(); err != nil || !got.Equal(want) {
+		t.Fatalf("PausedAll=%v, %v; want %v", got, err, want)
 	}
 	if err := db.SetPausedAll(time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := db.PausedAll(); !got.IsZero() {
-		t.Fatalf("PausedAll=%v after lifting, want zero", got)
+	if got, err := db.PausedAll(); err != nil || !got.IsZero() {
+		t.Fatalf("PausedAll=%v, %v after lifting; want zero", got, err)
 	}
 }

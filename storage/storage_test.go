@@ -1,8 +1,11 @@
 package storage_test
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -115,3 +118,23 @@ func mustPendingIDs(tb testing.TB, db *storage.DB) []string {
 	}
 	return ids
 }
+
+// closeOK closes c and fails the test if that fails: a database that does
+// not close cleanly may not have written what the test checks next.
+func closeOK(tb testing.TB, c io.Closer) {
+	tb.Helper()
+	if err := c.Close(); err != nil {
+		tb.Errorf("close %T: %v", c, err)
+	}
+}
+
+func readFile(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func equalKV(a, b [2][]byte) bool { return bytes.Equal(a[0], b[0]) && bytes.Equal(a[1], b[1]) }

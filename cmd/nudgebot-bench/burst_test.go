@@ -70,7 +70,11 @@ func TestDMForMatchesEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer emu.Close()
+	defer func() {
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	for _, i := range []int{0, 1, 99_999, 1_000_000} {
 		id := benchUserID(i)
 		if got, want := dmFor(id), emu.IMChannel(id); got != want {

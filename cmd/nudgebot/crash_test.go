@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -49,7 +50,7 @@ func TestCrashDuringBurstNeitherLosesNorDoubles(t *testing.T) {
 	}
 	const people = 150
 	emu := slackemu.New(slackemu.WithBotToken(testBotToken), slackemu.WithAppToken(testAppToken))
-	defer emu.Close()
+	defer closeOK(t, emu)
 	emu.RateLimit("chat.postMessage", 1800, 30) // 30 a second: a burst lasts ~5s
 	// Slack takes the message, then answers 150 ms later: a kill in that
 	// window leaves a delivery that reached Slack but was never marked sent.
@@ -78,9 +79,11 @@ func TestCrashDuringBurstNeitherLosesNorDoubles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`storage:
+	err = os.WriteFile(cfgPath, []byte(fmt.Sprintf(`storage:
   path: %s
 nudges:
   schedule: "0 9 * * *"
@@ -92,6 +95,9 @@ shutdown_timeout: 5s
 log:
   level: warn
 `, dbPath)), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	start := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -119,8 +125,12 @@ log:
 		cmd := start()
 		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond)
 		before := delivered()
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		kill(t, cmd, syscall.SIGKILL)
+		// The only acceptable end is death by that signal: an exit of
+		// its own would mean the child failed before it was killed.
+		if err := cmd.Wait(); !killedBy(err, syscall.SIGKILL) {
+			t.Fatalf("child %d: want it killed by SIGKILL, got %v (logs above)", kills+1, err)
+		}
 		kills++
 		if before > 0 && before < people {
 			killsMidBurst++
@@ -134,7 +144,7 @@ log:
 		t.Errorf("only %d of %d people got their nudge: %v", delivered(), people, err)
 	}
 	time.Sleep(1500 * time.Millisecond) // a tick or two to settle anything uncertain
-	cmd.Process.Signal(syscall.SIGTERM)
+	kill(t, cmd, syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("bot did not exit cleanly on SIGTERM: %v", err)
 	}
@@ -153,8 +163,13 @@ log:
 			var p struct {
 				DeliveryID string `json:"delivery_id"`
 			}
-			if m.Metadata != nil {
-				json.Unmarshal(m.Metadata.EventPayload, &p)
+			if m.Metadata == nil {
+				t.Errorf("a nudge to %s carries no metadata", id)
+				continue
+			}
+			if err := json.Unmarshal(m.Metadata.EventPayload, &p); err != nil || p.DeliveryID == "" {
+				t.Errorf("a nudge to %s carries no delivery id in %s: %v", id, m.Metadata.EventPayload, err)
+				continue
 			}
 			if seen[p.DeliveryID] {
 				t.Errorf("delivery %s posted twice", p.DeliveryID)
@@ -173,8 +188,31 @@ log:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if p, _ := db.Pending(); len(p) != 0 {
+	defer closeOK(t, db)
+	p, err := db.Pending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p) != 0 {
 		t.Fatalf("%d deliveries still pending after the last run", len(p))
 	}
+}
+
+// kill sends sig to the child; the child being gone already is a failure,
+// because every caller expects it to be running.
+func kill(t *testing.T, cmd *exec.Cmd, sig os.Signal) {
+	t.Helper()
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v to child: %v", sig, err)
+	}
+}
+
+// killedBy reports whether err, from Wait, says the process died of sig.
+func killedBy(err error, sig syscall.Signal) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
 }

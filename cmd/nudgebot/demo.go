@@ -14,6 +14,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
+	"github.com/nudgebot/nudgebot/internal/simclock"
 	"github.com/nudgebot/nudgebot/slackemu"
 )
 
@@ -31,32 +32,6 @@ var demoTeam = []demoPerson{
 	{slackemu.User{ID: "UPRIYA001", Name: "priya", RealName: "Priya", TZ: "Europe/London"}, []string{"start", "time 08:30"}, "nudge_reflect", ""},
 	{slackemu.User{ID: "USAM00001", Name: "sam", RealName: "Sam", TZ: "America/New_York"}, []string{"start", "days mon-thu"}, "nudge_skip", "nudge_not_for_me"},
 	{slackemu.User{ID: "ULENA0001", Name: "lena", RealName: "Lena", TZ: "America/Los_Angeles"}, []string{"start", "focus lead"}, "nudge_done", ""},
-}
-
-// simClock is a clock that moves only when told to: the demo steps it so
-// a working day around the world passes in seconds, and the end-to-end
-// tests set it to test schedules without sleeping.
-type simClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *simClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *simClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *simClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
@@ -85,7 +60,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ fun
 type demo struct {
 	out     io.Writer
 	outMu   sync.Mutex
-	clock   *simClock
+	clock   *simclock.Clock
 	emu     *slackemu.Server
 	names   map[string]string // user id → name
 	zones   map[string]string
@@ -159,7 +134,7 @@ func (d *demo) onEvent(e slackemu.Event) {
 		d.say("  bot publishes %s's App Home:\n      %s", who, indent(e.View.VisibleText()))
 	case slackemu.EventViewOpened:
 		d.say("  bot opens a form for %s:\n      %s", who, indent(e.View.VisibleText()))
-		if answer, ok := demoForms[e.User+"/"+e.View.CallbackID]; ok {
+		if answer, ok := demoForms()[e.User+"/"+e.View.CallbackID]; ok {
 			viewID := e.View.ID
 			d.actions <- func() { d.submit(e.User, viewID, answer) }
 		}
@@ -173,15 +148,19 @@ func (d *demo) onEvent(e slackemu.Event) {
 }
 
 // demoForms is what the simulated people type into forms the bot opens.
-var demoForms = map[string]map[string]map[string]string{
-	"UPRIYA001/reflect_modal": {
-		"reflection": {"text": "I let Jo decide the vendor question without me. Hard not to check in, but the decision was good and Jo owned it."},
-		"commitment": {"text": "hand the roadmap review to Jo as well"},
-		"share":      {"choice": "named"},
-	},
-	"UAIKO0001/pulse_hear_more": {
-		"hear_more": {"text": "how we chose this year's two priorities"},
-	},
+// A function rather than a package variable: nothing of the demo is
+// built when the binary runs another command.
+func demoForms() map[string]map[string]map[string]string {
+	return map[string]map[string]map[string]string{
+		"UPRIYA001/reflect_modal": {
+			"reflection": {"text": "I let Jo decide the vendor question without me. Hard not to check in, but the decision was good and Jo owned it."},
+			"commitment": {"text": "hand the roadmap review to Jo as well"},
+			"share":      {"choice": "named"},
+		},
+		"UAIKO0001/pulse_hear_more": {
+			"hear_more": {"text": "how we chose this year's two priorities"},
+		},
+	}
 }
 
 func (d *demo) submit(userID, viewID string, values map[string]map[string]string) {
@@ -238,7 +217,7 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	// Sunday 22:30 UTC: Tokyo's Monday morning comes first, Los Angeles's last.
-	d.clock = &simClock{t: time.Date(2026, 11, 29, 22, 30, 0, 0, time.UTC)}
+	d.clock = simclock.New(time.Date(2026, 11, 29, 22, 30, 0, 0, time.UTC))
 	d.people = map[string]demoPerson{}
 	d.nudged = map[string]int{}
 	for _, p := range demoTeam {

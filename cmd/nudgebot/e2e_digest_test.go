@@ -71,10 +71,9 @@ func TestDigestAndPulse(t *testing.T) {
 	}
 	for _, p := range team[:3] {
 		msg := h.waitDMs(p.ID, 1)[0]
-		done, _ := msg.Button("nudge_done")
-		h.emu.ClickButton(h.ctx(), p.ID, msg, "nudge_done", done.Value)
+		h.click(p.ID, msg, "nudge_done", "")
 	}
-	h.emu.WaitFor(h.ctx(), func() bool {
+	h.waitFor("three nudges marked done", func() bool {
 		n := 0
 		for _, p := range team[:3] {
 			if h.emu.DM(p.ID)[0].Edits > 0 {
@@ -85,7 +84,9 @@ func TestDigestAndPulse(t *testing.T) {
 	})
 	// Shared and private reflections.
 	shareVia := func(user, text, share string) {
-		h.emu.SlashCommand(h.ctx(), user, "", "/reflect", "")
+		if _, err := h.emu.SlashCommand(h.ctx(), user, "", "/reflect", ""); err != nil {
+			t.Fatal(err)
+		}
 		m := h.waitModal(user)
 		if _, err := h.emu.SubmitView(h.ctx(), user, m.ID, map[string]map[string]string{
 			"reflection": {"text": text}, "share": {"choice": share},
@@ -126,9 +127,11 @@ func TestDigestAndPulse(t *testing.T) {
 	h.clickIn("CTEAM0001", chloe.ID, "pulse_vote_3")
 	h.clickIn("CTEAM0001", dan.ID, "pulse_hear_more")
 	m := h.waitModal(dan.ID)
-	h.emu.SubmitView(h.ctx(), dan.ID, m.ID, map[string]map[string]string{"hear_more": {"text": "how the roadmap was chosen & <@UANA00001>"}})
+	if _, err := h.emu.SubmitView(h.ctx(), dan.ID, m.ID, map[string]map[string]string{"hear_more": {"text": "how the roadmap was chosen & <@UANA00001>"}}); err != nil {
+		t.Fatal(err)
+	}
 	h.lastEphemeralWith(dan.ID, "without your name")
-	h.emu.WaitFor(h.ctx(), func() bool { return len(h.emu.Ephemerals(chloe.ID)) > 0 })
+	h.waitFor("chloe's vote confirmed", func() bool { return len(h.emu.Ephemerals(chloe.ID)) > 0 })
 
 	before := len(h.emu.Messages("CTEAM0001"))
 	h.clock.Add(7 * 24 * time.Hour)
@@ -152,8 +155,7 @@ func TestDigestThreePersonRule(t *testing.T) {
 	h.at("Europe/Berlin", "09:00")
 	h.tick()
 	msg := h.waitDMs(ana.ID, 1)[0]
-	done, _ := msg.Button("nudge_done")
-	h.emu.ClickButton(h.ctx(), ana.ID, msg, "nudge_done", done.Value)
+	h.click(ana.ID, msg, "nudge_done", "")
 	h.clock.Add(24 * time.Hour)
 	h.bot.RunDigest(h.ctx(), "CTEAM0001")
 	contains(t, channelText(h.emu, "CTEAM0001"), "fewer than 3")
@@ -239,7 +241,7 @@ func TestAppHome(t *testing.T) {
 	home := func() slackemu.View {
 		t.Helper()
 		var v slackemu.View
-		h.emu.WaitFor(h.ctx(), func() bool {
+		h.waitFor("ana's home view", func() bool {
 			var ok bool
 			v, ok = h.emu.HomeView(ana.ID)
 			return ok
@@ -270,7 +272,13 @@ func TestAppHome(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.emu.OpenAppHome(h.ctx(), ana.ID)
+	openHome := func() {
+		t.Helper()
+		if _, err := h.emu.OpenAppHome(h.ctx(), ana.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openHome()
 	contains(t, waitHome("Not subscribed").VisibleText(), "[Start]", "No nudges yet this week", "None yet")
 
 	click("home_start")
@@ -279,7 +287,7 @@ func TestAppHome(t *testing.T) {
 	click("home_pause_week")
 	contains(t, waitHome("Paused until").VisibleText(), "[Resume now]")
 	click("home_resume")
-	h.emu.WaitFor(h.ctx(), func() bool { v, _ := h.emu.HomeView(ana.ID); return !strings.Contains(v.VisibleText(), "Paused until") })
+	h.waitFor("the pause gone from home", func() bool { v, _ := h.emu.HomeView(ana.ID); return !strings.Contains(v.VisibleText(), "Paused until") })
 
 	click("home_focus_lead")
 	waitHome("Focus: leading")
@@ -310,7 +318,7 @@ func TestAppHome(t *testing.T) {
 	h.tick()
 	h.waitDMs(ana.ID, 1)
 	h.say(ana.ID, "/reflect", "Home shows this "+marker)
-	h.emu.OpenAppHome(h.ctx(), ana.ID)
+	openHome()
 	contains(t, waitHome(marker).VisibleText(), "This week", "Mon 07:45", "#1")
 
 	click("home_stop")

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
 )
@@ -186,8 +185,11 @@ func TestStopDuringWorkLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	pending, _ := db.Pending()
+	defer closeOK(t, db)
+	pending, err := db.Pending()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(pending) != 0 {
 		t.Fatalf("pending deliveries after restart = %d, want 0", len(pending))
 	}
@@ -202,9 +204,9 @@ func TestLockedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer closeOK(t, db)
 	cfgFile := filepath.Join(dir, "config.yaml")
-	os.WriteFile(cfgFile, []byte("storage:\n  path: "+path+"\ndigests: []\nadmins: []\n"), 0o600)
+	writeFile(t, cfgFile, "storage:\n  path: "+path+"\ndigests: []\nadmins: []\n")
 	var stdout, stderr bytes.Buffer
 	env := map[string]string{"SLACK_BOT_TOKEN": testBotToken, "SLACK_APP_TOKEN": testAppToken, "SLACK_API_URL": "http://127.0.0.1:1/"}
 	start := time.Now()
@@ -242,7 +244,7 @@ func TestBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			f := filepath.Join(dir, "test.yaml")
-			os.WriteFile(f, []byte(tc.yaml+"storage:\n  path: "+filepath.Join(dir, "x.db")+"\n"), 0o600)
+			writeFile(t, f, tc.yaml+"storage:\n  path: "+filepath.Join(dir, "x.db")+"\n")
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), []string{"run", "-config", f}, &stdout, &stderr, func(k string) string { return tc.env[k] })
 			if code != exitUsage {
@@ -281,7 +283,7 @@ func TestManifestCommand(t *testing.T) {
 func TestCheckCommand(t *testing.T) {
 	h := newHarness(t)
 	cfgFile := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(cfgFile, []byte("storage:\n  path: "+h.cfg.Storage.Path+"\ndigests: []\nadmins: []\n"), 0o600)
+	writeFile(t, cfgFile, "storage:\n  path: "+h.cfg.Storage.Path+"\ndigests: []\nadmins: []\n")
 	env := map[string]string{"SLACK_BOT_TOKEN": testBotToken, "SLACK_APP_TOKEN": testAppToken, "SLACK_API_URL": h.emu.URL()}
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"check", "-config", cfgFile}, &stdout, &stderr, func(k string) string { return env[k] }); code != 0 {
@@ -315,5 +317,3 @@ func TestSubcommandHelp(t *testing.T) {
 		}
 	}
 }
-
-var _ = nudges.ErrNotFound

@@ -18,7 +18,7 @@ func (h *harness) openDB() *storage.DB {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.t.Cleanup(func() { db.Close() })
+	h.t.Cleanup(func() { closeOK(h.t, db) })
 	return db
 }
 
@@ -28,7 +28,10 @@ func (h *harness) at(zone, hhmm string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	tm, _ := time.ParseInLocation("2006-01-02 15:04", "2026-11-30 "+hhmm, loc)
+	tm, err := time.ParseInLocation("2006-01-02 15:04", "2026-11-30 "+hhmm, loc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	h.clock.Set(tm)
 }
 
@@ -44,7 +47,9 @@ func deliveryIDs(t *testing.T, msgs []slackemu.Message) []string {
 		var p struct {
 			DeliveryID string `json:"delivery_id"`
 		}
-		json.Unmarshal(m.Metadata.EventPayload, &p)
+		if err := json.Unmarshal(m.Metadata.EventPayload, &p); err != nil {
+			t.Errorf("message %s: metadata %s: %v", m.TS, m.Metadata.EventPayload, err)
+		}
 		ids = append(ids, p.DeliveryID)
 	}
 	return ids
@@ -159,8 +164,8 @@ func TestSnoozeSkipReflect(t *testing.T) {
 		contains(t, h.lastEphemeral(ana.ID), "belongs to someone else")
 	}
 
-	h.emu.ClickButton(h.ctx(), ben.ID, msg, "nudge_snooze_1h", btn.Value)
-	h.emu.WaitFor(h.ctx(), func() bool { return h.emu.DM(ben.ID)[0].Edits > 0 })
+	h.click(ben.ID, msg, "nudge_snooze_1h", btn.Value)
+	h.waitFor("the snoozed nudge updated", func() bool { return h.emu.DM(ben.ID)[0].Edits > 0 })
 	contains(t, h.emu.DM(ben.ID)[0].VisibleText(), "Snoozed until Mon 10:00")
 	h.at("America/New_York", "09:59")
 	h.tick()
@@ -177,12 +182,12 @@ func TestSnoozeSkipReflect(t *testing.T) {
 	}
 
 	skip, _ := again.Button("nudge_skip")
-	h.emu.ClickButton(h.ctx(), ben.ID, again, "nudge_skip", skip.Value)
-	h.emu.WaitFor(h.ctx(), func() bool { return h.emu.DM(ben.ID)[1].Edits > 0 })
+	h.click(ben.ID, again, "nudge_skip", skip.Value)
+	h.waitFor("the skipped nudge updated", func() bool { return h.emu.DM(ben.ID)[1].Edits > 0 })
 	contains(t, h.emu.DM(ben.ID)[1].VisibleText(), "⏭️ Skipped")
 
 	// Reflect opens the reflection form with the nudge and its question.
-	h.emu.ClickButton(h.ctx(), ben.ID, again, "nudge_reflect", skip.Value)
+	h.click(ben.ID, again, "nudge_reflect", "")
 	modal := h.waitModal(ben.ID)
 	contains(t, modal.VisibleText(), "Today's nudge:", "?")
 }
@@ -275,8 +280,8 @@ func TestUncertainPostsReconciled(t *testing.T) {
 				t.Fatalf("DMs = %d, want exactly 1", n)
 			}
 			h.stop()
-			if p, _ := h.openDB().Pending(); len(p) != 0 {
-				t.Fatalf("pending = %d, want 0", len(p))
+			if p, err := h.openDB().Pending(); err != nil || len(p) != 0 {
+				t.Fatalf("pending = %d, %v; want 0", len(p), err)
 			}
 		})
 	}
@@ -316,7 +321,10 @@ func TestCatchUpAndClockJumps(t *testing.T) {
 	h.stop()
 	db := h.openDB()
 	for _, who := range []string{ana.ID, ben.ID} {
-		ds, _ := db.Deliveries(who, monday)
+		ds, err := db.Deliveries(who, monday)
+		if err != nil {
+			t.Fatal(err)
+		}
 		missed := 0
 		for _, d := range ds {
 			if d.State == nudges.StateMissed {
@@ -344,9 +352,9 @@ func TestMissedBeyondCatchUp(t *testing.T) {
 	if n := len(h.emu.DM(ana.ID)); n != 0 {
 		t.Fatalf("DMs = %d, want 0 (2h30 late, beyond catch_up 2h)", n)
 	}
-	ds, _ := h.openDB().Deliveries(ana.ID, monday)
-	if len(ds) != 1 || ds[0].State != nudges.StateMissed {
-		t.Fatalf("deliveries = %+v, want one missed", ds)
+	ds, err := h.openDB().Deliveries(ana.ID, monday)
+	if err != nil || len(ds) != 1 || ds[0].State != nudges.StateMissed {
+		t.Fatalf("deliveries = %+v, %v; want one missed", ds, err)
 	}
 }
 

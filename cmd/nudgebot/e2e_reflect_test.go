@@ -121,8 +121,8 @@ func TestReflectModalAndCommitment(t *testing.T) {
 	if !ok {
 		t.Fatal("no Done button for the commitment")
 	}
-	h.emu.ClickButton(h.ctx(), ana.ID, thursday, "commit_kept", kept.Value)
-	h.emu.WaitFor(h.ctx(), func() bool { return h.emu.DM(ana.ID)[len(msgs)-1].Edits > 0 })
+	h.click(ana.ID, thursday, "commit_kept", kept.Value)
+	h.waitFor("the follow-up updated", func() bool { return h.emu.DM(ana.ID)[len(msgs)-1].Edits > 0 })
 	contains(t, h.emu.DM(ana.ID)[len(msgs)-1].VisibleText(), "You did what you said you would")
 	// Quoted once only.
 	h.clock.Add(24 * time.Hour)
@@ -164,7 +164,7 @@ func TestDraftTeamUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var list slackemu.Message
-	h.emu.WaitFor(h.ctx(), func() bool {
+	h.waitFor("a list with a draft button", func() bool {
 		for _, m := range h.emu.Ephemerals(ana.ID) {
 			if _, ok := m.Button("reflect_draft"); ok {
 				list = m
@@ -252,7 +252,7 @@ func TestForget(t *testing.T) {
 		t.Fatal(err)
 	}
 	var prompt slackemu.Message
-	h.emu.WaitFor(h.ctx(), func() bool {
+	h.waitFor("the forget prompt", func() bool {
 		for _, m := range h.emu.Ephemerals(ana.ID) {
 			if _, ok := m.Button("forget_confirm"); ok {
 				prompt = m

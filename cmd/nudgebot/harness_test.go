@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
+	"github.com/nudgebot/nudgebot/internal/simclock"
 	"github.com/nudgebot/nudgebot/slackemu"
 )
 
@@ -86,7 +88,7 @@ func TestMain(m *testing.M) {
 type harness struct {
 	t      *testing.T
 	emu    *slackemu.Server
-	clock  *simClock
+	clock  *simclock.Clock
 	cfg    config.Config
 	bot    *bot.Bot
 	tune   func(*knobs)
@@ -131,11 +133,11 @@ var monday = time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &simClock{t: monday}}
+	h := &harness{t: t, clock: simclock.New(monday)}
 	// One clock for both sides, as in real life: message timestamps and
 	// the bot's view of "now" agree, which reconciliation depends on.
 	h.emu = slackemu.New(slackemu.WithBotToken(testBotToken), slackemu.WithAppToken(testAppToken), slackemu.WithClock(h.clock.Now))
-	t.Cleanup(func() { h.emu.Close() })
+	t.Cleanup(func() { closeOK(t, h.emu) })
 	h.cfg = mustConfig(t, h.emu.URL(), filepath.Join(t.TempDir(), "nudgebot.db"), "")
 	for _, o := range opts {
 		o(h)
@@ -247,6 +249,25 @@ func (h *harness) waitDMs(user string, n int) []slackemu.Message {
 	return h.emu.DM(user)
 }
 
+// click presses the button with actionID (and value; "" takes the
+// first) on msg as user. The emulator refuses a button the message does
+// not have, so a renamed button fails here, not in a later wait.
+func (h *harness) click(user string, msg slackemu.Message, actionID, value string) {
+	h.t.Helper()
+	if _, err := h.emu.ClickButton(h.ctx(), user, msg, actionID, value); err != nil {
+		h.t.Fatalf("%s clicks %s: %v", user, actionID, err)
+	}
+}
+
+// waitFor waits until cond holds, failing the test with what it waited
+// for when it never does.
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	if err := h.emu.WaitFor(h.ctx(), cond); err != nil {
+		h.t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {
@@ -254,6 +275,42 @@ func (w testWriter) Write(p []byte) (int, error) {
 		w.t.Log(strings.TrimRight(string(p), "\n"))
 	}
 	return len(p), nil
+}
+
+// writeFile writes a test's config file, failing the test if it cannot.
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// readIfAny is readFile for a file that may not exist, which reads as nil.
+func readIfAny(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// closeOK closes c and fails the test if that fails: a database that
+// cannot be closed cleanly may not have written what the test checks.
+func closeOK(t testing.TB, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Errorf("close %T: %v", c, err)
+	}
 }
 
 func contains(t *testing.T, got string, wants ...string) {

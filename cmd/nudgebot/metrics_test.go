@@ -165,8 +165,11 @@ func TestMetrics_Exposition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	closeOK(t, resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /metrics: %s\n%s", resp.Status, body)
 	}
@@ -352,7 +355,7 @@ func TestLabelGuard(t *testing.T) {
 func TestServe_AdminEndpoints(t *testing.T) {
 	const botTok, appTok = "xoxb-2222-ops-test-bot", "xapp-2-ops-test-app"
 	emu := slackemu.New(slackemu.WithBotToken(botTok), slackemu.WithAppToken(appTok))
-	t.Cleanup(func() { emu.Close() })
+	t.Cleanup(func() { closeOK(t, emu) })
 	emu.AddUser(slackemu.User{ID: "UOPS00001", Name: "ops", RealName: "Ops", TZ: "Europe/Berlin"})
 
 	addr := freeAddr(t)
@@ -380,7 +383,7 @@ func TestServe_AdminEndpoints(t *testing.T) {
 		if err != nil {
 			return 0
 		}
-		resp.Body.Close()
+		closeOK(t, resp.Body)
 		return resp.StatusCode
 	}
 	if err := poll(wctx, func() bool { return status("/readyz") == 200 }); err != nil {
@@ -398,8 +401,11 @@ func TestServe_AdminEndpoints(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		defer closeOK(t, resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return false // a body cut short is polled again
+		}
 		text = string(b)
 		return strings.Contains(text, `nudgebot_socket_envelopes_acked_total{type="slash_commands"} 1`)
 	}); err != nil {
@@ -431,7 +437,7 @@ func TestServe_PortTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer closeOK(t, ln)
 	env := map[string]string{
 		config.EnvBotToken: "xoxb-3333-ops", config.EnvAppToken: "xapp-3-ops", config.EnvAPIURL: "http://127.0.0.1:1/api/",
 		config.EnvStoragePath: filepath.Join(t.TempDir(), "nudgebot.db"),
@@ -450,7 +456,7 @@ func TestServe_PortTaken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("database still held after a failed start: %v", err)
 	}
-	db.Close()
+	closeOK(t, db)
 }
 
 // poll re-checks cond until it holds or ctx ends. The conditions it
@@ -475,7 +481,7 @@ func freeAddr(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer closeOK(t, ln)
 	return ln.Addr().String()
 }
 
@@ -488,7 +494,7 @@ func BenchmarkCountSubscribers(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer db.Close()
+			defer closeOK(b, db)
 			for i := range n {
 				if _, err := db.UpdateSubscriber(fmt.Sprintf("U%08d", i), func(s *nudges.Subscriber) error {
 					s.Subscribed = true

@@ -64,7 +64,8 @@ func openDB(t *testing.T, path string) *storage.DB {
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
-	t.Cleanup(func() { _ = db.Close() })
+	// Tests also close it early to free the file; closing twice is fine.
+	t.Cleanup(func() { closeOK(t, db) })
 	return db
 }
 
@@ -107,7 +108,7 @@ func subscriberIDs(t *testing.T, path string) []string {
 	if err != nil {
 		t.Fatalf("open %s: %v", path, err)
 	}
-	defer db.Close()
+	defer closeOK(t, db)
 	var ids []string
 	if err := db.ForEachSubscriber(func(s nudges.Subscriber) error {
 		ids = append(ids, s.UserID)
@@ -147,11 +148,15 @@ func TestBackup_LiveDatabase(t *testing.T) {
 				return
 			default:
 			}
-			_, _ = db.UpdateSubscriber(fmt.Sprintf("W%06d", i), func(s *nudges.Subscriber) error {
+			_, err := db.UpdateSubscriber(fmt.Sprintf("W%06d", i), func(s *nudges.Subscriber) error {
 				s.Subscribed = true
 				s.NextDue = opsBase.Add(time.Duration(i) * time.Minute)
 				return nil
 			})
+			if err != nil {
+				t.Errorf("writer during backup: %v", err)
+				return
+			}
 		}
 	})
 	out := filepath.Join(t.TempDir(), "backup.db")
@@ -240,7 +245,7 @@ func TestBackup_Errors(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := ln.Addr().String()
-		ln.Close()
+		closeOK(t, ln)
 		return addr
 	}
 	answer := func(h http.HandlerFunc) func(t *testing.T) string {
@@ -268,6 +273,7 @@ func TestBackup_Errors(t *testing.T) {
 		{name: "ErrCutShort", locked: true, code: exitFailed,
 			addr: answer(func(w http.ResponseWriter, r *http.Request) {
 				// Half a database and no trailer: what a crash mid-stream looks like.
+				// Write errors are the client's to see, which is what is checked.
 				w.Header().Set("Trailer", trailerBytes)
 				_, _ = w.Write(make([]byte, 4096))
 			}),
@@ -295,7 +301,7 @@ func TestBackup_Errors(t *testing.T) {
 			db := openDB(t, site.db)
 			seed(t, db, "U", 3)
 			if !tt.locked {
-				db.Close()
+				closeOK(t, db)
 			}
 			if tt.addr != nil {
 				rewriteAddr(t, site, tt.addr(t))
@@ -308,7 +314,7 @@ func TestBackup_Errors(t *testing.T) {
 			case "DB":
 				args = append(args, site.db)
 			}
-			before, _ := os.ReadFile(site.db)
+			before := readFile(t, site.db)
 			code, _, stderr := tool(t, args...)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d; stderr: %s", code, tt.code, stderr)
@@ -322,7 +328,7 @@ func TestBackup_Errors(t *testing.T) {
 				}
 			}
 			if !tt.locked {
-				if after, _ := os.ReadFile(site.db); !bytes.Equal(before, after) {
+				if after := readFile(t, site.db); !bytes.Equal(before, after) {
 					t.Error("the database changed")
 				}
 			}
@@ -407,7 +413,7 @@ func TestRestore(t *testing.T) {
 		dir := t.TempDir()
 		db := openDB(t, filepath.Join(dir, "src.db"))
 		seed(t, db, "B", 5)
-		db.Close()
+		closeOK(t, db)
 		return filepath.Join(dir, "src.db")
 	}
 	tests := []struct {
@@ -435,7 +441,7 @@ func TestRestore(t *testing.T) {
 		{name: "ErrTruncatedInput", current: "db", code: exitFailed, want: "is not a usable backup, so nothing was changed",
 			input: func(t *testing.T) string {
 				p := makeBackup(t)
-				data, _ := os.ReadFile(p)
+				data := readFile(t, p)
 				if err := os.WriteFile(p, data[:len(data)/2], 0o600); err != nil {
 					t.Fatal(err)
 				}
@@ -454,7 +460,7 @@ func TestRestore(t *testing.T) {
 				db := openDB(t, site.db)
 				seed(t, db, "A", 2)
 				if !tt.locked {
-					db.Close()
+					closeOK(t, db)
 				}
 			case "corrupt":
 				if err := os.WriteFile(site.db, bytes.Repeat([]byte{1}, 8192), 0o600); err != nil {
@@ -467,7 +473,7 @@ func TestRestore(t *testing.T) {
 				}
 			}
 			in := tt.input(t)
-			before, _ := os.ReadFile(site.db)
+			before := readIfAny(t, site.db)
 
 			code, stdout, stderr := tool(t, "restore", "-config", site.cfg, in)
 			if code != tt.code {
@@ -480,7 +486,7 @@ func TestRestore(t *testing.T) {
 				t.Error("restore left its temporary file behind")
 			}
 			if tt.code != exitOK {
-				if after, _ := os.ReadFile(site.db); !bytes.Equal(before, after) {
+				if after := readIfAny(t, site.db); !bytes.Equal(before, after) {
 					t.Error("the database changed although restore failed")
 				}
 				if !tt.prior {
@@ -537,7 +543,7 @@ func TestExport(t *testing.T) {
 			if tt.locked {
 				rewriteAddr(t, site, serveBackups(t, db))
 			} else {
-				db.Close()
+				closeOK(t, db)
 			}
 			args := []string{"export", "-config", site.cfg}
 			out := filepath.Join(t.TempDir(), "export.jsonl")
@@ -628,7 +634,7 @@ func TestCompact(t *testing.T) {
 		t.Errorf("compact of a database in use: exit %d, %q; want refusal", code, stderr)
 	}
 
-	db.Close()
+	closeOK(t, db)
 	before := fileSize(t, site.db)
 	code, stdout, stderr := tool(t, "compact", "-config", site.cfg)
 	if code != exitOK {
@@ -804,7 +810,7 @@ func TestExport_Reflections(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { _ = db.Close() })
+				t.Cleanup(func() { closeOK(t, db) })
 				rewriteAddr(t, site.opsSite, serveBackups(t, db))
 			}
 			code, stdout, stderr := toolEnv(t, env, "export", "-config", site.cfg)
@@ -855,12 +861,12 @@ func TestExport_Reflections(t *testing.T) {
 // so, and then keeps every reflection readable.
 func TestCompact_Reflections(t *testing.T) {
 	site := newReflectionSite(t)
-	before, _ := os.ReadFile(site.db)
+	before := readFile(t, site.db)
 	code, _, stderr := tool(t, "compact", "-config", site.cfg)
 	if code != exitFailed || !strings.Contains(stderr, "were sealed with key") || !strings.Contains(stderr, storage.EnvSecretKey) {
 		t.Errorf("compact without the key: exit %d, %q; want a refusal naming %s", code, stderr, storage.EnvSecretKey)
 	}
-	if after, _ := os.ReadFile(site.db); !bytes.Equal(before, after) {
+	if after := readFile(t, site.db); !bytes.Equal(before, after) {
 		t.Error("a refused compact changed the database")
 	}
 	env := map[string]string{storage.EnvSecretKey: site.key}
