@@ -256,10 +256,21 @@ const minSleep = time.Second
 // early when the core says someone's schedule changed.
 func (b *Bot) scheduleLoop(ctx context.Context, quit <-chan struct{}) {
 	for {
+		began := b.now()
 		b.Tick(ctx)
 		wait := b.opts.Tick
 		if at, ok := b.core.NextWake(); ok {
-			wait = min(wait, max(at.Sub(b.now()), minSleep))
+			switch d := at.Sub(b.now()); {
+			case d > 0:
+				wait = min(wait, d)
+			case at.After(began):
+				// It came due while the tick ran (a long burst): look now.
+				wait = 0
+			default:
+				// Due before the tick and still due (Slack refused for
+				// now, a write failed): try again shortly, not in a spin.
+				wait = min(wait, minSleep)
+			}
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -19,7 +19,8 @@ const (
 	goldenSubscriber = `{"user_id":"U1","subscribed":true,"subscribed_at":"2026-03-01T09:00:00Z",` +
 		`"profile_tz":"Europe/Berlin","tz_override":"Asia/Tokyo","time":"08:30","days":42,"focus":"lead",` +
 		`"paused_until":"2026-03-09T00:00:00Z","inactive":true,"inactive_reason":"account_inactive",` +
-		`"dm_channel":"D1","next_due":"2026-03-03T07:30:00Z","last_slot":"2026-03-02T07:30:00Z","streak":3,` +
+		`"dm_channel":"D1","next_due":"2026-03-03T07:30:00Z","last_slot":"2026-03-02T07:30:00Z",` +
+		`"contexts":{"known":true,"has":["standup","one-to-ones"]},"arc":{"theme":"generalist","steps":2},"streak":3,` +
 		`"seen":["n1","n2"],"last_role":"lead","stats":{"strategy":{"up":2,"down":1}}}`
 	goldenDelivery = `{"id":"U1-20260302T090000Z-now","user_id":"U1","nudge_id":"n1","theme":"strategy","role":"lead",` +
 		`"slot":"2026-03-02T09:00:00Z","reason":"strategy is due","manual":true,"state":"sent","round":1,"attempts":2,` +
@@ -47,7 +48,9 @@ func TestRecordFormatPinned(t *testing.T) {
 		Inactive: true, InactiveReason: "account_inactive", DMChannel: "D1",
 		NextDue: base.Add(22*time.Hour + 30*time.Minute), LastSlot: base.Add(-90 * time.Minute),
 		Streak: 3, Seen: []string{"n1", "n2"}, LastRole: nudges.RoleLead,
-		Stats: map[nudges.Theme]nudges.BetaStat{nudges.ThemeStrategy: {Up: 2, Down: 1}},
+		Stats:    map[nudges.Theme]nudges.BetaStat{nudges.ThemeStrategy: {Up: 2, Down: 1}},
+		Contexts: nudges.Situation{Known: true, Has: nudges.ContextsOf(nudges.ContextStandup, nudges.ContextOneToOnes)},
+		Arc:      nudges.ArcProgress{Theme: nudges.ThemeGeneralist, Steps: 2},
 	}
 	if _, err := db.UpdateSubscriber("U1", func(s *nudges.Subscriber) error {
 		*s = wantSub
