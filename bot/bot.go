@@ -88,6 +88,7 @@ type Bot struct {
 	inflight sync.Map // delivery id → struct{}: one sender per delivery
 	tickMu   sync.Mutex
 	ready    sync.Once
+	compact  compactGate
 
 	connected sync.Mutex
 	isUp      bool
@@ -199,7 +200,7 @@ loop:
 			// RunContext returns only for fatal auth errors (invalid_auth,
 			// token_revoked, …): retrying would spin, so stop and say why.
 			if err != nil && !errors.Is(err, context.Canceled) {
-				runErr = fmt.Errorf("socket mode: %w (check SLACK_APP_TOKEN and that the app is installed)", err)
+				runErr = fmt.Errorf("socket mode: %w (check SLACK_APP_TOKEN and that the app is installed)", scrubError(err))
 			}
 			break loop
 		case evt, ok := <-b.smc.Events:

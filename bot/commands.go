@@ -64,7 +64,7 @@ func (b *Bot) onSlashCommand(ctx context.Context, evt socketmode.Event) {
 		b.ack(evt, nil)
 		return
 	}
-	keys := dedupeKeys(evt.Request.EnvelopeID, "trg:"+cmd.TriggerID)
+	keys := dedupeKeys(evt.Request.EnvelopeID, idKey("trg", cmd.TriggerID))
 	first := b.firstTime(keys)
 	answer, work := b.routeSlash(cmd)
 	b.ack(evt, answer)

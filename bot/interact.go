@@ -25,7 +25,7 @@ func (b *Bot) onInteractive(ctx context.Context, evt socketmode.Event) {
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
 		b.ack(evt, nil)
-		keys := dedupeKeys(evt.Request.EnvelopeID, "trg:"+cb.TriggerID)
+		keys := dedupeKeys(evt.Request.EnvelopeID, idKey("trg", cb.TriggerID))
 		if !b.firstTime(keys) {
 			b.log.Info("re-sent click ignored", "envelope_id", evt.Request.EnvelopeID)
 			return

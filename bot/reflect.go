@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -617,8 +618,9 @@ func forgetPrompt(userID string) *ephemeral {
 }
 
 // forget destroys the person's data: their data key first, so their
-// reflections are unreadable at once (in backups too), then the records,
-// then the free pages, by compacting the file.
+// reflections can no longer be opened from the live file (a backup made
+// earlier still opens while the master key lives), then the records,
+// then the free pages, by compacting the file when next allowed.
 func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback) {
 	user := cb.User.ID
 	if err := b.store.Forget(user); err != nil {
@@ -631,13 +633,47 @@ func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback) {
 	b.compactSoon()
 }
 
-// compactSoon compacts the database in the background after a forget, so
-// deleted bytes leave the file.
+// compactEvery is the least time between two compactions. A compaction
+// holds the database's write lock for the whole copy, so anyone able to
+// trigger one at will (each /nudge forget did) could stall everyone's
+// work; the hourly job picks up what a debounced request left.
+const compactEvery = 55 * time.Minute
+
+// compactGate lets at most one compaction run, and none sooner than
+// compactEvery after the last one started.
+type compactGate struct {
+	mu      sync.Mutex
+	running bool
+	last    time.Time
+}
+
+// claim reports whether a compaction may start at now, and if so marks
+// one as running.
+func (g *compactGate) claim(now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running || (!g.last.IsZero() && now.Sub(g.last) < compactEvery && !now.Before(g.last)) {
+		return false
+	}
+	g.running, g.last = true, now
+	return true
+}
+
+func (g *compactGate) done() {
+	g.mu.Lock()
+	g.running = false
+	g.mu.Unlock()
+}
+
+// compactSoon compacts the database in the background when a deletion
+// left freed bytes in the file, at most once per compactEvery. It never
+// runs on the Socket Mode loop, so acks never wait for it.
 func (b *Bot) compactSoon() {
+	if !b.store.NeedsCompaction() || !b.compact.claim(b.now()) {
+		return
+	}
 	b.goWork(func() {
-		if !b.store.NeedsCompaction() {
-			return
-		}
+		defer b.compact.done()
 		if err := b.store.Compact(); err != nil {
 			b.log.Error("compacting the database after a deletion; it will be retried hourly", "error", err)
 			return

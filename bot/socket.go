@@ -32,13 +32,13 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 	case socketmode.EventTypeConnectionError:
 		b.setConnected(false)
 		if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
-			b.log.Warn("could not connect to slack; retrying with backoff", "attempt", ce.Attempt, "backoff", ce.Backoff, "error", ce.ErrorObj)
+			b.log.Warn("could not connect to slack; retrying with backoff", "attempt", ce.Attempt, "backoff", ce.Backoff, "error", scrubError(ce.ErrorObj))
 		}
 	case socketmode.EventTypeIncomingError:
 		// A disconnect frame or a dropped socket: slack-go reconnects.
 		b.setConnected(false)
 		if ie, ok := evt.Data.(*slack.IncomingEventError); ok {
-			b.log.Info("socket mode connection closed; reconnecting", "reason", ie.ErrorObj)
+			b.log.Info("socket mode connection closed; reconnecting", "reason", scrubError(ie.ErrorObj))
 		}
 	case socketmode.EventTypeInvalidAuth:
 		b.log.Error("slack rejected the app token; check SLACK_APP_TOKEN")
@@ -74,7 +74,7 @@ func (b *Bot) ack(evt socketmode.Event, payload any) {
 		err = b.smc.Ack(*evt.Request)
 	}
 	if err != nil {
-		b.log.Warn("ack failed; slack will re-send", "envelope_id", evt.Request.EnvelopeID, "error", err)
+		b.log.Warn("ack failed; slack will re-send", "envelope_id", evt.Request.EnvelopeID, "error", scrubError(err))
 		return
 	}
 	b.metrics.EnvelopeAcked(evt.Request.Type, time.Since(start))
@@ -93,25 +93,39 @@ func (b *Bot) onBadMessage(evt socketmode.Event) {
 		Type       string `json:"type"`
 	}
 	if err := json.Unmarshal(bad.Message, &env); err != nil || env.EnvelopeID == "" {
-		b.log.Warn("unreadable socket mode frame ignored", "error", bad.Cause)
+		b.log.Warn("unreadable socket mode frame ignored", "error", scrubError(bad.Cause))
 		return
 	}
 	if err := b.smc.Ack(socketmode.Request{EnvelopeID: env.EnvelopeID}); err != nil {
 		b.log.Warn("ack of malformed envelope failed", "envelope_id", env.EnvelopeID, "error", err)
 	}
-	b.log.Warn("malformed or unsupported envelope acked and ignored", "envelope_id", env.EnvelopeID, "envelope_type", env.Type, "error", bad.Cause)
+	b.log.Warn("malformed or unsupported envelope acked and ignored", "envelope_id", env.EnvelopeID, "envelope_type", env.Type, "error", scrubError(bad.Cause))
 }
 
 // dedupeKeys names an envelope for deduplication: its id, and the ids
-// that stay the same when Slack re-sends under a new envelope.
+// that stay the same when Slack re-sends under a new envelope (made with
+// idKey). Empty ids are left out: a bare "env:" or "trg:" would match
+// every later envelope without one and swallow it for as long as
+// handled envelopes are remembered.
 func dedupeKeys(envelopeID string, extra ...string) []string {
-	keys := []string{"env:" + envelopeID}
+	var keys []string
+	if k := idKey("env", envelopeID); k != "" {
+		keys = append(keys, k)
+	}
 	for _, k := range extra {
 		if k != "" {
 			keys = append(keys, k)
 		}
 	}
 	return keys
+}
+
+// idKey is kind:id, or "" when id is empty.
+func idKey(kind, id string) string {
+	if id == "" {
+		return ""
+	}
+	return kind + ":" + id
 }
 
 // firstTime is the synchronous, in-memory check made before the ack.
@@ -152,7 +166,7 @@ func (b *Bot) onEventsAPI(ctx context.Context, evt socketmode.Event) {
 	}
 	var eventID string
 	if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok {
-		eventID = "evt:" + cb.EventID
+		eventID = idKey("evt", cb.EventID)
 	}
 	keys := dedupeKeys(evt.Request.EnvelopeID, eventID)
 	if !b.firstTime(keys) {
