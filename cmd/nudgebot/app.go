@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -167,7 +168,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func
 		log.Error("cannot start", "error", err)
 		return exitUsage
 	}
-	if err := adm.start(w); err != nil {
+	auth, err := backupAuthFor(adm, cfg, getenv)
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		_ = w.Close()
+		return exitUsage
+	}
+	if err := adm.start(w, auth); err != nil {
 		log.Error("cannot start", "error", err)
 		_ = w.Close()
 		return exitFailed
@@ -185,6 +192,19 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func
 	}
 	log.Info("nudgebot stopped")
 	return exitOK
+}
+
+// backupAuthFor loads (creating it if need be) the token /backup asks
+// for, when the admin listener is on.
+func backupAuthFor(adm *admin, cfg config.Config, getenv func(string) string) (backupAuth, error) {
+	if adm == nil {
+		return backupAuth{}, nil
+	}
+	tok, err := backupToken(cfg, getenv, true)
+	if err != nil {
+		return backupAuth{}, fmt.Errorf("metrics.addr is set, so /backup needs a token: %w", err)
+	}
+	return backupAuth{Token: tok, Dir: filepath.Dir(cfg.Storage.Path)}, nil
 }
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
