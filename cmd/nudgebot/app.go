@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -107,6 +108,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	if err != nil {
 		return wiring{}, err
 	}
+	warnKeyBesideDB(cfg, getenv, slog)
 	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: slog, Keys: keys})
 	if err != nil {
 		return wiring{}, err
@@ -149,6 +151,37 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 		return wiring{}, errors.Join(err, db.Close())
 	}
 	return wiring{Bot: b, DB: db}, nil
+}
+
+// warnKeyBesideDB warns when the master key is a file in the database's
+// directory: whoever copies that directory or volume (a snapshot, a
+// careless backup) then holds both the sealed reflections and the key
+// that opens them.
+func warnKeyBesideDB(cfg config.Config, getenv func(string) string, log *slog.Logger) {
+	if getenv != nil && strings.TrimSpace(getenv(storage.EnvSecretKey)) != "" {
+		return
+	}
+	keyPath := cfg.Storage.KeyFile
+	if keyPath == "" {
+		keyPath = filepath.Join(filepath.Dir(cfg.Storage.Path), storage.KeyFileName)
+	}
+	if !sameDir(filepath.Dir(keyPath), filepath.Dir(cfg.Storage.Path)) {
+		return
+	}
+	log.Warn("the reflection key file is in the same directory as the database, so a copy of that directory or volume can read every reflection: set "+storage.EnvSecretKey+" or point storage.key_file at a file elsewhere (see docs/security.md)",
+		"key_file", keyPath, "database", cfg.Storage.Path)
+}
+
+// sameDir reports whether a and b are the same directory.
+func sameDir(a, b string) bool {
+	ia, errA := os.Stat(a)
+	ib, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(ia, ib)
+	}
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
