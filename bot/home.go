@@ -121,7 +121,7 @@ func (b *Bot) homeBlocks(userID string) []slack.Block {
 		blocks = append(blocks, slack.NewContextBlock("home_no_reflections", mrkdwn("None yet. `/reflect` followed by a few words saves one.")))
 	}
 	for _, r := range rs {
-		text := fmt.Sprintf("*#%d* · %s\n%s", r.Seq, r.Created.In(loc).Format("Mon 2 Jan"), Escape(truncate(r.Text, 280)))
+		text := fmt.Sprintf("*#%d* · %s\n%s", r.Seq, r.Created.In(loc).Format("Mon 2 Jan"), fitEscaped(r.Text, 280, false))
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil, slack.NewAccessory(button(actDraft, "Draft a team update", fmt.Sprint(r.Seq), ""))))
 	}
 

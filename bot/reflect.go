@@ -387,12 +387,14 @@ func (b *Bot) reflectionBlocks(title string, rs []nudges.Reflection, loc *time.L
 	for _, r := range rs {
 		head := fmt.Sprintf("*#%d* · %s", r.Seq, r.Created.In(loc).Format("Mon 2 Jan 2006"))
 		if n, ok := b.catalog.Get(r.NudgeID); ok {
-			head += " · on: _" + Escape(truncate(n.Prompt, 90)) + "_"
+			head += " · on: _" + fitEscaped(n.Prompt, 90, false) + "_"
 		}
-		body := Escape(truncate(r.Text, 600))
+		// Cut to fit once escaped: 600 ampersands are 3,000 characters
+		// as Slack counts them.
+		body := fitEscaped(r.Text, 600, false)
 		var extra []string
 		if r.Commitment != "" {
-			extra = append(extra, "next step: "+Escape(truncate(r.Commitment, 200)))
+			extra = append(extra, "next step: "+fitEscaped(r.Commitment, 200, false))
 		}
 		extra = append(extra, shareText(r.Share))
 		text := head + "\n" + body + "\n_" + strings.Join(extra, " · ") + "_"
@@ -430,10 +432,10 @@ func (b *Bot) searchReflections(userID, word string) *ephemeral {
 		return b.sorry(userID, "searching reflections", err)
 	}
 	if len(rs) == 0 {
-		return reply(fmt.Sprintf("None of your reflections mention “%s”.", Escape(truncate(word, 60))))
+		return reply(fmt.Sprintf("None of your reflections mention “%s”.", fitEscaped(word, 60, false)))
 	}
 	msg := reply(fmt.Sprintf("%d reflections mention the word", len(rs)))
-	msg.Blocks = b.reflectionBlocks(fmt.Sprintf("*%d %s mentioning “%s”* (only you can see this)", len(rs), plural(len(rs), "reflection", "reflections"), Escape(truncate(word, 60))), rs, b.personLocation(userID))
+	msg.Blocks = b.reflectionBlocks(fmt.Sprintf("*%d %s mentioning “%s”* (only you can see this)", len(rs), plural(len(rs), "reflection", "reflections"), fitEscaped(word, 60, false)), rs, b.personLocation(userID))
 	return msg
 }
 
@@ -578,10 +580,12 @@ func (b *Bot) postTeamUpdate(ctx context.Context, userID, channel, text string) 
 	if err != nil {
 		b.log.Warn("reading the author's name", "user_id", userID, "error", err)
 	}
-	blocks := []slack.Block{
-		slack.NewSectionBlock(mrkdwn("*Team update from "+Escape(name)+"*\n"+Escape(text)), nil, nil),
-		slack.NewContextBlock("update_via", mrkdwn("Written by "+Escape(name)+", posted with nudgebot")),
-	}
+	// The update gets sections of its own: up to 3,000 characters of
+	// text with the name and escaping added would not fit in one.
+	who := fitEscaped(name, maxNameText, false)
+	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn("*Team update from "+who+"*"), nil, nil)}
+	blocks = append(blocks, escapedSections(text, maxSectionText)...)
+	blocks = append(blocks, slack.NewContextBlock("update_via", mrkdwn("Written by "+who+", posted with nudgebot")))
 	err = b.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
 		_, _, err := b.api.PostMessageContext(ctx, channel, slack.MsgOptionText("Team update from "+name+": "+text, true), slack.MsgOptionBlocks(blocks...))
 		return err
@@ -703,7 +707,7 @@ func followUpBlocks(r nudges.Reflection, loc *time.Location) []slack.Block {
 	day := r.Created.In(loc).Format("Monday")
 	return []slack.Block{
 		slack.NewDividerBlock(),
-		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("On %s you said you would: “%s”. Did you?", day, Escape(truncate(r.Commitment, 300)))), nil, nil),
+		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("On %s you said you would: “%s”. Did you?", day, fitEscaped(r.Commitment, 300, false))), nil, nil),
 		slack.NewActionBlock("commitment_actions",
 			button(actCommitKept, "Done", strconv.Itoa(r.Seq), slack.StylePrimary),
 			button(actCommitNotYet, "Not yet", strconv.Itoa(r.Seq), ""),
