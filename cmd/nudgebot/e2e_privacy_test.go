@@ -325,3 +325,62 @@ func seedBulk(t *testing.T, path string, n int) {
 		t.Fatal(err)
 	}
 }
+
+// Ensure a team update near the form's 3,000-character limit, full of
+// characters that escaping lengthens, is posted whole: real Slack refuses
+// a section over 3,000 characters, and so does the emulator.
+func TestLongTeamUpdateFits(t *testing.T) {
+	h := newHarness(t)
+	h.addPeople(ana)
+	h.emu.AddChannel("CTEAM0001", "team", ana.ID)
+	h.start()
+	h.say(ana.ID, "/reflect", "A short note to draft from.")
+	if _, err := h.emu.SlashCommand(h.ctx(), ana.ID, "", "/reflect", "list"); err != nil {
+		t.Fatal(err)
+	}
+	var list slackemu.Message
+	h.emu.WaitFor(h.ctx(), func() bool {
+		for _, m := range h.emu.Ephemerals(ana.ID) {
+			if _, ok := m.Button("reflect_draft"); ok {
+				list = m
+				return true
+			}
+		}
+		return false
+	})
+	btn, _ := list.Button("reflect_draft")
+	if _, err := h.emu.ClickButton(h.ctx(), ana.ID, list, "reflect_draft", btn.Value); err != nil {
+		t.Fatal(err)
+	}
+	modal := h.waitModal(ana.ID)
+	const unit = "R&D <team> " // 11 characters, 21 once escaped
+	update := strings.Repeat(unit, 270) + "last words"
+	if n := len([]rune(update)); n < 2980 || n > 3000 {
+		t.Fatalf("the update is %d characters; the test wants 2,980 to 3,000", n)
+	}
+	if _, err := h.emu.SubmitView(h.ctx(), ana.ID, modal.ID, map[string]map[string]string{
+		"update":  {"text": update},
+		"channel": {"channel": "CTEAM0001"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.emu.WaitFor(h.ctx(), func() bool { return len(h.emu.Messages("CTEAM0001")) == 1 }); err != nil {
+		t.Fatalf("the update was not posted; the author was told: %.120q", h.lastEphemeral(ana.ID))
+	}
+	got := h.emu.Messages("CTEAM0001")[0].VisibleText()
+	if n := strings.Count(got, "R&amp;D &lt;team&gt;"); n != 270 {
+		t.Errorf("the post holds %d of the 270 escaped pieces: text was lost", n)
+	}
+	contains(t, got, "Team update from Ana", "last words")
+}
+
+// Ensure /reflect list shows a reflection that escaping lengthens past
+// the section limit: it was cut to 600 characters and then escaped.
+func TestReflectListFitsAfterEscaping(t *testing.T) {
+	h := newHarness(t)
+	h.addPeople(ana)
+	h.start()
+	h.say(ana.ID, "/reflect", strings.Repeat("&", 700)+" and <more>")
+	got := h.say(ana.ID, "/reflect", "list")
+	contains(t, got, "Your latest 1 of 1 reflection", "&amp;&amp;")
+}
