@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
 
+	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
@@ -21,15 +21,13 @@ func adminHelp() string {
 		"• `/nudge admin pause-all [until YYYY-MM-DD]`: pause everyone's nudges, e.g. for a company holiday",
 		"• `/nudge admin resume-all`: lift that pause",
 		"• `/nudge admin user @someone`: a person's status (never their reflections)",
+		"• `/nudge admin strategy` (`set 1 LINE`, `add LINE`, `remove 2`, `clear`): the strategy lines strategy nudges quote, in your own words",
 	)
 }
 
-func (b *Bot) isAdmin(userID string) bool {
-	return slices.Contains(b.opts.Admins, userID)
-}
-
-func (b *Bot) routeAdmin(userID string, c Command) (*ephemeral, workFunc) {
-	if !b.isAdmin(userID) {
+func (b *Bot) routeAdmin(who app.Actor, c Command) (*ephemeral, workFunc) {
+	// The core refuses too; answering here saves a non-admin the wait.
+	if !b.core.IsAdmin(who.UserID) {
 		return reply("Sorry, admin commands are only for the nudgebot admins named in its config. Your own settings are under `/nudge help`."), nil
 	}
 	sub := ""
@@ -39,47 +37,43 @@ func (b *Bot) routeAdmin(userID string, c Command) (*ephemeral, workFunc) {
 	rest := c.Args[min(1, len(c.Args)):]
 	switch sub {
 	case "stats":
-		return nil, func(ctx context.Context) *ephemeral { return b.adminStats(userID) }
+		return nil, func(ctx context.Context) *ephemeral { return b.adminStats(ctx, who) }
 	case "pause-all":
-		until := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC) // until resume-all
+		until := app.Forever
 		if len(rest) > 0 {
-			t, err := nudges.ParsePause(strings.Join(rest, " "), b.now(), b.cal.Fallback)
+			t, err := nudges.ParsePause(strings.Join(rest, " "), b.now(), b.core.Fallback())
 			if err != nil {
 				return reply(lines(problemText(err, ""), "Usage: `/nudge admin pause-all [until YYYY-MM-DD]`")), nil
 			}
 			until = t
 		}
-		return nil, func(ctx context.Context) *ephemeral { return b.adminPauseAll(userID, until) }
+		return nil, func(ctx context.Context) *ephemeral { return b.adminPauseAll(ctx, who, until) }
 	case "resume-all":
-		return nil, func(ctx context.Context) *ephemeral { return b.adminPauseAll(userID, time.Time{}) }
+		return nil, func(ctx context.Context) *ephemeral { return b.adminPauseAll(ctx, who, time.Time{}) }
+	case "strategy":
+		args, err := nudges.ParseStrategyArgs(strings.Join(rest, " "))
+		if err != nil {
+			return reply(lines(problemText(err, ""), "Usage: `/nudge admin "+nudges.StrategyUsage+"`")), nil
+		}
+		return nil, func(ctx context.Context) *ephemeral { return b.adminStrategy(ctx, who, args) }
 	case "user":
 		if len(rest) != 1 {
 			return reply(lines("Name one person.", "Usage: `/nudge admin user @someone`")), nil
 		}
-		who := rest[0]
-		return nil, func(ctx context.Context) *ephemeral { return b.adminUser(ctx, userID, who) }
+		name := rest[0]
+		return nil, func(ctx context.Context) *ephemeral { return b.adminUser(ctx, who, name) }
 	}
 	return reply(adminHelp()), nil
 }
 
-func (b *Bot) adminStats(userID string) *ephemeral {
-	total, active, err := b.store.CountSubscribers()
+func (b *Bot) adminStats(ctx context.Context, who app.Actor) *ephemeral {
+	st, err := b.core.AdminStats(ctx, who, b.now())
 	if err != nil {
-		return b.sorry(userID, "counting subscribers", err)
+		return b.failed(who, "counting for admin stats", err)
 	}
-	now := b.now()
-	weekAgo := now.Add(-7 * 24 * time.Hour)
 	outcomes := map[string]int{}
-	states := map[nudges.DeliveryState]int{}
-	err = b.store.DeliveriesBetween(weekAgo, now.Add(time.Second), func(d nudges.Delivery) error {
-		states[d.State]++
-		if d.State == nudges.StateSent {
-			outcomes[nudges.OutcomeText(d.Outcome)]++
-		}
-		return nil
-	})
-	if err != nil {
-		return b.sorry(userID, "counting deliveries", err)
+	for o, n := range st.Outcomes {
+		outcomes[nudges.OutcomeText(o)] += n
 	}
 	var parts []string
 	for _, o := range []string{"Done", "Reflected", "Snoozed", "Skipped", "No answer yet"} {
@@ -88,14 +82,14 @@ func (b *Bot) adminStats(userID string) *ephemeral {
 		}
 	}
 	pause := ""
-	if until, _ := b.store.PausedAll(); until.After(now) {
-		pause = "*Everyone's nudges are paused* until " + pauseText(until) + "."
+	if !st.PausedAll.IsZero() {
+		pause = "*Everyone's nudges are paused* until " + pauseText(st.PausedAll) + "."
 	}
 	return reply(lines(
 		"*nudgebot this week*",
-		fmt.Sprintf("Subscribers: %d active of %d.", active, total),
-		fmt.Sprintf("Nudges sent in the last 7 days: %d (%s).", states[nudges.StateSent], strings.Join(parts, ", ")),
-		fmt.Sprintf("Missed while the bot was down: %d. Refused by Slack: %d. Still in the outbox: %d.", states[nudges.StateMissed], states[nudges.StateFailed], states[nudges.StatePending]),
+		fmt.Sprintf("Subscribers: %d active of %d.", st.Active, st.Subscribers),
+		fmt.Sprintf("Nudges sent in the last 7 days: %d (%s).", st.States[nudges.StateSent], strings.Join(parts, ", ")),
+		fmt.Sprintf("Missed while the bot was down: %d. Refused by Slack: %d. Still in the outbox: %d.", st.States[nudges.StateMissed], st.States[nudges.StateFailed], st.States[nudges.StatePending]),
 		pause,
 	))
 }
@@ -107,45 +101,60 @@ func pauseText(t time.Time) string {
 	return t.Format("Mon 2 Jan 2006")
 }
 
-func (b *Bot) adminPauseAll(userID string, until time.Time) *ephemeral {
-	if err := b.store.SetPausedAll(until); err != nil {
-		return b.sorry(userID, "setting the company-wide pause", err)
+func (b *Bot) adminPauseAll(ctx context.Context, who app.Actor, until time.Time) *ephemeral {
+	if err := b.core.PauseAll(ctx, who, until); err != nil {
+		return b.failed(who, "setting the company-wide pause", err)
 	}
 	if until.IsZero() {
-		b.log.Info("company-wide pause lifted", "user_id", userID)
 		return reply("Resumed: everyone's nudges go out on their own schedules again.")
 	}
-	b.log.Info("company-wide pause set", "user_id", userID, "until", until)
 	return reply("Paused: no nudges for anyone until " + pauseText(until) + ". Slots in between are skipped, not sent later. `/nudge admin resume-all` lifts it.")
+}
+
+func (b *Bot) adminStrategy(ctx context.Context, who app.Actor, args nudges.StrategyArgs) *ephemeral {
+	now, err := b.core.Strategy(ctx, who, args)
+	if errors.Is(err, nudges.ErrInvalidInput) {
+		return reply(problemText(err, ""))
+	}
+	if err != nil {
+		return b.failed(who, "changing the strategy lines", err)
+	}
+	if len(now) == 0 {
+		return reply("No strategy lines: strategy nudges use their general wording. `/nudge admin strategy add LINE` quotes your own words in them.")
+	}
+	out := []string{"*Strategy lines* (strategy and organisation nudges quote one of these):"}
+	for i, l := range now {
+		out = append(out, fmt.Sprintf("%d. %s", i+1, Escape(l)))
+	}
+	return reply(lines(out...))
 }
 
 var userRef = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{6,})$`)
 
 // adminUser shows a person's status to an admin: settings and counts,
 // never a word of their reflections.
-func (b *Bot) adminUser(ctx context.Context, adminID, who string) *ephemeral {
+func (b *Bot) adminUser(ctx context.Context, who app.Actor, name string) *ephemeral {
 	target := ""
-	if m := userRef.FindStringSubmatch(who); m != nil {
+	if m := userRef.FindStringSubmatch(name); m != nil {
 		target = firstNonEmpty(m[1], m[2])
-	} else if name, ok := strings.CutPrefix(who, "@"); ok {
-		target = b.userByName(ctx, name)
+	} else if handle, ok := strings.CutPrefix(name, "@"); ok {
+		target = b.userByName(ctx, handle)
 	}
 	if target == "" {
-		return reply(fmt.Sprintf("I can't find %s. Use their @name or member id.", Escape(truncate(who, 40))))
+		return reply(fmt.Sprintf("I can't find %s. Use their @name or member id.", Escape(truncate(name, 40))))
 	}
-	st := b.cmdStatus(target)
-	n, err := b.store.CountReflections(target)
-	if err != nil && !errors.Is(err, nudges.ErrNotFound) {
-		n = 0
+	st, err := b.core.AdminPerson(ctx, who, target, b.now())
+	if err != nil {
+		return b.failed(who, "reading a person's status", err)
 	}
-	return reply(lines(fmt.Sprintf("*Status of <@%s>* (reflections are private: only their number is shown)", target), st.Text, fmt.Sprintf("Reflections: %d.", n)))
+	return reply(lines(fmt.Sprintf("*Status of <@%s>* (reflections are private: only their number is shown)", target), statusText(st.Status, b.now()), fmt.Sprintf("Reflections: %d.", st.Reflections)))
 }
 
 func (b *Bot) userByName(ctx context.Context, name string) string {
 	var users []slack.User
-	err := b.web.do(ctx, "users.list", callSafe, func(ctx context.Context) error {
+	err := b.slack.web.do(ctx, "users.list", callSafe, func(ctx context.Context) error {
 		var err error
-		users, err = b.api.GetUsersContext(ctx)
+		users, err = b.slack.api.GetUsersContext(ctx)
 		return err
 	})
 	if err != nil {

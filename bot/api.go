@@ -12,6 +12,8 @@ import (
 
 	"github.com/slack-go/slack"
 	"golang.org/x/time/rate"
+
+	"github.com/nudgebot/nudgebot/app"
 )
 
 // DefaultLimits returns the requests per minute per Web API method, from Slack's
@@ -45,15 +47,16 @@ const limitMargin = 0.98
 // errRateLimitedOut and errNotAttempted mark failures where Slack
 // certainly did not take the call: it answered 429 every time, or the
 // call was never made.
+// Both wrap app.ErrNotSent, which is what the core acts on.
 var (
-	errRateLimitedOut = errors.New("rate limited on every attempt")
-	errNotAttempted   = errors.New("call not made")
+	errRateLimitedOut = fmt.Errorf("rate limited on every attempt: %w", app.ErrNotSent)
+	errNotAttempted   = fmt.Errorf("call not made: %w", app.ErrNotSent)
 )
 
 // ErrUncertain means a post may or may not have reached Slack (the
 // connection broke, or Slack answered 5xx after taking it). Posting again
 // blindly could send it twice, so the caller reconciles instead.
-var ErrUncertain = errors.New("slack may or may not have received the message")
+var ErrUncertain = app.ErrUncertain
 
 // errPermanent wraps Slack errors that will not change on retry.
 type permanentError struct {
@@ -65,14 +68,12 @@ func (e *permanentError) Error() string {
 	return fmt.Sprintf("slack %s: %s", e.method, e.code)
 }
 
+// SlackCode lets the core read Slack's error code (app.SlackCode).
+func (e *permanentError) SlackCode() string { return e.code }
+
 // slackCode returns Slack's error code (e.g. "channel_not_found") if err
 // is a permanent Slack error.
-func slackCode(err error) string {
-	if pe, ok := errors.AsType[*permanentError](err); ok {
-		return pe.code
-	}
-	return ""
-}
+func slackCode(err error) string { return app.SlackCode(err) }
 
 // callKind says whether a call may be repeated after an ambiguous
 // failure. Reads and idempotent updates may; posts may not.
@@ -247,7 +248,7 @@ func classify(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	if errors.Is(err, errNotAttempted) {
+	if errors.Is(err, app.ErrNotSent) {
 		return "not_attempted"
 	}
 	if _, ok := errors.AsType[*slack.RateLimitedError](err); ok {

@@ -5,77 +5,76 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
-	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
-	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/app"
 )
 
-// Options configure a Bot. Store, Catalog and both tokens are required.
-type Options struct {
-	BotToken string // xoxb-…
-	AppToken string // xapp-…
-	APIURL   string // Web API base URL ending in "/"; empty means Slack's own
+// Envelopes remembers which Socket Mode envelopes were handled, so that
+// one Slack re-sends, even after a restart, is handled once.
+type Envelopes interface {
+	// MarkSeen records an envelope or event key; first is false when it
+	// was recorded before.
+	MarkSeen(key string, at time.Time) (first bool, err error)
+	PruneSeen(before time.Time) (int, error)
+}
 
-	Store    Store
-	Catalog  *nudges.Catalog
-	Calendar nudges.Calendar
-	Admins   []string
-	Digests  []DigestTarget
+// Options configure a Bot. Slack, Core, Envelopes and the app token are
+// required.
+type Options struct {
+	AppToken  string // xapp-…
+	Slack     *Slack
+	Core      *app.Service
+	Envelopes Envelopes
+	Digests   []DigestTarget
 
 	Logger  *slog.Logger
 	Metrics Metrics
 	Now     func() time.Time
 
-	// Limits override DefaultLimits(), in requests per minute per method.
-	Limits map[string]int
-	// Tick is how often the scheduler looks for due nudges; default 15s.
+	// Tick is the longest the scheduler sleeps between two looks at the
+	// due index; it wakes sooner, when the next person is due. Default 1m.
 	Tick time.Duration
-	// Senders is how many deliveries are in flight at once; default 8.
-	Senders int
+	// Wake wakes the scheduler early: the core signals on it when a
+	// schedule changed (app.Config.Wake).
+	Wake <-chan struct{}
+	// ManualTicks leaves ticking to the caller (the demo and the tests
+	// drive a fake clock); one tick still runs at start.
+	ManualTicks bool
 	// ShutdownTimeout bounds how long in-flight work may take to finish
 	// once the bot is told to stop; default 10s.
 	ShutdownTimeout time.Duration
-	// SettleTime is how long an uncertain post is left alone before it is
-	// looked for in the DM and, if absent, sent again; default 20s.
-	SettleTime time.Duration
-	// HTTPClient carries Web API calls; nil means a client with sane
-	// timeouts.
-	HTTPClient *http.Client
 	// PingInterval is how long Slack may stay silent before the socket
 	// is considered dead; default slack-go's 30s.
 	PingInterval time.Duration
-	// api replaces the Web API client; tests under synctest use it.
-	api slackAPI
+	// MaxWork bounds the work running after acks at once; default 64.
+	// Past it, the ack still goes out at once and the person is asked to
+	// try again in a moment.
+	MaxWork int
 	// ReadyFunc, if set, is called once the first Socket Mode connection
 	// says hello. The demo and the tests use it to start driving.
 	ReadyFunc func()
 }
 
-// Bot is a running nudgebot: one Socket Mode connection, a scheduler and
-// the handlers behind them.
+// Bot is nudgebot's Slack adapter: one Socket Mode connection, the
+// scheduler's clock, and the handlers that turn Slack payloads into calls
+// to the core and its answers into Block Kit.
 type Bot struct {
-	opts    Options
-	log     *slog.Logger
-	store   Store
-	catalog *nudges.Catalog
-	cal     nudges.Calendar
-	now     func() time.Time
-	metrics Metrics
+	opts      Options
+	log       *slog.Logger
+	core      *app.Service
+	slack     *Slack
+	envelopes Envelopes
+	now       func() time.Time
+	metrics   Metrics
 
-	api  slackAPI
 	smc  *socketmode.Client
-	web  *webAPI
 	seen *recentSet
-	// noisy rate-limits the log lines a failure repeated for every
-	// delivery would otherwise flood the log with.
-	noisy *throttle
 
 	// workCtx carries the work done after acks and by cron. It outlives
 	// the Run context on purpose: a shutdown stops new work at once but
@@ -85,8 +84,7 @@ type Bot struct {
 	stopWork context.CancelFunc
 	work     sync.WaitGroup
 	workSem  chan struct{}
-	inflight sync.Map // delivery id → struct{}: one sender per delivery
-	tickMu   sync.Mutex
+	busySem  chan struct{}
 	ready    sync.Once
 	compact  compactGate
 
@@ -97,17 +95,11 @@ type Bot struct {
 // New checks the options and builds a Bot; it does not connect.
 func New(opts Options) (*Bot, error) {
 	var problems []error
-	if !strings.HasPrefix(opts.BotToken, "xoxb-") {
-		problems = append(problems, errors.New("bot token must start with xoxb-"))
-	}
 	if !strings.HasPrefix(opts.AppToken, "xapp-") {
 		problems = append(problems, errors.New("app token must start with xapp-"))
 	}
-	if opts.Store == nil {
-		problems = append(problems, errors.New("no store"))
-	}
-	if opts.Catalog == nil || opts.Catalog.Len() == 0 {
-		problems = append(problems, errors.New("no catalog"))
+	if opts.Slack == nil || opts.Core == nil || opts.Envelopes == nil {
+		problems = append(problems, errors.New("slack client, core and envelope store are all required"))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, fmt.Errorf("bot: %w", err)
@@ -122,58 +114,31 @@ func New(opts Options) (*Bot, error) {
 		opts.Now = time.Now
 	}
 	if opts.Tick <= 0 {
-		opts.Tick = 15 * time.Second
-	}
-	if opts.Senders <= 0 {
-		opts.Senders = 8
+		opts.Tick = time.Minute
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	if opts.SettleTime <= 0 {
-		opts.SettleTime = defaultSettleTime
+	if opts.MaxWork <= 0 {
+		opts.MaxWork = 64
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	if opts.Calendar.Fallback == nil {
-		opts.Calendar.Fallback = time.UTC
-	}
-
-	slackOpts := []slack.Option{
-		slack.OptionAppLevelToken(opts.AppToken),
-		slack.OptionHTTPClient(opts.HTTPClient),
-		// No OptionRetry: the bot's own webAPI layer decides what is safe
-		// to repeat, and a blind retry of a post can send it twice.
-	}
-	if opts.APIURL != "" {
-		slackOpts = append(slackOpts, slack.OptionAPIURL(opts.APIURL))
-	}
-	api := slack.New(opts.BotToken, slackOpts...)
 	smOpts := []socketmode.Option{socketmode.OptionLog(slogPrinter{opts.Logger})}
 	if opts.PingInterval > 0 {
 		smOpts = append(smOpts, socketmode.OptionPingInterval(opts.PingInterval))
 	}
-	var webClient slackAPI = api
-	if opts.api != nil {
-		webClient = opts.api
-	}
-	b := &Bot{
-		opts:    opts,
-		log:     opts.Logger,
-		store:   opts.Store,
-		catalog: opts.Catalog,
-		cal:     opts.Calendar,
-		now:     opts.Now,
-		metrics: opts.Metrics,
-		api:     webClient,
-		smc:     socketmode.New(api, smOpts...),
-		web:     newWebAPI(opts.Logger, opts.Limits, opts.Metrics),
-		seen:    newRecentSet(4096),
-		noisy:   newThrottle(opts.Logger, 10*time.Second),
-		workSem: make(chan struct{}, 64),
-	}
-	return b, nil
+	return &Bot{
+		opts:      opts,
+		log:       opts.Logger,
+		core:      opts.Core,
+		slack:     opts.Slack,
+		envelopes: opts.Envelopes,
+		now:       opts.Now,
+		metrics:   opts.Metrics,
+		smc:       socketmode.New(opts.Slack.client, smOpts...),
+		seen:      newRecentSet(4096),
+		workSem:   make(chan struct{}, opts.MaxWork),
+		busySem:   make(chan struct{}, 8),
+	}, nil
 }
 
 // Run connects to Slack and serves until ctx is cancelled or Slack
@@ -188,7 +153,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	sockErr := make(chan error, 1)
 	go func() { sockErr <- b.smc.RunContext(sockCtx) }()
 
-	sched := b.startCron()
+	stopSched := b.startScheduler()
 
 	var runErr error
 loop:
@@ -215,10 +180,11 @@ loop:
 	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.ShutdownTimeout)
 	defer cancel()
 	stopSocket()
-	cronDone := sched.Stop()
+	schedDone := make(chan struct{})
+	go func() { stopSched(); close(schedDone) }()
 	workDone := make(chan struct{})
 	go func() { b.work.Wait(); close(workDone) }()
-	for _, done := range []<-chan struct{}{cronDone.Done(), workDone} {
+	for _, done := range []<-chan struct{}{schedDone, workDone} {
 		select {
 		case <-done:
 		case <-deadline.Done():
@@ -230,40 +196,74 @@ loop:
 	return runErr
 }
 
-// startCron registers the global jobs. Each person's own schedule is kept
-// in storage, not in cron: one tick asks storage who is due.
-func (b *Bot) startCron() *cron.Cron {
+// startScheduler starts the scheduler loop and registers the global jobs
+// on robfig/cron. Each person's own schedule is kept in storage, not in
+// cron: the loop asks the core when anyone is next due and sleeps until
+// then. stop ends both and waits for a tick in progress.
+func (b *Bot) startScheduler() (stop func()) {
 	cl := cronLogger{b.log}
 	c := cron.New(cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
-	ctx := b.workCtx
-	if ctx == nil {
-		ctx = context.Background() // scheduler tests start cron without Run
-	}
+	ctx := b.ctx()
 	mustAdd := func(spec string, job func()) {
 		if _, err := c.AddFunc(spec, job); err != nil {
 			// The specs are constants; failing here is a programming error.
 			panic(fmt.Sprintf("cron spec %q: %v", spec, err))
 		}
 	}
-	mustAdd(fmt.Sprintf("@every %s", b.opts.Tick), func() { b.Tick(ctx) })
 	mustAdd("@hourly", func() { b.housekeeping(); b.compactSoon() })
 	mustAdd("@daily", func() { b.RefreshProfiles(ctx) })
 	// Digest specs come from the config, which validated them; one that
 	// still fails is logged and skipped rather than stopping the others.
-	b.addDigestJobs(func(spec string, job func()) {
-		if _, err := c.AddFunc(spec, job); err != nil {
-			b.log.Error("digest schedule refused; that digest will not run", "spec", spec, "error", err)
+	for _, t := range b.opts.Digests {
+		if _, err := c.AddFunc(t.cronSpec(), func() { b.RunDigest(ctx, t.Channel) }); err != nil {
+			b.log.Error("digest schedule refused; that digest will not run", "spec", t.cronSpec(), "error", err)
 		}
-	})
+	}
 	c.Start()
-	// Deliver whatever came due while we were down without waiting a
-	// whole tick.
-	b.goWork(func() { b.Tick(ctx) })
-	return c
+	quit, loopDone := make(chan struct{}), make(chan struct{})
+	if b.opts.ManualTicks {
+		close(loopDone)
+		// Deliver whatever came due while we were down.
+		b.goWork(func() { b.Tick(ctx) })
+	} else {
+		go func() { defer close(loopDone); b.scheduleLoop(ctx, quit) }()
+	}
+	return func() {
+		close(quit)
+		<-c.Stop().Done()
+		<-loopDone
+	}
+}
+
+// minSleep keeps the loop from spinning on someone who stays due after a
+// tick (Slack refused for now, a write failed): they are tried again a
+// second later.
+const minSleep = time.Second
+
+// scheduleLoop ticks at once (whatever came due while the bot was down),
+// then whenever the next person is due, at the latest every Tick, and
+// early when the core says someone's schedule changed.
+func (b *Bot) scheduleLoop(ctx context.Context, quit <-chan struct{}) {
+	for {
+		b.Tick(ctx)
+		wait := b.opts.Tick
+		if at, ok := b.core.NextWake(); ok {
+			wait = min(wait, max(at.Sub(b.now()), minSleep))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-quit:
+			t.Stop()
+			return
+		case <-t.C:
+		case <-b.opts.Wake:
+			t.Stop()
+		}
+	}
 }
 
 func (b *Bot) housekeeping() {
-	n, err := b.store.PruneSeen(b.now().Add(-48 * time.Hour))
+	n, err := b.envelopes.PruneSeen(b.now().Add(-48 * time.Hour))
 	if err != nil {
 		b.log.Error("pruning handled-envelope records", "error", err)
 		return
@@ -273,14 +273,34 @@ func (b *Bot) housekeeping() {
 	}
 }
 
-// goWork runs fn after the ack, counted for a graceful shutdown and
-// bounded so a flood cannot start unbounded goroutines' worth of work at
-// once.
-func (b *Bot) goWork(fn func()) {
+// goWork runs fn after the ack, counted for a graceful shutdown. It
+// reports false, and runs nothing, when the bot is already doing as much
+// as it may.
+func (b *Bot) goWork(fn func()) bool {
+	if !b.reserve() {
+		return false
+	}
+	b.goReserved(fn)
+	return true
+}
+
+// reserve takes a work slot without waiting, before the goroutine starts,
+// so a flood cannot start unbounded goroutines.
+func (b *Bot) reserve() bool {
+	select {
+	case b.workSem <- struct{}{}:
+		return true
+	default:
+		b.log.Warn("too much work in flight; asking the person to try again")
+		return false
+	}
+}
+
+// goReserved runs fn in the slot reserve took.
+func (b *Bot) goReserved(fn func()) {
 	b.work.Add(1)
 	go func() {
 		defer b.work.Done()
-		b.workSem <- struct{}{}
 		defer func() { <-b.workSem }()
 		defer func() {
 			if r := recover(); r != nil {
@@ -290,6 +310,41 @@ func (b *Bot) goWork(fn func()) {
 		fn()
 	}()
 }
+
+// busyText is what a person is told when the bot is too busy to start
+// their request.
+const busyText = "I'm a little busy this second, so I didn't start that. Please try again in a moment."
+
+// tellBusy answers a click the bot was too busy to start, through its
+// response_url, from a small pool of its own; past that, the click is
+// only logged.
+func (b *Bot) tellBusy(url string) {
+	select {
+	case b.busySem <- struct{}{}:
+	default:
+		return
+	}
+	b.work.Add(1)
+	go func() {
+		defer b.work.Done()
+		defer func() { <-b.busySem }()
+		b.slack.respond(b.ctx(), url, reply(busyText))
+	}()
+}
+
+// ctx is the context work runs under; outside Run (tests), a plain one.
+func (b *Bot) ctx() context.Context {
+	if b.workCtx != nil {
+		return b.workCtx
+	}
+	return context.Background()
+}
+
+// Tick runs the scheduler once: every due nudge is planned and sent.
+func (b *Bot) Tick(ctx context.Context) { b.core.Tick(ctx, b.now()) }
+
+// RefreshProfiles re-reads every subscriber's Slack profile.
+func (b *Bot) RefreshProfiles(ctx context.Context) { b.core.RefreshProfiles(ctx, b.now()) }
 
 // Connected reports whether the Socket Mode connection is up.
 func (b *Bot) Connected() bool {

@@ -10,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
@@ -21,23 +22,24 @@ type subcommand struct {
 }
 
 var nudgeCommands = map[string]subcommand{
-	"start":  {"/nudge start", "/nudge start", "subscribe to a daily nudge, at your own time"},
-	"stop":   {"/nudge stop", "/nudge stop", "unsubscribe (your history stays yours)"},
-	"now":    {"/nudge now", "/nudge now", "get a nudge right away"},
-	"time":   {"/nudge time HH:MM", "/nudge time 08:30", "change the time of day, in your time zone"},
-	"days":   {"/nudge days DAYS", "/nudge days mon-fri  or  /nudge days mon,wed,fri", "change the days"},
-	"pause":  {"/nudge pause 3d | 1w | until YYYY-MM-DD", "/nudge pause until 2027-01-04", "pause for a while"},
-	"resume": {"/nudge resume", "/nudge resume", "end a pause now"},
-	"focus":  {"/nudge focus lead | manage | both | THEME", "/nudge focus agenda-setter", "lean your nudges one way"},
-	"tz":     {"/nudge tz Area/City | auto", "/nudge tz Europe/Berlin", "set your time zone (auto follows your Slack profile)"},
-	"status": {"/nudge status", "/nudge status", "see what is set and what comes next"},
-	"forget": {"/nudge forget", "/nudge forget", "delete everything nudgebot keeps about you (asks first)"},
-	"digest": {"/nudge digest [#channel]", "/nudge digest #team", "preview the next team digest, only to you"},
-	"help":   {"/nudge help", "/nudge help", "show this help"},
+	"start":   {"/nudge start", "/nudge start", "subscribe to a daily nudge, at your own time"},
+	"stop":    {"/nudge stop", "/nudge stop", "unsubscribe (your history stays yours)"},
+	"now":     {"/nudge now", "/nudge now", "get a nudge right away"},
+	"time":    {"/nudge time HH:MM", "/nudge time 08:30", "change the time of day, in your time zone"},
+	"days":    {"/nudge days DAYS", "/nudge days mon-fri  or  /nudge days mon,wed,fri", "change the days"},
+	"pause":   {"/nudge pause 3d | 1w | until YYYY-MM-DD", "/nudge pause until 2027-01-04", "pause for a while"},
+	"resume":  {"/nudge resume", "/nudge resume", "end a pause now"},
+	"focus":   {"/nudge focus lead | manage | both | THEME", "/nudge focus agenda-setter", "lean your nudges one way"},
+	"tz":      {"/nudge tz Area/City | auto", "/nudge tz Europe/Berlin", "set your time zone (auto follows your Slack profile)"},
+	"context": {"/nudge context [SETTINGS | none]", "/nudge context standup one-to-ones team-channel", "say what your work has (a team channel, 1:1s, a change under way…) so every nudge fits"},
+	"status":  {"/nudge status", "/nudge status", "see what is set and what comes next"},
+	"forget":  {"/nudge forget", "/nudge forget", "delete everything nudgebot keeps about you (asks first)"},
+	"digest":  {"/nudge digest [#channel]", "/nudge digest #team", "preview the next team digest, only to you"},
+	"help":    {"/nudge help", "/nudge help", "show this help"},
 }
 
 // helpOrder is the order help lists the verbs in.
-var helpOrder = []string{"start", "stop", "now", "time", "days", "pause", "resume", "focus", "tz", "status", "digest", "forget", "help"}
+var helpOrder = []string{"start", "stop", "now", "time", "days", "pause", "resume", "focus", "context", "tz", "status", "digest", "forget", "help"}
 
 func helpText() string {
 	var b strings.Builder
@@ -64,25 +66,30 @@ func (b *Bot) onSlashCommand(ctx context.Context, evt socketmode.Event) {
 		b.ack(evt, nil)
 		return
 	}
-	keys := dedupeKeys(evt.Request.EnvelopeID, idKey("trg", cmd.TriggerID))
+	keys := dedupeKeys(evt.Request.EnvelopeID, keyed("trg:", cmd.TriggerID))
 	first := b.firstTime(keys)
 	answer, work := b.routeSlash(cmd)
-	b.ack(evt, answer)
 	if work == nil {
+		b.ack(evt, answer)
 		return
 	}
 	if !first {
+		b.ack(evt, answer)
 		b.log.Info("re-sent command ignored", "envelope_id", evt.Request.EnvelopeID, "retry_attempt", evt.Request.RetryAttempt)
 		return
 	}
-	b.goWork(func() {
+	if !b.reserve() {
+		b.ack(evt, reply(busyText))
+		return
+	}
+	b.ack(evt, answer)
+	b.goReserved(func() {
 		if !b.firstTimeDurable(keys) {
 			b.log.Info("command handled before a restart; ignored", "envelope_id", evt.Request.EnvelopeID)
 			return
 		}
-		msg := work(ctx)
-		if msg != nil {
-			b.respond(ctx, cmd.ResponseURL, msg)
+		if msg := work(ctx); msg != nil {
+			b.slack.respond(ctx, cmd.ResponseURL, msg)
 		}
 	})
 }
@@ -95,91 +102,136 @@ func (b *Bot) routeSlash(cmd slack.SlashCommand) (*ephemeral, workFunc) {
 	if c.Long {
 		return reply(fmt.Sprintf("That is longer than %d characters, so I did not read it. Try `%s help`.", maxCommandText, Escape(Sanitize(cmd.Command)))), nil
 	}
+	who := app.Person(cmd.UserID)
 	switch cmd.Command {
 	case "/nudge":
 		if c.Verb == "digest" {
-			arg := strings.Join(c.Args, " ")
-			user, here := cmd.UserID, cmd.ChannelID
-			return nil, func(ctx context.Context) *ephemeral { return b.digestPreview(ctx, user, here, arg) }
+			arg, here := strings.Join(c.Args, " "), cmd.ChannelID
+			return nil, func(ctx context.Context) *ephemeral { return b.digestPreview(ctx, who, here, arg) }
 		}
 		if c.Verb == "admin" {
-			return b.routeAdmin(cmd.UserID, c)
+			return b.routeAdmin(who, c)
 		}
-		return b.routeNudge(cmd.UserID, c)
+		return b.routeNudge(who, c)
 	case "/reflect":
 		return b.routeReflect(cmd, c)
 	}
 	return reply(fmt.Sprintf("I don't know the command %s. Try `/nudge help`.", Escape(Sanitize(cmd.Command)))), nil
 }
 
-func (b *Bot) routeNudge(userID string, c Command) (*ephemeral, workFunc) {
+func (b *Bot) routeNudge(who app.Actor, c Command) (*ephemeral, workFunc) {
+	arg := strings.Join(c.Args, " ")
 	switch c.Verb {
 	case "", "help", "?", "-h", "--help":
 		return reply(helpText()), nil
 	case "start":
-		return nil, func(ctx context.Context) *ephemeral { return b.cmdStart(ctx, userID) }
+		return nil, func(ctx context.Context) *ephemeral { return b.cmdStart(ctx, who) }
 	case "stop":
-		return nil, func(ctx context.Context) *ephemeral { return b.cmdStop(userID) }
+		return nil, func(ctx context.Context) *ephemeral { return b.cmdStop(ctx, who) }
 	case "now":
-		return nil, func(ctx context.Context) *ephemeral { return b.cmdNow(ctx, userID) }
+		return nil, func(ctx context.Context) *ephemeral { return b.cmdNow(ctx, who) }
 	case "status":
-		return nil, func(ctx context.Context) *ephemeral { return b.cmdStatus(userID) }
+		return nil, func(ctx context.Context) *ephemeral { return b.cmdStatus(ctx, who) }
 	case "forget":
-		return forgetPrompt(userID), nil
+		return forgetPrompt(who.UserID), nil
 	case "resume":
-		return nil, func(ctx context.Context) *ephemeral { return b.cmdResume(userID) }
+		return b.change(who, "resuming", "Resumed.", app.Resume())
 	case "time":
-		clock, err := nudges.ParseClock(strings.Join(c.Args, " "))
+		clock, err := nudges.ParseClock(arg)
 		if err != nil || len(c.Args) == 0 {
 			return reply(usageText("time", problemText(err, "Tell me the time of day."))), nil
 		}
-		return nil, func(ctx context.Context) *ephemeral { return b.cmdTime(userID, clock) }
+		return b.changeWith(who, "setting time", func(s nudges.Subscriber) string {
+			return fmt.Sprintf("Done: your nudges come at %s, %s.", clock, b.loc(s))
+		}, app.SetTime(clock))
 	case "days":
-		days, err := nudges.ParseDays(strings.Join(c.Args, " "))
+		days, err := nudges.ParseDays(arg)
 		if err != nil || len(c.Args) == 0 {
 			return reply(usageText("days", problemText(err, "Tell me which days."))), nil
 		}
-		return nil, func(ctx context.Context) *ephemeral { return b.cmdDays(userID, days) }
+		return b.change(who, "setting days", fmt.Sprintf("Done: nudges on %s.", days), app.SetDays(days))
 	case "pause":
-		arg := strings.Join(c.Args, " ")
 		if arg == "" {
 			return reply(usageText("pause", "Tell me for how long.")), nil
 		}
-		// The pause end depends on the person's zone, which needs the
-		// store; the syntax is checked here so a typo is answered at once.
+		// The pause's end depends on the person's zone, which the core
+		// knows; the syntax is checked here so a typo is answered at once.
 		if _, err := nudges.ParsePause(arg, b.now(), time.UTC); err != nil {
 			return reply(usageText("pause", problemText(err, ""))), nil
 		}
-		return nil, func(ctx context.Context) *ephemeral { return b.cmdPause(userID, arg) }
+		return b.changeWith(who, "pausing", func(s nudges.Subscriber) string {
+			return fmt.Sprintf("Paused until %s. `/nudge resume` starts again sooner.", s.PausedUntil.In(b.loc(s)).Format("Mon 2 Jan, 15:04"))
+		}, app.PauseFor(arg))
 	case "focus":
-		arg := strings.Join(c.Args, " ")
 		focus, err := nudges.ParseFocus(arg)
 		if err != nil || arg == "" {
 			return reply(usageText("focus", problemText(err, "Tell me what to focus on."))), nil
 		}
-		return nil, func(ctx context.Context) *ephemeral { return b.cmdFocus(userID, focus) }
+		return b.change(who, "setting focus", "Focus set: "+focusText(focus)+".", app.SetFocus(focus))
 	case "tz", "timezone":
-		if len(c.Args) != 1 {
-			return reply(usageText("tz", "Give one time zone name, like Europe/Berlin, or auto.")), nil
-		}
-		if strings.EqualFold(c.Args[0], "auto") {
-			return nil, func(ctx context.Context) *ephemeral { return b.cmdTZAuto(ctx, userID) }
-		}
-		loc, err := nudges.ParseTZ(c.Args[0])
-		if err != nil {
-			return reply(usageText("tz", problemText(err, ""))), nil
-		}
-		return nil, func(ctx context.Context) *ephemeral { return b.cmdTZ(userID, loc) }
+		return b.routeZone(who, c.Args)
+	case "context", "contexts", "situation":
+		return b.routeContext(who, arg)
 	}
+	return reply(unknownVerb(c.Verb)), nil
+}
+
+func (b *Bot) routeZone(who app.Actor, args []string) (*ephemeral, workFunc) {
+	if len(args) != 1 {
+		return reply(usageText("tz", "Give one time zone name, like Europe/Berlin, or auto.")), nil
+	}
+	if strings.EqualFold(args[0], "auto") {
+		return nil, func(ctx context.Context) *ephemeral {
+			sub, err := b.core.FollowProfileZone(ctx, who, b.now())
+			if err != nil {
+				return b.failed(who, "clearing time zone", err)
+			}
+			return b.settled(sub, fmt.Sprintf("Following your Slack profile's time zone: %s.", b.loc(sub)))
+		}
+	}
+	loc, err := nudges.ParseTZ(args[0])
+	if err != nil {
+		return reply(usageText("tz", problemText(err, ""))), nil
+	}
+	return b.change(who, "setting time zone", fmt.Sprintf("Time zone set to %s. `/nudge tz auto` goes back to your Slack profile's.", loc), app.SetZone(loc))
+}
+
+func (b *Bot) routeContext(who app.Actor, arg string) (*ephemeral, workFunc) {
+	args, err := nudges.ParseContextArgs(arg)
+	if err != nil {
+		return reply(usageText("context", problemText(err, ""))), nil
+	}
+	if args.Show {
+		return nil, func(ctx context.Context) *ephemeral {
+			st, err := b.core.Status(ctx, who, b.now())
+			if err != nil {
+				return b.failed(who, "reading your settings", err)
+			}
+			return reply(lines("What applies to your work: "+Escape(st.Subscriber.Contexts.Describe())+".", contextHint()))
+		}
+	}
+	return b.change(who, "setting what applies", "Noted: "+Escape(args.Set.Describe())+". Nudges that need something you don't have come with a way to do them without it.", app.SetContexts(args.Set))
+}
+
+// contextHint lists the settings a person can name.
+func contextHint() string {
+	var ids []string
+	for _, c := range nudges.ContextVocabulary {
+		ids = append(ids, "`"+string(c.ID)+"` ("+c.Label+")")
+	}
+	return "Change it with `/nudge context` and any of: " + strings.Join(ids, ", ") + "; or `/nudge context none`."
+}
+
+func unknownVerb(verb string) string {
 	verbs := make([]string, 0, len(nudgeCommands))
 	for v := range nudgeCommands {
 		verbs = append(verbs, v)
 	}
-	msg := fmt.Sprintf("I don't know `%s`.", Escape(truncate(c.Verb, 40)))
-	if guess, ok := closest(c.Verb, verbs); ok {
+	msg := fmt.Sprintf("I don't know `%s`.", Escape(truncate(verb, 40)))
+	if guess, ok := closest(verb, verbs); ok {
 		msg += fmt.Sprintf(" Did you mean `/nudge %s`?", guess)
 	}
-	return reply(msg + "\n\n" + helpText()), nil
+	return msg + "\n\n" + helpText()
 }
 
 // problemText turns a parse error into a sentence for people; parse
@@ -199,71 +251,18 @@ func truncate(s string, n int) string {
 	return string(r[:n]) + "…"
 }
 
-// respond posts a follow-up through the command's response_url. It is not
-// a Web API method and has no tier, but it is only good five times in
-// thirty minutes, so every command uses it at most once.
-func (b *Bot) respond(ctx context.Context, url string, msg *ephemeral) {
-	if url == "" {
-		return
+// failed is the answer when the core could not do what was asked: the
+// policy's refusal says who may; anything else means nothing changed.
+func (b *Bot) failed(who app.Actor, what string, err error) *ephemeral {
+	if f, ok := errors.AsType[*app.Forbidden](err); ok {
+		return reply("Sorry, that is only for " + f.Who + ".")
 	}
-	opts := []slack.MsgOption{
-		slack.MsgOptionResponseURL(url, slack.ResponseTypeEphemeral),
-		slack.MsgOptionText(msg.Text, false), // already escaped where it holds user text
-	}
-	if msg.ReplaceOriginal {
-		opts = append(opts, slack.MsgOptionReplaceOriginal(url))
-	}
-	if len(msg.Blocks) > 0 {
-		opts = append(opts, slack.MsgOptionBlocks(msg.Blocks...))
-	}
-	// A response_url answer is only ever shown to the one person; seeing
-	// it twice after a retry is better than never seeing it, so a broken
-	// connection is retried like a read.
-	err := b.web.do(ctx, "response_url", callSafe, func(ctx context.Context) error {
-		_, _, err := b.api.PostMessageContext(ctx, "", opts...)
-		return err
-	})
-	if err != nil {
-		b.log.Warn("could not answer through response_url", "error", err)
-	}
-}
-
-// sorry is the answer when storage fails: nothing was changed, try again.
-func (b *Bot) sorry(userID, what string, err error) *ephemeral {
-	b.log.Error("could not save a person's change; they were told nothing changed", "during", what, "user_id", userID, "error", err)
+	b.log.Error("could not do what a person asked; they were told nothing changed", "during", what, "user_id", who.UserID, "error", err)
 	return reply("Sorry, I couldn't save that just now, so nothing changed. Please try again in a minute; if it keeps happening, tell your nudgebot admin.")
 }
 
-// location is the person's effective zone.
-func (b *Bot) location(s nudges.Subscriber) *time.Location {
-	return s.Location(b.cal.Fallback)
-}
-
-// reschedule computes a person's next due time after a change to their
-// settings. One scheduled nudge a day: a new time later today does not
-// bring a second nudge on a day that already had one.
-func (b *Bot) reschedule(s *nudges.Subscriber, now time.Time) {
-	if !s.Subscribed || s.Inactive {
-		s.NextDue = time.Time{}
-		return
-	}
-	after := now
-	if s.LastSlot.After(after) {
-		after = s.LastSlot
-	}
-	if s.Time != "" && !s.LastSlot.IsZero() {
-		loc := b.location(*s)
-		ly, lm, ld := s.LastSlot.In(loc).Date()
-		ny, nm, nd := now.In(loc).Date()
-		if ly == ny && lm == nm && ld == nd {
-			endOfDay := time.Date(ny, nm, nd+1, 0, 0, 0, 0, loc).Add(-time.Second)
-			if endOfDay.After(after) {
-				after = endOfDay
-			}
-		}
-	}
-	s.NextDue = b.cal.Next(*s, after)
-}
+// loc is the person's effective zone.
+func (b *Bot) loc(s nudges.Subscriber) *time.Location { return s.Location(b.core.Fallback()) }
 
 // when formats an instant in the person's zone, e.g. "Thu 27 Nov, 09:00 (Europe/Berlin)".
 func when(t time.Time, loc *time.Location) string {
@@ -273,69 +272,34 @@ func when(t time.Time, loc *time.Location) string {
 	return fmt.Sprintf("%s (%s)", t.In(loc).Format("Mon 2 Jan, 15:04"), loc.String())
 }
 
-// profile reads the person's Slack time zone and whether they are
-// deactivated.
-func (b *Bot) profile(ctx context.Context, userID string) (tz string, deleted bool, err error) {
-	var u *slack.User
-	err = b.web.do(ctx, "users.info", callSafe, func(ctx context.Context) error {
-		var err error
-		u, err = b.api.GetUserInfoContext(ctx, userID)
-		return err
-	})
+func (b *Bot) cmdStart(ctx context.Context, who app.Actor) *ephemeral {
+	res, err := b.core.Subscribe(ctx, who, b.now())
 	if err != nil {
-		return "", false, err
+		return b.failed(who, "subscribing", err)
 	}
-	return u.TZ, u.Deleted, nil
-}
-
-func (b *Bot) cmdStart(ctx context.Context, userID string) *ephemeral {
-	tz, deleted, err := b.profile(ctx, userID)
-	if err != nil {
-		// Still subscribe; the daily refresh will fill the zone in.
-		b.log.Warn("could not read the Slack profile; using the default time zone for now", "user_id", userID, "error", err)
-	}
-	if deleted {
+	if res.Deactivated {
 		return reply("Your Slack account is marked as deactivated, so I can't send you nudges.")
 	}
-	now := b.now()
-	already := false
-	sub, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
-		already = s.Subscribed && !s.Inactive
-		if tz != "" {
-			s.ProfileTZ = tz
-		}
-		if !already {
-			s.Subscribed = true
-			s.Inactive, s.InactiveReason = false, ""
-			s.SubscribedAt = now
-		}
-		b.reschedule(s, now)
-		return nil
-	})
-	if err != nil {
-		return b.sorry(userID, "subscribing", err)
-	}
-	loc := b.location(sub)
 	head := "You're subscribed. "
-	if already {
+	if res.Already {
 		head = "You're already subscribed. "
 	}
-	return reply(lines(
-		head+"Your next nudge: *"+when(sub.NextDue, loc)+"*.",
+	msg := lines(
+		head+"Your next nudge: *"+when(res.Subscriber.NextDue, res.Location)+"*.",
 		"Change it with `/nudge time 08:30`, `/nudge days mon,wed,fri` or `/nudge tz Area/City`; `/nudge now` sends one right away.",
-	))
+	)
+	if !res.Subscriber.Contexts.Known {
+		// Skippable: without an answer, nudges that assume a setting come
+		// with a way to do them without it.
+		msg = lines(msg, "Optional, so every nudge fits your work: tell me what you have, e.g. `/nudge context standup one-to-ones team-channel` (or `none`). `/nudge context` lists the choices.")
+	}
+	return reply(msg)
 }
 
-func (b *Bot) cmdStop(userID string) *ephemeral {
-	was := false
-	_, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
-		was = s.Subscribed
-		s.Subscribed = false
-		s.NextDue = time.Time{}
-		return nil
-	})
+func (b *Bot) cmdStop(ctx context.Context, who app.Actor) *ephemeral {
+	was, err := b.core.Unsubscribe(ctx, who, b.now())
 	if err != nil {
-		return b.sorry(userID, "unsubscribing", err)
+		return b.failed(who, "unsubscribing", err)
 	}
 	if !was {
 		return reply("You weren't subscribed, so nothing changed. `/nudge start` subscribes you.")
@@ -343,121 +307,40 @@ func (b *Bot) cmdStop(userID string) *ephemeral {
 	return reply("Stopped: no more daily nudges. Your history and reflections stay yours; `/nudge start` picks up again.")
 }
 
-func (b *Bot) cmdNow(ctx context.Context, userID string) *ephemeral {
-	now := b.now()
-	sub, err := b.store.Subscriber(userID)
-	if err != nil && !errors.Is(err, nudges.ErrNotFound) {
-		return b.sorry(userID, "loading subscriber", err)
-	}
-	if sub.ProfileTZ == "" {
-		// Someone trying a nudge before subscribing still gets it in
-		// their own zone, and a record to hang it on.
-		tz, _, _ := b.profile(ctx, userID)
-		sub, err = b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
-			if s.ProfileTZ == "" {
-				s.ProfileTZ = tz
-			}
-			return nil
-		})
-		if err != nil {
-			return b.sorry(userID, "saving subscriber", err)
-		}
-	}
-	history, err := b.store.Deliveries(userID, now.AddDate(0, 0, -60))
-	if err != nil {
-		return b.sorry(userID, "loading history", err)
-	}
-	slot := now.Truncate(time.Second)
-	choice, err := b.catalog.Choose(sub, history, now.In(b.location(sub)), seededRand(userID, slot))
-	if err != nil {
-		b.log.Error("choosing a nudge", "user_id", userID, "error", err)
+func (b *Bot) cmdNow(ctx context.Context, who app.Actor) *ephemeral {
+	res, err := b.core.NudgeNow(ctx, who, b.now())
+	switch {
+	case err != nil:
+		return b.failed(who, "sending a nudge now", err)
+	case res == app.NowNoneFits:
 		return reply("I couldn't find a nudge that fits your focus. Try `/nudge focus both`.")
-	}
-	d := nudges.Delivery{
-		ID: nudges.DeliveryID(userID, slot, true), UserID: userID,
-		NudgeID: choice.Nudge.ID, Theme: choice.Nudge.Theme, Role: choice.Nudge.Role,
-		Slot: slot, Reason: choice.Reason, Manual: true, State: nudges.StatePending, Created: now,
-	}
-	created, err := b.store.StartDelivery(d, time.Time{}, func(s *nudges.Subscriber) error {
-		nudges.Record(s, choice.Nudge)
-		return nil
-	})
-	if err != nil {
-		return b.sorry(userID, "recording a nudge", err)
-	}
-	if !created {
+	case res == app.NowOnItsWay:
 		return reply("One is already on its way; check your DMs with me.")
 	}
-	b.send(ctx, d)
 	return reply("Sent: check your DMs with me.")
 }
 
-func (b *Bot) update(userID, what string, fn func(*nudges.Subscriber) error, ok func(nudges.Subscriber) string) *ephemeral {
-	now := b.now()
-	sub, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
-		if err := fn(s); err != nil {
-			return err
-		}
-		b.reschedule(s, now)
-		return nil
-	})
-	if err != nil {
-		return b.sorry(userID, what, err)
-	}
-	msg := ok(sub)
-	if sub.Subscribed && !sub.Inactive {
-		msg = lines(msg, "Next nudge: *"+when(sub.NextDue, b.location(sub))+"*.")
-	} else {
-		msg = lines(msg, "You're not subscribed yet: `/nudge start` to begin.")
-	}
-	return reply(msg)
+// change applies settings and answers with done plus the next nudge.
+func (b *Bot) change(who app.Actor, what, done string, changes ...app.Change) (*ephemeral, workFunc) {
+	return b.changeWith(who, what, func(nudges.Subscriber) string { return done }, changes...)
 }
 
-func (b *Bot) cmdTime(userID, clock string) *ephemeral {
-	return b.update(userID, "setting time", func(s *nudges.Subscriber) error {
-		s.Time = clock
-		return nil
-	}, func(s nudges.Subscriber) string {
-		return fmt.Sprintf("Done: your nudges come at %s, %s.", clock, b.location(s))
-	})
-}
-
-func (b *Bot) cmdDays(userID string, days nudges.Weekdays) *ephemeral {
-	return b.update(userID, "setting days", func(s *nudges.Subscriber) error {
-		s.Days = days
-		return nil
-	}, func(nudges.Subscriber) string {
-		return fmt.Sprintf("Done: nudges on %s.", days)
-	})
-}
-
-func (b *Bot) cmdPause(userID, arg string) *ephemeral {
-	var until time.Time
-	return b.update(userID, "pausing", func(s *nudges.Subscriber) error {
-		var err error
-		until, err = nudges.ParsePause(arg, b.now(), b.location(*s))
+func (b *Bot) changeWith(who app.Actor, what string, done func(nudges.Subscriber) string, changes ...app.Change) (*ephemeral, workFunc) {
+	return nil, func(ctx context.Context) *ephemeral {
+		sub, err := b.core.ChangeSettings(ctx, who, b.now(), changes...)
 		if err != nil {
-			return err
+			return b.failed(who, what, err)
 		}
-		s.PausedUntil = until
-		return nil
-	}, func(s nudges.Subscriber) string {
-		return fmt.Sprintf("Paused until %s. `/nudge resume` starts again sooner.", until.In(b.location(s)).Format("Mon 2 Jan, 15:04"))
-	})
+		return b.settled(sub, done(sub))
+	}
 }
 
-func (b *Bot) cmdResume(userID string) *ephemeral {
-	return b.update(userID, "resuming", func(s *nudges.Subscriber) error {
-		s.PausedUntil = time.Time{}
-		return nil
-	}, func(nudges.Subscriber) string { return "Resumed." })
-}
-
-func (b *Bot) cmdFocus(userID, focus string) *ephemeral {
-	return b.update(userID, "setting focus", func(s *nudges.Subscriber) error {
-		s.Focus = focus
-		return nil
-	}, func(nudges.Subscriber) string { return "Focus set: " + focusText(focus) + "." })
+// settled adds the next nudge, or how to start, to a settings answer.
+func (b *Bot) settled(sub nudges.Subscriber, msg string) *ephemeral {
+	if sub.Subscribed && !sub.Inactive {
+		return reply(lines(msg, "Next nudge: *"+when(sub.NextDue, b.loc(sub))+"*."))
+	}
+	return reply(lines(msg, "You're not subscribed yet: `/nudge start` to begin."))
 }
 
 func focusText(f string) string {
@@ -472,45 +355,21 @@ func focusText(f string) string {
 	return "the " + themeTitle(nudges.Theme(f)) + " track"
 }
 
-func (b *Bot) cmdTZ(userID string, loc *time.Location) *ephemeral {
-	return b.update(userID, "setting time zone", func(s *nudges.Subscriber) error {
-		s.TZOverride = loc.String()
-		return nil
-	}, func(nudges.Subscriber) string {
-		return fmt.Sprintf("Time zone set to %s. `/nudge tz auto` goes back to your Slack profile's.", loc)
-	})
+func (b *Bot) cmdStatus(ctx context.Context, who app.Actor) *ephemeral {
+	st, err := b.core.Status(ctx, who, b.now())
+	if err != nil {
+		return b.failed(who, "loading status", err)
+	}
+	return reply(statusText(st, b.now()))
 }
 
-func (b *Bot) cmdTZAuto(ctx context.Context, userID string) *ephemeral {
-	tz, _, err := b.profile(ctx, userID)
-	if err != nil {
-		b.log.Warn("could not read the Slack profile", "user_id", userID, "error", err)
+// statusText is a person's status in words; admins see the same, about
+// someone else.
+func statusText(st app.Status, now time.Time) string {
+	if !st.Known {
+		return "You're not subscribed. `/nudge start` sends you one short leadership nudge a day, at your own time."
 	}
-	return b.update(userID, "clearing time zone", func(s *nudges.Subscriber) error {
-		s.TZOverride = ""
-		if tz != "" {
-			s.ProfileTZ = tz
-		}
-		return nil
-	}, func(s nudges.Subscriber) string {
-		return fmt.Sprintf("Following your Slack profile's time zone: %s.", b.location(s))
-	})
-}
-
-func (b *Bot) cmdStatus(userID string) *ephemeral {
-	now := b.now()
-	sub, err := b.store.Subscriber(userID)
-	if errors.Is(err, nudges.ErrNotFound) {
-		return reply("You're not subscribed. `/nudge start` sends you one short leadership nudge a day, at your own time.")
-	}
-	if err != nil {
-		return b.sorry(userID, "loading status", err)
-	}
-	history, err := b.store.Deliveries(userID, now.AddDate(0, 0, -60))
-	if err != nil {
-		return b.sorry(userID, "loading history", err)
-	}
-	loc := b.location(sub)
+	sub, loc := st.Subscriber, st.Location
 	var state string
 	switch {
 	case sub.Inactive:
@@ -539,16 +398,20 @@ func (b *Bot) cmdStatus(userID string) *ephemeral {
 	if sub.PausedUntil.After(now) {
 		pause = "Paused until " + sub.PausedUntil.In(loc).Format("Mon 2 Jan, 15:04") + "."
 	}
-	streak := nudges.Streak(history, now)
-	lead, manage := nudges.Balance(history, now.AddDate(0, 0, -28))
-	return reply(lines(
+	arc := ""
+	if st.HasArc {
+		arc = "Arc: " + st.Arc.String() + "."
+	}
+	return lines(
 		state,
 		sched,
 		"Focus: "+focusText(sub.Focus)+".",
+		arc,
+		"Your work has: "+Escape(sub.Contexts.Describe())+".",
 		pause,
-		fmt.Sprintf("Streak: %d %s done in a row.", streak, plural(streak, "nudge", "nudges")),
-		fmt.Sprintf("Last 4 weeks: %d leading and %d managing %s acted on.", lead, manage, plural(lead+manage, "nudge", "nudges")),
-	))
+		fmt.Sprintf("Streak: %d %s done in a row.", st.Streak, plural(st.Streak, "nudge", "nudges")),
+		fmt.Sprintf("Last 4 weeks: %d leading and %d managing %s acted on.", st.Lead, st.Manage, plural(st.Lead+st.Manage, "nudge", "nudges")),
+	)
 }
 
 func plural(n int, one, many string) string {

@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// Ensure an empty id never becomes a key: "trg:" alone would swallow
-// every later interaction without a trigger.
+// Ensure an empty id never becomes a key: "trg:" or "env:" alone would
+// swallow every later envelope without one.
 func TestDedupeKeys(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -14,11 +14,11 @@ func TestDedupeKeys(t *testing.T) {
 		extra    []string
 		want     []string
 	}{
-		{"envelope and trigger", "E1", []string{idKey("trg", "T1")}, []string{"env:E1", "trg:T1"}},
-		{"empty trigger", "E1", []string{idKey("trg", "")}, []string{"env:E1"}},
-		{"empty event id", "E2", []string{idKey("evt", "")}, []string{"env:E2"}},
-		{"empty envelope", "", []string{idKey("trg", "T2")}, []string{"trg:T2"}},
-		{"nothing", "", []string{idKey("trg", "")}, nil},
+		{"envelope and trigger", "E1", []string{keyed("trg:", "T1")}, []string{"env:E1", "trg:T1"}},
+		{"empty trigger", "E1", []string{keyed("trg:", "")}, []string{"env:E1"}},
+		{"empty event id", "E2", []string{keyed("evt:", "")}, []string{"env:E2"}},
+		{"empty envelope", "", []string{keyed("trg:", "T2")}, []string{"trg:T2"}},
+		{"nothing", "", []string{keyed("trg:", "")}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

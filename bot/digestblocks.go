@@ -148,6 +148,9 @@ func digestParts(d nudges.Digest, name string) []digestPart {
 			parts = append(parts, mrkdwnPart(slack.NewSectionBlock(mrkdwn(hearMoreText(d.Pulse.HearMore)), nil, nil)))
 		}
 	}
+	if t := clarityVsUpdatesText(d.ClarityVsUpdates); t != "" {
+		parts = append(parts, mrkdwnPart(slack.NewSectionBlock(mrkdwn(t), nil, nil)))
+	}
 
 	if len(d.Suppressed) > 0 {
 		note := fitEscaped(fmt.Sprintf("No figure describes fewer than %d people. ", nudges.MinGroup)+strings.Join(d.Suppressed, " "), maxNoteText, false)
@@ -209,6 +212,34 @@ func pulseText(p nudges.PulseSection) string {
 		}
 	}
 	return b.String()
+}
+
+// clarityVsUpdatesText puts each period's clarity beside how many
+// strategy updates were shared in it, so a team can see whether
+// explaining more moved clarity. Periods with nothing to show are left
+// out; fewer than two periods say nothing worth a line.
+func clarityVsUpdatesText(pts []nudges.ClarityPoint) string {
+	var rows []string
+	for _, p := range pts {
+		if !p.AverageShown && !p.UpdatesShown {
+			continue
+		}
+		clarity, updates := "clarity not shown", "updates not shown"
+		if p.AverageShown {
+			clarity = fmt.Sprintf("clarity %.1f", p.Average)
+		}
+		if p.UpdatesShown {
+			updates = counted(p.Updates, "strategy update", "strategy updates")
+		}
+		rows = append(rows, fmt.Sprintf("• week to %s: %s · %s", p.End.Format("2 Jan"), clarity, updates))
+	}
+	if len(rows) < 2 {
+		return ""
+	}
+	if len(rows) > 6 {
+		rows = rows[len(rows)-6:]
+	}
+	return "*Did explaining more help?* Clarity beside the strategy updates shared\n" + strings.Join(rows, "\n")
 }
 
 // hearMoreText lists the answers that fit in one section, then how many

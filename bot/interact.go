@@ -5,12 +5,11 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
@@ -25,12 +24,12 @@ func (b *Bot) onInteractive(ctx context.Context, evt socketmode.Event) {
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
 		b.ack(evt, nil)
-		keys := dedupeKeys(evt.Request.EnvelopeID, idKey("trg", cb.TriggerID))
+		keys := dedupeKeys(evt.Request.EnvelopeID, keyed("trg:", cb.TriggerID))
 		if !b.firstTime(keys) {
 			b.log.Info("re-sent click ignored", "envelope_id", evt.Request.EnvelopeID)
 			return
 		}
-		b.goWork(func() {
+		started := b.goWork(func() {
 			if !b.firstTimeDurable(keys) {
 				return
 			}
@@ -38,6 +37,9 @@ func (b *Bot) onInteractive(ctx context.Context, evt socketmode.Event) {
 				b.onAction(ctx, cb, a)
 			}
 		})
+		if !started {
+			b.tellBusy(cb.ResponseURL)
+		}
 	case slack.InteractionTypeViewSubmission:
 		keys := dedupeKeys(evt.Request.EnvelopeID)
 		b.onViewSubmission(cb, func(p any) { b.ack(evt, p) }, keys)
@@ -48,68 +50,68 @@ func (b *Bot) onInteractive(ctx context.Context, evt socketmode.Event) {
 }
 
 // afterAck runs work once per envelope, after its ack, also across a
-// restart.
-func (b *Bot) afterAck(keys []string, work func(ctx context.Context)) {
+// restart. A form has no response_url, so a bot too busy to start tells
+// the person in their DM.
+func (b *Bot) afterAck(userID string, keys []string, work func(ctx context.Context)) {
 	if !b.firstTime(keys) {
 		return
 	}
-	b.goWork(func() {
+	started := b.goWork(func() {
 		if !b.firstTimeDurable(keys) {
 			return
 		}
 		work(b.ctx())
 	})
+	if !started {
+		b.tellBusyDM(userID)
+	}
 }
 
-// ctx is the context work runs under; outside Run (tests), a plain one.
-func (b *Bot) ctx() context.Context {
-	if b.workCtx != nil {
-		return b.workCtx
+// tellBusyDM is tellBusy for a form, through the person's DM.
+func (b *Bot) tellBusyDM(userID string) {
+	select {
+	case b.busySem <- struct{}{}:
+	default:
+		return
 	}
-	return context.Background()
+	b.work.Add(1)
+	go func() {
+		defer b.work.Done()
+		defer func() { <-b.busySem }()
+		b.slack.tell(b.ctx(), userID, busyText+" What you wrote was not saved.")
+	}()
+}
+
+// nudgeAnswers maps the nudge DM's buttons to answers.
+var nudgeAnswers = map[string]nudges.Answer{
+	actDone:           nudges.AnswerDone,
+	actSkip:           nudges.AnswerSkip,
+	actSnoozeHour:     nudges.AnswerSnoozeHour,
+	actSnoozeTomorrow: nudges.AnswerSnoozeTomorrow,
+	actHelpful:        nudges.AnswerHelpful,
+	actNotForMe:       nudges.AnswerNotForMe,
 }
 
 func (b *Bot) onAction(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) {
-	var outcome, feedback nudges.Outcome
-	var snoozeFor func(now time.Time, loc *time.Location) time.Time
-	switch a.ActionID {
-	case actDone:
-		outcome = nudges.OutcomeDone
-	case actSkip:
-		outcome = nudges.OutcomeSkipped
-	case actSnoozeHour:
-		outcome = nudges.OutcomeSnoozed
-		snoozeFor = func(now time.Time, _ *time.Location) time.Time { return now.Add(time.Hour) }
-	case actSnoozeTomorrow:
-		outcome = nudges.OutcomeSnoozed
-		snoozeFor = tomorrowMorning
-	case actReflect:
-		if msg := b.openReflectModal(ctx, cb.User.ID, cb.TriggerID, a.Value); msg != nil {
-			b.respond(ctx, cb.ResponseURL, msg)
-		}
+	who := app.Person(cb.User.ID)
+	if ans, ok := nudgeAnswers[a.ActionID]; ok {
+		b.answerNudge(ctx, cb, who, a.Value, ans)
 		return
+	}
+	switch a.ActionID {
+	case actReflect:
+		b.slack.respond(ctx, cb.ResponseURL, b.openReflectModal(ctx, who, cb.TriggerID, a.Value))
 	case actDraft:
 		seq, _ := strconv.Atoi(a.Value)
-		b.openDraftModal(ctx, cb.User.ID, cb.TriggerID, seq)
-		return
+		b.openDraftModal(ctx, who, cb.TriggerID, seq)
 	case actCommitKept, actCommitNotYet:
 		b.onCommitment(ctx, cb, a)
-		return
 	case actForget:
-		if a.Value == cb.User.ID {
-			b.forget(ctx, cb)
-		}
-		return
+		b.forget(ctx, cb, a.Value)
+	case actForgetCancel:
+		b.slack.respond(ctx, cb.ResponseURL, &ephemeral{ResponseType: slack.ResponseTypeEphemeral, Text: "Cancelled: nothing was deleted.", ReplaceOriginal: true})
 	case actPulseHearMore:
 		b.onPulseAction(ctx, cb, a)
-		return
-	case actForgetCancel:
-		b.respond(ctx, cb.ResponseURL, &ephemeral{ResponseType: slack.ResponseTypeEphemeral, Text: "Cancelled: nothing was deleted.", ReplaceOriginal: true})
-		return
-	case actHelpful:
-		feedback = nudges.OutcomeHelpful
-	case actNotForMe:
-		feedback = nudges.OutcomeNotForMe
 	default:
 		if strings.HasPrefix(a.ActionID, actPulseVotePrefix) {
 			b.onPulseAction(ctx, cb, a)
@@ -119,157 +121,23 @@ func (b *Bot) onAction(ctx context.Context, cb slack.InteractionCallback, a *sla
 			return
 		}
 		b.log.Debug("ignored action", "action_id", a.ActionID)
-		return
 	}
-	now := b.now()
-	var loc *time.Location
-	d, sub, err := b.store.RecordOutcome(a.Value, func(d *nudges.Delivery, s *nudges.Subscriber) error {
-		// Only the person a nudge was sent to may answer it.
-		if d.UserID != cb.User.ID {
-			return errNotYours
-		}
-		loc = b.location(*s)
-		if feedback != "" {
-			if d.Feedback == "" {
-				d.Feedback = feedback
-				nudges.ApplyFeedback(s, d.Theme, feedback)
-			}
-			return nil
-		}
-		if d.Outcome != nudges.OutcomeNone && d.Outcome != nudges.OutcomeSnoozed {
-			return errAnswered
-		}
-		d.Outcome = outcome
-		d.ActedAt = now
-		if snoozeFor != nil {
-			// Back into the outbox as a new round: a new message at the
-			// snooze time, told apart from the first by its round.
-			d.SnoozeTo = snoozeFor(now, loc)
-			d.State = nudges.StatePending
-			d.Round++
-			d.Attempts = 0
-			return nil
-		}
-		nudges.ApplyFeedback(s, d.Theme, outcome)
-		return nil
-	})
+}
+
+func (b *Bot) answerNudge(ctx context.Context, cb slack.InteractionCallback, who app.Actor, deliveryID string, ans nudges.Answer) {
+	clicked := app.MessageRef{Channel: cb.Container.ChannelID, TS: cb.Container.MessageTs}
+	if clicked.Channel == "" {
+		clicked = app.MessageRef{Channel: cb.Channel.ID, TS: cb.Message.Timestamp}
+	}
+	_, err := b.core.AnswerNudge(ctx, who, deliveryID, ans, clicked, b.now())
 	switch {
-	case errors.Is(err, errNotYours):
-		b.respond(ctx, cb.ResponseURL, reply("That nudge belongs to someone else, so I left it alone."))
-		return
-	case errors.Is(err, errAnswered):
-		// A double click: the message already shows the answer.
-		return
+	case err == nil:
+	case app.IsForbidden(err), errors.Is(err, nudges.ErrNotYours):
+		b.slack.respond(ctx, cb.ResponseURL, reply("That nudge belongs to someone else, so I left it alone."))
 	case errors.Is(err, nudges.ErrNotFound):
-		b.respond(ctx, cb.ResponseURL, reply("I can't find that nudge any more; it may have been deleted."))
-		return
-	case err != nil:
-		b.log.Error("recording an answer", "user_id", cb.User.ID, "delivery_id", a.Value, "error", err)
-		b.respond(ctx, cb.ResponseURL, reply("Sorry, I couldn't record that just now. Please click again in a minute."))
-		return
+		b.slack.respond(ctx, cb.ResponseURL, reply("I can't find that nudge any more; it may have been deleted."))
+	default:
+		b.log.Error("recording an answer", "user_id", who.UserID, "delivery_id", deliveryID, "error", err)
+		b.slack.respond(ctx, cb.ResponseURL, reply("Sorry, I couldn't record that just now. Please click again in a minute."))
 	}
-	_ = sub
-	b.log.Info("nudge answered", "user_id", cb.User.ID, "delivery_id", d.ID, "outcome", string(d.Outcome), "feedback", string(d.Feedback))
-	b.updateNudgeMessage(ctx, cb, d, loc)
-}
-
-var (
-	errNotYours = errors.New("delivery belongs to another person")
-	errAnswered = errors.New("delivery already answered")
-)
-
-// tomorrowMorning is 09:00 tomorrow in the person's zone.
-func tomorrowMorning(now time.Time, loc *time.Location) time.Time {
-	l := now.In(loc)
-	return time.Date(l.Year(), l.Month(), l.Day()+1, 9, 0, 0, 0, loc)
-}
-
-// updateNudgeMessage shows the answer in place of the buttons.
-func (b *Bot) updateNudgeMessage(ctx context.Context, cb slack.InteractionCallback, d nudges.Delivery, loc *time.Location) {
-	n, ok := b.catalog.Get(d.NudgeID)
-	if !ok {
-		return
-	}
-	channel, ts := cb.Container.ChannelID, cb.Container.MessageTs
-	if channel == "" {
-		channel, ts = cb.Channel.ID, cb.Message.Timestamp
-	}
-	if channel == "" || ts == "" {
-		return
-	}
-	blocks := answeredBlocks(n, d, loc)
-	err := b.web.do(ctx, "chat.update", callSafe, func(ctx context.Context) error {
-		_, _, _, err := b.api.UpdateMessageContext(ctx, channel, ts,
-			slack.MsgOptionText(nudgeFallback(n), true),
-			slack.MsgOptionBlocks(blocks...),
-		)
-		return err
-	})
-	if err != nil {
-		b.log.Warn("could not update the nudge message; the answer is recorded", "delivery_id", d.ID, "error", err)
-	}
-}
-
-// onUserChange keeps a subscriber's zone and status current between the
-// daily refreshes.
-func (b *Bot) onUserChange(_ context.Context, ev *slackevents.UserChangeEvent) {
-	b.applyProfile(ev.User.ID, ev.User.TZ, ev.User.Deleted)
-}
-
-// applyProfile records a person's Slack zone and deactivation, and
-// reschedules when the zone changed.
-func (b *Bot) applyProfile(userID, tz string, deleted bool) {
-	now := b.now()
-	_, err := b.store.Subscriber(userID)
-	if errors.Is(err, nudges.ErrNotFound) {
-		return // not someone we know; nothing to keep
-	}
-	_, err = b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
-		if deleted && !s.Inactive {
-			s.Inactive, s.InactiveReason = true, "deactivated"
-			b.log.Info("person deactivated in Slack; schedule stopped, data kept", "user_id", userID)
-		}
-		if tz != "" && tz != s.ProfileTZ {
-			s.ProfileTZ = tz
-			b.log.Info("time zone changed; rescheduled", "user_id", userID)
-		}
-		b.reschedule(s, now)
-		return nil
-	})
-	if err != nil {
-		b.log.Error("updating profile", "user_id", userID, "error", err)
-	}
-}
-
-// RefreshProfiles re-reads every subscriber's Slack profile: zones move
-// with people, and a deactivated person still "receives" DMs, so only
-// users.info tells us to stop.
-func (b *Bot) RefreshProfiles(ctx context.Context) {
-	var ids []string
-	err := b.store.ForEachSubscriber(func(s nudges.Subscriber) error {
-		if s.Subscribed && !s.Inactive {
-			ids = append(ids, s.UserID)
-		}
-		return nil
-	})
-	if err != nil {
-		b.log.Error("listing subscribers for the profile refresh", "error", err)
-		return
-	}
-	for _, id := range ids {
-		if ctx.Err() != nil {
-			return
-		}
-		tz, deleted, err := b.profile(ctx, id)
-		if code := slackCode(err); goneCodes[code] {
-			b.deactivate(id, code)
-			continue
-		}
-		if err != nil {
-			b.log.Warn("profile refresh failed; keeping the old zone", "user_id", id, "error", err)
-			continue
-		}
-		b.applyProfile(id, tz, deleted)
-	}
-	b.log.Info("profile refresh done", "subscribers", len(ids))
 }

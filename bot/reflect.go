@@ -14,6 +14,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
@@ -57,7 +58,7 @@ func reflectHelp() string {
 // exactly their form ("list 20", "search roadmap"); anything else is a
 // reflection, so "list of what went well" is saved, not listed.
 func (b *Bot) routeReflect(cmd slack.SlashCommand, c Command) (*ephemeral, workFunc) {
-	user := cmd.UserID
+	user := app.Person(cmd.UserID)
 	switch {
 	case c.Verb == "":
 		trigger := cmd.TriggerID
@@ -73,10 +74,10 @@ func (b *Bot) routeReflect(cmd slack.SlashCommand, c Command) (*ephemeral, workF
 			}
 			n = min(v, maxListed)
 		}
-		return nil, func(ctx context.Context) *ephemeral { return b.listReflections(user, n) }
+		return nil, func(ctx context.Context) *ephemeral { return b.listReflections(ctx, user, n) }
 	case c.Verb == "search" && len(c.Args) == 1:
 		word := c.Args[0]
-		return nil, func(ctx context.Context) *ephemeral { return b.searchReflections(user, word) }
+		return nil, func(ctx context.Context) *ephemeral { return b.searchReflections(ctx, user, word) }
 	case c.Verb == "search" && len(c.Args) == 0:
 		return reply(lines("Tell me what to look for.", "Usage: `/reflect search WORD`", "Example: `/reflect search roadmap`")), nil
 	case c.Verb == "export" && len(c.Args) == 0:
@@ -89,18 +90,18 @@ func (b *Bot) routeReflect(cmd slack.SlashCommand, c Command) (*ephemeral, workF
 		if err != nil || seq < 1 {
 			return reply(lines(fmt.Sprintf("%q is not a reflection number.", Escape(truncate(c.Args[0], 20))), "Usage: `/reflect delete ID`", "Example: `/reflect delete 12`")), nil
 		}
-		return nil, func(ctx context.Context) *ephemeral { return b.deleteReflection(user, seq) }
+		return nil, func(ctx context.Context) *ephemeral { return b.deleteReflection(ctx, user, seq) }
 	}
 	text := strings.TrimSpace(Sanitize(cmd.Text))
 	if problem := reflectionProblem(text); problem != "" {
 		return reply(problem + " Nothing was saved."), nil
 	}
 	return nil, func(ctx context.Context) *ephemeral {
-		_, count, err := b.saveReflection(user, text, "", nudges.ShareNone, "")
+		saved, err := b.core.Reflect(ctx, user, app.Reflection{Text: text}, b.now())
 		if err != nil {
-			return b.sorry(user, "saving a reflection", err)
+			return b.failed(user, "saving a reflection", err)
 		}
-		return reply(fmt.Sprintf("Saved privately; %d %s so far. `/reflect list` shows them.", count, plural(count, "reflection", "reflections")))
+		return reply(fmt.Sprintf("Saved privately; %d %s so far. `/reflect list` shows them.", saved.Count, plural(saved.Count, "reflection", "reflections")))
 	}
 }
 
@@ -117,118 +118,34 @@ func reflectionProblem(text string) string {
 	return ""
 }
 
-// recentDelivery is the nudge a reflection written now answers: the
-// person's latest one delivered within a day.
-func (b *Bot) recentDelivery(userID string, now time.Time) (nudges.Delivery, bool) {
-	ds, err := b.store.Deliveries(userID, now.Add(-36*time.Hour))
-	if err != nil {
-		return nudges.Delivery{}, false
-	}
-	for i := len(ds) - 1; i >= 0; i-- {
-		d := ds[i]
-		if d.State == nudges.StateSent && now.Sub(d.SentAt) <= 24*time.Hour {
-			return d, true
-		}
-	}
-	return nudges.Delivery{}, false
-}
-
-// addWorkingDays moves t forward n weekdays, to the start of that day.
-func addWorkingDays(t time.Time, n int) time.Time {
-	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
-	for n > 0 {
-		d = d.AddDate(0, 0, 1)
-		if d.Weekday() != time.Saturday && d.Weekday() != time.Sunday {
-			n--
-		}
-	}
-	return d
-}
-
-// commitmentDelay is how many working days pass before a commitment is
-// quoted back.
-const commitmentDelay = 3
-
-func (b *Bot) saveReflection(userID, text, commitment string, share nudges.Share, deliveryID string) (nudges.Reflection, int, error) {
-	now := b.now()
-	r := nudges.Reflection{UserID: userID, Created: now, Text: text, Commitment: commitment, Share: share}
-	var d nudges.Delivery
-	var linked bool
-	if deliveryID != "" {
-		got, err := b.store.Delivery(deliveryID)
-		linked = err == nil && got.UserID == userID
-		d = got
-	} else {
-		d, linked = b.recentDelivery(userID, now)
-	}
-	if linked {
-		r.DeliveryID, r.NudgeID = d.ID, d.NudgeID
-	}
-	if commitment != "" {
-		loc := time.UTC
-		if sub, err := b.store.Subscriber(userID); err == nil {
-			loc = b.location(sub)
-		}
-		r.FollowUpDue = addWorkingDays(now.In(loc), commitmentDelay)
-	}
-	saved, err := b.store.SaveReflection(r)
-	if err != nil {
-		return nudges.Reflection{}, 0, fmt.Errorf("saving reflection: %w", err)
-	}
-	if linked {
-		_, _, err := b.store.RecordOutcome(d.ID, func(d *nudges.Delivery, s *nudges.Subscriber) error {
-			if d.Outcome == nudges.OutcomeNone {
-				d.Outcome, d.ActedAt = nudges.OutcomeReflected, now
-				nudges.ApplyFeedback(s, d.Theme, nudges.OutcomeReflected)
-			}
-			return nil
-		})
-		if err != nil {
-			b.log.Warn("linking a reflection to its nudge", "user_id", userID, "delivery_id", d.ID, "error", err)
-		}
-	}
-	count, err := b.store.CountReflections(userID)
-	if err != nil {
-		count = saved.Seq
-	}
-	b.log.Info("reflection saved", "user_id", userID, "seq", saved.Seq, "linked", linked, "shared", saved.Share != nudges.ShareNone)
-	return saved, count, nil
-}
-
 // openReflectModal opens the reflection form. It must run within the
 // trigger's three-second life, so it is the first thing the worker does.
-func (b *Bot) openReflectModal(ctx context.Context, userID, triggerID, deliveryID string) *ephemeral {
-	var n nudges.Nudge
-	var haveNudge bool
-	if deliveryID != "" {
-		if d, err := b.store.Delivery(deliveryID); err == nil && d.UserID == userID {
-			n, haveNudge = b.catalog.Get(d.NudgeID)
-		}
-	} else if d, ok := b.recentDelivery(userID, b.now()); ok {
-		deliveryID = d.ID
-		n, haveNudge = b.catalog.Get(d.NudgeID)
-	}
-	view := reflectModal(n, haveNudge, deliveryID)
-	err := b.web.do(ctx, "views.open", callPost, func(ctx context.Context) error {
-		_, err := b.api.OpenViewContext(ctx, triggerID, view)
-		return err
-	})
+func (b *Bot) openReflectModal(ctx context.Context, who app.Actor, triggerID, deliveryID string) *ephemeral {
+	form, err := b.core.OpenReflection(ctx, who, deliveryID, b.now())
 	if err != nil {
-		b.log.Warn("opening the reflection form", "user_id", userID, "error", err)
+		return b.failed(who, "opening the reflection form", err)
+	}
+	if err := b.slack.openView(ctx, triggerID, reflectModal(form)); err != nil {
+		b.log.Warn("opening the reflection form", "user_id", who.UserID, "error", err)
 		return reply("I couldn't open the form in time. Type `/reflect` followed by your thoughts instead, or try again.")
 	}
 	return nil
 }
 
-func reflectModal(n nudges.Nudge, haveNudge bool, deliveryID string) slack.ModalViewRequest {
+func reflectModal(form app.ReflectionForm) slack.ModalViewRequest {
 	var blocks []slack.Block
+	deliveryID := form.DeliveryID
 	hint := "What happened, what did you notice, what would you do differently?"
-	if haveNudge {
+	if form.HaveNudge {
+		w := form.Wording
+		if w.Prompt == "" {
+			w = form.Nudge.Worded(nudges.WordingOptions{})
+		}
 		blocks = append(blocks,
-			slack.NewSectionBlock(mrkdwn("*Today's nudge:* "+Escape(n.Prompt)), nil, nil),
-			slack.NewContextBlock("reflect_question", mrkdwn("_"+Escape(n.Question)+"_")),
+			slack.NewSectionBlock(mrkdwn("*Today's nudge:* "+Escape(w.Prompt)), nil, nil),
+			slack.NewContextBlock("reflect_question", mrkdwn("_"+Escape(w.Question)+"_")),
 		)
-		hint = n.Question
+		hint = w.Question
 	}
 	text := slack.NewPlainTextInputBlockElement(plain(truncate(hint, 140)), actionText)
 	text.Multiline = true
@@ -297,14 +214,15 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload an
 			return
 		}
 		ack(nil)
-		user, delivery := cb.User.ID, cb.View.PrivateMetadata
-		b.afterAck(keys, func(ctx context.Context) {
-			saved, count, err := b.saveReflection(user, text, commitment, share, delivery)
+		who, in := app.Person(cb.User.ID), app.Reflection{Text: text, Commitment: commitment, Share: share, DeliveryID: cb.View.PrivateMetadata}
+		b.afterAck(who.UserID, keys, func(ctx context.Context) {
+			res, err := b.core.Reflect(ctx, who, in, b.now())
 			if err != nil {
-				b.log.Error("saving a reflection from the form", "user_id", user, "error", err)
-				b.tell(ctx, user, "Sorry, I couldn't save your reflection just now. Nothing was stored; please try again in a minute.")
+				b.log.Error("saving a reflection from the form", "user_id", who.UserID, "error", err)
+				b.slack.tell(ctx, who.UserID, "Sorry, I couldn't save your reflection just now. Nothing was stored; please try again in a minute.")
 				return
 			}
+			saved, count := res.Reflection, res.Count
 			msg := fmt.Sprintf("Saved privately as #%d; %d %s so far.", saved.Seq, count, plural(count, "reflection", "reflections"))
 			if saved.Share != nudges.ShareNone {
 				msg += " You chose to share this one in your team's digest."
@@ -312,7 +230,7 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload an
 			if saved.Commitment != "" {
 				msg += " I'll ask about your next step in a few working days."
 			}
-			b.tell(ctx, user, msg)
+			b.slack.tell(ctx, who.UserID, msg)
 		})
 	case cbDraftUpdate:
 		text := strings.TrimSpace(Sanitize(stateValue(&cb.View, blockUpdate, actionText).Value))
@@ -331,43 +249,18 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload an
 			return
 		}
 		ack(nil)
-		user := cb.User.ID
-		b.afterAck(keys, func(ctx context.Context) { b.postTeamUpdate(ctx, user, channel, text) })
+		who := app.Person(cb.User.ID)
+		b.afterAck(who.UserID, keys, func(ctx context.Context) { b.postTeamUpdate(ctx, who, channel, text) })
 	case cbHearMore:
 		b.onHearMoreSubmission(cb, ack, keys)
 	case cbHomeTime:
 		b.onHomeTimeSubmission(cb, ack, keys)
+	case cbHomeContext:
+		b.onHomeContextSubmission(cb, ack, keys)
 	default:
 		ack(nil)
 		b.log.Debug("ignored view submission", "callback_id", cb.View.CallbackID)
 	}
-}
-
-// tell shows the person a message only they can see, in their DM with the
-// bot (a form has no response_url).
-func (b *Bot) tell(ctx context.Context, userID, text string) {
-	channel, err := b.dmChannel(ctx, userID)
-	if err != nil {
-		b.log.Warn("could not reach a person", "user_id", userID, "error", err)
-		return
-	}
-	err = b.web.do(ctx, "chat.postEphemeral", callPost, func(ctx context.Context) error {
-		_, err := b.api.PostEphemeralContext(ctx, channel, userID, slack.MsgOptionText(text, false))
-		return err
-	})
-	if err != nil {
-		b.log.Warn("could not answer a person", "user_id", userID, "error", err)
-	}
-}
-
-func (b *Bot) dmChannel(ctx context.Context, userID string) (string, error) {
-	if sub, err := b.store.Subscriber(userID); err == nil && sub.DMChannel != "" {
-		return sub.DMChannel, nil
-	}
-	if _, err := b.store.UpdateSubscriber(userID, func(*nudges.Subscriber) error { return nil }); err != nil {
-		return "", err
-	}
-	return b.openDM(ctx, userID)
 }
 
 func shareText(s nudges.Share) string {
@@ -383,10 +276,11 @@ func shareText(s nudges.Share) string {
 // reflectionBlocks renders reflections for their author: each with its
 // number, date, the nudge it answered and a button to draft a team update.
 func (b *Bot) reflectionBlocks(title string, rs []nudges.Reflection, loc *time.Location) []slack.Block {
+	cat := b.core.Catalog()
 	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(title), nil, nil)}
 	for _, r := range rs {
 		head := fmt.Sprintf("*#%d* · %s", r.Seq, r.Created.In(loc).Format("Mon 2 Jan 2006"))
-		if n, ok := b.catalog.Get(r.NudgeID); ok {
+		if n, ok := cat.Resolve(r.NudgeID); ok {
 			head += " · on: _" + fitEscaped(n.Prompt, 90, false) + "_"
 		}
 		// Cut to fit once escaped: 600 ampersands are 3,000 characters
@@ -404,95 +298,62 @@ func (b *Bot) reflectionBlocks(title string, rs []nudges.Reflection, loc *time.L
 	return blocks
 }
 
-func (b *Bot) personLocation(userID string) *time.Location {
-	if sub, err := b.store.Subscriber(userID); err == nil {
-		return b.location(sub)
-	}
-	return b.cal.Fallback
-}
-
-func (b *Bot) listReflections(userID string, n int) *ephemeral {
-	rs, err := b.store.Reflections(userID, n)
+func (b *Bot) listReflections(ctx context.Context, who app.Actor, n int) *ephemeral {
+	j, err := b.core.ListReflections(ctx, who, n)
 	if err != nil {
-		return b.sorry(userID, "listing reflections", err)
+		return b.failed(who, "listing reflections", err)
 	}
-	if len(rs) == 0 {
+	if len(j.Reflections) == 0 {
 		return reply("You have no reflections yet. `/reflect` followed by a few words saves one; only you will see it.")
 	}
-	total, _ := b.store.CountReflections(userID)
-	title := fmt.Sprintf("*Your latest %d of %d %s* (only you can see this)", len(rs), total, plural(total, "reflection", "reflections"))
-	msg := reply(fmt.Sprintf("Your latest %d reflections", len(rs)))
-	msg.Blocks = b.reflectionBlocks(title, rs, b.personLocation(userID))
+	title := fmt.Sprintf("*Your latest %d of %d %s* (only you can see this)", len(j.Reflections), j.Total, plural(j.Total, "reflection", "reflections"))
+	msg := reply(fmt.Sprintf("Your latest %d reflections", len(j.Reflections)))
+	msg.Blocks = b.reflectionBlocks(title, j.Reflections, j.Location)
 	return msg
 }
 
-func (b *Bot) searchReflections(userID, word string) *ephemeral {
-	rs, err := b.store.SearchReflections(userID, word, maxListed)
+func (b *Bot) searchReflections(ctx context.Context, who app.Actor, word string) *ephemeral {
+	j, err := b.core.SearchReflections(ctx, who, word, maxListed)
 	if err != nil {
-		return b.sorry(userID, "searching reflections", err)
+		return b.failed(who, "searching reflections", err)
 	}
-	if len(rs) == 0 {
+	if len(j.Reflections) == 0 {
 		return reply(fmt.Sprintf("None of your reflections mention “%s”.", fitEscaped(word, 60, false)))
 	}
-	msg := reply(fmt.Sprintf("%d reflections mention the word", len(rs)))
-	msg.Blocks = b.reflectionBlocks(fmt.Sprintf("*%d %s mentioning “%s”* (only you can see this)", len(rs), plural(len(rs), "reflection", "reflections"), fitEscaped(word, 60, false)), rs, b.personLocation(userID))
+	n := len(j.Reflections)
+	msg := reply(fmt.Sprintf("%d reflections mention the word", n))
+	msg.Blocks = b.reflectionBlocks(fmt.Sprintf("*%d %s mentioning “%s”* (only you can see this)", n, plural(n, "reflection", "reflections"), fitEscaped(word, 60, false)), j.Reflections, j.Location)
 	return msg
 }
 
-func (b *Bot) deleteReflection(userID string, seq int) *ephemeral {
-	err := b.store.DeleteReflection(userID, seq)
+func (b *Bot) deleteReflection(ctx context.Context, who app.Actor, seq int) *ephemeral {
+	err := b.core.DeleteReflection(ctx, who, seq)
 	if errors.Is(err, nudges.ErrNotFound) {
 		return reply(fmt.Sprintf("You have no reflection #%d. `/reflect list` shows their numbers.", seq))
 	}
 	if err != nil {
-		return b.sorry(userID, "deleting a reflection", err)
+		return b.failed(who, "deleting a reflection", err)
 	}
 	return reply(fmt.Sprintf("Deleted reflection #%d.", seq))
 }
 
-// export is what /reflect export hands a person: everything about them.
-type export struct {
-	ExportedAt  time.Time           `json:"exported_at"`
-	UserID      string              `json:"user_id"`
-	Settings    *nudges.Subscriber  `json:"settings,omitempty"`
-	Reflections []nudges.Reflection `json:"reflections"`
-	Nudges      []exportedNudge     `json:"nudges"`
-}
-
-type exportedNudge struct {
-	nudges.Delivery
-	Prompt string `json:"prompt,omitempty"`
-}
-
-func (b *Bot) exportReflections(ctx context.Context, userID string) *ephemeral {
-	now := b.now()
-	ex := export{ExportedAt: now, UserID: userID, Reflections: []nudges.Reflection{}, Nudges: []exportedNudge{}}
-	if sub, err := b.store.Subscriber(userID); err == nil {
-		ex.Settings = &sub
-	}
-	rs, err := b.store.Reflections(userID, 0)
+// exportReflections sends the person everything about them, as JSON and
+// as Markdown files in their DM.
+func (b *Bot) exportReflections(ctx context.Context, who app.Actor) *ephemeral {
+	ex, err := b.core.Export(ctx, who, b.now())
 	if err != nil {
-		return b.sorry(userID, "exporting reflections", err)
-	}
-	ex.Reflections = append(ex.Reflections, rs...)
-	ds, err := b.store.Deliveries(userID, time.Time{})
-	if err != nil {
-		return b.sorry(userID, "exporting nudge history", err)
-	}
-	for _, d := range ds {
-		n, _ := b.catalog.Get(d.NudgeID)
-		ex.Nudges = append(ex.Nudges, exportedNudge{Delivery: d, Prompt: n.Prompt})
+		return b.failed(who, "exporting", err)
 	}
 	js, err := json.MarshalIndent(ex, "", "  ")
 	if err != nil {
-		return b.sorry(userID, "encoding the export", err)
+		return b.failed(who, "encoding the export", err)
 	}
-	md := exportMarkdown(ex, b.personLocation(userID))
-	channel, err := b.dmChannel(ctx, userID)
+	md := exportMarkdown(ex, b.core.Location(who.UserID))
+	channel, err := b.slack.OpenDM(ctx, who.UserID)
 	if err != nil {
-		return b.sorry(userID, "opening DM for export", err)
+		return b.failed(who, "opening DM for export", err)
 	}
-	stamp := now.Format("2006-01-02")
+	stamp := ex.ExportedAt.Format("2006-01-02")
 	for _, f := range []struct {
 		name, title string
 		data        []byte
@@ -500,21 +361,25 @@ func (b *Bot) exportReflections(ctx context.Context, userID string) *ephemeral {
 		{"nudgebot-export-" + stamp + ".json", "Your nudgebot data (JSON)", js},
 		{"nudgebot-export-" + stamp + ".md", "Your nudgebot journal (Markdown)", md},
 	} {
-		err := b.web.do(ctx, "files.getUploadURLExternal", callPost, func(ctx context.Context) error {
-			_, err := b.api.UploadFileContext(ctx, slack.UploadFileParameters{
+		err := b.slack.web.do(ctx, "files.getUploadURLExternal", callPost, func(ctx context.Context) error {
+			_, err := b.slack.api.UploadFileContext(ctx, slack.UploadFileParameters{
 				Reader: bytes.NewReader(f.data), FileSize: len(f.data), Filename: f.name, Title: f.title, Channel: channel,
 			})
 			return err
 		})
 		if err != nil {
-			b.log.Error("uploading an export", "user_id", userID, "error", err)
+			b.log.Error("uploading an export", "user_id", who.UserID, "error", err)
 			return reply("Sorry, I couldn't send your export just now. Nothing was changed; please try again in a minute.")
 		}
 	}
-	return reply(fmt.Sprintf("Sent to your DMs with me: %d reflections and %d nudges, as JSON and as Markdown.", len(ex.Reflections), len(ex.Nudges)))
+	sent := fmt.Sprintf("Sent to your DMs with me: %d reflections and %d nudges, as JSON and as Markdown.", len(ex.Reflections), len(ex.Nudges))
+	if ex.Unreadable > 0 {
+		sent += fmt.Sprintf(" %d of your records could not be read and are not in it; your admin can see which in the log.", ex.Unreadable)
+	}
+	return reply(sent)
 }
 
-func exportMarkdown(ex export, loc *time.Location) []byte {
+func exportMarkdown(ex app.Export, loc *time.Location) []byte {
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# My nudgebot journal\n\nExported %s.\n\n## Reflections\n\n", ex.ExportedAt.In(loc).Format("Mon 2 Jan 2006 15:04 MST"))
 	if len(ex.Reflections) == 0 {
@@ -534,10 +399,10 @@ func exportMarkdown(ex export, loc *time.Location) []byte {
 }
 
 // openDraftModal turns a reflection into an editable team update.
-func (b *Bot) openDraftModal(ctx context.Context, userID, triggerID string, seq int) {
-	r, err := b.store.Reflection(userID, seq)
+func (b *Bot) openDraftModal(ctx context.Context, who app.Actor, triggerID string, seq int) {
+	r, err := b.core.DraftUpdate(ctx, who, seq)
 	if err != nil {
-		b.log.Warn("draft from reflection", "user_id", userID, "seq", seq, "error", err)
+		b.log.Warn("draft from reflection", "user_id", who.UserID, "seq", seq, "error", err)
 		return
 	}
 	text := slack.NewPlainTextInputBlockElement(nil, actionText)
@@ -558,47 +423,37 @@ func (b *Bot) openDraftModal(ctx context.Context, userID, triggerID string, seq 
 			slack.NewInputBlock(blockChannel, plain("Post in"), plain("I must be a member of the channel; /invite me first if needed."), ch),
 		}},
 	}
-	err = b.web.do(ctx, "views.open", callPost, func(ctx context.Context) error {
-		_, err := b.api.OpenViewContext(ctx, triggerID, view)
-		return err
-	})
-	if err != nil {
-		b.log.Warn("opening the draft form", "user_id", userID, "error", err)
+	if err := b.slack.openView(ctx, triggerID, view); err != nil {
+		b.log.Warn("opening the draft form", "user_id", who.UserID, "error", err)
 	}
 }
 
-// postTeamUpdate posts the author's edited text, attributed to them.
-func (b *Bot) postTeamUpdate(ctx context.Context, userID, channel, text string) {
-	name := userID
-	err := b.web.do(ctx, "users.info", callSafe, func(ctx context.Context) error {
-		u, err := b.api.GetUserInfoContext(ctx, userID)
-		if err == nil {
-			name = firstNonEmpty(u.RealName, u.Profile.DisplayName, u.Name, userID)
-		}
-		return err
-	})
-	if err != nil {
-		b.log.Warn("reading the author's name", "user_id", userID, "error", err)
-	}
-	// The update gets sections of its own: up to 3,000 characters of
-	// text with the name and escaping added would not fit in one.
-	who := fitEscaped(name, maxNameText, false)
-	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn("*Team update from "+who+"*"), nil, nil)}
-	blocks = append(blocks, escapedSections(text, maxSectionText)...)
-	blocks = append(blocks, slack.NewContextBlock("update_via", mrkdwn("Written by "+who+", posted with nudgebot")))
-	err = b.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
-		_, _, err := b.api.PostMessageContext(ctx, channel, slack.MsgOptionText("Team update from "+name+": "+text, true), slack.MsgOptionBlocks(blocks...))
-		return err
-	})
+// postTeamUpdate posts the author's edited text in their name, and gives
+// them their text back whenever it could not be posted.
+func (b *Bot) postTeamUpdate(ctx context.Context, who app.Actor, channel, text string) {
+	err := b.core.PostUpdate(ctx, who, channel, text)
+	giveBack := " Your text, so nothing is lost:\n>" + Escape(truncate(text, 2500))
 	switch code := slackCode(err); {
 	case err == nil:
-		b.tell(ctx, userID, "Posted your update in <#"+channel+">.")
+		b.slack.tell(ctx, who.UserID, "Posted your update in <#"+channel+">.")
+	case app.IsForbidden(err):
+		b.slack.tell(ctx, who.UserID, "I can only post your update in a channel you are a member of; join it first, or choose another."+giveBack)
 	case code == "not_in_channel" || code == "channel_not_found":
-		b.tell(ctx, userID, "I couldn't post there: I'm not in that channel. Invite me with `/invite @nudgebot` and try again. Your text, so nothing is lost:\n>"+Escape(truncate(text, 2500)))
+		b.slack.tell(ctx, who.UserID, "I couldn't post there: I'm not in that channel. Invite me with `/invite @nudgebot` and try again."+giveBack)
 	default:
-		b.log.Warn("posting a team update", "user_id", userID, "error", err)
-		b.tell(ctx, userID, "I couldn't post your update just now. Your text, so nothing is lost:\n>"+Escape(truncate(text, 2500)))
+		b.log.Warn("posting a team update", "user_id", who.UserID, "error", err)
+		b.slack.tell(ctx, who.UserID, "I couldn't post your update just now."+giveBack)
 	}
+}
+
+// teamUpdateBlocks credit the author with a real mention: a display name
+// is free text anyone can change, a mention is not. The text gets
+// sections of its own: up to 3,000 characters with the credit added and
+// escaping applied would not fit in one.
+func teamUpdateBlocks(authorID, text string) []slack.Block {
+	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn("*Team update from <@"+authorID+">*"), nil, nil)}
+	blocks = append(blocks, escapedSections(text, maxSectionText)...)
+	return append(blocks, slack.NewContextBlock("update_via", mrkdwn("Written by <@"+authorID+">, posted with nudgebot")))
 }
 
 func firstNonEmpty(ss ...string) string {
@@ -621,19 +476,23 @@ func forgetPrompt(userID string) *ephemeral {
 	return msg
 }
 
-// forget destroys the person's data: their data key first, so their
-// reflections can no longer be opened from the live file (a backup made
-// earlier still opens while the master key lives), then the records,
-// then the free pages, by compacting the file when next allowed.
-func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback) {
-	user := cb.User.ID
-	if err := b.store.Forget(user); err != nil {
-		b.log.Error("forgetting a person", "user_id", user, "error", err)
-		b.respond(ctx, cb.ResponseURL, reply("Sorry, I couldn't delete your data just now. Nothing is half-deleted: your data key is the first thing to go, so try again in a minute."))
+// forget deletes everything about the person who clicked, if the button
+// was theirs: their data key first, so their reflections can no longer be
+// opened from the live file (a backup made earlier still opens while the
+// master key lives), then the records, then the free pages, by
+// compacting the file when next allowed.
+func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback, whom string) {
+	who := app.Person(cb.User.ID)
+	err := b.core.Forget(ctx, who, whom)
+	switch {
+	case app.IsForbidden(err):
+		return // a forged button: someone else's data stays where it is
+	case err != nil:
+		b.log.Error("forgetting a person", "user_id", who.UserID, "error", err)
+		b.slack.respond(ctx, cb.ResponseURL, reply("Sorry, I couldn't delete your data just now. Nothing is half-deleted: your data key is the first thing to go, so try again in a minute."))
 		return
 	}
-	b.log.Info("person forgotten", "user_id", user)
-	b.respond(ctx, cb.ResponseURL, &ephemeral{ResponseType: slack.ResponseTypeEphemeral, Text: "Done: everything nudgebot kept about you is deleted. `/nudge start` begins afresh.", ReplaceOriginal: true})
+	b.slack.respond(ctx, cb.ResponseURL, &ephemeral{ResponseType: slack.ResponseTypeEphemeral, Text: "Done: everything nudgebot kept about you is deleted. `/nudge start` begins afresh.", ReplaceOriginal: true})
 	b.compactSoon()
 }
 
@@ -669,37 +528,20 @@ func (g *compactGate) done() {
 	g.mu.Unlock()
 }
 
-// compactSoon compacts the database in the background when a deletion
-// left freed bytes in the file, at most once per compactEvery. It never
+// compactSoon compacts the database in the background after a deletion,
+// so deleted bytes leave the file, at most once per compactEvery (the
+// core compacts only when a deletion left something behind). It never
 // runs on the Socket Mode loop, so acks never wait for it.
 func (b *Bot) compactSoon() {
-	if !b.store.NeedsCompaction() || !b.compact.claim(b.now()) {
+	if !b.compact.claim(b.now()) {
 		return
 	}
 	b.goWork(func() {
 		defer b.compact.done()
-		if err := b.store.Compact(); err != nil {
+		if err := b.core.Compact(); err != nil {
 			b.log.Error("compacting the database after a deletion; it will be retried hourly", "error", err)
-			return
 		}
-		b.log.Info("database compacted after a deletion")
 	})
-}
-
-// followUpFor finds a commitment of the person's that is due to be
-// quoted back in their next nudge.
-func (b *Bot) followUpFor(userID string, now time.Time) (nudges.Reflection, bool) {
-	rs, err := b.store.Reflections(userID, 30)
-	if err != nil {
-		return nudges.Reflection{}, false
-	}
-	for i := len(rs) - 1; i >= 0; i-- { // oldest first: keep promises in order
-		r := rs[i]
-		if r.Commitment != "" && r.FollowedUp.IsZero() && !r.FollowUpDue.IsZero() && !r.FollowUpDue.After(now) {
-			return r, true
-		}
-	}
-	return nudges.Reflection{}, false
 }
 
 // followUpBlocks quote a person's own words back to them.
@@ -722,14 +564,7 @@ func (b *Bot) onCommitment(ctx context.Context, cb slack.InteractionCallback, a 
 		return
 	}
 	kept := a.ActionID == actCommitKept
-	r, err := b.store.UpdateReflection(cb.User.ID, seq, func(r *nudges.Reflection) error {
-		r.Kept = &kept
-		if r.FollowedUp.IsZero() {
-			r.FollowedUp = b.now()
-		}
-		return nil
-	})
-	if err != nil {
+	if _, err := b.core.AnswerCommitment(ctx, app.Person(cb.User.ID), seq, kept, b.now()); err != nil {
 		b.log.Warn("recording a commitment answer", "user_id", cb.User.ID, "seq", seq, "error", err)
 		return
 	}
@@ -750,12 +585,7 @@ func (b *Bot) onCommitment(ctx context.Context, cb slack.InteractionCallback, a 
 	if channel == "" || ts == "" || len(blocks) == 0 {
 		return
 	}
-	err = b.web.do(ctx, "chat.update", callSafe, func(ctx context.Context) error {
-		_, _, _, err := b.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(cb.Message.Text, false), slack.MsgOptionBlocks(blocks...))
-		return err
-	})
-	if err != nil {
+	if err := b.slack.updateMessage(ctx, channel, ts, cb.Message.Text, blocks); err != nil {
 		b.log.Warn("updating the commitment question", "user_id", cb.User.ID, "error", err)
 	}
-	_ = r
 }

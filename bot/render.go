@@ -3,10 +3,10 @@ package bot
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/slack-go/slack"
 
+	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
@@ -40,23 +40,40 @@ func themeTitle(t nudges.Theme) string {
 	return string(t)
 }
 
-func nudgeFallback(n nudges.Nudge) string {
-	return "Today's nudge: " + n.Prompt
+func nudgeFallback(w nudges.Wording) string {
+	return "Today's nudge: " + w.Prompt
+}
+
+// wordingOf is the message's wording, or the catalog's own words when the
+// core sent none.
+func wordingOf(m app.NudgeMessage) nudges.Wording {
+	if m.Wording.Prompt == "" {
+		return m.Nudge.Worded(nudges.WordingOptions{})
+	}
+	return m.Wording
 }
 
 // nudgeHeader is the prompt and its small print, shared by the fresh
 // message and the answered one.
-func nudgeHeader(n nudges.Nudge, d nudges.Delivery) []slack.Block {
+func nudgeHeader(m app.NudgeMessage) []slack.Block {
+	w, d := wordingOf(m), m.Delivery
 	label := "Today's nudge"
 	if d.Round > 0 {
 		label = "Snoozed nudge, back as promised"
 	}
-	ctx := []slack.MixedElement{mrkdwn("_" + Escape(n.Why) + "_")}
+	text := fmt.Sprintf("*%s* · %s\n%s", label, Escape(themeTitle(m.Nudge.Theme)), Escape(w.Prompt))
+	if w.Fallback != "" {
+		text += "\n_" + Escape(w.Fallback) + "_"
+	}
+	if w.Say != "" {
+		text += "\n" + Escape(w.Say)
+	}
+	ctx := []slack.MixedElement{mrkdwn("_" + Escape(w.Why) + "_")}
 	if d.Reason != "" {
 		ctx = append(ctx, mrkdwn("Why this one: "+Escape(d.Reason)))
 	}
 	return []slack.Block{
-		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("*%s* · %s\n%s", label, Escape(themeTitle(n.Theme)), Escape(n.Prompt))), nil, nil),
+		slack.NewSectionBlock(mrkdwn(text), nil, nil),
 		slack.NewContextBlock("nudge_why", ctx...),
 	}
 }
@@ -70,8 +87,9 @@ func button(actionID, text, value string, style slack.Style) *slack.ButtonBlockE
 }
 
 // nudgeBlocks is the DM as first delivered: the prompt, why, and buttons.
-func nudgeBlocks(n nudges.Nudge, d nudges.Delivery, _ *time.Location) []slack.Block {
-	blocks := nudgeHeader(n, d)
+func nudgeBlocks(m app.NudgeMessage) []slack.Block {
+	d := m.Delivery
+	blocks := nudgeHeader(m)
 	blocks = append(blocks, slack.NewActionBlock("nudge_actions",
 		button(actDone, "Done", d.ID, slack.StylePrimary),
 		button(actSnoozeHour, "Snooze 1 hour", d.ID, ""),
@@ -84,8 +102,9 @@ func nudgeBlocks(n nudges.Nudge, d nudges.Delivery, _ *time.Location) []slack.Bl
 
 // answeredBlocks replaces the buttons with what the person did and when,
 // in their own time, and asks once whether it was worth it.
-func answeredBlocks(n nudges.Nudge, d nudges.Delivery, loc *time.Location) []slack.Block {
-	blocks := nudgeHeader(n, d)
+func answeredBlocks(m app.NudgeMessage) []slack.Block {
+	d, loc := m.Delivery, m.Location
+	blocks := nudgeHeader(m)
 	at := d.ActedAt.In(loc).Format("Mon 15:04")
 	var line string
 	switch d.Outcome {

@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/storage"
 )
@@ -31,12 +32,24 @@ func testBot(t *testing.T, base time.Time, spec string) (*Bot, *storage.DB, *fak
 		t.Fatal(err)
 	}
 	api := newFakeAPI(now)
-	b, err := New(Options{
-		BotToken: "xoxb-test", AppToken: "xapp-test",
-		Store: db, Catalog: cat,
-		Calendar: nudges.Calendar{Default: sched, CatchUp: 2 * time.Hour, Fallback: time.UTC},
-		Now:      now, Tick: time.Minute, api: api,
-	})
+	sl := NewSlack(SlackOptions{BotToken: "xoxb-test", AppToken: "xapp-test", api: api})
+	wake := make(chan struct{}, 1)
+	core, err := app.New(
+		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
+		app.Config{
+			Catalog: cat, Calendar: nudges.Calendar{Default: sched, CatchUp: 2 * time.Hour, Fallback: time.UTC}, Clock: now,
+			Wake: func() {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			},
+		},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Options{AppToken: "xapp-test", Slack: sl, Core: core, Envelopes: db, Now: now, Tick: time.Minute, Wake: wake})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,19 +60,19 @@ type person struct {
 	id, tz, clock string
 }
 
-func subscribe(t *testing.T, b *Bot, db *storage.DB, api *fakeAPI, now time.Time, p person) {
+func subscribe(t *testing.T, b *Bot, api *fakeAPI, now time.Time, p person) {
 	t.Helper()
 	api.mu.Lock()
 	api.zones[p.id] = p.tz
 	api.mu.Unlock()
-	_, err := db.UpdateSubscriber(p.id, func(s *nudges.Subscriber) error {
-		s.Subscribed = true
-		s.ProfileTZ = p.tz
-		s.Time = p.clock
-		b.reschedule(s, now)
-		return nil
-	})
-	if err != nil {
+	who := app.Person(p.id)
+	if _, err := b.core.Subscribe(context.Background(), who, now); err != nil {
+		t.Fatal(err)
+	}
+	if p.clock == "" {
+		return
+	}
+	if _, err := b.core.ChangeSettings(context.Background(), who, now, app.SetTime(p.clock)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -86,18 +99,18 @@ func TestCronDeliversOncePerLocalDayAcrossDST(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b, db, api, now := testBot(t, tc.base, "0 9 * * *")
+				b, _, api, now := testBot(t, tc.base, "0 9 * * *")
 				people := []person{
 					{"UNINE", tc.zone, ""},
 					{"UEDGE", tc.zone, tc.edge},
 					{"UTOKYO", "Asia/Tokyo", ""},
 				}
 				for _, p := range people {
-					subscribe(t, b, db, api, now(), p)
+					subscribe(t, b, api, now(), p)
 				}
-				c := b.startCron()
+				stop := b.startScheduler()
 				time.Sleep(5 * 24 * time.Hour)
-				<-c.Stop().Done()
+				stop()
 				b.work.Wait()
 
 				for _, p := range people {
@@ -160,9 +173,9 @@ func TestCronPostsDigestsOnSchedule(t *testing.T) {
 		b, _, api, _ := testBot(t, time.Now(), "0 9 * * *")
 		berlin, _ := time.LoadLocation("Europe/Berlin")
 		b.opts.Digests = []DigestTarget{{Channel: "CTEAM0001", Schedule: "0 16 * * FRI", Location: berlin}}
-		c := b.startCron()
+		stop := b.startScheduler()
 		time.Sleep(15 * 24 * time.Hour)
-		<-c.Stop().Done()
+		stop()
 		b.work.Wait()
 		days := map[string]bool{}
 		for _, p := range api.postsTo("CTEAM0001") {
@@ -174,6 +187,36 @@ func TestCronPostsDigestsOnSchedule(t *testing.T) {
 		}
 		if len(days) != 2 {
 			t.Errorf("digests on %d Fridays in 15 days, want 2: %v", len(days), days)
+		}
+	})
+}
+
+// Ensure the scheduler wakes at the slot itself, not at its next poll,
+// and early when a schedule changes: a person who subscribes while it
+// sleeps (for up to an hour here) gets each nudge within a second of its
+// slot, the first one 20 minutes later, well before the loop's next look.
+func TestSchedulerWakesAtTheSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC) // Monday, 10:00 in Berlin
+		b, _, api, now := testBot(t, base, "0 9 * * *")
+		b.opts.Tick = time.Hour
+		stop := b.startScheduler()
+		time.Sleep(10 * time.Minute) // the loop sleeps until 09:00 UTC
+		subscribe(t, b, api, now(), person{"UWAKE", "Europe/Berlin", "10:30"})
+		time.Sleep(3 * 24 * time.Hour)
+		stop()
+		b.work.Wait()
+		posts := api.postsTo("DUWAKE")
+		berlin, _ := time.LoadLocation("Europe/Berlin")
+		if len(posts) != 3 || posts[0].At.In(berlin).Weekday() != time.Monday {
+			t.Fatalf("%d nudges in three days (%v), want 3, the first today", len(posts), posts)
+		}
+		for _, p := range posts {
+			local := p.At.In(berlin)
+			slot := time.Date(local.Year(), local.Month(), local.Day(), 10, 30, 0, 0, berlin)
+			if late := p.At.Sub(slot); late < 0 || late >= time.Second {
+				t.Errorf("nudge at %s, %v after its 10:30 slot; want under a second", local.Format("Mon 15:04:05.000"), late)
+			}
 		}
 	})
 }

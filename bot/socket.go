@@ -8,6 +8,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/nudgebot/nudgebot/app"
 )
 
 // handleEvent runs on the Socket Mode loop. It acknowledges every
@@ -97,19 +99,26 @@ func (b *Bot) onBadMessage(evt socketmode.Event) {
 		return
 	}
 	if err := b.smc.Ack(socketmode.Request{EnvelopeID: env.EnvelopeID}); err != nil {
-		b.log.Warn("ack of malformed envelope failed", "envelope_id", env.EnvelopeID, "error", err)
+		b.log.Warn("ack of malformed envelope failed", "envelope_id", env.EnvelopeID, "error", scrubError(err))
 	}
 	b.log.Warn("malformed or unsupported envelope acked and ignored", "envelope_id", env.EnvelopeID, "envelope_type", env.Type, "error", scrubError(bad.Cause))
 }
 
+// keyed prefixes an id for dedupeKeys; an empty id is no key at all, or
+// every envelope without one would share it.
+func keyed(prefix, id string) string {
+	if id == "" {
+		return ""
+	}
+	return prefix + id
+}
+
 // dedupeKeys names an envelope for deduplication: its id, and the ids
 // that stay the same when Slack re-sends under a new envelope (made with
-// idKey). Empty ids are left out: a bare "env:" or "trg:" would match
-// every later envelope without one and swallow it for as long as
-// handled envelopes are remembered.
+// keyed). An empty envelope id is left out like the others.
 func dedupeKeys(envelopeID string, extra ...string) []string {
 	var keys []string
-	if k := idKey("env", envelopeID); k != "" {
+	if k := keyed("env:", envelopeID); k != "" {
 		keys = append(keys, k)
 	}
 	for _, k := range extra {
@@ -118,14 +127,6 @@ func dedupeKeys(envelopeID string, extra ...string) []string {
 		}
 	}
 	return keys
-}
-
-// idKey is kind:id, or "" when id is empty.
-func idKey(kind, id string) string {
-	if id == "" {
-		return ""
-	}
-	return kind + ":" + id
 }
 
 // firstTime is the synchronous, in-memory check made before the ack.
@@ -145,7 +146,7 @@ func (b *Bot) firstTimeDurable(keys []string) bool {
 	first := true
 	now := b.now()
 	for _, k := range keys {
-		ok, err := b.store.MarkSeen(k, now)
+		ok, err := b.envelopes.MarkSeen(k, now)
 		if err != nil {
 			// Better to risk handling twice than to drop a person's action.
 			b.log.Warn("could not record handled envelope", "key", k, "error", err)
@@ -166,14 +167,14 @@ func (b *Bot) onEventsAPI(ctx context.Context, evt socketmode.Event) {
 	}
 	var eventID string
 	if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok {
-		eventID = idKey("evt", cb.EventID)
+		eventID = keyed("evt:", cb.EventID)
 	}
 	keys := dedupeKeys(evt.Request.EnvelopeID, eventID)
 	if !b.firstTime(keys) {
 		b.log.Info("re-sent event ignored", "envelope_id", evt.Request.EnvelopeID, "retry_attempt", evt.Request.RetryAttempt)
 		return
 	}
-	b.goWork(func() {
+	b.goWork(func() { // an event has nobody to tell when the bot is busy
 		if !b.firstTimeDurable(keys) {
 			b.log.Info("event handled before a restart; ignored", "envelope_id", evt.Request.EnvelopeID)
 			return
@@ -182,7 +183,10 @@ func (b *Bot) onEventsAPI(ctx context.Context, evt socketmode.Event) {
 		case *slackevents.AppHomeOpenedEvent:
 			b.onAppHomeOpened(ctx, inner)
 		case *slackevents.UserChangeEvent:
-			b.onUserChange(ctx, inner)
+			p := app.Profile{TZ: inner.User.TZ, Deleted: inner.User.Deleted}
+			if err := b.core.ProfileChanged(inner.User.ID, p, b.now()); err != nil {
+				b.log.Error("updating profile", "user_id", inner.User.ID, "error", err)
+			}
 		default:
 			b.log.Debug("ignored event", "event_type", ev.InnerEvent.Type)
 		}

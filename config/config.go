@@ -25,14 +25,15 @@ import (
 // Config is everything nudgebot reads at start-up. Its yaml keys are the
 // keys of config.example.yaml, which documents each one.
 type Config struct {
-	Slack    SlackConfig   `yaml:"slack"`
-	Storage  StorageConfig `yaml:"storage"`
-	Nudges   NudgesConfig  `yaml:"nudges"`
-	Holidays []Holiday     `yaml:"holidays"`
-	Digests  []Digest      `yaml:"digests"`
-	Admins   []string      `yaml:"admins"`
-	Log      LogConfig     `yaml:"log"`
-	Metrics  MetricsConfig `yaml:"metrics"`
+	Slack    SlackConfig    `yaml:"slack"`
+	Storage  StorageConfig  `yaml:"storage"`
+	Nudges   NudgesConfig   `yaml:"nudges"`
+	Holidays []Holiday      `yaml:"holidays"`
+	Digests  []Digest       `yaml:"digests"`
+	Admins   []string       `yaml:"admins"`
+	Strategy StrategyConfig `yaml:"strategy"`
+	Log      LogConfig      `yaml:"log"`
+	Metrics  MetricsConfig  `yaml:"metrics"`
 	// SlackLimits caps requests per minute per Web API method (e.g.
 	// "chat.postMessage"), overriding Slack's published tiers.
 	SlackLimits     map[string]int `yaml:"slack_limits"`
@@ -65,6 +66,15 @@ type NudgesConfig struct {
 	CatchUp         time.Duration `yaml:"catch_up"`
 	Catalog         string        `yaml:"catalog"`          // optional extra catalog YAML file
 	DefaultTimezone string        `yaml:"default_timezone"` // for people without a usable profile zone
+}
+
+// StrategyConfig holds what leadership says the strategy is, in its own
+// words. Strategy and organisation nudges quote one line (see
+// nudges.Nudge.Worded); without lines they read as written.
+type StrategyConfig struct {
+	// Lines are one to nudges.MaxStrategyLines sentences, each at most
+	// nudges.MaxStrategyLineLen characters.
+	Lines []string `yaml:"lines"`
 }
 
 // Holiday is a company day off, nudges' own type so it can go straight
@@ -318,6 +328,8 @@ func (c Config) validate(o *origin, p *problems) {
 		}
 	}
 
+	c.Strategy.validate(o, p)
+
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.addf("%s: %q is not a log level: use debug, info, warn or error", o.at("log.level"), c.Log.Level)
 	}
@@ -401,6 +413,17 @@ func checkToken(o *origin, p *problems, r tokenRule) {
 }
 
 func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
+
+func (s StrategyConfig) validate(o *origin, p *problems) {
+	if n := len(s.Lines); n > nudges.MaxStrategyLines {
+		p.addf("%s has %d lines: keep the %d that matter most now; nudges quote one at a time", o.at(fmt.Sprintf("strategy.lines[%d]", nudges.MaxStrategyLines)), n, nudges.MaxStrategyLines)
+	}
+	for i, line := range s.Lines {
+		if err := nudges.CheckStrategyLine(line); err != nil {
+			p.addf("%s: %s", o.at(fmt.Sprintf("strategy.lines[%d]", i)), err)
+		}
+	}
+}
 
 func (n NudgesConfig) validate(o *origin, p *problems) {
 	checkSchedule(o, p, "nudges.schedule", n.Schedule, false)

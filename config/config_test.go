@@ -54,6 +54,20 @@ func TestParse_Errors(t *testing.T) {
 			want: []string{`config.yaml:3: unknown key "nudges.shedule"; did you mean "nudges.schedule"?`},
 		},
 		{
+			name: "ErrStrategyLines",
+			yaml: "strategy:\n  lines:\n    - \"Every customer on the new plan by June\"\n    - \"\"\n    - \"" + strings.Repeat("x", 201) + "\"\n    - \"A fourth line\"\n",
+			want: []string{
+				`config.yaml:4: strategy.lines[1]: the line is empty: write one sentence on where the organisation is going`,
+				`config.yaml:5: strategy.lines[2]: the line is 201 characters; the limit is 200: keep it to one sentence`,
+				`config.yaml:6: strategy.lines[3] has 4 lines: keep the 3 that matter most now; nudges quote one at a time`,
+			},
+		},
+		{
+			name: "ErrStrategyNotList",
+			yaml: "strategy:\n  lines: \"one line\"\n",
+			want: []string{`config.yaml:2: strategy.lines: expected a list, got "one line"`},
+		},
+		{
 			name: "ErrUnknownKeyFar",
 			yaml: "colour: red\n",
 			want: []string{`config.yaml:1: unknown key "colour": remove it, or see config.example.yaml for the keys nudgebot reads`},
@@ -696,6 +710,7 @@ func TestExample_Valid(t *testing.T) {
 	want.Holidays = []config.Holiday{{Date: "2026-12-25"}, {Date: "2026-12-26", TZ: "Europe/Berlin"}}
 	want.Digests = []config.Digest{{Channel: "C0123456789", Schedule: "0 16 * * FRI", Timezone: "Europe/London"}}
 	want.Admins = []string{"U0123456789"}
+	want.Strategy.Lines = []string{}
 	want.SlackLimits = map[string]int{}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("example=\n%+v\nwant (the defaults, documented)\n%+v", c, want)

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -34,23 +35,27 @@ func problems(err error) []error {
 }
 
 // Ensure the built-in catalog covers every theme well enough for people
-// who focus on one, with a healthy mix of roles.
+// who focus on one, with both sides of the alternation on every theme.
 func TestDefaultCatalog_Coverage(t *testing.T) {
 	c := mustDefault(t)
-	if c.Len() < 80 {
-		t.Errorf("Len()=%d, want at least 80", c.Len())
+	if c.Len() < 120 {
+		t.Errorf("Len()=%d, want at least 120", c.Len())
 	}
-	big := map[Theme]bool{ThemeLeading: true, ThemeManaging: true, ThemeStrategy: true, ThemeChange: true}
 	total := 0
 	for _, info := range Themes {
 		ns := c.ByTheme(info.ID)
 		total += len(ns)
-		want := 6
-		if big[info.ID] {
-			want = 9
+		if len(ns) < 7 {
+			t.Errorf("theme %s has %d nudges, want at least 7", info.ID, len(ns))
 		}
-		if len(ns) < want {
-			t.Errorf("theme %s has %d nudges, want at least %d", info.ID, len(ns), want)
+		roles := map[Role]int{}
+		for _, n := range ns {
+			roles[n.Role]++
+		}
+		// Alternation asks for a lead day, then a managing day: a theme
+		// with one side thin would exhaust it within a week.
+		if lead, manage := roles[RoleLead]+roles[RoleBoth], roles[RoleManage]+roles[RoleBoth]; lead < 2 || manage < 2 {
+			t.Errorf("theme %s has %d nudges on the leading side and %d on the managing side, want at least 2 each", info.ID, lead, manage)
 		}
 	}
 	if total != c.Len() {
@@ -86,8 +91,67 @@ func TestDefaultCatalog_Coverage(t *testing.T) {
 		t.Errorf("managing roles=%v, want mostly manage", m)
 	}
 	// Alternation needs enough on each side to last a while.
-	if lead, manage := roles[RoleLead]+roles[RoleBoth], roles[RoleManage]+roles[RoleBoth]; manage < 30 || lead < 30 {
-		t.Errorf("lead side %d, manage side %d nudges, want at least 30 each", lead, manage)
+	if lead, manage := roles[RoleLead]+roles[RoleBoth], roles[RoleManage]+roles[RoleBoth]; manage < 40 || lead < 40 {
+		t.Errorf("lead side %d, manage side %d nudges, want at least 40 each", lead, manage)
+	}
+	// The half of the article that was thin: how the organisation is
+	// doing (at least 6), developing others (8), leadership at every level
+	// and knowing your own lean (3 each).
+	for th, want := range map[Theme]int{ThemeOrganisation: 6, ThemeDeveloping: 8, ThemeEveryLevel: 3, ThemeOwnLean: 3} {
+		if got := len(c.ByTheme(th)); got < want {
+			t.Errorf("theme %s has %d nudges, want at least %d", th, got, want)
+		}
+	}
+}
+
+// Ensure merged duplicates stay merged and what they were merged into
+// still exists.
+func TestDefaultCatalog_Retired(t *testing.T) {
+	c := mustDefault(t)
+	for old, into := range retiredIDs {
+		if _, ok := c.Get(old); ok {
+			t.Errorf("nudge %s is back; it was merged into %s", old, into)
+		}
+		if _, ok := c.Get(into); !ok {
+			t.Errorf("nudge %s, which %s was merged into, is gone", into, old)
+		}
+		// History still reads: an old delivery shows what it became.
+		if n, ok := c.Resolve(old); !ok || n.ID != into {
+			t.Errorf("Resolve(%s) = %s %v, want %s", old, n.ID, ok, into)
+		}
+	}
+}
+
+// Ensure no two prompts are near-copies.
+func TestDefaultCatalog_NoNearCopies(t *testing.T) {
+	all := mustDefault(t).All()
+	for i := range all {
+		for j := i + 1; j < len(all); j++ {
+			if s := similarity(all[i].Prompt, all[j].Prompt); s >= nearCopy {
+				t.Errorf("nudges %s and %s are near-copies (similarity %.2f, limit %.2f): merge them or make them ask for different things", all[i].ID, all[j].ID, s, nearCopy)
+			}
+		}
+	}
+}
+
+// Ensure the near-copy check can fail: a prompt with one word dropped, or
+// with its sentences swapped, is a near-copy of the original, and two
+// prompts about different things are not.
+func TestSimilarity(t *testing.T) {
+	for _, n := range mustDefault(t).All() {
+		words := strings.Fields(n.Prompt)
+		dropped := strings.Join(append(slices.Clone(words[:len(words)/2]), words[len(words)/2+1:]...), " ")
+		if s := similarity(n.Prompt, dropped); s < nearCopy {
+			t.Errorf("nudge %s: dropping one word gives similarity %.2f, want at least %.2f", n.ID, s, nearCopy)
+		}
+		if first, rest, ok := strings.Cut(n.Prompt, ". "); ok {
+			if s := similarity(n.Prompt, rest+" "+first+"."); s < nearCopy {
+				t.Errorf("nudge %s: swapping sentences gives similarity %.2f, want at least %.2f", n.ID, s, nearCopy)
+			}
+		}
+	}
+	if s := similarity("Thank a colleague for their help.", "Draw the flow of requests through your team."); s >= nearCopy {
+		t.Errorf("unrelated prompts: similarity %.2f, want below %.2f", s, nearCopy)
 	}
 }
 
@@ -118,6 +182,132 @@ func TestDefaultCatalog_Conventions(t *testing.T) {
 			t.Errorf("nudges %s and %s share a prompt", other, n.ID)
 		}
 		prompts[n.Prompt] = n.ID
+		checkWriting(t, n)
+	}
+}
+
+// presumesChange catches questions such as "How did the discussion shift
+// once…", which assume the outcome they ask about.
+var presumesChange = regexp.MustCompile(`(?i)^how did\b.*\b(change|changed|shift|shifted)\b`)
+
+// roleDefinition catches a why that defines a role ("Agenda-setters
+// choose…", "Leading change means…") instead of giving a payoff.
+var roleDefinition = regexp.MustCompile(`(?i)^((leaders?|managers?|architects?|diplomats?|strategists?|tacticians?|integrators?|generalists?|agenda-setters?|problem-solvers?|senior leaders)\b|[^,;.]{0,40}\bmeans\b|[^,;.]{0,40}\bis core\b)`)
+
+// jargon are words that only some kinds of team use; nudges are for every
+// kind.
+var jargon = regexp.MustCompile(`(?i)\b(ship|shipped|shipping|churn|10x|backlog|ticket|tickets|sprint|sprints|deploy|pull request|okrs?|kpis?|bandwidth|circle back|synergy|north star)\b`)
+
+// conversation marks a prompt that asks the person to talk to someone.
+var conversation = regexp.MustCompile(`(?i)\b(ask|asks|tell|talk|chat|say)\b`)
+
+// checkWriting applies the rubric in docs/writing-nudges.md that a
+// program can check.
+func checkWriting(t *testing.T, n Nudge) {
+	t.Helper()
+	if presumesChange.MatchString(n.Question) {
+		t.Errorf("nudge %s: question %q presumes something changed: ask what happened instead", n.ID, n.Question)
+	}
+	if roleDefinition.MatchString(n.Why) {
+		t.Errorf("nudge %s: why %q defines a role: give the payoff or the evidence", n.ID, n.Why)
+	}
+	for field, text := range map[string]string{"prompt": n.Prompt, "why": n.Why, "question": n.Question, "fallback": n.Fallback, "say": n.Say, "strategy_prompt": n.StrategyPrompt} {
+		if m := jargon.FindString(text); m != "" {
+			t.Errorf("nudge %s: %s uses %q, which not every team says", n.ID, field, m)
+		}
+	}
+	if n.Say != "" && (strings.HasPrefix(strings.ToLower(n.Say), "try saying") || strings.ContainsAny(n.Say[:1], `"“'`)) {
+		t.Errorf("nudge %s: say %q: write only the words; the bot adds “Try saying:” and the quotes", n.ID, n.Say)
+	}
+	if n.Fallback != "" && !strings.HasSuffix(n.Fallback, ".") {
+		t.Errorf("nudge %s: fallback %q, want a full stop at the end", n.ID, n.Fallback)
+	}
+	if n.StrategyPrompt != "" && n.Theme != ThemeStrategy && n.Theme != ThemeOrganisation {
+		t.Errorf("nudge %s: a strategy_prompt belongs on strategy and organisation nudges, not %s", n.ID, n.Theme)
+	}
+}
+
+// Ensure nudges that send the person into a conversation give them a first
+// line, in most cases. Some conversations (a round of asks in a message)
+// have no natural opening, so the rule is a floor rather than absolute.
+func TestDefaultCatalog_SayLines(t *testing.T) {
+	var talk, with int
+	for _, n := range mustDefault(t).All() {
+		if conversation.MatchString(n.Prompt) {
+			talk++
+			if n.Say != "" {
+				with++
+			}
+		}
+	}
+	if talk == 0 || with*10 < talk*7 {
+		t.Errorf("%d of %d conversation nudges have a say line, want at least 70%%", with, talk)
+	}
+}
+
+// Ensure context tags come from the vocabulary and nobody is given a
+// nudge they cannot act on: each nudge with needs has a fallback or is
+// deliberately context-only, and the catalog says how to do the rest.
+func TestDefaultCatalog_Contexts(t *testing.T) {
+	var all ContextSet
+	for i := range ContextVocabulary {
+		all |= 1 << uint(i)
+	}
+	used := map[Context]int{}
+	only := 0
+	for _, n := range mustDefault(t).All() {
+		if n.Needs&^all != 0 {
+			t.Errorf("nudge %s: needs %b has a setting outside the vocabulary", n.ID, n.Needs)
+		}
+		for _, id := range n.Needs.IDs() {
+			used[id]++
+		}
+		switch {
+		case n.Needs == 0 && (n.Fallback != "" || n.ContextOnly):
+			t.Errorf("nudge %s: a fallback or context_only without needs", n.ID)
+		case n.Needs != 0 && (n.Fallback == "") == !n.ContextOnly:
+			t.Errorf("nudge %s: needs %s, want exactly one of a fallback and context_only", n.ID, n.Needs)
+		}
+		if n.ContextOnly {
+			only++
+		}
+	}
+	for _, c := range ContextVocabulary {
+		if used[c.ID] == 0 {
+			t.Errorf("no nudge needs %s: drop it from the vocabulary or use it", c.ID)
+		}
+	}
+	if only > 5 {
+		t.Errorf("%d context-only nudges, want at most 5: most nudges should work for everyone", only)
+	}
+}
+
+// Ensure each of the seven transitions has an arc of five of its own
+// nudges that everyone can be given.
+func TestDefaultCatalog_Arcs(t *testing.T) {
+	c := mustDefault(t)
+	n := 0
+	for _, info := range Themes {
+		arc := c.Arc(info.ID)
+		if !info.Transition {
+			if len(arc) > 0 {
+				t.Errorf("theme %s is not a transition but has an arc", info.ID)
+			}
+			continue
+		}
+		n++
+		if len(arc) != 5 {
+			t.Errorf("theme %s: arc of %d, want 5", info.ID, len(arc))
+		}
+		for _, id := range arc {
+			nd, ok := c.Get(id)
+			if !ok || nd.Theme != info.ID || nd.ContextOnly {
+				t.Errorf("theme %s: arc step %s is missing, of another theme, or context-only", info.ID, id)
+			}
+		}
+	}
+	if n != 7 {
+		t.Errorf("%d transition themes, want the seven", n)
 	}
 }
 
@@ -140,7 +330,7 @@ func TestDefaultCatalog_OwnWords(t *testing.T) {
 		t.Fatalf("article gave %d runs of %d words, want a real article", len(grams), run)
 	}
 	for _, n := range mustDefault(t).All() {
-		for field, text := range map[string]string{"prompt": n.Prompt, "why": n.Why, "question": n.Question} {
+		for field, text := range map[string]string{"prompt": n.Prompt, "why": n.Why, "question": n.Question, "fallback": n.Fallback, "say": n.Say, "strategy_prompt": n.StrategyPrompt} {
 			for _, g := range wordRuns(text, run) {
 				if grams[g] {
 					t.Errorf("nudge %s: %s repeats the article: %q", n.ID, field, g)
@@ -206,10 +396,10 @@ func TestParseCatalog_Bad(t *testing.T) {
 			`catalog-question-mark.yaml:7: nudge "x-1": question must end with "?": phrase it as a question`,
 		}},
 		{"catalog-unknown-key.yaml", []string{
-			`catalog-unknown-key.yaml:8: nudge "x-1": unknown key "tags": a nudge takes only id, role, theme, prompt, why and question`,
+			`catalog-unknown-key.yaml:8: nudge "x-1": unknown key "tags": a nudge takes only id, role, theme, prompt, why, question, needs, fallback, context_only, say and strategy_prompt`,
 		}},
 		{"catalog-top-level-key.yaml", []string{
-			`catalog-top-level-key.yaml:2: unknown key "nudge" at the top level: the top level takes only "version" and "nudges"`,
+			`catalog-top-level-key.yaml:2: unknown key "nudge" at the top level: the top level takes only "version", "nudges" and "arcs"`,
 			`catalog-top-level-key.yaml:1: no "nudges" list: add a top-level "nudges:" list`,
 		}},
 		{"catalog-bad-version.yaml", []string{
@@ -274,6 +464,16 @@ func TestParseCatalog_Bad(t *testing.T) {
 	}
 }
 
+// entry is a one-nudge catalog, nudge x-1 of theme leading, with extra
+// keys from line 8.
+func entry(extra string) string {
+	s := "nudges:\n  - id: x-1\n    role: lead\n    theme: leading\n    prompt: Do it.\n    why: Because.\n    question: Did it?\n"
+	if extra != "" {
+		s += "    " + extra + "\n"
+	}
+	return s
+}
+
 // Ensure the checks on the whole file's shape report where things went
 // wrong.
 func TestParseCatalog_Shape(t *testing.T) {
@@ -291,6 +491,19 @@ func TestParseCatalog_Shape(t *testing.T) {
 		{"Missing id", "nudges:\n  - role: lead\n", `:2: nudge #1: "id" is missing`},
 		{"Line break", "nudges:\n  - id: x-1\n    why: |\n      two\n      lines\n", `:3: nudge "x-1": why has a line break`},
 		{"Alias", "nudges:\n  - &a {id: x-1}\n  - *a\n", `:3: nudge #2: an entry must be a mapping`},
+		{"Unknown need", entry("needs: [standup, hot-desk]\n    fallback: F."), `:8: nudge "x-1": needs "hot-desk" is not a known setting: use team-channel, standup`},
+		{"Needs without fallback", entry("needs: standup"), `:8: nudge "x-1": needs standup but has no fallback: add a fallback line`},
+		{"Fallback and context only", entry("needs: [standup]\n    fallback: F.\n    context_only: true"), `:10: nudge "x-1": has both a fallback and context_only: true`},
+		{"Fallback without needs", entry("fallback: F."), `:8: nudge "x-1": has a fallback but no needs`},
+		{"Context only not bool", entry("needs: [standup]\n    context_only: yes please"), `:9: nudge "x-1": context_only must be true or false`},
+		{"Say too long", entry("say: " + strings.Repeat("s", 121)), `:8: nudge "x-1": say is 121 characters; the limit is 120`},
+		{"Strategy prompt without placeholder", entry("strategy_prompt: Share it."), `:8: nudge "x-1": strategy_prompt must contain {line} exactly once`},
+		{"Strategy prompt stray brace", entry("strategy_prompt: Share {line} and {this}."), `:8: nudge "x-1": strategy_prompt has a brace outside {line}`},
+		{"Arc unknown id", entry("") + "arcs:\n  generalist: [x-1, nope, x-2]\n", `:9: arc "generalist": no nudge has the id "nope"`},
+		{"Arc other theme", entry("") + "arcs:\n  generalist: [x-1, x-1b, x-1c]\n", `:9: nudge "x-1": arc "generalist" includes this nudge, but its theme is leading`},
+		{"Arc not transition", entry("") + "arcs:\n  leading: [x-1, x-1b, x-1c]\n", `:9: arc "leading": only the transition themes have arcs`},
+		{"Arc too short", entry("") + "arcs:\n  generalist: [x-1]\n", `:9: arc "generalist" has 1 steps: give it 3 to 7`},
+		{"Arc repeats", entry("") + "arcs:\n  generalist: [x-1, x-1, x-1]\n", `:9: arc "generalist" lists "x-1" twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -511,4 +724,76 @@ func FuzzParseCatalog(f *testing.F) {
 			ids[n.ID] = true
 		}
 	})
+}
+
+// Ensure the writing checks catch what they are for.
+func TestWritingChecks(t *testing.T) {
+	tests := []struct {
+		re   *regexp.Regexp
+		text string
+		want bool
+	}{
+		{presumesChange, "How did the discussion shift once you asked?", true},
+		{presumesChange, "How did naming the value change the tone?", true},
+		{presumesChange, "What happened to the disagreement after you conceded?", false},
+		{roleDefinition, "Agenda-setters choose which problems deserve attention.", true},
+		{roleDefinition, "Leading change means aiming at big shifts.", true},
+		{roleDefinition, "Connecting people is core integrator work.", true},
+		{roleDefinition, "Goals with named owners and dates move.", false},
+		{jargon, "Read what a competitor shipped recently.", true},
+		{jargon, "Take a metric such as churn.", true},
+		{jargon, "Read what a competitor did recently.", false},
+		{conversation, "Ask one person where the team is headed.", true},
+		{conversation, "Write the steps in ten lines.", false},
+	}
+	for _, tt := range tests {
+		if got := tt.re.MatchString(tt.text); got != tt.want {
+			t.Errorf("%s matches %q=%v, want %v", tt.re, tt.text, got, tt.want)
+		}
+	}
+}
+
+// Ensure an overlay takes the new fields and arcs, replaces a base arc,
+// and is refused, with its line, when it breaks an arc of the base.
+func TestLoadCatalogFile_ContextsAndArcs(t *testing.T) {
+	base := mustDefault(t)
+	good := writeCatalog(t, `nudges:
+  - id: generalist-90-acme
+    role: manage
+    theme: generalist
+    prompt: "At the ACME standup, ask who covers for whom."
+    needs: [standup]
+    fallback: "No standup? Ask in the team thread."
+    say: "Who covers for whom this week?"
+    why: "Cover gaps show up before holidays, not during them."
+    question: "Which gap surprised you?"
+arcs:
+  generalist: [generalist-90-acme, generalist-01-hand-over-your-craft, generalist-10-reflect-on-the-week]
+`)
+	c, err := LoadCatalogFile(base, good)
+	if err != nil {
+		t.Fatalf("LoadCatalogFile: %v", err)
+	}
+	if got := c.Arc(ThemeGeneralist); len(got) != 3 || got[0] != "generalist-90-acme" {
+		t.Errorf("Arc(generalist)=%v, want the overlay's", got)
+	}
+	if got := c.Arc(ThemeDiplomat); !slices.Equal(got, base.Arc(ThemeDiplomat)) {
+		t.Errorf("Arc(diplomat)=%v, want the base's", got)
+	}
+	if n, _ := c.Get("generalist-90-acme"); n.Needs != ContextsOf(ContextStandup) || n.Say == "" || n.Fallback == "" {
+		t.Errorf("overlay nudge=%+v, want its needs, fallback and say", n)
+	}
+
+	broken := writeCatalog(t, `nudges:
+  - id: diplomat-01-quiet-stakeholder
+    role: lead
+    theme: leading
+    prompt: "Moved to leading."
+    why: "Because."
+    question: "Did it?"
+`)
+	_, err = LoadCatalogFile(base, broken)
+	if want := broken + `:2: nudge "diplomat-01-quiet-stakeholder": arc "diplomat" includes this nudge, but its theme is leading`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err=%v, want it to contain %q", err, want)
+	}
 }

@@ -42,6 +42,11 @@ type DigestInput struct {
 	Pulse      PulseSummary // this period's closed pulse; zero if none ran
 	Trend      []PulseSummary
 
+	// TrendDeliveries are the members' deliveries over the periods of
+	// Trend, to count the strategy updates shared in each beside its
+	// pulse. Nil leaves those counts out of ClarityVsUpdates.
+	TrendDeliveries []Delivery
+
 	// Streaks holds members' current streaks (Subscriber.Streak) when the
 	// caller has them. When nil, streaks are worked out from Deliveries,
 	// which cannot see past From and so never exceed the period.
@@ -70,10 +75,16 @@ type Digest struct {
 	// themes that at least MinGroup people practised.
 	TopThemes []ThemeCount
 
-	// StrategyUpdates counts acted-on nudges in ThemeStrategy: people
-	// explaining where the team is going, and listening.
+	// StrategyUpdates counts acted-on nudges in ThemeStrategy and
+	// ThemeOrganisation: people explaining where the organisation is going
+	// and how it is doing, and listening.
 	StrategyUpdates int
 	StrategyShown   bool
+
+	// ClarityVsUpdates pairs, period by period, the clarity pulse with
+	// the strategy updates shared, oldest first and this period last, so
+	// a team can see whether explaining more moved clarity.
+	ClarityVsUpdates []ClarityPoint
 
 	Streaks StreakSummary
 
@@ -85,6 +96,16 @@ type Digest struct {
 
 	// Suppressed explains, one line each, what was withheld and why.
 	Suppressed []string
+}
+
+// ClarityPoint is one period's clarity pulse beside its strategy updates.
+// Each figure obeys the MinGroup rule on its own.
+type ClarityPoint struct {
+	End          time.Time // the end of the period
+	Average      float64
+	AverageShown bool // a pulse ran and at least MinGroup people answered
+	Updates      int
+	UpdatesShown bool // counted, and at least MinGroup people shared one
 }
 
 // ThemeCount is how many nudges of one theme members acted on.
@@ -159,7 +180,7 @@ func BuildDigest(in DigestInput) Digest {
 			themePeople[dl.Theme] = map[string]bool{}
 		}
 		themePeople[dl.Theme][dl.UserID] = true
-		if dl.Theme == ThemeStrategy {
+		if leansOn(dl.Theme) {
 			d.StrategyUpdates++
 			strategy[dl.UserID] = true
 		}
@@ -212,6 +233,7 @@ func BuildDigest(in DigestInput) Digest {
 	d.SharedReflections = sharedLines(in, members)
 
 	d.Pulse = pulseSection(in)
+	d.ClarityVsUpdates = clarityVsUpdates(in, members, d)
 	if d.Pulse.Held && !d.Pulse.AverageShown {
 		note("The pulse's average and suggestions are shown once at least %d people answer.", MinGroup)
 	}
@@ -319,4 +341,53 @@ func pulseSection(in DigestInput) PulseSection {
 	}
 	s.Sparkline = Sparkline(values, ok)
 	return s
+}
+
+// clarityVsUpdates pairs each pulse of the trend, and this period's, with
+// the strategy updates shared in its period. A past period runs from the
+// previous pulse's end to its own; the oldest is taken to be as long as
+// this one.
+func clarityVsUpdates(in DigestInput, members map[string]bool, d Digest) []ClarityPoint {
+	trend := in.Trend
+	if n := TrendPeriods - 1; len(trend) > n {
+		trend = trend[len(trend)-n:]
+	}
+	out := make([]ClarityPoint, 0, len(trend)+1)
+	for i, p := range trend {
+		from := p.PeriodEnd.Add(-in.To.Sub(in.From))
+		if i > 0 {
+			from = trend[i-1].PeriodEnd
+		}
+		pt := ClarityPoint{End: p.PeriodEnd, AverageShown: p.Responses >= MinGroup}
+		if pt.AverageShown {
+			pt.Average = p.Average()
+		}
+		if in.TrendDeliveries != nil {
+			pt.Updates, pt.UpdatesShown = strategyUpdates(in.TrendDeliveries, members, from, p.PeriodEnd)
+		}
+		out = append(out, pt)
+	}
+	now := ClarityPoint{End: in.To, Updates: d.StrategyUpdates, UpdatesShown: d.StrategyShown}
+	if d.Pulse.AverageShown {
+		now.Average, now.AverageShown = d.Pulse.Average, true
+	}
+	return append(out, now)
+}
+
+// strategyUpdates counts the strategy and organisation nudges members
+// acted on in [from, to), and whether enough people did to show it.
+func strategyUpdates(ds []Delivery, members map[string]bool, from, to time.Time) (int, bool) {
+	n := 0
+	people := map[string]bool{}
+	for _, dl := range ds {
+		if !members[dl.UserID] || dl.Slot.Before(from) || !dl.Slot.Before(to) || !dl.Outcome.Acted() || !leansOn(dl.Theme) {
+			continue
+		}
+		n++
+		people[dl.UserID] = true
+	}
+	if !groupOK(len(people), len(members)) {
+		return 0, false
+	}
+	return n, true
 }

@@ -306,3 +306,57 @@ func TestBuildDigest_Empty(t *testing.T) {
 		t.Errorf("digest of nobody=%+v, want nothing shown", d)
 	}
 }
+
+// Ensure each period's pulse is paired with that period's strategy
+// updates, each figure under the MinGroup rule on its own, so a team can
+// see whether explaining more moved clarity.
+func TestBuildDigest_ClarityVsUpdates(t *testing.T) {
+	members := users(5)
+	week := 7 * 24 * time.Hour
+	pulse := func(end time.Time, score, n int) nudges.PulseSummary {
+		p := nudges.PulseSummary{PeriodEnd: end}
+		for range n {
+			if err := p.Record(score); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	// Two weeks before this one: a pulse of 3 from 4 people and updates
+	// by 3 people; then a pulse of 2 answers and updates by 1 person.
+	back := func(weeks int, user string, theme nudges.Theme) nudges.Delivery {
+		d := acted(user, 0, theme, nudges.OutcomeDone)
+		d.Slot = d.Slot.Add(-time.Duration(weeks) * week)
+		return d
+	}
+	in := weekInput(members,
+		acted("U01", 1, nudges.ThemeStrategy, nudges.OutcomeDone),
+		acted("U02", 1, nudges.ThemeOrganisation, nudges.OutcomeDone),
+		acted("U03", 2, nudges.ThemeStrategy, nudges.OutcomeReflected),
+		acted("U04", 2, nudges.ThemeDiplomat, nudges.OutcomeDone),
+	)
+	in.Pulse = pulse(in.To, 4, 5)
+	in.Trend = []nudges.PulseSummary{pulse(digestFrom.Add(-week), 3, 4), pulse(digestFrom, 2, 2)}
+	in.TrendDeliveries = []nudges.Delivery{
+		back(2, "U01", nudges.ThemeStrategy), back(2, "U02", nudges.ThemeStrategy), back(2, "U03", nudges.ThemeOrganisation),
+		back(2, "U04", nudges.ThemeDiplomat), back(1, "U01", nudges.ThemeStrategy),
+	}
+	d := nudges.BuildDigest(in)
+	want := []nudges.ClarityPoint{
+		{End: digestFrom.Add(-week), Average: 3, AverageShown: true, Updates: 3, UpdatesShown: true},
+		{End: digestFrom},
+		{End: in.To, Average: 4, AverageShown: true, Updates: 3, UpdatesShown: true},
+	}
+	if len(d.ClarityVsUpdates) != len(want) {
+		t.Fatalf("ClarityVsUpdates=%+v, want %+v", d.ClarityVsUpdates, want)
+	}
+	for i, w := range want {
+		if got := d.ClarityVsUpdates[i]; !got.End.Equal(w.End) || got.Average != w.Average || got.AverageShown != w.AverageShown || got.Updates != w.Updates || got.UpdatesShown != w.UpdatesShown {
+			t.Errorf("period %d=%+v, want %+v", i, got, w)
+		}
+	}
+	in.TrendDeliveries = nil
+	if d := nudges.BuildDigest(in); d.ClarityVsUpdates[0].UpdatesShown {
+		t.Errorf("without TrendDeliveries past updates are shown: %+v", d.ClarityVsUpdates[0])
+	}
+}

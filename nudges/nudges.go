@@ -31,21 +31,29 @@ const (
 	ThemeDiplomat     Theme = "diplomat"      // warrior to diplomat
 	ThemeLeadRole     Theme = "lead-role"     // supporting cast to lead role
 	ThemeChange       Theme = "change"        // leading non-incremental change
+	ThemeOrganisation Theme = "organisation"  // how the organisation is doing, told in the team's terms
+	ThemeDeveloping   Theme = "developing"    // growing others: coaching, delegation, emerging leaders
+	ThemeEveryLevel   Theme = "every-level"   // leadership from people without the title
+	ThemeOwnLean      Theme = "own-lean"      // knowing whether you tend to manage or to lead
 )
 
 // Themes lists every theme in the order people see them.
 var Themes = []ThemeInfo{
-	{ThemeLeading, "Leading", "set direction, purpose and culture"},
-	{ThemeManaging, "Managing", "turn vision into plans and keep people aligned"},
-	{ThemeStrategy, "Communicating strategy", "explain where we are going and how we are doing, and listen"},
-	{ThemeGeneralist, "Specialist → generalist", "take the broad view and let others own the details"},
-	{ThemeIntegrator, "Analyst → integrator", "weave together what several disciplines know"},
-	{ThemeStrategist, "Tactician → strategist", "choose where to play, not only how to win today"},
-	{ThemeArchitect, "Bricklayer → architect", "design the system the work runs in"},
-	{ThemeAgendaSetter, "Problem-solver → agenda-setter", "decide which problems the team works on"},
-	{ThemeDiplomat, "Warrior → diplomat", "work with stakeholders beyond your own unit"},
-	{ThemeLeadRole, "Supporting cast → lead role", "step into the visible part of leading"},
-	{ThemeChange, "Leading change", "build the case, the coalition and the roadmap for real change"},
+	{ThemeLeading, "Leading", "set direction, purpose and culture", false},
+	{ThemeManaging, "Managing", "turn vision into plans and keep people aligned", false},
+	{ThemeStrategy, "Communicating strategy", "explain where we are going and why, and carry questions back up", false},
+	{ThemeOrganisation, "How the organisation is doing", "tell the team how things are going, in terms of their work", false},
+	{ThemeDeveloping, "Developing others", "coach, delegate to grow people, and know when someone needs leading or managing", false},
+	{ThemeEveryLevel, "Leadership at every level", "notice and back the people who lead without the title", false},
+	{ThemeOwnLean, "Knowing your own lean", "see whether you tend to manage or to lead, and what your team misses", false},
+	{ThemeGeneralist, "Specialist → generalist", "take the broad view and let others own the details", true},
+	{ThemeIntegrator, "Analyst → integrator", "weave together what several disciplines know", true},
+	{ThemeStrategist, "Tactician → strategist", "choose where to play, not only how to win today", true},
+	{ThemeArchitect, "Bricklayer → architect", "design the system the work runs in", true},
+	{ThemeAgendaSetter, "Problem-solver → agenda-setter", "decide which problems the team works on", true},
+	{ThemeDiplomat, "Warrior → diplomat", "work with stakeholders beyond your own unit", true},
+	{ThemeLeadRole, "Supporting cast → lead role", "step into the visible part of leading", true},
+	{ThemeChange, "Leading change", "build the case, the coalition and the roadmap for real change", false},
 }
 
 // ThemeInfo names a theme for people.
@@ -53,6 +61,9 @@ type ThemeInfo struct {
 	ID      Theme
 	Title   string
 	Summary string
+	// Transition marks the seven shifts from managing to leading; a
+	// focus on one of them starts that theme's arc.
+	Transition bool
 }
 
 // LookupTheme returns the theme with the given id.
@@ -65,14 +76,31 @@ func LookupTheme(id Theme) (ThemeInfo, bool) {
 	return ThemeInfo{}, false
 }
 
-// Nudge is one prompt from the catalog.
+// Nudge is one prompt from the catalog. It is comparable with ==. Show a
+// nudge to a person through Words, which applies their situation and the
+// strategy lines.
 type Nudge struct {
 	ID       string `yaml:"id" json:"id"`
 	Role     Role   `yaml:"role" json:"role"`
 	Theme    Theme  `yaml:"theme" json:"theme"`
 	Prompt   string `yaml:"prompt" json:"prompt"`     // one concrete thing to do today, ≤ 200 characters
-	Why      string `yaml:"why" json:"why"`           // one line tying the prompt to its idea
+	Why      string `yaml:"why" json:"why"`           // the payoff or the evidence, in one line
 	Question string `yaml:"question" json:"question"` // the reflection question
+
+	// Needs are the situations the prompt assumes. A nudge with needs
+	// carries a Fallback (how to do it without them), or is ContextOnly:
+	// chosen only for people who said they have every one.
+	Needs       ContextSet `yaml:"needs" json:"needs,omitempty"`
+	Fallback    string     `yaml:"fallback" json:"fallback,omitempty"`
+	ContextOnly bool       `yaml:"context_only" json:"context_only,omitempty"`
+
+	// Say is a short opening line for a nudge about a conversation,
+	// shown as "Try saying: …".
+	Say string `yaml:"say" json:"say,omitempty"`
+
+	// StrategyPrompt replaces Prompt when admins have set strategy lines;
+	// StrategyPlaceholder marks where one line is quoted.
+	StrategyPrompt string `yaml:"strategy_prompt" json:"strategy_prompt,omitempty"`
 }
 
 // Outcome is what a person did with a delivered nudge.
@@ -156,6 +184,12 @@ type Subscriber struct {
 
 	NextDue  time.Time `json:"next_due,omitzero"`  // UTC; zero when not scheduled
 	LastSlot time.Time `json:"last_slot,omitzero"` // the latest slot delivered or recorded missed
+
+	// Contexts is what the person said applies to their work; the zero
+	// value means they have not said yet.
+	Contexts Situation `json:"contexts,omitzero"`
+	// Arc is how far the person is along the arc of their focus theme.
+	Arc ArcProgress `json:"arc,omitzero"`
 
 	Streak   int                `json:"streak"`
 	Seen     []string           `json:"seen,omitempty"`      // nudge ids delivered in the current cycle

@@ -909,3 +909,25 @@ func clipArg(s string, n int) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// SetNextDue sets the person's next due time after a change to their
+// subscription or settings: none while they are unsubscribed or gone.
+// One scheduled nudge a day: a new time later today does not bring a
+// second nudge on a day that already had one.
+func (c Calendar) SetNextDue(s *Subscriber, now time.Time) {
+	if !s.Subscribed || s.Inactive {
+		s.NextDue = time.Time{}
+		return
+	}
+	after := laterTime(now, s.LastSlot)
+	if s.Time != "" && !s.LastSlot.IsZero() {
+		loc := s.Location(c.Fallback)
+		ly, lm, ld := s.LastSlot.In(loc).Date()
+		ny, nm, nd := now.In(loc).Date()
+		if ly == ny && lm == nm && ld == nd {
+			endOfDay := time.Date(ny, nm, nd+1, 0, 0, 0, 0, loc).Add(-time.Second)
+			after = laterTime(after, endOfDay)
+		}
+	}
+	s.NextDue = c.Next(*s, after)
+}

@@ -30,39 +30,63 @@ type Choice struct {
 	Reason string
 }
 
-// Choose picks the next nudge for sub. history is their recent deliveries,
-// newest last; now should be in the person's zone so that day words in the
-// reason ("yesterday") read right; rnd is the randomness (nil uses
-// math/rand/v2's global source). Choose is deterministic for a given rnd
-// state.
+// ChooseOptions are the inputs to a choice beyond the person and their
+// history. The zero value is a plain choice.
+type ChooseOptions struct {
+	// Lean, from PulseLean over a channel the person manages, brings
+	// strategy and organisation nudges forward.
+	Lean Lean
+}
+
+// Choose picks the next nudge for sub with no options; see ChooseWith.
+func (c *Catalog) Choose(sub Subscriber, history []Delivery, now time.Time, rnd *rand.Rand) (Choice, error) {
+	return c.ChooseWith(sub, history, now, rnd, ChooseOptions{})
+}
+
+// ChooseWith picks the next nudge for sub. history is their recent
+// deliveries, newest last; now should be in the person's zone so that day
+// words in the reason ("yesterday") read right; rnd is the randomness (nil
+// uses math/rand/v2's global source). ChooseWith is deterministic for a
+// given rnd state.
 //
-// Nudges that match the focus are eligible, and none repeats until every
-// eligible one has been seen; then a new cycle starts, never with the very
-// last nudge. With no focus (or "both") the roles alternate where the
-// unseen nudges allow it, a both-role nudge counting as either.
+// Nudges that match the focus and that the person can act on are
+// eligible: a nudge marked context_only only goes to people who said they
+// have every setting it needs. A person who has not said gets nudges with
+// a fallback (Worded shows it), and never a context-only one.
 //
-// Among the remaining themes Choose uses Thompson sampling: it draws once
-// from each theme's Beta(1+Up, 1+Down) feedback distribution and takes the
-// theme with the highest draw, so themes a person found useful come up
-// more often while uncertain ones still get explored. It then takes a
-// uniformly random candidate nudge within that theme.
+// In order, the choice is:
+//   - the next step of the arc, when the focus is a transition theme with
+//     an arc the person has not finished;
+//   - with opts.Lean, a strategy or organisation nudge, unless one of the
+//     last two deliveries was one already, and the reason says why;
+//   - otherwise the usual mix: none repeats until every eligible one has
+//     been seen, and then a new cycle starts, never with the very last
+//     nudge. With no focus (or "both") the roles alternate where the unseen
+//     nudges allow it, a both-role nudge counting as either. Among the
+//     remaining themes Thompson sampling draws once from each theme's
+//     Beta(1+Up, 1+Down) feedback distribution and takes the highest, so
+//     themes a person found useful come up more often while uncertain ones
+//     still get explored; then a uniformly random nudge in that theme.
 //
 // A stored focus that is no longer valid (say, a theme was retired) is
 // treated as no focus, so a stale setting never stops the daily nudge.
 // The error wraps ErrNoEligible when the catalog has nothing for the focus.
-func (c *Catalog) Choose(sub Subscriber, history []Delivery, now time.Time, rnd *rand.Rand) (Choice, error) {
+func (c *Catalog) ChooseWith(sub Subscriber, history []Delivery, now time.Time, rnd *rand.Rand, opts ChooseOptions) (Choice, error) {
 	if rnd == nil {
 		rnd = rand.New(globalSource{})
 	}
 	f := focusOf(sub.Focus)
 	eligible := make([]int, 0, len(c.nudges))
 	for i, n := range c.nudges {
-		if f.allows(n) {
+		if f.allows(n) && sub.Contexts.canAct(n) {
 			eligible = append(eligible, i)
 		}
 	}
 	if len(eligible) == 0 {
 		return Choice{}, fmt.Errorf("choose a nudge for %s: %w %q: pick another focus, such as both", sub.UserID, ErrNoEligible, f.String())
+	}
+	if ch, ok := c.arcChoice(sub, eligible); ok {
+		return ch, nil
 	}
 
 	last := lastNudgeID(sub, history)
@@ -80,6 +104,11 @@ func (c *Catalog) Choose(sub Subscriber, history []Delivery, now time.Time, rnd 
 		}
 	}
 
+	if leaned, ok := c.leanCandidates(opts.Lean, cands, eligible, history, last); ok {
+		n := c.pick(leaned, sub.Stats, rnd)
+		return Choice{Nudge: n, Reason: clipRunes(opts.Lean.Reason, MaxReasonLen)}, nil
+	}
+
 	alternated := false
 	if f.alternates() {
 		if want := opposite(sub.LastRole); want != "" {
@@ -90,11 +119,56 @@ func (c *Catalog) Choose(sub Subscriber, history []Delivery, now time.Time, rnd 
 			}
 		}
 	}
-
-	theme := c.sampleTheme(cands, sub.Stats, rnd)
-	inTheme := c.filter(cands, func(n Nudge) bool { return n.Theme == theme })
-	n := c.nudges[inTheme[rnd.IntN(len(inTheme))]]
+	n := c.pick(cands, sub.Stats, rnd)
 	return Choice{Nudge: n, Reason: reason(f, n, sub, history, now, alternated)}, nil
+}
+
+// pick is the Thompson step over themes, then a uniform draw in the theme.
+func (c *Catalog) pick(cands []int, stats map[Theme]BetaStat, rnd *rand.Rand) Nudge {
+	theme := c.sampleTheme(cands, stats, rnd)
+	inTheme := c.filter(cands, func(n Nudge) bool { return n.Theme == theme })
+	return c.nudges[inTheme[rnd.IntN(len(inTheme))]]
+}
+
+// arcChoice returns the next step of the person's arc, if they are on one
+// and can be given it.
+func (c *Catalog) arcChoice(sub Subscriber, eligible []int) (Choice, bool) {
+	theme, step := c.arcStep(sub)
+	if step < 0 {
+		return Choice{}, false
+	}
+	i, ok := c.byID[c.arcs[theme][step]]
+	if !ok || !slices.Contains(eligible, i) {
+		return Choice{}, false
+	}
+	info, _ := LookupTheme(theme)
+	r := fmt.Sprintf("Day %d of %d of the %s arc you chose.", step+1, len(c.arcs[theme]), info.Title)
+	return Choice{Nudge: c.nudges[i], Reason: clipRunes(r, MaxReasonLen)}, true
+}
+
+// leanGap is how many of the latest deliveries must be free of strategy
+// and organisation nudges before a Lean brings another forward, so a
+// falling pulse makes them come sooner without making them daily.
+const leanGap = 2
+
+// leanCandidates narrows the candidates to the themes a Lean brings
+// forward, when it applies.
+func (c *Catalog) leanCandidates(l Lean, cands, eligible []int, history []Delivery, last string) ([]int, bool) {
+	if !l.Sooner {
+		return nil, false
+	}
+	for i := len(history) - 1; i >= 0 && i >= len(history)-leanGap; i-- {
+		if leansOn(history[i].Theme) {
+			return nil, false
+		}
+	}
+	on := func(n Nudge) bool { return leansOn(n.Theme) }
+	if out := c.filter(cands, on); len(out) > 0 {
+		return out, true
+	}
+	// Every such nudge was seen this cycle: repeat one rather than wait.
+	out := c.filter(eligible, func(n Nudge) bool { return on(n) && n.ID != last })
+	return out, len(out) > 0
 }
 
 // filter returns the indices in idx whose nudge satisfies keep.
@@ -157,7 +231,8 @@ func opposite(r Role) Role {
 	return ""
 }
 
-// Record updates sub after n was delivered. It adds n to Seen; since
+// Record updates sub after n was delivered. It advances the arc of a
+// transition focus (see ArcProgress) and adds n to Seen; since
 // Choose repeats a nudge only once the eligible set is used up, a repeat
 // means a new cycle, and Seen restarts with n. LastRole becomes the role n
 // played in the alternation: a both-role nudge counts as the opposite of
@@ -180,6 +255,7 @@ func Record(sub *Subscriber, n Nudge) {
 		}
 	}
 	sub.LastRole = role
+	advanceArc(sub, n)
 }
 
 // ApplyFeedback folds an outcome on a nudge of the given theme into sub's

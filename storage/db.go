@@ -70,7 +70,8 @@ type Options struct {
 	// Keys seal reflections (see LoadKeys). Open refuses a file whose
 	// reflections were sealed with a key Keys lacks (ErrKeyMissing); nil
 	// is only enough while no reflection was ever saved, or for a
-	// ReadOnly open that never reads one.
+	// ReadOnly open that never reads one (or exports, and so learns that
+	// each reflection has no key).
 	Keys *Keys
 }
 

@@ -63,6 +63,19 @@
 // The follow_ups and shared_by_person buckets are indexes like these,
 // and DB.Check verifies them too.
 //
+// # What a person owns
+//
+// ExportAll and ExportPerson walk the records a person owns, wherever
+// they are: subscribers, deliveries and reflections (a reflection carries
+// its share setting and its follow-up). The other buckets that name
+// people hold no records of their own: due, outbox, follow_ups and
+// shared_by_person index those three; reflection_seq only numbers
+// reflections; datakeys are secrets that never leave the file; forgetting
+// marks people whose records are on their way out, whom the walk leaves
+// out; pulse_voters says who answered an open pulse, never what, and is
+// deleted when the pulse closes. A bucket added to the layout that holds
+// records of a person must be walked there, and erased by Forget.
+//
 // # Reflections at rest
 //
 // A reflection's text and commitment are sealed with AES-256-GCM under a

@@ -947,6 +947,51 @@ func (db *DB) DueFollowUps(now time.Time, limit int) ([]nudges.Reflection, error
 	return rs, nil
 }
 
+// DueFollowUp returns the person's oldest commitment due to be quoted
+// back by now, from the follow-up index: it reads index keys only, and
+// opens no reflection but the one it returns, however many the person
+// wrote since.
+func (db *DB) DueFollowUp(userID string, now time.Time) (r nudges.Reflection, found bool, err error) {
+	if err := checkUserID(userID); err != nil {
+		return nudges.Reflection{}, false, err
+	}
+	prefix := personPrefix(userID)
+	err = db.view(func(tx *bolt.Tx) error {
+		s, err := db.session(tx)
+		if err != nil {
+			return err
+		}
+		c := s.rb.followUps.Cursor()
+		for k, _ := c.First(); k != nil && keyNotAfter(k, now); k, _ = c.Next() {
+			if len(k) < timeKeyLen {
+				return fmt.Errorf("follow-up index key %x is malformed", k)
+			}
+			rk := k[timeKeyLen:]
+			if !bytes.HasPrefix(rk, prefix) {
+				continue
+			}
+			v := s.rb.reflections.Get(rk)
+			if v == nil {
+				continue // a stale index entry; Check reports it
+			}
+			got, err := s.read(rk, v)
+			if err != nil {
+				return err
+			}
+			if got.FollowUpDue.IsZero() || !got.FollowedUp.IsZero() || got.FollowUpDue.After(now) {
+				continue
+			}
+			r, found = got, true
+			return nil
+		}
+		return nil
+	})
+	if err != nil {
+		return nudges.Reflection{}, false, fmt.Errorf("storage: due follow-up: %w", err)
+	}
+	return r, found, nil
+}
+
 // Forget deletes everything stored about userID. It first deletes their
 // data key in a transaction of its own, so their reflections can no
 // longer be opened from that commit on, here or in any copy of the file

@@ -53,3 +53,51 @@ func (db *DB) SetPausedAll(until time.Time) error {
 	}
 	return nil
 }
+
+// keyStrategy is the meta key of the strategy lines admins set in Slack.
+const keyStrategy = "strategy_lines"
+
+// StrategyLines returns the strategy lines admins set with /nudge admin
+// strategy; set is false while they never did, so the config's lines
+// apply.
+func (db *DB) StrategyLines() (lines []string, set bool, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketMeta))
+		if b == nil {
+			return missingBucket(bucketMeta)
+		}
+		v := b.Get([]byte(keyStrategy))
+		if v == nil {
+			return nil
+		}
+		set = true
+		return json.Unmarshal(v, &lines)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("storage: read strategy lines: %w", err)
+	}
+	return lines, set, nil
+}
+
+// SetStrategyLines stores the strategy lines; an empty list is kept as
+// "admins cleared them", which also overrides the config.
+func (db *DB) SetStrategyLines(lines []string) error {
+	if lines == nil {
+		lines = []string{}
+	}
+	v, err := json.Marshal(lines)
+	if err != nil {
+		return fmt.Errorf("storage: encode strategy lines: %w", err)
+	}
+	err = db.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketMeta))
+		if b == nil {
+			return missingBucket(bucketMeta)
+		}
+		return b.Put([]byte(keyStrategy), v)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: set strategy lines: %w", err)
+	}
+	return nil
+}

@@ -286,11 +286,29 @@ func unindexDue(bk buckets, old nudges.Subscriber) error {
 // one would stall a writer that needs to grow the file.
 const scanPageSize = 256
 
+// decodeFunc turns a bucket entry into an item for scan, saying whether
+// to keep it and whether to go on.
+type decodeFunc[T any] func(k, v []byte) (item T, keep, more bool, err error)
+
 // scan walks bucket from key start in pages, each in its own read
 // transaction. decode turns an entry into an item, saying whether to keep
 // it and whether to go on; fn then runs on the kept items outside the
 // transaction.
-func scan[T any](db *DB, bucket string, start []byte, decode func(k, v []byte) (item T, keep, more bool, err error), fn func(T) error) error {
+func scan[T any](db *DB, bucket string, start []byte, decode decodeFunc[T], fn func(T) error) error {
+	return scanTx(db, start, func(tx *bolt.Tx) (*bolt.Bucket, decodeFunc[T], error) {
+		b := tx.Bucket([]byte(bucket))
+		if b == nil {
+			return nil, nil, fmt.Errorf("storage: bucket %s is missing: open the database read-write once with this nudgebot to migrate it", bucket)
+		}
+		return b, decode, nil
+	}, fn)
+}
+
+// scanTx is scan for decoders that need their transaction, to open
+// sealed records or to look beside the bucket: begin picks the bucket
+// and makes the decoder afresh in each page's transaction. A nil bucket
+// ends the walk.
+func scanTx[T any](db *DB, start []byte, begin func(*bolt.Tx) (*bolt.Bucket, decodeFunc[T], error), fn func(T) error) error {
 	next := bytes.Clone(start)
 	for {
 		var (
@@ -298,9 +316,9 @@ func scan[T any](db *DB, bucket string, start []byte, decode func(k, v []byte) (
 			done  = true
 		)
 		err := db.view(func(tx *bolt.Tx) error {
-			b := tx.Bucket([]byte(bucket))
-			if b == nil {
-				return fmt.Errorf("storage: bucket %s is missing: open the database read-write once with this nudgebot to migrate it", bucket)
+			b, decode, err := begin(tx)
+			if err != nil || b == nil {
+				return err
 			}
 			c := b.Cursor()
 			var k, v []byte

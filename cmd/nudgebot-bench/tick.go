@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
@@ -213,20 +214,21 @@ func fullTick(ctx context.Context, db *storage.DB, dueIDs []string) (time.Durati
 	if err != nil {
 		return 0, 0, fmt.Errorf("calendar: %w", err)
 	}
-	bt, err := bot.New(bot.Options{
+	sl := bot.NewSlack(bot.SlackOptions{
 		BotToken: benchBotToken, AppToken: benchAppToken, APIURL: emu.URL(),
-		Store: db, Catalog: cat, Calendar: cal,
-		Logger: slog.New(slog.DiscardHandler),
 		Limits: map[string]int{"chat.postMessage": 1_000_000},
-		Tick:   time.Hour, // never by cron: this run calls Tick once, by hand
 	})
+	core, err := app.New(
+		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
+		app.Config{Catalog: cat, Calendar: cal, Logger: slog.New(slog.DiscardHandler)},
+	)
 	if err != nil {
-		return 0, 0, fmt.Errorf("build the bot: %w", err)
+		return 0, 0, fmt.Errorf("build the core: %w", err)
 	}
 	tctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	bt.Tick(tctx)
+	core.Tick(tctx, time.Now())
 	took := time.Since(start)
 	dms := 0
 	for _, id := range dueIDs {

@@ -17,6 +17,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
@@ -96,61 +97,108 @@ func (w wiring) Close() error {
 	return w.DB.Close()
 }
 
-// wire opens the database and builds the bot from cfg. tune lets the demo
-// and the tests adjust options (tick, clock) without a second wiring.
-func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune func(*bot.Options)) (wiring, error) {
+// metricsSink hears both what the Slack adapter measures and what the
+// core did.
+type metricsSink interface {
+	bot.Metrics
+	app.Observer
+}
+
+// knobs are what the demo, the tests and the metrics adjust on top of the
+// config, without a second wiring.
+type knobs struct {
+	Now  func() time.Time // the one clock of the bot and the core
+	Tick time.Duration
+	// ManualTicks: the caller drives the scheduler (a fake clock).
+	ManualTicks bool
+	SettleTime  time.Duration
+	ReadyFunc   func()
+	Metrics     metricsSink
+	// ShutdownTimeout, when set, replaces the config's.
+	ShutdownTimeout time.Duration
+}
+
+// wire opens the database and builds the core and the bot from cfg.
+func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune func(*knobs)) (wiring, error) {
 	cat, cal, err := domain(cfg)
 	if err != nil {
 		return wiring{}, err
 	}
-	slog := log.With("component", "storage")
-	keys, err := storage.LoadKeys(getenv, cfg.Storage.KeyFile, cfg.Storage.Path, slog)
+	db, err := openStore(cfg, log.With("component", "storage"), getenv)
 	if err != nil {
 		return wiring{}, err
-	}
-	warnKeyBesideDB(cfg, getenv, slog)
-	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: slog, Keys: keys})
-	if err != nil {
-		return wiring{}, err
-	}
-	if len(keys.IDs()) > 1 {
-		// An older key is still configured: a key rotation is under way.
-		// Re-sealing the data keys now lets the old key be dropped next.
-		n, err := db.RotateKeys()
-		if err != nil {
-			return wiring{}, errors.Join(fmt.Errorf("rotating to the new secret key: %w", err), db.Close())
-		}
-		slog.Info("secret key rotation: data keys re-sealed under the current key; the old key can now be removed", "count", n, "key_id", keys.CurrentID())
 	}
 	digests := make([]bot.DigestTarget, 0, len(cfg.Digests))
+	channels := make([]string, 0, len(cfg.Digests))
 	for _, d := range cfg.Digests {
 		loc, err := time.LoadLocation(d.Timezone)
 		if err != nil {
 			return wiring{}, errors.Join(fmt.Errorf("digest %s: %w", d.Channel, err), db.Close())
 		}
 		digests = append(digests, bot.DigestTarget{Channel: d.Channel, Schedule: d.Schedule, Location: loc})
+		channels = append(channels, d.Channel)
 	}
-	opts := bot.Options{
-		BotToken:        cfg.Slack.BotToken.Reveal(),
-		AppToken:        cfg.Slack.AppToken.Reveal(),
-		APIURL:          cfg.Slack.APIURL,
-		Store:           db,
-		Catalog:         cat,
-		Calendar:        cal,
-		Admins:          cfg.Admins,
-		Digests:         digests,
-		Logger:          log.With("component", "bot"),
-		Limits:          cfg.SlackLimits,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-	}
+	k := knobs{Now: time.Now, ShutdownTimeout: cfg.ShutdownTimeout}
 	if tune != nil {
-		tune(&opts)
+		tune(&k)
 	}
-	b, err := bot.New(opts)
+	var m metricsSink = nopSink{}
+	if k.Metrics != nil {
+		m = k.Metrics
+	}
+	blog := log.With("component", "bot")
+	sl := bot.NewSlack(bot.SlackOptions{
+		BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
+		Limits: cfg.SlackLimits, Logger: blog, Metrics: m,
+	})
+	// The core says when a schedule changed; the scheduler wakes to look.
+	wake := make(chan struct{}, 1)
+	core, err := app.New(
+		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
+		app.Config{
+			Catalog: cat, Calendar: cal, Admins: cfg.Admins, DigestChannels: channels, StrategyLines: cfg.Strategy.Lines,
+			SettleTime: k.SettleTime, Logger: log.With("component", "core"), Observer: m, Clock: k.Now,
+			Wake: func() {
+				select {
+				case wake <- struct{}{}:
+				default: // a wake is already waiting
+				}
+			},
+		})
+	if err != nil {
+		return wiring{}, errors.Join(fmt.Errorf("core: %w", err), db.Close())
+	}
+	b, err := bot.New(bot.Options{
+		AppToken: cfg.Slack.AppToken.Reveal(), Slack: sl, Core: core, Envelopes: db, Digests: digests,
+		Logger: blog, Metrics: m, Now: k.Now, Tick: k.Tick, Wake: wake, ManualTicks: k.ManualTicks, ShutdownTimeout: k.ShutdownTimeout, ReadyFunc: k.ReadyFunc,
+	})
 	if err != nil {
 		return wiring{}, errors.Join(err, db.Close())
 	}
 	return wiring{Bot: b, DB: db}, nil
+}
+
+// openStore loads the keys and opens the database; when an older key is
+// still configured, a key rotation is under way, and re-sealing the data
+// keys now lets the old key be dropped next.
+func openStore(cfg config.Config, log *slog.Logger, getenv func(string) string) (*storage.DB, error) {
+	keys, err := storage.LoadKeys(getenv, cfg.Storage.KeyFile, cfg.Storage.Path, log)
+	if err != nil {
+		return nil, err
+	}
+	warnKeyBesideDB(cfg, getenv, log)
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: log, Keys: keys})
+	if err != nil {
+		return nil, err
+	}
+	if len(keys.IDs()) > 1 {
+		n, err := db.RotateKeys()
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("rotating to the new secret key: %w", err), db.Close())
+		}
+		log.Info("secret key rotation: data keys re-sealed under the current key; the old key can now be removed", "count", n, "key_id", keys.CurrentID())
+	}
+	return db, nil
 }
 
 // warnKeyBesideDB warns when the master key is a file in the database's
@@ -184,6 +232,25 @@ func sameDir(a, b string) bool {
 	return errA == nil && errB == nil && absA == absB
 }
 
+// backupAuthFor loads (creating it if need be) the token /backup asks
+// for, when the admin listener is on.
+func backupAuthFor(adm *admin, cfg config.Config, getenv func(string) string) (backupAuth, error) {
+	if adm == nil {
+		return backupAuth{}, nil
+	}
+	tok, err := backupToken(cfg, getenv, true)
+	if err != nil {
+		return backupAuth{}, fmt.Errorf("metrics.addr is set, so /backup needs a token: %w", err)
+	}
+	return backupAuth{Token: tok, Dir: filepath.Dir(cfg.Storage.Path)}, nil
+}
+
+// nopSink discards every measurement.
+type nopSink struct{ bot.NopMetrics }
+
+func (nopSink) Ticked(time.Duration) {}
+func (nopSink) Delivered(string)     {}
+
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	cfg, _, code := loadConfig("run", args, stderr, getenv)
 	if code >= 0 {
@@ -194,7 +261,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 }
 
 // serve runs the bot until ctx ends, then closes the database.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, tune func(*bot.Options)) int {
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, tune func(*knobs)) int {
 	adm := newAdmin(cfg.Metrics.Addr, log) // nil when metrics.addr is empty
 	w, err := wire(cfg, log, getenv, adm.tune(tune))
 	if err != nil {
@@ -225,19 +292,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func
 	}
 	log.Info("nudgebot stopped")
 	return exitOK
-}
-
-// backupAuthFor loads (creating it if need be) the token /backup asks
-// for, when the admin listener is on.
-func backupAuthFor(adm *admin, cfg config.Config, getenv func(string) string) (backupAuth, error) {
-	if adm == nil {
-		return backupAuth{}, nil
-	}
-	tok, err := backupToken(cfg, getenv, true)
-	if err != nil {
-		return backupAuth{}, fmt.Errorf("metrics.addr is set, so /backup needs a token: %w", err)
-	}
-	return backupAuth{Token: tok, Dir: filepath.Dir(cfg.Storage.Path)}, nil
 }
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {

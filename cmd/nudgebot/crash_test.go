@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
@@ -35,7 +34,7 @@ func runChild() int {
 		return exitUsage
 	}
 	log := newLogger(cfg.Log, os.Stderr)
-	return serve(ctx, cfg, log, os.Getenv, func(o *bot.Options) {
+	return serve(ctx, cfg, log, os.Getenv, func(o *knobs) {
 		o.Tick = time.Second
 		o.SettleTime = 300 * time.Millisecond
 	})

@@ -286,9 +286,9 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 
 	ready := make(chan struct{})
 	var b *bot.Bot
-	w, err := wire(cfg, log, func(k string) string { return env[k] }, func(o *bot.Options) {
+	w, err := wire(cfg, log, func(k string) string { return env[k] }, func(o *knobs) {
 		o.Now = d.clock.Now
-		o.Tick = time.Hour // the demo drives the scheduler itself, in simulated time
+		o.ManualTicks = true // the demo drives the scheduler itself, in simulated time
 		o.ReadyFunc = func() { close(ready) }
 	})
 	if err != nil {

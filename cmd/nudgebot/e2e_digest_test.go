@@ -283,6 +283,17 @@ func TestAppHome(t *testing.T) {
 	contains(t, waitHome("At 07:45").VisibleText(), "Mon, Wed")
 	contains(t, h.nudge(ana.ID, "status"), "Mon, Wed at 07:45")
 
+	contains(t, home().VisibleText(), "Your work has: not told yet")
+	click("home_context")
+	m = h.waitModal(ana.ID)
+	if _, err := h.emu.SubmitView(h.ctx(), ana.ID, m.ID, map[string]map[string]string{
+		"context": {"context": "standup,one-to-ones"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitHome("Your work has: a standup or daily check-in; regular 1:1s")
+	contains(t, h.nudge(ana.ID, "context"), "a standup or daily check-in")
+
 	// Active: a nudge this week and a reflection, shown only to her.
 	h.at("Europe/Berlin", "07:45")
 	h.tick()

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
@@ -257,7 +256,7 @@ func TestUncertainPostsReconciled(t *testing.T) {
 		{"ServerError", slackemu.FaultStatus(503)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, withTune(func(o *bot.Options) { o.SettleTime = 20 * time.Second }))
+			h := newHarness(t, withTune(func(o *knobs) { o.SettleTime = 20 * time.Second }))
 			h.addPeople(ana)
 			h.start()
 			h.nudge(ana.ID, "start")

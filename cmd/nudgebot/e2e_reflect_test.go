@@ -194,7 +194,8 @@ func TestDraftTeamUpdate(t *testing.T) {
 		t.Fatal("update not posted")
 	}
 	posted := h.emu.Messages("CTEAM0001")[0]
-	contains(t, posted.VisibleText(), "Team update from Ana", "&lt;!channel&gt; &amp; why")
+	// Credited with a real mention, which no display name can fake.
+	contains(t, posted.VisibleText(), "Team update from <@"+ana.ID+">", "&lt;!channel&gt; &amp; why")
 	if posted.LinkNames != "" || posted.Parse != "" {
 		t.Errorf("posted with link_names=%q parse=%q", posted.LinkNames, posted.Parse)
 	}

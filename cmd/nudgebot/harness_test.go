@@ -97,7 +97,7 @@ type harness struct {
 	clock  *simClock
 	cfg    config.Config
 	bot    *bot.Bot
-	tune   func(*bot.Options)
+	tune   func(*knobs)
 	cancel context.CancelFunc
 	done   chan error
 	w      wiring
@@ -113,7 +113,7 @@ func withConfig(yaml string) harnessOption {
 	}
 }
 
-func withTune(f func(*bot.Options)) harnessOption {
+func withTune(f func(*knobs)) harnessOption {
 	return func(h *harness) { h.tune = f }
 }
 
@@ -161,9 +161,9 @@ func (h *harness) addPeople(people ...slackemu.User) {
 func (h *harness) start() {
 	h.t.Helper()
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(&allLogs, testWriter{h.t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w, err := wire(h.cfg, log, func(string) string { return "" }, func(o *bot.Options) {
+	w, err := wire(h.cfg, log, func(string) string { return "" }, func(o *knobs) {
 		o.Now = h.clock.Now
-		o.Tick = time.Hour // tests call Tick themselves, at fake times
+		o.ManualTicks = true // tests call Tick themselves, at fake times
 		o.ShutdownTimeout = 5 * time.Second
 		if h.tune != nil {
 			h.tune(o)

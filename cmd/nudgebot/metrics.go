@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nudgebot/nudgebot/bot"
-	"github.com/nudgebot/nudgebot/nudges"
 )
 
 // promMetrics is the bot's bot.Metrics in Prometheus form. It keeps its
@@ -135,7 +134,13 @@ func (m *promMetrics) Delivered(outcome string) {
 	m.deliveries.WithLabelValues(m.labels.value("outcome", outcome)).Inc()
 }
 
-func (m *promMetrics) SchedulerLag(d time.Duration) { m.lag.Set(max(d, 0).Seconds()) }
+// Ticked is the core's report that the scheduler planned a tick: lag is
+// how late the oldest delivery it handed out was (0 when none waited).
+func (m *promMetrics) Ticked(lag time.Duration) {
+	m.lag.Set(max(lag, 0).Seconds())
+	m.lastTick.Set(float64(m.now().UnixNano()) / 1e9)
+	m.ticked.Store(true)
+}
 
 func (m *promMetrics) Reconnected() { m.reconnects.Inc() }
 
@@ -147,37 +152,8 @@ func (m *promMetrics) Connected(up bool) {
 	m.connected.Set(v)
 }
 
-// Ticked reports whether the scheduler has run at least once.
-func (m *promMetrics) Ticked() bool { return m.ticked.Load() }
-
-// tickStore passes every call through to the bot's store and notes when
-// the scheduler lists pending deliveries, which it does once per tick
-// right after planning. bot.Metrics has no tick hook, and watching the
-// store gives /readyz and the lag gauge one without changing the bot.
-type tickStore struct {
-	bot.Store
-	m *promMetrics
-}
-
-func (s tickStore) Pending() ([]nudges.Delivery, error) {
-	ds, err := s.Store.Pending()
-	if err == nil {
-		// SchedulerLag is reported only when something waits; clear the
-		// gauge first so an emptied queue reads 0, not the last lag.
-		s.m.lag.Set(0)
-		s.m.lastTick.Set(float64(s.m.now().UnixNano()) / 1e9)
-		s.m.ticked.Store(true)
-	}
-	return ds, err
-}
-
-// watchTicks wraps store so that the scheduler's ticks are seen.
-func (m *promMetrics) watchTicks(store bot.Store) bot.Store {
-	if store == nil {
-		return nil
-	}
-	return tickStore{Store: store, m: m}
-}
+// HasTicked reports whether the scheduler has run at least once.
+func (m *promMetrics) HasTicked() bool { return m.ticked.Load() }
 
 // dbStats is what the storage gauges read.
 type dbStats interface {
@@ -366,7 +342,7 @@ func adminHandler(d adminDeps) http.Handler {
 		switch {
 		case d.Bot == nil || !d.Bot.Connected():
 			plain(w, http.StatusServiceUnavailable, "not ready: waiting for the Socket Mode connection to Slack")
-		case !d.Metrics.Ticked():
+		case !d.Metrics.HasTicked():
 			plain(w, http.StatusServiceUnavailable, "not ready: waiting for the scheduler's first tick")
 		default:
 			plain(w, http.StatusOK, "ready")
@@ -438,13 +414,12 @@ func newAdmin(addr string, log *slog.Logger) *admin {
 
 // tune reports the bot's measurements into Prometheus. next, the caller's
 // own tuning, runs afterwards so that tests can still override.
-func (a *admin) tune(next func(*bot.Options)) func(*bot.Options) {
+func (a *admin) tune(next func(*knobs)) func(*knobs) {
 	if a == nil {
 		return next
 	}
-	return func(o *bot.Options) {
+	return func(o *knobs) {
 		o.Metrics = a.metrics
-		o.Store = a.metrics.watchTicks(o.Store)
 		if next != nil {
 			next(o)
 		}

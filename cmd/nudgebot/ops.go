@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -434,20 +433,29 @@ func keysCover(path string, keys *storage.Keys) error {
 	return db.Close()
 }
 
-const exportHelp = `Usage: nudgebot export [-config FILE] [-o OUT]
+const exportHelp = `Usage: nudgebot export [-config FILE] [-o OUT] [-strict]
 
-Writes all data as JSON lines, one object per line, each with a "kind":
-"subscriber", "delivery" or "reflection". Reflections are written only
-when the key that seals them is configured (NUDGEBOT_SECRET_KEY or
-storage.key_file). Works while nudgebot runs (through its /backup
+Writes every record people own as JSON lines, one object per line, each
+with a "kind": "subscriber", "delivery" or "reflection". It walks the
+records themselves, so someone who only ever wrote reflections is there
+too; pulse answers are anonymous and never exported. Reflections are
+decrypted with the configured key (NUDGEBOT_SECRET_KEY, storage.key_file,
+or nudgebot.key beside the database); a configured key that is not the
+one they were sealed with stops the export, naming the key it needs. A
+record that cannot be read (no key for it, or damaged) is left out and
+named on standard error, and the closing line counts what was written
+and what was left out, and why; with -strict, any record left out makes
+the exit status 1. Works while nudgebot runs (through its /backup
 endpoint, which needs metrics.addr) or when it is stopped. Without -o the
 lines go to standard output. The export holds everyone's data: store it
 as carefully as the database.`
 
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	var out *string
+	var strict *bool
 	cfg, pos, code := opsSetup("export", exportHelp, args, stderr, getenv, func(fs *flag.FlagSet) {
 		out = fs.String("o", "", "write to this file (created with mode 0600) instead of standard output")
+		strict = fs.Bool("strict", false, "exit with status 1 if any record was left out (no key for it, or damaged); what could be read is still written")
 	})
 	if code >= 0 {
 		return code
@@ -471,20 +479,87 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fmt.Fprintf(stderr, "nudgebot export: %v\n", err)
 		return exitFailed
 	}
-	fmt.Fprintf(stderr, "exported %d subscribers, %d deliveries and %d reflections", counts.subscribers, counts.deliveries, counts.reflections)
-	if *out != "" {
-		fmt.Fprintf(stderr, " to %s", *out)
-	}
-	fmt.Fprintln(stderr)
-	if !counts.keyed {
-		fmt.Fprintf(stderr, "reflections were left out: no key is configured to open them (set %s or storage.key_file, or keep %s beside the database)\n", storage.EnvSecretKey, storage.KeyFileName)
+	counts.report(stderr, *out)
+	if *strict && counts.leftOut() > 0 {
+		fmt.Fprintf(stderr, "nudgebot export: -strict: %d %s left out\n", counts.leftOut(), plural(counts.leftOut(), "record was", "records were"))
+		return exitFailed
 	}
 	return exitOK
 }
 
+// exportCounts is what an export wrote and what it left out.
 type exportCounts struct {
 	subscribers, deliveries, reflections int
-	keyed                                bool // a key was configured, so reflections were read
+
+	noKey      int      // reflections whose key is not configured
+	noKeyWhy   []string // each different reason once
+	damaged    []string // records that do not decode or decrypt, by name
+	damagedWhy []string // the same, with why
+	keyed      bool     // a key was configured
+}
+
+func (c *exportCounts) leftOut() int { return c.noKey + len(c.damaged) }
+
+// leaveOut counts a record the walk could not open.
+func (c *exportCounts) leaveOut(u nudges.Unreadable) {
+	if u.Reason == nudges.UnreadableNoKey {
+		c.noKey++
+		if !slices.Contains(c.noKeyWhy, u.Detail) {
+			c.noKeyWhy = append(c.noKeyWhy, u.Detail)
+		}
+		return
+	}
+	c.damaged = append(c.damaged, u.Name())
+	c.damagedWhy = append(c.damagedWhy, u.Name()+": "+u.Detail)
+}
+
+// maxNamed bounds how many left-out records the closing line names; each
+// is also named on a line of its own above it.
+const maxNamed = 10
+
+// report tells the operator what was written and what was left out and
+// why: every damaged record by name, then one closing line with counts.
+func (c *exportCounts) report(w io.Writer, out string) {
+	for _, why := range c.damagedWhy {
+		fmt.Fprintf(w, "nudgebot export: left out %s\n", why)
+	}
+	if c.noKey > 0 {
+		if c.keyed {
+			for _, why := range c.noKeyWhy {
+				fmt.Fprintf(w, "nudgebot export: left out reflections: %s\n", why)
+			}
+		} else {
+			fmt.Fprintf(w, "reflections were left out: no key is configured to open them (set %s or storage.key_file, or keep %s beside the database)\n", storage.EnvSecretKey, storage.KeyFileName)
+		}
+	}
+	fmt.Fprintf(w, "exported %d %s, %d %s and %d %s", c.subscribers, plural(c.subscribers, "subscriber", "subscribers"),
+		c.deliveries, plural(c.deliveries, "delivery", "deliveries"), c.reflections, plural(c.reflections, "reflection", "reflections"))
+	if out != "" {
+		fmt.Fprintf(w, " to %s", out)
+	}
+	if c.leftOut() == 0 {
+		fmt.Fprintln(w, "; nothing was left out")
+		return
+	}
+	var why []string
+	if c.noKey > 0 {
+		why = append(why, fmt.Sprintf("%d %s no key to open %s", c.noKey, plural(c.noKey, "reflection with", "reflections with"), plural(c.noKey, "it", "them")))
+	}
+	if n := len(c.damaged); n > 0 {
+		named := strings.Join(c.damaged[:min(n, maxNamed)], ", ")
+		if n > maxNamed {
+			named += fmt.Sprintf(" and %d more, named above", n-maxNamed)
+		}
+		why = append(why, fmt.Sprintf("%d damaged, failing to decrypt or decode (%s)", n, named))
+	}
+	fmt.Fprintf(w, "; left out %d %s: %s\n", c.leftOut(), plural(c.leftOut(), "record", "records"), strings.Join(why, "; "))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // The export's line types: the domain record with its kind beside it.
@@ -503,6 +578,9 @@ type (
 	}
 )
 
+// export writes every record the storage walk hands out, and counts
+// what it could not open: the walk goes over the records themselves,
+// the same walk /reflect export uses for one person.
 func export(ctx context.Context, cfg config.Config, getenv func(string) string, w io.Writer, stderr io.Writer) (exportCounts, error) {
 	keys, err := opsKeys(cfg, getenv)
 	if err != nil {
@@ -515,62 +593,40 @@ func export(ctx context.Context, cfg config.Config, getenv func(string) string, 
 	defer cleanup()
 
 	counts := exportCounts{keyed: keys != nil}
-	people := map[string]bool{} // whose reflections to look for
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false) // people's text stays readable: <, > and & as typed
-	total, _, _ := db.CountSubscribers()
-	prog := newProgress(stderr, "exporting subscribers", int64(total), count)
-	err = db.ForEachSubscriber(func(s nudges.Subscriber) error {
+	prog := newProgress(stderr, "exporting records", 0, count)
+	err = db.ExportAll(func(r nudges.PersonRecord) error {
 		if err := ctx.Err(); err != nil {
-			return err
+			return fmt.Errorf("stopped after %d records: %w", prog.n, err)
 		}
-		counts.subscribers++
-		people[s.UserID] = true
 		prog.Add(1)
-		return enc.Encode(exportSubscriber{Kind: "subscriber", Subscriber: s})
+		var line any
+		switch {
+		case r.Subscriber != nil:
+			counts.subscribers++
+			line = exportSubscriber{Kind: nudges.KindSubscriber, Subscriber: *r.Subscriber}
+		case r.Delivery != nil:
+			counts.deliveries++
+			line = exportDelivery{Kind: nudges.KindDelivery, Delivery: *r.Delivery}
+		case r.Reflection != nil:
+			counts.reflections++
+			line = exportReflection{Kind: nudges.KindReflection, Reflection: *r.Reflection}
+		case r.Unreadable != nil:
+			counts.leaveOut(*r.Unreadable)
+			return nil
+		default:
+			return nil
+		}
+		if err := enc.Encode(line); err != nil {
+			return fmt.Errorf("write the export: %w", err)
+		}
+		return nil
 	})
 	prog.Done()
 	if err != nil {
-		return counts, fmt.Errorf("export subscribers: %w", err)
-	}
-	prog = newProgress(stderr, "exporting deliveries", 0, count)
-	err = db.DeliveriesBetween(time.Time{}, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(d nudges.Delivery) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		counts.deliveries++
-		people[d.UserID] = true
-		prog.Add(1)
-		return enc.Encode(exportDelivery{Kind: "delivery", Delivery: d})
-	})
-	prog.Done()
-	if err != nil {
-		return counts, fmt.Errorf("export deliveries: %w", err)
-	}
-	if keys != nil {
-		// storage lists reflections per person only, so look them up for
-		// everyone with a subscriber record or a delivery: the bot keeps
-		// a record for anyone it has a DM channel with.
-		prog = newProgress(stderr, "exporting reflections of people", int64(len(people)), count)
-		for _, userID := range slices.Sorted(maps.Keys(people)) {
-			if err := ctx.Err(); err != nil {
-				return counts, err
-			}
-			rs, err := db.Reflections(userID, 0)
-			if err != nil {
-				return counts, fmt.Errorf("export reflections: %w", err)
-			}
-			slices.Reverse(rs) // oldest first, like the deliveries
-			for _, r := range rs {
-				if err := enc.Encode(exportReflection{Kind: "reflection", Reflection: r}); err != nil {
-					return counts, fmt.Errorf("export reflections: %w", err)
-				}
-				counts.reflections++
-			}
-			prog.Add(1)
-		}
-		prog.Done()
+		return counts, err // storage's errors and fn's say what failed
 	}
 	if err := bw.Flush(); err != nil {
 		return counts, fmt.Errorf("write the export: %w", err)

@@ -1,0 +1,194 @@
+// Package app is nudgebot's application core: one method per thing a
+// person, an admin or the scheduler can do, and every rule about who may
+// do it and what it changes. It speaks in domain terms (package nudges)
+// and reaches storage and Slack only through the small ports in ports.go,
+// so it knows neither bbolt nor Block Kit.
+//
+// Every use case takes who is acting (an Actor) and the time, and goes
+// through one authorization policy (policy.go) before it reads or
+// changes anything.
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// Actor is who is acting: a person in Slack, or the scheduler.
+type Actor struct {
+	UserID string
+}
+
+// Person is the actor for a Slack user id.
+func Person(userID string) Actor { return Actor{UserID: userID} }
+
+// Ports are the core's outside world.
+type Ports struct {
+	Subscribers Subscribers
+	Settings    Settings
+	Deliveries  Deliveries
+	Reflections Reflections
+	Digests     Digests
+	Eraser      Eraser
+	Exporter    Exporter
+	Messenger   Messenger
+}
+
+// Config is the product's settings.
+type Config struct {
+	Catalog  *nudges.Catalog
+	Calendar nudges.Calendar
+	Admins   []string
+	// StrategyLines are the config's strategy lines, until admins set
+	// their own in Slack.
+	StrategyLines []string
+	// DigestChannels are the channels with a team digest configured.
+	DigestChannels []string
+	// Senders is how many deliveries are in flight at once; default 8.
+	Senders int
+	// SettleTime is how long an uncertain post is left alone before it is
+	// looked for in the DM and, if absent, sent again; default 20s.
+	SettleTime time.Duration
+	Logger     *slog.Logger
+	Observer   Observer
+	// Wake is called after a change that may make someone due sooner than
+	// the scheduler planned to look (a new subscription, a new time, a
+	// snooze); it must not block. Nil: nobody listens.
+	Wake func()
+	// Clock reads the time inside long operations (a post's attempt is
+	// stamped when it leaves, after any rate-limit wait); default
+	// time.Now. Use cases take the time of the request as an argument.
+	Clock func() time.Time
+}
+
+// DefaultSettleTime is longer than any request of ours can stay in
+// flight.
+const DefaultSettleTime = 20 * time.Second
+
+// Service is the application core.
+type Service struct {
+	subs     Subscribers
+	settings Settings
+	dels     Deliveries
+	refls    Reflections
+	digests  Digests
+	eraser   Eraser
+	exporter Exporter
+	slack    Messenger
+	policy   Policy
+	catalog  *nudges.Catalog
+	cal      nudges.Calendar
+	channels []string
+	lines    []string
+	senders  int
+	settle   time.Duration
+	log      *slog.Logger
+	obs      Observer
+	clock    func() time.Time
+	noisy    *throttle
+	wake     func()
+
+	// lastTick is when the previous tick ran; zero until the first one
+	// after start. Slots missed between two ticks of a running bot are
+	// not "missed while away".
+	lastTick time.Time
+
+	tickMu   sync.Mutex
+	inflight sync.Map // delivery id → struct{}: one sender per delivery
+}
+
+// New checks the ports and config and builds the core.
+func New(p Ports, c Config) (*Service, error) {
+	var problems []error
+	if p.Subscribers == nil || p.Settings == nil || p.Deliveries == nil || p.Reflections == nil || p.Digests == nil || p.Eraser == nil || p.Exporter == nil {
+		problems = append(problems, errors.New("a storage port is missing"))
+	}
+	if p.Messenger == nil {
+		problems = append(problems, errors.New("no messenger"))
+	}
+	if c.Catalog == nil || c.Catalog.Len() == 0 {
+		problems = append(problems, errors.New("no catalog"))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Senders <= 0 {
+		c.Senders = 8
+	}
+	if c.SettleTime <= 0 {
+		c.SettleTime = DefaultSettleTime
+	}
+	if c.Calendar.Fallback == nil {
+		c.Calendar.Fallback = time.UTC
+	}
+	if c.Wake == nil {
+		c.Wake = func() {}
+	}
+	return &Service{
+		subs: p.Subscribers, settings: p.Settings, dels: p.Deliveries, refls: p.Reflections,
+		digests: p.Digests, eraser: p.Eraser, exporter: p.Exporter, slack: p.Messenger,
+		policy:   NewPolicy(c.Admins, p.Messenger),
+		catalog:  c.Catalog,
+		cal:      c.Calendar,
+		channels: slices.Clone(c.DigestChannels),
+		lines:    slices.Clone(c.StrategyLines),
+		senders:  c.Senders,
+		settle:   c.SettleTime,
+		log:      c.Logger,
+		obs:      c.Observer,
+		clock:    c.Clock,
+		noisy:    newThrottle(c.Logger, 10*time.Second),
+		wake:     c.Wake,
+	}, nil
+}
+
+// Catalog is the nudge catalog the core chooses from; renderers use it to
+// show a delivery's prompt.
+func (s *Service) Catalog() *nudges.Catalog { return s.catalog }
+
+// Location is the person's effective time zone.
+func (s *Service) Location(userID string) *time.Location {
+	if sub, err := s.subs.Subscriber(userID); err == nil {
+		return sub.Location(s.cal.Fallback)
+	}
+	return s.cal.Fallback
+}
+
+// IsAdmin reports whether the person is one of the config's admins.
+func (s *Service) IsAdmin(userID string) bool { return s.policy.isAdmin(userID) }
+
+// Fallback is the zone of people whose zone is unknown.
+func (s *Service) Fallback() *time.Location { return s.cal.Fallback }
+
+// strategyLines are the lines nudges quote: the admins' own once they set
+// them in Slack, else the config's.
+func (s *Service) strategyLines() []string {
+	lines, set, err := s.settings.StrategyLines()
+	if err != nil {
+		s.log.Warn("reading the strategy lines; using the config's", "error", err)
+		return s.lines
+	}
+	if !set {
+		return s.lines
+	}
+	return lines
+}
+
+// wording is the nudge as the person reads it.
+func (s *Service) wording(n nudges.Nudge, sub nudges.Subscriber, deliveryID string) nudges.Wording {
+	return n.Worded(nudges.WordingOptions{Situation: sub.Contexts, StrategyLines: s.strategyLines(), Seed: deliveryID})
+}

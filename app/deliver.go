@@ -1,0 +1,524 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// dueBatch bounds how many people one pass of the due index loads.
+const dueBatch = 512
+
+// Tick plans a delivery for everyone who is due at now and sends every
+// pending delivery. Ticks never overlap.
+//
+// Planning and sending overlap: senders start at once, take what was left
+// pending before (older, so first), then each delivery as soon as it is
+// planned. With thousands due at nine o'clock, the first nudges leave
+// while the last are still being planned, and Slack's rate limit, not the
+// planning, sets the pace.
+func (s *Service) Tick(ctx context.Context, now time.Time) {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	queue := make(chan nudges.Delivery, 256)
+	var wg sync.WaitGroup
+	for range s.senders {
+		wg.Go(func() {
+			for d := range queue {
+				s.send(ctx, d)
+			}
+		})
+	}
+	var oldest time.Time
+	enqueue := func(d nudges.Delivery) {
+		if due := d.DueAt(); oldest.IsZero() || due.Before(oldest) {
+			oldest = due
+		}
+		select {
+		case queue <- d:
+		case <-ctx.Done():
+		}
+	}
+	s.queuePending(now, enqueue)
+	s.planDue(now, enqueue)
+	s.lastTick = now
+	close(queue)
+	var lag time.Duration
+	if !oldest.IsZero() {
+		lag = now.Sub(oldest)
+	}
+	// Reported once planning is done, not when the last post is: a tick
+	// sending 100,000 nudges is busy for minutes, but the scheduler ran.
+	s.obs.Ticked(lag)
+	wg.Wait()
+}
+
+// NextWake is when the scheduler should next run Tick: the earliest due
+// time in the index, the end of the earliest snooze, or when an uncertain
+// post may be looked for. ok is false when nothing is scheduled.
+func (s *Service) NextWake() (at time.Time, ok bool) {
+	at, ok, err := s.subs.OldestDue()
+	if err != nil {
+		s.log.Warn("reading the earliest due time; the scheduler polls instead", "error", err)
+		return time.Time{}, false
+	}
+	pending, err := s.dels.Pending()
+	if err != nil {
+		s.log.Warn("reading the outbox for the scheduler", "error", err)
+		return at, ok
+	}
+	for _, d := range pending {
+		due := d.DueAt()
+		if uncertain, look := d.NeedsReconcile(s.settle); uncertain && look.After(due) {
+			due = look
+		}
+		if !ok || due.Before(at) {
+			at, ok = due, true
+		}
+	}
+	return at, ok
+}
+
+// queuePending hands the senders every pending delivery that is not
+// snoozed: left by a crash, an uncertain post, a rate-limit give-up, or a
+// snooze that has ended.
+func (s *Service) queuePending(now time.Time, enqueue func(nudges.Delivery)) {
+	pending, err := s.dels.Pending()
+	if err != nil {
+		s.log.Error("reading the outbox", "error", err)
+		return
+	}
+	for _, d := range pending {
+		if d.Sendable(now) {
+			enqueue(d)
+		}
+	}
+}
+
+func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery)) {
+	paused := s.pausedAll(now) // once per tick, not once per person
+	for {
+		ids, err := s.subs.Due(now, dueBatch)
+		if err != nil {
+			s.log.Error("reading the due index", "error", err)
+			return
+		}
+		progressed := 0
+		for _, id := range ids {
+			if s.planOne(id, now, paused, enqueue) {
+				progressed++
+			}
+		}
+		// A person whose plan failed stays due; stop rather than spin on
+		// them, and try again next tick.
+		if len(ids) < dueBatch || progressed == 0 {
+			return
+		}
+	}
+}
+
+func (s *Service) pausedAll(now time.Time) bool {
+	until, err := s.settings.PausedAll()
+	if err != nil {
+		s.log.Warn("reading the company-wide pause; assuming none", "error", err)
+		return false
+	}
+	return until.After(now)
+}
+
+// moveDue advances the person's due time to next if nobody moved it since
+// it was expect, recording slot as the latest handled.
+func (s *Service) moveDue(userID string, expect, next, slot time.Time) bool {
+	_, err := s.subs.UpdateSubscriber(userID, func(sub *nudges.Subscriber) error {
+		if sub.NextDue.Equal(expect) {
+			sub.NextDue = next
+			if slot.After(sub.LastSlot) {
+				sub.LastSlot = slot
+			}
+		}
+		return nil
+	})
+	return err == nil
+}
+
+// planOne turns one due person into a pending delivery (or missed slots)
+// and advances their due time in the same transaction.
+func (s *Service) planOne(userID string, now time.Time, pausedAll bool, enqueue func(nudges.Delivery)) bool {
+	sub, err := s.subs.Subscriber(userID)
+	if err != nil {
+		s.log.Error("loading a due subscriber", "user_id", userID, "error", err)
+		return false
+	}
+	if !sub.Subscribed || sub.Inactive {
+		return s.moveDue(userID, sub.NextDue, time.Time{}, time.Time{})
+	}
+	expect := sub.NextDue
+	plan := s.cal.Plan(sub, now)
+	if plan.Deliver && pausedAll {
+		// A company holiday: the slot is skipped, not delivered later.
+		return s.moveDue(userID, expect, plan.Next, plan.Slot)
+	}
+	if len(plan.Missed) > 0 && !s.recordMissed(userID, expect, plan) {
+		return false
+	}
+	if !plan.Deliver {
+		if len(plan.Missed) == 0 {
+			return s.moveDue(userID, expect, plan.Next, time.Time{})
+		}
+		return true
+	}
+	d, choice, ok := s.choose(sub, plan.Slot, now, false)
+	if !ok {
+		return false
+	}
+	created, err := s.dels.StartDelivery(d, expect, func(sub *nudges.Subscriber) error {
+		sub.NextDue = plan.Next
+		if plan.Slot.After(sub.LastSlot) {
+			sub.LastSlot = plan.Slot
+		}
+		nudges.Record(sub, choice.Nudge)
+		return nil
+	})
+	if err != nil {
+		s.noisy.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", userID, "delivery_id", d.ID, "error", err)
+		return false
+	}
+	if !created {
+		// The slot was delivered before (a clock step back, or a crash
+		// after the delivery was recorded): move the due time on only.
+		return s.moveDue(userID, expect, plan.Next, time.Time{})
+	}
+	enqueue(d)
+	return true
+}
+
+func (s *Service) recordMissed(userID string, expect time.Time, plan nudges.Plan) bool {
+	last := plan.Missed[len(plan.Missed)-1]
+	err := s.dels.RecordMissed(userID, plan.Missed, expect, func(sub *nudges.Subscriber) error {
+		if last.After(sub.LastSlot) {
+			sub.LastSlot = last
+		}
+		if !plan.Deliver {
+			sub.NextDue = plan.Next
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error("recording missed slots", "user_id", userID, "error", err)
+		return false
+	}
+	count := max(plan.MissedCount, len(plan.Missed))
+	if s.lastTick.IsZero() || plan.Missed[0].Before(s.lastTick) {
+		s.log.Info("slots passed while the bot was away; recorded as missed", "user_id", userID, "count", count)
+	} else {
+		// The bot was running: the schedule fires more often than ticks
+		// could keep up with (an "@every" finer than a tick's work).
+		s.log.Debug("slots passed between two ticks; the latest is sent, the rest recorded as missed", "user_id", userID, "count", count)
+	}
+	s.obs.Delivered("missed")
+	return true
+}
+
+// choose picks the person's nudge for slot and builds its delivery.
+func (s *Service) choose(sub nudges.Subscriber, slot, now time.Time, manual bool) (nudges.Delivery, nudges.Choice, bool) {
+	history, err := s.dels.Deliveries(sub.UserID, now.AddDate(0, 0, -60))
+	if err != nil {
+		s.log.Error("loading delivery history", "user_id", sub.UserID, "error", err)
+		return nudges.Delivery{}, nudges.Choice{}, false
+	}
+	// The reason line says "yesterday" and the like in the person's zone.
+	choice, err := s.catalog.Choose(sub, history, now.In(sub.Location(s.cal.Fallback)), seededRand(sub.UserID, slot))
+	if err != nil {
+		s.log.Error("choosing a nudge", "user_id", sub.UserID, "error", err)
+		return nudges.Delivery{}, nudges.Choice{}, false
+	}
+	return nudges.Delivery{
+		ID:      nudges.DeliveryID(sub.UserID, slot, manual),
+		UserID:  sub.UserID,
+		NudgeID: choice.Nudge.ID,
+		Theme:   choice.Nudge.Theme,
+		Role:    choice.Nudge.Role,
+		Slot:    slot,
+		Reason:  choice.Reason,
+		Manual:  manual,
+		State:   nudges.StatePending,
+		Created: now,
+	}, choice, true
+}
+
+// seededRand makes the choice for a person's slot reproducible: the same
+// person and slot always draw the same numbers, in tests and after a
+// crash, without any shared random state.
+func seededRand(userID string, slot time.Time) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(userID))
+	return rand.New(rand.NewPCG(h.Sum64(), uint64(slot.UnixNano())))
+}
+
+// NowResult is the answer to asking for a nudge right away.
+type NowResult int
+
+const (
+	NowSent     NowResult = iota // sent, or on its way
+	NowOnItsWay                  // one for this second exists already
+	NowNoneFits                  // no nudge fits the person's focus
+)
+
+// NudgeNow sends the person a nudge right away. It does not count for
+// streaks and does not move their schedule.
+func (s *Service) NudgeNow(ctx context.Context, a Actor, now time.Time) (NowResult, error) {
+	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+		return 0, err
+	}
+	sub, err := s.subs.Subscriber(a.UserID)
+	if err != nil && !errors.Is(err, nudges.ErrNotFound) {
+		return 0, fmt.Errorf("loading subscriber: %w", err)
+	}
+	if sub.ProfileTZ == "" {
+		// Someone trying a nudge before subscribing still gets it in
+		// their own zone, and a record to hang it on.
+		p, _ := s.slack.Profile(ctx, a.UserID)
+		sub, err = s.subs.UpdateSubscriber(a.UserID, func(sub *nudges.Subscriber) error {
+			if sub.ProfileTZ == "" {
+				sub.ProfileTZ = p.TZ
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("saving subscriber: %w", err)
+		}
+	}
+	d, choice, ok := s.choose(sub, now.Truncate(time.Second), now, true)
+	if !ok {
+		return NowNoneFits, nil
+	}
+	created, err := s.dels.StartDelivery(d, time.Time{}, func(sub *nudges.Subscriber) error {
+		nudges.Record(sub, choice.Nudge)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("recording a nudge: %w", err)
+	}
+	if !created {
+		return NowOnItsWay, nil
+	}
+	s.send(ctx, d)
+	return NowSent, nil
+}
+
+// send delivers one pending delivery at most once. Before each post the
+// attempt is recorded; a delivery that was attempted before is first
+// looked for in the DM's history, because the earlier post may have
+// reached Slack before a crash or a broken connection.
+func (s *Service) send(ctx context.Context, pd nudges.Delivery) {
+	if _, busy := s.inflight.LoadOrStore(pd.ID, struct{}{}); busy {
+		return
+	}
+	defer s.inflight.Delete(pd.ID)
+	log := s.log.With("delivery_id", pd.ID, "user_id", pd.UserID)
+
+	d, err := s.dels.Delivery(pd.ID)
+	if err != nil || !d.Sendable(s.clock()) {
+		return
+	}
+	sub, err := s.subs.Subscriber(d.UserID)
+	if err != nil {
+		log.Error("loading subscriber for delivery", "error", err)
+		return
+	}
+	if sub.Inactive {
+		s.failDelivery(d.ID, "inactive")
+		return
+	}
+	n, ok := s.catalog.Resolve(d.NudgeID)
+	if !ok {
+		log.Error("nudge no longer in the catalog; delivery dropped", "nudge_id", d.NudgeID)
+		s.failDelivery(d.ID, "unknown_nudge")
+		return
+	}
+	channel, err := s.dmChannel(ctx, sub)
+	if err != nil {
+		s.handleSendError(log, d, err, false)
+		return
+	}
+	if done := s.reconcile(ctx, log, d, channel); done {
+		return
+	}
+	msg := NudgeMessage{Nudge: n, Wording: s.wording(n, sub, d.ID), Delivery: d, Location: sub.Location(s.cal.Fallback)}
+	// A scheduled nudge may carry the person's own words back to them.
+	if !d.Manual && d.Round == 0 {
+		msg.FollowUp = s.followUpFor(d.UserID, s.clock())
+	}
+	s.post(ctx, log, d, channel, msg)
+}
+
+// dmChannel is the person's IM channel, opened once and kept.
+func (s *Service) dmChannel(ctx context.Context, sub nudges.Subscriber) (string, error) {
+	if sub.DMChannel != "" {
+		return sub.DMChannel, nil
+	}
+	ch, err := s.slack.OpenDM(ctx, sub.UserID)
+	if err != nil {
+		return "", fmt.Errorf("opening DM: %w", err)
+	}
+	_, err = s.subs.UpdateSubscriber(sub.UserID, func(sub *nudges.Subscriber) error {
+		sub.DMChannel = ch
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("saving DM channel: %w", err)
+	}
+	return ch, nil
+}
+
+// reconcile looks for an earlier, uncertain attempt's message before
+// anything is sent again. done is true when nothing more is to be done
+// this tick: the message was found, or it is too early to look.
+func (s *Service) reconcile(ctx context.Context, log *slog.Logger, d nudges.Delivery, channel string) (done bool) {
+	uncertain, lookAt := d.NeedsReconcile(s.settle)
+	if !uncertain {
+		return false
+	}
+	if wait := lookAt.Sub(s.clock()); wait > 0 {
+		log.Debug("uncertain delivery settling before reconciliation", "wait", wait)
+		return true
+	}
+	since := d.TryAt
+	if since.IsZero() {
+		since = d.Created
+	}
+	ts, found, err := s.slack.FindNudge(ctx, channel, d.ID, d.Round, since.Add(-2*time.Minute))
+	if err != nil {
+		log.Warn("could not check the DM history; will try again next tick", "error", err)
+		return true
+	}
+	if found {
+		log.Info("delivery found in the DM after an interrupted attempt; not sending again")
+		s.markSent(d.ID, channel, ts)
+		return true
+	}
+	return false
+}
+
+func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery, channel string, msg NudgeMessage) {
+	recorded := false
+	// The attempt is recorded after the limiter's wait, right before the
+	// request: a crash while queued leaves nothing uncertain.
+	ts, err := s.slack.PostNudge(ctx, channel, msg, func() error {
+		if recorded {
+			return nil
+		}
+		updated, err := s.dels.UpdateDelivery(d.ID, func(d *nudges.Delivery) error {
+			d.Attempt(s.clock(), channel)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("recording the attempt: %w: %w", ErrNotSent, err)
+		}
+		d, recorded = updated, true
+		return nil
+	})
+	if err != nil {
+		s.handleSendError(log, d, err, recorded)
+		return
+	}
+	s.markSent(d.ID, channel, ts)
+	if f := msg.FollowUp; f != nil {
+		_, err := s.refls.UpdateReflection(d.UserID, f.Seq, func(r *nudges.Reflection) error {
+			r.FollowedUp = s.clock()
+			return nil
+		})
+		if err != nil {
+			log.Warn("recording a commitment follow-up", "error", err)
+		}
+	}
+	log.Info("nudge delivered", "nudge_id", d.NudgeID)
+}
+
+// followUpFor finds the person's commitment due to be quoted back in
+// their next nudge, through the follow-up index.
+func (s *Service) followUpFor(userID string, now time.Time) *nudges.Reflection {
+	r, found, err := s.refls.DueFollowUp(userID, now)
+	if err != nil {
+		s.log.Warn("looking for a commitment to follow up", "user_id", userID, "error", err)
+		return nil
+	}
+	if !found {
+		return nil
+	}
+	return &r
+}
+
+func (s *Service) markSent(id, channel, ts string) {
+	_, err := s.dels.UpdateDelivery(id, func(d *nudges.Delivery) error {
+		d.Sent(s.clock(), channel, ts)
+		return nil
+	})
+	if err != nil {
+		s.log.Error("recording a sent delivery; it will be reconciled", "delivery_id", id, "error", err)
+		return
+	}
+	s.obs.Delivered("sent")
+}
+
+func (s *Service) failDelivery(id, reason string) {
+	_, err := s.dels.UpdateDelivery(id, func(d *nudges.Delivery) error {
+		d.State = nudges.StateFailed
+		return nil
+	})
+	if err != nil {
+		s.log.Error("recording a failed delivery", "delivery_id", id, "error", err)
+	}
+	s.obs.Delivered("failed_" + reason)
+}
+
+func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error, thisAttempt bool) {
+	switch code := SlackCode(err); {
+	case errors.Is(err, ErrUncertain):
+		log.Warn("post outcome uncertain; will reconcile against the DM before any retry", "error", err)
+		s.obs.Delivered("uncertain")
+	case goneCodes[code]:
+		log.Warn("person can no longer receive nudges; schedule stopped, data kept", "reason", code)
+		s.deactivate(d.UserID, code)
+		s.failDelivery(d.ID, "gone")
+	case code == "channel_not_found" || code == "is_archived":
+		// A cached DM channel went stale: forget it, try again next tick.
+		log.Warn("DM channel no longer usable; reopening next tick", "reason", code)
+		s.update(log, "forgetting a stale DM channel", func() error {
+			_, err := s.subs.UpdateSubscriber(d.UserID, func(sub *nudges.Subscriber) error { sub.DMChannel = ""; return nil })
+			return err
+		})
+		s.update(log, "resetting attempts", func() error {
+			_, err := s.dels.UpdateDelivery(d.ID, func(d *nudges.Delivery) error { d.Attempts = 0; return nil })
+			return err
+		})
+	case code != "":
+		log.Error("slack refused the nudge; not retrying", "reason", code)
+		s.failDelivery(d.ID, "refused")
+	default:
+		// Not sent, and Slack said so (rate limited throughout, or our
+		// context ended before the call): nothing to reconcile next time.
+		s.noisy.logAt(slog.LevelWarn, "delivery not sent; will try again next tick", "delivery_id", d.ID, "user_id", d.UserID, "error", err)
+		s.obs.Delivered("retry")
+		if thisAttempt && errors.Is(err, ErrNotSent) {
+			s.update(log, "undoing an attempt that never left", func() error {
+				_, err := s.dels.UpdateDelivery(d.ID, func(d *nudges.Delivery) error { d.NotAttempted(); return nil })
+				return err
+			})
+		}
+	}
+}
+
+// update runs a best-effort write whose failure only costs a retry.
+func (s *Service) update(log *slog.Logger, what string, fn func() error) {
+	if err := fn(); err != nil {
+		log.Warn(what, "error", err)
+	}
+}

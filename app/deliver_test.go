@@ -1,0 +1,166 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nudgebot/nudgebot/app"
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// Ensure a commitment is quoted back in the scheduled nudge three working
+// days later even when the person wrote 40 more reflections since: the
+// follow-up index finds it, however deep in the journal it lies.
+func TestCommitmentQuotedBackAfterManyReflections(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	who := app.Person(owner)
+	tc.deliver(t, owner) // Monday 2 March, 09:00 Berlin
+	saved, err := tc.Reflect(ctx, who, app.Reflection{Text: "a hard week", Commitment: "hand the review to Priya"}, tc.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if _, err := tc.Reflect(ctx, who, app.Reflection{Text: fmt.Sprintf("note %d", i)}, tc.now.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var quoted []string
+	for day := 1; day <= 4; day++ {
+		sub, err := tc.db.Subscriber(owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.now = sub.NextDue
+		tc.Tick(ctx, tc.now)
+		posts := tc.slack.postsTo("D" + owner)
+		if f := posts[len(posts)-1].followUp; f != nil {
+			quoted = append(quoted, tc.now.Weekday().String()+": "+f.Commitment)
+			if f.Seq != saved.Reflection.Seq {
+				t.Errorf("quoted reflection #%d, want #%d", f.Seq, saved.Reflection.Seq)
+			}
+		}
+	}
+	// Written Monday; three working days later is Thursday.
+	if want := []string{"Thursday: hand the review to Priya"}; fmt.Sprint(quoted) != fmt.Sprint(want) {
+		t.Errorf("quoted back %v, want %v", quoted, want)
+	}
+}
+
+// Ensure the scheduler sends each due slot exactly once, however often it
+// runs, and that a post refused as never sent stays in the outbox and
+// goes out next tick without doubling.
+func TestTickSendsOnce(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	tc.subscribe(t, owner)
+	sub, _ := tc.db.Subscriber(owner)
+	tc.now = sub.NextDue
+	tc.slack.postErr = fmt.Errorf("throttled: %w", app.ErrNotSent)
+	tc.Tick(ctx, tc.now)
+	if n := len(tc.slack.postsTo("D" + owner)); n != 0 {
+		t.Fatalf("posts after a refused post = %d, want 0", n)
+	}
+	pending, err := tc.db.Pending()
+	if err != nil || len(pending) != 1 || pending[0].Attempts != 0 {
+		t.Fatalf("outbox after a post that never left = %+v (%v), want one delivery with no attempt", pending, err)
+	}
+	for range 3 {
+		tc.Tick(ctx, tc.now.Add(time.Minute))
+	}
+	if n := len(tc.slack.postsTo("D" + owner)); n != 1 {
+		t.Errorf("posts after four ticks = %d, want 1", n)
+	}
+}
+
+// Ensure an uncertain post is looked for in the DM before anything is
+// sent again, and only once it has had time to land.
+func TestUncertainPostIsReconciled(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	tc.subscribe(t, owner)
+	sub, _ := tc.db.Subscriber(owner)
+	tc.now = sub.NextDue
+	tc.slack.postErr = fmt.Errorf("connection reset: %w", app.ErrUncertain)
+	tc.Tick(ctx, tc.now)
+	ds, _ := tc.db.Pending()
+	if len(ds) != 1 || ds[0].Attempts != 1 {
+		t.Fatalf("after an uncertain post: %+v, want one pending delivery with its attempt kept", ds)
+	}
+	tc.Tick(ctx, tc.now.Add(time.Second)) // too early to look: nothing
+	if n := len(tc.slack.postsTo("D" + owner)); n != 0 {
+		t.Fatalf("posted again before the settle time: %d", n)
+	}
+	tc.now = tc.now.Add(app.DefaultSettleTime + time.Second)
+	tc.Tick(ctx, tc.now)
+	if n := len(tc.slack.postsTo("D" + owner)); n != 1 {
+		t.Errorf("posts after reconciling = %d, want 1", n)
+	}
+}
+
+// Ensure a snoozed nudge comes back as a new round at the snooze time,
+// and a second click on an answered nudge changes nothing.
+func TestSnoozeComesBack(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	d := tc.deliver(t, owner)
+	res, err := tc.AnswerNudge(ctx, app.Person(owner), d.ID, nudges.AnswerSnoozeHour, app.MessageRef{}, tc.now)
+	if err != nil || res.Delivery.Round != 1 {
+		t.Fatalf("snooze: %+v, %v", res, err)
+	}
+	tc.Tick(ctx, tc.now.Add(59*time.Minute))
+	if n := len(tc.slack.postsTo("D" + owner)); n != 1 {
+		t.Fatalf("posts before the snooze ended = %d, want 1", n)
+	}
+	tc.now = tc.now.Add(time.Hour)
+	tc.Tick(ctx, tc.now)
+	posts := tc.slack.postsTo("D" + owner)
+	if len(posts) != 2 || posts[1].round != 1 {
+		t.Fatalf("after the snooze: %+v, want a second post in round 1", posts)
+	}
+	if _, err := tc.AnswerNudge(ctx, app.Person(owner), d.ID, nudges.AnswerDone, app.MessageRef{}, tc.now); err != nil {
+		t.Fatal(err)
+	}
+	again, err := tc.AnswerNudge(ctx, app.Person(owner), d.ID, nudges.AnswerSkip, app.MessageRef{}, tc.now)
+	if err != nil || !again.Repeat {
+		t.Errorf("second answer: %+v, %v; want a repeat that changes nothing", again, err)
+	}
+	got, _ := tc.db.Delivery(d.ID)
+	if got.Outcome != nudges.OutcomeDone {
+		t.Errorf("outcome = %q, want done", got.Outcome)
+	}
+	if _, err := tc.AnswerNudge(ctx, app.Person(owner), "nope", nudges.AnswerDone, app.MessageRef{}, tc.now); !errors.Is(err, nudges.ErrNotFound) {
+		t.Errorf("unknown delivery: err = %v, want not found", err)
+	}
+}
+
+// Ensure the scheduler is told to wake for the earliest of: the next due
+// person, the end of a snooze, and the moment an uncertain post may be
+// looked for.
+func TestNextWake(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	if _, ok := tc.NextWake(); ok {
+		t.Fatal("a wake time with nobody scheduled")
+	}
+	d := tc.deliver(t, owner) // due again tomorrow at 09:00 Berlin
+	tomorrow := d.Slot.Add(24 * time.Hour)
+	if at, ok := tc.NextWake(); !ok || !at.Equal(tomorrow) {
+		t.Fatalf("next wake = %v %v, want tomorrow's slot %v", at, ok, tomorrow)
+	}
+	if _, err := tc.AnswerNudge(ctx, app.Person(owner), d.ID, nudges.AnswerSnoozeHour, app.MessageRef{}, tc.now); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := tc.NextWake(); !at.Equal(tc.now.Add(time.Hour)) {
+		t.Fatalf("next wake = %v, want the snooze's end %v", at, tc.now.Add(time.Hour))
+	}
+	tc.now = tc.now.Add(time.Hour)
+	tc.slack.postErr = fmt.Errorf("reset: %w", app.ErrUncertain)
+	tc.Tick(ctx, tc.now)
+	if at, _ := tc.NextWake(); !at.Equal(tc.now.Add(app.DefaultSettleTime)) {
+		t.Fatalf("next wake = %v, want the settle time %v", at, tc.now.Add(app.DefaultSettleTime))
+	}
+}

@@ -1,0 +1,270 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// commitmentDelay is how many working days pass before a commitment is
+// quoted back.
+const commitmentDelay = 3
+
+// Reflection is what a person writes, with /reflect or its form.
+type Reflection struct {
+	Text       string
+	Commitment string // "one thing I will do next"; optional
+	Share      nudges.Share
+	// DeliveryID is the nudge the form was opened on; empty means the
+	// person's latest nudge within a day, if any.
+	DeliveryID string
+}
+
+// Saved is a saved reflection and how many the person has.
+type Saved struct {
+	Reflection nudges.Reflection
+	Count      int
+}
+
+// Reflect saves a private reflection, linked to the nudge it answers
+// (which counts as acting on that nudge). A commitment is quoted back
+// in the person's nudge a few working days later.
+func (s *Service) Reflect(ctx context.Context, a Actor, in Reflection, now time.Time) (Saved, error) {
+	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+		return Saved{}, err
+	}
+	r := nudges.Reflection{UserID: a.UserID, Created: now, Text: in.Text, Commitment: in.Commitment, Share: in.Share}
+	d, linked := s.nudgeFor(a.UserID, in.DeliveryID, now)
+	if linked {
+		r.DeliveryID, r.NudgeID = d.ID, d.NudgeID
+	}
+	if in.Commitment != "" {
+		r.FollowUpDue = addWorkingDays(now.In(s.Location(a.UserID)), commitmentDelay)
+	}
+	saved, err := s.refls.SaveReflection(r)
+	if err != nil {
+		return Saved{}, fmt.Errorf("saving reflection: %w", err)
+	}
+	if linked {
+		_, _, err := s.dels.RecordOutcome(d.ID, func(d *nudges.Delivery, sub *nudges.Subscriber) error {
+			d.Reflected(now, sub)
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("linking a reflection to its nudge", "user_id", a.UserID, "delivery_id", d.ID, "error", err)
+		}
+	}
+	count, err := s.refls.CountReflections(a.UserID)
+	if err != nil {
+		count = saved.Seq
+	}
+	// Never the text: reflections are not logged.
+	s.log.Info("reflection saved", "user_id", a.UserID, "seq", saved.Seq, "linked", linked, "shared", saved.Share != nudges.ShareNone)
+	return Saved{Reflection: saved, Count: count}, nil
+}
+
+// nudgeFor is the nudge a reflection written now answers: the delivery
+// named, if it is the person's own, else their latest one sent within a
+// day.
+func (s *Service) nudgeFor(userID, deliveryID string, now time.Time) (nudges.Delivery, bool) {
+	if deliveryID != "" {
+		d, err := s.dels.Delivery(deliveryID)
+		return d, err == nil && d.UserID == userID
+	}
+	ds, err := s.dels.Deliveries(userID, now.Add(-36*time.Hour))
+	if err != nil {
+		return nudges.Delivery{}, false
+	}
+	for i := len(ds) - 1; i >= 0; i-- {
+		if d := ds[i]; d.State == nudges.StateSent && now.Sub(d.SentAt) <= 24*time.Hour {
+			return d, true
+		}
+	}
+	return nudges.Delivery{}, false
+}
+
+// addWorkingDays moves t forward n weekdays, to the start of that day.
+func addWorkingDays(t time.Time, n int) time.Time {
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
+	for n > 0 {
+		d = d.AddDate(0, 0, 1)
+		if d.Weekday() != time.Saturday && d.Weekday() != time.Sunday {
+			n--
+		}
+	}
+	return d
+}
+
+// ReflectionForm is what the reflection form shows: the nudge it is
+// about, if any.
+type ReflectionForm struct {
+	Nudge      nudges.Nudge
+	Wording    nudges.Wording
+	HaveNudge  bool
+	DeliveryID string
+}
+
+// OpenReflection prepares the reflection form, on the given nudge of the
+// person's or their latest.
+func (s *Service) OpenReflection(ctx context.Context, a Actor, deliveryID string, now time.Time) (ReflectionForm, error) {
+	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+		return ReflectionForm{}, err
+	}
+	d, ok := s.nudgeFor(a.UserID, deliveryID, now)
+	if !ok {
+		return ReflectionForm{}, nil
+	}
+	n, have := s.catalog.Resolve(d.NudgeID)
+	sub, _ := s.subs.Subscriber(a.UserID)
+	return ReflectionForm{Nudge: n, Wording: s.wording(n, sub, d.ID), HaveNudge: have, DeliveryID: d.ID}, nil
+}
+
+// Journal is a page of a person's reflections, newest first.
+type Journal struct {
+	Reflections []nudges.Reflection
+	Total       int
+	Location    *time.Location
+}
+
+// ListReflections is the person's latest n reflections.
+func (s *Service) ListReflections(ctx context.Context, a Actor, n int) (Journal, error) {
+	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+		return Journal{}, err
+	}
+	rs, err := s.refls.Reflections(a.UserID, n)
+	if err != nil {
+		return Journal{}, fmt.Errorf("listing reflections: %w", err)
+	}
+	total, err := s.refls.CountReflections(a.UserID)
+	if err != nil {
+		total = len(rs)
+	}
+	return Journal{Reflections: rs, Total: total, Location: s.Location(a.UserID)}, nil
+}
+
+// SearchReflections finds up to limit of the person's reflections that
+// mention word.
+func (s *Service) SearchReflections(ctx context.Context, a Actor, word string, limit int) (Journal, error) {
+	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+		return Journal{}, err
+	}
+	rs, err := s.refls.SearchReflections(a.UserID, word, limit)
+	if err != nil {
+		return Journal{}, fmt.Errorf("searching reflections: %w", err)
+	}
+	return Journal{Reflections: rs, Total: len(rs), Location: s.Location(a.UserID)}, nil
+}
+
+// DeleteReflection deletes one of the person's reflections;
+// nudges.ErrNotFound when they have no such reflection.
+func (s *Service) DeleteReflection(ctx context.Context, a Actor, seq int) error {
+	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+		return err
+	}
+	if err := s.refls.DeleteReflection(a.UserID, seq); err != nil {
+		return fmt.Errorf("deleting a reflection: %w", err)
+	}
+	return nil
+}
+
+// Export is everything nudgebot keeps about one person.
+type Export struct {
+	ExportedAt  time.Time           `json:"exported_at"`
+	UserID      string              `json:"user_id"`
+	Settings    *nudges.Subscriber  `json:"settings,omitempty"`
+	Reflections []nudges.Reflection `json:"reflections"`
+	Nudges      []ExportedNudge     `json:"nudges"`
+	// Unreadable counts records that exist but could not be opened; each
+	// is logged by name, never by content.
+	Unreadable int `json:"-"`
+}
+
+// ExportedNudge is a delivery with the prompt it carried.
+type ExportedNudge struct {
+	nudges.Delivery
+	Prompt string `json:"prompt,omitempty"`
+}
+
+// Export gathers everything about the person, for them alone, through the
+// same walk as the operator's `nudgebot export`, so the two cannot drift
+// apart.
+func (s *Service) Export(ctx context.Context, a Actor, now time.Time) (Export, error) {
+	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+		return Export{}, err
+	}
+	ex := Export{ExportedAt: now, UserID: a.UserID, Reflections: []nudges.Reflection{}, Nudges: []ExportedNudge{}}
+	err := s.exporter.ExportPerson(a.UserID, func(r nudges.PersonRecord) error {
+		switch {
+		case r.Subscriber != nil:
+			ex.Settings = r.Subscriber
+		case r.Delivery != nil:
+			n, _ := s.catalog.Resolve(r.Delivery.NudgeID)
+			ex.Nudges = append(ex.Nudges, ExportedNudge{Delivery: *r.Delivery, Prompt: n.Prompt})
+		case r.Reflection != nil:
+			ex.Reflections = append(ex.Reflections, *r.Reflection)
+		case r.Unreadable != nil:
+			ex.Unreadable++
+			s.log.Warn("a record left out of an export cannot be read", "user_id", a.UserID, "record", r.Unreadable.Name(), "error", r.Unreadable.Detail)
+		}
+		return nil
+	})
+	if err != nil {
+		return Export{}, fmt.Errorf("exporting: %w", err)
+	}
+	slices.Reverse(ex.Reflections) // newest first, as /reflect list shows them
+	return ex, nil
+}
+
+// Forget deletes everything nudgebot keeps about the person: their data
+// key first, so their reflections are unreadable from then on wherever
+// the sealed bytes remain, then every record of them. Only the person
+// may ask, for themselves.
+func (s *Service) Forget(ctx context.Context, a Actor, whom string) error {
+	if err := s.policy.Authorize(ctx, a, OwnedBy(whom)); err != nil {
+		return err
+	}
+	if err := s.eraser.Forget(whom); err != nil {
+		return fmt.Errorf("forgetting a person: %w", err)
+	}
+	s.log.Info("person forgotten", "user_id", whom)
+	return nil
+}
+
+// Compact gives the space of deleted records back, when there is any.
+func (s *Service) Compact() error {
+	if !s.eraser.NeedsCompaction() {
+		return nil
+	}
+	if err := s.eraser.Compact(); err != nil {
+		return fmt.Errorf("compacting the database: %w", err)
+	}
+	s.log.Info("database compacted after a deletion")
+	return nil
+}
+
+// DraftUpdate is the reflection a person turns into a team update.
+func (s *Service) DraftUpdate(ctx context.Context, a Actor, seq int) (nudges.Reflection, error) {
+	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+		return nudges.Reflection{}, err
+	}
+	r, err := s.refls.Reflection(a.UserID, seq)
+	if err != nil {
+		return nudges.Reflection{}, fmt.Errorf("drafting from a reflection: %w", err)
+	}
+	return r, nil
+}
+
+// PostUpdate posts the person's team update in a channel, in their name.
+// Only a member of the channel may speak there through nudgebot.
+func (s *Service) PostUpdate(ctx context.Context, a Actor, channel, text string) error {
+	if err := s.policy.Authorize(ctx, a, ChannelPost(channel)); err != nil {
+		return err
+	}
+	if err := s.slack.PostUpdate(ctx, channel, a.UserID, text); err != nil {
+		return fmt.Errorf("posting a team update: %w", err)
+	}
+	return nil
+}
