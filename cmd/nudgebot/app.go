@@ -305,9 +305,14 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if _, err := os.Stat(cfg.Storage.Path); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stdout, "database %s does not exist yet: `nudgebot run` creates it\n", cfg.Storage.Path)
-	} else if db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: time.Second, ReadOnly: true}); err != nil {
+	} else if keys, err := opsKeys(cfg, getenv); err != nil {
+		problems = append(problems, err.Error())
+	} else if db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: time.Second, ReadOnly: true, Keys: keys}); err != nil {
 		problems = append(problems, "database: "+err.Error())
 	} else {
+		// With the keys, Check also opens every reflection, so one whose
+		// seal no longer matches its record (a flipped share setting) is
+		// reported.
 		if err := db.Check(); err != nil {
 			problems = append(problems, "database: "+err.Error())
 		} else {

@@ -17,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
@@ -141,6 +142,21 @@ func TestTamperedShareFlagRefused(t *testing.T) {
 		t.Error("the refused record was not reported in the log")
 	}
 	contains(t, h.say(ana.ID, "/reflect", "list"), "couldn't")
+
+	// `nudgebot check`, with the key it finds beside the database, names
+	// the record.
+	h.stop()
+	env := map[string]string{
+		config.EnvBotToken: testBotToken, config.EnvAppToken: testAppToken,
+		config.EnvAPIURL: h.emu.URL(), config.EnvStoragePath: h.cfg.Storage.Path,
+	}
+	code, _, stderr := toolEnv(t, env, "check")
+	if code == exitOK || !strings.Contains(stderr, "reflection 1 of "+ana.ID+" does not open") {
+		t.Errorf("check: exit %d, stderr %q; want the tampered reflection reported", code, stderr)
+	}
+	if strings.Contains(stderr, tamperMarker) {
+		t.Error("check quoted the reflection")
+	}
 }
 
 // flipShare rewrites userID's first reflection to share, and adds it to
