@@ -9,6 +9,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/storage"
 )
 
 // Ensure a commitment is quoted back in the scheduled nudge three working
@@ -162,5 +163,30 @@ func TestNextWake(t *testing.T) {
 	tc.Tick(ctx, tc.now)
 	if at, _ := tc.NextWake(); !at.Equal(tc.now.Add(app.DefaultSettleTime)) {
 		t.Fatalf("next wake = %v, want the settle time %v", at, tc.now.Add(app.DefaultSettleTime))
+	}
+}
+
+// fullJournal is a journal that already holds the most reflections one
+// person may keep.
+type fullJournal struct{ *storage.DB }
+
+func (fullJournal) CountReflections(string) (int, error) { return nudges.MaxReflections, nil }
+
+// Ensure one person cannot make the bot store reflections without end.
+func TestReflectionsAreCapped(t *testing.T) {
+	tc := newTestCore(t)
+	svc, err := app.New(
+		app.Ports{Subscribers: tc.db, Settings: tc.db, Deliveries: tc.db, Reflections: fullJournal{tc.db}, Digests: tc.db, Eraser: tc.db, Exporter: tc.db, Messenger: tc.slack},
+		app.Config{Catalog: tc.Catalog(), Calendar: nudges.Calendar{Fallback: time.UTC}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Reflect(context.Background(), app.Person(owner), app.Reflection{Text: "one more"}, tc.now)
+	if !errors.Is(err, nudges.ErrTooManyReflections) {
+		t.Fatalf("err = %v, want too many reflections", err)
+	}
+	if n, _ := tc.db.CountReflections(owner); n != 0 {
+		t.Errorf("%d reflections stored past the cap", n)
 	}
 }

@@ -36,6 +36,9 @@ func (s *Service) Reflect(ctx context.Context, a Actor, in Reflection, now time.
 	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
 		return Saved{}, err
 	}
+	if n, err := s.refls.CountReflections(a.UserID); err == nil && n >= nudges.MaxReflections {
+		return Saved{}, nudges.ErrTooManyReflections
+	}
 	r := nudges.Reflection{UserID: a.UserID, Created: now, Text: in.Text, Commitment: in.Commitment, Share: in.Share}
 	d, linked := s.nudgeFor(a.UserID, in.DeliveryID, now)
 	if linked {

@@ -56,6 +56,10 @@ type Options struct {
 	// Past it, the ack still goes out at once and the person is asked to
 	// try again in a moment.
 	MaxWork int
+	// Budget is each person's allowance of commands and clicks per
+	// minute, with bursts of BudgetBurst; default 20 and 5. Past it the
+	// person is asked to slow down and nothing runs.
+	Budget, BudgetBurst int
 	// ReadyFunc, if set, is called once the first Socket Mode connection
 	// says hello. The demo and the tests use it to start driving.
 	ReadyFunc func()
@@ -73,8 +77,9 @@ type Bot struct {
 	now       func() time.Time
 	metrics   Metrics
 
-	smc  *socketmode.Client
-	seen *recentSet
+	smc    *socketmode.Client
+	seen   *recentSet
+	budget *budget
 
 	// workCtx carries the work done after acks and by cron. It outlives
 	// the Run context on purpose: a shutdown stops new work at once but
@@ -122,6 +127,12 @@ func New(opts Options) (*Bot, error) {
 	if opts.MaxWork <= 0 {
 		opts.MaxWork = 64
 	}
+	if opts.Budget <= 0 {
+		opts.Budget = 20
+	}
+	if opts.BudgetBurst <= 0 {
+		opts.BudgetBurst = 5
+	}
 	smOpts := []socketmode.Option{socketmode.OptionLog(slogPrinter{opts.Logger})}
 	if opts.PingInterval > 0 {
 		smOpts = append(smOpts, socketmode.OptionPingInterval(opts.PingInterval))
@@ -136,6 +147,7 @@ func New(opts Options) (*Bot, error) {
 		metrics:   opts.Metrics,
 		smc:       socketmode.New(opts.Slack.client, smOpts...),
 		seen:      newRecentSet(4096),
+		budget:    newBudget(opts.Budget, opts.BudgetBurst),
 		workSem:   make(chan struct{}, opts.MaxWork),
 		busySem:   make(chan struct{}, 8),
 	}, nil
@@ -318,7 +330,10 @@ const busyText = "I'm a little busy this second, so I didn't start that. Please 
 // tellBusy answers a click the bot was too busy to start, through its
 // response_url, from a small pool of its own; past that, the click is
 // only logged.
-func (b *Bot) tellBusy(url string) {
+func (b *Bot) tellBusy(url string) { b.tellClick(url, busyText) }
+
+// tellClick answers a click it will not act on, from the busy pool.
+func (b *Bot) tellClick(url, text string) {
 	select {
 	case b.busySem <- struct{}{}:
 	default:
@@ -328,7 +343,7 @@ func (b *Bot) tellBusy(url string) {
 	go func() {
 		defer b.work.Done()
 		defer func() { <-b.busySem }()
-		b.slack.respond(b.ctx(), url, reply(busyText))
+		b.slack.respond(b.ctx(), url, reply(text))
 	}()
 }
 

@@ -78,6 +78,10 @@ func (b *Bot) onSlashCommand(ctx context.Context, evt socketmode.Event) {
 		b.log.Info("re-sent command ignored", "envelope_id", evt.Request.EnvelopeID, "retry_attempt", evt.Request.RetryAttempt)
 		return
 	}
+	if !b.budget.allow(cmd.UserID) {
+		b.ack(evt, reply(slowDownText))
+		return
+	}
 	if !b.reserve() {
 		b.ack(evt, reply(busyText))
 		return
@@ -256,6 +260,9 @@ func truncate(s string, n int) string {
 func (b *Bot) failed(who app.Actor, what string, err error) *ephemeral {
 	if f, ok := errors.AsType[*app.Forbidden](err); ok {
 		return reply("Sorry, that is only for " + f.Who + ".")
+	}
+	if errors.Is(err, nudges.ErrTooManyReflections) {
+		return reply(fmt.Sprintf("You have %d reflections, the most I keep for one person, so this one was not saved. `/reflect export` gives you all of them; `/reflect delete ID` makes room.", nudges.MaxReflections))
 	}
 	b.log.Error("could not do what a person asked; they were told nothing changed", "during", what, "user_id", who.UserID, "error", err)
 	return reply("Sorry, I couldn't save that just now, so nothing changed. Please try again in a minute; if it keeps happening, tell your nudgebot admin.")

@@ -29,6 +29,10 @@ func (b *Bot) onInteractive(ctx context.Context, evt socketmode.Event) {
 			b.log.Info("re-sent click ignored", "envelope_id", evt.Request.EnvelopeID)
 			return
 		}
+		if !b.budget.allow(cb.User.ID) {
+			b.tellClick(cb.ResponseURL, slowDownText)
+			return
+		}
 		started := b.goWork(func() {
 			if !b.firstTimeDurable(keys) {
 				return

@@ -218,8 +218,13 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload an
 		b.afterAck(who.UserID, keys, func(ctx context.Context) {
 			res, err := b.core.Reflect(ctx, who, in, b.now())
 			if err != nil {
-				b.log.Error("saving a reflection from the form", "user_id", who.UserID, "error", err)
-				b.slack.tell(ctx, who.UserID, "Sorry, I couldn't save your reflection just now. Nothing was stored; please try again in a minute.")
+				msg := "Sorry, I couldn't save your reflection just now. Nothing was stored; please try again in a minute."
+				if errors.Is(err, nudges.ErrTooManyReflections) {
+					msg = b.failed(who, "saving a reflection", err).Text
+				} else {
+					b.log.Error("saving a reflection from the form", "user_id", who.UserID, "error", err)
+				}
+				b.slack.tell(ctx, who.UserID, msg)
 				return
 			}
 			saved, count := res.Reflection, res.Count

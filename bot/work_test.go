@@ -36,3 +36,24 @@ func TestGoWorkIsBounded(t *testing.T) {
 	<-done
 	b.work.Wait()
 }
+
+// Ensure each person has their own allowance: one person past theirs is
+// refused while another still gets through, and the sweep forgets the
+// idle.
+func TestBudgetIsPerPerson(t *testing.T) {
+	b := newBudget(60, 3)
+	for i := range 3 {
+		if !b.allow("UFLOOD") {
+			t.Fatalf("click %d refused within the burst", i+1)
+		}
+	}
+	if b.allow("UFLOOD") {
+		t.Fatal("a fourth click at once was allowed with a burst of three")
+	}
+	if !b.allow("UOTHER") {
+		t.Fatal("another person was refused because of the first one's flood")
+	}
+	if !b.allow("") || !(*budget)(nil).allow("UFLOOD") {
+		t.Fatal("no person, or no budget, must never refuse")
+	}
+}

@@ -1,6 +1,9 @@
 package nudges
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Share says whether a reflection may appear in the team digest, and how.
 // The default is not at all: reflections are private unless their author
@@ -15,6 +18,14 @@ const (
 
 // MaxReflectionLen bounds a reflection, in characters.
 const MaxReflectionLen = 3000
+
+// MaxReflections is how many reflections one person may keep: enough for
+// decades of daily notes, and a bound on what one person can make the
+// bot store, search and export.
+const MaxReflections = 10_000
+
+// ErrTooManyReflections is returned for a reflection past MaxReflections.
+var ErrTooManyReflections = errors.New("too many reflections")
 
 // Reflection is a private note a person wrote, usually about a nudge.
 // Text and Commitment are sealed at rest; only the author ever reads them
