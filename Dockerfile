@@ -6,6 +6,12 @@
 #     -e SLACK_BOT_TOKEN -e SLACK_APP_TOKEN -e NUDGEBOT_SECRET_KEY \
 #     -v nudgebot-data:/data nudgebot
 #
+# Give the reflection key as NUDGEBOT_SECRET_KEY (or as a secret file
+# mounted outside /data and named by storage.key_file). Without one,
+# nudgebot creates nudgebot.key beside the database, on the /data volume,
+# and warns at every start: a copy of the volume would then hold both
+# the sealed reflections and the key that opens them.
+#
 # See docs/operations.md for configuration, metrics, backups and upgrades.
 
 FROM golang:1.26 AS build

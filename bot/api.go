@@ -190,7 +190,9 @@ func (w *webAPI) do(ctx context.Context, method string, kind callKind, fn func(c
 			return fmt.Errorf("slack %s: waiting for rate limit: %w: %w", method, errNotAttempted, werr)
 		}
 		cctx, cancel := context.WithTimeout(ctx, w.callTimeout)
-		err = fn(cctx)
+		// Scrubbed at once: slack-go's network errors quote the URL,
+		// and a response_url is a secret (see Scrub).
+		err = scrubError(fn(cctx))
 		cancel()
 		outcome := classify(err)
 		w.metrics.APICall(method, outcome)

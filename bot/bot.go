@@ -91,6 +91,7 @@ type Bot struct {
 	workSem  chan struct{}
 	busySem  chan struct{}
 	ready    sync.Once
+	compact  compactGate
 
 	connected sync.Mutex
 	isUp      bool
@@ -176,7 +177,7 @@ loop:
 			// RunContext returns only for fatal auth errors (invalid_auth,
 			// token_revoked, …): retrying would spin, so stop and say why.
 			if err != nil && !errors.Is(err, context.Canceled) {
-				runErr = fmt.Errorf("socket mode: %w (check SLACK_APP_TOKEN and that the app is installed)", err)
+				runErr = fmt.Errorf("socket mode: %w (check SLACK_APP_TOKEN and that the app is installed)", scrubError(err))
 			}
 			break loop
 		case evt, ok := <-b.smc.Events:

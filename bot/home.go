@@ -148,7 +148,7 @@ func homeReflectionBlocks(h app.Home) []slack.Block {
 		blocks = append(blocks, slack.NewContextBlock("home_no_reflections", mrkdwn("None yet. `/reflect` followed by a few words saves one.")))
 	}
 	for _, r := range h.Reflections {
-		text := fmt.Sprintf("*#%d* · %s\n%s", r.Seq, r.Created.In(h.Location).Format("Mon 2 Jan"), Escape(truncate(r.Text, 280)))
+		text := fmt.Sprintf("*#%d* · %s\n%s", r.Seq, r.Created.In(h.Location).Format("Mon 2 Jan"), fitEscaped(r.Text, 280, false))
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil, slack.NewAccessory(button(actDraft, "Draft a team update", fmt.Sprint(r.Seq), ""))))
 	}
 	return blocks

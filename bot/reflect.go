@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -285,12 +286,14 @@ func (b *Bot) reflectionBlocks(title string, rs []nudges.Reflection, loc *time.L
 	for _, r := range rs {
 		head := fmt.Sprintf("*#%d* · %s", r.Seq, r.Created.In(loc).Format("Mon 2 Jan 2006"))
 		if n, ok := cat.Resolve(r.NudgeID); ok {
-			head += " · on: _" + Escape(truncate(n.Prompt, 90)) + "_"
+			head += " · on: _" + fitEscaped(n.Prompt, 90, false) + "_"
 		}
-		body := Escape(truncate(r.Text, 600))
+		// Cut to fit once escaped: 600 ampersands are 3,000 characters
+		// as Slack counts them.
+		body := fitEscaped(r.Text, 600, false)
 		var extra []string
 		if r.Commitment != "" {
-			extra = append(extra, "next step: "+Escape(truncate(r.Commitment, 200)))
+			extra = append(extra, "next step: "+fitEscaped(r.Commitment, 200, false))
 		}
 		extra = append(extra, shareText(r.Share))
 		text := head + "\n" + body + "\n_" + strings.Join(extra, " · ") + "_"
@@ -320,11 +323,11 @@ func (b *Bot) searchReflections(ctx context.Context, who app.Actor, word string)
 		return b.failed(who, "searching reflections", err)
 	}
 	if len(j.Reflections) == 0 {
-		return reply(fmt.Sprintf("None of your reflections mention “%s”.", Escape(truncate(word, 60))))
+		return reply(fmt.Sprintf("None of your reflections mention “%s”.", fitEscaped(word, 60, false)))
 	}
 	n := len(j.Reflections)
 	msg := reply(fmt.Sprintf("%d reflections mention the word", n))
-	msg.Blocks = b.reflectionBlocks(fmt.Sprintf("*%d %s mentioning “%s”* (only you can see this)", n, plural(n, "reflection", "reflections"), Escape(truncate(word, 60))), j.Reflections, j.Location)
+	msg.Blocks = b.reflectionBlocks(fmt.Sprintf("*%d %s mentioning “%s”* (only you can see this)", n, plural(n, "reflection", "reflections"), fitEscaped(word, 60, false)), j.Reflections, j.Location)
 	return msg
 }
 
@@ -449,12 +452,13 @@ func (b *Bot) postTeamUpdate(ctx context.Context, who app.Actor, channel, text s
 }
 
 // teamUpdateBlocks credit the author with a real mention: a display name
-// is free text anyone can change, a mention is not.
+// is free text anyone can change, a mention is not. The text gets
+// sections of its own: up to 3,000 characters with the credit added and
+// escaping applied would not fit in one.
 func teamUpdateBlocks(authorID, text string) []slack.Block {
-	return []slack.Block{
-		slack.NewSectionBlock(mrkdwn("*Team update from <@"+authorID+">*\n"+Escape(text)), nil, nil),
-		slack.NewContextBlock("update_via", mrkdwn("Written by <@"+authorID+">, posted with nudgebot")),
-	}
+	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn("*Team update from <@"+authorID+">*"), nil, nil)}
+	blocks = append(blocks, escapedSections(text, maxSectionText)...)
+	return append(blocks, slack.NewContextBlock("update_via", mrkdwn("Written by <@"+authorID+">, posted with nudgebot")))
 }
 
 func firstNonEmpty(ss ...string) string {
@@ -478,7 +482,10 @@ func forgetPrompt(userID string) *ephemeral {
 }
 
 // forget deletes everything about the person who clicked, if the button
-// was theirs, then gives the space back in the background.
+// was theirs: their data key first, so their reflections can no longer be
+// opened from the live file (a backup made earlier still opens while the
+// master key lives), then the records, then the free pages, by
+// compacting the file when next allowed.
 func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback, whom string) {
 	who := app.Person(cb.User.ID)
 	err := b.core.Forget(ctx, who, whom)
@@ -494,10 +501,48 @@ func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback, whom str
 	b.compactSoon()
 }
 
+// compactEvery is the least time between two compactions. A compaction
+// holds the database's write lock for the whole copy, so anyone able to
+// trigger one at will (each /nudge forget did) could stall everyone's
+// work; the hourly job picks up what a debounced request left.
+const compactEvery = 55 * time.Minute
+
+// compactGate lets at most one compaction run, and none sooner than
+// compactEvery after the last one started.
+type compactGate struct {
+	mu      sync.Mutex
+	running bool
+	last    time.Time
+}
+
+// claim reports whether a compaction may start at now, and if so marks
+// one as running.
+func (g *compactGate) claim(now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running || (!g.last.IsZero() && now.Sub(g.last) < compactEvery && !now.Before(g.last)) {
+		return false
+	}
+	g.running, g.last = true, now
+	return true
+}
+
+func (g *compactGate) done() {
+	g.mu.Lock()
+	g.running = false
+	g.mu.Unlock()
+}
+
 // compactSoon compacts the database in the background after a deletion,
-// so deleted bytes leave the file.
+// so deleted bytes leave the file, at most once per compactEvery (the
+// core compacts only when a deletion left something behind). It never
+// runs on the Socket Mode loop, so acks never wait for it.
 func (b *Bot) compactSoon() {
+	if !b.compact.claim(b.now()) {
+		return
+	}
 	b.goWork(func() {
+		defer b.compact.done()
 		if err := b.core.Compact(); err != nil {
 			b.log.Error("compacting the database after a deletion; it will be retried hourly", "error", err)
 		}
@@ -509,7 +554,7 @@ func followUpBlocks(r nudges.Reflection, loc *time.Location) []slack.Block {
 	day := r.Created.In(loc).Format("Monday")
 	return []slack.Block{
 		slack.NewDividerBlock(),
-		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("On %s you said you would: “%s”. Did you?", day, Escape(truncate(r.Commitment, 300)))), nil, nil),
+		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("On %s you said you would: “%s”. Did you?", day, fitEscaped(r.Commitment, 300, false))), nil, nil),
 		slack.NewActionBlock("commitment_actions",
 			button(actCommitKept, "Done", strconv.Itoa(r.Seq), slack.StylePrimary),
 			button(actCommitNotYet, "Not yet", strconv.Itoa(r.Seq), ""),

@@ -34,13 +34,13 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 	case socketmode.EventTypeConnectionError:
 		b.setConnected(false)
 		if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
-			b.log.Warn("could not connect to slack; retrying with backoff", "attempt", ce.Attempt, "backoff", ce.Backoff, "error", ce.ErrorObj)
+			b.log.Warn("could not connect to slack; retrying with backoff", "attempt", ce.Attempt, "backoff", ce.Backoff, "error", scrubError(ce.ErrorObj))
 		}
 	case socketmode.EventTypeIncomingError:
 		// A disconnect frame or a dropped socket: slack-go reconnects.
 		b.setConnected(false)
 		if ie, ok := evt.Data.(*slack.IncomingEventError); ok {
-			b.log.Info("socket mode connection closed; reconnecting", "reason", ie.ErrorObj)
+			b.log.Info("socket mode connection closed; reconnecting", "reason", scrubError(ie.ErrorObj))
 		}
 	case socketmode.EventTypeInvalidAuth:
 		b.log.Error("slack rejected the app token; check SLACK_APP_TOKEN")
@@ -76,7 +76,7 @@ func (b *Bot) ack(evt socketmode.Event, payload any) {
 		err = b.smc.Ack(*evt.Request)
 	}
 	if err != nil {
-		b.log.Warn("ack failed; slack will re-send", "envelope_id", evt.Request.EnvelopeID, "error", err)
+		b.log.Warn("ack failed; slack will re-send", "envelope_id", evt.Request.EnvelopeID, "error", scrubError(err))
 		return
 	}
 	b.metrics.EnvelopeAcked(evt.Request.Type, time.Since(start))
@@ -95,13 +95,13 @@ func (b *Bot) onBadMessage(evt socketmode.Event) {
 		Type       string `json:"type"`
 	}
 	if err := json.Unmarshal(bad.Message, &env); err != nil || env.EnvelopeID == "" {
-		b.log.Warn("unreadable socket mode frame ignored", "error", bad.Cause)
+		b.log.Warn("unreadable socket mode frame ignored", "error", scrubError(bad.Cause))
 		return
 	}
 	if err := b.smc.Ack(socketmode.Request{EnvelopeID: env.EnvelopeID}); err != nil {
-		b.log.Warn("ack of malformed envelope failed", "envelope_id", env.EnvelopeID, "error", err)
+		b.log.Warn("ack of malformed envelope failed", "envelope_id", env.EnvelopeID, "error", scrubError(err))
 	}
-	b.log.Warn("malformed or unsupported envelope acked and ignored", "envelope_id", env.EnvelopeID, "envelope_type", env.Type, "error", bad.Cause)
+	b.log.Warn("malformed or unsupported envelope acked and ignored", "envelope_id", env.EnvelopeID, "envelope_type", env.Type, "error", scrubError(bad.Cause))
 }
 
 // keyed prefixes an id for dedupeKeys; an empty id is no key at all, or
@@ -114,9 +114,13 @@ func keyed(prefix, id string) string {
 }
 
 // dedupeKeys names an envelope for deduplication: its id, and the ids
-// that stay the same when Slack re-sends under a new envelope.
+// that stay the same when Slack re-sends under a new envelope (made with
+// keyed). An empty envelope id is left out like the others.
 func dedupeKeys(envelopeID string, extra ...string) []string {
-	keys := []string{"env:" + envelopeID}
+	var keys []string
+	if k := keyed("env:", envelopeID); k != "" {
+		keys = append(keys, k)
+	}
 	for _, k := range extra {
 		if k != "" {
 			keys = append(keys, k)

@@ -114,6 +114,11 @@ type MetricsConfig struct {
 	// serves the whole database at /backup (to loopback clients only),
 	// so keep it on 127.0.0.1 unless a scraper elsewhere needs it.
 	Addr string `yaml:"addr"`
+	// BackupTokenFile holds the token /backup asks for. Empty means
+	// nudgebot.backup-token beside the key file (storage.key_file, or
+	// the database when the key is elsewhere), created with mode 0600 at
+	// start; NUDGEBOT_BACKUP_TOKEN overrides both.
+	BackupTokenFile string `yaml:"backup_token_file"`
 }
 
 // LogConfig picks the log level and format.

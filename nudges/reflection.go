@@ -39,6 +39,9 @@ type Reflection struct {
 	DeliveryID string    `json:"delivery_id,omitempty"`
 	NudgeID    string    `json:"nudge_id,omitempty"`
 	Share      Share     `json:"share,omitempty"`
+	// ShareChannel is the one digest channel a shared reflection may
+	// appear in; empty means any digest channel its author is in.
+	ShareChannel string `json:"share_channel,omitempty"`
 
 	// A commitment is quoted back a few working days later; these record
 	// when, and what the person answered.

@@ -4,12 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 )
 
-// validateBlocks checks the Block Kit limits Slack enforces and bots trip
-// over; problems come back as Slack words them, with a JSON pointer.
-func validateBlocks(raw json.RawMessage, maxBlocks int) error {
+// validateBlocks checks blocks the way Slack does: their structure, and
+// every published length and count limit (see slackLimits), counted in
+// UTF-16 units after the bot's escaping. Problems come back as Slack
+// words them, with a JSON pointer. kind is "message" or "view", whose
+// block counts differ.
+func validateBlocks(raw json.RawMessage, kind string) error {
+	lt := slackLimits()
+	maxBlocks := lt.max(kind, "", "blocks", 50)
 	var blocks []map[string]any
 	if err := json.Unmarshal(raw, &blocks); err != nil {
 		return errCode("invalid_blocks", "[ERROR] blocks must be a JSON array of objects: "+err.Error())
@@ -31,8 +35,9 @@ func validateBlocks(raw json.RawMessage, maxBlocks int) error {
 				v.fail(at+"/block_id", fmt.Sprintf("duplicate block_id %q", id))
 			}
 			seenBlocks[id] = true
-			v.maxLen(at+"/block_id", id, 255)
 		}
+		lt.check(&v, at, "block", typ, b)
+		lt.checkTree(&v, at, b, "none")
 		switch typ {
 		case "section":
 			_, hasText := b["text"]
@@ -41,20 +46,17 @@ func validateBlocks(raw json.RawMessage, maxBlocks int) error {
 				v.fail(at, "a section needs text or fields")
 			}
 			if hasText {
-				v.text(at+"/text", b["text"], 3000, false)
-			}
-			if len(fields) > 10 {
-				v.fail(at+"/fields", fmt.Sprintf("no more than 10 items allowed, got %d", len(fields)))
+				v.text(at+"/text", b["text"], false)
 			}
 			for j, f := range fields {
-				v.text(fmt.Sprintf("%s/fields/%d", at, j), f, 2000, false)
+				v.text(fmt.Sprintf("%s/fields/%d", at, j), f, false)
 			}
 		case "header":
-			v.text(at+"/text", b["text"], 150, true)
+			v.text(at+"/text", b["text"], true)
 		case "actions":
 			els, _ := b["elements"].([]any)
-			if len(els) == 0 || len(els) > 25 {
-				v.fail(at+"/elements", fmt.Sprintf("must have 1 to 25 elements, got %d", len(els)))
+			if len(els) == 0 {
+				v.fail(at+"/elements", "must have at least 1 element")
 			}
 			seenActions := map[string]bool{}
 			for j, e := range els {
@@ -62,11 +64,11 @@ func validateBlocks(raw json.RawMessage, maxBlocks int) error {
 				v.element(fmt.Sprintf("%s/elements/%d", at, j), el, seenActions)
 			}
 		case "context":
-			if els, _ := b["elements"].([]any); len(els) == 0 || len(els) > 10 {
-				v.fail(at+"/elements", fmt.Sprintf("must have 1 to 10 elements, got %d", len(els)))
+			if els, _ := b["elements"].([]any); len(els) == 0 {
+				v.fail(at+"/elements", "must have at least 1 element")
 			}
 		case "input":
-			v.text(at+"/label", b["label"], 2000, true)
+			v.text(at+"/label", b["label"], true)
 			el, ok := b["element"].(map[string]any)
 			if !ok {
 				v.fail(at+"/element", "missing required field: element")
@@ -90,14 +92,8 @@ func (v *blockChecker) fail(at, msg string) {
 	v.problems = append(v.problems, fmt.Sprintf("[ERROR] %s [json-pointer:%s]", msg, at))
 }
 
-func (v *blockChecker) maxLen(at, s string, limit int) {
-	if n := utf8.RuneCountInString(s); n > limit {
-		v.fail(at, fmt.Sprintf("must be less than %d characters, got %d", limit+1, n))
-	}
-}
-
-// text checks a text object.
-func (v *blockChecker) text(at string, obj any, limit int, plainOnly bool) {
+// text checks a text object's shape; its length is the limit tables'.
+func (v *blockChecker) text(at string, obj any, plainOnly bool) {
 	m, ok := obj.(map[string]any)
 	if !ok {
 		v.fail(at, "must be a text object")
@@ -112,11 +108,9 @@ func (v *blockChecker) text(at string, obj any, limit int, plainOnly bool) {
 	default:
 		v.fail(at+"/type", fmt.Sprintf("must be plain_text or mrkdwn, got %q", typ))
 	}
-	text, _ := m["text"].(string)
-	if text == "" {
+	if text, _ := m["text"].(string); text == "" {
 		v.fail(at+"/text", "must be at least 1 character")
 	}
-	v.maxLen(at+"/text", text, limit)
 }
 
 func (v *blockChecker) element(at string, el map[string]any, seen map[string]bool) {
@@ -134,13 +128,9 @@ func (v *blockChecker) element(at string, el map[string]any, seen map[string]boo
 			v.fail(at+"/action_id", fmt.Sprintf("duplicate action_id %q", id))
 		}
 		seen[id] = true
-		v.maxLen(at+"/action_id", id, 255)
 	}
 	if typ == "button" {
-		v.text(at+"/text", el["text"], 75, true)
-		if val, ok := el["value"].(string); ok {
-			v.maxLen(at+"/value", val, 2000)
-		}
+		v.text(at+"/text", el["text"], true)
 	}
 }
 
@@ -157,24 +147,26 @@ func validateView(raw json.RawMessage, wantType string) (map[string]any, error) 
 	}
 	var v blockChecker
 	if typ == "modal" {
-		v.text("/view/title", view["title"], 24, true)
+		v.text("/view/title", view["title"], true)
 		for _, k := range []string{"close", "submit"} {
 			if t, ok := view[k]; ok && t != nil {
-				v.text("/view/"+k, t, 24, true)
+				v.text("/view/"+k, t, true)
 			}
 		}
 	}
-	if s, _ := view["callback_id"].(string); s != "" {
-		v.maxLen("/view/callback_id", s, 255)
+	// The block count is validateBlocks' to check, with the rest.
+	fields := make(map[string]any, len(view))
+	for k, val := range view {
+		if k != "blocks" {
+			fields[k] = val
+		}
 	}
-	if s, _ := view["private_metadata"].(string); s != "" {
-		v.maxLen("/view/private_metadata", s, 3000)
-	}
+	slackLimits().check(&v, "/view", "view", "", fields)
 	blocks, _ := json.Marshal(view["blocks"])
 	if view["blocks"] == nil {
 		blocks = []byte("[]")
 	}
-	if err := validateBlocks(blocks, 100); err != nil {
+	if err := validateBlocks(blocks, "view"); err != nil {
 		if se, ok := err.(*slackError); ok {
 			for _, p := range se.messages {
 				v.problems = append(v.problems, strings.Replace(p, "json-pointer:/blocks", "json-pointer:/view/blocks", 1))

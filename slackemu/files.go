@@ -77,7 +77,7 @@ func (s *Server) filesComplete(r *apiRequest) (reply, error) {
 		m := &Message{Channel: c.id, TS: s.newTSLocked(), User: BotUserID, Text: r.get("initial_comment"),
 			ThreadTS: r.get("thread_ts"), Source: "files.completeUploadExternal", Posted: s.now()}
 		if blocks := r.rawJSON("blocks"); blocks != nil && m.Text == "" {
-			if err := validateBlocks(blocks, 50); err != nil {
+			if err := validateBlocks(blocks, "message"); err != nil {
 				return nil, err
 			}
 			m.Blocks = blocks

@@ -79,7 +79,7 @@ func messageFromArgs(r *apiRequest, requireContent bool) (*Message, error) {
 		m.Parse = r.get("parse")
 	}
 	if blocks := r.rawJSON("blocks"); blocks != nil {
-		if err := validateBlocks(blocks, 50); err != nil {
+		if err := validateBlocks(blocks, "message"); err != nil {
 			return nil, err
 		}
 		m.Blocks = blocks

@@ -38,7 +38,11 @@ var (
 )
 
 // SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
+
+// schemaSealedShare is the first schema whose reflections bind their
+// share setting into the seal, and whose pulses keep keyed voter markers.
+const schemaSealedShare = 2
 
 const (
 	defaultTimeout = time.Second
@@ -86,6 +90,10 @@ type DB struct {
 	keys     *Keys
 	timeout  time.Duration // for Compact's reopen
 	readOnly bool
+
+	// fileVersion is the schema of the open file: SchemaVersion unless
+	// an older file was opened read-only.
+	fileVersion int
 
 	// needsCompaction mirrors the meta flag so NeedsCompaction costs no
 	// transaction.
@@ -139,6 +147,7 @@ func Open(path string, opts Options) (*DB, error) {
 		log.Warn("database schema is older than this nudgebot; open it read-write once to migrate it",
 			"path", path, "schema_version", version, "current", SchemaVersion)
 	}
+	db.fileVersion = version
 	if err := db.openReflections(); err != nil {
 		return nil, errors.Join(err, closeRefused(db.bolt))
 	}
@@ -365,9 +374,10 @@ type migration func(tx *bolt.Tx) error
 
 // migrations is indexed by the version it migrates from; its length is
 // SchemaVersion.
-func migrations() []migration {
+func (db *DB) migrations() []migration {
 	return []migration{
 		0: rebuildIndexes, // files from before versioning may lack the indexes
+		1: db.sealShareAndKeyVoters,
 	}
 }
 
@@ -375,7 +385,7 @@ func migrations() []migration {
 // one transaction so that a crash leaves the old version intact.
 func (db *DB) prepare(version int) error {
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		for v, m := range migrations()[version:] {
+		for v, m := range db.migrations()[version:] {
 			if err := m(tx); err != nil {
 				return fmt.Errorf("migrate schema %d to %d: %w", version+v, version+v+1, err)
 			}
@@ -434,7 +444,9 @@ func (db *DB) Close() error {
 func (db *DB) Path() string { return db.path }
 
 // Check runs bbolt's consistency check over the whole file, then checks
-// that the due, outbox and seen indexes agree with their records. It
+// that the due, outbox and seen indexes agree with their records and,
+// when the keys were given, that every reflection opens under its seal
+// (a record whose share setting was altered does not). It
 // returns every problem found, joined and wrapped in ErrCorrupt. It reads
 // everything, so it belongs in tools and tests rather than hot paths.
 func (db *DB) Check() error {
@@ -442,7 +454,7 @@ func (db *DB) Check() error {
 		if err := checkTx(tx); err != nil {
 			return err // decoding records in a damaged file could fault
 		}
-		return errors.Join(checkIndexes(tx), checkReflections(tx))
+		return errors.Join(checkIndexes(tx), checkReflections(tx), db.checkSeals(tx))
 	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()

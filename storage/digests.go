@@ -2,6 +2,9 @@ package storage
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -274,19 +277,43 @@ func (db *DB) updateDigestState(channel string, fn func(*digestState) bool) erro
 
 // pulseRecord is one pulse in the pulses bucket. While it is open it
 // holds the running totals, which say nothing about who gave which
-// score; who has answered lives in pulse_voters until the pulse closes.
-// Once closed it keeps only where its summary went, so late answers are
-// refused and closing again returns the same summary.
+// score, and the random key that turns voters into markers in
+// pulse_voters. Once closed it keeps only where its summary went, so
+// late answers are refused and closing again returns the same summary;
+// the key is gone, so the markers, had any survived in free pages,
+// name nobody.
 type pulseRecord struct {
-	Channel string              `json:"channel"`
-	Opened  time.Time           `json:"opened"`
-	Closed  time.Time           `json:"closed,omitzero"` // the summary's PeriodEnd
-	Totals  nudges.PulseSummary `json:"totals"`
+	Channel  string              `json:"channel"`
+	Opened   time.Time           `json:"opened"`
+	Closed   time.Time           `json:"closed,omitzero"` // the summary's PeriodEnd
+	Totals   nudges.PulseSummary `json:"totals"`
+	VoterKey []byte              `json:"voter_key,omitempty"` // while open
 }
 
-// pulseVoter is what is known of one person in one open pulse: whether
-// they have voted and how many answers they have added, never what they
-// said. It is deleted when the pulse closes.
+// voterKeyLen is the size of a pulse's voter key, an HMAC-SHA256 key.
+const voterKeyLen = 32
+
+func newVoterKey() []byte {
+	k := make([]byte, voterKeyLen)
+	_, _ = rand.Read(k) // never fails: it crashes the program instead
+	return k
+}
+
+// voterMarker is pulse id ‖ 0 ‖ HMAC-SHA256(pulse key, user id): it
+// tells whether this person answered this pulse to whoever holds the
+// pulse's key, and, once the key is destroyed at close, to nobody. The
+// same person gets unrelated markers in different pulses.
+func voterMarker(id string, key []byte, userID string) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(userID))
+	return mac.Sum(voterKey(id, ""))
+}
+
+// pulseVoter is what is known of one marker in one open pulse: whether
+// it has voted and how many answers it has added, never what it said.
+// Forget leaves it alone, since it names nobody without the pulse's key
+// and deleting it would let the person vote again; it is deleted when
+// the pulse closes.
 type pulseVoter struct {
 	Voted    bool `json:"voted,omitempty"`
 	HearMore int  `json:"hear_more,omitempty"`
@@ -315,7 +342,7 @@ func (db *DB) OpenPulse(channel, id string, opened time.Time) error {
 			}
 			return nil
 		}
-		return putJSON(pb, id, pulseRecord{Channel: channel, Opened: opened.UTC()})
+		return putJSON(pb, id, pulseRecord{Channel: channel, Opened: opened.UTC(), VoterKey: newVoterKey()})
 	})
 	if err != nil {
 		return fmt.Errorf("storage: open pulse %q in %s: %w", id, channel, err)
@@ -323,8 +350,9 @@ func (db *DB) OpenPulse(channel, id string, opened time.Time) error {
 	return nil
 }
 
-// VotePulse records userID's score in pulse id. Each person votes once:
-// a second vote changes nothing and returns first=false. The score goes
+// VotePulse records userID's score in pulse id. Each person votes once,
+// whatever they Forget in between: a second vote changes nothing and
+// returns first=false. The score goes
 // straight into the totals, so no record ever pairs a person with their
 // score. A missing pulse wraps nudges.ErrNotFound, a closed one
 // nudges.ErrPulseClosed.
@@ -391,7 +419,10 @@ func (db *DB) updateOpenPulse(id, userID string, fn func(*pulseRecord, *pulseVot
 		if !p.Closed.IsZero() {
 			return nudges.ErrPulseClosed
 		}
-		vk := voterKey(id, userID)
+		if len(p.VoterKey) != voterKeyLen {
+			return fmt.Errorf("the pulse has no voter key: open the database read-write with this nudgebot to migrate it")
+		}
+		vk := voterMarker(id, p.VoterKey, userID)
 		var v pulseVoter
 		if _, err := getJSON(vb, string(vk), &v); err != nil {
 			return err
@@ -411,16 +442,17 @@ func (db *DB) updateOpenPulse(id, userID string, fn func(*pulseRecord, *pulseVot
 }
 
 // ClosePulse ends pulse id: it files the totals in the channel's pulse
-// history and deletes every per-person record of the pulse in the same
-// transaction, so from then on nothing links an answer to a person. The
+// history, deletes every voter marker of the pulse and destroys its
+// voter key in the same transaction, so from then on nothing links an
+// answer to a person. The
 // answers are sorted so their order does not hint at who wrote them. The
 // summary's PeriodEnd is the time of closing. Closing a closed pulse
 // returns the summary filed the first time. A missing pulse wraps
 // nudges.ErrNotFound.
 //
 // bbolt does not zero the pages it frees, so until they are reused the
-// file itself may still hold who answered (never what); `bbolt
-// compact` rewrites the file without them.
+// file itself may still hold the markers and the key; Compact rewrites
+// the file without them.
 func (db *DB) ClosePulse(id string) (nudges.PulseSummary, error) {
 	var sum nudges.PulseSummary
 	now := db.now().UTC()
@@ -537,8 +569,8 @@ func loadPulse(b *bolt.Bucket, id string) (pulseRecord, error) {
 	return p, nil
 }
 
-// voterKey is pulse id ‖ 0 ‖ user id, so one pulse's voters are one
-// range of keys.
+// voterKey is pulse id ‖ 0 ‖ rest, so one pulse's voters are one range
+// of keys.
 func voterKey(id, userID string) []byte {
 	k := make([]byte, 0, len(id)+1+len(userID))
 	k = append(k, id...)

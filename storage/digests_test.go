@@ -404,8 +404,8 @@ func holdsAny(stored [][]byte, needles []string) []string {
 	return found
 }
 
-// Ensure that once a pulse closes, nothing stored links an answer, or
-// even taking part, to a person.
+// Ensure that no voter's id is ever stored with a pulse, and that once a
+// pulse closes its markers and their key are gone too.
 func TestClosePulse_ForgetsWhoAnswered(t *testing.T) {
 	db, clock := openDigestDB(t)
 	for _, ch := range []string{"C1", "C2"} {
@@ -422,24 +422,45 @@ func TestClosePulse_ForgetsWhoAnswered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Someone answering the other, still open, pulse stays known there.
 	if _, err := db.VotePulse("P-C2", "UOTHERPULSE", 3); err != nil {
 		t.Fatal(err)
 	}
-	if found := holdsAny(allStored(t, db), voters); len(found) != len(voters) {
-		t.Fatalf("before close, found %q stored; want all voters (the test must see them to mean anything)", found)
+	if found := holdsAny(allStored(t, db), append(voters, "UOTHERPULSE")); len(found) > 0 {
+		t.Fatalf("while open, %q stored in the clear; want only keyed markers", found)
+	}
+	if n := countVoterMarkers(t, db, "P-C1"); n != len(voters) {
+		t.Fatalf("while open, %d markers for P-C1, want %d (the test must see them to mean anything)", n, len(voters))
 	}
 	clock.Set(digestBase.AddDate(0, 0, 7))
 	if _, err := db.ClosePulse("P-C1"); err != nil {
 		t.Fatal(err)
 	}
-	stored := allStored(t, db)
-	if found := holdsAny(stored, voters); len(found) > 0 {
-		t.Errorf("after close, %q still stored", found)
+	if n := countVoterMarkers(t, db, "P-C1"); n != 0 {
+		t.Errorf("after close, %d markers of P-C1 remain", n)
 	}
-	if found := holdsAny(stored, []string{"UOTHERPULSE"}); len(found) != 1 {
-		t.Errorf("closing P-C1 forgot who answered the open P-C2")
+	if n := countVoterMarkers(t, db, "P-C2"); n != 1 {
+		t.Errorf("closing P-C1 dropped the marker of the open P-C2 (%d left)", n)
 	}
+	if found := holdsAny(allStored(t, db), []string{`"voter_key"`}); len(found) != 1 {
+		t.Errorf("want exactly the open pulse to keep a voter key, found %q", found)
+	}
+}
+
+func countVoterMarkers(t *testing.T, db *DB, pulseID string) int {
+	t.Helper()
+	n := 0
+	err := db.view(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("pulse_voters")).ForEach(func(k, _ []byte) error {
+			if bytes.HasPrefix(k, append([]byte(pulseID), 0)) {
+				n++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // Ensure concurrent votes each count once.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,8 +46,8 @@ func TestOpen_Fresh(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := rawSchemaVersion(t, db.Path()); got != "1" {
-		t.Errorf("schema_version=%q, want 1", got)
+	if got := rawSchemaVersion(t, db.Path()); got != strconv.Itoa(storage.SchemaVersion) {
+		t.Errorf("schema_version=%q, want %d", got, storage.SchemaVersion)
 	}
 }
 
@@ -245,7 +246,7 @@ func TestOpen_RefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	rawUpdate(t, db.Path(), func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte("2"))
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte(strconv.Itoa(storage.SchemaVersion+1)))
 	})
 	before, err := os.ReadFile(db.Path())
 	if err != nil {
@@ -256,7 +257,7 @@ func TestOpen_RefusesNewerSchema(t *testing.T) {
 	if !errors.Is(err, storage.ErrNewerSchema) {
 		t.Fatalf("err=%v, want ErrNewerSchema", err)
 	}
-	want := "database schema version 2 is newer than this nudgebot understands (1): upgrade nudgebot or restore a backup made by this version"
+	want := fmt.Sprintf("database schema version %d is newer than this nudgebot understands (%d): upgrade nudgebot or restore a backup made by this version", storage.SchemaVersion+1, storage.SchemaVersion)
 	if err.Error() != want {
 		t.Errorf("err=%q, want %q", err, want)
 	}
@@ -311,8 +312,8 @@ func TestOpen_MigratesVersion0(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := rawSchemaVersion(t, path); got != "1" {
-		t.Errorf("schema_version=%q, want 1", got)
+	if got := rawSchemaVersion(t, path); got != strconv.Itoa(storage.SchemaVersion) {
+		t.Errorf("schema_version=%q, want %d", got, storage.SchemaVersion)
 	}
 }
 

@@ -119,22 +119,26 @@ type reflectionRecord struct {
 	Sealed  []byte `json:"sealed"`
 	DataKey string `json:"data_key"`
 
-	UserID      string       `json:"user_id"`
-	Seq         int          `json:"seq"`
-	Created     time.Time    `json:"created"`
-	DeliveryID  string       `json:"delivery_id,omitempty"`
-	NudgeID     string       `json:"nudge_id,omitempty"`
-	Share       nudges.Share `json:"share,omitempty"`
-	FollowUpDue time.Time    `json:"follow_up_due,omitzero"`
-	FollowedUp  time.Time    `json:"followed_up,omitzero"`
-	Kept        *bool        `json:"kept,omitempty"`
+	UserID     string       `json:"user_id"`
+	Seq        int          `json:"seq"`
+	Created    time.Time    `json:"created"`
+	DeliveryID string       `json:"delivery_id,omitempty"`
+	NudgeID    string       `json:"nudge_id,omitempty"`
+	Share      nudges.Share `json:"share,omitempty"`
+	// ShareChannel, like Share, UserID, Seq and Created, is bound into
+	// the sealed payload's additional data: changing who may see a
+	// reflection without the key makes it fail to open.
+	ShareChannel string    `json:"share_channel,omitempty"`
+	FollowUpDue  time.Time `json:"follow_up_due,omitzero"`
+	FollowedUp   time.Time `json:"followed_up,omitzero"`
+	Kept         *bool     `json:"kept,omitempty"`
 }
 
 func newRecord(r nudges.Reflection, dataKeyID string, sealed []byte) reflectionRecord {
 	return reflectionRecord{
 		Sealed: sealed, DataKey: dataKeyID,
 		UserID: r.UserID, Seq: r.Seq, Created: r.Created,
-		DeliveryID: r.DeliveryID, NudgeID: r.NudgeID, Share: r.Share,
+		DeliveryID: r.DeliveryID, NudgeID: r.NudgeID, Share: r.Share, ShareChannel: r.ShareChannel,
 		FollowUpDue: r.FollowUpDue, FollowedUp: r.FollowedUp, Kept: r.Kept,
 	}
 }
@@ -143,7 +147,7 @@ func (rec reflectionRecord) reflection(text, commitment string) nudges.Reflectio
 	return nudges.Reflection{
 		UserID: rec.UserID, Seq: rec.Seq, Created: rec.Created,
 		Text: text, Commitment: commitment,
-		DeliveryID: rec.DeliveryID, NudgeID: rec.NudgeID, Share: rec.Share,
+		DeliveryID: rec.DeliveryID, NudgeID: rec.NudgeID, Share: rec.Share, ShareChannel: rec.ShareChannel,
 		FollowUpDue: rec.FollowUpDue, FollowedUp: rec.FollowedUp, Kept: rec.Kept,
 	}
 }
@@ -192,6 +196,48 @@ func sealedField(v, buf []byte) ([]byte, []byte, bool) {
 	return buf[:n], buf, true
 }
 
+// appendRawAAD appends what appendReflectionAAD would for the encoded
+// record v, stored under userID and seq, without decoding it: the search
+// path opens thousands of records and decodes only the ones that match.
+// ok is false for anything unexpected (an escape inside a value, no
+// creation time); the caller then decodes the record. No key it looks
+// for can occur inside a value: JSON escapes every quote there.
+func appendRawAAD(dst []byte, userID string, seq int, v []byte) (_ []byte, ok bool) {
+	created, ok := rawField(v, `,"created":"`)
+	if !ok || len(created) == 0 {
+		return dst, false
+	}
+	share, ok := rawField(v, `,"share":"`)
+	if !ok {
+		return dst, false
+	}
+	channel, ok := rawField(v, `,"share_channel":"`)
+	if !ok {
+		return dst, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(created))
+	if err != nil {
+		return dst, false
+	}
+	rec := reflectionRecord{UserID: userID, Seq: seq, Created: t, Share: nudges.Share(share), ShareChannel: string(channel)}
+	return appendReflectionAAD(dst, &rec), true
+}
+
+// rawField returns the string value after key in v, nil if key is
+// absent, and false if the value holds an escape.
+func rawField(v []byte, key string) ([]byte, bool) {
+	i := bytes.Index(v, []byte(key))
+	if i < 0 {
+		return nil, true
+	}
+	rest := v[i+len(key):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return nil, false
+	}
+	return rest[:end], true
+}
+
 // checkUserID refuses ids that would break the person prefix: with a
 // NUL byte, one id's prefix could reach into another's range.
 func checkUserID(userID string) error {
@@ -225,6 +271,14 @@ func validateReflection(r nudges.Reflection) error {
 		case nudges.ShareNone, nudges.ShareNamed, nudges.ShareAnonymous:
 		default:
 			problem = fmt.Sprintf("its share setting %q is none of %q, %q or %q", r.Share, nudges.ShareNone, nudges.ShareNamed, nudges.ShareAnonymous)
+		}
+	}
+	if problem == "" {
+		switch {
+		case strings.IndexByte(r.ShareChannel, 0) >= 0:
+			problem = "its share channel contains a NUL byte"
+		case r.ShareChannel != "" && r.Share == nudges.ShareNone:
+			problem = "it names a channel to share in but is private"
 		}
 	}
 	if problem == "" {
@@ -326,44 +380,61 @@ func (s *session) dataKey(userID string) (*dataKey, error) {
 
 // payload decrypts the sealed text and commitment of userID's record seq,
 // encoded as v (or already decoded as rec), into the session's buffer:
-// what it returns is only valid until the next call.
+// what it returns is only valid until the next call. A record whose
+// bound fields (author, seq, created, share setting, channel) were
+// changed without the key does not open: ErrTampered with ErrCorrupt.
 func (s *session) payload(userID string, seq int, v []byte, rec *reflectionRecord) (text, commitment []byte, err error) {
 	dk, err := s.dataKey(userID)
 	if err != nil {
 		return nil, nil, err
 	}
 	var sealed []byte
-	if rec != nil {
-		sealed = rec.Sealed
-	} else {
-		var ok bool
-		if sealed, s.sealed, ok = sealedField(v, s.sealed); !ok {
-			var full reflectionRecord
-			if err := json.Unmarshal(v, &full); err != nil {
-				return nil, nil, fmt.Errorf("decode reflection %d of %s: %w", seq, userID, err)
+	fast := false
+	if rec == nil {
+		if sealed, s.sealed, fast = sealedField(v, s.sealed); fast {
+			s.aad, fast = appendRawAAD(s.aad[:0], userID, seq, v)
+		}
+		if !fast {
+			if rec, err = decodeAs(userID, seq, v); err != nil {
+				return nil, nil, err
 			}
-			sealed, rec = full.Sealed, &full
 		}
 	}
-	s.aad = appendReflectionAAD(s.aad[:0], userID, uint64(seq))
+	if rec != nil {
+		if rec.UserID != userID || rec.Seq != seq {
+			return nil, nil, fmt.Errorf("reflection stored as %d of %s says it is %d of %s: %w", seq, userID, rec.Seq, rec.UserID, ErrCorrupt)
+		}
+		sealed = rec.Sealed
+		s.aad = appendReflectionAAD(s.aad[:0], rec)
+	}
 	s.plain, err = dk.aead.Open(s.plain[:0], nil, sealed, s.aad)
+	if err != nil && s.db.fileVersion < schemaSealedShare {
+		// A file not yet migrated, opened read-only: sealed the old way.
+		s.aad = appendReflectionAADv1(s.aad[:0], userID, uint64(seq))
+		s.plain, err = dk.aead.Open(s.plain[:0], nil, sealed, s.aad)
+	}
 	if err != nil {
 		if rec == nil {
-			var full reflectionRecord
-			if json.Unmarshal(v, &full) == nil {
-				rec = &full
-			}
+			rec, _ = decodeAs(userID, seq, v)
 		}
 		if rec != nil && rec.DataKey != dk.id {
 			return nil, nil, fmt.Errorf("reflection %d of %s was sealed with data key %s, but %s has data key %s: it cannot be read: %w", seq, userID, rec.DataKey, userID, dk.id, ErrCorrupt)
 		}
-		return nil, nil, fmt.Errorf("reflection %d of %s does not decrypt: it is damaged: %w", seq, userID, ErrCorrupt)
+		return nil, nil, fmt.Errorf("reflection %d of %s does not open: it is damaged, or who may see it (author, share setting, channel, date) was changed without the key: %w: %w", seq, userID, ErrTampered, ErrCorrupt)
 	}
 	text, commitment, err = splitPayload(s.plain)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reflection %d of %s: %w: %w", seq, userID, err, ErrCorrupt)
 	}
 	return text, commitment, nil
+}
+
+func decodeAs(userID string, seq int, v []byte) (*reflectionRecord, error) {
+	var rec reflectionRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return nil, fmt.Errorf("decode reflection %d of %s: %w", seq, userID, err)
+	}
+	return &rec, nil
 }
 
 // read decodes and decrypts the record at k, v.
@@ -519,7 +590,8 @@ func (db *DB) saveReflection(tx *bolt.Tx, r nudges.Reflection) (nudges.Reflectio
 	if err != nil {
 		return r, err
 	}
-	rec := newRecord(r, dk.id, dk.seal(r.UserID, uint64(r.Seq), r.Text, r.Commitment))
+	rec := newRecord(r, dk.id, nil)
+	rec.Sealed = dk.seal(&rec, r.Text, r.Commitment)
 	return r, s.put(nil, rec)
 }
 
@@ -665,7 +737,7 @@ func (db *DB) CountReflections(userID string) (int, error) {
 }
 
 // UpdateReflection applies fn to userID's reflection seq, decrypted, and
-// stores the result, re-sealed if the text or commitment changed. If fn
+// stores the result, sealed afresh. If fn
 // returns an error nothing is written. fn may not change UserID, Seq or
 // Created, and the result must be valid (see SaveReflection). A missing
 // reflection is an error wrapping nudges.ErrNotFound. fn runs inside
@@ -696,15 +768,15 @@ func (db *DB) UpdateReflection(userID string, seq int, fn func(*nudges.Reflectio
 		if err := validateReflection(r); err != nil {
 			return err
 		}
-		sealed, dataKeyID := old.Sealed, old.DataKey
-		if r.Text != before.Text || r.Commitment != before.Commitment {
-			dk, err := s.dataKey(userID)
-			if err != nil {
-				return err
-			}
-			sealed, dataKeyID = dk.seal(userID, uint64(seq), r.Text, r.Commitment), dk.id
+		// Sealed afresh every time: the share setting and channel are
+		// bound into the seal, and re-sealing costs less than checking.
+		dk, err := s.dataKey(userID)
+		if err != nil {
+			return err
 		}
-		return s.put(&old, newRecord(r, dataKeyID, sealed))
+		rec := newRecord(r, dk.id, nil)
+		rec.Sealed = dk.seal(&rec, r.Text, r.Commitment)
+		return s.put(&old, rec)
 	})
 	if err != nil {
 		return nudges.Reflection{}, fmt.Errorf("storage: update reflection %d of %s: %w", seq, userID, err)
@@ -755,6 +827,8 @@ func (db *DB) DeleteReflection(userID string, seq int) error {
 // SharedReflections returns the reflections of userIDs whose authors
 // chose to share them (Share is not ShareNone) and that were created in
 // [from, to), decrypted, oldest first. It reads only those reflections.
+// A record whose seal does not match it (ErrTampered) is left out and
+// logged as an error.
 func (db *DB) SharedReflections(userIDs []string, from, to time.Time) ([]nudges.Reflection, error) {
 	users := slices.DeleteFunc(slices.Clone(userIDs), func(u string) bool { return checkUserID(u) != nil })
 	slices.Sort(users)
@@ -790,6 +864,13 @@ func (db *DB) SharedReflections(userIDs []string, from, to time.Time) ([]nudges.
 					continue
 				}
 				r, err := s.read(rk, v)
+				if errors.Is(err, ErrTampered) {
+					// Refused, not fatal: one altered record must not stop
+					// the digest, and must never be shown.
+					db.log.Error("refused a shared reflection whose seal does not match its record: it was damaged, or who may see it was changed without the key; it is left out of the digest",
+						"user_id", userID, "seq", seq)
+					continue
+				}
 				if err != nil {
 					return err
 				}
@@ -911,19 +992,27 @@ func (db *DB) DueFollowUp(userID string, now time.Time) (r nudges.Reflection, fo
 }
 
 // Forget deletes everything stored about userID. It first deletes their
-// data key in a transaction of its own, so their reflections are
-// unreadable from that commit on wherever the sealed bytes remain; then
-// it deletes their records in every bucket and marks the file as needing
-// compaction. If the second step fails, calling Forget again (or the
+// data key in a transaction of its own, so their reflections can no
+// longer be opened from that commit on, here or in any copy of the file
+// made later (a backup taken earlier still holds the data key, sealed
+// under the master key, and opens while that key lives); then it deletes
+// their records in every bucket. Only if something was deleted does it
+// mark the file as needing compaction, so forgetting someone unknown
+// costs nothing. If the second step fails, calling Forget again (or the
 // next Open) finishes it. Forgetting someone unknown is not an error.
 func (db *DB) Forget(userID string) error {
 	if err := checkUserID(userID); err != nil {
 		return fmt.Errorf("storage: forget: %w", err)
 	}
+	var hadKey, deleted bool
 	err := db.update(func(tx *bolt.Tx) error {
 		rb, err := reflectionBucketsOf(tx)
 		if err != nil {
 			return err
+		}
+		hadKey = rb.dataKeys.Get([]byte(userID)) != nil
+		if !hadKey {
+			return nil // no sealed reflection to make unreadable first
 		}
 		if err := rb.dataKeys.Delete([]byte(userID)); err != nil {
 			return fmt.Errorf("delete data key: %w", err)
@@ -934,33 +1023,43 @@ func (db *DB) Forget(userID string) error {
 	if err != nil {
 		return fmt.Errorf("storage: forget %s: %w", userID, err)
 	}
-	if err := db.update(func(tx *bolt.Tx) error { return erasePerson(tx, userID) }); err != nil {
+	err = db.update(func(tx *bolt.Tx) error {
+		var err error
+		deleted, err = erasePerson(tx, userID)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("storage: forget %s: their reflections are unreadable, but deleting their records failed: call Forget again: %w", userID, err)
 	}
-	db.needsCompaction.Store(true)
+	if hadKey || deleted {
+		db.needsCompaction.Store(true)
+	}
 	return nil
 }
 
 // erasePerson deletes every record about userID, in every bucket that
-// holds people's ids. A bucket added to the layout that holds user ids
+// holds people's ids, and marks the file as needing compaction if it
+// deleted anything. A bucket added to the layout that holds user ids
 // must be erased here too.
-func erasePerson(tx *bolt.Tx, userID string) error {
+func erasePerson(tx *bolt.Tx, userID string) (deleted bool, err error) {
 	bk, err := bucketsOf(tx)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if _, err := deleteSubscriber(bk, userID); err != nil {
-		return err
+	if deleted, err = deleteSubscriber(bk, userID); err != nil {
+		return false, err
 	}
 	rb, err := reflectionBucketsOf(tx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	prefix := personPrefix(userID)
 	for _, b := range []*bolt.Bucket{rb.reflections, rb.shared} {
-		if err := deleteKeysWithPrefix(b, prefix); err != nil {
-			return err
+		n, err := deleteKeysWithPrefix(b, prefix)
+		if err != nil {
+			return false, err
 		}
+		deleted = deleted || n > 0
 	}
 	// The follow-up index is sorted by time, not person, but holds only
 	// pending follow-ups; walking all of it also catches stray entries.
@@ -973,46 +1072,31 @@ func erasePerson(tx *bolt.Tx, userID string) error {
 	}
 	for _, k := range stale {
 		if err := rb.followUps.Delete(k); err != nil {
-			return fmt.Errorf("delete follow-up index entry: %w", err)
+			return false, fmt.Errorf("delete follow-up index entry: %w", err)
 		}
 	}
+	deleted = deleted || len(stale) > 0
 	for name, b := range map[string]*bolt.Bucket{bucketReflectionSeq: rb.seq, bucketDataKeys: rb.dataKeys, bucketForgetting: rb.forgetting} {
+		if b.Get([]byte(userID)) == nil {
+			continue
+		}
 		if err := b.Delete([]byte(userID)); err != nil {
-			return fmt.Errorf("delete from %s: %w", name, err)
+			return false, fmt.Errorf("delete from %s: %w", name, err)
 		}
+		deleted = true
 	}
-	// Open pulses remember who answered (pulse id ‖ 0x00 ‖ user id) until
-	// they close; the totals never name anyone.
-	if b := tx.Bucket([]byte(bucketPulseVoters)); b != nil {
-		if err := deleteKeysWithSuffix(b, append([]byte{0}, userID...)); err != nil {
-			return fmt.Errorf("delete pulse answers: %w", err)
-		}
+	// Open pulses keep keyed markers of who answered, which name nobody
+	// once the pulse closes and its key is destroyed. They stay: deleting
+	// them would let the person vote again and single out a colleague.
+	if !deleted {
+		return false, nil
 	}
-	return markNeedsCompaction(rb)
+	return true, markNeedsCompaction(rb)
 }
 
-// deleteKeysWithSuffix deletes every key of b that ends with suffix.
-func deleteKeysWithSuffix(b *bolt.Bucket, suffix []byte) error {
-	var ks [][]byte
-	err := b.ForEach(func(k, _ []byte) error {
-		if bytes.HasSuffix(k, suffix) {
-			ks = append(ks, bytes.Clone(k))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range ks {
-		if err := b.Delete(k); err != nil {
-			return fmt.Errorf("delete %x: %w", k, err)
-		}
-	}
-	return nil
-}
-
-// deleteKeysWithPrefix deletes every key of b that starts with prefix.
-func deleteKeysWithPrefix(b *bolt.Bucket, prefix []byte) error {
+// deleteKeysWithPrefix deletes every key of b that starts with prefix
+// and returns how many it deleted.
+func deleteKeysWithPrefix(b *bolt.Bucket, prefix []byte) (int, error) {
 	// Collected first: deleting while a cursor walks can skip keys.
 	var ks [][]byte
 	c := b.Cursor()
@@ -1021,10 +1105,10 @@ func deleteKeysWithPrefix(b *bolt.Bucket, prefix []byte) error {
 	}
 	for _, k := range ks {
 		if err := b.Delete(k); err != nil {
-			return fmt.Errorf("delete %x: %w", k, err)
+			return 0, fmt.Errorf("delete %x: %w", k, err)
 		}
 	}
-	return nil
+	return len(ks), nil
 }
 
 // RotateKeys re-seals every data key that is not sealed under the current
@@ -1112,7 +1196,11 @@ func (db *DB) openReflections() error {
 	}
 	if !db.readOnly {
 		for _, userID := range forgetting {
-			if err := db.bolt.Update(func(tx *bolt.Tx) error { return erasePerson(tx, userID) }); err != nil {
+			err := db.bolt.Update(func(tx *bolt.Tx) error {
+				_, err := erasePerson(tx, userID)
+				return err
+			})
+			if err != nil {
 				return fmt.Errorf("open database %s: finish forgetting a person: %w", db.path, err)
 			}
 		}
@@ -1361,5 +1449,34 @@ func checkReflections(tx *bolt.Tx) error {
 		}
 		return fmt.Sprintf("reflection %d of %s", binary.BigEndian.Uint64(k[i+1+timeKeyLen:]), k[:i])
 	})...)
+	return errors.Join(errs...)
+}
+
+// checkSeals opens every reflection with its author's data key, so a
+// record altered without the key (its share setting flipped, say) is
+// reported. Without keys there is nothing to open with; people being
+// forgotten have no data key any more.
+func (db *DB) checkSeals(tx *bolt.Tx) error {
+	if db.keys == nil {
+		return nil
+	}
+	s, err := db.session(tx)
+	if err != nil {
+		return nil // an old file opened read-only
+	}
+	var errs []error
+	err = s.rb.reflections.ForEach(func(k, v []byte) error {
+		userID, seq, err := splitReflectionKey(k)
+		if err != nil || s.rb.dataKeys.Get([]byte(userID)) == nil {
+			return nil // checkReflections reports these
+		}
+		if _, _, err := s.payload(userID, seq, v, nil); err != nil && len(errs) < maxIndexErrors {
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	return errors.Join(errs...)
 }

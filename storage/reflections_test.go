@@ -641,6 +641,18 @@ func TestPrivacy_ErrorsNeverQuoteText(t *testing.T) {
 	if r, err := db.Reflection("U1", 2); err != nil || r.Commitment != marker {
 		t.Errorf("the undamaged reflection: %q, %v", r.Commitment, err)
 	}
+	err := db.Check()
+	if !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "reflection 1 of U1") {
+		t.Errorf("Check: %v, want the damaged reflection reported", err)
+	}
+	if err != nil && strings.Contains(err.Error(), marker) {
+		t.Errorf("Check quotes the reflection: %v", err)
+	}
+	// Deleting the damaged record needs no key and lets the cleanup
+	// check pass.
+	if err := db.DeleteReflection("U1", 1); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // rawContents returns every key and value of every bucket of the closed

@@ -46,6 +46,12 @@ const (
 	keyHint = "generate one with `head -c 32 /dev/urandom | base64`"
 )
 
+// ErrTampered means a sealed reflection does not open with its author's
+// data key: it was damaged, or a field bound into its seal (who may see
+// it) was changed by someone without the key. It comes wrapped together
+// with ErrCorrupt.
+var ErrTampered = errors.New("sealed reflection does not match its record")
+
 // ErrKeyMissing means reflections were sealed with a master key that is
 // not configured, or no key is configured at all.
 var ErrKeyMissing = errors.New("encryption key missing")
@@ -387,19 +393,39 @@ func splitPayload(p []byte) (text, commitment []byte, err error) {
 	return rest[:n], rest[n:], nil
 }
 
-// appendReflectionAAD binds a sealed payload to its owner and seq, so
-// payloads cannot be swapped between records unnoticed.
-func appendReflectionAAD(dst []byte, userID string, seq uint64) []byte {
+// appendReflectionAAD binds a sealed payload to every field that decides
+// who may see it: its author, seq and creation time (so payloads cannot
+// be swapped between records) and its share setting and channel (so
+// someone who can write the file but has no key cannot turn a private
+// reflection into a shared one). Created is in range: validateReflection
+// refuses times UnixNano cannot hold.
+func appendReflectionAAD(dst []byte, rec *reflectionRecord) []byte {
+	dst = append(dst, "nudgebot reflection v2\x00"...)
+	dst = append(dst, rec.UserID...)
+	dst = append(dst, 0)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(rec.Seq))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(rec.Created.UnixNano()))
+	dst = append(dst, rec.Share...)
+	dst = append(dst, 0)
+	return append(dst, rec.ShareChannel...)
+}
+
+// appendReflectionAADv1 is what schema 1 bound: only the owner and seq.
+// The schema 2 migration re-seals every payload, so only a read-only
+// open of an older file still needs it.
+func appendReflectionAADv1(dst []byte, userID string, seq uint64) []byte {
 	dst = append(dst, "nudgebot reflection v1\x00"...)
 	dst = append(dst, userID...)
 	dst = append(dst, 0)
 	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
-func (dk *dataKey) seal(userID string, seq uint64, text, commitment string) []byte {
+// seal seals text and commitment for rec, whose bound fields must be
+// final: changing one later means sealing again.
+func (dk *dataKey) seal(rec *reflectionRecord, text, commitment string) []byte {
 	plain := appendPayload(make([]byte, 0, 1+binary.MaxVarintLen64+len(text)+len(commitment)), text, commitment)
 	defer clear(plain)
-	return dk.aead.Seal(nil, nil, plain, appendReflectionAAD(nil, userID, seq))
+	return dk.aead.Seal(nil, nil, plain, appendReflectionAAD(nil, rec))
 }
 
 // containsFold reports whether s contains substr under Unicode simple

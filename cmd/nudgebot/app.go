@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -203,6 +205,7 @@ func openStore(cfg config.Config, log *slog.Logger, getenv func(string) string) 
 	if err != nil {
 		return nil, err
 	}
+	warnKeyBesideDB(cfg, getenv, log)
 	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: log, Keys: keys})
 	if err != nil {
 		return nil, err
@@ -215,6 +218,50 @@ func openStore(cfg config.Config, log *slog.Logger, getenv func(string) string) 
 		log.Info("secret key rotation: data keys re-sealed under the current key; the old key can now be removed", "count", n, "key_id", keys.CurrentID())
 	}
 	return db, nil
+}
+
+// warnKeyBesideDB warns when the master key is a file in the database's
+// directory: whoever copies that directory or volume (a snapshot, a
+// careless backup) then holds both the sealed reflections and the key
+// that opens them.
+func warnKeyBesideDB(cfg config.Config, getenv func(string) string, log *slog.Logger) {
+	if getenv != nil && strings.TrimSpace(getenv(storage.EnvSecretKey)) != "" {
+		return
+	}
+	keyPath := cfg.Storage.KeyFile
+	if keyPath == "" {
+		keyPath = filepath.Join(filepath.Dir(cfg.Storage.Path), storage.KeyFileName)
+	}
+	if !sameDir(filepath.Dir(keyPath), filepath.Dir(cfg.Storage.Path)) {
+		return
+	}
+	log.Warn("the reflection key file is in the same directory as the database, so a copy of that directory or volume can read every reflection: set "+storage.EnvSecretKey+" or point storage.key_file at a file elsewhere (see docs/security.md)",
+		"key_file", keyPath, "database", cfg.Storage.Path)
+}
+
+// sameDir reports whether a and b are the same directory.
+func sameDir(a, b string) bool {
+	ia, errA := os.Stat(a)
+	ib, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(ia, ib)
+	}
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
+}
+
+// backupAuthFor loads (creating it if need be) the token /backup asks
+// for, when the admin listener is on.
+func backupAuthFor(adm *admin, cfg config.Config, getenv func(string) string) (backupAuth, error) {
+	if adm == nil {
+		return backupAuth{}, nil
+	}
+	tok, err := backupToken(cfg, getenv, true)
+	if err != nil {
+		return backupAuth{}, fmt.Errorf("metrics.addr is set, so /backup needs a token: %w", err)
+	}
+	return backupAuth{Token: tok, Dir: filepath.Dir(cfg.Storage.Path)}, nil
 }
 
 // nopSink discards every measurement.
@@ -240,7 +287,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func
 		log.Error("cannot start", "error", err)
 		return exitUsage
 	}
-	if err := adm.start(w); err != nil {
+	auth, err := backupAuthFor(adm, cfg, getenv)
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		_ = w.Close()
+		return exitUsage
+	}
+	if err := adm.start(w, auth); err != nil {
 		log.Error("cannot start", "error", err)
 		_ = w.Close()
 		return exitFailed
@@ -271,9 +324,14 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if _, err := os.Stat(cfg.Storage.Path); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stdout, "database %s does not exist yet: `nudgebot run` creates it\n", cfg.Storage.Path)
-	} else if db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: time.Second, ReadOnly: true}); err != nil {
+	} else if keys, err := opsKeys(cfg, getenv); err != nil {
+		problems = append(problems, err.Error())
+	} else if db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: time.Second, ReadOnly: true, Keys: keys}); err != nil {
 		problems = append(problems, "database: "+err.Error())
 	} else {
+		// With the keys, Check also opens every reflection, so one whose
+		// seal no longer matches its record (a flipped share setting) is
+		// reported.
 		if err := db.Check(); err != nil {
 			problems = append(problems, "database: "+err.Error())
 		} else {

@@ -59,6 +59,10 @@ var privateMarkers []string
 // secretsInLogs are patterns that must never appear in any log line.
 var secretsInLogs = regexp.MustCompile(`xox[abp]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+`)
 
+// responseURLsInLogs matches a response_url, Slack's or the emulator's:
+// whoever holds one can answer that person for 30 minutes.
+var responseURLsInLogs = regexp.MustCompile(`hooks\.slack\.com/[A-Za-z0-9/_-]+|/response/[A-Za-z0-9]+`)
+
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "run" {
 		os.Exit(runChild())
@@ -68,6 +72,10 @@ func TestMain(m *testing.M) {
 		logs := allLogs.String()
 		if s := secretsInLogs.FindString(logs); s != "" {
 			fmt.Fprintf(os.Stderr, "FAIL: a token reached the logs: %q\n", s)
+			code = 1
+		}
+		if s := responseURLsInLogs.FindString(logs); s != "" {
+			fmt.Fprintf(os.Stderr, "FAIL: a response_url reached the logs: %q\n", s)
 			code = 1
 		}
 		for _, m := range privateMarkers {

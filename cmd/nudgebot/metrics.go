@@ -298,6 +298,10 @@ type connection interface {
 	Connected() bool
 }
 
+// backupWriteTimeout bounds how long one response, a whole backup
+// included, may take to write.
+const backupWriteTimeout = 10 * time.Minute
+
 // healthTimeout bounds /healthz's database read: a stuck disk must turn
 // into a 503, not a hung probe.
 const healthTimeout = 2 * time.Second
@@ -308,7 +312,9 @@ type adminDeps struct {
 	Bot     connection
 	DB      healthDB
 	Backup  backupSource // nil: no /backup
-	Log     *slog.Logger
+	// BackupAuth guards /backup; without a token there is no /backup.
+	BackupAuth backupAuth
+	Log        *slog.Logger
 }
 
 // adminHandler serves /metrics, /healthz, /readyz and, when the
@@ -342,8 +348,8 @@ func adminHandler(d adminDeps) http.Handler {
 			plain(w, http.StatusOK, "ready")
 		}
 	})
-	if d.Backup != nil {
-		mux.Handle("GET /backup", backupHandler(d.Backup, d.Log))
+	if d.Backup != nil && d.BackupAuth.Token != "" {
+		mux.Handle("GET /backup", backupHandler(d.Backup, d.BackupAuth, d.Log))
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusOK, "nudgebot "+version+": /metrics /healthz /readyz /backup")
@@ -422,7 +428,7 @@ func (a *admin) tune(next func(*knobs)) func(*knobs) {
 
 // start listens on the address, so a port already taken stops start-up
 // with a clear message rather than leaving the bot unobservable.
-func (a *admin) start(w wiring) error {
+func (a *admin) start(w wiring, auth backupAuth) error {
 	if a == nil {
 		return nil
 	}
@@ -432,9 +438,13 @@ func (a *admin) start(w wiring) error {
 		return fmt.Errorf("metrics.addr %s: cannot listen: %w (pick a free port, or leave metrics.addr empty to turn the listener off)", a.addr, err)
 	}
 	a.srv = &http.Server{
-		Handler: adminHandler(adminDeps{Metrics: a.metrics, Bot: w.Bot, DB: w.DB, Backup: w.DB, Log: a.log}),
-		// No write timeout: /backup streams the whole file.
+		Handler: adminHandler(adminDeps{Metrics: a.metrics, Bot: w.Bot, DB: w.DB, Backup: w.DB, BackupAuth: auth, Log: a.log}),
+		// /backup sends a copy already on disk, so even a large database
+		// goes out over loopback well inside the write timeout; a client
+		// that stalls is cut off rather than kept forever.
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      backupWriteTimeout,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}

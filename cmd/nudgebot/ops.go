@@ -47,20 +47,39 @@ type backupSource interface {
 	Size() (int64, error)
 }
 
-// backupHandler streams a consistent copy of the live database, one read
-// transaction long. The copy holds everything about everyone, so only a
-// client on the same machine gets it, and one at a time: each copy keeps
-// a read transaction open, and a long one delays bbolt's remap as the
-// file grows.
-func backupHandler(db backupSource, log *slog.Logger) http.Handler {
+// backupAuth is what /backup asks of a client: the token, and where to
+// keep the copy while it is sent.
+type backupAuth struct {
+	Token string // required: /backup is off without one
+	Dir   string // for the temporary copy; the database's own directory
+}
+
+// backupHandler serves a consistent copy of the live database to one
+// client at a time. Only a client on the same machine (by address and by
+// Host header) with the token gets it. The copy is first written to an
+// unlinked temporary file under one read transaction, as fast as the
+// disk allows, and only then streamed: a slow or stalled client must not
+// hold a read transaction, which would stall writes that need the file
+// to grow (and a compaction queued behind them would then stall reads).
+func backupHandler(db backupSource, auth backupAuth, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var busy atomic.Bool
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !fromLoopback(r.RemoteAddr) {
+		switch {
+		case !fromLoopback(r.RemoteAddr):
 			log.Warn("refused a backup request from another machine", "remote", r.RemoteAddr)
 			plain(w, http.StatusForbidden, "backups are served only to clients on the same machine: run `nudgebot backup` where nudgebot runs")
+			return
+		case !loopbackHost(r.Host):
+			log.Warn("refused a backup request naming another host; a web page may be trying DNS rebinding", "remote", r.RemoteAddr)
+			plain(w, http.StatusForbidden, "backups are served only to requests addressed to this machine by a loopback address: run `nudgebot backup` where nudgebot runs")
+			return
+		case !bearerMatches(r, auth.Token):
+			log.Warn("refused a backup request without the backup token", "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nudgebot backup"`)
+			plain(w, http.StatusUnauthorized, "a backup needs the backup token: run `nudgebot backup`, which reads it from "+backupTokenFileName+" beside the key file, or NUDGEBOT_BACKUP_TOKEN")
 			return
 		}
 		if !busy.CompareAndSwap(false, true) {
@@ -68,26 +87,54 @@ func backupHandler(db backupSource, log *slog.Logger) http.Handler {
 			return
 		}
 		defer busy.Store(false)
-
-		h := w.Header()
-		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Disposition", `attachment; filename="nudgebot.db"`)
-		h.Set("Cache-Control", "no-store")
-		h.Set("Trailer", trailerBytes+", "+trailerError)
-		if size, err := db.Size(); err == nil {
-			h.Set(headerSizeHint, strconv.FormatInt(size, 10))
-		}
-		w.WriteHeader(http.StatusOK)
-		start := time.Now()
-		n, err := db.WriteTo(w)
-		if err != nil {
-			h.Set(trailerError, oneLine(err.Error()))
-			log.Error("serving a backup failed", "bytes", n, "error", err)
-			return
-		}
-		h.Set(trailerBytes, strconv.FormatInt(n, 10))
-		log.Info("served a backup", "bytes", n, "duration", time.Since(start).Round(time.Millisecond))
+		serveCopy(w, db, auth.Dir, log)
 	})
+}
+
+// serveCopy copies the database to a temporary file, then streams it.
+func serveCopy(w http.ResponseWriter, db backupSource, dir string, log *slog.Logger) {
+	start := time.Now()
+	f, err := os.CreateTemp(dir, ".nudgebot-backup-*")
+	if err != nil {
+		log.Error("serving a backup failed: no room for its temporary copy", "dir", dir, "error", err)
+		plain(w, http.StatusInternalServerError, "the bot could not make a temporary copy of the database: see its log")
+		return
+	}
+	// Unlinked at once where the platform allows, so a crash leaves no
+	// copy of everyone's data behind; the open file stays readable.
+	removed := os.Remove(f.Name()) == nil
+	defer func() {
+		_ = f.Close()
+		if !removed {
+			_ = os.Remove(f.Name())
+		}
+	}()
+	n, err := db.WriteTo(f)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		log.Error("serving a backup failed while copying the database", "bytes", n, "error", err)
+		plain(w, http.StatusInternalServerError, "the bot could not copy the database: see its log")
+		return
+	}
+	copied := time.Since(start)
+
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", `attachment; filename="nudgebot.db"`)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Trailer", trailerBytes+", "+trailerError)
+	h.Set(headerSizeHint, strconv.FormatInt(n, 10))
+	w.WriteHeader(http.StatusOK)
+	sent, err := io.Copy(w, f)
+	if err != nil {
+		h.Set(trailerError, oneLine(err.Error()))
+		log.Warn("a backup was cut short while being sent; the database was not held meanwhile", "bytes", sent, "of", n, "error", err)
+		return
+	}
+	h.Set(trailerBytes, strconv.FormatInt(sent, 10))
+	log.Info("served a backup", "bytes", sent, "copy_duration", copied.Round(time.Millisecond), "duration", time.Since(start).Round(time.Millisecond))
 }
 
 func fromLoopback(remoteAddr string) bool {
@@ -119,7 +166,7 @@ func backupURL(addr string) (string, error) {
 // fetchBackup asks the nudgebot listening on addr for a backup and
 // writes it to w. It fails unless the bot confirms, after the last byte,
 // that it sent exactly what arrived.
-func fetchBackup(ctx context.Context, addr string, w io.Writer, stderr io.Writer) (int64, error) {
+func fetchBackup(ctx context.Context, addr, token string, w io.Writer, stderr io.Writer) (int64, error) {
 	u, err := backupURL(addr)
 	if err != nil {
 		return 0, err
@@ -133,6 +180,7 @@ func fetchBackup(ctx context.Context, addr string, w io.Writer, stderr io.Writer
 	if err != nil {
 		return 0, fmt.Errorf("backup request to %s: %w", u, err)
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("no nudgebot answered at %s (%w): check that the running nudgebot uses this config's metrics.addr, or stop it and back up the file directly", u, err)
@@ -165,9 +213,12 @@ const backupHelp = `Usage: nudgebot backup [-config FILE] OUT
 Writes a consistent copy of the database to OUT while nudgebot keeps
 running, then checks that the copy opens and passes the consistency check.
 If a running nudgebot holds the database, the copy comes from its
-/backup endpoint, which needs metrics.addr set in the config; otherwise
-the file is read directly. OUT appears only once complete and checked
-(it is written as OUT.tmp first), with mode 0600: it holds everyone's data.`
+/backup endpoint, which needs metrics.addr set in the config and the
+backup token (NUDGEBOT_BACKUP_TOKEN, or the file nudgebot.backup-token
+beside the key file, or metrics.backup_token_file); otherwise the file is
+read directly. OUT appears only once complete and checked (it is written
+to a fresh temporary file beside it first), with mode 0600: it holds
+everyone's data.`
 
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	cfg, pos, code := opsSetup("backup", backupHelp, args, stderr, getenv, nil)
@@ -178,7 +229,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fmt.Fprintln(stderr, "nudgebot backup: give the one file to write the backup to, e.g. nudgebot backup -config config.yaml nudgebot-backup.db")
 		return exitUsage
 	}
-	res, err := backup(ctx, cfg, pos[0], stderr)
+	res, err := backup(ctx, cfg, getenv, pos[0], stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "nudgebot backup: %v\n", err)
 		return exitFailed
@@ -193,7 +244,7 @@ type backupResult struct {
 	source string // how the copy was taken, for the operator
 }
 
-func backup(ctx context.Context, cfg config.Config, out string, stderr io.Writer) (backupResult, error) {
+func backup(ctx context.Context, cfg config.Config, getenv func(string) string, out string, stderr io.Writer) (backupResult, error) {
 	path := cfg.Storage.Path
 	if sameFile(out, path) {
 		return backupResult{}, fmt.Errorf("%s is the database itself: name a different file for the backup", out)
@@ -216,10 +267,14 @@ func backup(ctx context.Context, cfg config.Config, out string, stderr io.Writer
 		if cfg.Metrics.Addr == "" {
 			return backupResult{}, fmt.Errorf("%s is in use by a running nudgebot, and metrics.addr is not set, so it cannot hand out a backup: set metrics.addr (e.g. 127.0.0.1:9090) in the config and restart nudgebot, or stop nudgebot and run backup again", path)
 		}
+		token, err := backupToken(cfg, getenv, false)
+		if err != nil {
+			return backupResult{}, err
+		}
 		var n int64
-		err := writeAtomic(out, func(f *os.File) error {
+		err = writeAtomic(out, func(f *os.File) error {
 			var err error
-			n, err = fetchBackup(ctx, cfg.Metrics.Addr, f, stderr)
+			n, err = fetchBackup(ctx, cfg.Metrics.Addr, token, f, stderr)
 			return err
 		}, verifyDatabase)
 		return backupResult{bytes: n, source: "streamed by the running nudgebot"}, err
@@ -299,8 +354,7 @@ func restore(cfg config.Config, getenv func(string) string, in string, stderr io
 	if exists {
 		liveInfo, _ = os.Stat(path)
 	}
-	tmp := path + ".restore.tmp"
-	err = writeFileChecked(tmp, func(f *os.File) error {
+	tmp, err := writeTempChecked(path, func(f *os.File) error {
 		keepOwner(f.Name(), liveInfo, stderr)
 		src, err := os.Open(in)
 		if err != nil {
@@ -532,7 +586,7 @@ func export(ctx context.Context, cfg config.Config, getenv func(string) string, 
 	if err != nil {
 		return exportCounts{}, err
 	}
-	db, cleanup, err := openSnapshot(ctx, cfg, keys, stderr)
+	db, cleanup, err := openSnapshot(ctx, cfg, getenv, keys, stderr)
 	if err != nil {
 		return exportCounts{}, err
 	}
@@ -583,7 +637,7 @@ func export(ctx context.Context, cfg config.Config, getenv func(string) string, 
 // openSnapshot opens the configured database for reading: the file
 // itself when no nudgebot holds it, else a copy the running nudgebot
 // streams, kept in a private temporary directory that cleanup removes.
-func openSnapshot(ctx context.Context, cfg config.Config, keys *storage.Keys, stderr io.Writer) (*storage.DB, func(), error) {
+func openSnapshot(ctx context.Context, cfg config.Config, getenv func(string) string, keys *storage.Keys, stderr io.Writer) (*storage.DB, func(), error) {
 	path := cfg.Storage.Path
 	db, err := storage.Open(path, storage.Options{ReadOnly: true, Timeout: lockWait, Keys: keys})
 	if err == nil {
@@ -595,6 +649,10 @@ func openSnapshot(ctx context.Context, cfg config.Config, keys *storage.Keys, st
 	if cfg.Metrics.Addr == "" {
 		return nil, nil, fmt.Errorf("%s is in use by a running nudgebot, and metrics.addr is not set, so it cannot hand out a copy: set metrics.addr (e.g. 127.0.0.1:9090) and restart nudgebot, or stop nudgebot and run this again", path)
 	}
+	token, err := backupToken(cfg, getenv, false)
+	if err != nil {
+		return nil, nil, err
+	}
 	dir, err := os.MkdirTemp("", "nudgebot-snapshot-") // mode 0700
 	if err != nil {
 		return nil, nil, fmt.Errorf("temporary directory for a copy of the database: %w", err)
@@ -602,7 +660,7 @@ func openSnapshot(ctx context.Context, cfg config.Config, keys *storage.Keys, st
 	removeDir := func() { _ = os.RemoveAll(dir) }
 	snap := filepath.Join(dir, "nudgebot.db")
 	err = writeAtomic(snap, func(f *os.File) error {
-		_, err := fetchBackup(ctx, cfg.Metrics.Addr, f, stderr)
+		_, err := fetchBackup(ctx, cfg.Metrics.Addr, token, f, stderr)
 		return err
 	}, nil)
 	if err != nil {
@@ -784,12 +842,13 @@ func verifyDatabase(path string) error {
 	return errors.Join(db.Check(), db.Close())
 }
 
-// writeAtomic writes path through path.tmp: fill writes it, it is synced,
-// verify (if any) checks it, and only then does it replace path. Nothing
-// is left behind on failure.
+// writeAtomic writes path through a fresh temporary file beside it
+// (os.CreateTemp: a new name, created exclusively, never a link someone
+// planted): fill writes it, it is synced, verify (if any) checks it, and
+// only then does it replace path. Nothing is left behind on failure.
 func writeAtomic(path string, fill func(*os.File) error, verify func(tmp string) error) error {
-	tmp := path + ".tmp"
-	if err := writeFileChecked(tmp, fill, verify); err != nil {
+	tmp, err := writeTempChecked(path, fill, verify)
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -799,38 +858,41 @@ func writeAtomic(path string, fill func(*os.File) error, verify func(tmp string)
 	return syncDir(filepath.Dir(path))
 }
 
-// writeFileChecked creates path with mode 0600, lets fill write it, syncs
-// it to disk and runs verify; on any failure it removes the file.
-func writeFileChecked(path string, fill func(*os.File) error, verify func(string) error) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// writeTempChecked creates a temporary file with mode 0600 beside path,
+// lets fill write it, syncs it to disk and runs verify; it returns the
+// file's name, or removes the file on any failure.
+func writeTempChecked(path string, fill func(*os.File) error, verify func(string) error) (_ string, err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("create %s: %w (check the directory exists and is writable)", path, err)
+		return "", fmt.Errorf("create a temporary file beside %s: %w (check the directory exists and is writable)", path, err)
 	}
+	name := f.Name()
 	defer func() {
 		if err != nil {
 			_ = f.Close()
-			_ = os.Remove(path)
+			_ = os.Remove(name)
 		}
 	}()
-	// A file left over from an earlier run keeps its old mode otherwise.
+	// CreateTemp makes it 0600 already; say so in case of an odd umask
+	// or platform.
 	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("restrict %s to its owner: %w", path, err)
+		return "", fmt.Errorf("restrict %s to its owner: %w", name, err)
 	}
 	if err := fill(f); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("flush %s to disk: %w", path, err)
+		return "", fmt.Errorf("flush %s to disk: %w", name, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
+		return "", fmt.Errorf("close %s: %w", name, err)
 	}
 	if verify != nil {
-		if err := verify(path); err != nil {
-			return fmt.Errorf("the copy failed its check, so it was discarded: %w", err)
+		if err := verify(name); err != nil {
+			return "", fmt.Errorf("the copy failed its check, so it was discarded: %w", err)
 		}
 	}
-	return nil
+	return name, nil
 }
 
 // syncDir makes a rename in dir survive a power cut.

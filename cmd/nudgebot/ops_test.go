@@ -14,7 +14,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,7 +125,14 @@ func subscriberIDs(t *testing.T, path string) []string {
 // returns the listener's host:port.
 func serveBackups(t *testing.T, db *storage.DB) string {
 	t.Helper()
-	srv := httptest.NewServer(adminHandler(adminDeps{Metrics: newMetrics(nil), Bot: fakeConn(true), DB: db, Backup: db}))
+	// The token file where `nudgebot run` creates it and `nudgebot
+	// backup` looks: beside the key file, which sits beside the database.
+	tok, err := createTokenFile(filepath.Join(filepath.Dir(db.Path()), backupTokenFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := backupAuth{Token: tok, Dir: filepath.Dir(db.Path())}
+	srv := httptest.NewServer(adminHandler(adminDeps{Metrics: newMetrics(nil), Bot: fakeConn(true), DB: db, Backup: db, BackupAuth: auth}))
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
 }
@@ -256,17 +265,21 @@ func TestBackup_Errors(t *testing.T) {
 		}
 	}
 	tests := []struct {
-		name   string
-		addr   func(t *testing.T) string // nil: metrics.addr unset
-		locked bool
-		out    string // "" means a fresh file; "DB" the database itself
-		want   string
-		code   int
+		name    string
+		addr    func(t *testing.T) string // nil: metrics.addr unset
+		locked  bool
+		noToken bool
+		out     string // "" means a fresh file; "DB" the database itself
+		want    string
+		code    int
 	}{
 		{name: "ErrLockedNoListener", locked: true, code: exitFailed,
 			want: "in use by a running nudgebot, and metrics.addr is not set"},
 		{name: "ErrNobodyAnswers", locked: true, addr: closedPort, code: exitFailed,
 			want: "no nudgebot answered at http://127.0.0.1:"},
+		{name: "ErrNoToken", locked: true, code: exitFailed, noToken: true,
+			addr: answer(func(w http.ResponseWriter, r *http.Request) { t.Error("asked without a token") }),
+			want: "no backup token at"},
 		{name: "ErrRefused", locked: true, code: exitFailed,
 			addr: answer(func(w http.ResponseWriter, r *http.Request) { plain(w, http.StatusForbidden, "go away") }),
 			want: "refused the backup: 403 Forbidden: go away"},
@@ -306,6 +319,11 @@ func TestBackup_Errors(t *testing.T) {
 			if tt.addr != nil {
 				rewriteAddr(t, site, tt.addr(t))
 			}
+			if !tt.noToken {
+				if _, err := createTokenFile(filepath.Join(site.dir, backupTokenFileName)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			out := filepath.Join(t.TempDir(), "backup.db")
 			args := []string{"backup", "-config", site.cfg}
 			switch tt.out {
@@ -327,6 +345,9 @@ func TestBackup_Errors(t *testing.T) {
 					t.Errorf("%s exists after a failed backup", filepath.Base(p))
 				}
 			}
+			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".backup.db.tmp-*")); len(left) > 0 {
+				t.Errorf("temporary files left after a failed backup: %q", left)
+			}
 			if !tt.locked {
 				if after := readFile(t, site.db); !bytes.Equal(before, after) {
 					t.Error("the database changed")
@@ -336,27 +357,52 @@ func TestBackup_Errors(t *testing.T) {
 	}
 }
 
-// Ensure /backup hands the database only to clients on the same machine,
-// and to one of them at a time.
+const guardToken = "test-backup-token-0123456789"
+
+// Ensure /backup hands the database only to clients on the same machine
+// that address it by a loopback name and present the token, and to one
+// of them at a time.
 func TestBackupHandler_Guards(t *testing.T) {
-	for _, addr := range []string{"192.0.2.7:51000", "[2001:db8::1]:51000", "10.0.0.1:1", "garbage"} {
-		free := &blockingSource{started: make(chan struct{}), release: make(chan struct{})}
-		close(free.release)
-		remote := httptest.NewRequest(http.MethodGet, "/backup", nil)
-		remote.RemoteAddr = addr
-		rec := httptest.NewRecorder()
-		backupHandler(free, nil).ServeHTTP(rec, remote)
-		if rec.Code != http.StatusForbidden || free.calls.Load() != 0 {
-			t.Errorf("client %s: %d, %d copies made; want 403 and none", addr, rec.Code, free.calls.Load())
-		}
+	auth := backupAuth{Token: guardToken, Dir: t.TempDir()}
+	tests := []struct {
+		name, remote, host, authz string
+		code                      int
+	}{
+		{"another machine", "192.0.2.7:51000", "127.0.0.1:9090", "Bearer " + guardToken, http.StatusForbidden},
+		{"another machine v6", "[2001:db8::1]:51000", "127.0.0.1:9090", "Bearer " + guardToken, http.StatusForbidden},
+		{"garbage address", "garbage", "127.0.0.1:9090", "Bearer " + guardToken, http.StatusForbidden},
+		{"DNS rebinding", "127.0.0.1:51000", "evil.example:9090", "Bearer " + guardToken, http.StatusForbidden},
+		{"rebinding to a name that resolves locally", "127.0.0.1:51000", "127.0.0.1.nip.io:9090", "Bearer " + guardToken, http.StatusForbidden},
+		{"no token", "127.0.0.1:51000", "127.0.0.1:9090", "", http.StatusUnauthorized},
+		{"wrong token", "127.0.0.1:51000", "localhost:9090", "Bearer not-the-token-at-all-xx", http.StatusUnauthorized},
+		{"token in the wrong scheme", "127.0.0.1:51000", "[::1]:9090", "Basic " + guardToken, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			free := &blockingSource{started: make(chan struct{}), release: make(chan struct{})}
+			close(free.release)
+			r := httptest.NewRequest(http.MethodGet, "/backup", nil)
+			r.RemoteAddr, r.Host = tt.remote, tt.host
+			if tt.authz != "" {
+				r.Header.Set("Authorization", tt.authz)
+			}
+			rec := httptest.NewRecorder()
+			backupHandler(free, auth, nil).ServeHTTP(rec, r)
+			if rec.Code != tt.code || free.calls.Load() != 0 {
+				t.Errorf("%d, %d copies made; want %d and none", rec.Code, free.calls.Load(), tt.code)
+			}
+			if strings.Contains(rec.Body.String(), guardToken) {
+				t.Error("the refusal quotes the token")
+			}
+		})
 	}
 
 	src := &blockingSource{started: make(chan struct{}), release: make(chan struct{})}
-	h := backupHandler(src, nil)
-
+	h := backupHandler(src, auth, nil)
 	local := func() *http.Request {
 		r := httptest.NewRequest(http.MethodGet, "/backup", nil)
-		r.RemoteAddr = "[::1]:51000"
+		r.RemoteAddr, r.Host = "[::1]:51000", "[::1]:9090"
+		r.Header.Set("Authorization", "Bearer "+guardToken)
 		return r
 	}
 	first := httptest.NewRecorder()
@@ -370,8 +416,60 @@ func TestBackupHandler_Guards(t *testing.T) {
 	}
 	close(src.release)
 	<-done
-	if first.Code != http.StatusOK || first.Result().Trailer.Get(trailerBytes) != "5" {
-		t.Errorf("first backup: %d, trailer %q; want 200 and 5 bytes", first.Code, first.Result().Trailer.Get(trailerBytes))
+	if first.Code != http.StatusOK || first.Result().Trailer.Get(trailerBytes) != "5" || first.Body.String() != "hello" {
+		t.Errorf("first backup: %d, trailer %q, body %q; want 200, 5 bytes, hello", first.Code, first.Result().Trailer.Get(trailerBytes), first.Body.String())
+	}
+	if left, _ := filepath.Glob(filepath.Join(auth.Dir, "*")); len(left) > 0 {
+		t.Errorf("temporary copies left behind: %q", left)
+	}
+}
+
+// bigSource writes size bytes, far more than a connection buffers, and
+// says when it has finished: when the database's read transaction ends.
+type bigSource struct {
+	size int64
+	done chan struct{}
+}
+
+func (s *bigSource) Size() (int64, error) { return s.size, nil }
+func (s *bigSource) WriteTo(w io.Writer) (int64, error) {
+	defer close(s.done)
+	chunk := bytes.Repeat([]byte("nudgebot"), 8<<10)
+	var n int64
+	for n < s.size {
+		m, err := w.Write(chunk[:min(int64(len(chunk)), s.size-n)])
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Ensure a client that stops reading never holds the database: the copy
+// is finished (its read transaction over) before the first byte is sent.
+func TestBackupHandler_StalledReaderDoesNotHoldDatabase(t *testing.T) {
+	src := &bigSource{size: 48 << 20, done: make(chan struct{})}
+	srv := httptest.NewServer(backupHandler(src, backupAuth{Token: guardToken, Dir: t.TempDir()}, nil))
+	t.Cleanup(srv.Close)
+	req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+guardToken)
+	resp, err := srv.Client().Do(req) // headers only: the body is not read yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	select {
+	case <-src.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the copy is still being written while the client reads nothing: the read transaction waits for the client")
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != src.size || resp.Trailer.Get(trailerBytes) != strconv.FormatInt(src.size, 10) {
+		t.Errorf("received %d bytes (%v), trailer %q; want %d", n, err, resp.Trailer.Get(trailerBytes), src.size)
 	}
 }
 
@@ -699,12 +797,15 @@ func TestOpsTools_Usage(t *testing.T) {
 			if code != tt.code || !strings.Contains(stdout+stderr, tt.want) {
 				t.Errorf("exit %d, output %q; want exit %d containing %q", code, stdout+stderr, tt.code, tt.want)
 			}
-			if strings.Contains(stderr, "token") {
+			// The backup token is the tools' own; Slack's they never need.
+			if slackTokenWords.MatchString(stderr) {
 				t.Errorf("a data tool asked for Slack tokens: %q", stderr)
 			}
 		})
 	}
 }
+
+var slackTokenWords = regexp.MustCompile(`(?i)slack[ _-]?(bot|app)?[ _-]?token|bot[ _]token|app[ _]token|xoxb|xapp`)
 
 // Ensure progress redraws nothing off a terminal, and reports quarters
 // as plain lines.
