@@ -10,6 +10,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"slices"
@@ -90,14 +91,18 @@ type Service struct {
 	plans     map[string]DigestPlan
 	threshold int
 	previews  *gate
-	lines     []string
-	senders   int
-	settle    time.Duration
-	log       *slog.Logger
-	obs       Observer
-	clock     func() time.Time
-	noisy     *throttle
-	wake      func()
+	// members caches who is in each digest channel for the reflection
+	// form, which must open within Slack's three seconds; whether someone
+	// may share is checked afresh when they save.
+	members *memberCache
+	lines   []string
+	senders int
+	settle  time.Duration
+	log     *slog.Logger
+	obs     Observer
+	clock   func() time.Time
+	noisy   *throttle
+	wake    func()
 
 	// lastTick is when the previous tick ran; zero until the first one
 	// after start. Slots missed between two ticks of a running bot are
@@ -156,6 +161,7 @@ func New(p Ports, c Config) (*Service, error) {
 		plans:     plansByChannel(c.Digests),
 		threshold: max(c.AnonymityThreshold, nudges.MinGroup),
 		previews:  newGate(previewEvery),
+		members:   &memberCache{slack: p.Messenger, ttl: 5 * time.Minute, clock: c.Clock, seen: map[string]cachedChannel{}},
 		lines:     slices.Clone(c.StrategyLines),
 		senders:   c.Senders,
 		settle:    c.SettleTime,
@@ -210,4 +216,39 @@ func plansByChannel(ps []DigestPlan) map[string]DigestPlan {
 		m[p.Channel] = p
 	}
 	return m
+}
+
+// memberCache remembers a channel's members for a while.
+type memberCache struct {
+	slack interface {
+		Channel(ctx context.Context, channel string) (Channel, error)
+	}
+	ttl   time.Duration
+	clock func() time.Time
+
+	mu   sync.Mutex
+	seen map[string]cachedChannel
+}
+
+type cachedChannel struct {
+	ch Channel
+	at time.Time
+}
+
+func (m *memberCache) get(ctx context.Context, channel string) (Channel, error) {
+	now := m.clock()
+	m.mu.Lock()
+	c, ok := m.seen[channel]
+	m.mu.Unlock()
+	if ok && now.Sub(c.at) < m.ttl && !now.Before(c.at) {
+		return c.ch, nil
+	}
+	ch, err := m.slack.Channel(ctx, channel)
+	if err != nil {
+		return Channel{}, err
+	}
+	m.mu.Lock()
+	m.seen[channel] = cachedChannel{ch: ch, at: now}
+	m.mu.Unlock()
+	return ch, nil
 }

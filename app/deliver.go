@@ -234,7 +234,8 @@ func (s *Service) choose(sub nudges.Subscriber, slot, now time.Time, manual bool
 		return nudges.Delivery{}, nudges.Choice{}, false
 	}
 	// The reason line says "yesterday" and the like in the person's zone.
-	choice, err := s.catalog.Choose(sub, history, now.In(sub.Location(s.cal.Fallback)), seededRand(sub.UserID, slot))
+	opts := nudges.ChooseOptions{Lean: sub.TeamLean.At(now)}
+	choice, err := s.catalog.ChooseWith(sub, history, now.In(sub.Location(s.cal.Fallback)), seededRand(sub.UserID, slot), opts)
 	if err != nil {
 		s.log.Error("choosing a nudge", "user_id", sub.UserID, "error", err)
 		return nudges.Delivery{}, nudges.Choice{}, false

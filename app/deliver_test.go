@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +189,48 @@ func TestReflectionsAreCapped(t *testing.T) {
 	}
 	if n, _ := tc.db.CountReflections(owner); n != 0 {
 		t.Errorf("%d reflections stored past the cap", n)
+	}
+}
+
+// Ensure a team that says its direction is unclear gets strategy and
+// organisation nudges sooner, told why in words about the team, and only
+// once enough people answered the pulse.
+func TestLowClarityBringsStrategyForward(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	people := []string{owner, member, "UPEOPLE03", "UPEOPLE04", "UPEOPLE05"}
+	tc.slack.members[team] = people
+	for _, p := range people {
+		tc.subscribe(t, p)
+	}
+	if _, err := tc.RunDigest(ctx, team, tc.now); err != nil { // opens the first pulse
+		t.Fatal(err)
+	}
+	pulse := app.PulseID(team, tc.now)
+	for i, p := range people {
+		if _, err := tc.VotePulse(ctx, app.Person(p), pulse, 1+i%2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc.now = tc.now.Add(time.Hour)
+	if _, err := tc.RunDigest(ctx, team, tc.now); err != nil { // closes it: clarity 1.4
+		t.Fatal(err)
+	}
+	sub, err := tc.db.Subscriber(owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.now = sub.NextDue
+	tc.Tick(ctx, tc.now)
+	ds, err := tc.db.Deliveries(owner, time.Time{})
+	if err != nil || len(ds) == 0 {
+		t.Fatalf("no delivery: %v", err)
+	}
+	d := ds[len(ds)-1]
+	if d.Theme != nudges.ThemeStrategy && d.Theme != nudges.ThemeOrganisation {
+		t.Errorf("nudge theme %s after a low clarity pulse, want strategy or organisation", d.Theme)
+	}
+	if !strings.Contains(d.Reason, "Your team rated how clear the direction is at 1.4") {
+		t.Errorf("reason %q does not say why, in words about the team", d.Reason)
 	}
 }

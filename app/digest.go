@@ -82,7 +82,36 @@ func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) 
 	if err := s.digests.ClearDigestBroken(channel); err != nil {
 		s.log.Warn("clearing digest failure", "channel", channel, "error", err)
 	}
+	s.leanOnClarity(channel, in, now)
 	return DigestRun{Members: len(in.Members)}, nil
+}
+
+// leanOnClarity brings strategy and organisation nudges forward for the
+// channel's subscribed members, until its next digest, when its clarity
+// pulse fell or is low, or enough people asked to hear more. The reason
+// they are told describes the team, never one person.
+func (s *Service) leanOnClarity(channel string, in nudges.DigestInput, now time.Time) {
+	lean := nudges.PulseLean(append(slices.Clone(in.Trend), in.Pulse), in.Pulse.HearMoreWriters, s.threshold)
+	if !lean.Sooner {
+		return
+	}
+	until := s.plans[channel].next(now)
+	if until.IsZero() {
+		until = now.Add(digestLookback)
+	}
+	for _, id := range in.Members {
+		_, err := s.subs.UpdateSubscriber(id, func(sub *nudges.Subscriber) error {
+			if sub.TeamLean.At(now).Sooner {
+				return nil // another team's lean holds until its own next digest
+			}
+			sub.TeamLean = nudges.TeamLean{Lean: lean, Until: until}
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("bringing strategy nudges forward", "user_id", id, "error", err)
+		}
+	}
+	s.log.Info("clarity is low: strategy and organisation nudges come sooner", "channel", channel, "members", len(in.Members))
 }
 
 func (s *Service) postDigest(ctx context.Context, channel, name string, d nudges.Digest, now time.Time) error {
@@ -155,7 +184,7 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 	for u, ds := range byUser {
 		streaks[u] = nudges.Streak(ds, to)
 	}
-	shared, err := s.refls.SharedReflections(subscribed, from, to)
+	shared, err := s.sharedIn(channel, subscribed, from, to)
 	if err != nil {
 		return nudges.DigestInput{}, Channel{}, fmt.Errorf("reading shared reflections: %w", err)
 	}
@@ -167,6 +196,23 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 		Streaks: streaks, Nudges: s.promptsOf(shared), Now: to,
 		TrendDeliveries: history,
 	}, ch, nil
+}
+
+// sharedIn are the reflections their authors shared in this channel: a
+// reflection goes only where its author chose, never to every channel
+// they are in (one shared before the choice existed goes nowhere).
+func (s *Service) sharedIn(channel string, members []string, from, to time.Time) ([]nudges.Reflection, error) {
+	all, err := s.refls.SharedReflections(members, from, to)
+	if err != nil {
+		return nil, err
+	}
+	var out []nudges.Reflection
+	for _, r := range all {
+		if r.ShareChannel == channel {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func (s *Service) authorNames(ctx context.Context, shared []nudges.Reflection) map[string]string {

@@ -18,6 +18,9 @@ type Reflection struct {
 	Text       string
 	Commitment string // "one thing I will do next"; optional
 	Share      nudges.Share
+	// ShareChannel is the one digest channel a shared reflection goes
+	// to; the author must be a member of it.
+	ShareChannel string
 	// DeliveryID is the nudge the form was opened on; empty means the
 	// person's latest nudge within a day, if any.
 	DeliveryID string
@@ -39,7 +42,13 @@ func (s *Service) Reflect(ctx context.Context, a Actor, in Reflection, now time.
 	if n, err := s.refls.CountReflections(a.UserID); err == nil && n >= nudges.MaxReflections {
 		return Saved{}, nudges.ErrTooManyReflections
 	}
+	if err := s.checkShare(ctx, a, in); err != nil {
+		return Saved{}, err
+	}
 	r := nudges.Reflection{UserID: a.UserID, Created: now, Text: in.Text, Commitment: in.Commitment, Share: in.Share}
+	if in.Share != nudges.ShareNone {
+		r.ShareChannel = in.ShareChannel
+	}
 	d, linked := s.nudgeFor(a.UserID, in.DeliveryID, now)
 	if linked {
 		r.DeliveryID, r.NudgeID = d.ID, d.NudgeID
@@ -104,8 +113,10 @@ func addWorkingDays(t time.Time, n int) time.Time {
 // ReflectionForm is what the reflection form shows: the nudge it is
 // about, if any.
 type ReflectionForm struct {
-	Nudge      nudges.Nudge
-	Wording    nudges.Wording
+	Nudge   nudges.Nudge
+	Wording nudges.Wording
+	// ShareIn are the digest channels the person may share it in.
+	ShareIn    []ShareOption
 	HaveNudge  bool
 	DeliveryID string
 }
@@ -116,13 +127,15 @@ func (s *Service) OpenReflection(ctx context.Context, a Actor, deliveryID string
 	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
 		return ReflectionForm{}, err
 	}
+	form := ReflectionForm{ShareIn: s.shareOptions(ctx, a)}
 	d, ok := s.nudgeFor(a.UserID, deliveryID, now)
 	if !ok {
-		return ReflectionForm{}, nil
+		return form, nil
 	}
 	n, have := s.catalog.Resolve(d.NudgeID)
 	sub, _ := s.subs.Subscriber(a.UserID)
-	return ReflectionForm{Nudge: n, Wording: s.wording(n, sub, d.ID), HaveNudge: have, DeliveryID: d.ID}, nil
+	form.Nudge, form.Wording, form.HaveNudge, form.DeliveryID = n, s.wording(n, sub, d.ID), have, d.ID
+	return form, nil
 }
 
 // Journal is a page of a person's reflections, newest first.
@@ -268,6 +281,67 @@ func (s *Service) PostUpdate(ctx context.Context, a Actor, channel, text string)
 	}
 	if err := s.slack.PostUpdate(ctx, channel, a.UserID, text); err != nil {
 		return fmt.Errorf("posting a team update: %w", err)
+	}
+	return nil
+}
+
+// ShareOption is a digest channel a person may share a reflection in, and
+// how many people will see it there.
+type ShareOption struct {
+	Channel, Name string
+	Members       int
+	// Anonymous is false when the channel has fewer members than the
+	// anonymity threshold: there an "anonymous" reflection could be told
+	// apart by elimination.
+	Anonymous bool
+}
+
+// ErrShareRefused is a share the author may not make: a channel they are
+// not in, one without a digest, or anonymous among too few people.
+type ErrShareRefused struct {
+	Why string
+}
+
+func (e *ErrShareRefused) Error() string { return "cannot share there: " + e.Why }
+
+// shareOptions are the digest channels the person is a member of. A
+// channel Slack cannot tell us about is left out.
+func (s *Service) shareOptions(ctx context.Context, a Actor) []ShareOption {
+	var out []ShareOption
+	for _, ch := range s.DigestChannels() {
+		info, err := s.members.get(ctx, ch)
+		if err != nil {
+			s.log.Warn("reading a digest channel for the share choice", "channel", ch, "error", err)
+			continue
+		}
+		if slices.Contains(info.Members, a.UserID) {
+			out = append(out, ShareOption{Channel: ch, Name: info.Name, Members: len(info.Members), Anonymous: len(info.Members) >= s.threshold})
+		}
+	}
+	return out
+}
+
+// checkShare holds a share to what the author chose and may do: one
+// digest channel, theirs, and anonymity only where it can hold.
+func (s *Service) checkShare(ctx context.Context, a Actor, in Reflection) error {
+	if in.Share == nudges.ShareNone {
+		return nil
+	}
+	if _, ok := s.plans[in.ShareChannel]; !ok {
+		return &ErrShareRefused{Why: "choose one of your team digest channels"}
+	}
+	if err := s.policy.Authorize(ctx, a, ChannelPost(in.ShareChannel)); err != nil {
+		return err
+	}
+	if in.Share != nudges.ShareAnonymous {
+		return nil
+	}
+	info, err := s.slack.Channel(ctx, in.ShareChannel)
+	if err != nil {
+		return fmt.Errorf("counting the channel's members: %w", err)
+	}
+	if len(info.Members) < s.threshold {
+		return &ErrShareRefused{Why: fmt.Sprintf("that channel has %d members; sharing anonymously needs at least %d, or the others could tell it was you", len(info.Members), s.threshold)}
 	}
 	return nil
 }

@@ -154,3 +154,7 @@ func (f *fakeAPI) GetConversationInfoContext(_ context.Context, in *slack.GetCon
 func (f *fakeAPI) GetUsersContext(context.Context, ...slack.GetUsersOption) ([]slack.User, error) {
 	return nil, f.injected("users.list")
 }
+
+func (f *fakeAPI) AuthTestContext(context.Context) (*slack.AuthTestResponse, error) {
+	return &slack.AuthTestResponse{UserID: "UBOTFAKE1"}, nil
+}

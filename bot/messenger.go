@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -39,6 +41,9 @@ type SlackOptions struct {
 // client: every call goes through the per-method limiter and the
 // classification in api.go.
 type Slack struct {
+	selfMu sync.Mutex
+	self   string // the bot's user id, once known
+
 	client *slack.Client
 	http   *http.Client
 	api    slackAPI
@@ -227,7 +232,45 @@ func (s *Slack) Channel(ctx context.Context, channel string) (app.Channel, error
 		}
 		cursor = next
 	}
+	if self := s.selfID(ctx); self != "" {
+		// The bot is no one's colleague: not counted among who will see
+		// a shared reflection, nor toward the anonymity threshold.
+		members = slices.DeleteFunc(members, func(id string) bool { return id == self })
+	}
 	return app.Channel{Name: info.Name, Members: members}, nil
+}
+
+// authTester tells the bot who it is; *slack.Client is one.
+type authTester interface {
+	AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error)
+}
+
+// selfID is the bot's own user id, asked of Slack once. Empty while it
+// cannot be had; the next call asks again.
+func (s *Slack) selfID(ctx context.Context) string {
+	s.selfMu.Lock()
+	defer s.selfMu.Unlock()
+	if s.self != "" {
+		return s.self
+	}
+	at, ok := s.api.(authTester)
+	if !ok {
+		return ""
+	}
+	var id string
+	err := s.web.do(ctx, "auth.test", callSafe, func(ctx context.Context) error {
+		r, err := at.AuthTestContext(ctx)
+		if err == nil {
+			id = r.UserID
+		}
+		return err
+	})
+	if err != nil {
+		s.log.Warn("asking Slack for the bot's own id", "error", err)
+		return ""
+	}
+	s.self = id
+	return id
 }
 
 // PostDigest posts a digest, split to fit Slack's limits.

@@ -23,14 +23,15 @@ const (
 	cbReflect     = "reflect_modal"
 	cbDraftUpdate = "draft_update"
 
-	blockReflection = "reflection"
-	blockCommitment = "commitment"
-	blockShare      = "share"
-	blockUpdate     = "update"
-	blockChannel    = "channel"
-	actionText      = "text"
-	actionChoice    = "choice"
-	actionChannel   = "channel"
+	blockReflection   = "reflection"
+	blockCommitment   = "commitment"
+	blockShare        = "share"
+	blockShareChannel = "share_channel"
+	blockUpdate       = "update"
+	blockChannel      = "channel"
+	actionText        = "text"
+	actionChoice      = "choice"
+	actionChannel     = "channel"
 
 	actDraft        = "reflect_draft"
 	actCommitKept   = "commit_kept"
@@ -152,29 +153,83 @@ func reflectModal(form app.ReflectionForm) slack.ModalViewRequest {
 	text.MaxLength = nudges.MaxReflectionLen
 	commit := slack.NewPlainTextInputBlockElement(plain("e.g. hand the roadmap review to Priya"), actionText)
 	commit.MaxLength = 300
-	private := slack.NewOptionBlockObject(string(shareNoneValue), plain("Keep it private (only you)"), nil)
-	choice := slack.NewRadioButtonsBlockElement(actionChoice,
-		private,
-		slack.NewOptionBlockObject(string(nudges.ShareNamed), plain("Share in the team digest, with my name"), nil),
-		slack.NewOptionBlockObject(string(nudges.ShareAnonymous), plain("Share in the team digest, anonymously"), nil),
-	)
-	choice.InitialOption = private
 	commitBlock := slack.NewInputBlock(blockCommitment, plain("One thing I will do next"), plain("I'll ask you about it in a few working days."), commit)
 	commitBlock.Optional = true
 	blocks = append(blocks,
 		slack.NewInputBlock(blockReflection, plain("Your reflection"), nil, text),
 		commitBlock,
-		slack.NewInputBlock(blockShare, plain("Who may see it"), nil, choice),
 	)
+	blocks = append(blocks, shareBlocks(form.ShareIn)...)
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		CallbackID:      cbReflect,
 		Title:           plain("Reflect"),
 		Submit:          plain("Save"),
 		Close:           plain("Cancel"),
-		PrivateMetadata: deliveryID,
+		PrivateMetadata: formMeta{Delivery: deliveryID, Channels: shareChoices(form.ShareIn)}.encode(),
 		Blocks:          slack.Blocks{BlockSet: blocks},
 	}
+}
+
+// shareBlocks ask who may see the reflection: private unless the author
+// chooses one team digest they are in, told how many people are there.
+func shareBlocks(opts []app.ShareOption) []slack.Block {
+	private := slack.NewOptionBlockObject(string(shareNoneValue), plain("Keep it private (only you)"), nil)
+	if len(opts) == 0 {
+		return []slack.Block{slack.NewContextBlock("share_none", mrkdwn("Private: only you will see it. (You are in no channel with a team digest, so there is nowhere to share it.)"))}
+	}
+	choice := slack.NewRadioButtonsBlockElement(actionChoice,
+		private,
+		slack.NewOptionBlockObject(string(nudges.ShareNamed), plain("Share in a team digest, with my name"), nil),
+		slack.NewOptionBlockObject(string(nudges.ShareAnonymous), plain("Share in a team digest, anonymously"), nil),
+	)
+	choice.InitialOption = private
+	var chans []*slack.OptionBlockObject
+	for _, o := range opts {
+		label := fmt.Sprintf("#%s: %d people will see it", o.Name, o.Members)
+		if !o.Anonymous {
+			label += " (too few to share anonymously)"
+		}
+		chans = append(chans, slack.NewOptionBlockObject(o.Channel, plain(truncate(label, 70)), nil))
+	}
+	pick := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Choose the team"), actionChannel, chans...)
+	where := slack.NewInputBlock(blockShareChannel, plain("Which team's digest, if you share it"), plain("Only channels you are in. It goes to that digest and nowhere else."), pick)
+	where.Optional = true
+	return []slack.Block{slack.NewInputBlock(blockShare, plain("Who may see it"), nil, choice), where}
+}
+
+// formMeta is what the reflection form carries in private_metadata: the
+// nudge it answers and the channels the author may share in (true where
+// sharing anonymously is possible).
+type formMeta struct {
+	Delivery string          `json:"d,omitempty"`
+	Channels map[string]bool `json:"c,omitempty"`
+}
+
+func shareChoices(opts []app.ShareOption) map[string]bool {
+	m := make(map[string]bool, len(opts))
+	for _, o := range opts {
+		m[o.Channel] = o.Anonymous
+	}
+	return m
+}
+
+func (m formMeta) encode() string {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// readFormMeta reads private_metadata; a form opened before it held JSON
+// carried the delivery id alone.
+func readFormMeta(s string) formMeta {
+	var m formMeta
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return formMeta{Delivery: s}
+	}
+	return m
 }
 
 // shareNoneValue is the radio value for "private": option values cannot
@@ -206,31 +261,26 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload an
 		if utf8.RuneCountInString(commitment) > 300 {
 			errs[blockCommitment] = "Keep it to one thing, in at most 300 characters."
 		}
-		if share != nudges.ShareNone && share != nudges.ShareNamed && share != nudges.ShareAnonymous {
-			errs[blockShare] = "Choose one of the options."
-		}
+		meta := readFormMeta(cb.View.PrivateMetadata)
+		channel := stateValue(&cb.View, blockShareChannel, actionChannel).SelectedOption.Value
+		shareProblem(errs, share, channel, meta)
 		if len(errs) > 0 {
 			ack(slack.NewErrorsViewSubmissionResponse(errs))
 			return
 		}
 		ack(nil)
-		who, in := app.Person(cb.User.ID), app.Reflection{Text: text, Commitment: commitment, Share: share, DeliveryID: cb.View.PrivateMetadata}
+		who := app.Person(cb.User.ID)
+		in := app.Reflection{Text: text, Commitment: commitment, Share: share, ShareChannel: channel, DeliveryID: meta.Delivery}
 		b.afterAck(who.UserID, keys, func(ctx context.Context) {
 			res, err := b.core.Reflect(ctx, who, in, b.now())
 			if err != nil {
-				msg := "Sorry, I couldn't save your reflection just now. Nothing was stored; please try again in a minute."
-				if errors.Is(err, nudges.ErrTooManyReflections) {
-					msg = b.failed(who, "saving a reflection", err).Text
-				} else {
-					b.log.Error("saving a reflection from the form", "user_id", who.UserID, "error", err)
-				}
-				b.slack.tell(ctx, who.UserID, msg)
+				b.slack.tell(ctx, who.UserID, b.reflectRefused(who, err, text))
 				return
 			}
 			saved, count := res.Reflection, res.Count
 			msg := fmt.Sprintf("Saved privately as #%d; %d %s so far.", saved.Seq, count, plural(count, "reflection", "reflections"))
 			if saved.Share != nudges.ShareNone {
-				msg += " You chose to share this one in your team's digest."
+				msg += " You chose to share this one in the digest of <#" + saved.ShareChannel + ">, and nowhere else."
 			}
 			if saved.Commitment != "" {
 				msg += " I'll ask about your next step in a few working days."
@@ -268,12 +318,51 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload an
 	}
 }
 
-func shareText(s nudges.Share) string {
-	switch s {
+// shareProblem checks the share choice against what the form offered.
+func shareProblem(errs map[string]string, share nudges.Share, channel string, meta formMeta) {
+	switch {
+	case share == nudges.ShareNone:
+	case share != nudges.ShareNamed && share != nudges.ShareAnonymous:
+		errs[blockShare] = "Choose one of the options."
+	case channel == "":
+		errs[blockShareChannel] = "Choose which team's digest to share it in."
+	default:
+		anon, ok := meta.Channels[channel]
+		if !ok {
+			errs[blockShareChannel] = "Choose one of the channels listed."
+		} else if share == nudges.ShareAnonymous && !anon {
+			errs[blockShare] = "That team is too small to share anonymously: the others could tell it was you. Share it with your name, or keep it private."
+		}
+	}
+}
+
+// reflectRefused is what a person is told when their reflection from the
+// form was not saved: why, and their words back, so nothing is lost.
+func (b *Bot) reflectRefused(who app.Actor, err error, text string) string {
+	back := "\nYour words, so nothing is lost:\n>" + fitEscaped(text, 2500, true)
+	var refused *app.ErrShareRefused
+	switch {
+	case errors.As(err, &refused):
+		return "I didn't save it: I can't share it there, since " + Escape(refused.Why) + "." + back
+	case app.IsForbidden(err):
+		return "I didn't save it: you can only share in the digest of a channel you are in." + back
+	case errors.Is(err, nudges.ErrTooManyReflections):
+		return b.failed(who, "saving a reflection", err).Text + back
+	}
+	b.log.Error("saving a reflection from the form", "user_id", who.UserID, "error", err)
+	return "Sorry, I couldn't save your reflection just now. Nothing was stored; please try again in a minute." + back
+}
+
+func shareText(r nudges.Reflection) string {
+	where := "the digest"
+	if r.ShareChannel != "" {
+		where = "the digest of <#" + r.ShareChannel + ">"
+	}
+	switch r.Share {
 	case nudges.ShareNamed:
-		return "shared in the digest with your name"
+		return "shared in " + where + " with your name"
 	case nudges.ShareAnonymous:
-		return "shared in the digest anonymously"
+		return "shared in " + where + " anonymously"
 	}
 	return "private"
 }
@@ -295,7 +384,7 @@ func (b *Bot) reflectionBlocks(title string, rs []nudges.Reflection, loc *time.L
 		if r.Commitment != "" {
 			extra = append(extra, "next step: "+fitEscaped(r.Commitment, 200, false))
 		}
-		extra = append(extra, shareText(r.Share))
+		extra = append(extra, shareText(r))
 		text := head + "\n" + body + "\n_" + strings.Join(extra, " · ") + "_"
 		btn := button(actDraft, "Draft a team update", strconv.Itoa(r.Seq), "")
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil, slack.NewAccessory(btn)))

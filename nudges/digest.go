@@ -358,6 +358,10 @@ func pulseSection(in DigestInput, min int) PulseSection {
 	if p.Responses >= min {
 		s.AverageShown = true
 		s.Average = p.Average()
+	}
+	// Answers are counted by the people who wrote them: five voters and
+	// one writer would show that one person's words as the team's.
+	if p.HearMoreWriters >= min {
 		s.HearMore = slices.Clone(p.HearMore)
 		slices.Sort(s.HearMore)
 	}

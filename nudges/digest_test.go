@@ -262,10 +262,22 @@ func TestBuildDigest_Pulse(t *testing.T) {
 			pulse: func() nudges.PulseSummary { p := summary(0, 0, 0, 2); p.HearMore = []string{"hiring"}; return p }(),
 			want:  nudges.PulseSection{Held: true, Responses: 2, Sparkline: "·"},
 		},
+		"enough voters, one writer": {
+			pulse: func() nudges.PulseSummary {
+				p := summary(0, 0, 1, 1, 1)
+				p.HearMore, p.HearMoreWriters = []string{"roadmap", "hiring"}, 1
+				return p
+			}(),
+			trend: trend,
+			want: nudges.PulseSection{
+				Held: true, Responses: 3, Average: 4, AverageShown: true,
+				Sparkline: "▁▁▁▁▁▁▁▁▁·▁▆",
+			},
+		},
 		"enough answers": {
 			pulse: func() nudges.PulseSummary {
 				p := summary(0, 0, 1, 1, 1)
-				p.HearMore = []string{"roadmap", "hiring"}
+				p.HearMore, p.HearMoreWriters = []string{"roadmap", "hiring"}, 3
 				return p
 			}(),
 			trend: trend,

@@ -1,6 +1,9 @@
 package nudges
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Thresholds for PulseLean. A fall of ClarityDrop points between two
 // pulses is more than the wobble of a small team's answers; an average at
@@ -13,10 +16,25 @@ const (
 // Lean tells Choose to bring strategy and organisation nudges forward for
 // the managers of one channel, and why. The zero value leans nowhere.
 type Lean struct {
-	Sooner bool
+	Sooner bool `json:"sooner,omitempty"`
 	// Reason is shown with the nudge. It describes the team, never one
 	// person.
-	Reason string
+	Reason string `json:"reason,omitempty"`
+}
+
+// TeamLean is a Lean a person carries from their team's last digest
+// until the next one.
+type TeamLean struct {
+	Lean  Lean      `json:"lean,omitzero"`
+	Until time.Time `json:"until,omitzero"`
+}
+
+// At is the lean in force at now: none once it has run out.
+func (t TeamLean) At(now time.Time) Lean {
+	if now.Before(t.Until) {
+		return t.Lean
+	}
+	return Lean{}
 }
 
 // leanThemes are the themes a Lean brings forward.

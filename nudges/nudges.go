@@ -190,6 +190,10 @@ type Subscriber struct {
 	Contexts Situation `json:"contexts,omitzero"`
 	// Arc is how far the person is along the arc of their focus theme.
 	Arc ArcProgress `json:"arc,omitzero"`
+	// TeamLean brings strategy and organisation nudges forward while the
+	// person's team says its direction is unclear (from the last digest's
+	// clarity pulse); it describes the team, never the person.
+	TeamLean TeamLean `json:"team_lean,omitzero"`
 
 	Streak   int                `json:"streak"`
 	Seen     []string           `json:"seen,omitempty"`      // nudge ids delivered in the current cycle

@@ -43,6 +43,10 @@ type PulseSummary struct {
 	// Counts[i] is how many people answered score i+1.
 	Counts   [PulseMaxScore]int `json:"counts"`
 	HearMore []string           `json:"hear_more,omitempty"`
+	// HearMoreWriters is how many people wrote the HearMore answers: the
+	// answers are shown only when enough people wrote them, whatever
+	// number of people voted.
+	HearMoreWriters int `json:"hear_more_writers,omitempty"`
 }
 
 // Average is the mean score, or 0 when nobody answered.

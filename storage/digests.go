@@ -391,6 +391,9 @@ func (db *DB) AddHearMore(id, userID, text string) error {
 		if v.HearMore >= nudges.MaxHearMorePerPerson {
 			return fmt.Errorf("%d answers already: %w", v.HearMore, nudges.ErrTooManyAnswers)
 		}
+		if v.HearMore == 0 {
+			p.Totals.HearMoreWriters++
+		}
 		v.HearMore++
 		p.Totals.HearMore = append(p.Totals.HearMore, text)
 		return nil

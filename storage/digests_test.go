@@ -332,7 +332,7 @@ func TestPulse_VotesAndAnswers(t *testing.T) {
 	}
 	want := nudges.PulseSummary{
 		PeriodEnd: digestBase.AddDate(0, 0, 7), Responses: 3, Sum: 13, Counts: [5]int{0, 0, 0, 2, 1},
-		HearMore: []string{"Budget", "budget", "hiring", "the roadmap"},
+		HearMore: []string{"Budget", "budget", "hiring", "the roadmap"}, HearMoreWriters: 2,
 	}
 	if !reflect.DeepEqual(sum, want) {
 		t.Errorf("ClosePulse=%+v\nwant %+v", sum, want)

@@ -20,7 +20,8 @@ const (
 		`"profile_tz":"Europe/Berlin","tz_override":"Asia/Tokyo","time":"08:30","days":42,"focus":"lead",` +
 		`"paused_until":"2026-03-09T00:00:00Z","inactive":true,"inactive_reason":"account_inactive",` +
 		`"dm_channel":"D1","next_due":"2026-03-03T07:30:00Z","last_slot":"2026-03-02T07:30:00Z",` +
-		`"contexts":{"known":true,"has":["standup","one-to-ones"]},"arc":{"theme":"generalist","steps":2},"streak":3,` +
+		`"contexts":{"known":true,"has":["standup","one-to-ones"]},"arc":{"theme":"generalist","steps":2},` +
+		`"team_lean":{"lean":{"sooner":true,"reason":"Your team's clarity pulse went from 3.9 to 3.1."},"until":"2026-03-09T09:00:00Z"},"streak":3,` +
 		`"seen":["n1","n2"],"last_role":"lead","stats":{"strategy":{"up":2,"down":1}}}`
 	goldenDelivery = `{"id":"U1-20260302T090000Z-now","user_id":"U1","nudge_id":"n1","theme":"strategy","role":"lead",` +
 		`"slot":"2026-03-02T09:00:00Z","reason":"strategy is due","manual":true,"state":"sent","round":1,"attempts":2,` +
@@ -28,7 +29,7 @@ const (
 		`"sent_at":"2026-03-02T09:00:02Z","outcome":"done","acted_at":"2026-03-02T10:00:00Z",` +
 		`"snooze_to":"2026-03-02T10:00:00Z","feedback":"helpful"}`
 	goldenPulseSummary = `{"period_end":"2026-03-06T16:00:00Z","responses":2,"sum":7,"counts":[0,0,1,1,0],` +
-		`"hear_more":["how the roadmap was chosen"]}`
+		`"hear_more":["how the roadmap was chosen"],"hear_more_writers":1}`
 )
 
 // Ensure the stored form of the domain types is exactly the pinned one,
@@ -51,6 +52,7 @@ func TestRecordFormatPinned(t *testing.T) {
 		Stats:    map[nudges.Theme]nudges.BetaStat{nudges.ThemeStrategy: {Up: 2, Down: 1}},
 		Contexts: nudges.Situation{Known: true, Has: nudges.ContextsOf(nudges.ContextStandup, nudges.ContextOneToOnes)},
 		Arc:      nudges.ArcProgress{Theme: nudges.ThemeGeneralist, Steps: 2},
+		TeamLean: nudges.TeamLean{Lean: nudges.Lean{Sooner: true, Reason: "Your team's clarity pulse went from 3.9 to 3.1."}, Until: base.Add(7 * 24 * time.Hour)},
 	}
 	if _, err := db.UpdateSubscriber("U1", func(s *nudges.Subscriber) error {
 		*s = wantSub

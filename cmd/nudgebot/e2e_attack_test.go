@@ -111,3 +111,41 @@ func TestPreviewsAroundAJoinIsolateNobody(t *testing.T) {
 	}
 	contains(t, admin1, "Admins only", "3 subscribers in this channel", "*6* acted on") // two days of three people, never Eve
 }
+
+// Ensure a shared reflection goes to the one digest its author chose and
+// nowhere else: not to another digest channel they are in, not to one
+// they join later.
+func TestSharedReflectionStaysInItsChannel(t *testing.T) {
+	h := newHarness(t, withConfig(digestConfig))
+	h.addPeople(ana, dan)
+	h.emu.AddChannel("CTEAM0001", "team", ana.ID, dan.ID, "UX0000001")
+	h.emu.AddChannel("CBROKEN01", "other", dan.ID, "UX0000001")
+	h.start()
+	h.nudge(ana.ID, "start")
+	h.nudge(dan.ID, "start")
+	if _, err := h.emu.SlashCommand(h.ctx(), ana.ID, "", "/reflect", ""); err != nil {
+		t.Fatal(err)
+	}
+	m := h.waitModal(ana.ID)
+	if strings.Contains(string(m.Raw), "CBROKEN01") {
+		t.Fatal("the form offers a digest channel the author is not in")
+	}
+	const words = "Only for my own team to read"
+	if _, err := h.emu.SubmitView(h.ctx(), ana.ID, m.ID, map[string]map[string]string{
+		"reflection": {"text": words}, "share": {"choice": "named"}, "share_channel": {"channel": "CTEAM0001"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.lastEphemeralWith(ana.ID, "Saved privately")
+	// Ana joins the other channel afterwards.
+	h.emu.AddChannel("CBROKEN01", "other", ana.ID, dan.ID, "UX0000001")
+	h.clock.Add(time.Hour)
+	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.bot.RunDigest(h.ctx(), "CBROKEN01")
+	if !strings.Contains(channelText(h.emu, "CTEAM0001"), words) {
+		t.Error("the reflection did not reach the channel its author chose")
+	}
+	if strings.Contains(channelText(h.emu, "CBROKEN01"), words) {
+		t.Error("the reflection reached a channel its author did not choose")
+	}
+}

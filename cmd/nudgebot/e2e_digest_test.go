@@ -88,8 +88,9 @@ func TestDigestAndPulse(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := h.waitModal(user)
+		contains(t, string(m.Raw), "#team: 4 people will see it")
 		if _, err := h.emu.SubmitView(h.ctx(), user, m.ID, map[string]map[string]string{
-			"reflection": {"text": text}, "share": {"choice": share},
+			"reflection": {"text": text}, "share": {"choice": share}, "share_channel": {"channel": "CTEAM0001"},
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -131,6 +132,16 @@ func TestDigestAndPulse(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.lastEphemeralWith(dan.ID, "without your name")
+	// "Hear more" answers show once enough people wrote them, whoever
+	// voted: two more.
+	for _, who := range []string{ana.ID, ben.ID} {
+		h.clickIn("CTEAM0001", who, "pulse_hear_more")
+		m := h.waitModal(who)
+		if _, err := h.emu.SubmitView(h.ctx(), who, m.ID, map[string]map[string]string{"hear_more": {"text": "hiring plans"}}); err != nil {
+			t.Fatal(err)
+		}
+		h.lastEphemeralWith(who, "without your name")
+	}
 	h.waitFor("chloe's vote confirmed", func() bool { return len(h.emu.Ephemerals(chloe.ID)) > 0 })
 
 	before := len(h.emu.Messages("CTEAM0001"))

@@ -74,8 +74,12 @@ func TestReflectionPrivacyAndEscaping(t *testing.T) {
 // sharing choice, and that the commitment is quoted back a few working
 // days later with Done and Not yet.
 func TestReflectModalAndCommitment(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, withConfig(digestConfig))
 	h.addPeople(ana)
+	// Six people in the team: enough to share anonymously (threshold 3);
+	// two in a small one.
+	h.emu.AddChannel("CTEAM0001", "team", ana.ID, "UX0000001", "UX0000002", "UX0000003", "UX0000004", "UX0000005")
+	h.emu.AddChannel("CBROKEN01", "pair", ana.ID, "UX0000001")
 	h.start()
 	h.nudge(ana.ID, "start")
 	h.at("Europe/Berlin", "09:00")
@@ -86,8 +90,8 @@ func TestReflectModalAndCommitment(t *testing.T) {
 		t.Fatal(err)
 	}
 	modal := h.waitModal(ana.ID)
-	contains(t, modal.VisibleText(), "Today's nudge:", "One thing I will do next", "Who may see it")
-	contains(t, string(modal.Raw), "Keep it private")
+	contains(t, modal.VisibleText(), "Today's nudge:", "One thing I will do next", "Who may see it", "Which team's digest")
+	contains(t, string(modal.Raw), "Keep it private", "#team: 6 people will see it", "#pair: 2 people will see it (too few to share anonymously)")
 	if _, err := h.emu.SubmitView(h.ctx(), ana.ID, modal.ID, map[string]map[string]string{
 		"reflection": {"text": strings.Repeat("y", 3001)},
 		"share":      {"choice": "private"},
@@ -98,15 +102,25 @@ func TestReflectModalAndCommitment(t *testing.T) {
 	if still.ID != modal.ID || still.Closed || still.Errors["reflection"] == "" {
 		t.Fatalf("over-long text: want the form still open with an error on the field, got %+v", still.Errors)
 	}
+	// Anonymous among two is no anonymity: refused in the form.
 	if _, err := h.emu.SubmitView(h.ctx(), ana.ID, modal.ID, map[string]map[string]string{
 		"reflection": {"text": "Asked the team what is unclear about our direction. " + marker},
-		"commitment": {"text": "hand the roadmap review to Priya"},
-		"share":      {"choice": "anonymous"},
+		"share":      {"choice": "anonymous"}, "share_channel": {"channel": "CBROKEN01"},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	contains(t, h.lastEphemeralWith(ana.ID, "Saved privately"), "Saved privately as #1", "share this one", "few working days")
-	contains(t, h.say(ana.ID, "/reflect", "list"), "on: _", "next step: hand the roadmap review to Priya", "shared in the digest anonymously")
+	if still := h.waitModal(ana.ID); !strings.Contains(still.Errors["share"], "too small to share anonymously") {
+		t.Fatalf("anonymous share among two: want an error on the choice, got %+v", still.Errors)
+	}
+	if _, err := h.emu.SubmitView(h.ctx(), ana.ID, modal.ID, map[string]map[string]string{
+		"reflection": {"text": "Asked the team what is unclear about our direction. " + marker},
+		"commitment": {"text": "hand the roadmap review to Priya"},
+		"share":      {"choice": "anonymous"}, "share_channel": {"channel": "CTEAM0001"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	contains(t, h.lastEphemeralWith(ana.ID, "Saved privately"), "Saved privately as #1", "share this one in the digest of", "CTEAM0001", "nowhere else", "few working days")
+	contains(t, h.say(ana.ID, "/reflect", "list"), "on: _", "next step: hand the roadmap review to Priya", "shared in the digest of", "anonymously")
 
 	// Done through reflecting: the nudge counts as acted on.
 	contains(t, h.nudge(ana.ID, "status"), "Streak: 1")
