@@ -74,6 +74,9 @@ type Reflections interface {
 	// DueFollowUp is the person's oldest commitment due to be quoted
 	// back by now, found through the follow-up index.
 	DueFollowUp(userID string, now time.Time) (r nudges.Reflection, found bool, err error)
+	// ReflectionByMessage is the reflection typed as the Slack message
+	// ts in the person's DM; nudges.ErrNotFound when there is none.
+	ReflectionByMessage(userID, ts string) (nudges.Reflection, error)
 }
 
 // Exporter walks every record kept about a person, naming those it

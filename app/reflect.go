@@ -39,9 +39,6 @@ func (s *Service) Reflect(ctx context.Context, a Actor, in Reflection, now time.
 	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
 		return Saved{}, err
 	}
-	if n, err := s.refls.CountReflections(a.UserID); err == nil && n >= nudges.MaxReflections {
-		return Saved{}, nudges.ErrTooManyReflections
-	}
 	if err := s.checkShare(ctx, a, in); err != nil {
 		return Saved{}, err
 	}
@@ -49,12 +46,22 @@ func (s *Service) Reflect(ctx context.Context, a Actor, in Reflection, now time.
 	if in.Share != nudges.ShareNone {
 		r.ShareChannel = in.ShareChannel
 	}
-	d, linked := s.nudgeFor(a.UserID, in.DeliveryID, now)
-	if linked {
-		r.DeliveryID, r.NudgeID = d.ID, d.NudgeID
-	}
 	if in.Commitment != "" {
 		r.FollowUpDue = addWorkingDays(now.In(s.Location(a.UserID)), commitmentDelay)
+	}
+	d, _ := s.nudgeFor(a.UserID, in.DeliveryID, now)
+	return s.saveReflection(a.UserID, r, d, now)
+}
+
+// saveReflection keeps r, linked to the nudge d answers if there is one
+// (which counts as acting on it), within the person's cap.
+func (s *Service) saveReflection(userID string, r nudges.Reflection, d nudges.Delivery, now time.Time) (Saved, error) {
+	if n, err := s.refls.CountReflections(userID); err == nil && n >= nudges.MaxReflections {
+		return Saved{}, nudges.ErrTooManyReflections
+	}
+	linked := d.ID != ""
+	if linked {
+		r.DeliveryID, r.NudgeID = d.ID, d.NudgeID
 	}
 	saved, err := s.refls.SaveReflection(r)
 	if err != nil {
@@ -66,15 +73,15 @@ func (s *Service) Reflect(ctx context.Context, a Actor, in Reflection, now time.
 			return nil
 		})
 		if err != nil {
-			s.log.Warn("linking a reflection to its nudge", "user_id", a.UserID, "delivery_id", d.ID, "error", err)
+			s.log.Warn("linking a reflection to its nudge", "user_id", userID, "delivery_id", d.ID, "error", err)
 		}
 	}
-	count, err := s.refls.CountReflections(a.UserID)
+	count, err := s.refls.CountReflections(userID)
 	if err != nil {
 		count = saved.Seq
 	}
 	// Never the text: reflections are not logged.
-	s.log.Info("reflection saved", "user_id", a.UserID, "seq", saved.Seq, "linked", linked, "shared", saved.Share != nudges.ShareNone)
+	s.log.Info("reflection saved", "user_id", userID, "seq", saved.Seq, "linked", linked, "shared", saved.Share != nudges.ShareNone)
 	return Saved{Reflection: saved, Count: count}, nil
 }
 

@@ -180,6 +180,8 @@ func (b *Bot) onEventsAPI(ctx context.Context, evt socketmode.Event) {
 			return
 		}
 		switch inner := ev.InnerEvent.Data.(type) {
+		case *slackevents.MessageEvent:
+			b.onDMMessage(ctx, inner)
 		case *slackevents.AppHomeOpenedEvent:
 			b.onAppHomeOpened(ctx, inner)
 		case *slackevents.UserChangeEvent:

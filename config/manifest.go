@@ -18,7 +18,9 @@ const manifest = `# Slack app manifest for nudgebot.
 #   chat:write     send nudges, digests and replies
 #   commands       receive /nudge and /reflect
 #   im:write       open the direct message each nudge is sent in
-#   im:history     read the bot's DMs after a crash, so a nudge is never sent twice
+#   im:history     read the bot's DMs after a crash, so a nudge is never sent twice,
+#                  and receive what people type there (message.im): a reply
+#                  to a nudge is saved as their private reflection
 #   users:read     read each person's time zone; notice deactivated accounts (user_change)
 #   channels:read  list the members of public digest channels (conversations.members)
 #   groups:read    list the members of private digest channels (conversations.members)
@@ -61,6 +63,7 @@ settings:
   event_subscriptions:
     bot_events:
       - app_home_opened
+      - message.im
       - user_change
   interactivity:
     is_enabled: true

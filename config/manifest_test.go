@@ -115,7 +115,7 @@ func TestManifest_Content(t *testing.T) {
 	if got := m.OAuthConfig.Scopes.Bot; !slices.Equal(got, botScopes) {
 		t.Errorf("bot scopes=%q, want exactly %q", got, botScopes)
 	}
-	if got, want := m.Settings.EventSubscriptions.BotEvents, []string{"app_home_opened", "user_change"}; !slices.Equal(got, want) {
+	if got, want := m.Settings.EventSubscriptions.BotEvents, []string{"app_home_opened", "message.im", "user_change"}; !slices.Equal(got, want) {
 		t.Errorf("bot_events=%q, want %q", got, want)
 	}
 	if !m.Settings.SocketModeEnabled || !m.Settings.Interactivity.IsEnabled {

@@ -42,6 +42,9 @@ type Reflection struct {
 	// ShareChannel is the one digest channel a shared reflection may
 	// appear in; empty means any digest channel its author is in.
 	ShareChannel string `json:"share_channel,omitempty"`
+	// MessageTS is the Slack message a reflection typed in the DM came
+	// from, so editing or deleting that message changes the reflection.
+	MessageTS string `json:"message_ts,omitempty"`
 
 	// A commitment is quoted back a few working days later; these record
 	// when, and what the person answered.

@@ -58,8 +58,10 @@
 // it has the right prefix (xoxb- for the bot, xapp- for apps.connections.open).
 // Scopes are not checked. There is one workspace ([TeamID]) and one app
 // ([AppID]); no Enterprise Grid, shared channels, multi-person DMs, threads
-// beyond storing thread_ts, reactions, message events for what people type,
-// view_closed events, or Slack's own retries. Interaction payloads do not
+// beyond storing thread_ts, reactions, view_closed events, or Slack's own
+// retries. What people type in their DM with the bot, edit and delete
+// there ([Server.PersonSays], [Server.PersonEdits], [Server.PersonDeletes])
+// arrives as Slack's message.im events. Interaction payloads do not
 // carry message metadata (read it from conversations.history instead).
 // Time for timestamps, trigger expiry and rate limits comes from the clock
 // set with [WithClock]; ack latency is measured on the real monotonic clock.

@@ -129,6 +129,7 @@ type reflectionRecord struct {
 	// the sealed payload's additional data: changing who may see a
 	// reflection without the key makes it fail to open.
 	ShareChannel string    `json:"share_channel,omitempty"`
+	MessageTS    string    `json:"message_ts,omitempty"`
 	FollowUpDue  time.Time `json:"follow_up_due,omitzero"`
 	FollowedUp   time.Time `json:"followed_up,omitzero"`
 	Kept         *bool     `json:"kept,omitempty"`
@@ -138,7 +139,7 @@ func newRecord(r nudges.Reflection, dataKeyID string, sealed []byte) reflectionR
 	return reflectionRecord{
 		Sealed: sealed, DataKey: dataKeyID,
 		UserID: r.UserID, Seq: r.Seq, Created: r.Created,
-		DeliveryID: r.DeliveryID, NudgeID: r.NudgeID, Share: r.Share, ShareChannel: r.ShareChannel,
+		DeliveryID: r.DeliveryID, NudgeID: r.NudgeID, Share: r.Share, ShareChannel: r.ShareChannel, MessageTS: r.MessageTS,
 		FollowUpDue: r.FollowUpDue, FollowedUp: r.FollowedUp, Kept: r.Kept,
 	}
 }
@@ -147,7 +148,7 @@ func (rec reflectionRecord) reflection(text, commitment string) nudges.Reflectio
 	return nudges.Reflection{
 		UserID: rec.UserID, Seq: rec.Seq, Created: rec.Created,
 		Text: text, Commitment: commitment,
-		DeliveryID: rec.DeliveryID, NudgeID: rec.NudgeID, Share: rec.Share, ShareChannel: rec.ShareChannel,
+		DeliveryID: rec.DeliveryID, NudgeID: rec.NudgeID, Share: rec.Share, ShareChannel: rec.ShareChannel, MessageTS: rec.MessageTS,
 		FollowUpDue: rec.FollowUpDue, FollowedUp: rec.FollowedUp, Kept: rec.Kept,
 	}
 }
@@ -670,6 +671,33 @@ func (db *DB) eachNewest(userID string, fn func(s *session, k, v []byte) (bool, 
 		}
 		return nil
 	})
+}
+
+// ReflectionByMessage returns the person's reflection typed as the Slack
+// message ts, newest first; nudges.ErrNotFound when there is none. It
+// reads the plain fields only, and decrypts just the one it returns.
+func (db *DB) ReflectionByMessage(userID, ts string) (nudges.Reflection, error) {
+	var r nudges.Reflection
+	found := false
+	err := db.eachNewest(userID, func(s *session, k, v []byte) (bool, error) {
+		rec, err := decodeRecord(k, v)
+		if err != nil {
+			return false, err
+		}
+		if ts == "" || rec.MessageTS != ts {
+			return true, nil
+		}
+		r, err = s.read(k, v)
+		found = err == nil
+		return false, err
+	})
+	if err == nil && !found {
+		err = nudges.ErrNotFound
+	}
+	if err != nil {
+		return nudges.Reflection{}, fmt.Errorf("storage: reflection of %s from message %s: %w", userID, ts, err)
+	}
+	return r, nil
 }
 
 // SearchReflections returns up to limit (all if limit <= 0) of userID's
