@@ -16,6 +16,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/nudgebot/nudgebot/nudges"
 )
 
 // Errors that Open and the data methods return, always wrapped with the
@@ -38,11 +40,15 @@ var (
 )
 
 // SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // schemaSealedShare is the first schema whose reflections bind their
 // share setting into the seal, and whose pulses keep keyed voter markers.
 const schemaSealedShare = 2
+
+// schemaSlotIndex is the first schema with the deliveries_by_slot index,
+// through which retention finds old deliveries.
+const schemaSlotIndex = 3
 
 const (
 	defaultTimeout = time.Second
@@ -67,6 +73,10 @@ type Options struct {
 	// nil means time.Now.
 	Now func() time.Time
 
+	// Retention is how long ApplyRetention keeps deliveries, closed
+	// pulses and handled envelopes; zero keeps them for ever.
+	Retention time.Duration
+
 	// Keys seal reflections (see LoadKeys). Open refuses a file whose
 	// reflections were sealed with a key Keys lacks (ErrKeyMissing); nil
 	// is only enough while no reflection was ever saved, or for a
@@ -84,12 +94,13 @@ type DB struct {
 	bolt   *bolt.DB
 	closed bool
 
-	path     string
-	log      *slog.Logger
-	now      func() time.Time
-	keys     *Keys
-	timeout  time.Duration // for Compact's reopen
-	readOnly bool
+	path      string
+	log       *slog.Logger
+	now       func() time.Time
+	keys      *Keys
+	timeout   time.Duration // for Compact's reopen
+	readOnly  bool
+	retention time.Duration
 
 	// fileVersion is the schema of the open file: SchemaVersion unless
 	// an older file was opened read-only.
@@ -120,6 +131,10 @@ func Open(path string, opts Options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("no database path given: set storage.path to the file nudgebot should keep its state in")
 	}
+	if opts.Retention > 0 && opts.Retention < nudges.MinRetention {
+		return nil, fmt.Errorf("retention %s is shorter than %d days: status and digests look back %d days, so set storage.retention to at least %dd",
+			opts.Retention, nudges.MinRetention/(24*time.Hour), nudges.HistoryWindow/(24*time.Hour), nudges.MinRetention/(24*time.Hour))
+	}
 	if err := checkFile(path, opts.ReadOnly, log); err != nil {
 		return nil, err
 	}
@@ -128,7 +143,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly}
+	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly, retention: opts.Retention}
 
 	version, err := db.inspect()
 	if err != nil {
@@ -378,6 +393,7 @@ func (db *DB) migrations() []migration {
 	return []migration{
 		0: rebuildIndexes, // files from before versioning may lack the indexes
 		1: db.sealShareAndKeyVoters,
+		2: buildSlotIndex, // retention finds old deliveries through it
 	}
 }
 

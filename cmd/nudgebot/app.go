@@ -206,7 +206,7 @@ func openStore(cfg config.Config, log *slog.Logger, getenv func(string) string) 
 		return nil, err
 	}
 	warnKeyBesideDB(cfg, getenv, log)
-	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: log, Keys: keys})
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: log, Keys: keys, Retention: cfg.Storage.Retention})
 	if err != nil {
 		return nil, err
 	}
