@@ -109,12 +109,19 @@ type DB struct {
 	// needsCompaction mirrors the meta flag so NeedsCompaction costs no
 	// transaction.
 	needsCompaction atomic.Bool
+
+	bgCheck checkState // StartCheck's
 }
 
 // Open opens the database at path, creating it with mode 0600 if it does
 // not exist. It refuses files that are in use (ErrInUse), empty, truncated
 // or damaged (ErrCorrupt) or from a newer nudgebot (ErrNewerSchema), and
 // never writes to a file it refuses. Older schemas are migrated.
+//
+// Its check of the file is the quick structural one (quickCheck), which
+// reads a few pages however large the file is, so start-up time and
+// memory do not grow with it. Check reads everything; StartCheck runs it
+// in the background.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultTimeout
@@ -166,36 +173,8 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := db.openReflections(); err != nil {
 		return nil, errors.Join(err, closeRefused(db.bolt))
 	}
-	if err := db.dropCheckedPages(opts); err != nil {
-		return nil, err
-	}
 	log.Info("opened database", "path", path, "schema_version", version, "read_only", opts.ReadOnly)
 	return db, nil
-}
-
-// remapAbove is the file size above which Open maps the file afresh after
-// checking it.
-const remapAbove = 4 << 20
-
-// dropCheckedPages reopens a large file once it has been checked. The
-// check read every page, and pages read through a mapping stay resident:
-// with 100,000 subscribers that was 60 MB of a 67 MB file. A fresh mapping
-// brings in only what the bot then uses, so its memory follows its work,
-// not the size of its file.
-func (db *DB) dropCheckedPages(opts Options) error {
-	info, err := os.Stat(db.path)
-	if err != nil || info.Size() <= remapAbove {
-		return nil
-	}
-	if err := db.bolt.Close(); err != nil {
-		return fmt.Errorf("reopen database %s after checking it: %w", db.path, err)
-	}
-	bdb, err := openBolt(db.path, opts)
-	if err != nil {
-		return fmt.Errorf("reopen database %s after checking it: %w", db.path, err)
-	}
-	db.bolt = bdb
-	return nil
 }
 
 // checkFile refuses what bbolt would mishandle before bbolt sees it: an
@@ -251,6 +230,9 @@ func openBolt(path string, opts Options) (bdb *bolt.DB, err error) {
 		Timeout:  opts.Timeout,
 		ReadOnly: opts.ReadOnly,
 		OpenFile: openFile,
+		// The quick check at Open asks which pages are free; a
+		// read-write open reads the free list anyway.
+		PreLoadFreelist: true,
 	})
 	switch {
 	case err == nil:
@@ -320,7 +302,7 @@ func (db *DB) inspect() (version int, err error) {
 		if info.Size() < tx.Size() {
 			return corruptError(db.path, fmt.Errorf("file is %d bytes but holds %d bytes of data: it was truncated", info.Size(), tx.Size()))
 		}
-		if err := checkTx(tx); err != nil {
+		if err := quickCheck(tx); err != nil {
 			return corruptError(db.path, err)
 		}
 		version, err = readSchemaVersion(tx)
@@ -465,8 +447,19 @@ func (db *DB) Path() string { return db.path }
 // (a record whose share setting was altered does not). It
 // returns every problem found, joined and wrapped in ErrCorrupt. It reads
 // everything, so it belongs in tools and tests rather than hot paths.
-func (db *DB) Check() error {
+func (db *DB) Check() error { return db.fullCheck(false) }
+
+// fullCheck is Check; with dropPages it also gives back the pages it
+// reads as it goes (see dropResident), for the background check.
+func (db *DB) fullCheck(dropPages bool) error {
 	check := func(tx *bolt.Tx) error {
+		if dropPages {
+			// The mapping cannot move meanwhile: this transaction holds
+			// the writer lock (bbolt remaps only while writing) and db.mu
+			// keeps Close and Compact out.
+			stop := dropWhile(db.bolt.Info().Data, tx.Size())
+			defer stop()
+		}
 		if err := checkTx(tx); err != nil {
 			return err // decoding records in a damaged file could fault
 		}
@@ -474,8 +467,12 @@ func (db *DB) Check() error {
 	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()
+	if db.closed {
+		return fmt.Errorf("check database %s: %w", db.path, bolterrors.ErrDatabaseNotOpen)
+	}
 	var err error
 	if db.bolt.IsReadOnly() {
+		dropPages = false // another process may be writing: the mapping may move
 		err = db.bolt.View(check)
 	} else {
 		// bbolt's check is only safe alongside writers when it runs in a
