@@ -61,19 +61,21 @@ func (db *DB) Prune(before time.Time, batch int) (PruneStats, error) {
 		n       *int
 		compact bool
 	}{
-		{"deliveries", func(tx *bolt.Tx, from []byte) (int, []byte, error) {
-			n, kept, next, err := pruneDeliveries(tx, before, from, batch)
-			st.PendingKept += kept
+		{"deliveries", func(tx *bolt.Tx, from []byte, dry bool) (int, []byte, error) {
+			n, kept, next, err := pruneDeliveries(tx, before, from, batch, dry)
+			if !dry {
+				st.PendingKept += kept
+			}
 			return n, next, err
 		}, &st.Deliveries, true},
-		{"closed pulses", func(tx *bolt.Tx, _ []byte) (int, []byte, error) {
-			return pruneClosedPulses(tx, before, batch)
+		{"closed pulses", func(tx *bolt.Tx, _ []byte, dry bool) (int, []byte, error) {
+			return pruneClosedPulses(tx, before, batch, dry)
 		}, &st.Pulses, true},
-		{"pulse summaries", func(tx *bolt.Tx, _ []byte) (int, []byte, error) {
-			return prunePulseHistory(tx, before, batch)
+		{"pulse summaries", func(tx *bolt.Tx, _ []byte, dry bool) (int, []byte, error) {
+			return prunePulseHistory(tx, before, batch, dry)
 		}, &st.PulseSummaries, true},
-		{"handled envelopes", func(tx *bolt.Tx, _ []byte) (int, []byte, error) {
-			return pruneSeen(tx, before, batch)
+		{"handled envelopes", func(tx *bolt.Tx, _ []byte, dry bool) (int, []byte, error) {
+			return pruneSeen(tx, before, batch, dry)
 		}, &st.Envelopes, false},
 	}
 	for _, s := range steps {
@@ -107,8 +109,9 @@ func (db *DB) ApplyRetention(now time.Time) (int, error) {
 
 // pruneStep deletes one batch in tx, starting at from (nil: the start),
 // and returns how many records it deleted and where the next batch
-// starts; a nil next means it is done.
-type pruneStep func(tx *bolt.Tx, from []byte) (deleted int, next []byte, err error)
+// starts; a nil next means it is done. With dry it deletes nothing and
+// says how many it would have, in a read-only tx.
+type pruneStep func(tx *bolt.Tx, from []byte, dry bool) (deleted int, next []byte, err error)
 
 // pruneInBatches runs step in one write transaction after another until
 // it is done. With compact, a transaction that deleted something also
@@ -116,13 +119,24 @@ type pruneStep func(tx *bolt.Tx, from []byte) (deleted int, next []byte, err err
 // Handled envelopes are pruned every hour and hold nobody's words, so
 // they do not ask for a rewrite of the whole file.
 func (db *DB) pruneInBatches(step pruneStep, compact bool) (deleted, txs int, err error) {
+	// Most hours there is nothing to prune: finding that out in a read
+	// transaction costs no commit and no fsync.
+	var found int
+	err = db.view(func(tx *bolt.Tx) error {
+		var err error
+		found, _, err = step(tx, nil, true)
+		return err
+	})
+	if err != nil || found == 0 {
+		return 0, 0, err
+	}
 	var from []byte
 	for {
 		var n int
 		var next []byte
 		err := db.update(func(tx *bolt.Tx) error {
 			var err error
-			n, next, err = step(tx, from)
+			n, next, err = step(tx, from, false)
 			if err != nil || n == 0 || !compact {
 				return err
 			}
@@ -156,7 +170,7 @@ func markNeedsCompactionTx(tx *bolt.Tx) error {
 
 // pruneDeliveries deletes up to limit deliveries older than before, in
 // slot order from the slot index key from, skipping pending ones.
-func pruneDeliveries(tx *bolt.Tx, before time.Time, from []byte, limit int) (deleted, kept int, next []byte, err error) {
+func pruneDeliveries(tx *bolt.Tx, before time.Time, from []byte, limit int, dry bool) (deleted, kept int, next []byte, err error) {
 	bk, err := bucketsOf(tx)
 	if err != nil {
 		return 0, 0, nil, err
@@ -188,6 +202,10 @@ func pruneDeliveries(tx *bolt.Tx, before time.Time, from []byte, limit int) (del
 			kept++
 			continue
 		}
+		if dry {
+			deleted++
+			continue
+		}
 		if err := deleteDelivery(bk, deliveryKey{id: []byte(id), slot: slot}); err != nil {
 			return deleted, kept, nil, err
 		}
@@ -211,7 +229,7 @@ func deleteDelivery(bk buckets, dk deliveryKey) error {
 // pruneClosedPulses deletes the records of up to limit pulses that closed
 // before before. There are a few per channel and digest, so it reads
 // them all rather than keeping an index.
-func pruneClosedPulses(tx *bolt.Tx, before time.Time, limit int) (deleted int, next []byte, err error) {
+func pruneClosedPulses(tx *bolt.Tx, before time.Time, limit int, dry bool) (deleted int, next []byte, err error) {
 	pb := tx.Bucket([]byte(bucketPulses))
 	if pb == nil {
 		return 0, nil, missingBucket(bucketPulses)
@@ -233,8 +251,8 @@ func pruneClosedPulses(tx *bolt.Tx, before time.Time, limit int) (deleted int, n
 		old = append(old, bytes.Clone(k))
 		return nil
 	})
-	if err != nil {
-		return 0, nil, err
+	if err != nil || dry {
+		return len(old), nil, err
 	}
 	for _, k := range old {
 		if err := pb.Delete(k); err != nil {
@@ -251,7 +269,7 @@ func pruneClosedPulses(tx *bolt.Tx, before time.Time, limit int) (deleted int, n
 // prunePulseHistory deletes up to limit pulse summaries that closed
 // before before and are not among their channel's newest
 // keepPulseSummaries.
-func prunePulseHistory(tx *bolt.Tx, before time.Time, limit int) (deleted int, next []byte, err error) {
+func prunePulseHistory(tx *bolt.Tx, before time.Time, limit int, dry bool) (deleted int, next []byte, err error) {
 	hb := tx.Bucket([]byte(bucketPulseHistory))
 	if hb == nil {
 		return 0, nil, missingBucket(bucketPulseHistory)
@@ -293,6 +311,9 @@ func prunePulseHistory(tx *bolt.Tx, before time.Time, limit int) (deleted int, n
 		return 0, nil, err
 	}
 	flush()
+	if dry {
+		return len(old), nil, nil
+	}
 	for _, k := range old {
 		if err := hb.Delete(k); err != nil {
 			return deleted, nil, fmt.Errorf("delete pulse summary %x: %w", k, err)
@@ -307,7 +328,7 @@ func prunePulseHistory(tx *bolt.Tx, before time.Time, limit int) (deleted int, n
 
 // pruneSeen deletes up to limit envelopes handled before before, oldest
 // first, reading only the entries it deletes.
-func pruneSeen(tx *bolt.Tx, before time.Time, limit int) (deleted int, next []byte, err error) {
+func pruneSeen(tx *bolt.Tx, before time.Time, limit int, dry bool) (deleted int, next []byte, err error) {
 	bk, err := bucketsOf(tx)
 	if err != nil {
 		return 0, nil, err
@@ -320,6 +341,9 @@ func pruneSeen(tx *bolt.Tx, before time.Time, limit int) (deleted int, next []by
 			break
 		}
 		old = append(old, bytes.Clone(k))
+	}
+	if dry {
+		return len(old), nil, nil
 	}
 	for _, k := range old {
 		_, key, err := splitTimeKey(k)

@@ -71,8 +71,10 @@ func TestPrune_Deliveries(t *testing.T) {
 		{name: "default batch", slots: []time.Duration{-3 * day, -2 * day, -day, 0}, batch: 0, want: []time.Duration{0}},
 		{name: "pending is kept for the outbox", slots: []time.Duration{-3 * day, -2 * day, -day}, pending: []int{1}, batch: 1,
 			want: []time.Duration{-2 * day}, kept: 1},
+		// Nothing to delete: found in a read transaction, so no write
+		// transaction runs and counts them.
 		{name: "only pending ones, batch 1", slots: []time.Duration{-3 * day, -2 * day}, pending: []int{0, 1}, batch: 1,
-			want: []time.Duration{-3 * day, -2 * day}, kept: 2},
+			want: []time.Duration{-3 * day, -2 * day}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,10 +136,10 @@ func TestPrune_BatchBoundsTransactions(t *testing.T) {
 			if st.Deliveries != 30 {
 				t.Errorf("removed %d deliveries, want 30", st.Deliveries)
 			}
-			// One transaction per full batch of deliveries, one that finds
-			// the rest, and one each for pulses, summaries and envelopes.
-			if want := (30+batch-1)/batch + 3; st.Transactions < want || st.Transactions > want+1 {
-				t.Errorf("took %d transactions, want %d or %d", st.Transactions, want, want+1)
+			// One write transaction per batch of deliveries; the other
+			// kinds, with nothing to prune, take none.
+			if want := (30 + batch - 1) / batch; st.Transactions != want {
+				t.Errorf("took %d transactions, want %d", st.Transactions, want)
 			}
 			if got := len(allDeliveryIDs(t, db)); got != 30 {
 				t.Errorf("%d deliveries left, want 30", got)

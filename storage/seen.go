@@ -49,8 +49,8 @@ func (db *DB) MarkSeen(key string, at time.Time) (first bool, err error) {
 // It reads only the entries it deletes, in transactions of at most 500
 // so that a backlog never holds the writer lock for long.
 func (db *DB) PruneSeen(before time.Time) (int, error) {
-	n, _, err := db.pruneInBatches(func(tx *bolt.Tx, _ []byte) (int, []byte, error) {
-		return pruneSeen(tx, before, defaultPruneBatch)
+	n, _, err := db.pruneInBatches(func(tx *bolt.Tx, _ []byte, dry bool) (int, []byte, error) {
+		return pruneSeen(tx, before, defaultPruneBatch, dry)
 	}, false)
 	if err != nil {
 		return n, fmt.Errorf("storage: prune envelopes seen before %s: %w", fmtTime(before), err)

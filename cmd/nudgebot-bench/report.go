@@ -21,7 +21,9 @@ var reportTitles = map[string]string{
 	"tick":        "4. One scheduler pass",
 	"nine":        "5. Everyone at nine o'clock: 100,000 at the rate limit",
 	"faults":      "6. Faults: lost and doubled nudges",
-	"setup":       "7. Setting up the runs",
+	"retention":   "7. Three years of daily nudges under retention",
+	"startup":     "8. Start-up on a large file",
+	"setup":       "9. Setting up the runs",
 }
 
 const reportIntro = `# nudgebot performance
