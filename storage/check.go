@@ -19,7 +19,10 @@ const maxIndexErrors = 10
 // deliveries_by_slot and seen_by_time indexes list exactly what their
 // records say. It decodes
 // every record, so it runs in Check, not at every Open.
-func checkIndexes(tx *bolt.Tx) error {
+//
+// pace is called once per record read, so a caller can give memory back
+// as the walk goes.
+func checkIndexes(tx *bolt.Tx, pace func()) error {
 	bk, err := bucketsOf(tx)
 	if err != nil {
 		if v, verr := readSchemaVersion(tx); verr == nil && v < SchemaVersion {
@@ -31,6 +34,7 @@ func checkIndexes(tx *bolt.Tx) error {
 
 	dueRefs := indexRefs{index: bk.due, name: "due", show: showTimeKey}
 	err = bk.subscribers.ForEach(func(k, v []byte) error {
+		pace()
 		var s nudges.Subscriber
 		if err := json.Unmarshal(v, &s); err != nil {
 			return fmt.Errorf("decode subscriber %q: %w", k, err)
@@ -60,6 +64,7 @@ func checkIndexes(tx *bolt.Tx) error {
 	wantOutbox := map[string]bool{}
 	slotRefs := indexRefs{index: bk.bySlot, name: "deliveries_by_slot", show: showTimeKey}
 	err = bk.deliveries.ForEach(func(k, v []byte) error {
+		pace()
 		var d nudges.Delivery
 		if err := json.Unmarshal(v, &d); err != nil {
 			return fmt.Errorf("decode delivery %q: %w", k, err)

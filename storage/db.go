@@ -453,17 +453,32 @@ func (db *DB) Check() error { return db.fullCheck(false) }
 // reads as it goes (see dropResident), for the background check.
 func (db *DB) fullCheck(dropPages bool) error {
 	check := func(tx *bolt.Tx) error {
+		pace := func() {}
 		if dropPages {
 			// The mapping cannot move meanwhile: this transaction holds
 			// the writer lock (bbolt remaps only while writing) and db.mu
 			// keeps Close and Compact out.
-			stop := dropWhile(db.bolt.Info().Data, tx.Size())
-			defer stop()
-		}
-		if err := checkTx(tx); err != nil {
+			addr, size := db.bolt.Info().Data, tx.Size()
+			stop := dropWhile(addr, size)
+			err := checkTx(tx)
+			stop()
+			if err != nil {
+				return err
+			}
+			// Our own walk drops by progress rather than by time: its
+			// index lookups revisit the same branch pages, which dropping
+			// every millisecond would fault in again for every record.
+			n := 0
+			pace = func() {
+				if n++; n%dropEveryRecords == 0 {
+					dropResident(addr, size)
+				}
+			}
+			defer dropResident(addr, size)
+		} else if err := checkTx(tx); err != nil {
 			return err // decoding records in a damaged file could fault
 		}
-		return errors.Join(checkIndexes(tx), checkReflections(tx), db.checkSeals(tx))
+		return errors.Join(checkIndexes(tx, pace), checkReflections(tx), db.checkSeals(tx))
 	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()

@@ -109,6 +109,11 @@ func (db *DB) CheckResult() (done bool, err error) {
 // quick where little is resident.
 const dropInterval = 1 * time.Millisecond
 
+// dropEveryRecords is how many records the index walk of the background
+// check reads between drops: a few thousand records and their index
+// lookups are a few tens of MB of pages at most.
+const dropEveryRecords = 4096
+
 // dropWhile drops the resident pages of the mapping at addr every
 // dropInterval until stop is called, and once more then. The caller
 // guarantees the mapping stays in place until stop returns.
