@@ -460,22 +460,17 @@ func (db *DB) fullCheck(dropPages bool) error {
 			// keeps Close and Compact out.
 			addr, size := db.bolt.Info().Data, tx.Size()
 			stop := dropWhile(addr, size)
-			err := checkTx(tx)
-			stop()
-			if err != nil {
-				return err
-			}
-			// Our own walk drops by progress rather than by time: its
-			// index lookups revisit the same branch pages, which dropping
-			// every millisecond would fault in again for every record.
+			defer stop()
+			// Our own walk also drops by progress, which does not wait
+			// for the timer's goroutine to get a CPU in a busy process.
 			n := 0
 			pace = func() {
 				if n++; n%dropEveryRecords == 0 {
 					dropResident(addr, size)
 				}
 			}
-			defer dropResident(addr, size)
-		} else if err := checkTx(tx); err != nil {
+		}
+		if err := checkTx(tx); err != nil {
 			return err // decoding records in a damaged file could fault
 		}
 		return errors.Join(checkIndexes(tx, pace), checkReflections(tx), db.checkSeals(tx))

@@ -110,8 +110,8 @@ func (db *DB) CheckResult() (done bool, err error) {
 const dropInterval = 1 * time.Millisecond
 
 // dropEveryRecords is how many records the index walk of the background
-// check reads between drops: a few thousand records and their index
-// lookups are a few tens of MB of pages at most.
+// check reads between drops besides the timer's: a few thousand records
+// and their index lookups are a few MB of pages.
 const dropEveryRecords = 4096
 
 // dropWhile drops the resident pages of the mapping at addr every
