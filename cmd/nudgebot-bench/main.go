@@ -1,7 +1,7 @@
 // Command nudgebot-bench measures the real nudgebot binary under load,
 // against the Slack emulator, and writes docs/performance.md.
 //
-//	go run ./cmd/nudgebot-bench            full run (about 35 minutes), rewrites the report
+//	go run ./cmd/nudgebot-bench            full run (about 45 minutes), rewrites the report
 //	go run ./cmd/nudgebot-bench -quick     smoke run (a few minutes), prints only
 //	go run ./cmd/nudgebot-bench -scenarios ack -ack-rates 1000
 //	go run ./cmd/nudgebot-bench -scenarios nine     100,000 due at once at 500 posts/s
