@@ -106,13 +106,14 @@ func (db *DB) CheckResult() (done bool, err error) {
 // unmapped or dropped, and bbolt reads pages already in the page cache
 // at gigabytes a second: at 10ms the peak was 40 MB of a 64 MB file, at
 // 1ms 17 MB. Dropping a range costs a walk of its page tables, which is
-// quick where little is resident.
+// quick where little is resident. On a busy machine the timer's thread
+// may not run for several milliseconds, so the peak varies with load.
 const dropInterval = 1 * time.Millisecond
 
 // dropEveryRecords is how many records the index walk of the background
-// check reads between drops besides the timer's: a few thousand records
-// and their index lookups are a few MB of pages.
-const dropEveryRecords = 4096
+// check reads between drops besides the timer's: a thousand records and
+// their index lookups are a few MB of pages.
+const dropEveryRecords = 1024
 
 // dropWhile drops the resident pages of the mapping at addr every
 // dropInterval until stop is called, and once more then. The caller

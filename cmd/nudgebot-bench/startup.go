@@ -37,6 +37,8 @@ type startupRun struct {
 	Connected time.Duration
 	Checked   time.Duration // start → "full database check passed"; 0 if the binary has no background check
 	Mem       procStatus    // once the check has passed (or after -settle)
+	PeakAnon  int64         // kB, the largest RssAnon sampled every 5ms
+	PeakFile  int64         // kB, the largest RssFile sampled every 5ms
 	Load      loadSpan
 	Stop      stopResult
 }
@@ -204,6 +206,7 @@ func (b *bench) startupRun(ctx context.Context, bin, label string, f startupFile
 		return res, err
 	}
 	defer p.kill()
+	sampled := samplePeaks(p, &res)
 	if res.Connected, err = p.waitConnected(ctx, emu, 5*time.Minute); err != nil {
 		return res, err
 	}
@@ -229,11 +232,38 @@ func (b *bench) startupRun(ctx context.Context, bin, label string, f startupFile
 	if res.Mem, err = p.status(); err != nil {
 		return res, err
 	}
+	sampled()
 	res.Load.After = readLoad()
 	res.Stop = p.stop()
-	b.progress("startup: %s on %s: connected %s, checked %s, VmRSS %.1f MB, VmHWM %.1f MB, load %s",
-		label, f.Name, ms(res.Connected), ms(res.Checked), mb(res.Mem.VmRSS), mb(res.Mem.VmHWM), res.Load)
+	b.progress("startup: %s on %s: connected %s, checked %s, VmRSS %.1f MB, VmHWM %.1f MB (sampled peaks: RssAnon %.1f MB, RssFile %.1f MB), load %s",
+		label, f.Name, ms(res.Connected), ms(res.Checked), mb(res.Mem.VmRSS), mb(res.Mem.VmHWM), mb(res.PeakAnon), mb(res.PeakFile), res.Load)
 	return res, nil
+}
+
+// samplePeaks reads the bot's memory every 5ms until the returned func
+// is called, keeping the largest RssAnon and RssFile: VmHWM says how high
+// the total went, these say which part.
+func samplePeaks(p *botProc, res *startupRun) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if s, err := p.status(); err == nil {
+				res.PeakAnon, res.PeakFile = max(res.PeakAnon, s.RssAnon), max(res.PeakFile, s.RssFile)
+			}
+			select {
+			case <-done:
+				return
+			case <-p.exited:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func syncFile(path string) error {
@@ -283,9 +313,10 @@ func (b *bench) startupSection(runs []startupRun) string {
 	fmt.Fprintf(&sb, "`nudgebot run` is started on an idle database (nobody due for 10 minutes) and measured from the process start: *connected* is the "+
 		"emulator's Socket Mode hello; *checked* is the log line saying the full consistency check, which this build runs in the background "+
 		"after a quick structural check at open, has passed. Memory is read 2 s after that (an older build, which checks everything before it "+
-		"connects, is read %s after connecting): VmHWM is the peak over the whole start. Targets at %d subscribers: connected within %s, VmHWM under %.0f MB.\n\n",
+		"connects, is read %s after connecting): VmHWM is the peak over the whole start; *peak RssAnon* (heap) and *peak RssFile* (mapped files: the binary and the database) "+
+		"are the largest values sampled every 5 ms, so they may miss a shorter peak. Targets at %d subscribers: connected within %s, VmHWM under %.0f MB.\n\n",
 		b.opts.settle, b.opts.startSubs, startConnectTarget, startHWMTarget)
-	sb.WriteString("| binary | database | file | start → connected | start → checked | VmRSS | VmHWM | RssAnon | RssFile | targets | stop (SIGTERM) | load 1m before→after |\n")
+	sb.WriteString("| binary | database | file | start → connected | start → checked | VmRSS | VmHWM | peak RssAnon | peak RssFile | targets | stop (SIGTERM) | load 1m before→after |\n")
 	sb.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n")
 	for _, r := range runs {
 		target := "—"
@@ -298,7 +329,7 @@ func (b *bench) startupSection(runs []startupRun) string {
 		}
 		fmt.Fprintf(&sb, "| %s | %s | %.1f MB | %s | %s | %.1f MB | %.1f MB | %.1f MB | %.1f MB | %s | %s | %s |\n",
 			r.Binary, r.File.Name, float64(r.File.Size)/1e6, ms(r.Connected), checked, mb(r.Mem.VmRSS), mb(r.Mem.VmHWM),
-			mb(r.Mem.RssAnon), mb(r.Mem.RssFile), target, stopCell(r.Stop), r.Load)
+			mb(r.PeakAnon), mb(r.PeakFile), target, stopCell(r.Stop), r.Load)
 	}
 	return sb.String()
 }
