@@ -228,7 +228,7 @@ func (s *Service) recordMissed(userID string, expect time.Time, plan nudges.Plan
 
 // choose picks the person's nudge for slot and builds its delivery.
 func (s *Service) choose(sub nudges.Subscriber, slot, now time.Time, manual bool) (nudges.Delivery, nudges.Choice, bool) {
-	history, err := s.dels.Deliveries(sub.UserID, now.AddDate(0, 0, -60))
+	history, err := s.dels.Deliveries(sub.UserID, now.Add(-nudges.HistoryWindow))
 	if err != nil {
 		s.log.Error("loading delivery history", "user_id", sub.UserID, "error", err)
 		return nudges.Delivery{}, nudges.Choice{}, false

@@ -15,7 +15,7 @@ import (
 
 const (
 	digestLookback = 7 * 24 * time.Hour // the first digest covers a week
-	streakLookback = 60 * 24 * time.Hour
+	streakLookback = nudges.HistoryWindow
 )
 
 // PulseID names the pulse opened with the digest posted at t, so the next
@@ -160,14 +160,9 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 	if err != nil {
 		return nudges.DigestInput{}, Channel{}, err
 	}
-	since := to.Add(-streakLookback)
-	if len(trend) > 0 {
-		// The clarity trend sets each period beside its strategy
-		// updates, so read as far back as its first period.
-		if first := trend[0].PeriodEnd.Add(-to.Sub(from)); first.Before(since) {
-			since = first
-		}
-	}
+	// Everything read here, the clarity trend's strategy updates included,
+	// stays within the history that retention always keeps.
+	since := to.Add(-nudges.HistoryWindow)
 	history, err := s.dels.DeliveriesFor(subscribed, since, to)
 	if err != nil {
 		return nudges.DigestInput{}, Channel{}, fmt.Errorf("reading deliveries: %w", err)
@@ -194,7 +189,7 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 		Deliveries: period, Shared: shared,
 		Pulse: pulse, Trend: trend,
 		Streaks: streaks, Nudges: s.promptsOf(shared), Now: to,
-		TrendDeliveries: history,
+		TrendDeliveries: history, TrendSince: since,
 	}, ch, nil
 }
 

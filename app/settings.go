@@ -199,7 +199,7 @@ func (s *Service) status(userID string, now time.Time) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("loading status: %w", err)
 	}
-	history, err := s.dels.Deliveries(userID, now.AddDate(0, 0, -60))
+	history, err := s.dels.Deliveries(userID, now.Add(-nudges.HistoryWindow))
 	if err != nil {
 		return Status{}, fmt.Errorf("loading history: %w", err)
 	}

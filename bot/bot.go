@@ -22,6 +22,10 @@ type Envelopes interface {
 	// was recorded before.
 	MarkSeen(key string, at time.Time) (first bool, err error)
 	PruneSeen(before time.Time) (int, error)
+	// ApplyRetention removes what is older than storage.retention
+	// (deliveries, closed pulses, handled envelopes) in small
+	// transactions, and logs what it removed.
+	ApplyRetention(now time.Time) (removed int, err error)
 }
 
 // Options configure a Bot. Slack, Core, Envelopes and the app token are
@@ -286,6 +290,9 @@ func (b *Bot) scheduleLoop(ctx context.Context, quit <-chan struct{}) {
 }
 
 func (b *Bot) housekeeping() {
+	if _, err := b.envelopes.ApplyRetention(b.now()); err != nil {
+		b.log.Error("removing records older than storage.retention; retried next hour", "error", err)
+	}
 	n, err := b.envelopes.PruneSeen(b.now().Add(-48 * time.Hour))
 	if err != nil {
 		b.log.Error("pruning handled-envelope records", "error", err)

@@ -57,7 +57,13 @@ type SlackConfig struct {
 type StorageConfig struct {
 	Path    string `yaml:"path"`     // the bbolt file; NUDGEBOT_STORAGE_PATH overrides
 	KeyFile string `yaml:"key_file"` // optional key for encrypting reflections
+	// Retention is how long deliveries, closed pulses and handled
+	// envelopes are kept; at least nudges.MinRetention.
+	Retention time.Duration `yaml:"retention"`
 }
+
+// DefaultRetention keeps a little over a year of history.
+const DefaultRetention = 400 * 24 * time.Hour
 
 // NudgesConfig is the default delivery schedule and catalog.
 type NudgesConfig struct {
@@ -157,7 +163,7 @@ const DefaultAPIURL = "https://slack.com/api/"
 func Default() Config {
 	return Config{
 		Slack:   SlackConfig{APIURL: DefaultAPIURL},
-		Storage: StorageConfig{Path: "nudgebot.db"},
+		Storage: StorageConfig{Path: "nudgebot.db", Retention: DefaultRetention},
 		Nudges: NudgesConfig{
 			Schedule:        "0 9 * * MON-FRI",
 			CatchUp:         2 * time.Hour,
@@ -235,6 +241,14 @@ func (c *Config) applyEnv(getenv func(string) string, src *origin) {
 	set(EnvStoragePath, "storage.path", &c.Storage.Path, false)
 }
 
+// days writes d in whole days when it is one ("400d"), else as Go does.
+func days(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
 // normaliseAPIURL adds the trailing slash slack-go needs; it leaves
 // anything that is not a usable URL alone for validate to report.
 func normaliseAPIURL(s string) string {
@@ -288,6 +302,11 @@ func (c Config) validate(o *origin, p *problems) {
 
 	if c.Storage.Path == "" {
 		p.addf("%s is empty: set the file nudgebot keeps its data in, e.g. nudgebot.db (or set %s)", o.at("storage.path"), EnvStoragePath)
+	}
+
+	if r := c.Storage.Retention; r < nudges.MinRetention {
+		p.addf("%s is %s: keep history for at least %s, because /nudge status, App Home and the digests look back %s; the default is %s",
+			o.at("storage.retention"), days(r), days(nudges.MinRetention), days(nudges.HistoryWindow), days(DefaultRetention))
 	}
 
 	c.Nudges.validate(o, p)

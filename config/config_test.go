@@ -245,6 +245,21 @@ func TestParse_Errors(t *testing.T) {
 			want: []string{`config.yaml:1: shutdown_timeout: expected a duration such as 10s or 2h, got a list`},
 		},
 		{
+			name: "ErrRetentionShort",
+			yaml: "storage:\n  retention: 30d\n",
+			want: []string{`config.yaml:2: storage.retention is 30d: keep history for at least 61d, because /nudge status, App Home and the digests look back 60d; the default is 400d`},
+		},
+		{
+			name: "ErrRetentionZero",
+			yaml: "storage:\n  retention: 0s\n",
+			want: []string{`config.yaml:2: storage.retention is 0s: keep history for at least 61d, because /nudge status, App Home and the digests look back 60d; the default is 400d`},
+		},
+		{
+			name: "ErrRetentionDays",
+			yaml: "storage:\n  retention: 1.5d\n",
+			want: []string{`config.yaml:2: storage.retention: "1.5d" is not a duration: write a number with a unit, e.g. 10s, 90m or 2h`},
+		},
+		{
 			name: "ErrCatchUpNegative",
 			yaml: "nudges:\n  catch_up: -30m\n",
 			want: []string{`config.yaml:2: nudges.catch_up is -30m0s: it must be 0 (never catch up) or more, e.g. 2h`},
@@ -481,7 +496,7 @@ func TestParse_OK(t *testing.T) {
 		{
 			name: "EverySection",
 			yaml: `slack: {api_url: "http://localhost:3000/api/"}
-storage: {path: x.db, key_file: /run/secrets/key}
+storage: {path: x.db, key_file: /run/secrets/key, retention: 90d}
 nudges:
   schedule: "30 8 * * 1-5"
   catch_up: 0s
@@ -499,7 +514,7 @@ shutdown_timeout: 1m30s
 `,
 			want: func(c *config.Config) {
 				c.Slack.APIURL = "http://localhost:3000/api/"
-				c.Storage = config.StorageConfig{Path: "x.db", KeyFile: "/run/secrets/key"}
+				c.Storage = config.StorageConfig{Path: "x.db", KeyFile: "/run/secrets/key", Retention: 90 * 24 * time.Hour}
 				c.Nudges = config.NudgesConfig{Schedule: "30 8 * * 1-5", Catalog: "extra.yaml", DefaultTimezone: "America/New_York"}
 				c.Holidays = []config.Holiday{{Date: "2026-12-25"}, {Date: "2026-12-26", TZ: "Europe/Berlin"}}
 				c.Digests = []config.Digest{{Channel: "G0123456789", Schedule: "0 16 * * FRI", Timezone: "Europe/Berlin"}}
@@ -508,6 +523,11 @@ shutdown_timeout: 1m30s
 				c.SlackLimits = map[string]int{"chat.postMessage": 60, "users.info": 20}
 				c.ShutdownTimeout = 90 * time.Second
 			},
+		},
+		{
+			name: "RetentionInHours",
+			yaml: "storage:\n  retention: 1464h\n",
+			want: func(c *config.Config) { c.Storage.Retention = 61 * 24 * time.Hour },
 		},
 		{
 			name: "EmptyLists",
@@ -657,7 +677,7 @@ func TestValidate_Zero(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate=nil for the zero Config")
 	}
-	for _, key := range []string{"bot token", "app token", "slack.api_url", "storage.path", "nudges.schedule", "nudges.default_timezone", "log.level", "log.format", "shutdown_timeout"} {
+	for _, key := range []string{"bot token", "app token", "slack.api_url", "storage.path", "storage.retention", "nudges.schedule", "nudges.default_timezone", "log.level", "log.format", "shutdown_timeout"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not mention %s:\n%v", key, err)
 		}
@@ -733,6 +753,7 @@ func FuzzParse(f *testing.F) {
 		"nudges: {schedule: \"TZ=\"}", "digests: [{schedule: \"CRON_TZ= \"}]", "holidays: [2026-12-25, {date: x}]",
 		"slack_limits: {a: b}", "a: &x [*x]", "log: &l {level: *l}", "<<: {log: {}}", "? [a]\n: b\n",
 		"---\n---\n", "shutdown_timeout: 9999999999999h", "admins: [*a]", "nudges: {schedule: \"@every 1h\"}",
+		"storage: {retention: 400d}", "storage: {retention: 99999d}", "storage: {retention: d}", "storage: {retention: -1d}",
 	} {
 		f.Add([]byte(s))
 	}

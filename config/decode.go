@@ -107,7 +107,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			d.wrongType(n, v, path, "a duration such as 10s or 2h")
 			return
 		}
-		dur, err := time.ParseDuration(n.Value)
+		dur, err := parseDuration(n.Value)
 		if err != nil {
 			d.errorf(n, "%s: %q is not a duration: write a number with a unit, e.g. 10s, 90m or 2h", path, n.Value)
 			return
@@ -146,6 +146,20 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		panic(fmt.Sprintf("config: no YAML decoding for %s (%s)", t, path))
 	}
+}
+
+// parseDuration reads a Go duration ("90m", "2h") or a whole number of
+// days ("400d"), which a retention period is naturally written in and Go
+// has no unit for.
+func parseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a whole number of days", s)
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 func (d *decoder) wrongType(n *yaml.Node, v reflect.Value, path, want string) {

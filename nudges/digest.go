@@ -61,6 +61,8 @@ type DigestInput struct {
 	// Trend, to count the strategy updates shared in each beside its
 	// pulse. Nil leaves those counts out of ClarityVsUpdates.
 	TrendDeliveries []Delivery
+	// TrendSince is how far back TrendDeliveries reach.
+	TrendSince time.Time
 
 	// Streaks holds members' current streaks (Subscriber.Streak) when the
 	// caller has them. When nil, streaks are worked out from Deliveries,
@@ -398,7 +400,10 @@ func clarityVsUpdates(in DigestInput, members map[string]bool, d Digest, min int
 		if pt.AverageShown {
 			pt.Average = p.Average()
 		}
-		if in.TrendDeliveries != nil {
+		// A period older than the deliveries at hand (retention keeps
+		// HistoryWindow of them) shows its clarity only, never a count
+		// made from a part of it.
+		if in.TrendDeliveries != nil && !from.Before(in.TrendSince) {
 			pt.Updates, pt.UpdatesShown = strategyUpdates(in.TrendDeliveries, members, from, p.PeriodEnd, min)
 		}
 		out = append(out, pt)

@@ -18,6 +18,19 @@ func DeliveryID(userID string, slot time.Time, manual bool) string {
 	return id
 }
 
+// HistoryWindow is the longest look-back of anything computed from a
+// person's delivery history that a person or a digest sees: the streak
+// on /nudge status, App Home and in digests, and the recent nudges the
+// choice of the next one avoids. The leading/managing balance looks back
+// four weeks.
+const HistoryWindow = 60 * 24 * time.Hour
+
+// MinRetention is the shortest time deliveries may be kept: the history
+// window and a day's margin. Pruning then never removes a record a
+// reader could still see, so nothing anyone is shown changes, and no
+// roll-up of pruned deliveries is needed.
+const MinRetention = HistoryWindow + 24*time.Hour
+
 // Acted reports whether the person did something with the nudge that
 // counts as practice.
 func (o Outcome) Acted() bool {

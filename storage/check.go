@@ -15,10 +15,14 @@ import (
 // more lines only bury the first.
 const maxIndexErrors = 10
 
-// checkIndexes verifies what bbolt cannot: that the due, outbox and
-// seen_by_time indexes list exactly what their records say. It decodes
+// checkIndexes verifies what bbolt cannot: that the due, outbox,
+// deliveries_by_slot and seen_by_time indexes list exactly what their
+// records say. It decodes
 // every record, so it runs in Check, not at every Open.
-func checkIndexes(tx *bolt.Tx) error {
+//
+// pace is called once per record read, so a caller can give memory back
+// as the walk goes.
+func checkIndexes(tx *bolt.Tx, pace func()) error {
 	bk, err := bucketsOf(tx)
 	if err != nil {
 		if v, verr := readSchemaVersion(tx); verr == nil && v < SchemaVersion {
@@ -28,8 +32,9 @@ func checkIndexes(tx *bolt.Tx) error {
 	}
 	var errs []error
 
-	wantDue := map[string]bool{}
+	dueRefs := indexRefs{index: bk.due, name: "due", show: showTimeKey}
 	err = bk.subscribers.ForEach(func(k, v []byte) error {
+		pace()
 		var s nudges.Subscriber
 		if err := json.Unmarshal(v, &s); err != nil {
 			return fmt.Errorf("decode subscriber %q: %w", k, err)
@@ -44,22 +49,22 @@ func checkIndexes(tx *bolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("subscriber %q: %w", k, err)
 		}
-		wantDue[string(dk)] = true
+		dueRefs.want(dk)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	errs = append(errs, compareIndex(bk.due, wantDue, "due", func(k []byte) string {
-		t, id, err := splitTimeKey(k)
-		if err != nil {
-			return fmt.Sprintf("%x", k)
-		}
-		return id + " at " + t.Format(time.RFC3339Nano)
+	errs = append(errs, dueRefs.extras(func(t time.Time, id string) bool {
+		var s nudges.Subscriber
+		found, err := loadSubscriber(bk, id, &s)
+		return err == nil && found && s.NextDue.Equal(t)
 	})...)
 
 	wantOutbox := map[string]bool{}
+	slotRefs := indexRefs{index: bk.bySlot, name: "deliveries_by_slot", show: showTimeKey}
 	err = bk.deliveries.ForEach(func(k, v []byte) error {
+		pace()
 		var d nudges.Delivery
 		if err := json.Unmarshal(v, &d); err != nil {
 			return fmt.Errorf("decode delivery %q: %w", k, err)
@@ -70,12 +75,28 @@ func checkIndexes(tx *bolt.Tx) error {
 		if d.State == nudges.StatePending {
 			wantOutbox[string(k)] = true
 		}
+		if bk.bySlot != nil {
+			sk, err := timeKey(d.Slot, string(k))
+			if err != nil {
+				return fmt.Errorf("delivery %q: %w", k, err)
+			}
+			slotRefs.want(sk)
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	errs = append(errs, compareIndex(bk.outbox, wantOutbox, "outbox", func(k []byte) string { return string(k) })...)
+	if bk.bySlot != nil {
+		errs = append(errs, slotRefs.extras(func(t time.Time, id string) bool {
+			var d nudges.Delivery
+			found, err := getJSON(bk.deliveries, id, &d)
+			return err == nil && found && d.Slot.Equal(t)
+		})...)
+	} else if v, verr := readSchemaVersion(tx); verr != nil || v >= schemaSlotIndex {
+		errs = append(errs, errNoSlotIndex)
+	}
 
 	wantSeen := map[string]bool{}
 	err = bk.seen.ForEach(func(k, v []byte) error {
@@ -102,6 +123,60 @@ func checkIndexes(tx *bolt.Tx) error {
 	})...)
 
 	return errors.Join(errs...)
+}
+
+// indexRefs checks a large time-keyed index against its records without
+// holding every key in memory: each record's key is looked up as the
+// records are read, and the index is walked for entries no record wants
+// only when the counts disagree. With 100,000 subscribers a map of the
+// wanted keys would cost more memory than the rest of the check.
+type indexRefs struct {
+	index   *bolt.Bucket
+	name    string
+	show    func([]byte) string
+	wanted  int
+	lacking int
+	errs    []error
+}
+
+// want notes that a record needs key k in the index.
+func (r *indexRefs) want(k []byte) {
+	r.wanted++
+	if r.index.Get(k) != nil {
+		return
+	}
+	r.lacking++
+	if len(r.errs) < maxIndexErrors {
+		r.errs = append(r.errs, fmt.Errorf("%s index lacks %s", r.name, r.show(k)))
+	}
+}
+
+// extras returns the problems found, adding the entries of the index that
+// no record wants, as told by owns.
+func (r *indexRefs) extras(owns func(t time.Time, id string) bool) []error {
+	n := 0
+	_ = r.index.ForEach(func(_, _ []byte) error { n++; return nil })
+	// Every wanted key is distinct (it ends in its record's id), so
+	// equal counts with nothing lacking mean nothing extra.
+	if n == r.wanted-r.lacking {
+		return r.errs
+	}
+	_ = r.index.ForEach(func(k, _ []byte) error {
+		t, id, err := splitTimeKey(k)
+		if (err != nil || !owns(t, id)) && len(r.errs) < maxIndexErrors {
+			r.errs = append(r.errs, fmt.Errorf("%s index lists %s, which its records do not", r.name, r.show(k)))
+		}
+		return nil
+	})
+	return r.errs
+}
+
+func showTimeKey(k []byte) string {
+	t, id, err := splitTimeKey(k)
+	if err != nil {
+		return fmt.Sprintf("%x", k)
+	}
+	return id + " at " + t.Format(time.RFC3339Nano)
 }
 
 // compareIndex reports entries of b that are not in want, and entries of

@@ -16,6 +16,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/nudgebot/nudgebot/nudges"
 )
 
 // Errors that Open and the data methods return, always wrapped with the
@@ -38,11 +40,15 @@ var (
 )
 
 // SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // schemaSealedShare is the first schema whose reflections bind their
 // share setting into the seal, and whose pulses keep keyed voter markers.
 const schemaSealedShare = 2
+
+// schemaSlotIndex is the first schema with the deliveries_by_slot index,
+// through which retention finds old deliveries.
+const schemaSlotIndex = 3
 
 const (
 	defaultTimeout = time.Second
@@ -67,6 +73,10 @@ type Options struct {
 	// nil means time.Now.
 	Now func() time.Time
 
+	// Retention is how long ApplyRetention keeps deliveries, closed
+	// pulses and handled envelopes; zero keeps them for ever.
+	Retention time.Duration
+
 	// Keys seal reflections (see LoadKeys). Open refuses a file whose
 	// reflections were sealed with a key Keys lacks (ErrKeyMissing); nil
 	// is only enough while no reflection was ever saved, or for a
@@ -84,12 +94,13 @@ type DB struct {
 	bolt   *bolt.DB
 	closed bool
 
-	path     string
-	log      *slog.Logger
-	now      func() time.Time
-	keys     *Keys
-	timeout  time.Duration // for Compact's reopen
-	readOnly bool
+	path      string
+	log       *slog.Logger
+	now       func() time.Time
+	keys      *Keys
+	timeout   time.Duration // for Compact's reopen
+	readOnly  bool
+	retention time.Duration
 
 	// fileVersion is the schema of the open file: SchemaVersion unless
 	// an older file was opened read-only.
@@ -98,12 +109,19 @@ type DB struct {
 	// needsCompaction mirrors the meta flag so NeedsCompaction costs no
 	// transaction.
 	needsCompaction atomic.Bool
+
+	bgCheck checkState // StartCheck's
 }
 
 // Open opens the database at path, creating it with mode 0600 if it does
 // not exist. It refuses files that are in use (ErrInUse), empty, truncated
 // or damaged (ErrCorrupt) or from a newer nudgebot (ErrNewerSchema), and
 // never writes to a file it refuses. Older schemas are migrated.
+//
+// Its check of the file is the quick structural one (quickCheck), which
+// reads a few pages however large the file is, so start-up time and
+// memory do not grow with it. Check reads everything; StartCheck runs it
+// in the background.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultTimeout
@@ -120,6 +138,10 @@ func Open(path string, opts Options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("no database path given: set storage.path to the file nudgebot should keep its state in")
 	}
+	if opts.Retention > 0 && opts.Retention < nudges.MinRetention {
+		return nil, fmt.Errorf("retention %s is shorter than %d days: status and digests look back %d days, so set storage.retention to at least %dd",
+			opts.Retention, nudges.MinRetention/(24*time.Hour), nudges.HistoryWindow/(24*time.Hour), nudges.MinRetention/(24*time.Hour))
+	}
 	if err := checkFile(path, opts.ReadOnly, log); err != nil {
 		return nil, err
 	}
@@ -128,7 +150,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly}
+	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly, retention: opts.Retention}
 
 	version, err := db.inspect()
 	if err != nil {
@@ -151,36 +173,8 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := db.openReflections(); err != nil {
 		return nil, errors.Join(err, closeRefused(db.bolt))
 	}
-	if err := db.dropCheckedPages(opts); err != nil {
-		return nil, err
-	}
 	log.Info("opened database", "path", path, "schema_version", version, "read_only", opts.ReadOnly)
 	return db, nil
-}
-
-// remapAbove is the file size above which Open maps the file afresh after
-// checking it.
-const remapAbove = 4 << 20
-
-// dropCheckedPages reopens a large file once it has been checked. The
-// check read every page, and pages read through a mapping stay resident:
-// with 100,000 subscribers that was 60 MB of a 67 MB file. A fresh mapping
-// brings in only what the bot then uses, so its memory follows its work,
-// not the size of its file.
-func (db *DB) dropCheckedPages(opts Options) error {
-	info, err := os.Stat(db.path)
-	if err != nil || info.Size() <= remapAbove {
-		return nil
-	}
-	if err := db.bolt.Close(); err != nil {
-		return fmt.Errorf("reopen database %s after checking it: %w", db.path, err)
-	}
-	bdb, err := openBolt(db.path, opts)
-	if err != nil {
-		return fmt.Errorf("reopen database %s after checking it: %w", db.path, err)
-	}
-	db.bolt = bdb
-	return nil
 }
 
 // checkFile refuses what bbolt would mishandle before bbolt sees it: an
@@ -236,6 +230,9 @@ func openBolt(path string, opts Options) (bdb *bolt.DB, err error) {
 		Timeout:  opts.Timeout,
 		ReadOnly: opts.ReadOnly,
 		OpenFile: openFile,
+		// The quick check at Open asks which pages are free; a
+		// read-write open reads the free list anyway.
+		PreLoadFreelist: true,
 	})
 	switch {
 	case err == nil:
@@ -305,7 +302,7 @@ func (db *DB) inspect() (version int, err error) {
 		if info.Size() < tx.Size() {
 			return corruptError(db.path, fmt.Errorf("file is %d bytes but holds %d bytes of data: it was truncated", info.Size(), tx.Size()))
 		}
-		if err := checkTx(tx); err != nil {
+		if err := quickCheck(tx); err != nil {
 			return corruptError(db.path, err)
 		}
 		version, err = readSchemaVersion(tx)
@@ -378,6 +375,7 @@ func (db *DB) migrations() []migration {
 	return []migration{
 		0: rebuildIndexes, // files from before versioning may lack the indexes
 		1: db.sealShareAndKeyVoters,
+		2: buildSlotIndex, // retention finds old deliveries through it
 	}
 }
 
@@ -449,17 +447,42 @@ func (db *DB) Path() string { return db.path }
 // (a record whose share setting was altered does not). It
 // returns every problem found, joined and wrapped in ErrCorrupt. It reads
 // everything, so it belongs in tools and tests rather than hot paths.
-func (db *DB) Check() error {
+func (db *DB) Check() error { return db.fullCheck(false) }
+
+// fullCheck is Check; with dropPages it also gives back the pages it
+// reads as it goes (see dropResident), for the background check.
+func (db *DB) fullCheck(dropPages bool) error {
 	check := func(tx *bolt.Tx) error {
+		pace := func() {}
+		if dropPages {
+			// The mapping cannot move meanwhile: this transaction holds
+			// the writer lock (bbolt remaps only while writing) and db.mu
+			// keeps Close and Compact out.
+			addr, size := db.bolt.Info().Data, tx.Size()
+			stop := dropWhile(addr, size)
+			defer stop()
+			// Our own walk also drops by progress, which does not wait
+			// for the timer's goroutine to get a CPU in a busy process.
+			n := 0
+			pace = func() {
+				if n++; n%dropEveryRecords == 0 {
+					dropResident(addr, size)
+				}
+			}
+		}
 		if err := checkTx(tx); err != nil {
 			return err // decoding records in a damaged file could fault
 		}
-		return errors.Join(checkIndexes(tx), checkReflections(tx), db.checkSeals(tx))
+		return errors.Join(checkIndexes(tx, pace), checkReflections(tx), db.checkSeals(tx))
 	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()
+	if db.closed {
+		return fmt.Errorf("check database %s: %w", db.path, bolterrors.ErrDatabaseNotOpen)
+	}
 	var err error
 	if db.bolt.IsReadOnly() {
+		dropPages = false // another process may be writing: the mapping may move
 		err = db.bolt.View(check)
 	} else {
 		// bbolt's check is only safe alongside writers when it runs in a

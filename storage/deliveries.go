@@ -292,22 +292,30 @@ func (db *DB) DeliveriesBetween(from, to time.Time, fn func(nudges.Delivery) err
 	}, fn)
 }
 
+// deliveryKey is what deleting a delivery needs: its id, and its slot
+// for the slot index.
+type deliveryKey struct {
+	id   []byte
+	slot time.Time
+}
+
 // userDeliveryIDs lists (copies of) the keys of userID's deliveries.
-func userDeliveryIDs(bk buckets, userID string) ([][]byte, error) {
-	var ids [][]byte
+func userDeliveryIDs(bk buckets, userID string) ([]deliveryKey, error) {
+	var ids []deliveryKey
 	prefix := []byte(userID + "-")
 	c := bk.deliveries.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		// Only the owner is needed; another user's id may merely start
-		// like this one.
+		// Only the owner and slot are needed; another user's id may
+		// merely start like this one.
 		var d struct {
-			UserID string `json:"user_id"`
+			UserID string    `json:"user_id"`
+			Slot   time.Time `json:"slot"`
 		}
 		if err := json.Unmarshal(v, &d); err != nil {
 			return nil, fmt.Errorf("decode delivery %q: %w", k, err)
 		}
 		if d.UserID == userID {
-			ids = append(ids, bytes.Clone(k))
+			ids = append(ids, deliveryKey{id: bytes.Clone(k), slot: d.Slot})
 		}
 	}
 	return ids, nil
@@ -337,13 +345,16 @@ func mustLoadDelivery(bk buckets, id string) (nudges.Delivery, error) {
 	return d, nil
 }
 
-// saveDelivery writes d and keeps the outbox listing exactly the pending
-// deliveries.
+// saveDelivery writes d, lists it in the slot index, and keeps the
+// outbox listing exactly the pending deliveries.
 func saveDelivery(bk buckets, d nudges.Delivery) error {
 	if err := validateDelivery(d); err != nil {
 		return err
 	}
 	if err := putJSON(bk.deliveries, d.ID, d); err != nil {
+		return err
+	}
+	if err := indexSlot(bk, d); err != nil {
 		return err
 	}
 	var err error

@@ -10,7 +10,7 @@
 // ordinary tools (`bbolt get`, `bbolt page`). Every bucket is created in
 // one transaction when the file is opened.
 //
-//	meta          "schema_version" → JSON number (currently 2);
+//	meta          "schema_version" → JSON number (currently 3);
 //	              "needs_compaction" → true once a deletion that
 //	              deleted something may linger in free pages, until
 //	              Compact
@@ -22,6 +22,9 @@
 //	              user id "-" slot as 20060102T150405Z ["-now" if manual];
 //	              a person's deliveries sort together, by slot
 //	outbox        delivery id → empty, for each delivery in state pending
+//	deliveries_by_slot 8-byte big-endian UnixNano(slot) ‖ delivery id →
+//	              empty, for every delivery, so retention finds the
+//	              oldest without a full scan (schema 3)
 //	seen          Socket Mode envelope key → JSON time first seen
 //	seen_by_time  8-byte big-endian UnixNano(seen) ‖ envelope key → empty,
 //	              so pruning old envelopes is not a full scan
@@ -53,12 +56,13 @@
 //	              empty, for each shared reflection
 //	forgetting    user id → JSON time, while a Forget is unfinished
 //
-// The due, outbox and seen_by_time buckets are indexes: they are written
-// in the same transaction as the records they index, DB.Check verifies
-// them against those records, and the schema 0 → 1 migration rebuilds the
-// due index and the outbox. The schema 1 → 2 migration re-seals every
-// reflection under the additional data described below and turns the
-// user ids in pulse_voters into keyed markers.
+// The due, outbox, deliveries_by_slot and seen_by_time buckets are
+// indexes: they are written in the same transaction as the records they
+// index, DB.Check verifies them against those records, and the schema
+// 0 → 1 migration rebuilds the due index and the outbox. The schema 1 → 2
+// migration re-seals every reflection under the additional data
+// described below and turns the user ids in pulse_voters into keyed
+// markers. The 2 → 3 migration builds deliveries_by_slot.
 //
 // The follow_ups and shared_by_person buckets are indexes like these,
 // and DB.Check verifies them too.
@@ -98,6 +102,19 @@
 // compatible when it is omitempty or omitzero: older records decode with
 // its zero value, and the pinned test asks for the golden record to be
 // extended.
+//
+// # Retention
+//
+// Prune (and ApplyRetention, with Options.Retention) removes deliveries
+// older than the cutoff, the records of pulses closed before it, pulse
+// summaries older than it beyond each channel's newest
+// nudges.TrendPeriods+1, and envelopes handled before it, in write
+// transactions of at most a few hundred records. Nothing is rolled up:
+// the retention is at least nudges.MinRetention, longer than any reader
+// of delivery history looks back (nudges.HistoryWindow), and the pulse
+// trend reads a count of summaries, which are kept, so what people and
+// digests are shown does not change. Subscribers and reflections are
+// never pruned by age.
 //
 // # Reflections at rest
 //
@@ -146,6 +163,10 @@
 // # Safety
 //
 // Open refuses, without writing a byte, a file that is empty, truncated,
-// damaged (bbolt's own consistency check fails) or written by a newer
-// nudgebot; it never starts afresh over data that was expected.
+// damaged or written by a newer nudgebot; it never starts afresh over
+// data that was expected. Its check is quick, a few pages per bucket
+// (meta pages, every bucket's root page and outermost paths), so start-up
+// does not grow with the file; Check reads every page (bbolt's own
+// consistency check, then the indexes against their records), and
+// StartCheck runs it in the background after start-up.
 package storage

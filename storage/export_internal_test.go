@@ -23,6 +23,7 @@ func TestExport_CoversEveryBucket(t *testing.T) {
 		bucketOutbox:         "index of deliveries",
 		bucketSeen:           "Slack's envelope ids, not a person's",
 		bucketSeenByTime:     "index of seen",
+		bucketBySlot:         "index of deliveries",
 		bucketDigests:        "channels, not people",
 		bucketPulses:         "pulse totals: anonymous by design",
 		bucketPulseVoters:    "who answered an open pulse, never what: anonymous by design",

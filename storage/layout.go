@@ -22,6 +22,7 @@ const (
 	bucketOutbox      = "outbox"
 	bucketSeen        = "seen"
 	bucketSeenByTime  = "seen_by_time"
+	bucketBySlot      = "deliveries_by_slot"
 
 	bucketDigests      = "digests"
 	bucketPulses       = "pulses"
@@ -39,7 +40,7 @@ const (
 func allBuckets() []string {
 	return []string{
 		bucketMeta, bucketSubscribers, bucketDue, bucketDeliveries,
-		bucketOutbox, bucketSeen, bucketSeenByTime,
+		bucketOutbox, bucketSeen, bucketSeenByTime, bucketBySlot,
 		bucketDigests, bucketPulses, bucketPulseVoters, bucketPulseHistory,
 		bucketDataKeys, bucketReflections, bucketReflectionSeq, bucketFollowUps,
 		bucketSharedByPerson, bucketForgetting,
@@ -49,6 +50,10 @@ func allBuckets() []string {
 // buckets are the data buckets of one transaction.
 type buckets struct {
 	subscribers, due, deliveries, outbox, seen, seenByTime *bolt.Bucket
+
+	// bySlot is nil only in a read-only open of a schema 1 or 2 file, which
+	// never writes a delivery; writers get errNoSlotIndex.
+	bySlot *bolt.Bucket
 }
 
 func bucketsOf(tx *bolt.Tx) (buckets, error) {
@@ -70,7 +75,43 @@ func bucketsOf(tx *bolt.Tx) (buckets, error) {
 			return buckets{}, fmt.Errorf("bucket %s is missing: open the database read-write once with this nudgebot to migrate it", p.name)
 		}
 	}
+	bk.bySlot = tx.Bucket([]byte(bucketBySlot))
 	return bk, nil
+}
+
+// errNoSlotIndex is what a write needing the slot index gets from a file
+// not yet migrated to schema 3; only read-only opens can see one.
+var errNoSlotIndex = fmt.Errorf("bucket %s is missing: open the database read-write once with this nudgebot to migrate it", bucketBySlot)
+
+// indexSlot lists d in the slot index. A delivery's slot never changes,
+// so writing the entry again is harmless.
+func indexSlot(bk buckets, d nudges.Delivery) error {
+	if bk.bySlot == nil {
+		return errNoSlotIndex
+	}
+	k, err := timeKey(d.Slot, d.ID)
+	if err != nil {
+		return fmt.Errorf("delivery %s: %w", d.ID, err)
+	}
+	if err := bk.bySlot.Put(k, []byte{}); err != nil {
+		return fmt.Errorf("slot index entry of %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// unindexSlot removes the slot index entry of the delivery with id.
+func unindexSlot(bk buckets, id string, slot time.Time) error {
+	if bk.bySlot == nil {
+		return errNoSlotIndex
+	}
+	k, err := timeKey(slot, id)
+	if err != nil {
+		return fmt.Errorf("delivery %s: %w", id, err)
+	}
+	if err := bk.bySlot.Delete(k); err != nil {
+		return fmt.Errorf("delete slot index entry of %s: %w", id, err)
+	}
+	return nil
 }
 
 // timeKeyLen is the width of the time prefix of due and seen_by_time keys.
@@ -197,6 +238,37 @@ func rebuildIndexes(tx *bolt.Tx) error {
 	})
 	if err != nil {
 		return fmt.Errorf("rebuild the outbox: %w", err)
+	}
+	return nil
+}
+
+// buildSlotIndex is the 2 → 3 migration: it lists every delivery in the
+// new deliveries_by_slot index, so pruning by age reads only what it
+// deletes.
+func buildSlotIndex(tx *bolt.Tx) error {
+	dels, err := tx.CreateBucketIfNotExists([]byte(bucketDeliveries))
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketDeliveries, err)
+	}
+	idx, err := recreateBucket(tx, bucketBySlot)
+	if err != nil {
+		return err
+	}
+	err = dels.ForEach(func(k, v []byte) error {
+		var d struct {
+			Slot time.Time `json:"slot"`
+		}
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("decode delivery %q: %w", k, err)
+		}
+		ik, err := timeKey(d.Slot, string(k))
+		if err != nil {
+			return fmt.Errorf("delivery %q: %w", k, err)
+		}
+		return idx.Put(ik, []byte{})
+	})
+	if err != nil {
+		return fmt.Errorf("build the slot index: %w", err)
 	}
 	return nil
 }

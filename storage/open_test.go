@@ -521,3 +521,123 @@ func TestCheck_FindsIndexDrift(t *testing.T) {
 		t.Errorf("Check: err=%v, want ErrCorrupt naming the missing outbox entry", err)
 	}
 }
+
+// Ensure a schema 2 file, from before retention, gets its slot index
+// built from its deliveries, so the oldest can be pruned and Check
+// passes.
+func TestOpen_MigratesToSlotIndex(t *testing.T) {
+	db := MustOpen(t)
+	subscribe(t, db, "U1", base)
+	old := pending("U1", base.Add(-400*24*time.Hour))
+	old.State = nudges.StateSent
+	recent := pending("U1", base)
+	recent.State = nudges.StateSent
+	if err := db.ImportDeliveries([]nudges.Delivery{old, recent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rawUpdate(t, db.Path(), func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket([]byte("deliveries_by_slot")); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte("2"))
+	})
+
+	db = MustOpenAt(t, db.Path(), storage.Options{})
+	if err := db.Check(); err != nil {
+		t.Errorf("Check after migrating: %v", err)
+	}
+	st, err := db.Prune(base.Add(-24*time.Hour), 0)
+	if err != nil || st.Deliveries != 1 {
+		t.Errorf("Prune = %+v, %v; want the old delivery removed through the rebuilt index", st, err)
+	}
+	if _, err := db.Delivery(recent.ID); err != nil {
+		t.Errorf("the recent delivery: %v", err)
+	}
+}
+
+// Ensure damage to any one tree page is found: either Open refuses the
+// file at once, or it opens and the background check reports it.
+func TestStartCheck_FindsWhatOpenLetsThrough(t *testing.T) {
+	orig, _ := realDatabase(t)
+	const page = 4096
+	var leaves []int
+	bdb, err := bolt.Open(writeTemp(t, orig), 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.View(func(tx *bolt.Tx) error {
+		for id := 2; int64(id)*page < tx.Size(); id++ {
+			// Leaf pages only: a scribbled branch page sends bbolt's own
+			// check to pages outside the file, which faults.
+			if info, err := tx.Page(id); err == nil && info != nil && info.Type == "leaf" {
+				leaves = append(leaves, id)
+			}
+		}
+		return nil
+	})
+	if cerr := bdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leaves) < 5 {
+		t.Fatalf("the sample has %d leaf pages; want several", len(leaves))
+	}
+	openedAnyway := 0
+	for _, id := range leaves {
+		damaged := bytes.Clone(orig)
+		r := rand.New(rand.NewPCG(2, uint64(id)))
+		for i := id * page; i < (id+1)*page; i++ {
+			damaged[i] = byte(r.Uint32())
+		}
+		path := writeTemp(t, damaged)
+		db, err := storage.Open(path, storage.Options{Timeout: 100 * time.Millisecond})
+		if err != nil {
+			if !errors.Is(err, storage.ErrCorrupt) {
+				t.Errorf("page %d: Open err=%v, want ErrCorrupt", id, err)
+			}
+			continue
+		}
+		openedAnyway++
+		<-db.StartCheck()
+		done, err := db.CheckResult()
+		if !done || !errors.Is(err, storage.ErrCorrupt) {
+			t.Errorf("page %d: Open accepted the file and the background check says done=%v, err=%v; want ErrCorrupt", id, done, err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d of %d damaged leaf pages refused at Open, the rest found by the background check", len(leaves)-openedAnyway, len(leaves))
+}
+
+// Ensure the background check of a sound file passes, and that StartCheck
+// runs it once.
+func TestStartCheck_Passes(t *testing.T) {
+	db := MustOpen(t)
+	subscribe(t, db, "U1", base)
+	if done, err := db.CheckResult(); done || err != nil {
+		t.Errorf("before StartCheck: done=%v err=%v, want false, nil", done, err)
+	}
+	first := db.StartCheck()
+	if again := db.StartCheck(); again != first {
+		t.Error("a second StartCheck started another check")
+	}
+	<-first
+	if done, err := db.CheckResult(); !done || err != nil {
+		t.Errorf("CheckResult = %v, %v; want true, nil", done, err)
+	}
+}
+
+func writeTemp(t *testing.T, b []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "nudgebot.db")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

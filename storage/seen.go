@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -47,39 +46,14 @@ func (db *DB) MarkSeen(key string, at time.Time) (first bool, err error) {
 }
 
 // PruneSeen forgets envelopes seen before before and returns how many.
-// It reads only the entries it deletes.
+// It reads only the entries it deletes, in transactions of at most 500
+// so that a backlog never holds the writer lock for long.
 func (db *DB) PruneSeen(before time.Time) (int, error) {
-	var n int
-	err := db.update(func(tx *bolt.Tx) error {
-		n = 0
-		bk, err := bucketsOf(tx)
-		if err != nil {
-			return err
-		}
-		// Collected (and copied) first: deleting while a cursor walks can
-		// skip keys.
-		var old [][]byte
-		c := bk.seenByTime.Cursor()
-		for k, _ := c.First(); k != nil && keyBefore(k, before); k, _ = c.Next() {
-			old = append(old, bytes.Clone(k))
-		}
-		for _, k := range old {
-			_, key, err := splitTimeKey(k)
-			if err != nil {
-				return err
-			}
-			if err := bk.seen.Delete([]byte(key)); err != nil {
-				return fmt.Errorf("delete envelope %s: %w", key, err)
-			}
-			if err := bk.seenByTime.Delete(k); err != nil {
-				return fmt.Errorf("delete seen index entry of %s: %w", key, err)
-			}
-		}
-		n = len(old)
-		return nil
-	})
+	n, _, err := db.pruneInBatches(func(tx *bolt.Tx, _ []byte, dry bool) (int, []byte, error) {
+		return pruneSeen(tx, before, defaultPruneBatch, dry)
+	}, false)
 	if err != nil {
-		return 0, fmt.Errorf("storage: prune envelopes seen before %s: %w", fmtTime(before), err)
+		return n, fmt.Errorf("storage: prune envelopes seen before %s: %w", fmtTime(before), err)
 	}
 	return n, nil
 }

@@ -167,12 +167,9 @@ func deleteSubscriber(bk buckets, userID string) (found bool, err error) {
 		return false, err
 	}
 	// Collected first: deleting while a cursor walks can skip keys.
-	for _, id := range ids {
-		if err := bk.deliveries.Delete(id); err != nil {
-			return false, fmt.Errorf("delete delivery %s: %w", id, err)
-		}
-		if err := bk.outbox.Delete(id); err != nil {
-			return false, fmt.Errorf("delete outbox entry %s: %w", id, err)
+	for _, dk := range ids {
+		if err := deleteDelivery(bk, dk); err != nil {
+			return false, err
 		}
 	}
 	return found || len(ids) > 0, nil

@@ -1,7 +1,7 @@
 // Command nudgebot-bench measures the real nudgebot binary under load,
 // against the Slack emulator, and writes docs/performance.md.
 //
-//	go run ./cmd/nudgebot-bench            full run (about 35 minutes), rewrites the report
+//	go run ./cmd/nudgebot-bench            full run (about 45 minutes), rewrites the report
 //	go run ./cmd/nudgebot-bench -quick     smoke run (a few minutes), prints only
 //	go run ./cmd/nudgebot-bench -scenarios ack -ack-rates 1000
 //	go run ./cmd/nudgebot-bench -scenarios nine     100,000 due at once at 500 posts/s
@@ -42,7 +42,7 @@ const (
 )
 
 // scenarioOrder is the order scenarios run and appear in the report.
-var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults"}
+var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup"}
 
 // options are the flags, after -quick filled in what was not given.
 type options struct {
@@ -68,6 +68,13 @@ type options struct {
 	faultDisconnectFor time.Duration
 	faultDiskFull      time.Duration // how long the disk stays full
 	faultDisk          string
+	retPeople          int
+	retDays            int
+	retention          time.Duration
+	retCompact         time.Duration // simulated time between compactions at most
+	startSubs          int
+	startFileMB        int
+	startBefore        string // a nudgebot binary to compare start-up with; "" for none
 	seed               uint64 // for the kill moments
 	report             string // "" writes no report
 	repo               string
@@ -107,6 +114,13 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.DurationVar(&o.faultDisconnectFor, "faults-disconnect-for", 30*time.Second, "how long slash commands are sent while the socket is disconnected every 3s")
 	fs.DurationVar(&o.faultDiskFull, "faults-disk-full", 20*time.Second, "how long the disk stays full")
 	fs.StringVar(&o.faultDisk, "faults-disk", diskAuto, "how to fill the disk: tmpfs (mount, needs root), fsize (prlimit on the bot), or auto")
+	fs.IntVar(&o.retPeople, "retention-people", 1000, "people nudged every simulated day in the retention scenario")
+	fs.IntVar(&o.retDays, "retention-days", 3*365, "simulated days in the retention scenario")
+	fs.DurationVar(&o.retention, "retention", 400*24*time.Hour, "storage.retention for the retention scenario")
+	fs.DurationVar(&o.retCompact, "retention-compact", 30*24*time.Hour, "simulated time between compactions, at most, in the retention scenario")
+	fs.IntVar(&o.startSubs, "startup-subscribers", 100_000, "subscribers in the first start-up database")
+	fs.IntVar(&o.startFileMB, "startup-file-mb", 1024, "size of the second start-up database, in MB, filled with delivery history")
+	fs.StringVar(&o.startBefore, "startup-before-bin", "", "an older nudgebot binary to start on the same files, for comparison (its schema 1 copy is made for it)")
 	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the kill moments; the report names it")
 	fs.StringVar(&o.report, "report", "docs/performance.md", "report file to write, relative to -repo; empty writes none")
 	fs.StringVar(&o.repo, "repo", "", "the nudgebot module root; default: found with `go env GOMOD`")
@@ -161,6 +175,11 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 			"faults-disconnect-for": func() { o.faultDisconnectFor = 6 * time.Second },
 			"faults-disk-full":      func() { o.faultDiskFull = 8 * time.Second },
 			"report":                func() { o.report = "" },
+			"retention-people":      func() { o.retPeople = 50 },
+			"retention-days":        func() { o.retDays = 200 },
+			"retention":             func() { o.retention = 61 * 24 * time.Hour },
+			"startup-subscribers":   func() { o.startSubs = 5000 },
+			"startup-file-mb":       func() { o.startFileMB = 64 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -208,6 +227,18 @@ func (o options) check() string {
 		return fmt.Sprintf("-faults-disconnect-for %s is out of range: use 3s to 10m", o.faultDisconnectFor)
 	case o.faultDiskFull < 5*time.Second || o.faultDiskFull > 10*time.Minute:
 		return fmt.Sprintf("-faults-disk-full %s is out of range: use 5s to 10m", o.faultDiskFull)
+	case o.retPeople < 1 || o.retPeople > 100_000:
+		return fmt.Sprintf("-retention-people %d is out of range: use 1 to 100000", o.retPeople)
+	case o.retDays < 1 || o.retDays > 20*365:
+		return fmt.Sprintf("-retention-days %d is out of range: use 1 to 7300", o.retDays)
+	case o.retention < 61*24*time.Hour:
+		return fmt.Sprintf("-retention %s is shorter than the 61 days storage.retention allows", o.retention)
+	case o.retCompact < time.Hour:
+		return fmt.Sprintf("-retention-compact %s is out of range: use 1h or more of simulated time", o.retCompact)
+	case o.startSubs < 1 || o.startSubs > 1_000_000:
+		return fmt.Sprintf("-startup-subscribers %d is out of range: use 1 to 1000000", o.startSubs)
+	case o.startFileMB < 1 || o.startFileMB > 16<<10:
+		return fmt.Sprintf("-startup-file-mb %d is out of range: use 1 to 16384", o.startFileMB)
 	case !slices.Contains([]string{diskAuto, diskTmpfs, diskFsize}, o.faultDisk):
 		return fmt.Sprintf("-faults-disk %q: use tmpfs, fsize or auto", o.faultDisk)
 	}
@@ -337,6 +368,10 @@ func (b *bench) runScenario(ctx context.Context, name string) (string, error) {
 		return b.nineScenario(ctx)
 	case "faults":
 		return b.faultsScenario(ctx)
+	case "retention":
+		return b.retentionScenario(ctx)
+	case "startup":
+		return b.startupScenario(ctx)
 	}
 	return "", fmt.Errorf("unknown scenario %q", name)
 }

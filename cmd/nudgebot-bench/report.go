@@ -21,7 +21,9 @@ var reportTitles = map[string]string{
 	"tick":        "4. One scheduler pass",
 	"nine":        "5. Everyone at nine o'clock: 100,000 at the rate limit",
 	"faults":      "6. Faults: lost and doubled nudges",
-	"setup":       "7. Setting up the runs",
+	"retention":   "7. Three years of daily nudges under retention",
+	"startup":     "8. Start-up on a large file",
+	"setup":       "9. Setting up the runs",
 }
 
 const reportIntro = `# nudgebot performance
@@ -38,7 +40,7 @@ SLACK_API_URL and NUDGEBOT_STORAGE_PATH. Memory is the bot's alone: VmRSS
 (now) and VmHWM (peak) from /proc/PID/status. Each run ends with SIGTERM
 and checks the bot exits 0 within its 10 s shutdown timeout.
 
-Reproduce with ` + "`go run ./cmd/nudgebot-bench`" + ` (about 35 minutes; ` + "`-h`" + ` lists the
+Reproduce with ` + "`go run ./cmd/nudgebot-bench`" + ` (about 45 minutes; ` + "`-h`" + ` lists the
 knobs), one scenario with ` + "`-scenarios NAME`" + ` (each section says its own
 command), or ` + "`-quick`" + ` for a smoke run of a few minutes that writes nothing.
 The faults scenario has two disk-full runs: one mounts a small tmpfs, which

@@ -13,6 +13,8 @@ func TestRenderReport(t *testing.T) {
 		"tick":        "## tick\n\nold tick figures\n",
 		"nine":        "## nine\n\nold nine figures\n",
 		"faults":      "## faults\n\nold faults figures\n",
+		"retention":   "## retention\n\nold retention figures\n",
+		"startup":     "## startup\n\nold startup figures\n",
 		"setup":       "## setup\n\nold setup\n",
 	})
 	tests := map[string]struct {
@@ -29,7 +31,7 @@ func TestRenderReport(t *testing.T) {
 		"partial run keeps the other sections": {
 			previous: full,
 			fresh:    map[string]string{"burst": "## burst\n\nnew burst figures\n"},
-			want:     []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old nine figures", "old faults figures", "old setup"},
+			want:     []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old nine figures", "old faults figures", "old retention figures", "old startup figures", "old setup"},
 			notWant:  []string{"old burst figures", "Not measured yet"},
 		},
 		"hand edits outside sections are dropped": {

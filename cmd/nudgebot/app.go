@@ -206,7 +206,7 @@ func openStore(cfg config.Config, log *slog.Logger, getenv func(string) string) 
 		return nil, err
 	}
 	warnKeyBesideDB(cfg, getenv, log)
-	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: log, Keys: keys})
+	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: log, Keys: keys, Retention: cfg.Storage.Retention})
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +299,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func
 		return exitFailed
 	}
 	log.Info("nudgebot starting", "version", version, "database", cfg.Storage.Path, "api_url", cfg.Slack.APIURL)
+	checkCtx, stopCheck := context.WithCancel(ctx)
+	go checkOnceConnected(checkCtx, w.Bot, w.DB)
 	runErr := w.Bot.Run(ctx)
+	stopCheck()
 	adm.stop() // before the database closes: a backup may be streaming
 	if err := w.Close(); err != nil {
 		log.Error("closing the database", "error", err)
@@ -311,6 +314,33 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func
 	}
 	log.Info("nudgebot stopped")
 	return exitOK
+}
+
+// checkStartDelay bounds how long the full database check waits for the
+// Socket Mode connection before it starts anyway.
+const checkStartDelay = 30 * time.Second
+
+// checkOnceConnected starts the database's full check once the bot is
+// connected, or after checkStartDelay. Open checked the file's structure
+// quickly; the full check reads every page and holds up writers while it
+// runs, so it waits for the connection rather than slow it down. /healthz
+// reports damage it finds.
+func checkOnceConnected(ctx context.Context, b connection, db *storage.DB) {
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	deadline := time.NewTimer(checkStartDelay)
+	defer deadline.Stop()
+	for !b.Connected() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			db.StartCheck()
+			return
+		case <-poll.C:
+		}
+	}
+	db.StartCheck()
 }
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {

@@ -287,10 +287,12 @@ func (g *labelGuard) value(label, v string) string {
 	return v
 }
 
-// healthDB is the read /healthz makes: the first entry of the due index,
-// one short read transaction however large the database is.
+// healthDB is what /healthz asks the database: the first entry of the
+// due index, one short read transaction however large the database is,
+// and what the full check started after start-up found.
 type healthDB interface {
 	OldestDue() (time.Time, bool, error)
+	CheckResult() (done bool, err error)
 }
 
 // connection is the part of bot.Bot the health checks ask.
@@ -364,6 +366,9 @@ func unhealthy(ctx context.Context, d adminDeps) string {
 	}
 	if d.DB == nil {
 		return "unhealthy: no database"
+	}
+	if _, err := d.DB.CheckResult(); err != nil {
+		return "unhealthy: the database is damaged (the full check after start-up failed): stop nudgebot, keep the file and restore a backup with `nudgebot restore`: " + oneLine(err.Error())
 	}
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()

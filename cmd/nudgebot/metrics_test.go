@@ -31,8 +31,11 @@ func (c fakeConn) Connected() bool { return bool(c) }
 // is closed.
 type fakeHealthDB struct {
 	err     error
+	damaged error // what the background check found
 	release chan struct{}
 }
+
+func (f fakeHealthDB) CheckResult() (bool, error) { return f.damaged != nil, f.damaged }
 
 func (f fakeHealthDB) OldestDue() (time.Time, bool, error) {
 	if f.release != nil {
@@ -65,6 +68,8 @@ func TestHealthz(t *testing.T) {
 		{name: "NoBot", conn: nil, db: fakeHealthDB{}, code: 503, want: "not connected to Slack"},
 		{name: "DatabaseFails", conn: fakeConn(true), db: fakeHealthDB{err: errors.Join(errors.New("storage: oldest due:"), errors.New("database not open"))}, code: 503,
 			want: "unhealthy: the database does not answer reads: storage: oldest due: database not open\n"},
+		{name: "DatabaseDamaged", conn: fakeConn(true), db: fakeHealthDB{damaged: errors.New("database x is damaged (page 7:\nunreachable unfreed)")}, code: 503,
+			want: "unhealthy: the database is damaged (the full check after start-up failed): stop nudgebot, keep the file and restore a backup with `nudgebot restore`: database x is damaged (page 7: unreachable unfreed)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
