@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -94,6 +95,7 @@ type Bot struct {
 	work     sync.WaitGroup
 	workSem  chan struct{}
 	busySem  chan struct{}
+	running  atomic.Int64 // work started after acks and not yet done
 	ready    sync.Once
 	compact  compactGate
 
@@ -329,8 +331,10 @@ func (b *Bot) reserve() bool {
 // goReserved runs fn in the slot reserve took.
 func (b *Bot) goReserved(fn func()) {
 	b.work.Add(1)
+	b.running.Add(1)
 	go func() {
 		defer b.work.Done()
+		defer b.running.Add(-1)
 		defer func() { <-b.workSem }()
 		defer func() {
 			if r := recover(); r != nil {
@@ -372,6 +376,11 @@ func (b *Bot) ctx() context.Context {
 	}
 	return context.Background()
 }
+
+// Quiet reports whether no work started by an envelope is still running:
+// the demo waits for it before moving simulated time on, so what it
+// prints reads in cause-and-effect order.
+func (b *Bot) Quiet() bool { return b.running.Load() == 0 }
 
 // Tick runs the scheduler once: every due nudge is planned and sent.
 func (b *Bot) Tick(ctx context.Context) { b.core.Tick(ctx, b.now()) }

@@ -55,10 +55,16 @@ func wordingOf(m app.NudgeMessage) nudges.Wording {
 
 // nudgeHeader is the prompt and its small print, shared by the fresh
 // message and the answered one.
-func nudgeHeader(m app.NudgeMessage) []slack.Block {
+func nudgeHeader(m app.NudgeMessage, fresh bool) []slack.Block {
 	w, d := wordingOf(m), m.Delivery
 	label := "Today's nudge"
-	if d.Round > 0 {
+	// A snoozed delivery's round already counts the message coming back;
+	// the message clicked on was the one before it.
+	round := d.Round
+	if !fresh && d.Outcome == nudges.OutcomeSnoozed {
+		round--
+	}
+	if round > 0 {
 		label = "Snoozed nudge, back as promised"
 	}
 	text := fmt.Sprintf("*%s* · %s\n%s", label, Escape(themeTitle(m.Nudge.Theme)), Escape(w.Prompt))
@@ -89,7 +95,7 @@ func button(actionID, text, value string, style slack.Style) *slack.ButtonBlockE
 // nudgeBlocks is the DM as first delivered: the prompt, why, and buttons.
 func nudgeBlocks(m app.NudgeMessage) []slack.Block {
 	d := m.Delivery
-	blocks := nudgeHeader(m)
+	blocks := nudgeHeader(m, true)
 	blocks = append(blocks, slack.NewActionBlock("nudge_actions",
 		button(actDone, "Done", d.ID, slack.StylePrimary),
 		button(actSnoozeHour, "Snooze 1 hour", d.ID, ""),
@@ -104,7 +110,7 @@ func nudgeBlocks(m app.NudgeMessage) []slack.Block {
 // in their own time, and asks once whether it was worth it.
 func answeredBlocks(m app.NudgeMessage) []slack.Block {
 	d, loc := m.Delivery, m.Location
-	blocks := nudgeHeader(m)
+	blocks := nudgeHeader(m, false)
 	at := d.ActedAt.In(loc).Format("Mon 15:04")
 	var line string
 	switch d.Outcome {

@@ -22,16 +22,19 @@ import (
 type demoPerson struct {
 	slackemu.User
 	setup  []string // /nudge commands typed at the start
-	answer string   // the button they press on their nudge
+	answer string   // the button they press on their nudge, or replyPrefix and what they type in its thread
 	also   string   // a follow-up button (feedback), if any
 }
+
+// replyPrefix marks an answer typed in the nudge's thread, not a button.
+const replyPrefix = "reply:"
 
 var demoTeam = []demoPerson{
 	{slackemu.User{ID: "UAIKO0001", Name: "aiko", RealName: "Aiko", TZ: "Asia/Tokyo"}, []string{"start"}, "nudge_done", "nudge_helpful"},
 	{slackemu.User{ID: "UMARCO001", Name: "marco", RealName: "Marco", TZ: "Europe/Berlin"}, []string{"start", "focus agenda-setter"}, "nudge_snooze_1h", ""},
 	{slackemu.User{ID: "UPRIYA001", Name: "priya", RealName: "Priya", TZ: "Europe/London"}, []string{"start", "time 08:30"}, "nudge_reflect", ""},
 	{slackemu.User{ID: "USAM00001", Name: "sam", RealName: "Sam", TZ: "America/New_York"}, []string{"start", "days mon-thu"}, "nudge_skip", "nudge_not_for_me"},
-	{slackemu.User{ID: "ULENA0001", Name: "lena", RealName: "Lena", TZ: "America/Los_Angeles"}, []string{"start", "focus lead"}, "nudge_done", ""},
+	{slackemu.User{ID: "ULENA0001", Name: "lena", RealName: "Lena", TZ: "America/Los_Angeles"}, []string{"start", "focus lead", "context team-channel one-to-ones"}, replyPrefix + "Tried it in my 1:1 with Sam: I asked before answering, and Sam had a better plan than mine.", ""},
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
@@ -110,14 +113,24 @@ func (d *demo) onEvent(e slackemu.Event) {
 	case slackemu.EventEphemeral:
 		d.say("  bot → %s, only they see it:\n      %s", who, indent(e.Text))
 	case slackemu.EventDM:
-		d.say("  bot → %s's DM, at %s their time:\n      %s", who, d.local(e.User), indent(e.Message.VisibleText()))
 		msg := *e.Message
+		if msg.ThreadTS != "" {
+			d.say("  bot → %s's DM, in the thread:\n      %s", who, indent(msg.VisibleText()))
+			return
+		}
+		d.say("  bot → %s's DM, at %s their time:\n      %s", who, d.local(e.User), indent(msg.VisibleText()))
+		if _, isNudge := msg.Button("nudge_done"); !isNudge {
+			return
+		}
 		d.mu.Lock()
 		p, ok := d.people[e.User]
 		d.nudged[e.User]++
 		d.mu.Unlock()
-		if ok && p.answer != "" {
-			d.actions <- func() { d.click(e.User, msg, p.answer) }
+		if answer := p.answer; ok && answer != "" {
+			if strings.Contains(msg.VisibleText(), "back as promised") {
+				answer = "nudge_done" // each person answers a nudge once: a snoozed one comes back to be done
+			}
+			d.actions <- func() { d.answer(e.User, msg, answer) }
 		}
 	case slackemu.EventUpdated:
 		d.say("  bot updates %s's DM:\n      %s", who, indent(e.Message.VisibleText()))
@@ -155,7 +168,7 @@ func demoForms() map[string]map[string]map[string]string {
 		"UPRIYA001/reflect_modal": {
 			"reflection": {"text": "I let Jo decide the vendor question without me. Hard not to check in, but the decision was good and Jo owned it."},
 			"commitment": {"text": "hand the roadmap review to Jo as well"},
-			"share":      {"choice": "named"},
+			"share":      {"choice": "named"}, "share_channel": {"channel": demoChannel},
 		},
 		"UAIKO0001/pulse_hear_more": {
 			"hear_more": {"text": "how we chose this year's two priorities"},
@@ -188,6 +201,20 @@ func (d *demo) vote(ctx context.Context, userID, actionID string) {
 
 const demoChannel = "CDEMOTEAM1"
 
+// answer clicks a button on a nudge, or types a reply in its thread.
+func (d *demo) answer(userID string, msg slackemu.Message, answer string) {
+	text, typed := strings.CutPrefix(answer, replyPrefix)
+	if !typed {
+		d.click(userID, msg, answer)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := d.emu.PersonSays(ctx, userID, msg.TS, text); err != nil {
+		d.say("(demo) %s could not reply: %v", d.name(userID), err)
+	}
+}
+
 func (d *demo) click(userID string, msg slackemu.Message, actionID string) {
 	btn, ok := msg.Button(actionID)
 	if !ok {
@@ -197,6 +224,29 @@ func (d *demo) click(userID string, msg slackemu.Message, actionID string) {
 	defer cancel()
 	if _, err := d.emu.ClickButton(ctx, userID, msg, actionID, btn.Value); err != nil {
 		d.say("(demo) %s could not click %s: %v", d.name(userID), btn.Text, err)
+	}
+}
+
+// settle lets everything that follows from what just happened happen
+// before simulated time moves on: people react to what they saw, the
+// bot finishes what that started, and so on until all is quiet. So the
+// transcript reads in cause-and-effect order however slow the machine.
+func (d *demo) settle(ctx context.Context, b interface{ Quiet() bool }) {
+	quietFor := 0
+	for quietFor < 3 && ctx.Err() == nil {
+		select {
+		case f := <-d.actions:
+			f()
+			quietFor = 0
+			continue
+		default:
+		}
+		if b.Quiet() {
+			quietFor++ // an ack may still be on its way to starting work
+		} else {
+			quietFor = 0
+		}
+		time.Sleep(15 * time.Millisecond)
 	}
 }
 
@@ -285,16 +335,6 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 		<-runDone
 		w.Close()
 	}()
-	go func() {
-		for {
-			select {
-			case f := <-d.actions:
-				f()
-			case <-runCtx.Done():
-				return
-			}
-		}
-	}()
 
 	select {
 	case <-ready:
@@ -325,8 +365,8 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 		}
 		d.clock.Add(15 * time.Minute)
 		b.Tick(ctx)
+		d.settle(ctx, b)
 	}
-	time.Sleep(300 * time.Millisecond) // let the last clicks land
 
 	fmt.Fprintln(d.out, "\n— Reflections: private by default, sealed at rest —")
 	aiko, marco, priya := demoTeam[0].ID, demoTeam[1].ID, demoTeam[2].ID
@@ -342,7 +382,7 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 	} else if err := d.emu.WaitFor(ctx, func() bool { _, ok := d.emu.HomeView(aiko); return ok }); err != nil {
 		d.say("(demo) the home tab never showed: %v", err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	d.settle(ctx, b)
 
 	fmt.Fprintln(d.out, "\n— Friday: the team digest and the clarity pulse —")
 	d.clock.Set(time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC))
@@ -350,8 +390,14 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 	for _, v := range []struct{ who, vote string }{{aiko, "pulse_vote_4"}, {marco, "pulse_vote_3"}, {priya, "pulse_vote_4"}, {demoTeam[3].ID, "pulse_vote_2"}, {demoTeam[4].ID, "pulse_vote_5"}} {
 		d.vote(ctx, v.who, v.vote)
 	}
-	d.vote(ctx, aiko, "pulse_hear_more")
-	time.Sleep(300 * time.Millisecond)
+	// Aiko also says what she would like to hear more about: a form,
+	// which she fills in as soon as it opens.
+	for _, m := range d.emu.Messages(demoChannel) {
+		if _, ok := m.Button("pulse_hear_more"); ok {
+			d.click(aiko, m, "pulse_hear_more")
+		}
+	}
+	d.settle(ctx, b)
 	fmt.Fprintln(d.out, "\n— A week later: the next digest shows the pulse, anonymously —")
 	d.clock.Set(time.Date(2026, 12, 11, 16, 0, 0, 0, time.UTC))
 	b.RunDigest(ctx, demoChannel)

@@ -48,6 +48,16 @@ func TestResponseURLBodies(t *testing.T) {
 	h.click(ana.ID, prompt, "forget_cancel", "")
 	h.lastEphemeralWith(ana.ID, "nothing was deleted")
 
+	// The emulator shows a reply before it has recorded the call that
+	// carried it: wait for the record of the last one.
+	h.waitFor("the replace_original call recorded", func() bool {
+		for _, c := range h.emu.Calls("response_url") {
+			if c.JSON != nil && c.JSON["replace_original"] == true {
+				return true
+			}
+		}
+		return false
+	})
 	calls := h.emu.Calls("response_url")
 	var withBlocks, replacing, plain int
 	for i, c := range calls {
