@@ -82,11 +82,21 @@ func (b *Bot) planDue(now time.Time, enqueue func(nudges.Delivery)) {
 			return
 		}
 		progressed := 0
+		var planned []plannedStart
 		for _, id := range ids {
-			if b.planOne(id, now, paused, enqueue) {
+			p, ok := b.planOne(id, now, paused)
+			switch {
+			case p != nil:
+				planned = append(planned, *p)
+			case ok:
 				progressed++
 			}
+			if len(planned) == planChunk {
+				progressed += b.startPlanned(planned, enqueue)
+				planned = planned[:0]
+			}
 		}
+		progressed += b.startPlanned(planned, enqueue)
 		// A person whose plan failed stays due; stop rather than spin on
 		// them, and try again next tick.
 		if len(ids) < dueBatch || progressed == 0 {
@@ -95,20 +105,71 @@ func (b *Bot) planDue(now time.Time, enqueue func(nudges.Delivery)) {
 	}
 }
 
-// planOne turns one due person into a pending delivery (or missed slots)
-// and advances their due time in the same transaction.
-func (b *Bot) planOne(userID string, now time.Time, pausedAll bool, enqueue func(nudges.Delivery)) bool {
+// planChunk is how many planned deliveries one transaction records: few
+// commits for a large tick, yet the senders get their first nudges
+// while the rest are still being planned.
+const planChunk = 128
+
+// plannedStart is a delivery planned for a due person, waiting to be
+// recorded with others; next is when they are due after it.
+type plannedStart struct {
+	start nudges.DeliveryStart
+	next  time.Time
+}
+
+// startPlanned records planned deliveries in one transaction and hands
+// the new ones to the senders. It returns how many people moved on.
+func (b *Bot) startPlanned(planned []plannedStart, enqueue func(nudges.Delivery)) int {
+	if len(planned) == 0 {
+		return 0
+	}
+	starts := make([]nudges.DeliveryStart, len(planned))
+	for i, p := range planned {
+		starts[i] = p.start
+	}
+	created, errs := b.store.StartDeliveries(starts)
+	progressed := 0
+	for i, p := range planned {
+		d, expect := p.start.Delivery, p.start.ExpectNextDue
+		if errs[i] != nil {
+			b.noisy.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", d.UserID, "delivery_id", d.ID, "error", errs[i])
+			continue
+		}
+		if !created[i] {
+			// The slot was delivered before (a clock step back, or a crash
+			// after the delivery was recorded): move the due time on only.
+			_, err := b.store.UpdateSubscriber(d.UserID, func(s *nudges.Subscriber) error {
+				if s.NextDue.Equal(expect) {
+					s.NextDue = p.next
+				}
+				return nil
+			})
+			if err == nil {
+				progressed++
+			}
+			continue
+		}
+		progressed++
+		enqueue(d)
+	}
+	return progressed
+}
+
+// planOne plans one due person: a delivery for startPlanned to record
+// with their due time's advance, or, when there is none to send, missed
+// slots or the advance alone, written at once. ok reports progress.
+func (b *Bot) planOne(userID string, now time.Time, pausedAll bool) (p *plannedStart, ok bool) {
 	sub, err := b.store.Subscriber(userID)
 	if err != nil {
 		b.log.Error("loading a due subscriber", "user_id", userID, "error", err)
-		return false
+		return nil, false
 	}
 	if !sub.Subscribed || sub.Inactive {
 		_, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
 			s.NextDue = time.Time{}
 			return nil
 		})
-		return err == nil
+		return nil, err == nil
 	}
 	expect := sub.NextDue
 	plan := b.cal.Plan(sub, now)
@@ -123,7 +184,7 @@ func (b *Bot) planOne(userID string, now time.Time, pausedAll bool, enqueue func
 			}
 			return nil
 		})
-		return err == nil
+		return nil, err == nil
 	}
 	if len(plan.Missed) > 0 {
 		last := plan.Missed[len(plan.Missed)-1]
@@ -138,7 +199,7 @@ func (b *Bot) planOne(userID string, now time.Time, pausedAll bool, enqueue func
 		})
 		if err != nil {
 			b.log.Error("recording missed slots", "user_id", userID, "error", err)
-			return false
+			return nil, false
 		}
 		b.log.Info("slots passed while the bot was away; recorded as missed", "user_id", userID, "count", max(plan.MissedCount, len(plan.Missed)))
 		b.metrics.Delivered("missed")
@@ -152,20 +213,20 @@ func (b *Bot) planOne(userID string, now time.Time, pausedAll bool, enqueue func
 				s.NextDue = plan.Next
 				return nil
 			})
-			return err == nil
+			return nil, err == nil
 		}
-		return true
+		return nil, true
 	}
 	history, err := b.store.Deliveries(userID, now.AddDate(0, 0, -60))
 	if err != nil {
 		b.log.Error("loading delivery history", "user_id", userID, "error", err)
-		return false
+		return nil, false
 	}
 	// The reason line says "yesterday" and the like in the person's zone.
 	choice, err := b.catalog.Choose(sub, history, now.In(b.location(sub)), seededRand(userID, plan.Slot))
 	if err != nil {
 		b.log.Error("choosing a nudge", "user_id", userID, "error", err)
-		return false
+		return nil, false
 	}
 	d := nudges.Delivery{
 		ID:      nudges.DeliveryID(userID, plan.Slot, false),
@@ -178,31 +239,15 @@ func (b *Bot) planOne(userID string, now time.Time, pausedAll bool, enqueue func
 		State:   nudges.StatePending,
 		Created: now,
 	}
-	created, err := b.store.StartDelivery(d, expect, func(s *nudges.Subscriber) error {
+	advance := func(s *nudges.Subscriber) error {
 		s.NextDue = plan.Next
 		if plan.Slot.After(s.LastSlot) {
 			s.LastSlot = plan.Slot
 		}
 		nudges.Record(s, choice.Nudge)
 		return nil
-	})
-	if err != nil {
-		b.noisy.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", userID, "delivery_id", d.ID, "error", err)
-		return false
 	}
-	if !created {
-		// The slot was delivered before (a clock step back, or a crash
-		// after the delivery was recorded): move the due time on only.
-		_, err := b.store.UpdateSubscriber(userID, func(s *nudges.Subscriber) error {
-			if s.NextDue.Equal(expect) {
-				s.NextDue = plan.Next
-			}
-			return nil
-		})
-		return err == nil
-	}
-	enqueue(d)
-	return true
+	return &plannedStart{start: nudges.DeliveryStart{Delivery: d, ExpectNextDue: expect, Advance: advance}, next: plan.Next}, true
 }
 
 func (b *Bot) pausedAll(now time.Time) bool {

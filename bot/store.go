@@ -20,6 +20,9 @@ type Store interface {
 
 	Due(now time.Time, limit int) ([]string, error)
 	StartDelivery(d nudges.Delivery, expectNextDue time.Time, advance func(*nudges.Subscriber) error) (created bool, err error)
+	// StartDeliveries is StartDelivery for many, in one transaction;
+	// each start succeeds or fails on its own.
+	StartDeliveries(starts []nudges.DeliveryStart) (created []bool, errs []error)
 	RecordMissed(userID string, slots []time.Time, expectNextDue time.Time, advance func(*nudges.Subscriber) error) error
 	Delivery(id string) (nudges.Delivery, error)
 	UpdateDelivery(id string, fn func(*nudges.Delivery) error) (nudges.Delivery, error)
