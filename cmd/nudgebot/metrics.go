@@ -19,6 +19,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/storage"
 )
 
 // promMetrics is the bot's bot.Metrics in Prometheus form. It keeps its
@@ -183,6 +184,7 @@ func (m *promMetrics) watchTicks(store bot.Store) bot.Store {
 type dbStats interface {
 	CountSubscribers() (total, active int, err error)
 	Size() (int64, error)
+	Stats() storage.Stats
 }
 
 // watchDB adds the subscriber and database-size gauges, read from db at
@@ -204,7 +206,7 @@ type storeCollector struct {
 	now func() time.Time
 	log *slog.Logger
 
-	subs, active, size *prometheus.Desc
+	subs, active, size, writes, commits *prometheus.Desc
 
 	mu            sync.Mutex
 	countedAt     time.Time
@@ -222,6 +224,9 @@ func newStoreCollector(db dbStats, now func() time.Time, log *slog.Logger) *stor
 		subs:   prometheus.NewDesc("nudgebot_subscribers", "People stored, subscribed or not (refreshed at most every 30s).", nil, nil),
 		active: prometheus.NewDesc("nudgebot_subscribers_active", "People subscribed and reachable: not unsubscribed, not marked inactive (refreshed at most every 30s).", nil, nil),
 		size:   prometheus.NewDesc("nudgebot_database_size_bytes", "Size of the database file. bbolt never shrinks it; `nudgebot compact` does.", nil, nil),
+		writes: prometheus.NewDesc("nudgebot_storage_writes_total", "Database writes asked for (state changes), since start.", nil, nil),
+		commits: prometheus.NewDesc("nudgebot_storage_commits_total",
+			"Database transactions committed, since start; each costs two fsyncs. Fewer commits than writes is group commit at work.", nil, nil),
 	}
 }
 
@@ -229,6 +234,8 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.subs
 	ch <- c.active
 	ch <- c.size
+	ch <- c.writes
+	ch <- c.commits
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -243,6 +250,9 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(n))
 	}
+	st := c.db.Stats()
+	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(st.Writes))
+	ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(st.Commits))
 }
 
 // counts returns the cached counts, refreshing them when stale. A failed

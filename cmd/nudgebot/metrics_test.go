@@ -276,6 +276,7 @@ func (c *countingStats) CountSubscribers() (int, int, error) {
 	return 10, 7, c.err
 }
 func (c *countingStats) Size() (int64, error) { return 4096, nil }
+func (c *countingStats) Stats() storage.Stats { return storage.Stats{Writes: 5, Commits: 2} }
 
 // Ensure scrapes walk the subscribers at most once per 30s, and that a
 // failed count is retried at the next scrape rather than cached, without
