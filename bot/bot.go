@@ -38,6 +38,10 @@ type Options struct {
 	// Tick is how often the scheduler looks for due nudges; default 15s.
 	Tick time.Duration
 	// Senders is how many deliveries are in flight at once; default 8.
+	// Each waits for its attempt to be durable, then for Slack; their
+	// database writes share commits, so more senders make larger groups
+	// rather than more fsyncs, but also leave more posts uncertain, to be
+	// looked up in the DM history, when the process is killed.
 	Senders int
 	// ShutdownTimeout bounds how long in-flight work may take to finish
 	// once the bot is told to stop; default 10s.
@@ -133,7 +137,12 @@ func New(opts Options) (*Bot, error) {
 		opts.SettleTime = defaultSettleTime
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		// Keep a connection per sender: the default transport keeps two
+		// idle, so the other senders would dial (and, for Slack, shake
+		// hands over TLS) for every post.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = opts.Senders + 4
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: t}
 	}
 	if opts.Calendar.Fallback == nil {
 		opts.Calendar.Fallback = time.UTC
