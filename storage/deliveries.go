@@ -45,28 +45,17 @@ func (db *DB) StartDeliveries(starts []nudges.DeliveryStart) (created []bool, er
 	created = make([]bool, len(starts))
 	errs = make([]error, len(starts))
 	refused := make([]error, len(starts))
+	valid := 0
 	for i := range starts {
 		starts[i].Delivery.Slot = starts[i].Delivery.Slot.UTC()
-		errs[i] = validateDelivery(starts[i].Delivery)
+		if errs[i] = validateDelivery(starts[i].Delivery); errs[i] == nil {
+			valid++
+		}
 	}
-	err := db.write(func(tx *bolt.Tx) error {
-		bk, err := bucketsOf(tx)
-		if err != nil {
-			return err
-		}
-		for i, st := range starts {
-			// Reset: the transaction may run again (see write).
-			created[i], refused[i] = false, nil
-			if errs[i] != nil {
-				continue
-			}
-			created[i], refused[i], err = startOne(bk, st)
-			if err != nil {
-				return fmt.Errorf("delivery %s: %w", st.Delivery.ID, err)
-			}
-		}
-		return nil
-	})
+	var err error
+	if valid > 0 {
+		err = db.write(func(tx *bolt.Tx) error { return startAll(tx, starts, errs, created, refused) })
+	}
 	for i, st := range starts {
 		switch {
 		case errs[i] != nil:
@@ -80,6 +69,27 @@ func (db *DB) StartDeliveries(starts []nudges.DeliveryStart) (created []bool, er
 		}
 	}
 	return created, errs
+}
+
+// startAll records the starts not already refused (skip[i] != nil) in
+// tx, setting created and refused for each.
+func startAll(tx *bolt.Tx, starts []nudges.DeliveryStart, skip []error, created []bool, refused []error) error {
+	bk, err := bucketsOf(tx)
+	if err != nil {
+		return err
+	}
+	for i, st := range starts {
+		// Reset: the transaction may run again (see write).
+		created[i], refused[i] = false, nil
+		if skip[i] != nil {
+			continue
+		}
+		created[i], refused[i], err = startOne(bk, st)
+		if err != nil {
+			return fmt.Errorf("delivery %s: %w", st.Delivery.ID, err)
+		}
+	}
+	return nil
 }
 
 // startOne records one start in tx. refused is why it was not recorded,

@@ -629,3 +629,22 @@ func TestUpdateDelivery_OutboxFollowsState(t *testing.T) {
 		}
 	}
 }
+
+// Ensure starts that are all refused before the transaction cost no
+// commit, and an empty list none either.
+func TestStartDeliveries_NothingToWrite(t *testing.T) {
+	db := MustOpen(t)
+	bad := pending("U1", base)
+	bad.ID = "U1-today"
+	before := db.Stats()
+	created, errs := db.StartDeliveries([]nudges.DeliveryStart{{Delivery: bad, ExpectNextDue: base}})
+	if created[0] || errs[0] == nil {
+		t.Errorf("a bad id: created=%v, err=%v; want refused", created[0], errs[0])
+	}
+	if created, errs := db.StartDeliveries(nil); len(created) != 0 || len(errs) != 0 {
+		t.Errorf("no starts: %v, %v", created, errs)
+	}
+	if after := db.Stats(); after != before {
+		t.Errorf("Stats went from %+v to %+v, want no write", before, after)
+	}
+}
