@@ -46,10 +46,14 @@ type groupResult struct {
 // Stats counts what the file was asked to do: Writes are the write calls
 // (state changes), Commits the transactions that made them durable, each
 // with bbolt's two fsyncs (data pages, then the meta page). Commits below
-// Writes is the grouping at work.
+// Writes is the grouping at work. PagesWritten is bbolt's count of pages
+// those commits wrote, since the file was opened or last compacted: on a
+// disk that writes few random pages a second, it sets the pace more than
+// the fsyncs do.
 type Stats struct {
-	Writes  uint64
-	Commits uint64
+	Writes       uint64
+	Commits      uint64
+	PagesWritten uint64
 }
 
 type stats struct {
@@ -58,7 +62,10 @@ type stats struct {
 
 // Stats returns the counts since Open.
 func (db *DB) Stats() Stats {
-	return Stats{Writes: db.stats.writes.Load(), Commits: db.stats.commits.Load()}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	tx := db.bolt.Stats().TxStats
+	return Stats{Writes: db.stats.writes.Load(), Commits: db.stats.commits.Load(), PagesWritten: uint64(max(0, tx.GetWrite()))}
 }
 
 // write runs fn in a write transaction it may share with other writes

@@ -206,7 +206,7 @@ type storeCollector struct {
 	now func() time.Time
 	log *slog.Logger
 
-	subs, active, size, writes, commits *prometheus.Desc
+	subs, active, size, writes, commits, pages *prometheus.Desc
 
 	mu            sync.Mutex
 	countedAt     time.Time
@@ -227,6 +227,8 @@ func newStoreCollector(db dbStats, now func() time.Time, log *slog.Logger) *stor
 		writes: prometheus.NewDesc("nudgebot_storage_writes_total", "Database writes asked for (state changes), since start.", nil, nil),
 		commits: prometheus.NewDesc("nudgebot_storage_commits_total",
 			"Database transactions committed, since start; each costs two fsyncs. Fewer commits than writes is group commit at work.", nil, nil),
+		pages: prometheus.NewDesc("nudgebot_storage_pages_written_total",
+			"4 KiB pages the database's commits wrote, since start or the last compaction.", nil, nil),
 	}
 }
 
@@ -236,6 +238,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.size
 	ch <- c.writes
 	ch <- c.commits
+	ch <- c.pages
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -253,6 +256,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.db.Stats()
 	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(st.Writes))
 	ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(st.Commits))
+	ch <- prometheus.MustNewConstMetric(c.pages, prometheus.CounterValue, float64(st.PagesWritten))
 }
 
 // counts returns the cached counts, refreshing them when stale. A failed

@@ -200,6 +200,9 @@ func TestMetrics_Exposition(t *testing.T) {
 		`nudgebot_subscribers 3`,
 		`nudgebot_subscribers_active 3`,
 		`nudgebot_database_size_bytes `,
+		`nudgebot_storage_writes_total `,
+		`nudgebot_storage_commits_total `,
+		`nudgebot_storage_pages_written_total `,
 		`nudgebot_build_info{version="dev"} 1`,
 		`go_goroutines `,
 	} {
