@@ -52,6 +52,7 @@ func BenchmarkTick(b *testing.B) {
 	after := db.Stats()
 	b.ReportMetric(float64(after.Commits-before.Commits)/float64(b.N), "commits/op")
 	b.ReportMetric(float64(after.Writes-before.Writes)/float64(b.N), "writes/op")
+	b.ReportMetric(float64(after.PagesWritten-before.PagesWritten)/float64(b.N), "pages/op")
 }
 
 // tickStorage plans and "sends" everyone due at now and returns how many

@@ -13,13 +13,14 @@ import (
 
 // storageCounts are the bot's own storage counters, from its /metrics.
 type storageCounts struct {
-	Writes, Commits float64
+	Writes, Commits, Pages float64
 }
 
 // Metric names the bot exports (cmd/nudgebot/metrics.go).
 const (
 	metricWrites  = "nudgebot_storage_writes_total"
 	metricCommits = "nudgebot_storage_commits_total"
+	metricPages   = "nudgebot_storage_pages_written_total"
 )
 
 // storageCounts reads the bot's storage counters from /metrics.
@@ -53,25 +54,25 @@ func parseStorageCounts(r io.Reader) (storageCounts, error) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) < 2 || (f[0] != metricWrites && f[0] != metricCommits) {
+		if len(f) < 2 {
+			continue
+		}
+		dst := map[string]*float64{metricWrites: &c.Writes, metricCommits: &c.Commits, metricPages: &c.Pages}[f[0]]
+		if dst == nil {
 			continue
 		}
 		v, err := strconv.ParseFloat(f[1], 64)
 		if err != nil {
 			return c, fmt.Errorf("metric %s: %w", f[0], err)
 		}
-		if f[0] == metricWrites {
-			c.Writes = v
-		} else {
-			c.Commits = v
-		}
+		*dst = v
 		found++
 	}
 	if err := sc.Err(); err != nil {
 		return c, fmt.Errorf("read the bot's metrics: %w", err)
 	}
-	if found < 2 {
-		return c, fmt.Errorf("the bot's metrics lack %s or %s", metricWrites, metricCommits)
+	if found < 3 {
+		return c, fmt.Errorf("the bot's metrics lack %s, %s or %s", metricWrites, metricCommits, metricPages)
 	}
 	return c, nil
 }
@@ -81,6 +82,7 @@ func parseStorageCounts(r io.Reader) (storageCounts, error) {
 // bbolt's two fsyncs, over Span, for Nudges nudges.
 type diskUse struct {
 	Writes, Commits float64
+	Pages           float64 // 4 KiB pages the commits wrote
 	Nudges          int
 	Span            time.Duration
 	Err             string // why the counters could not be read
@@ -88,7 +90,7 @@ type diskUse struct {
 
 // between is the use from a to b.
 func between(a, b storageCounts, nudges int, span time.Duration) diskUse {
-	return diskUse{Writes: b.Writes - a.Writes, Commits: b.Commits - a.Commits, Nudges: nudges, Span: span}
+	return diskUse{Writes: b.Writes - a.Writes, Commits: b.Commits - a.Commits, Pages: b.Pages - a.Pages, Nudges: nudges, Span: span}
 }
 
 func (d diskUse) perNudge() float64 {
@@ -109,6 +111,7 @@ func (d diskUse) String() string {
 	if d.Err != "" {
 		return "not measured: " + d.Err
 	}
-	return fmt.Sprintf("%.0f commits for %.0f writes: %.2f commits and %.2f writes per nudge; %.0f fsyncs/s (two per commit)",
-		d.Commits, d.Writes, d.perNudge(), d.Writes/float64(max(1, d.Nudges)), d.fsyncsPerSecond())
+	n := float64(max(1, d.Nudges))
+	return fmt.Sprintf("%.0f commits for %.0f writes: %.2f commits, %.2f writes and %.1f pages written per nudge; %.0f fsyncs/s (two per commit)",
+		d.Commits, d.Writes, d.perNudge(), d.Writes/n, d.Pages/n, d.fsyncsPerSecond())
 }

@@ -176,8 +176,8 @@ func (b *bench) tickRun(ctx context.Context, n, due, repeat int) (tickResult, er
 	before := db.Stats()
 	res.Tick, res.TickDMs, err = fullTick(ctx, db, dueIDs)
 	after := db.Stats()
-	res.TickDisk = between(storageCounts{float64(before.Writes), float64(before.Commits)},
-		storageCounts{float64(after.Writes), float64(after.Commits)}, res.TickDMs, res.Tick)
+	res.TickDisk = between(storageCounts{float64(before.Writes), float64(before.Commits), float64(before.PagesWritten)},
+		storageCounts{float64(after.Writes), float64(after.Commits), float64(after.PagesWritten)}, res.TickDMs, res.Tick)
 	if err != nil {
 		// The read-only figures stand on their own; say why this one is missing.
 		res.TickError = err.Error()
