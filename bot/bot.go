@@ -90,6 +90,7 @@ type Bot struct {
 	work     sync.WaitGroup
 	workSem  chan struct{}
 	inflight sync.Map // delivery id → struct{}: one sender per delivery
+	marks    pending  // sent deliveries being recorded (see send)
 	tickMu   sync.Mutex
 	ready    sync.Once
 
@@ -225,7 +226,7 @@ loop:
 	stopSocket()
 	cronDone := sched.Stop()
 	workDone := make(chan struct{})
-	go func() { b.work.Wait(); close(workDone) }()
+	go func() { b.work.Wait(); b.marks.Wait(); close(workDone) }()
 	for _, done := range []<-chan struct{}{cronDone.Done(), workDone} {
 		select {
 		case <-done:

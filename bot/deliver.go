@@ -71,6 +71,7 @@ func (b *Bot) Tick(ctx context.Context) {
 		b.metrics.SchedulerLag(now.Sub(oldest))
 	}
 	wg.Wait()
+	b.marks.Wait() // a tick ends with what it sent recorded
 }
 
 func (b *Bot) planDue(now time.Time, enqueue func(nudges.Delivery)) {
@@ -382,7 +383,12 @@ func (b *Bot) send(ctx context.Context, pd nudges.Delivery) {
 		b.handleSendError(log, d, err, recorded)
 		return
 	}
-	b.markSent(d.ID, channel, ts)
+	// The sender goes on to its next delivery (and its next attempt
+	// write) without waiting for this one to be durable: both then share
+	// a commit. Losing the mark to a crash costs a look in the DM's
+	// history, never a second post.
+	id := d.ID
+	b.marks.Go(func() { b.markSent(id, channel, ts) })
 	if hasFollowUp {
 		_, err := b.store.UpdateReflection(d.UserID, followUp.Seq, func(r *nudges.Reflection) error {
 			r.FollowedUp = b.now()
@@ -567,4 +573,43 @@ func roundOf(v any) int {
 		return n
 	}
 	return 0
+}
+
+// pending counts work that outlives the call that started it: a sent
+// delivery still being recorded. Unlike a sync.WaitGroup it may be
+// waited on while work is added, as a tick waits for its marks while
+// /nudge now adds one.
+type pending struct {
+	mu   sync.Mutex
+	idle sync.Cond
+	n    int
+}
+
+// Go runs f in a goroutine of its own, counted until it returns.
+func (p *pending) Go(f func()) {
+	p.mu.Lock()
+	p.n++
+	p.mu.Unlock()
+	go func() {
+		defer func() {
+			p.mu.Lock()
+			if p.n--; p.n == 0 && p.idle.L != nil {
+				p.idle.Broadcast()
+			}
+			p.mu.Unlock()
+		}()
+		f()
+	}()
+}
+
+// Wait returns once nothing started with Go is running.
+func (p *pending) Wait() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idle.L == nil {
+		p.idle.L = &p.mu
+	}
+	for p.n > 0 {
+		p.idle.Wait()
+	}
 }
