@@ -314,7 +314,7 @@ func (b *bench) burstSection(rs []burstResult) string {
 		"The emulator limits `chat.postMessage` to R = %d a minute with bursts of %d, as Slack's token bucket would. The bot runs with "+
 		"`slack_limits: {chat.postMessage: …}` as shown per column, its default 15 s tick and 8 senders; the first column is the bot configured "+
 		"with exactly R. Each column is a fresh database and a fresh bot. The database is on the machine's disk, and every state change is "+
-		"durable before the bot goes on, as in production; concurrent changes share a commit. The bot's `metrics.addr` is on loopback so "+
+		"written durably, as in production, and each post waits for its attempt to be on disk; concurrent changes share a commit. The bot's `metrics.addr` is on loopback so "+
 		"that the bench can read its storage counters before and after.\n\n", r0.N, r0.Rate, max(1, r0.Rate/60))
 	row := func(name string, cell func(r burstResult) string) {
 		sb.WriteString("| " + name)

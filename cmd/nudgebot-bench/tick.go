@@ -250,7 +250,7 @@ func (b *bench) tickSection(r tickResult) string {
 	fmt.Fprintf(&sb, "In process, on a copy of the %d-subscriber database, with %d of them made due (spread across the key space). "+
 		"The bot's `Tick` cannot be split from Slack, so the pass is measured as what it reads: `storage.Due(now, 0)` and then `storage.Subscriber` "+
 		"for each id it returns. A full `bot.Tick` (planning plus sending everyone due, against an in-process emulator with no rate limit) is timed once "+
-		"for comparison; it writes every state change durably (concurrent ones share a commit), so it depends on the disk's fsync latency, not on "+
+		"for comparison; it writes every state change durably (concurrent ones share a commit), so it depends on the disk, not on "+
 		"the index. `go test -run '^$' -bench Tick ./storage/` measures the storage side of the same tick without Slack. Each read-only figure is the first run after opening the "+
 		"database, then the median and maximum of %d more.\n\n", r.N, r.Due, r.ScanLoad.Rest.N)
 	sb.WriteString("| pass | time | target |\n|---|---|---|\n")
