@@ -111,6 +111,7 @@ type Service struct {
 
 	tickMu   sync.Mutex
 	inflight sync.Map // delivery id → struct{}: one sender per delivery
+	marks    pending  // sent deliveries being recorded (see post)
 }
 
 // New checks the ports and config and builds the core.

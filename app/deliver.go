@@ -58,6 +58,7 @@ func (s *Service) Tick(ctx context.Context, now time.Time) {
 	// sending 100,000 nudges is busy for minutes, but the scheduler ran.
 	s.obs.Ticked(lag)
 	wg.Wait()
+	s.marks.Wait() // a tick ends with what it sent recorded
 }
 
 // NextWake is when the scheduler should next run Tick: the earliest due
@@ -111,17 +112,70 @@ func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery)) {
 			return
 		}
 		progressed := 0
+		var planned []plannedStart
 		for _, id := range ids {
-			if s.planOne(id, now, paused, enqueue) {
+			p, ok := s.planOne(id, now, paused)
+			switch {
+			case p != nil:
+				planned = append(planned, *p)
+			case ok:
 				progressed++
 			}
+			if len(planned) == planChunk {
+				progressed += s.startPlanned(planned, enqueue)
+				planned = planned[:0]
+			}
 		}
+		progressed += s.startPlanned(planned, enqueue)
 		// A person whose plan failed stays due; stop rather than spin on
 		// them, and try again next tick.
 		if len(ids) < dueBatch || progressed == 0 {
 			return
 		}
 	}
+}
+
+// planChunk is how many planned deliveries one transaction records: few
+// commits for a large tick, yet the senders get their first nudges
+// while the rest are still being planned.
+const planChunk = 128
+
+// plannedStart is a delivery planned for a due person, waiting to be
+// recorded with others; next is when they are due after it.
+type plannedStart struct {
+	start nudges.DeliveryStart
+	next  time.Time
+}
+
+// startPlanned records planned deliveries in one transaction and hands
+// the new ones to the senders. It returns how many people moved on.
+func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Delivery)) int {
+	if len(planned) == 0 {
+		return 0
+	}
+	starts := make([]nudges.DeliveryStart, len(planned))
+	for i, p := range planned {
+		starts[i] = p.start
+	}
+	created, errs := s.dels.StartDeliveries(starts)
+	progressed := 0
+	for i, p := range planned {
+		d := p.start.Delivery
+		switch {
+		case errs[i] != nil:
+			s.noisy.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", d.UserID, "delivery_id", d.ID, "error", errs[i])
+		case !created[i]:
+			// The slot was delivered before (a clock step back, or a crash
+			// after the delivery was recorded): move the due time on only.
+			if s.moveDue(d.UserID, p.start.ExpectNextDue, p.next, time.Time{}) {
+				progressed++
+			}
+		default:
+			progressed++
+			enqueue(d)
+		}
+	}
+	return progressed
 }
 
 func (s *Service) pausedAll(now time.Time) bool {
@@ -148,55 +202,46 @@ func (s *Service) moveDue(userID string, expect, next, slot time.Time) bool {
 	return err == nil
 }
 
-// planOne turns one due person into a pending delivery (or missed slots)
-// and advances their due time in the same transaction.
-func (s *Service) planOne(userID string, now time.Time, pausedAll bool, enqueue func(nudges.Delivery)) bool {
+// planOne plans one due person: a delivery for startPlanned to record
+// with their due time's advance, or, when there is none to send, missed
+// slots or the advance alone, written at once. ok reports progress.
+func (s *Service) planOne(userID string, now time.Time, pausedAll bool) (p *plannedStart, ok bool) {
 	sub, err := s.subs.Subscriber(userID)
 	if err != nil {
 		s.log.Error("loading a due subscriber", "user_id", userID, "error", err)
-		return false
+		return nil, false
 	}
 	if !sub.Subscribed || sub.Inactive {
-		return s.moveDue(userID, sub.NextDue, time.Time{}, time.Time{})
+		return nil, s.moveDue(userID, sub.NextDue, time.Time{}, time.Time{})
 	}
 	expect := sub.NextDue
 	plan := s.cal.Plan(sub, now)
 	if plan.Deliver && pausedAll {
 		// A company holiday: the slot is skipped, not delivered later.
-		return s.moveDue(userID, expect, plan.Next, plan.Slot)
+		return nil, s.moveDue(userID, expect, plan.Next, plan.Slot)
 	}
 	if len(plan.Missed) > 0 && !s.recordMissed(userID, expect, plan) {
-		return false
+		return nil, false
 	}
 	if !plan.Deliver {
 		if len(plan.Missed) == 0 {
-			return s.moveDue(userID, expect, plan.Next, time.Time{})
+			return nil, s.moveDue(userID, expect, plan.Next, time.Time{})
 		}
-		return true
+		return nil, true
 	}
 	d, choice, ok := s.choose(sub, plan.Slot, now, false)
 	if !ok {
-		return false
+		return nil, false
 	}
-	created, err := s.dels.StartDelivery(d, expect, func(sub *nudges.Subscriber) error {
+	advance := func(sub *nudges.Subscriber) error {
 		sub.NextDue = plan.Next
 		if plan.Slot.After(sub.LastSlot) {
 			sub.LastSlot = plan.Slot
 		}
 		nudges.Record(sub, choice.Nudge)
 		return nil
-	})
-	if err != nil {
-		s.noisy.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", userID, "delivery_id", d.ID, "error", err)
-		return false
 	}
-	if !created {
-		// The slot was delivered before (a clock step back, or a crash
-		// after the delivery was recorded): move the due time on only.
-		return s.moveDue(userID, expect, plan.Next, time.Time{})
-	}
-	enqueue(d)
-	return true
+	return &plannedStart{start: nudges.DeliveryStart{Delivery: d, ExpectNextDue: expect, Advance: advance}, next: plan.Next}, true
 }
 
 func (s *Service) recordMissed(userID string, expect time.Time, plan nudges.Plan) bool {
@@ -430,7 +475,11 @@ func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery,
 		s.handleSendError(log, d, err, recorded)
 		return
 	}
-	s.markSent(d.ID, channel, ts)
+	// The sender goes on without waiting for its mark to be durable, so
+	// the mark shares a commit with the next sender's attempt. A mark lost
+	// to a crash costs a lookup in the DM's history, never a second post.
+	id := d.ID
+	s.marks.Go(func() { s.markSent(id, channel, ts) })
 	if f := msg.FollowUp; f != nil {
 		_, err := s.refls.UpdateReflection(d.UserID, f.Seq, func(r *nudges.Reflection) error {
 			r.FollowedUp = s.clock()
@@ -442,6 +491,10 @@ func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery,
 	}
 	log.Info("nudge delivered", "nudge_id", d.NudgeID)
 }
+
+// Flush waits for the sent marks still being recorded; the bot calls it
+// on shutdown, after the work in flight.
+func (s *Service) Flush() { s.marks.Wait() }
 
 // followUpFor finds the person's commitment due to be quoted back in
 // their next nudge, through the follow-up index.

@@ -47,6 +47,9 @@ type Deliveries interface {
 	// advances the person's due time if it still equals expectNextDue;
 	// created is false when the slot was recorded before.
 	StartDelivery(d nudges.Delivery, expectNextDue time.Time, advance func(*nudges.Subscriber) error) (created bool, err error)
+	// StartDeliveries is StartDelivery for many, in one shared
+	// transaction; created[i] and errs[i] answer starts[i].
+	StartDeliveries(starts []nudges.DeliveryStart) (created []bool, errs []error)
 	RecordMissed(userID string, slots []time.Time, expectNextDue time.Time, advance func(*nudges.Subscriber) error) error
 	Delivery(id string) (nudges.Delivery, error)
 	UpdateDelivery(id string, fn func(*nudges.Delivery) error) (nudges.Delivery, error)

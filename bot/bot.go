@@ -201,7 +201,7 @@ loop:
 	schedDone := make(chan struct{})
 	go func() { stopSched(); close(schedDone) }()
 	workDone := make(chan struct{})
-	go func() { b.work.Wait(); close(workDone) }()
+	go func() { b.work.Wait(); b.core.Flush(); close(workDone) }()
 	for _, done := range []<-chan struct{}{schedDone, workDone} {
 		select {
 		case <-done:

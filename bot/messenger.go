@@ -62,7 +62,12 @@ func NewSlack(o SlackOptions) *Slack {
 		o.Metrics = NopMetrics{}
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		// Keep an idle connection for each sender (eight, and room to
+		// spare): the default transport keeps two, so the other senders
+		// would dial (and, for Slack, shake hands over TLS) for every post.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 12
+		o.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: t}
 	}
 	opts := []slack.Option{
 		slack.OptionAppLevelToken(o.AppToken),

@@ -156,6 +156,17 @@ type Delivery struct {
 	Feedback Outcome       `json:"feedback,omitempty"` // helpful or not_for_me, given after the outcome
 }
 
+// DeliveryStart is one planned delivery, to be recorded together with
+// the step it moves its subscriber on: Delivery is the new record,
+// ExpectNextDue the due time it was planned from, and Advance (nil for
+// none) changes the subscriber. Advance may run more than once, each time
+// on a fresh copy of the stored subscriber, so it must only change that.
+type DeliveryStart struct {
+	Delivery      Delivery
+	ExpectNextDue time.Time
+	Advance       func(*Subscriber) error
+}
+
 // Subscriber is everything nudgebot keeps about one person's nudges.
 type Subscriber struct {
 	UserID       string    `json:"user_id"`

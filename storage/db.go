@@ -111,6 +111,8 @@ type DB struct {
 	needsCompaction atomic.Bool
 
 	bgCheck checkState // StartCheck's
+	group groupCommit // see write
+	stats stats
 }
 
 // Open opens the database at path, creating it with mode 0600 if it does
@@ -418,13 +420,23 @@ func (db *DB) view(fn func(*bolt.Tx) error) error {
 	return db.bolt.View(fn)
 }
 
-// update runs fn in a write transaction of the current handle. Taking
+// update runs fn in a write transaction of its own; write shares one.
+func (db *DB) update(fn func(*bolt.Tx) error) error {
+	db.stats.writes.Add(1)
+	return db.commit(fn)
+}
+
+// commit runs fn in a write transaction of the current handle. Taking
 // only the read lock is right: bbolt serialises writers itself; the lock
 // only keeps Compact from swapping the handle underneath.
-func (db *DB) update(fn func(*bolt.Tx) error) error {
+func (db *DB) commit(fn func(*bolt.Tx) error) error {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	return db.bolt.Update(fn)
+	err := db.bolt.Update(fn)
+	if err == nil {
+		db.stats.commits.Add(1)
+	}
+	return err
 }
 
 // Close releases the file. Calling it again is harmless.

@@ -25,48 +25,104 @@ import (
 //
 // d.ID must be DeliveryID(d.UserID, d.Slot, d.Manual). A missing subscriber
 // is an error wrapping nudges.ErrNotFound. If advance returns an error,
-// nothing is written. advance runs inside the write transaction: keep it
-// quick and do not call other DB methods from it.
+// nothing is written. advance runs inside the write transaction, possibly
+// more than once (see nudges.DeliveryStart): keep it quick and do not call
+// other DB methods from it.
 func (db *DB) StartDelivery(d nudges.Delivery, expectNextDue time.Time, advance func(*nudges.Subscriber) error) (created bool, err error) {
-	d.Slot = d.Slot.UTC()
-	if err := validateDelivery(d); err != nil {
-		return false, fmt.Errorf("storage: start delivery %s: %w", d.ID, err)
+	cs, errs := db.StartDeliveries([]nudges.DeliveryStart{{Delivery: d, ExpectNextDue: expectNextDue, Advance: advance}})
+	return cs[0], errs[0]
+}
+
+// StartDeliveries records many planned deliveries, each as StartDelivery
+// would, in one shared transaction: a tick writes its people in a few
+// commits, not one each. created[i] and errs[i] are what StartDelivery
+// would have returned for starts[i]; one start refused (a conflict, a
+// missing subscriber, its Advance failing) changes nothing of its own and
+// leaves the others to be recorded. Only a failure of the transaction
+// itself (a full disk) fails them all, with that error.
+func (db *DB) StartDeliveries(starts []nudges.DeliveryStart) (created []bool, errs []error) {
+	starts = slices.Clone(starts) // the slots are normalised in the copy
+	created = make([]bool, len(starts))
+	errs = make([]error, len(starts))
+	refused := make([]error, len(starts))
+	valid := 0
+	for i := range starts {
+		starts[i].Delivery.Slot = starts[i].Delivery.Slot.UTC()
+		if errs[i] = validateDelivery(starts[i].Delivery); errs[i] == nil {
+			valid++
+		}
 	}
-	err = db.update(func(tx *bolt.Tx) error {
-		created = false
-		bk, err := bucketsOf(tx)
-		if err != nil {
-			return err
+	var err error
+	if valid > 0 {
+		err = db.write(func(tx *bolt.Tx) error { return startAll(tx, starts, errs, created, refused) })
+	}
+	for i, st := range starts {
+		switch {
+		case errs[i] != nil:
+		case err != nil:
+			created[i], errs[i] = false, err
+		default:
+			errs[i] = refused[i]
 		}
-		if bk.deliveries.Get([]byte(d.ID)) != nil {
-			return nil
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("storage: start delivery %s: %w", st.Delivery.ID, errs[i])
 		}
-		old, err := mustLoadSubscriber(bk, d.UserID)
-		if err != nil {
-			return err
-		}
-		if !d.Manual && !old.NextDue.Equal(expectNextDue) {
-			return fmt.Errorf("next due is %s, expected %s: %w", fmtTime(old.NextDue), fmtTime(expectNextDue), ErrConflict)
-		}
-		s := old
-		if advance != nil {
-			if err := advance(&s); err != nil {
-				return err
-			}
-		}
-		if err := saveDelivery(bk, d); err != nil {
-			return err
-		}
-		if err := saveSubscriber(bk, old, s); err != nil {
-			return fmt.Errorf("subscriber %s: %w", d.UserID, err)
-		}
-		created = true
-		return nil
-	})
+	}
+	return created, errs
+}
+
+// startAll records the starts not already refused (skip[i] != nil) in
+// tx, setting created and refused for each.
+func startAll(tx *bolt.Tx, starts []nudges.DeliveryStart, skip []error, created []bool, refused []error) error {
+	bk, err := bucketsOf(tx)
 	if err != nil {
-		return false, fmt.Errorf("storage: start delivery %s: %w", d.ID, err)
+		return err
 	}
-	return created, nil
+	for i, st := range starts {
+		// Reset: the transaction may run again (see write).
+		created[i], refused[i] = false, nil
+		if skip[i] != nil {
+			continue
+		}
+		created[i], refused[i], err = startOne(bk, st)
+		if err != nil {
+			return fmt.Errorf("delivery %s: %w", st.Delivery.ID, err)
+		}
+	}
+	return nil
+}
+
+// startOne records one start in tx. refused is why it was not recorded,
+// decided before anything of it was written; err means a write failed
+// half-way, which spoils the whole transaction.
+func startOne(bk buckets, st nudges.DeliveryStart) (created bool, refused, err error) {
+	d := st.Delivery
+	if bk.deliveries.Get([]byte(d.ID)) != nil {
+		return false, nil, nil
+	}
+	old, err := mustLoadSubscriber(bk, d.UserID)
+	if err != nil {
+		return false, err, nil
+	}
+	if !d.Manual && !old.NextDue.Equal(st.ExpectNextDue) {
+		return false, fmt.Errorf("next due is %s, expected %s: %w", fmtTime(old.NextDue), fmtTime(st.ExpectNextDue), ErrConflict), nil
+	}
+	s := old
+	if st.Advance != nil {
+		if err := st.Advance(&s); err != nil {
+			return false, err, nil
+		}
+	}
+	if err := checkSubscriber(old, s); err != nil {
+		return false, fmt.Errorf("subscriber %s: %w", d.UserID, err), nil
+	}
+	if err := saveDelivery(bk, d, false); err != nil {
+		return false, nil, err
+	}
+	if err := saveSubscriber(bk, old, s); err != nil {
+		return false, nil, fmt.Errorf("subscriber %s: %w", d.UserID, err)
+	}
+	return true, nil, nil
 }
 
 // RecordMissed records each slot as a missed delivery (never in the
@@ -75,7 +131,7 @@ func (db *DB) StartDelivery(d nudges.Delivery, expectNextDue time.Time, advance 
 // wrapping ErrConflict if the subscriber's NextDue is not expectNextDue,
 // and writes nothing if advance fails.
 func (db *DB) RecordMissed(userID string, slots []time.Time, expectNextDue time.Time, advance func(*nudges.Subscriber) error) error {
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.write(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -100,7 +156,7 @@ func (db *DB) RecordMissed(userID string, slots []time.Time, expectNextDue time.
 				State:   nudges.StateMissed,
 				Created: created,
 			}
-			if err := saveDelivery(bk, d); err != nil {
+			if err := saveDelivery(bk, d, false); err != nil {
 				return err
 			}
 		}
@@ -140,9 +196,12 @@ func (db *DB) Delivery(id string) (nudges.Delivery, error) {
 // the outbox in step with State == pending. If fn returns an error nothing
 // is written. fn may not change ID, UserID, Slot or Manual, from which the
 // id derives. A missing delivery is an error wrapping nudges.ErrNotFound.
+// The write may share its transaction with others, and fn may run more
+// than once, each time on a fresh copy of the stored delivery: it must
+// change only that.
 func (db *DB) UpdateDelivery(id string, fn func(*nudges.Delivery) error) (nudges.Delivery, error) {
 	var d nudges.Delivery
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.write(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -158,7 +217,7 @@ func (db *DB) UpdateDelivery(id string, fn func(*nudges.Delivery) error) (nudges
 		if err := sameIdentity(old, d); err != nil {
 			return err
 		}
-		return saveDelivery(bk, d)
+		return saveDelivery(bk, d, old.State == nudges.StatePending)
 	})
 	if err != nil {
 		return nudges.Delivery{}, fmt.Errorf("storage: update delivery %s: %w", id, err)
@@ -171,12 +230,13 @@ func (db *DB) UpdateDelivery(id string, fn func(*nudges.Delivery) error) (nudges
 // streak, a snooze that moves NextDue). The rules of UpdateDelivery and
 // UpdateSubscriber apply; if fn returns an error nothing is written. A
 // missing delivery or subscriber is an error wrapping nudges.ErrNotFound.
+// Like UpdateDelivery's, fn may run more than once.
 func (db *DB) RecordOutcome(deliveryID string, fn func(*nudges.Delivery, *nudges.Subscriber) error) (nudges.Delivery, nudges.Subscriber, error) {
 	var (
 		d nudges.Delivery
 		s nudges.Subscriber
 	)
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.write(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -196,7 +256,7 @@ func (db *DB) RecordOutcome(deliveryID string, fn func(*nudges.Delivery, *nudges
 		if err := sameIdentity(oldD, d); err != nil {
 			return err
 		}
-		if err := saveDelivery(bk, d); err != nil {
+		if err := saveDelivery(bk, d, oldD.State == nudges.StatePending); err != nil {
 			return err
 		}
 		if err := saveSubscriber(bk, oldS, s); err != nil {
@@ -346,8 +406,11 @@ func mustLoadDelivery(bk buckets, id string) (nudges.Delivery, error) {
 }
 
 // saveDelivery writes d, lists it in the slot index, and keeps the
-// outbox listing exactly the pending deliveries.
-func saveDelivery(bk buckets, d nudges.Delivery) error {
+// outbox listing exactly the pending deliveries. wasPending says the
+// stored record was pending, so its outbox entry is there: writing it
+// again would rewrite the outbox's page in every attempt's commit for
+// nothing.
+func saveDelivery(bk buckets, d nudges.Delivery, wasPending bool) error {
 	if err := validateDelivery(d); err != nil {
 		return err
 	}
@@ -358,10 +421,12 @@ func saveDelivery(bk buckets, d nudges.Delivery) error {
 		return err
 	}
 	var err error
-	if d.State == nudges.StatePending {
-		err = bk.outbox.Put([]byte(d.ID), []byte{})
-	} else {
+	switch {
+	case d.State != nudges.StatePending:
+		// Deleting an absent key writes nothing.
 		err = bk.outbox.Delete([]byte(d.ID))
+	case !wasPending:
+		err = bk.outbox.Put([]byte(d.ID), []byte{})
 	}
 	if err != nil {
 		return fmt.Errorf("outbox entry %s: %w", d.ID, err)

@@ -526,3 +526,128 @@ func TestStartDelivery_ValidatesID(t *testing.T) {
 		t.Errorf("Pending=%v, want none", ids)
 	}
 }
+
+// Ensure StartDeliveries records each start as StartDelivery would, in
+// one transaction, and that one start refused leaves the others recorded.
+func TestStartDeliveries(t *testing.T) {
+	db := MustOpen(t)
+	next := base.Add(24 * time.Hour)
+	for _, id := range []string{"U1", "U2", "U3", "U4", "U5", "U6", "U7"} {
+		subscribe(t, db, id, base)
+	}
+	if _, err := db.StartDelivery(pending("U5", base), base, setNextDue(base)); err != nil {
+		t.Fatal(err)
+	}
+	errBoom := errors.New("boom")
+	badID := pending("U7", base)
+	badID.ID = "U7-today"
+	tests := []struct {
+		name        string
+		start       nudges.DeliveryStart
+		wantCreated bool
+		wantErr     error
+	}{
+		{"OK", nudges.DeliveryStart{Delivery: pending("U1", base), ExpectNextDue: base, Advance: setNextDue(next)}, true, nil},
+		{"ErrConflict", nudges.DeliveryStart{Delivery: pending("U2", base), ExpectNextDue: base.Add(-time.Hour), Advance: setNextDue(next)}, false, storage.ErrConflict},
+		{"ErrAdvance", nudges.DeliveryStart{Delivery: pending("U3", base), ExpectNextDue: base, Advance: func(*nudges.Subscriber) error { return errBoom }}, false, errBoom},
+		{"ErrNotFound", nudges.DeliveryStart{Delivery: pending("U9", base), ExpectNextDue: base, Advance: setNextDue(next)}, false, nudges.ErrNotFound},
+		{"ErrBadID", nudges.DeliveryStart{Delivery: badID, ExpectNextDue: base, Advance: setNextDue(next)}, false, errAny},
+		{"an unindexable due time", nudges.DeliveryStart{Delivery: pending("U4", base), ExpectNextDue: base, Advance: setNextDue(time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC))}, false, errAny},
+		{"exists already", nudges.DeliveryStart{Delivery: pending("U5", base), ExpectNextDue: base, Advance: setNextDue(next)}, false, nil},
+		{"OK after the refusals", nudges.DeliveryStart{Delivery: pending("U6", base), ExpectNextDue: base, Advance: setNextDue(next)}, true, nil},
+	}
+	starts := make([]nudges.DeliveryStart, len(tests))
+	for i, tt := range tests {
+		starts[i] = tt.start
+	}
+	before := db.Stats()
+	created, errs := db.StartDeliveries(starts)
+	if c := db.Stats().Commits - before.Commits; c != 1 {
+		t.Errorf("%d commits for %d starts, want 1", c, len(starts))
+	}
+	wantPending := []string{pending("U1", base).ID, pending("U5", base).ID, pending("U6", base).ID}
+	for i, tt := range tests {
+		err := errs[i]
+		switch {
+		case tt.wantErr == nil && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
+			t.Errorf("%s: err=%v, want %v", tt.name, err, tt.wantErr)
+		}
+		if created[i] != tt.wantCreated {
+			t.Errorf("%s: created=%v, want %v", tt.name, created[i], tt.wantCreated)
+		}
+		s, err := db.Subscriber(tt.start.Delivery.UserID)
+		if err != nil {
+			continue // the missing one
+		}
+		wantNext := base
+		if tt.wantCreated {
+			wantNext = next
+		}
+		if !s.NextDue.Equal(wantNext) {
+			t.Errorf("%s: NextDue=%v, want %v", tt.name, s.NextDue, wantNext)
+		}
+	}
+	slices.Sort(wantPending)
+	if ids := mustPendingIDs(t, db); !slices.Equal(ids, wantPending) {
+		t.Errorf("Pending=%v, want %v", ids, wantPending)
+	}
+	if ids := mustDue(t, db, base); !slices.Equal(ids, []string{"U2", "U3", "U4", "U5", "U7"}) {
+		t.Errorf("Due(base)=%v, want the refused and the existing", ids)
+	}
+}
+
+// Ensure a delivery's attempts and its sending keep the outbox exact,
+// whatever state it moves through.
+func TestUpdateDelivery_OutboxFollowsState(t *testing.T) {
+	db := MustOpen(t)
+	subscribe(t, db, "U1", base)
+	d := pending("U1", base)
+	if _, err := db.StartDelivery(d, base, setNextDue(base.Add(24*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name        string
+		fn          func(*nudges.Delivery)
+		wantPending bool
+	}{
+		{"attempt", func(d *nudges.Delivery) { d.Attempts++ }, true},
+		{"another attempt", func(d *nudges.Delivery) { d.Attempts++ }, true},
+		{"sent", func(d *nudges.Delivery) { d.State = nudges.StateSent }, false},
+		{"sent again", func(d *nudges.Delivery) { d.TS = "1.2" }, false},
+		{"snoozed: pending again", func(d *nudges.Delivery) { d.State, d.Round, d.Attempts = nudges.StatePending, 1, 0 }, true},
+		{"failed", func(d *nudges.Delivery) { d.State = nudges.StateFailed }, false},
+	}
+	for _, st := range steps {
+		if _, err := db.UpdateDelivery(d.ID, func(d *nudges.Delivery) error { st.fn(d); return nil }); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		ids := mustPendingIDs(t, db)
+		if got := slices.Contains(ids, d.ID); got != st.wantPending {
+			t.Errorf("after %s: in the outbox %v, want %v", st.name, got, st.wantPending)
+		}
+		if err := db.Check(); err != nil {
+			t.Errorf("after %s: Check: %v", st.name, err)
+		}
+	}
+}
+
+// Ensure starts that are all refused before the transaction cost no
+// commit, and an empty list none either.
+func TestStartDeliveries_NothingToWrite(t *testing.T) {
+	db := MustOpen(t)
+	bad := pending("U1", base)
+	bad.ID = "U1-today"
+	before := db.Stats()
+	created, errs := db.StartDeliveries([]nudges.DeliveryStart{{Delivery: bad, ExpectNextDue: base}})
+	if created[0] || errs[0] == nil {
+		t.Errorf("a bad id: created=%v, err=%v; want refused", created[0], errs[0])
+	}
+	if created, errs := db.StartDeliveries(nil); len(created) != 0 || len(errs) != 0 {
+		t.Errorf("no starts: %v, %v", created, errs)
+	}
+	if after := db.Stats(); after != before {
+		t.Errorf("Stats went from %+v to %+v, want no write", before, after)
+	}
+}

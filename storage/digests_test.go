@@ -57,7 +57,7 @@ func putDeliveries(tb testing.TB, db *DB, ds []nudges.Delivery) {
 				return err
 			}
 			for _, d := range ds[start:min(start+batch, len(ds))] {
-				if err := saveDelivery(bk, d); err != nil {
+				if err := saveDelivery(bk, d, false); err != nil {
 					return err
 				}
 			}

@@ -116,6 +116,45 @@
 // digests are shown does not change. Subscribers and reflections are
 // never pruned by age.
 //
+// # Group commits
+//
+// Every bbolt commit pays two fsyncs (the data pages, then the meta
+// page), and bbolt runs one writer at a time, so a delivery's state
+// changes (recorded, attempt, sent) once queued behind each other's
+// fsyncs: the disk, not Slack, set the pace. The delivery writes
+// (StartDelivery, StartDeliveries, RecordMissed, UpdateDelivery,
+// RecordOutcome) and the frequent small ones (UpdateSubscriber, MarkSeen)
+// therefore go through a commit queue (group.go): writes that arrive
+// while a transaction commits wait and then share the next one, and one
+// fsync pair makes all of them durable. Each caller still returns only
+// once its own write is durable, so a sender posts only after its
+// attempt is on disk. StartDeliveries goes further for planning: a tick
+// records up to 128 planned deliveries, with their subscribers' due-time
+// advances, in one transaction.
+//
+// The queue is ours rather than bbolt's DB.Batch because Batch gathers
+// by time: a batch starts when MaxBatchDelay (10 ms) runs out or
+// MaxBatchSize calls arrived, so a lone write, such as a button click or
+// a sender in a quiet minute, waits the whole delay, and a sender's two
+// writes per nudge would cost it 20 ms however fast the disk. Our queue
+// gathers by commit: the first writer to find no commit running leads
+// and commits at once; what queues meanwhile goes in the next commit,
+// led by the first writer waiting (so no caller keeps committing for
+// others). The group is as large as the disk is slow, with no delay and
+// no goroutine or timer to manage. Like Batch, bbolt has no savepoints:
+// when one write of a group fails, the transaction rolls back, that
+// caller gets its error, and the others run again without it. So every
+// function passed to write may run more than once; each starts from what
+// it reads in the transaction and only overwrites what it hands back,
+// and the callbacks of the public methods are documented to change only
+// the record they are given. Stats counts writes and commits, so the
+// grouping can be seen (the bench reports commits per nudge).
+//
+// A delivery's state changes write only what changed: an attempt
+// rewrites the delivery record alone (its outbox entry is left as it
+// is, not written again), and a subscriber whose due time did not move
+// keeps its due-index entry.
+//
 // # Reflections at rest
 //
 // A reflection's text and commitment are sealed with AES-256-GCM under a

@@ -93,6 +93,9 @@ func indexSlot(bk buckets, d nudges.Delivery) error {
 	if err != nil {
 		return fmt.Errorf("delivery %s: %w", d.ID, err)
 	}
+	if bk.bySlot.Get(k) != nil {
+		return nil // a slot never changes: rewriting the entry would only dirty its page
+	}
 	if err := bk.bySlot.Put(k, []byte{}); err != nil {
 		return fmt.Errorf("slot index entry of %s: %w", d.ID, err)
 	}

@@ -382,7 +382,7 @@ func (db *DB) ImportDeliveries(ds []nudges.Delivery) error {
 				return err
 			}
 			for _, d := range batch {
-				if err := saveDelivery(bk, d); err != nil {
+				if err := saveDelivery(bk, d, false); err != nil {
 					return err
 				}
 			}

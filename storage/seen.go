@@ -16,7 +16,7 @@ func (db *DB) MarkSeen(key string, at time.Time) (first bool, err error) {
 	if key == "" {
 		return false, errors.New("storage: mark envelope seen: empty key")
 	}
-	err = db.update(func(tx *bolt.Tx) error {
+	err = db.write(func(tx *bolt.Tx) error {
 		first = false
 		bk, err := bucketsOf(tx)
 		if err != nil {

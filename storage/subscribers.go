@@ -40,13 +40,15 @@ func (db *DB) Subscriber(userID string) (nudges.Subscriber, error) {
 // Subscriber{UserID: userID} if there is none, and saves the result. If fn
 // returns an error nothing is written and that error is returned, wrapped.
 // fn must not change UserID. fn runs inside the write transaction: keep it
-// quick and do not call other DB methods from it.
+// quick and do not call other DB methods from it. The write may share its
+// transaction with others, and fn may run more than once, each time on a
+// fresh copy of the stored record: it must change only that.
 func (db *DB) UpdateSubscriber(userID string, fn func(*nudges.Subscriber) error) (nudges.Subscriber, error) {
 	if userID == "" {
 		return nudges.Subscriber{}, errors.New("storage: update subscriber: empty user id")
 	}
 	var s nudges.Subscriber
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.write(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
@@ -244,25 +246,43 @@ func loadSubscriber(bk buckets, userID string, s *nudges.Subscriber) (bool, erro
 // saveSubscriber writes s and moves its due index entry from old's
 // NextDue to s's. old is the stored record, or zero if there was none.
 func saveSubscriber(bk buckets, old, s nudges.Subscriber) error {
+	if err := checkSubscriber(old, s); err != nil {
+		return err
+	}
+	// An unchanged due time keeps its entry: deleting and writing it
+	// again would rewrite the index's pages in the commit for nothing.
+	if old.UserID == "" || !old.NextDue.Equal(s.NextDue) {
+		if err := unindexDue(bk, old); err != nil {
+			return err
+		}
+		if !s.NextDue.IsZero() {
+			k, err := timeKey(s.NextDue, s.UserID)
+			if err != nil {
+				return fmt.Errorf("next due: %w", err)
+			}
+			if err := bk.due.Put(k, []byte{}); err != nil {
+				return fmt.Errorf("write due index: %w", err)
+			}
+		}
+	}
+	return putJSON(bk.subscribers, s.UserID, s)
+}
+
+// checkSubscriber says whether saveSubscriber can save s over old, before
+// it writes anything.
+func checkSubscriber(old, s nudges.Subscriber) error {
 	if old.UserID != "" && s.UserID != old.UserID {
 		return fmt.Errorf("the user id changed from %q to %q; it cannot", old.UserID, s.UserID)
 	}
 	if s.UserID == "" {
 		return errors.New("the user id is empty")
 	}
-	if err := unindexDue(bk, old); err != nil {
-		return err
-	}
 	if !s.NextDue.IsZero() {
-		k, err := timeKey(s.NextDue, s.UserID)
-		if err != nil {
+		if _, err := timeKey(s.NextDue, s.UserID); err != nil {
 			return fmt.Errorf("next due: %w", err)
 		}
-		if err := bk.due.Put(k, []byte{}); err != nil {
-			return fmt.Errorf("write due index: %w", err)
-		}
 	}
-	return putJSON(bk.subscribers, s.UserID, s)
+	return nil
 }
 
 func unindexDue(bk buckets, old nudges.Subscriber) error {

@@ -45,6 +45,8 @@ func newBench(ctx context.Context, o options, stdout, stderr io.Writer) (*bench,
 	}
 	b := &bench{opts: o, out: stdout, errw: stderr, work: work, started: time.Now(), seeded: map[int]string{}}
 	b.machine = readMachine(b.started)
+	// Before anything else runs: the disk as the databases will find it.
+	b.machine.Fsync = probeFsync(work, fsyncProbe)
 	b.progress("machine: %s", b.machine)
 	b.progress("work directory: %s", work)
 	if o.bin != "" {
@@ -115,11 +117,16 @@ type machine struct {
 	GoVersion string
 	OS        string
 	Date      time.Time
+	Fsync     fsyncResult // measured at the bench's start; zero if not
 }
 
 func (m machine) String() string {
-	return fmt.Sprintf("%s, %d cores, %.1f GiB RAM, %s %s, %s", m.CPU, m.Cores, float64(m.RAM)/(1<<30),
+	s := fmt.Sprintf("%s, %d cores, %.1f GiB RAM, %s %s, %s", m.CPU, m.Cores, float64(m.RAM)/(1<<30),
 		m.GoVersion, m.OS, m.Date.UTC().Format("2006-01-02 15:04 MST"))
+	if m.Fsync.Sync.N > 0 || m.Fsync.Err != "" {
+		s += "; disk: " + m.Fsync.String()
+	}
+	return s
 }
 
 func readMachine(now time.Time) machine {

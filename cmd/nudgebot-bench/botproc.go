@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,11 +41,18 @@ func newEmulator(opts ...slackemu.Option) (*slackemu.Server, error) {
 
 // botConfig is the YAML the bot runs with. Tokens, the API URL and the
 // database path come from the environment, as in production.
-func botConfig(limits map[string]int) string {
+func botConfig(limits map[string]int) string { return botConfigAt(limits, "") }
+
+// botConfigAt is botConfig with the operator's listener (/metrics) on
+// metricsAddr; "" leaves it off, as the memory figures want.
+func botConfigAt(limits map[string]int, metricsAddr string) string {
 	var sb strings.Builder
 	sb.WriteString("nudges:\n  schedule: \"0 9 * * *\"\ndigests: []\nadmins: []\n")
 	sb.WriteString("log:\n  level: info\n  format: text\n")
 	fmt.Fprintf(&sb, "shutdown_timeout: %s\n", shutdownTimeout)
+	if metricsAddr != "" {
+		fmt.Fprintf(&sb, "metrics:\n  addr: %s\n", metricsAddr)
+	}
 	if len(limits) > 0 {
 		sb.WriteString("slack_limits:\n")
 		for _, m := range sortedKeys(limits) {
@@ -62,6 +70,8 @@ type botProc struct {
 	started time.Time
 	exited  chan struct{} // closed once Wait returned
 	waitErr error         // valid after exited is closed
+
+	metricsURL string // the bot's /metrics, when started with startBotMetrics
 }
 
 // startBot writes the bot's config into dir and starts `bin run` against
@@ -74,8 +84,42 @@ func startBot(bin, dir string, emu *slackemu.Server, dbPath string, limits map[s
 // process copies into the log when piped is set: then a file-size limit
 // put on the bot (prlimit --fsize) does not also cut off its log.
 func startBotLog(bin, dir string, emu *slackemu.Server, dbPath string, limits map[string]int, piped bool) (*botProc, error) {
+	return startBotConfig(bin, dir, emu, dbPath, botConfig(limits), piped)
+}
+
+// startBotMetrics is startBot with the bot's /metrics on a free loopback
+// port, so that its storage counters can be read (storageCounts).
+func startBotMetrics(bin, dir string, emu *slackemu.Server, dbPath string, limits map[string]int) (*botProc, error) {
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startBotConfig(bin, dir, emu, dbPath, botConfigAt(limits, addr), false)
+	if err != nil {
+		return nil, err
+	}
+	p.metricsURL = "http://" + addr + "/metrics"
+	return p, nil
+}
+
+// freeLoopbackAddr finds a port free now; the bot listens on it a moment
+// later. Another process could take it in between, and the bot would
+// then exit saying so.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port for the bot's metrics: %w", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		return "", fmt.Errorf("find a free port for the bot's metrics: %w", err)
+	}
+	return addr, nil
+}
+
+func startBotConfig(bin, dir string, emu *slackemu.Server, dbPath, cfgText string, piped bool) (*botProc, error) {
 	cfgPath := filepath.Join(dir, "nudgebot.yaml")
-	if err := os.WriteFile(cfgPath, []byte(botConfig(limits)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return nil, fmt.Errorf("write the bot's config: %w", err)
 	}
 	// The config must be one the bot accepts; finding out here gives a

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -58,6 +59,7 @@ type nineResult struct {
 	Stop        stopResult
 	Timeout     time.Duration // non-zero when the run hit its bound first
 	Logs        []logEntry
+	Disk        diskUse // what the run asked of the database
 }
 
 // floor is the least time Slack's limit allows for everyone: N / R
@@ -148,7 +150,7 @@ func (b *bench) nineRun(ctx context.Context, n, rate int) (nineResult, error) {
 		return res, err
 	}
 
-	p, err := startBot(b.bin, dir, emu, dbPath, map[string]int{"chat.postMessage": res.BotRate})
+	p, err := startBotMetrics(b.bin, dir, emu, dbPath, map[string]int{"chat.postMessage": res.BotRate})
 	if err != nil {
 		return res, err
 	}
@@ -158,6 +160,7 @@ func (b *bench) nineRun(ctx context.Context, n, rate int) (nineResult, error) {
 	if res.Connected, err = p.waitConnected(ctx, emu, 30*time.Second); err != nil {
 		return res, err
 	}
+	countsBefore, countErr := p.storageCounts(ctx)
 	if !time.Now().Before(res.Due) {
 		return res, fmt.Errorf("the bot connected at %s, after the due instant %s; see %s", time.Now().UTC().Format(time.TimeOnly), res.Due.Format(time.TimeOnly), p.logPath)
 	}
@@ -188,6 +191,8 @@ func (b *bench) nineRun(ctx context.Context, n, rate int) (nineResult, error) {
 	} else if err := sleepCtx(ctx, 2*time.Second, p.exited); err != nil && ctx.Err() != nil {
 		return res, err // the grace catches a duplicate racing the last post
 	}
+	countsAfter, err := p.storageCounts(ctx)
+	countErr = errors.Join(countErr, err)
 	close(stopSampling)
 	res.Samples = <-sampled
 	for _, m := range res.Samples {
@@ -205,6 +210,10 @@ func (b *bench) nineRun(ctx context.Context, n, rate int) (nineResult, error) {
 	res.Stop = p.stop()
 
 	res.First, res.Last, res.DMs = dms.span()
+	res.Disk = between(countsBefore, countsAfter, res.DMs, res.Last.Sub(res.First))
+	if countErr != nil {
+		res.Disk.Err = countErr.Error()
+	}
 	res.OtherCalls = map[string]int{}
 	for _, c := range emu.Calls("") {
 		switch {
@@ -243,7 +252,8 @@ func (b *bench) nineSection(r nineResult) string {
 		"(`DMChannel` = the emulator's IM id), so **no `conversations.open` is needed** and every Web API call is a `chat.postMessage`. "+
 		"The emulator limits `chat.postMessage` to R = %d a minute (%d/s) with bursts of %d, as Slack's token bucket would; the bot runs with "+
 		"`slack_limits: {chat.postMessage: %d}`, which it paces at 98%%, and its default 8 senders. The database is on the machine's disk, "+
-		"so every state change pays an fsync.\n\n",
+		"every state change is written durably, and each post waits for its attempt to be on disk; concurrent changes share a commit. The bot's `metrics.addr` is on "+
+		"loopback so that the bench can read its storage counters before and after.\n\n",
 		r.N, nineZone, ninePhase, r.Rate, r.Rate/60, max(1, r.Rate/60), r.BotRate)
 	if r.Timeout > 0 {
 		fmt.Fprintf(&sb, "**The run hit its bound of %s after the due instant before everyone had a nudge; the figures cover what arrived.**\n\n", r.Timeout)
@@ -277,6 +287,7 @@ func (b *bench) nineSection(r nineResult) string {
 		row("highest VmRSS sampled (once a second)", fmt.Sprintf("%.1f MB at %s after the due instant: RssAnon %.1f MB, RssFile %.1f MB, of which the mapped database file %.1f MB (file then %.1f MB)",
 			mb(r.Peak.Mem.VmRSS), ms(r.Peak.At.Sub(r.Due)), mb(r.Peak.Mem.RssAnon), mb(r.Peak.Mem.RssFile), mb(r.Peak.DBPages), float64(r.Peak.FileSize)/1e6))
 	}
+	row("database, connected → end (the bot's counters; fsyncs/s over first → last nudge)", r.Disk.String())
 	row("bot CPU, whole run", r.Stop.CPU.Round(10*time.Millisecond).String())
 	row(fmt.Sprintf("stop (SIGTERM; exit 0 within %s)", shutdownTimeout), stopCell(r.Stop)+": "+verdict(r.Stop.ok()))
 	row("seeding", fmt.Sprintf("%s in %s (%.0f/s), file %.1f MB", r.Seed.Method, r.Seed.Took.Round(time.Millisecond), r.Seed.perSecond(), float64(r.Seed.FileSize)/1e6))

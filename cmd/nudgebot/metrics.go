@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nudgebot/nudgebot/bot"
+	"github.com/nudgebot/nudgebot/storage"
 )
 
 // promMetrics is the bot's bot.Metrics in Prometheus form. It keeps its
@@ -159,6 +160,7 @@ func (m *promMetrics) HasTicked() bool { return m.ticked.Load() }
 type dbStats interface {
 	CountSubscribers() (total, active int, err error)
 	Size() (int64, error)
+	Stats() storage.Stats
 }
 
 // watchDB adds the subscriber and database-size gauges, read from db at
@@ -180,7 +182,7 @@ type storeCollector struct {
 	now func() time.Time
 	log *slog.Logger
 
-	subs, active, size *prometheus.Desc
+	subs, active, size, writes, commits, pages *prometheus.Desc
 
 	mu            sync.Mutex
 	countedAt     time.Time
@@ -198,6 +200,11 @@ func newStoreCollector(db dbStats, now func() time.Time, log *slog.Logger) *stor
 		subs:   prometheus.NewDesc("nudgebot_subscribers", "People stored, subscribed or not (refreshed at most every 30s).", nil, nil),
 		active: prometheus.NewDesc("nudgebot_subscribers_active", "People subscribed and reachable: not unsubscribed, not marked inactive (refreshed at most every 30s).", nil, nil),
 		size:   prometheus.NewDesc("nudgebot_database_size_bytes", "Size of the database file. bbolt never shrinks it; `nudgebot compact` does.", nil, nil),
+		writes: prometheus.NewDesc("nudgebot_storage_writes_total", "Database writes asked for (state changes), since start.", nil, nil),
+		commits: prometheus.NewDesc("nudgebot_storage_commits_total",
+			"Database transactions committed, since start; each costs two fsyncs. Fewer commits than writes is group commit at work.", nil, nil),
+		pages: prometheus.NewDesc("nudgebot_storage_pages_written_total",
+			"4 KiB pages the database's commits wrote, since start or the last compaction.", nil, nil),
 	}
 }
 
@@ -205,6 +212,9 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.subs
 	ch <- c.active
 	ch <- c.size
+	ch <- c.writes
+	ch <- c.commits
+	ch <- c.pages
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -219,6 +229,10 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(n))
 	}
+	st := c.db.Stats()
+	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(st.Writes))
+	ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(st.Commits))
+	ch <- prometheus.MustNewConstMetric(c.pages, prometheus.CounterValue, float64(st.PagesWritten))
 }
 
 // counts returns the cached counts, refreshing them when stale. A failed

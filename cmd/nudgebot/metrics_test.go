@@ -196,6 +196,9 @@ func TestMetrics_Exposition(t *testing.T) {
 		`nudgebot_subscribers 3`,
 		`nudgebot_subscribers_active 3`,
 		`nudgebot_database_size_bytes `,
+		`nudgebot_storage_writes_total `,
+		`nudgebot_storage_commits_total `,
+		`nudgebot_storage_pages_written_total `,
 		`nudgebot_build_info{version="dev"} 1`,
 		`go_goroutines `,
 	} {
@@ -269,6 +272,7 @@ func (c *countingStats) CountSubscribers() (int, int, error) {
 	return 10, 7, c.err
 }
 func (c *countingStats) Size() (int64, error) { return 4096, nil }
+func (c *countingStats) Stats() storage.Stats { return storage.Stats{Writes: 5, Commits: 2} }
 
 // Ensure scrapes walk the subscribers at most once per 30s, and that a
 // failed count is retried at the next scrape rather than cached, without
