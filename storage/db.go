@@ -110,9 +110,9 @@ type DB struct {
 	// transaction.
 	needsCompaction atomic.Bool
 
-	bgCheck checkState // StartCheck's
-	group groupCommit // see write
-	stats stats
+	bgCheck checkState  // StartCheck's
+	group   groupCommit // see write
+	stats   stats
 }
 
 // Open opens the database at path, creating it with mode 0600 if it does
