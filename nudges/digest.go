@@ -180,43 +180,8 @@ func BuildDigest(in DigestInput) Digest {
 	min := threshold(in.Threshold)
 	d := Digest{Channel: in.Channel, From: in.From, To: in.To, Members: len(members), Threshold: min}
 
-	var (
-		recipients  = map[string]bool{}
-		actors      = map[string]bool{}
-		strategy    = map[string]bool{}
-		themeN      = map[Theme]int{}
-		themePeople = map[Theme]map[string]bool{}
-		history     = map[string][]Delivery{}
-	)
-	for _, dl := range in.Deliveries {
-		if !members[dl.UserID] || dl.Slot.Before(in.From) || !dl.Slot.Before(in.To) {
-			continue
-		}
-		if in.Streaks == nil {
-			history[dl.UserID] = append(history[dl.UserID], dl)
-		}
-		if dl.State == StateSent {
-			d.Received++
-			recipients[dl.UserID] = true
-		}
-		if !dl.Outcome.Acted() {
-			continue
-		}
-		d.ActedOn++
-		actors[dl.UserID] = true
-		if dl.Theme == "" {
-			continue
-		}
-		themeN[dl.Theme]++
-		if themePeople[dl.Theme] == nil {
-			themePeople[dl.Theme] = map[string]bool{}
-		}
-		themePeople[dl.Theme][dl.UserID] = true
-		if leansOn(dl.Theme) {
-			d.StrategyUpdates++
-			strategy[dl.UserID] = true
-		}
-	}
+	t := tallyPeriod(in, members, &d)
+	recipients, actors, strategy, themeN, themePeople, history := t.recipients, t.actors, t.strategy, t.themeN, t.themePeople, t.history
 
 	note := func(format string, args ...any) { d.Suppressed = append(d.Suppressed, fmt.Sprintf(format, args...)) }
 
@@ -270,6 +235,54 @@ func BuildDigest(in DigestInput) Digest {
 		note("The pulse's average and suggestions are shown once at least %d people answer.", min)
 	}
 	return d
+}
+
+// periodTally is who did what in a digest's period: the people behind
+// each figure, so each can be held to the threshold.
+type periodTally struct {
+	recipients, actors, strategy map[string]bool
+	themeN                       map[Theme]int
+	themePeople                  map[Theme]map[string]bool
+	history                      map[string][]Delivery
+}
+
+// tallyPeriod counts the members' deliveries in the period into d's raw
+// figures, and who each figure stands for.
+func tallyPeriod(in DigestInput, members map[string]bool, d *Digest) periodTally {
+	t := periodTally{
+		recipients: map[string]bool{}, actors: map[string]bool{}, strategy: map[string]bool{},
+		themeN: map[Theme]int{}, themePeople: map[Theme]map[string]bool{}, history: map[string][]Delivery{},
+	}
+	for _, dl := range in.Deliveries {
+		if !members[dl.UserID] || dl.Slot.Before(in.From) || !dl.Slot.Before(in.To) {
+			continue
+		}
+		if in.Streaks == nil {
+			t.history[dl.UserID] = append(t.history[dl.UserID], dl)
+		}
+		if dl.State == StateSent {
+			d.Received++
+			t.recipients[dl.UserID] = true
+		}
+		if !dl.Outcome.Acted() {
+			continue
+		}
+		d.ActedOn++
+		t.actors[dl.UserID] = true
+		if dl.Theme == "" {
+			continue
+		}
+		t.themeN[dl.Theme]++
+		if t.themePeople[dl.Theme] == nil {
+			t.themePeople[dl.Theme] = map[string]bool{}
+		}
+		t.themePeople[dl.Theme][dl.UserID] = true
+		if leansOn(dl.Theme) {
+			d.StrategyUpdates++
+			t.strategy[dl.UserID] = true
+		}
+	}
+	return t
 }
 
 // groupOK reports whether a figure that people contributed to may be

@@ -31,7 +31,18 @@ func checkIndexes(tx *bolt.Tx, pace func()) error {
 		return err
 	}
 	var errs []error
+	for _, check := range []func(*bolt.Tx, buckets, func()) ([]error, error){checkDueIndex, checkDeliveryIndexes, checkSeenIndex} {
+		found, err := check(tx, bk, pace)
+		if err != nil {
+			return err
+		}
+		errs = append(errs, found...)
+	}
+	return errors.Join(errs...)
+}
 
+// checkDueIndex checks the due index against the subscribers' NextDue.
+func checkDueIndex(_ *bolt.Tx, bk buckets, pace func()) (errs []error, err error) {
 	dueRefs := indexRefs{index: bk.due, name: "due", show: showTimeKey}
 	err = bk.subscribers.ForEach(func(k, v []byte) error {
 		pace()
@@ -53,14 +64,18 @@ func checkIndexes(tx *bolt.Tx, pace func()) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	errs = append(errs, dueRefs.extras(func(t time.Time, id string) bool {
+	return append(errs, dueRefs.extras(func(t time.Time, id string) bool {
 		var s nudges.Subscriber
 		found, err := loadSubscriber(bk, id, &s)
 		return err == nil && found && s.NextDue.Equal(t)
-	})...)
+	})...), nil
+}
 
+// checkDeliveryIndexes checks the outbox and the slot index against the
+// deliveries.
+func checkDeliveryIndexes(tx *bolt.Tx, bk buckets, pace func()) (errs []error, err error) {
 	wantOutbox := map[string]bool{}
 	slotRefs := indexRefs{index: bk.bySlot, name: "deliveries_by_slot", show: showTimeKey}
 	err = bk.deliveries.ForEach(func(k, v []byte) error {
@@ -85,7 +100,7 @@ func checkIndexes(tx *bolt.Tx, pace func()) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	errs = append(errs, compareIndex(bk.outbox, wantOutbox, "outbox", func(k []byte) string { return string(k) })...)
 	if bk.bySlot != nil {
@@ -97,9 +112,13 @@ func checkIndexes(tx *bolt.Tx, pace func()) error {
 	} else if v, verr := readSchemaVersion(tx); verr != nil || v >= schemaSlotIndex {
 		errs = append(errs, errNoSlotIndex)
 	}
+	return errs, nil
+}
 
+// checkSeenIndex checks seen_by_time against the handled envelopes.
+func checkSeenIndex(_ *bolt.Tx, bk buckets, _ func()) ([]error, error) {
 	wantSeen := map[string]bool{}
-	err = bk.seen.ForEach(func(k, v []byte) error {
+	err := bk.seen.ForEach(func(k, v []byte) error {
 		var at time.Time
 		if err := json.Unmarshal(v, &at); err != nil {
 			return fmt.Errorf("decode envelope %q: %w", k, err)
@@ -112,17 +131,15 @@ func checkIndexes(tx *bolt.Tx, pace func()) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	errs = append(errs, compareIndex(bk.seenByTime, wantSeen, "seen_by_time", func(k []byte) string {
+	return compareIndex(bk.seenByTime, wantSeen, "seen_by_time", func(k []byte) string {
 		_, key, err := splitTimeKey(k)
 		if err != nil {
 			return fmt.Sprintf("%x", k)
 		}
 		return key
-	})...)
-
-	return errors.Join(errs...)
+	}), nil
 }
 
 // indexRefs checks a large time-keyed index against its records without

@@ -294,6 +294,36 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 		return fmt.Errorf("temporary database folder: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	b, stop, err := d.startBot(ctx, dir, botToken, appToken, verbose, stderr)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintln(d.out, "nudgebot demo: the real bot, wired exactly as `nudgebot run`, talking Socket Mode")
+	fmt.Fprintln(d.out, "and the Web API to a built-in Slack emulator. Five managers in five time zones;")
+	fmt.Fprintf(d.out, "simulated time moves 15 minutes every %s.\n\n", step)
+	d.say("nudgebot connected over Socket Mode")
+
+	if err := d.morning(ctx, b, step); err != nil {
+		return err
+	}
+	d.afterwards(ctx, b)
+	d.friday(ctx, b)
+
+	d.mu.Lock()
+	total := 0
+	for _, n := range d.nudged {
+		total += n
+	}
+	d.mu.Unlock()
+	fmt.Fprintf(d.out, "\nDone: %d nudge messages delivered (snoozed ones come back), each at 09:00 or the time the person chose, in their own zone.\n", total)
+	fmt.Fprintln(d.out, "Run it for real: see README.md, \"Running against a real workspace\".")
+	return nil
+}
+
+// startBot wires the real bot, as `nudgebot run` does, against the
+// emulator, and waits until it is connected. stop shuts it down.
+func (d *demo) startBot(ctx context.Context, dir, botToken, appToken string, verbose bool, stderr io.Writer) (*bot.Bot, func(), error) {
 	env := map[string]string{
 		config.EnvBotToken: botToken, config.EnvAppToken: appToken,
 		config.EnvAPIURL: d.emu.URL(), config.EnvStoragePath: filepath.Join(dir, "demo.db"),
@@ -301,21 +331,14 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 	demoYAML := "nudges:\n  schedule: \"0 9 * * MON-FRI\"\ndigests:\n  - {channel: " + demoChannel + ", schedule: \"0 16 * * FRI\", timezone: Europe/London}\nadmins: [UPRIYA001]\n"
 	cfg, err := config.Parse("(demo)", []byte(demoYAML), func(k string) string { return env[k] })
 	if err != nil {
-		return fmt.Errorf("demo config: %w", err)
+		return nil, nil, fmt.Errorf("demo config: %w", err)
 	}
 	logOut := io.Discard
 	if verbose {
 		logOut = stderr
 	}
-	log := newLogger(cfg.Log, logOut)
-
-	fmt.Fprintln(d.out, "nudgebot demo: the real bot, wired exactly as `nudgebot run`, talking Socket Mode")
-	fmt.Fprintln(d.out, "and the Web API to a built-in Slack emulator. Five managers in five time zones;")
-	fmt.Fprintf(d.out, "simulated time moves 15 minutes every %s.\n\n", step)
-
 	ready := make(chan struct{})
-	var b *bot.Bot
-	w, err := wire(cfg, log, func(k string) string { return env[k] }, func(o *knobs) {
+	w, err := wire(cfg, newLogger(cfg.Log, logOut), func(k string) string { return env[k] }, func(o *knobs) {
 		o.Now = d.clock.Now
 		o.ManualTicks = true // the demo drives the scheduler itself, in simulated time
 		// Simulated people act faster than real ones; the allowance is
@@ -324,25 +347,29 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 		o.ReadyFunc = func() { close(ready) }
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	b = w.Bot
 	runCtx, stopBot := context.WithCancel(ctx)
 	runDone := make(chan error, 1)
-	go func() { runDone <- b.Run(runCtx) }()
-	defer func() {
+	go func() { runDone <- w.Bot.Run(runCtx) }()
+	stop := func() {
 		stopBot()
 		<-runDone
-		w.Close()
-	}()
-
+		_ = w.Close() // a temporary database, removed next
+	}
 	select {
 	case <-ready:
-		d.say("nudgebot connected over Socket Mode")
+		return w.Bot, stop, nil
 	case <-ctx.Done():
-		return errors.New("the bot did not connect to the emulator")
+		stop()
+		return nil, nil, errors.New("the bot did not connect to the emulator")
 	}
+}
 
+// morning has everyone set up, then runs a working day round the world:
+// Tokyo, Berlin, London, New York and Los Angeles each get their nudge
+// at their own morning and answer it.
+func (d *demo) morning(ctx context.Context, b *bot.Bot, step time.Duration) error {
 	first := demoTeam[2]
 	d.command(ctx, first.ID, "/nudge help")
 	for _, p := range demoTeam {
@@ -351,25 +378,26 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 		}
 	}
 	d.command(ctx, first.ID, "/nudge status")
-
-	// A working day goes round the world: Tokyo, Berlin, London, New
-	// York, Los Angeles each get their nudge at their own morning.
 	until := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
 	ticker := time.NewTicker(step)
 	defer ticker.Stop()
 	for d.clock.Now().Before(until) {
 		select {
 		case <-ctx.Done():
-			return nil
+			return ctx.Err()
 		case <-ticker.C:
 		}
 		d.clock.Add(15 * time.Minute)
 		b.Tick(ctx)
 		d.settle(ctx, b)
 	}
+	return nil
+}
 
+// afterwards shows reflections, status and App Home.
+func (d *demo) afterwards(ctx context.Context, b *bot.Bot) {
 	fmt.Fprintln(d.out, "\n— Reflections: private by default, sealed at rest —")
-	aiko, marco, priya := demoTeam[0].ID, demoTeam[1].ID, demoTeam[2].ID
+	aiko, marco := demoTeam[0].ID, demoTeam[1].ID
 	d.command(ctx, aiko, "/reflect Conceded a fair point to the platform team; the meeting turned from a fight into planning.")
 	d.command(ctx, marco, "/reflect <!channel> I still run every agenda myself")
 	d.command(ctx, aiko, "/reflect list")
@@ -383,12 +411,18 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 		d.say("(demo) the home tab never showed: %v", err)
 	}
 	d.settle(ctx, b)
+}
 
+// friday posts the team digest, has everyone answer the clarity pulse,
+// and a week later shows its result.
+func (d *demo) friday(ctx context.Context, b *bot.Bot) {
 	fmt.Fprintln(d.out, "\n— Friday: the team digest and the clarity pulse —")
 	d.clock.Set(time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC))
 	b.RunDigest(ctx, demoChannel)
-	for _, v := range []struct{ who, vote string }{{aiko, "pulse_vote_4"}, {marco, "pulse_vote_3"}, {priya, "pulse_vote_4"}, {demoTeam[3].ID, "pulse_vote_2"}, {demoTeam[4].ID, "pulse_vote_5"}} {
-		d.vote(ctx, v.who, v.vote)
+	aiko := demoTeam[0].ID
+	votes := []string{"pulse_vote_4", "pulse_vote_3", "pulse_vote_4", "pulse_vote_2", "pulse_vote_5"}
+	for i, p := range demoTeam {
+		d.vote(ctx, p.ID, votes[i])
 	}
 	// Aiko also says what she would like to hear more about: a form,
 	// which she fills in as soon as it opens.
@@ -401,14 +435,4 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 	fmt.Fprintln(d.out, "\n— A week later: the next digest shows the pulse, anonymously —")
 	d.clock.Set(time.Date(2026, 12, 11, 16, 0, 0, 0, time.UTC))
 	b.RunDigest(ctx, demoChannel)
-
-	d.mu.Lock()
-	total := 0
-	for _, n := range d.nudged {
-		total += n
-	}
-	d.mu.Unlock()
-	fmt.Fprintf(d.out, "\nDone: %d nudge messages delivered (snoozed ones come back), each at 09:00 or the time the person chose, in their own zone.\n", total)
-	fmt.Fprintln(d.out, "Run it for real: see README.md, \"Running against a real workspace\".")
-	return nil
 }
