@@ -228,3 +228,20 @@ func (t *dmTracker) span() (first, last time.Time, n int) {
 	}
 	return first, last, len(t.times)
 }
+
+// lateness is how long after due each DM was posted: the median, the
+// 99th percentile and the worst.
+func (t *dmTracker) lateness(due time.Time) (p50, p99, worst time.Duration) {
+	t.mu.Lock()
+	late := make([]time.Duration, len(t.times))
+	for i, at := range t.times {
+		late[i] = at.Sub(due)
+	}
+	t.mu.Unlock()
+	if len(late) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(late)
+	at := func(q float64) time.Duration { return late[min(len(late)-1, int(q*float64(len(late))))] }
+	return at(0.50), at(0.99), late[len(late)-1]
+}

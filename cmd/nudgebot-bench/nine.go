@@ -25,10 +25,9 @@ const nineZone = "Europe/Berlin"
 // due: room to seed 100,000 people and start the bot before then.
 const nineLead = 45 * time.Second
 
-// ninePhase is how long before the due instant the bot starts. Its tick
-// runs at start and every 15 s after, so the due instant falls half-way
-// between two ticks: the first nudges wait the average a person would,
-// 7.5 s, not a lucky 0 or an unlucky 15.
+// ninePhase is how long before the due instant the bot starts: it is
+// connected, idle and asleep well before, and must wake for the instant
+// itself (the scheduler sleeps until the earliest due time).
 const ninePhase = 2*botTick - botTick/2
 
 // nineResult is the whole population due at one instant, against
@@ -41,6 +40,9 @@ type nineResult struct {
 	Started     time.Time     // the bot process started
 	Connected   time.Duration // bot start → Socket Mode hello
 	First, Last time.Time     // first and last nudge posted
+	// Lateness is how long after the due instant the nudges went out:
+	// the median, the 99th percentile and the last.
+	LateP50, LateP99, LateMax time.Duration
 	DMs         int           // nudges posted, all people
 	Limited     int           // 429 answers
 	LimitedAt   []time.Duration
@@ -101,8 +103,8 @@ func (b *bench) nineScenario(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b.progress("nine: %d nudges, due → last %s (floor %s), %.0f/min of %d, 429s %d, exactly once %v, VmHWM %.1f MB, %s",
-		r.DMs, ms(r.dueToLast()), ms(r.floor()), r.throughput(), r.Rate, r.Limited, r.exactlyOnce(), mb(r.Mem.VmHWM), r.Stop)
+	b.progress("nine: %d nudges, due → last %s (floor %s), lateness p50 %s p99 %s, %.0f/min of %d, 429s %d, exactly once %v, VmHWM %.1f MB, %s",
+		r.DMs, ms(r.dueToLast()), ms(r.floor()), ms(r.LateP50), ms(r.LateP99), r.throughput(), r.Rate, r.Limited, r.exactlyOnce(), mb(r.Mem.VmHWM), r.Stop)
 	return b.nineSection(r), nil
 }
 
@@ -210,6 +212,7 @@ func (b *bench) nineRun(ctx context.Context, n, rate int) (nineResult, error) {
 	res.Stop = p.stop()
 
 	res.First, res.Last, res.DMs = dms.span()
+	res.LateP50, res.LateP99, res.LateMax = dms.lateness(res.Due)
 	res.Disk = between(countsBefore, countsAfter, res.DMs, res.Last.Sub(res.First))
 	if countErr != nil {
 		res.Disk.Err = countErr.Error()
@@ -267,6 +270,7 @@ func (b *bench) nineSection(r nineResult) string {
 		row("first → last nudge", ms(r.Last.Sub(r.First)))
 	}
 	row("**due instant → last nudge**", fmt.Sprintf("**%s**", ms(r.dueToLast())))
+	row("lateness, due instant → each nudge posted", fmt.Sprintf("p50 %s, p99 %s, max %s", ms(r.LateP50), ms(r.LateP99), ms(r.LateMax)))
 	row(fmt.Sprintf("floor set by Slack's limit: %d / R", r.N), fmt.Sprintf("%s (%.1f min); at the bot's own 98%% pace %s", ms(r.floor()), r.floor().Minutes(), ms(r.botFloor())))
 	if r.dueToLast() > 0 {
 		row("due → last, against the floor", fmt.Sprintf("%.1f%% over (%s more)", 100*(r.dueToLast().Seconds()/r.floor().Seconds()-1), ms(r.dueToLast()-r.floor())))
