@@ -43,25 +43,25 @@ type nineResult struct {
 	// Lateness is how long after the due instant the nudges went out:
 	// the median, the 99th percentile and the last.
 	LateP50, LateP99, LateMax time.Duration
-	DMs         int           // nudges posted, all people
-	Limited     int           // 429 answers
-	LimitedAt   []time.Duration
-	OtherCalls  map[string]int
-	Missing     int
-	Extra       int
-	DupIDs      int
-	BadMeta     int
-	Sent        int
-	Pending     int
-	Mem         procStatus
-	DBPages     int64       // kB of the database file resident in the bot
-	Peak        memSample   // the sample with the highest VmRSS
-	Samples     []memSample // once a second from connected to the end
-	Load        loadSpan
-	Stop        stopResult
-	Timeout     time.Duration // non-zero when the run hit its bound first
-	Logs        []logEntry
-	Disk        diskUse // what the run asked of the database
+	DMs                       int // nudges posted, all people
+	Limited                   int // 429 answers
+	LimitedAt                 []time.Duration
+	OtherCalls                map[string]int
+	Missing                   int
+	Extra                     int
+	DupIDs                    int
+	BadMeta                   int
+	Sent                      int
+	Pending                   int
+	Mem                       procStatus
+	DBPages                   int64       // kB of the database file resident in the bot
+	Peak                      memSample   // the sample with the highest VmRSS
+	Samples                   []memSample // once a second from connected to the end
+	Load                      loadSpan
+	Stop                      stopResult
+	Timeout                   time.Duration // non-zero when the run hit its bound first
+	Logs                      []logEntry
+	Disk                      diskUse // what the run asked of the database
 }
 
 // floor is the least time Slack's limit allows for everyone: N / R
