@@ -211,34 +211,69 @@ type ExportedNudge struct {
 	Prompt string `json:"prompt,omitempty"`
 }
 
-// Export gathers everything about the person, for them alone, through the
-// same walk as the operator's `nudgebot export`, so the two cannot drift
-// apart.
-func (s *Service) Export(ctx context.Context, a Actor, now time.Time) (Export, error) {
+// ExportSink takes a person's records one at a time, in the order the
+// walk finds them (settings, then nudges, then reflections, oldest
+// first), so an export of thousands of reflections never sits whole in
+// memory.
+type ExportSink interface {
+	Settings(nudges.Subscriber) error
+	Nudge(ExportedNudge) error
+	Reflection(nudges.Reflection) error
+}
+
+// ExportTo hands everything about the person to sink, for them alone,
+// through the same walk as the operator's `nudgebot export`, so the two
+// cannot drift apart. unreadable counts records that exist but could
+// not be opened; each is logged by name, never by content.
+func (s *Service) ExportTo(ctx context.Context, a Actor, sink ExportSink) (unreadable int, err error) {
 	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
-		return Export{}, err
+		return 0, err
 	}
-	ex := Export{ExportedAt: now, UserID: a.UserID, Reflections: []nudges.Reflection{}, Nudges: []ExportedNudge{}}
-	err := s.exporter.ExportPerson(a.UserID, func(r nudges.PersonRecord) error {
+	err = s.exporter.ExportPerson(a.UserID, func(r nudges.PersonRecord) error {
 		switch {
 		case r.Subscriber != nil:
-			ex.Settings = r.Subscriber
+			return sink.Settings(*r.Subscriber)
 		case r.Delivery != nil:
 			n, _ := s.catalog.Resolve(r.Delivery.NudgeID)
-			ex.Nudges = append(ex.Nudges, ExportedNudge{Delivery: *r.Delivery, Prompt: n.Prompt})
+			return sink.Nudge(ExportedNudge{Delivery: *r.Delivery, Prompt: n.Prompt})
 		case r.Reflection != nil:
-			ex.Reflections = append(ex.Reflections, *r.Reflection)
+			return sink.Reflection(*r.Reflection)
 		case r.Unreadable != nil:
-			ex.Unreadable++
+			unreadable++
 			s.log.Warn("a record left out of an export cannot be read", "user_id", a.UserID, "record", r.Unreadable.Name(), "error", r.Unreadable.Detail)
 		}
 		return nil
 	})
 	if err != nil {
-		return Export{}, fmt.Errorf("exporting: %w", err)
+		return unreadable, fmt.Errorf("exporting: %w", err)
 	}
+	return unreadable, nil
+}
+
+// Export gathers everything about the person in memory, newest
+// reflection first; ExportTo streams it instead.
+func (s *Service) Export(ctx context.Context, a Actor, now time.Time) (Export, error) {
+	ex := &Export{ExportedAt: now, UserID: a.UserID, Reflections: []nudges.Reflection{}, Nudges: []ExportedNudge{}}
+	n, err := s.ExportTo(ctx, a, exportCollector{ex})
+	if err != nil {
+		return Export{}, err
+	}
+	ex.Unreadable = n
 	slices.Reverse(ex.Reflections) // newest first, as /reflect list shows them
-	return ex, nil
+	return *ex, nil
+}
+
+// exportCollector is the ExportSink that keeps everything in an Export.
+type exportCollector struct{ ex *Export }
+
+func (c exportCollector) Settings(s nudges.Subscriber) error { c.ex.Settings = &s; return nil }
+func (c exportCollector) Nudge(n ExportedNudge) error {
+	c.ex.Nudges = append(c.ex.Nudges, n)
+	return nil
+}
+func (c exportCollector) Reflection(r nudges.Reflection) error {
+	c.ex.Reflections = append(c.ex.Reflections, r)
+	return nil
 }
 
 // Forget deletes everything nudgebot keeps about the person: their data

@@ -1,11 +1,11 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -432,32 +432,38 @@ func (b *Bot) deleteReflection(ctx context.Context, who app.Actor, seq int) *eph
 }
 
 // exportReflections sends the person everything about them, as JSON and
-// as Markdown files in their DM.
+// as Markdown files in their DM, spooled a record at a time.
 func (b *Bot) exportReflections(ctx context.Context, who app.Actor) *ephemeral {
-	ex, err := b.core.Export(ctx, who, b.now())
+	now := b.now()
+	files, err := newExportFiles(who.UserID, now, b.core.Location(who.UserID))
 	if err != nil {
 		return b.failed(who, "exporting", err)
 	}
-	js, err := json.MarshalIndent(ex, "", "  ")
+	defer files.close()
+	unreadable, err := b.core.ExportTo(ctx, who, files)
 	if err != nil {
-		return b.failed(who, "encoding the export", err)
+		return b.failed(who, "exporting", err)
 	}
-	md := exportMarkdown(ex, b.core.Location(who.UserID))
+	jsSize, mdSize, err := files.finish()
+	if err != nil {
+		return b.failed(who, "writing the export", err)
+	}
 	channel, err := b.slack.OpenDM(ctx, who.UserID)
 	if err != nil {
 		return b.failed(who, "opening DM for export", err)
 	}
-	stamp := ex.ExportedAt.Format("2006-01-02")
+	stamp := now.Format("2006-01-02")
 	for _, f := range []struct {
 		name, title string
-		data        []byte
+		data        io.Reader
+		size        int64
 	}{
-		{"nudgebot-export-" + stamp + ".json", "Your nudgebot data (JSON)", js},
-		{"nudgebot-export-" + stamp + ".md", "Your nudgebot journal (Markdown)", md},
+		{"nudgebot-export-" + stamp + ".json", "Your nudgebot data (JSON)", files.js, jsSize},
+		{"nudgebot-export-" + stamp + ".md", "Your nudgebot journal (Markdown)", files.md, mdSize},
 	} {
 		err := b.slack.web.do(ctx, "files.getUploadURLExternal", callPost, func(ctx context.Context) error {
 			_, err := b.slack.api.UploadFileContext(ctx, slack.UploadFileParameters{
-				Reader: bytes.NewReader(f.data), FileSize: len(f.data), Filename: f.name, Title: f.title, Channel: channel,
+				Reader: f.data, FileSize: int(f.size), Filename: f.name, Title: f.title, Channel: channel,
 			})
 			return err
 		})
@@ -466,30 +472,11 @@ func (b *Bot) exportReflections(ctx context.Context, who app.Actor) *ephemeral {
 			return reply("Sorry, I couldn't send your export just now. Nothing was changed; please try again in a minute.")
 		}
 	}
-	sent := fmt.Sprintf("Sent to your DMs with me: %d reflections and %d nudges, as JSON and as Markdown.", len(ex.Reflections), len(ex.Nudges))
-	if ex.Unreadable > 0 {
-		sent += fmt.Sprintf(" %d of your records could not be read and are not in it; your admin can see which in the log.", ex.Unreadable)
+	sent := fmt.Sprintf("Sent to your DMs with me: %d reflections and %d nudges, as JSON and as Markdown.", files.refl, files.nudges)
+	if unreadable > 0 {
+		sent += fmt.Sprintf(" %d of your records could not be read and are not in it; your admin can see which in the log.", unreadable)
 	}
 	return reply(sent)
-}
-
-func exportMarkdown(ex app.Export, loc *time.Location) []byte {
-	var w bytes.Buffer
-	fmt.Fprintf(&w, "# My nudgebot journal\n\nExported %s.\n\n## Reflections\n\n", ex.ExportedAt.In(loc).Format("Mon 2 Jan 2006 15:04 MST"))
-	if len(ex.Reflections) == 0 {
-		w.WriteString("None yet.\n")
-	}
-	for _, r := range ex.Reflections {
-		fmt.Fprintf(&w, "### #%d · %s\n\n%s\n\n", r.Seq, r.Created.In(loc).Format("Mon 2 Jan 2006"), r.Text)
-		if r.Commitment != "" {
-			fmt.Fprintf(&w, "Next step: %s\n\n", r.Commitment)
-		}
-	}
-	w.WriteString("## Nudges\n\n")
-	for _, n := range ex.Nudges {
-		fmt.Fprintf(&w, "- %s · %s · %s\n", n.Slot.In(loc).Format("2006-01-02 15:04"), nudges.OutcomeText(n.Outcome), n.Prompt)
-	}
-	return w.Bytes()
 }
 
 // openDraftModal turns a reflection into an editable team update.

@@ -149,3 +149,40 @@ func TestSharedReflectionStaysInItsChannel(t *testing.T) {
 		t.Error("the reflection reached a channel its author did not choose")
 	}
 }
+
+// Ensure a team update goes only to a channel its author is in: one
+// posted into a channel they never joined is refused, their text comes
+// back to them, and the channel gets nothing.
+func TestTeamUpdateOnlyWhereTheAuthorIs(t *testing.T) {
+	h := newHarness(t)
+	h.addPeople(ana, dan)
+	h.emu.AddChannel("CLEADERS1", "leaders", dan.ID) // the bot is in it; Ana is not
+	h.start()
+	h.say(ana.ID, "/reflect", "We chose onboarding first")
+	var list slackemu.Message
+	for _, m := range h.emu.Ephemerals(ana.ID) {
+		if _, ok := m.Button("reflect_draft"); ok {
+			list = m
+		}
+	}
+	if _, ok := list.Button("reflect_draft"); !ok {
+		h.say(ana.ID, "/reflect", "list")
+		for _, m := range h.emu.Ephemerals(ana.ID) {
+			if _, ok := m.Button("reflect_draft"); ok {
+				list = m
+			}
+		}
+	}
+	btn, _ := list.Button("reflect_draft")
+	h.click(ana.ID, list, "reflect_draft", btn.Value)
+	modal := h.waitModal(ana.ID)
+	if _, err := h.emu.SubmitView(h.ctx(), ana.ID, modal.ID, map[string]map[string]string{
+		"update": {"text": "Onboarding first, in the leaders' channel"}, "channel": {"channel": "CLEADERS1"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	contains(t, h.lastEphemeralWith(ana.ID, "channel you are a member of"), "Onboarding first, in the leaders")
+	if n := len(h.emu.Messages("CLEADERS1")); n != 0 {
+		t.Fatalf("%d messages posted in a channel the author is not in", n)
+	}
+}

@@ -320,7 +320,8 @@ func TestReflectExport_LeftOut(t *testing.T) {
 	for _, r := range ex.Reflections {
 		got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Text))
 	}
-	if want := []string{"3 Third note " + marker, "2 Second note " + marker}; !slices.Equal(got, want) {
-		t.Errorf("export JSON reflections = %q, want %q: newest first, the damaged one left out", got, want)
+	// Oldest first: the export is written as the records are walked.
+	if want := []string{"2 Second note " + marker, "3 Third note " + marker}; !slices.Equal(got, want) {
+		t.Errorf("export JSON reflections = %q, want %q: oldest first, the damaged one left out", got, want)
 	}
 }
