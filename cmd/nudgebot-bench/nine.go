@@ -71,9 +71,9 @@ func (r nineResult) floor() time.Duration {
 }
 
 // botFloor is the same at the pace the bot allows itself: it runs its
-// limiter at 98% of slack_limits, with bursts of half a second's worth.
+// limiter at 99% of slack_limits, with bursts of half a second's worth.
 func (r nineResult) botFloor() time.Duration {
-	paced := float64(r.BotRate) * 0.98
+	paced := float64(r.BotRate) * 0.99
 	return time.Duration(float64(max(0, r.N-max(1, r.BotRate/120))) / paced * float64(time.Minute))
 }
 
@@ -249,12 +249,11 @@ func (b *bench) nineSection(r nineResult) string {
 	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
 	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios nine` (`-nine-subscribers`, `-nine-rate` and `-nine-max` change it).\n\n")
 	fmt.Fprintf(&sb, "%d subscribers, all in %s, all due at the same instant (the same local time for everyone), seeded with "+
-		"`storage.ImportSubscribers`. The bot was started %s before the due instant, as it would be running by nine o'clock; its default "+
-		"15 s tick runs at start and every 15 s after, so the due instant falls half-way between two ticks and the first nudges wait "+
-		"about 7.5 s for the next one, the average a person would wait. Everyone was seeded with their DM channel already known "+
+		"`storage.ImportSubscribers`. The bot was started %s before the due instant, as it would be running by nine o'clock; its "+
+		"scheduler sleeps until the earliest due time in its index, so it wakes at the due instant itself. Everyone was seeded with their DM channel already known "+
 		"(`DMChannel` = the emulator's IM id), so **no `conversations.open` is needed** and every Web API call is a `chat.postMessage`. "+
 		"The emulator limits `chat.postMessage` to R = %d a minute (%d/s) with bursts of %d, as Slack's token bucket would; the bot runs with "+
-		"`slack_limits: {chat.postMessage: %d}`, which it paces at 98%%, and its default 8 senders. The database is on the machine's disk, "+
+		"`slack_limits: {chat.postMessage: %d}`, which it paces at 99%%, and its default 8 senders. The database is on the machine's disk, "+
 		"every state change is written durably, and each post waits for its attempt to be on disk; concurrent changes share a commit. The bot's `metrics.addr` is on "+
 		"loopback so that the bench can read its storage counters before and after.\n\n",
 		r.N, nineZone, ninePhase, r.Rate, r.Rate/60, max(1, r.Rate/60), r.BotRate)
@@ -271,7 +270,7 @@ func (b *bench) nineSection(r nineResult) string {
 	}
 	row("**due instant → last nudge**", fmt.Sprintf("**%s**", ms(r.dueToLast())))
 	row("lateness, due instant → each nudge posted", fmt.Sprintf("p50 %s, p99 %s, max %s", ms(r.LateP50), ms(r.LateP99), ms(r.LateMax)))
-	row(fmt.Sprintf("floor set by Slack's limit: %d / R", r.N), fmt.Sprintf("%s (%.1f min); at the bot's own 98%% pace %s", ms(r.floor()), r.floor().Minutes(), ms(r.botFloor())))
+	row(fmt.Sprintf("floor set by Slack's limit: %d / R", r.N), fmt.Sprintf("%s (%.1f min); at the bot's own 99%% pace %s", ms(r.floor()), r.floor().Minutes(), ms(r.botFloor())))
 	if r.dueToLast() > 0 {
 		row("due → last, against the floor", fmt.Sprintf("%.1f%% over (%s more)", 100*(r.dueToLast().Seconds()/r.floor().Seconds()-1), ms(r.dueToLast()-r.floor())))
 	}
