@@ -73,15 +73,9 @@ func (s *Service) repliedTo(userID, threadTS string, now time.Time) (nudges.Deli
 // EditInDM changes the reflection a message became when its author edits
 // the message; a message that became none is left alone.
 func (s *Service) EditInDM(ctx context.Context, a Actor, ts, text string) error {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	r, found, err := s.messageReflection(ctx, a, ts)
+	if err != nil || !found {
 		return err
-	}
-	r, err := s.refls.ReflectionByMessage(a.UserID, ts)
-	if errors.Is(err, nudges.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("finding the reflection of an edited message: %w", err)
 	}
 	_, err = s.refls.UpdateReflection(a.UserID, r.Seq, func(r *nudges.Reflection) error {
 		r.Text = text
@@ -93,18 +87,28 @@ func (s *Service) EditInDM(ctx context.Context, a Actor, ts, text string) error 
 	return nil
 }
 
+// messageReflection is the actor's reflection typed as message ts;
+// found is false when the message became none.
+func (s *Service) messageReflection(ctx context.Context, a Actor, ts string) (r nudges.Reflection, found bool, err error) {
+	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+		return nudges.Reflection{}, false, err
+	}
+	r, err = s.refls.ReflectionByMessage(a.UserID, ts)
+	if errors.Is(err, nudges.ErrNotFound) {
+		return nudges.Reflection{}, false, nil
+	}
+	if err != nil {
+		return nudges.Reflection{}, false, fmt.Errorf("finding the reflection of a message: %w", err)
+	}
+	return r, true, nil
+}
+
 // DeleteInDM deletes the reflection a message became when its author
 // deletes the message.
 func (s *Service) DeleteInDM(ctx context.Context, a Actor, ts string) error {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	r, found, err := s.messageReflection(ctx, a, ts)
+	if err != nil || !found {
 		return err
-	}
-	r, err := s.refls.ReflectionByMessage(a.UserID, ts)
-	if errors.Is(err, nudges.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("finding the reflection of a deleted message: %w", err)
 	}
 	if err := s.refls.DeleteReflection(a.UserID, r.Seq); err != nil {
 		return fmt.Errorf("deleting a reflection with its message: %w", err)

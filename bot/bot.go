@@ -354,8 +354,15 @@ const busyText = "I'm a little busy this second, so I didn't start that. Please 
 // only logged.
 func (b *Bot) tellBusy(url string) { b.tellClick(url, busyText) }
 
-// tellClick answers a click it will not act on, from the busy pool.
+// tellClick answers a click it will not act on.
 func (b *Bot) tellClick(url, text string) {
+	b.fromBusyPool(func(ctx context.Context) { b.slack.respond(ctx, url, reply(text)) })
+}
+
+// fromBusyPool runs an answer to work the bot would not start, in a
+// small pool of its own so that answering a flood is bounded too; past
+// that, the answer is dropped.
+func (b *Bot) fromBusyPool(answer func(ctx context.Context)) {
 	select {
 	case b.busySem <- struct{}{}:
 	default:
@@ -365,7 +372,7 @@ func (b *Bot) tellClick(url, text string) {
 	go func() {
 		defer b.work.Done()
 		defer func() { <-b.busySem }()
-		b.slack.respond(b.ctx(), url, reply(text))
+		answer(b.ctx())
 	}()
 }
 

@@ -73,17 +73,7 @@ func (b *Bot) afterAck(userID string, keys []string, work func(ctx context.Conte
 
 // tellBusyDM is tellBusy for a form, through the person's DM.
 func (b *Bot) tellBusyDM(userID string) {
-	select {
-	case b.busySem <- struct{}{}:
-	default:
-		return
-	}
-	b.work.Add(1)
-	go func() {
-		defer b.work.Done()
-		defer func() { <-b.busySem }()
-		b.slack.tell(b.ctx(), userID, busyText+" What you wrote was not saved.")
-	}()
+	b.fromBusyPool(func(ctx context.Context) { b.slack.tell(ctx, userID, busyText+" What you wrote was not saved.") })
 }
 
 // nudgeAnswers maps the nudge DM's buttons to answers.

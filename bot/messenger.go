@@ -62,11 +62,11 @@ func NewSlack(o SlackOptions) *Slack {
 		o.Metrics = NopMetrics{}
 	}
 	if o.HTTPClient == nil {
-		// Keep an idle connection for each sender (eight, and room to
+		// Keep an idle connection for each sender (twelve, and room to
 		// spare): the default transport keeps two, so the other senders
 		// would dial (and, for Slack, shake hands over TLS) for every post.
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 12
+		t.MaxIdleConnsPerHost = 16
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: t}
 	}
 	opts := []slack.Option{

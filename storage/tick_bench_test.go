@@ -13,16 +13,16 @@ import (
 
 // Shapes of the scheduler's storage work, as bot.Tick does it.
 const (
-	tickSenders   = 8   // bot.Options.Senders' default
-	tickPlanChunk = 128 // bot's planChunk: starts per StartDeliveries
+	tickSenders   = 12  // app.Config.Senders' default
+	tickPlanChunk = 128 // app's planChunk: starts per StartDeliveries
 )
 
 // BenchmarkTick is the storage side of one scheduler tick that plans and
-// sends 1,000 nudges among 10,000 subscribers, as bot.Tick drives it:
+// sends 1,000 nudges among 10,000 subscribers, as app.Service.Tick drives it:
 // find who is due, load each with their history, record the planned
-// deliveries in chunks, then 8 senders each load a delivery and its
+// deliveries in chunks, then 12 senders each load a delivery and its
 // subscriber, record the attempt (which must be durable before the
-// post) and record it sent without waiting for that (bot.send goes on
+// post) and record it sent without waiting for that (the sender goes on
 // to its next delivery); the tick ends once every mark is durable. Slack
 // is left out, so the time is storage time; every commit pays its fsyncs
 // on the test's disk. Each iteration is the next day, with the same

@@ -312,7 +312,7 @@ func (b *bench) burstSection(rs []burstResult) string {
 	fmt.Fprintf(&sb, "%d subscribers, all due 30 s before the bot starts (one slot, UTC). They were seeded with their DM channel already known "+
 		"(`DMChannel` = the emulator's IM id), so **no `conversations.open` is needed** and every Web API call is a `chat.postMessage`. "+
 		"The emulator limits `chat.postMessage` to R = %d a minute with bursts of %d, as Slack's token bucket would. The bot runs with "+
-		"`slack_limits: {chat.postMessage: …}` as shown per column, its default 15 s tick and 8 senders; the first column is the bot configured "+
+		"`slack_limits: {chat.postMessage: …}` as shown per column, its scheduler, which wakes when people fall due, and its default 12 senders; the first column is the bot configured "+
 		"with exactly R. Each column is a fresh database and a fresh bot. The database is on the machine's disk, and every state change is "+
 		"written durably, as in production, and each post waits for its attempt to be on disk; concurrent changes share a commit. The bot's `metrics.addr` is on loopback so "+
 		"that the bench can read its storage counters before and after.\n\n", r0.N, r0.Rate, max(1, r0.Rate/60))

@@ -502,7 +502,7 @@ func (b *bench) faultLatency(ctx context.Context) (faultResult, error) {
 	defer e.close()
 	const latency = 2 * time.Second
 	e.emu.SetLatency("chat.postMessage", latency)
-	const senders = 8 // the bot's default
+	const senders = 12 // the core's default
 	floor := time.Duration(float64(e.res.N) / senders * float64(latency))
 	p, err := e.start()
 	if err != nil {

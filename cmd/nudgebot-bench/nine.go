@@ -253,7 +253,7 @@ func (b *bench) nineSection(r nineResult) string {
 		"scheduler sleeps until the earliest due time in its index, so it wakes at the due instant itself. Everyone was seeded with their DM channel already known "+
 		"(`DMChannel` = the emulator's IM id), so **no `conversations.open` is needed** and every Web API call is a `chat.postMessage`. "+
 		"The emulator limits `chat.postMessage` to R = %d a minute (%d/s) with bursts of %d, as Slack's token bucket would; the bot runs with "+
-		"`slack_limits: {chat.postMessage: %d}`, which it paces at 99%%, and its default 8 senders. The database is on the machine's disk, "+
+		"`slack_limits: {chat.postMessage: %d}`, which it paces at 99%%, and its default 12 senders. The database is on the machine's disk, "+
 		"every state change is written durably, and each post waits for its attempt to be on disk; concurrent changes share a commit. The bot's `metrics.addr` is on "+
 		"loopback so that the bench can read its storage counters before and after.\n\n",
 		r.N, nineZone, ninePhase, r.Rate, r.Rate/60, max(1, r.Rate/60), r.BotRate)
