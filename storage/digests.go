@@ -184,22 +184,8 @@ func (db *DB) RecordDigest(channel string, p nudges.PostedDigest) error {
 // LastDigest returns when channel last got a digest, or the zero time if
 // it never has.
 func (db *DB) LastDigest(channel string) (time.Time, error) {
-	if err := checkKeyPart("channel", channel); err != nil {
-		return time.Time{}, fmt.Errorf("storage: last digest: %w", err)
-	}
-	var st digestState
-	err := db.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucketDigests))
-		if b == nil {
-			return missingBucket(bucketDigests)
-		}
-		_, err := getJSON(b, channel, &st)
-		return err
-	})
-	if err != nil {
-		return time.Time{}, fmt.Errorf("storage: last digest of %s: %w", channel, err)
-	}
-	return st.Last, nil
+	p, err := db.PostedDigest(channel)
+	return p.At, err
 }
 
 // SetLastDigest records that channel got a digest at at.
