@@ -37,16 +37,10 @@ func (s *Server) PersonSays(ctx context.Context, userID, threadTS, text string) 
 // message_changed event.
 func (s *Server) PersonEdits(ctx context.Context, userID, ts, text string) (Ack, error) {
 	s.mu.Lock()
-	u, err := s.activePersonLocked(userID)
+	u, c, _, m, err := s.ownDMMessageLocked(userID, ts)
 	if err != nil {
 		s.mu.Unlock()
 		return Ack{}, err
-	}
-	c := s.imLocked(u)
-	_, m := c.findLocked(ts)
-	if m == nil || m.User != u.ID {
-		s.mu.Unlock()
-		return Ack{}, fmt.Errorf("slackemu: %s has no message %s in the DM", userID, ts)
 	}
 	previous := map[string]any{"type": "message", "user": u.ID, "text": m.Text, "ts": m.TS}
 	m.Text, m.Edits, m.Edited = text, m.Edits+1, s.newTSLocked()
@@ -67,16 +61,10 @@ func (s *Server) PersonEdits(ctx context.Context, userID, ts, text string) (Ack,
 // Slack's message_deleted event.
 func (s *Server) PersonDeletes(ctx context.Context, userID, ts string) (Ack, error) {
 	s.mu.Lock()
-	u, err := s.activePersonLocked(userID)
+	u, c, i, m, err := s.ownDMMessageLocked(userID, ts)
 	if err != nil {
 		s.mu.Unlock()
 		return Ack{}, err
-	}
-	c := s.imLocked(u)
-	i, m := c.findLocked(ts)
-	if m == nil || m.User != u.ID {
-		s.mu.Unlock()
-		return Ack{}, fmt.Errorf("slackemu: %s has no message %s in the DM", userID, ts)
 	}
 	c.messages = append(c.messages[:i], c.messages[i+1:]...)
 	now := s.newTSLocked()
@@ -90,4 +78,19 @@ func (s *Server) PersonDeletes(ctx context.Context, userID, ts string) (Ack, err
 	s.mu.Unlock()
 	s.emit([]Event{pe})
 	return s.sendEvent(ctx, ev, u.ID)
+}
+
+// ownDMMessageLocked finds a message the person wrote in their DM with
+// the bot, and where it stands in it.
+func (s *Server) ownDMMessageLocked(userID, ts string) (*User, *channel, int, *Message, error) {
+	u, err := s.activePersonLocked(userID)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	c := s.imLocked(u)
+	i, m := c.findLocked(ts)
+	if m == nil || m.User != u.ID {
+		return nil, nil, 0, nil, fmt.Errorf("slackemu: %s has no message %s in the DM", userID, ts)
+	}
+	return u, c, i, m, nil
 }

@@ -232,23 +232,11 @@ func warnKeyBesideDB(cfg config.Config, getenv func(string) string, log *slog.Lo
 	if keyPath == "" {
 		keyPath = filepath.Join(filepath.Dir(cfg.Storage.Path), storage.KeyFileName)
 	}
-	if !sameDir(filepath.Dir(keyPath), filepath.Dir(cfg.Storage.Path)) {
+	if !sameFile(filepath.Dir(keyPath), filepath.Dir(cfg.Storage.Path)) {
 		return
 	}
 	log.Warn("the reflection key file is in the same directory as the database, so a copy of that directory or volume can read every reflection: set "+storage.EnvSecretKey+" or point storage.key_file at a file elsewhere (see docs/security.md)",
 		"key_file", keyPath, "database", cfg.Storage.Path)
-}
-
-// sameDir reports whether a and b are the same directory.
-func sameDir(a, b string) bool {
-	ia, errA := os.Stat(a)
-	ib, errB := os.Stat(b)
-	if errA == nil && errB == nil {
-		return os.SameFile(ia, ib)
-	}
-	absA, errA := filepath.Abs(a)
-	absB, errB := filepath.Abs(b)
-	return errA == nil && errB == nil && absA == absB
 }
 
 // backupAuthFor loads (creating it if need be) the token /backup asks

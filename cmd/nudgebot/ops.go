@@ -947,7 +947,8 @@ func fileOwner(info os.FileInfo) (uid, gid int, ok bool) {
 	return int(u.Uint()), int(g.Uint()), true
 }
 
-// sameFile reports whether a and b name the same file, existing or not.
+// sameFile reports whether a and b name the same file or directory,
+// existing or not.
 func sameFile(a, b string) bool {
 	ia, errA := os.Stat(a)
 	ib, errB := os.Stat(b)
