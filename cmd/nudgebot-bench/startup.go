@@ -39,6 +39,7 @@ type startupRun struct {
 	Mem       procStatus    // once the check has passed (or after -settle)
 	PeakAnon  int64         // kB, the largest RssAnon sampled every 5ms
 	PeakFile  int64         // kB, the largest RssFile sampled every 5ms
+	Writes    writeStats    // `/reflect TEXT` sent from connecting until the check's verdict
 	Load      loadSpan
 	Stop      stopResult
 }
@@ -178,7 +179,8 @@ func schema1Copy(f startupFile, dir string) (startupFile, error) {
 
 // startupRun starts bin on a fresh copy of f and measures it: the time
 // to the Socket Mode hello, the time to the background check's verdict,
-// and peak memory once that is in.
+// how long writes (`/reflect TEXT`) wait for their answer meanwhile, and
+// peak memory once that is in.
 func (b *bench) startupRun(ctx context.Context, bin, label string, f startupFile) (startupRun, error) {
 	res := startupRun{Binary: label, File: f}
 	dir, err := b.dir("startup-run")
@@ -216,6 +218,10 @@ func (b *bench) startupRun(ctx context.Context, bin, label string, f startupFile
 	if label == "this build" {
 		verdictWait = 10 * time.Minute
 	}
+	// People write while the check runs (an older build checked before
+	// it connected, so its writes all come after the check).
+	writes := startWrites(ctx, emu, f.Subs, label == "this build")
+	defer writes.halt()
 	line, err := waitLogLine(ctx, p, []string{"full database check passed", "THE DATABASE IS DAMAGED"}, verdictWait)
 	switch {
 	case err != nil:
@@ -224,6 +230,11 @@ func (b *bench) startupRun(ctx context.Context, bin, label string, f startupFile
 		return res, fmt.Errorf("the bot found %s damaged: %s", f.Name, line)
 	case line != "":
 		res.Checked = time.Since(p.started)
+	}
+	res.Writes = writes.finish()
+	if res.Writes.Errors > 0 {
+		b.note("startup: %s on %s: %d of %d writes during the check failed, the first: %s; see %s",
+			label, f.Name, res.Writes.Errors, res.Writes.Sent, res.Writes.FirstErr, p.logPath)
 	}
 	// A moment for anything the check left to settle.
 	if err := sleepCtx(ctx, 2*time.Second, p.exited); err != nil {
@@ -235,8 +246,9 @@ func (b *bench) startupRun(ctx context.Context, bin, label string, f startupFile
 	sampled()
 	res.Load.After = readLoad()
 	res.Stop = p.stop()
-	b.progress("startup: %s on %s: connected %s, checked %s, VmRSS %.1f MB, VmHWM %.1f MB (sampled peaks: RssAnon %.1f MB, RssFile %.1f MB), load %s",
-		label, f.Name, ms(res.Connected), ms(res.Checked), mb(res.Mem.VmRSS), mb(res.Mem.VmHWM), mb(res.PeakAnon), mb(res.PeakFile), res.Load)
+	wn, wp50, wmax := res.Writes.cells()
+	b.progress("startup: %s on %s: connected %s, checked %s, writes answered during the check %s p50 %s max %s, VmRSS %.1f MB, VmHWM %.1f MB (sampled peaks: RssAnon %.1f MB, RssFile %.1f MB), load %s",
+		label, f.Name, ms(res.Connected), ms(res.Checked), wn, wp50, wmax, mb(res.Mem.VmRSS), mb(res.Mem.VmHWM), mb(res.PeakAnon), mb(res.PeakFile), res.Load)
 	return res, nil
 }
 
@@ -312,12 +324,20 @@ func (b *bench) startupSection(runs []startupRun) string {
 		"it gets a copy taken back to schema 1).\n\n")
 	fmt.Fprintf(&sb, "`nudgebot run` is started on an idle database (nobody due for 10 minutes) and measured from the process start: *connected* is the "+
 		"emulator's Socket Mode hello; *checked* is the log line saying the full consistency check, which this build runs in the background "+
-		"after a quick structural check at open, has passed. Memory is read 2 s after that (an older build, which checks everything before it "+
+		"after a quick structural check at open, has passed. Memory is read 2 s after that, once the writes below are answered (an older build, which checks everything before it "+
 		"connects, is read %s after connecting): VmHWM is the peak over the whole start; *peak RssAnon* (heap) and *peak RssFile* (mapped files: the binary and the database) "+
 		"are the largest values sampled every 5 ms, so they may miss a shorter peak. Targets at %d subscribers: connected within %s, VmHWM under %.0f MB.\n\n",
 		b.opts.settle, b.opts.startSubs, startConnectTarget, startHWMTarget)
-	sb.WriteString("| binary | database | file | start → connected | start → checked | VmRSS | VmHWM | peak RssAnon | peak RssFile | targets | stop (SIGTERM) | load 1m before→after |\n")
-	sb.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n")
+	fmt.Fprintf(&sb, "*Writes during the check*: from the moment the bot is connected until the check's verdict is in its log (at most %.0f s), the next seeded "+
+		"person in turn, every %s, types `/reflect TEXT`, which saves a private reflection (a database write) and answers \"%s…\" through the command's "+
+		"response_url; each is timed from the slash command to that answer appearing in the emulator. *answered* counts them; a command refused "+
+		"(in its ack) or answered with anything else counts as failed, not as a sample. When the check is over before %d were sent, the rest are "+
+		"sent after it and the cell says so (an older build checks before it connects, so all of its %d come after). The answers are all in "+
+		"before memory is read, so VmHWM and the peaks include this load.\n\n",
+		writeWindow.Seconds(), writeEvery, writeSaved, writeAtLeast, writeAtLeast)
+	sb.WriteString("| binary | database | file | start → connected | start → checked | writes answered during the check | write p50 | write max | " +
+		"VmRSS | VmHWM | peak RssAnon | peak RssFile | targets | stop (SIGTERM) | load 1m before→after |\n")
+	sb.WriteString("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|\n")
 	for _, r := range runs {
 		target := "—"
 		if r.File.Deliveries == 0 && r.File.Subs == b.opts.startSubs {
@@ -327,8 +347,9 @@ func (b *bench) startupSection(runs []startupRun) string {
 		if r.Checked > 0 {
 			checked = ms(r.Checked)
 		}
-		fmt.Fprintf(&sb, "| %s | %s | %.1f MB | %s | %s | %.1f MB | %.1f MB | %.1f MB | %.1f MB | %s | %s | %s |\n",
-			r.Binary, r.File.Name, float64(r.File.Size)/1e6, ms(r.Connected), checked, mb(r.Mem.VmRSS), mb(r.Mem.VmHWM),
+		wn, wp50, wmax := r.Writes.cells()
+		fmt.Fprintf(&sb, "| %s | %s | %.1f MB | %s | %s | %s | %s | %s | %.1f MB | %.1f MB | %.1f MB | %.1f MB | %s | %s | %s |\n",
+			r.Binary, r.File.Name, float64(r.File.Size)/1e6, ms(r.Connected), checked, wn, wp50, wmax, mb(r.Mem.VmRSS), mb(r.Mem.VmHWM),
 			mb(r.PeakAnon), mb(r.PeakFile), target, stopCell(r.Stop), r.Load)
 	}
 	return sb.String()
