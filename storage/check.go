@@ -21,8 +21,8 @@ const maxIndexErrors = 10
 // every record, so it runs in Check, not at every Open.
 //
 // pace is called once per record read, so a caller can give memory back
-// as the walk goes.
-func checkIndexes(tx *bolt.Tx, pace func()) error {
+// as the walk goes; an error from it ends the walk.
+func checkIndexes(tx *bolt.Tx, pace func() error) error {
 	bk, err := bucketsOf(tx)
 	if err != nil {
 		if v, verr := readSchemaVersion(tx); verr == nil && v < SchemaVersion {
@@ -31,7 +31,7 @@ func checkIndexes(tx *bolt.Tx, pace func()) error {
 		return err
 	}
 	var errs []error
-	for _, check := range []func(*bolt.Tx, buckets, func()) ([]error, error){checkDueIndex, checkDeliveryIndexes, checkSeenIndex} {
+	for _, check := range []func(*bolt.Tx, buckets, func() error) ([]error, error){checkDueIndex, checkDeliveryIndexes, checkSeenIndex} {
 		found, err := check(tx, bk, pace)
 		if err != nil {
 			return err
@@ -42,10 +42,12 @@ func checkIndexes(tx *bolt.Tx, pace func()) error {
 }
 
 // checkDueIndex checks the due index against the subscribers' NextDue.
-func checkDueIndex(_ *bolt.Tx, bk buckets, pace func()) (errs []error, err error) {
+func checkDueIndex(_ *bolt.Tx, bk buckets, pace func() error) (errs []error, err error) {
 	dueRefs := indexRefs{index: bk.due, name: "due", show: showTimeKey}
 	err = bk.subscribers.ForEach(func(k, v []byte) error {
-		pace()
+		if err := pace(); err != nil {
+			return err
+		}
 		var s nudges.Subscriber
 		if err := json.Unmarshal(v, &s); err != nil {
 			return fmt.Errorf("decode subscriber %q: %w", k, err)
@@ -75,11 +77,13 @@ func checkDueIndex(_ *bolt.Tx, bk buckets, pace func()) (errs []error, err error
 
 // checkDeliveryIndexes checks the outbox and the slot index against the
 // deliveries.
-func checkDeliveryIndexes(tx *bolt.Tx, bk buckets, pace func()) (errs []error, err error) {
+func checkDeliveryIndexes(tx *bolt.Tx, bk buckets, pace func() error) (errs []error, err error) {
 	wantOutbox := map[string]bool{}
 	slotRefs := indexRefs{index: bk.bySlot, name: "deliveries_by_slot", show: showTimeKey}
 	err = bk.deliveries.ForEach(func(k, v []byte) error {
-		pace()
+		if err := pace(); err != nil {
+			return err
+		}
 		var d nudges.Delivery
 		if err := json.Unmarshal(v, &d); err != nil {
 			return fmt.Errorf("decode delivery %q: %w", k, err)
@@ -116,9 +120,12 @@ func checkDeliveryIndexes(tx *bolt.Tx, bk buckets, pace func()) (errs []error, e
 }
 
 // checkSeenIndex checks seen_by_time against the handled envelopes.
-func checkSeenIndex(_ *bolt.Tx, bk buckets, _ func()) ([]error, error) {
+func checkSeenIndex(_ *bolt.Tx, bk buckets, pace func() error) ([]error, error) {
 	wantSeen := map[string]bool{}
 	err := bk.seen.ForEach(func(k, v []byte) error {
+		if err := pace(); err != nil {
+			return err
+		}
 		var at time.Time
 		if err := json.Unmarshal(v, &at); err != nil {
 			return fmt.Errorf("decode envelope %q: %w", k, err)

@@ -90,9 +90,10 @@ type DB struct {
 	// mu guards the bolt handle, which Compact replaces: every
 	// transaction runs under the read lock (view, update), Compact and
 	// Close take the write lock.
-	mu     sync.RWMutex
-	bolt   *bolt.DB
-	closed bool
+	mu      sync.RWMutex
+	bolt    *bolt.DB
+	closed  bool
+	closing atomic.Bool // set by Close before it waits for mu
 
 	path      string
 	log       *slog.Logger
@@ -441,6 +442,7 @@ func (db *DB) commit(fn func(*bolt.Tx) error) error {
 
 // Close releases the file. Calling it again is harmless.
 func (db *DB) Close() error {
+	db.closing.Store(true) // a background check gives way rather than hold the lock
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	db.closed = true
@@ -453,67 +455,137 @@ func (db *DB) Close() error {
 // Path is the file the database lives in.
 func (db *DB) Path() string { return db.path }
 
-// Check runs bbolt's consistency check over the whole file, then checks
-// that the due, outbox and seen indexes agree with their records and,
-// when the keys were given, that every reflection opens under its seal
-// (a record whose share setting was altered does not). It
-// returns every problem found, joined and wrapped in ErrCorrupt. It reads
-// everything, so it belongs in tools and tests rather than hot paths.
-func (db *DB) Check() error { return db.fullCheck(false) }
+// Check runs bbolt's consistency check over the whole file and the
+// snapshot walk beside it (two readings of the same structure, so a gap
+// in one is not a gap in both), then checks that the due, outbox and seen
+// indexes agree with their records and, when the keys were given, that
+// every reflection opens under its seal (a record whose share setting
+// was altered does not). It returns every problem found, joined and
+// wrapped in ErrCorrupt. It holds the writer lock throughout, so it
+// belongs in tools and tests; StartCheck is the check a running bot does.
+func (db *DB) Check() error { return db.fullCheck(false, nil) }
 
-// fullCheck is Check; with dropPages it also gives back the pages it
-// reads as it goes (see dropResident), for the background check.
-func (db *DB) fullCheck(dropPages bool) error {
-	check := func(tx *bolt.Tx) error {
-		pace := func() {}
-		if dropPages {
-			// The mapping cannot move meanwhile: this transaction holds
-			// the writer lock (bbolt remaps only while writing) and db.mu
-			// keeps Close and Compact out.
-			addr, size := db.bolt.Info().Data, tx.Size()
-			stop := dropWhile(addr, size)
-			defer stop()
-			// Our own walk also drops by progress, which does not wait
-			// for the timer's goroutine to get a CPU in a busy process.
-			n := 0
-			pace = func() {
-				if n++; n%dropEveryRecords == 0 {
-					dropResident(addr, size)
-				}
-			}
-		}
-		if err := checkTx(tx); err != nil {
-			return err // decoding records in a damaged file could fault
-		}
-		return errors.Join(checkIndexes(tx, pace), checkReflections(tx), db.checkSeals(tx))
-	}
+// fullCheck is Check, or with background StartCheck's check: the
+// snapshot walk and the record checks in a read transaction, holding the
+// writer lock only to begin it, and giving back the mapped pages the
+// record checks read as they go (see dropResident). The background check
+// calls stop as it goes and ends with its error (errCheckStopped).
+func (db *DB) fullCheck(background bool, stop func() error) error {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.closed {
 		return fmt.Errorf("check database %s: %w", db.path, bolterrors.ErrDatabaseNotOpen)
 	}
-	var err error
 	if db.bolt.IsReadOnly() {
-		dropPages = false // another process may be writing: the mapping may move
-		err = db.bolt.View(check)
-	} else {
-		// bbolt's check is only safe alongside writers when it runs in a
-		// writable transaction; rolling back leaves the file untouched.
-		var tx *bolt.Tx
-		tx, err = db.bolt.Begin(true)
-		if err != nil {
-			return fmt.Errorf("check database %s: %w", db.path, err)
-		}
-		defer func() { _ = tx.Rollback() }()
-		err = check(tx)
+		// Another process may be writing, and its commits do not wait
+		// for this process's readers, so no snapshot is pinned: bbolt's
+		// check alone, as `bbolt check` does it.
+		return db.checkVerdict(db.bolt.View(func(tx *bolt.Tx) error {
+			if err := checkTx(tx); err != nil {
+				return err
+			}
+			return db.checkRecords(tx, func() error { return nil })
+		}))
 	}
-	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-		return fmt.Errorf("check database %s: %w", db.path, err)
-	}
+	f, err := os.Open(db.path)
 	if err != nil {
+		return fmt.Errorf("check database: %w", err)
+	}
+	defer f.Close()
+	if !background {
+		stop = func() error { return nil }
+	}
+	return db.checkVerdict(db.checkSnapshot(f, background, stop))
+}
+
+// checkVerdict wraps what a check found in ErrCorrupt, and leaves a
+// check that did not finish as it is.
+func (db *DB) checkVerdict(err error) error {
+	switch {
+	case err == nil, errors.Is(err, errCheckStopped):
+		return err
+	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
+		return fmt.Errorf("check database %s: %w", db.path, err)
+	default:
 		return corruptError(db.path, err)
 	}
-	return nil
+}
+
+// checkSnapshot checks the file f holds: both tree checks in the
+// foreground, the snapshot walk alone in the background; then, if the
+// trees are sound, the records.
+func (db *DB) checkSnapshot(f *os.File, background bool, stop func() error) error {
+	wtx, rtx, meta, err := db.pinSnapshot(f)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rtx.Rollback() }()
+	var treeErrs []error
+	if background {
+		_ = wtx.Rollback() // writers go on; the snapshot stays pinned by rtx
+	} else {
+		defer func() { _ = wtx.Rollback() }()
+		if err := checkTx(wtx); err != nil {
+			treeErrs = append(treeErrs, fmt.Errorf("bbolt's check: %w", err))
+		}
+	}
+	if err := walkSnapshot(f, db.bolt.Info().PageSize, meta, stop); err != nil {
+		if errors.Is(err, errCheckStopped) {
+			return err
+		}
+		treeErrs = append(treeErrs, fmt.Errorf("snapshot walk: %w", err))
+	}
+	if len(treeErrs) > 0 {
+		return errors.Join(treeErrs...) // decoding records in a damaged tree could fault
+	}
+	pace := stop
+	if background {
+		// The mapping cannot move meanwhile: bbolt remaps only with no
+		// read transaction open, and db.mu keeps Close and Compact out.
+		addr, size, n := db.bolt.Info().Data, rtx.Size(), 0
+		pace = func() error {
+			if n++; n%dropEveryRecords != 0 {
+				return nil
+			}
+			dropResident(addr, size)
+			return stop()
+		}
+		defer dropResident(addr, size)
+	}
+	return db.checkRecords(rtx, pace)
+}
+
+// pinSnapshot takes the writer lock, begins a read transaction and reads
+// its meta page from f while no commit can overwrite it. The caller ends
+// both transactions; until it ends the read one, bbolt keeps every page
+// of the snapshot as it is.
+func (db *DB) pinSnapshot(f *os.File) (wtx, rtx *bolt.Tx, meta snapMeta, err error) {
+	if wtx, err = db.bolt.Begin(true); err != nil {
+		return nil, nil, meta, err
+	}
+	if rtx, err = db.bolt.Begin(false); err != nil {
+		_ = wtx.Rollback()
+		return nil, nil, meta, err
+	}
+	var info os.FileInfo
+	if info, err = f.Stat(); err == nil {
+		meta, err = readSnapMeta(f, db.bolt.Info().PageSize, info.Size(), uint64(rtx.ID()))
+	}
+	if err != nil {
+		_, _ = rtx.Rollback(), wtx.Rollback()
+		return nil, nil, meta, err
+	}
+	return wtx, rtx, meta, nil
+}
+
+// checkRecords checks what bbolt cannot: the indexes against their
+// records, the reflections' own indexes and their seals. pace is called
+// once per record read; an error from it ends the check.
+func (db *DB) checkRecords(tx *bolt.Tx, pace func() error) error {
+	if err := checkIndexes(tx, pace); err != nil {
+		return err
+	}
+	return errors.Join(checkReflections(tx, pace), db.checkSeals(tx, pace))
 }
 
 // Size is the size of the file in bytes. bbolt never shrinks its file;

@@ -1406,7 +1406,7 @@ func fileSize(path string) (int64, error) {
 // exactly what the records say, that every person with reflections has a
 // data key (or a Forget to finish) naming them, and that seq counters are
 // ahead of the records.
-func checkReflections(tx *bolt.Tx) error {
+func checkReflections(tx *bolt.Tx, pace func() error) error {
 	rb, err := reflectionBucketsOf(tx)
 	if err != nil {
 		return nil // an old file opened read-only; opening read-write creates them
@@ -1420,6 +1420,9 @@ func checkReflections(tx *bolt.Tx) error {
 	wantFollowUps, wantShared := map[string]bool{}, map[string]bool{}
 	lastSeq := map[string]int{}
 	err = rb.reflections.ForEach(func(k, v []byte) error {
+		if err := pace(); err != nil {
+			return err
+		}
 		rec, err := decodeRecord(k, v)
 		if err != nil {
 			add(err)
@@ -1484,7 +1487,7 @@ func checkReflections(tx *bolt.Tx) error {
 // record altered without the key (its share setting flipped, say) is
 // reported. Without keys there is nothing to open with; people being
 // forgotten have no data key any more.
-func (db *DB) checkSeals(tx *bolt.Tx) error {
+func (db *DB) checkSeals(tx *bolt.Tx, pace func() error) error {
 	if db.keys == nil {
 		return nil
 	}
@@ -1494,6 +1497,9 @@ func (db *DB) checkSeals(tx *bolt.Tx) error {
 	}
 	var errs []error
 	err = s.rb.reflections.ForEach(func(k, v []byte) error {
+		if err := pace(); err != nil {
+			return err
+		}
 		userID, seq, err := splitReflectionKey(k)
 		if err != nil || s.rb.dataKeys.Get([]byte(userID)) == nil {
 			return nil // checkReflections reports these

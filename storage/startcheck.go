@@ -55,12 +55,15 @@ type checkState struct {
 	took     time.Duration
 }
 
-// StartCheck runs Check in the background, once per DB; later calls
-// start nothing. The channel is closed when the check has finished. Writers wait while it runs (bbolt's check is only safe in a
-// writable transaction), which is why Open does not run it: with a
-// 1 GB file that is seconds. Pages it reads are dropped from memory as it
-// goes, so the process does not grow by the size of the file. A failure
-// is logged as an error and kept for CheckResult.
+// StartCheck checks the whole file in the background, once per DB; later
+// calls start nothing. The channel is closed when the check has
+// finished. It checks what Check does, on a snapshot (see snapcheck.go):
+// writers wait only while it begins, and the tree walk reads the file
+// with pread rather than through bbolt's mapping, so the process does
+// not grow by the size of the file. While it runs, a commit that must
+// grow the mapping waits for it (bbolt remaps only with no read
+// transaction open); Close stops it. A failure is logged as an error and
+// kept for CheckResult.
 func (db *DB) StartCheck() <-chan struct{} {
 	db.bgCheck.mu.Lock()
 	defer db.bgCheck.mu.Unlock()
@@ -72,10 +75,10 @@ func (db *DB) StartCheck() <-chan struct{} {
 	go func() {
 		defer close(finished)
 		start := time.Now()
-		err := db.fullCheck(true)
+		err := db.fullCheck(true, db.stopCheck)
 		took := time.Since(start)
-		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-			err = nil // closed before the check began: nothing was checked, nothing found
+		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) || errors.Is(err, errCheckStopped) {
+			err = nil // closed before the check finished: nothing found in what was read
 		}
 		db.bgCheck.mu.Lock()
 		db.bgCheck.done, db.bgCheck.err, db.bgCheck.took = true, err, took
@@ -100,42 +103,19 @@ func (db *DB) CheckResult() (done bool, err error) {
 	return db.bgCheck.done, db.bgCheck.err
 }
 
-// dropInterval is how often the background check gives back the pages it
-// has read. bbolt reads the file through a shared, read-only mapping;
-// every page it touches counts in the process's resident memory until
-// unmapped or dropped, and bbolt reads pages already in the page cache
-// at gigabytes a second: at 10ms the peak was 40 MB of a 64 MB file, at
-// 1ms 17 MB. Dropping a range costs a walk of its page tables, which is
-// quick where little is resident. On a busy machine the timer's thread
-// may not run for several milliseconds, so the peak varies with load.
-const dropInterval = 1 * time.Millisecond
-
-// dropEveryRecords is how many records the index walk of the background
-// check reads between drops besides the timer's: a thousand records and
-// their index lookups are a few MB of pages.
+// dropEveryRecords is how many records the background check's record
+// walk reads between giving back the mapped pages it read: a thousand
+// records and their index lookups are a few MB of pages. The tree walk
+// reads the file with pread and maps nothing.
 const dropEveryRecords = 1024
 
-// dropWhile drops the resident pages of the mapping at addr every
-// dropInterval until stop is called, and once more then. The caller
-// guarantees the mapping stays in place until stop returns.
-func dropWhile(addr uintptr, size int64) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(dropInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				dropResident(addr, size)
-			}
-		}
-	})
-	return func() {
-		close(done)
-		wg.Wait()
-		dropResident(addr, size)
+// errCheckStopped ends a background check that Close overtook: nothing
+// was found, and not everything was read.
+var errCheckStopped = errors.New("the check stopped: the database is closing")
+
+func (db *DB) stopCheck() error {
+	if db.closing.Load() {
+		return errCheckStopped
 	}
+	return nil
 }
