@@ -43,7 +43,7 @@ func checkIndexes(tx *bolt.Tx, pace func() error) error {
 
 // checkDueIndex checks the due index against the subscribers' NextDue.
 func checkDueIndex(_ *bolt.Tx, bk buckets, pace func() error) (errs []error, err error) {
-	dueRefs := indexRefs{index: bk.due, name: "due", show: showTimeKey}
+	dueRefs := indexRefs{index: bk.due, name: "due", show: showTimeKey, pace: pace}
 	err = bk.subscribers.ForEach(func(k, v []byte) error {
 		if err := pace(); err != nil {
 			return err
@@ -68,18 +68,19 @@ func checkDueIndex(_ *bolt.Tx, bk buckets, pace func() error) (errs []error, err
 	if err != nil {
 		return nil, err
 	}
-	return append(errs, dueRefs.extras(func(t time.Time, id string) bool {
+	extra, err := dueRefs.extras(func(t time.Time, id string) bool {
 		var s nudges.Subscriber
 		found, err := loadSubscriber(bk, id, &s)
 		return err == nil && found && s.NextDue.Equal(t)
-	})...), nil
+	})
+	return append(errs, extra...), err
 }
 
 // checkDeliveryIndexes checks the outbox and the slot index against the
 // deliveries.
 func checkDeliveryIndexes(tx *bolt.Tx, bk buckets, pace func() error) (errs []error, err error) {
 	wantOutbox := map[string]bool{}
-	slotRefs := indexRefs{index: bk.bySlot, name: "deliveries_by_slot", show: showTimeKey}
+	slotRefs := indexRefs{index: bk.bySlot, name: "deliveries_by_slot", show: showTimeKey, pace: pace}
 	err = bk.deliveries.ForEach(func(k, v []byte) error {
 		if err := pace(); err != nil {
 			return err
@@ -106,13 +107,21 @@ func checkDeliveryIndexes(tx *bolt.Tx, bk buckets, pace func() error) (errs []er
 	if err != nil {
 		return nil, err
 	}
-	errs = append(errs, compareIndex(bk.outbox, wantOutbox, "outbox", func(k []byte) string { return string(k) })...)
+	outbox, err := compareIndex(bk.outbox, wantOutbox, "outbox", func(k []byte) string { return string(k) }, pace)
+	if err != nil {
+		return nil, err
+	}
+	errs = append(errs, outbox...)
 	if bk.bySlot != nil {
-		errs = append(errs, slotRefs.extras(func(t time.Time, id string) bool {
+		extra, err := slotRefs.extras(func(t time.Time, id string) bool {
 			var d nudges.Delivery
 			found, err := getJSON(bk.deliveries, id, &d)
 			return err == nil && found && d.Slot.Equal(t)
-		})...)
+		})
+		if err != nil {
+			return nil, err
+		}
+		errs = append(errs, extra...)
 	} else if v, verr := readSchemaVersion(tx); verr != nil || v >= schemaSlotIndex {
 		errs = append(errs, errNoSlotIndex)
 	}
@@ -146,7 +155,7 @@ func checkSeenIndex(_ *bolt.Tx, bk buckets, pace func() error) ([]error, error) 
 			return fmt.Sprintf("%x", k)
 		}
 		return key
-	}), nil
+	}, pace)
 }
 
 // indexRefs checks a large time-keyed index against its records without
@@ -158,6 +167,7 @@ type indexRefs struct {
 	index   *bolt.Bucket
 	name    string
 	show    func([]byte) string
+	pace    func() error
 	wanted  int
 	lacking int
 	errs    []error
@@ -177,22 +187,22 @@ func (r *indexRefs) want(k []byte) {
 
 // extras returns the problems found, adding the entries of the index that
 // no record wants, as told by owns.
-func (r *indexRefs) extras(owns func(t time.Time, id string) bool) []error {
+func (r *indexRefs) extras(owns func(t time.Time, id string) bool) ([]error, error) {
 	n := 0
-	_ = r.index.ForEach(func(_, _ []byte) error { n++; return nil })
+	err := r.index.ForEach(func(_, _ []byte) error { n++; return r.pace() })
 	// Every wanted key is distinct (it ends in its record's id), so
 	// equal counts with nothing lacking mean nothing extra.
-	if n == r.wanted-r.lacking {
-		return r.errs
+	if err != nil || n == r.wanted-r.lacking {
+		return r.errs, err
 	}
-	_ = r.index.ForEach(func(k, _ []byte) error {
+	err = r.index.ForEach(func(k, _ []byte) error {
 		t, id, err := splitTimeKey(k)
 		if (err != nil || !owns(t, id)) && len(r.errs) < maxIndexErrors {
 			r.errs = append(r.errs, fmt.Errorf("%s index lists %s, which its records do not", r.name, r.show(k)))
 		}
-		return nil
+		return r.pace()
 	})
-	return r.errs
+	return r.errs, err
 }
 
 func showTimeKey(k []byte) string {
@@ -204,24 +214,28 @@ func showTimeKey(k []byte) string {
 }
 
 // compareIndex reports entries of b that are not in want, and entries of
-// want that are not in b. It consumes want.
-func compareIndex(b *bolt.Bucket, want map[string]bool, name string, show func([]byte) string) []error {
+// want that are not in b. It consumes want. pace is called once per
+// entry; an error from it ends the walk.
+func compareIndex(b *bolt.Bucket, want map[string]bool, name string, show func([]byte) string, pace func() error) ([]error, error) {
 	var errs []error
 	add := func(err error) {
 		if len(errs) < maxIndexErrors {
 			errs = append(errs, err)
 		}
 	}
-	_ = b.ForEach(func(k, _ []byte) error {
+	err := b.ForEach(func(k, _ []byte) error {
 		if want[string(k)] {
 			delete(want, string(k))
 		} else {
 			add(fmt.Errorf("%s index lists %s, which its records do not", name, show(k)))
 		}
-		return nil
+		return pace()
 	})
+	if err != nil {
+		return nil, err
+	}
 	for k := range want {
 		add(fmt.Errorf("%s index lacks %s", name, show([]byte(k))))
 	}
-	return errs
+	return errs, nil
 }

@@ -543,6 +543,7 @@ func (db *DB) checkSnapshot(f *os.File, background bool, stop func() error) erro
 		// The mapping cannot move meanwhile: bbolt remaps only with no
 		// read transaction open, and db.mu keeps Close and Compact out.
 		addr, size, n := db.bolt.Info().Data, rtx.Size(), 0
+		defer dropResident(addr, size)
 		pace = func() error {
 			if n++; n%dropEveryRecords != 0 {
 				return nil
@@ -550,7 +551,6 @@ func (db *DB) checkSnapshot(f *os.File, background bool, stop func() error) erro
 			dropResident(addr, size)
 			return stop()
 		}
-		defer dropResident(addr, size)
 	}
 	return db.checkRecords(rtx, pace)
 }

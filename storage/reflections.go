@@ -1467,20 +1467,26 @@ func checkReflections(tx *bolt.Tx, pace func() error) error {
 		}
 		return fmt.Sprintf("reflection %d of %s", seq, userID)
 	}
-	errs = append(errs, compareIndex(rb.followUps, wantFollowUps, "follow_ups", func(k []byte) string {
+	followUps, err := compareIndex(rb.followUps, wantFollowUps, "follow_ups", func(k []byte) string {
 		if len(k) < timeKeyLen {
 			return fmt.Sprintf("%x", k)
 		}
 		return showRefKey(k[timeKeyLen:]) + " at " + keyTime(k).Format(time.RFC3339Nano)
-	})...)
-	errs = append(errs, compareIndex(rb.shared, wantShared, "shared_by_person", func(k []byte) string {
+	}, pace)
+	if err != nil {
+		return err
+	}
+	shared, err := compareIndex(rb.shared, wantShared, "shared_by_person", func(k []byte) string {
 		i := bytes.IndexByte(k, 0)
 		if i < 0 || len(k)-i-1 != timeKeyLen+seqLen {
 			return fmt.Sprintf("%x", k)
 		}
 		return fmt.Sprintf("reflection %d of %s", binary.BigEndian.Uint64(k[i+1+timeKeyLen:]), k[:i])
-	})...)
-	return errors.Join(errs...)
+	}, pace)
+	if err != nil {
+		return err
+	}
+	return errors.Join(append(append(errs, followUps...), shared...)...)
 }
 
 // checkSeals opens every reflection with its author's data key, so a
