@@ -205,7 +205,9 @@
 // damaged or written by a newer nudgebot; it never starts afresh over
 // data that was expected. Its check is quick, a few pages per bucket
 // (meta pages, every bucket's root page and outermost paths), so start-up
-// does not grow with the file; Check reads every page (bbolt's own
-// consistency check, then the indexes against their records), and
-// StartCheck runs it in the background after start-up.
+// does not grow with the file. Check reads every page (bbolt's own
+// consistency check and a walk of the file's pages beside it, then the
+// indexes against their records) holding the writer lock; StartCheck,
+// which a running bot calls after start-up, checks the same on a
+// snapshot while writers go on (snapcheck.go).
 package storage
