@@ -1460,6 +1460,16 @@ func checkReflections(tx *bolt.Tx, pace func() error) error {
 			add(fmt.Errorf("the seq counter of %s is %d, behind its reflection %d", userID, counter, last))
 		}
 	}
+	found, err := compareReflectionIndexes(rb, wantFollowUps, wantShared, pace)
+	if err != nil {
+		return err
+	}
+	return errors.Join(append(errs, found...)...)
+}
+
+// compareReflectionIndexes checks follow_ups and shared_by_person against
+// the keys the records want.
+func compareReflectionIndexes(rb reflBuckets, wantFollowUps, wantShared map[string]bool, pace func() error) ([]error, error) {
 	showRefKey := func(k []byte) string {
 		userID, seq, err := splitReflectionKey(k)
 		if err != nil {
@@ -1474,7 +1484,7 @@ func checkReflections(tx *bolt.Tx, pace func() error) error {
 		return showRefKey(k[timeKeyLen:]) + " at " + keyTime(k).Format(time.RFC3339Nano)
 	}, pace)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	shared, err := compareIndex(rb.shared, wantShared, "shared_by_person", func(k []byte) string {
 		i := bytes.IndexByte(k, 0)
@@ -1483,10 +1493,7 @@ func checkReflections(tx *bolt.Tx, pace func() error) error {
 		}
 		return fmt.Sprintf("reflection %d of %s", binary.BigEndian.Uint64(k[i+1+timeKeyLen:]), k[:i])
 	}, pace)
-	if err != nil {
-		return err
-	}
-	return errors.Join(append(append(errs, followUps...), shared...)...)
+	return append(followUps, shared...), err
 }
 
 // checkSeals opens every reflection with its author's data key, so a
