@@ -228,7 +228,10 @@ func (b *Bot) startScheduler() (stop func()) {
 			panic(fmt.Sprintf("cron spec %q: %v", spec, err))
 		}
 	}
-	mustAdd("@hourly", func() { b.housekeeping(); b.compactSoon() })
+	// Housekeeping runs at 17 minutes past, not on the hour: people choose
+	// round times, so the hour and the half hour are when nudges are due,
+	// and a compaction holds every write for seconds on a large file.
+	mustAdd(housekeepingSpec, func() { b.housekeeping(); b.compactSoon() })
 	mustAdd("@daily", func() { b.RefreshProfiles(ctx) })
 	// Digest specs come from the config, which validated them; one that
 	// still fails is logged and skipped rather than stopping the others.
@@ -290,6 +293,9 @@ func (b *Bot) scheduleLoop(ctx context.Context, quit <-chan struct{}) {
 		}
 	}
 }
+
+// housekeepingSpec is when the hourly clean-up and compaction run.
+const housekeepingSpec = "17 * * * *"
 
 func (b *Bot) housekeeping() {
 	if _, err := b.envelopes.ApplyRetention(b.now()); err != nil {

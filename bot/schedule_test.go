@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -220,6 +221,45 @@ func TestSchedulerWakesAtTheSlot(t *testing.T) {
 			slot := time.Date(local.Year(), local.Month(), local.Day(), 10, 30, 0, 0, berlin)
 			if late := p.At.Sub(slot); late < 0 || late >= time.Second {
 				t.Errorf("nudge at %s, %v after its 10:30 slot; want under a second", local.Format("Mon 15:04:05.000"), late)
+			}
+		}
+	})
+}
+
+// retentionClock records when housekeeping ran.
+type retentionClock struct {
+	Envelopes
+	mu   sync.Mutex
+	runs []time.Time
+}
+
+func (r *retentionClock) ApplyRetention(now time.Time) (int, error) {
+	r.mu.Lock()
+	r.runs = append(r.runs, now)
+	r.mu.Unlock()
+	return r.Envelopes.ApplyRetention(now)
+}
+
+// Ensure the hourly clean-up (and the compaction that may follow it,
+// which holds every write for seconds on a large file) runs once an
+// hour, off the hour and the half hour, when round-time nudges are due.
+func TestHousekeepingOffTheHour(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, _, _, _ := testBot(t, time.Now(), "0 9 * * *")
+		rec := &retentionClock{Envelopes: b.envelopes}
+		b.envelopes = rec
+		stop := b.startScheduler()
+		time.Sleep(5 * time.Hour)
+		stop()
+		b.work.Wait()
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if len(rec.runs) != 5 {
+			t.Errorf("housekeeping ran %d times in 5 hours, want 5: %v", len(rec.runs), rec.runs)
+		}
+		for _, at := range rec.runs {
+			if m := at.Local().Minute(); m == 0 || m == 30 {
+				t.Errorf("housekeeping ran at %s, on a round time when nudges are due", at.Local().Format("15:04"))
 			}
 		}
 	})
