@@ -108,6 +108,8 @@ type Eraser interface {
 	// Forget destroys the person's data key first, then every record of
 	// them.
 	Forget(userID string) error
+	// NeedsCompaction says whether Compact is worth its pause: a
+	// forgotten person's bytes must leave the file, or much of it is free.
 	NeedsCompaction() bool
 	Compact() error
 }

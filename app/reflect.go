@@ -299,7 +299,7 @@ func (s *Service) Compact() error {
 	if err := s.eraser.Compact(); err != nil {
 		return fmt.Errorf("compacting the database: %w", err)
 	}
-	s.log.Info("database compacted after a deletion")
+	s.log.Info("database compacted")
 	return nil
 }
 

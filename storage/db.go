@@ -110,6 +110,10 @@ type DB struct {
 	// needsCompaction mirrors the meta flag so NeedsCompaction costs no
 	// transaction.
 	needsCompaction atomic.Bool
+	// pruned and compactedAt mirror keyPruned and keyCompactedAt, for
+	// the same reason.
+	pruned      atomic.Bool
+	compactedAt atomic.Int64 // UnixNano; 0: never
 
 	bgCheck checkState  // StartCheck's
 	group   groupCommit // see write

@@ -11,8 +11,8 @@
 // one transaction when the file is opened.
 //
 //	meta          "schema_version" → JSON number (currently 3);
-//	              "needs_compaction" → true once a deletion that
-//	              deleted something may linger in free pages, until
+//	              "needs_compaction" → true once deleted reflections or a
+//	              forgotten person may linger in free pages, until
 //	              Compact
 //	subscribers   user id → nudges.Subscriber
 //	due           8-byte big-endian UnixNano(NextDue) ‖ user id → empty

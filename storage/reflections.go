@@ -26,8 +26,18 @@ import (
 var ErrInvalidReflection = errors.New("invalid reflection")
 
 // keyNeedsCompaction in the meta bucket is true once deleted reflections
-// may linger in free pages; Compact clears it.
+// or a forgotten person's records may linger in free pages; Compact
+// clears it.
 const keyNeedsCompaction = "needs_compaction"
+
+// keyPruned is true once retention removed records since the last
+// compaction, and keyCompactedAt holds when that was (RFC 3339); with
+// them NeedsCompaction gives retention's space back at most every
+// reclaimEvery.
+const (
+	keyPruned      = "pruned_since_compaction"
+	keyCompactedAt = "compacted_at"
+)
 
 // compactTxMaxSize bounds the memory one transaction of Compact's copy
 // takes.
@@ -1210,6 +1220,10 @@ func (db *DB) openReflections() error {
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket([]byte(bucketMeta)); meta != nil {
 			db.needsCompaction.Store(string(meta.Get([]byte(keyNeedsCompaction))) == "true")
+			db.pruned.Store(string(meta.Get([]byte(keyPruned))) == "true")
+			if at, err := time.Parse(time.RFC3339Nano, string(meta.Get([]byte(keyCompactedAt)))); err == nil {
+				db.compactedAt.Store(at.UnixNano())
+			}
 		}
 		if b := tx.Bucket([]byte(bucketForgetting)); b != nil {
 			return b.ForEach(func(k, _ []byte) error {
@@ -1305,9 +1319,43 @@ func (db *DB) checkKeys() error {
 	return nil
 }
 
-// NeedsCompaction reports whether deleted reflections or forgotten
-// people may linger in the file's free pages until Compact.
-func (db *DB) NeedsCompaction() bool { return db.needsCompaction.Load() }
+// NeedsCompaction reports whether Compact is worth the pause it brings
+// (every write waits for its whole copy): deleted reflections or
+// forgotten people may linger in the file's free pages, which must leave
+// the file; or at least a quarter of the file, and reclaimMin, is free;
+// or retention has removed records and the last compaction was at least
+// reclaimEvery ago. bbolt reuses free pages but never gives them back,
+// and the pages it fills while records come and go end up half empty:
+// in a bench of three years of daily nudges the file settled at 586 MB
+// without compactions and at 270 MB with weekly ones.
+func (db *DB) NeedsCompaction() bool {
+	if db.needsCompaction.Load() {
+		return true
+	}
+	if db.pruned.Load() && db.now().Sub(time.Unix(0, db.compactedAt.Load())) >= reclaimEvery {
+		return true
+	}
+	free, size, err := db.freeSpace()
+	return err == nil && free >= reclaimMin && free*4 >= size
+}
+
+// reclaimEvery is how often retention's freed space is compacted away.
+const reclaimEvery = 7 * 24 * time.Hour
+
+// reclaimMin is the least free space NeedsCompaction compacts a file for.
+const reclaimMin = 16 << 20
+
+// freeSpace is how many bytes of the file are free pages (and pages
+// freed but held for readers), as of the last commit, and how large it is.
+func (db *DB) freeSpace() (free, size int64, err error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return 0, 0, bolterrors.ErrDatabaseNotOpen
+	}
+	size, err = db.Size()
+	return int64(db.bolt.Stats().FreeAlloc), size, err
+}
 
 // Compact rewrites the database without its free pages, so that deleted
 // and forgotten data leaves the file. It copies the live data to
@@ -1326,7 +1374,8 @@ func (db *DB) Compact() error {
 	}
 	before, _ := fileSize(db.path)
 	tmp := db.path + ".compact"
-	if err := db.writeCompacted(tmp); err != nil {
+	compactedAt := db.now()
+	if err := db.writeCompacted(tmp, compactedAt); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("storage: compact %s: %w; the database is unchanged", db.path, err)
 	}
@@ -1351,6 +1400,8 @@ func (db *DB) Compact() error {
 		return fmt.Errorf("storage: compact %s: replace the file: %w; the database is unchanged", db.path, swapErr)
 	}
 	db.needsCompaction.Store(false)
+	db.pruned.Store(false)
+	db.compactedAt.Store(compactedAt.UnixNano())
 	after, _ := fileSize(db.path)
 	db.log.Info("compacted database", "path", db.path, "bytes_before", before, "bytes_after", after)
 	return nil
@@ -1358,7 +1409,7 @@ func (db *DB) Compact() error {
 
 // writeCompacted writes a compacted copy of the database to path and
 // makes it durable. The caller holds the write lock.
-func (db *DB) writeCompacted(path string) (err error) {
+func (db *DB) writeCompacted(path string, at time.Time) (err error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale %s: %w", path, err)
 	}
@@ -1376,13 +1427,15 @@ func (db *DB) writeCompacted(path string) (err error) {
 		return fmt.Errorf("copy into %s: %w", path, err)
 	}
 	err = dst.Update(func(tx *bolt.Tx) error {
-		if meta := tx.Bucket([]byte(bucketMeta)); meta != nil {
-			return meta.Delete([]byte(keyNeedsCompaction))
+		meta := tx.Bucket([]byte(bucketMeta))
+		if meta == nil {
+			return nil
 		}
-		return nil
+		return errors.Join(meta.Delete([]byte(keyNeedsCompaction)), meta.Delete([]byte(keyPruned)),
+			meta.Put([]byte(keyCompactedAt), []byte(at.UTC().Format(time.RFC3339Nano))))
 	})
 	if err != nil {
-		return fmt.Errorf("clear %s in %s: %w", keyNeedsCompaction, path, err)
+		return fmt.Errorf("record the compaction in %s: %w", path, err)
 	}
 	if err := dst.View(checkTx); err != nil {
 		return fmt.Errorf("the compacted copy %s fails its check: %w", path, err)

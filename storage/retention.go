@@ -45,7 +45,11 @@ func (s PruneStats) Removed() int {
 // records (batch <= 0 means 500), so it never holds the writer lock for
 // long; a failure leaves the batches before it done, and running it again
 // carries on. Pending deliveries are kept: the outbox still owns them.
-// When it deletes anything it marks the file as needing compaction.
+// It notes that compaction would give space back, but does not ask for
+// one at once: a compaction holds every write for its whole copy (seconds
+// on a file of a few hundred MB), which an hourly prune would bring every
+// hour, and bbolt reuses the freed pages meanwhile. NeedsCompaction asks
+// for one at most every reclaimEvery on that account.
 //
 // Nothing a reader of recent history sees changes: subscribers, their
 // streak and balance inputs within the retention, reflections and open
@@ -59,7 +63,7 @@ func (db *DB) Prune(before time.Time, batch int) (PruneStats, error) {
 		what    string
 		step    pruneStep
 		n       *int
-		compact bool
+		reclaim bool // what it frees is worth a compaction, in time
 	}{
 		{"deliveries", func(tx *bolt.Tx, from []byte, dry bool) (int, []byte, error) {
 			n, kept, next, err := pruneDeliveries(tx, before, from, batch, dry)
@@ -79,7 +83,7 @@ func (db *DB) Prune(before time.Time, batch int) (PruneStats, error) {
 		}, &st.Envelopes, false},
 	}
 	for _, s := range steps {
-		n, txs, err := db.pruneInBatches(s.step, s.compact)
+		n, txs, err := db.pruneInBatches(s.step, s.reclaim)
 		*s.n += n
 		st.Transactions += txs
 		if err != nil {
@@ -114,11 +118,11 @@ func (db *DB) ApplyRetention(now time.Time) (int, error) {
 type pruneStep func(tx *bolt.Tx, from []byte, dry bool) (deleted int, next []byte, err error)
 
 // pruneInBatches runs step in one write transaction after another until
-// it is done. With compact, a transaction that deleted something also
-// sets the compaction flag, so a crash between the two cannot lose it.
-// Handled envelopes are pruned every hour and hold nobody's words, so
-// they do not ask for a rewrite of the whole file.
-func (db *DB) pruneInBatches(step pruneStep, compact bool) (deleted, txs int, err error) {
+// it is done. With reclaim, a transaction that deleted something also
+// notes that compaction would give space back, so a crash between the
+// two cannot lose it. Handled envelopes are pruned every hour and are
+// small, so they do not count.
+func (db *DB) pruneInBatches(step pruneStep, reclaim bool) (deleted, txs int, err error) {
 	// Most hours there is nothing to prune: finding that out in a read
 	// transaction costs no commit and no fsync.
 	var found int
@@ -137,35 +141,24 @@ func (db *DB) pruneInBatches(step pruneStep, compact bool) (deleted, txs int, er
 		err := db.update(func(tx *bolt.Tx) error {
 			var err error
 			n, next, err = step(tx, from, false)
-			if err != nil || n == 0 || !compact {
+			if err != nil || n == 0 || !reclaim {
 				return err
 			}
-			return markNeedsCompactionTx(tx)
+			return putMeta(tx, keyPruned, "true")
 		})
 		if err != nil {
 			return deleted, txs, err
 		}
 		txs++
 		deleted += n
-		if n > 0 && compact {
-			db.needsCompaction.Store(true)
+		if n > 0 && reclaim {
+			db.pruned.Store(true)
 		}
 		if next == nil {
 			return deleted, txs, nil
 		}
 		from = next
 	}
-}
-
-func markNeedsCompactionTx(tx *bolt.Tx) error {
-	meta := tx.Bucket([]byte(bucketMeta))
-	if meta == nil {
-		return missingBucket(bucketMeta)
-	}
-	if err := meta.Put([]byte(keyNeedsCompaction), []byte("true")); err != nil {
-		return fmt.Errorf("write %s: %w", keyNeedsCompaction, err)
-	}
-	return nil
 }
 
 // pruneDeliveries deletes up to limit deliveries older than before, in
@@ -392,6 +385,17 @@ func (db *DB) ImportDeliveries(ds []nudges.Delivery) error {
 			return fmt.Errorf("storage: import deliveries %d to %d of %d (the %d before them are written): %w",
 				start+1, start+len(batch), len(ds), start, err)
 		}
+	}
+	return nil
+}
+
+func putMeta(tx *bolt.Tx, key, value string) error {
+	meta := tx.Bucket([]byte(bucketMeta))
+	if meta == nil {
+		return missingBucket(bucketMeta)
+	}
+	if err := meta.Put([]byte(key), []byte(value)); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
 	}
 	return nil
 }

@@ -220,9 +220,15 @@ func TestPrune_Pulses(t *testing.T) {
 }
 
 // Ensure handled envelopes before the cutoff are forgotten and a later
-// one stays, and that pruning them alone does not ask for compaction.
+// one stays, and that pruning asks for compaction at most once a week
+// (a compaction holds every write for the length of a copy of the file):
+// at the first prune of a file never compacted, then not again until a
+// week after the last compaction, across a restart.
 func TestPrune_EnvelopesAndCompactionFlag(t *testing.T) {
-	db := MustOpen(t)
+	clock := base
+	path := filepath.Join(t.TempDir(), "nudgebot.db")
+	opts := storage.Options{Now: func() time.Time { return clock }}
+	db := MustOpenAt(t, path, opts)
 	for i := range 5 {
 		if _, err := db.MarkSeen(fmt.Sprintf("env-%d", i), base.Add(time.Duration(i-3)*time.Hour)); err != nil {
 			t.Fatal(err)
@@ -243,16 +249,85 @@ func TestPrune_EnvelopesAndCompactionFlag(t *testing.T) {
 	}
 
 	subscribe(t, db, "U1", time.Time{})
-	mustImport(t, db, answered("U1", base.Add(-day), nudges.OutcomeDone, nudges.RoleLead))
+	prune := func(slot time.Time) {
+		t.Helper()
+		mustImport(t, db, answered("U1", slot, nudges.OutcomeDone, nudges.RoleLead))
+		if st, err := db.Prune(clock, 0); err != nil || st.Deliveries != 1 {
+			t.Fatalf("Prune = %+v, %v; want 1 delivery", st, err)
+		}
+	}
+	prune(base.Add(-day))
+	if !db.NeedsCompaction() {
+		t.Error("the first prune of a file never compacted does not ask for compaction")
+	}
+	if err := db.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(24 * time.Hour)
+	prune(clock.Add(-time.Hour))
+	if db.NeedsCompaction() {
+		t.Error("a prune a day after a compaction asks for another")
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = MustOpenAt(t, path, opts)
+	clock = clock.Add(6*24*time.Hour - time.Minute)
+	if db.NeedsCompaction() {
+		t.Error("asks for compaction before a week has passed")
+	}
+	clock = clock.Add(time.Minute)
+	if !db.NeedsCompaction() {
+		t.Error("a week after the last compaction, what retention freed is not compacted (the marks did not survive a restart?)")
+	}
+}
+
+// Ensure a prune that frees a large share of the file asks for
+// compaction at once, without waiting for the weekly one, since it is
+// worth its pause (a quarter of the file, and at least 16 MB, free), and
+// that compacting gives the space back.
+func TestNeedsCompaction_WhenMuchIsFree(t *testing.T) {
+	db := MustOpen(t)
+	const people, days = 1000, 60
+	for i := range people {
+		subscribe(t, db, fmt.Sprintf("U%04d", i), time.Time{})
+	}
+	for d := range days {
+		var ds []nudges.Delivery
+		for i := range people {
+			ds = append(ds, answered(fmt.Sprintf("U%04d", i), base.Add(-time.Duration(days-d)*day), nudges.OutcomeDone, nudges.RoleLead))
+		}
+		mustImport(t, db, ds...)
+	}
+	if db.NeedsCompaction() {
+		t.Fatal("a file with little free asks for compaction")
+	}
+	// Compacted now, so the weekly compaction for retention is a week
+	// away and only free space can ask for one.
+	if err := db.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	// The oldest tenth: too little to be worth a pause.
+	if _, err := db.Prune(base.Add(-time.Duration(days-days/10)*day), 0); err != nil {
+		t.Fatal(err)
+	}
+	if db.NeedsCompaction() {
+		t.Error("freeing a tenth of the file asks for compaction")
+	}
 	if _, err := db.Prune(base, 0); err != nil {
 		t.Fatal(err)
 	}
 	if !db.NeedsCompaction() {
-		t.Error("a prune that removed a delivery does not ask for compaction")
+		size, _ := db.Size()
+		t.Fatalf("every delivery pruned from a %d MB file, and no compaction asked for", size>>20)
 	}
-	db = reopen(t, db)
-	if !db.NeedsCompaction() {
-		t.Error("the compaction flag did not survive a restart")
+	before, _ := db.Size()
+	if err := db.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := db.Size()
+	if db.NeedsCompaction() || after*2 > before {
+		t.Errorf("after compaction: %d MB from %d MB, NeedsCompaction %v; want it at most halved and not asked again", after>>20, before>>20, db.NeedsCompaction())
 	}
 }
 

@@ -117,7 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.IntVar(&o.retPeople, "retention-people", 1000, "people nudged every simulated day in the retention scenario")
 	fs.IntVar(&o.retDays, "retention-days", 3*365, "simulated days in the retention scenario")
 	fs.DurationVar(&o.retention, "retention", 400*24*time.Hour, "storage.retention for the retention scenario")
-	fs.DurationVar(&o.retCompact, "retention-compact", 30*24*time.Hour, "simulated time between compactions, at most, in the retention scenario")
+	fs.DurationVar(&o.retCompact, "retention-compact", 7*24*time.Hour, "simulated time between compactions, at most, in the retention scenario (the bot compacts for retention weekly)")
 	fs.IntVar(&o.startSubs, "startup-subscribers", 100_000, "subscribers in the first start-up database")
 	fs.IntVar(&o.startFileMB, "startup-file-mb", 1024, "size of the second start-up database, in MB, filled with delivery history")
 	fs.StringVar(&o.startBefore, "startup-before-bin", "", "an older nudgebot binary to start on the same files, for comparison (its schema 1 copy is made for it)")
