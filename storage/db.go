@@ -465,8 +465,9 @@ func (db *DB) Path() string { return db.path }
 // indexes agree with their records and, when the keys were given, that
 // every reflection opens under its seal (a record whose share setting
 // was altered does not). It returns every problem found, joined and
-// wrapped in ErrCorrupt. It holds the writer lock throughout, so it
-// belongs in tools and tests; StartCheck is the check a running bot does.
+// wrapped in ErrCorrupt. It holds the writer lock throughout (a
+// read-only open holds the file's shared lock instead), so it belongs in
+// tools and tests; StartCheck is the check a running bot does.
 func (db *DB) Check() error { return db.fullCheck(false, nil) }
 
 // fullCheck is Check, or with background StartCheck's check: the
@@ -479,17 +480,6 @@ func (db *DB) fullCheck(background bool, stop func() error) error {
 	defer db.mu.RUnlock()
 	if db.closed {
 		return fmt.Errorf("check database %s: %w", db.path, bolterrors.ErrDatabaseNotOpen)
-	}
-	if db.bolt.IsReadOnly() {
-		// Another process may be writing, and its commits do not wait
-		// for this process's readers, so no snapshot is pinned: bbolt's
-		// check alone, as `bbolt check` does it.
-		return db.checkVerdict(db.bolt.View(func(tx *bolt.Tx) error {
-			if err := checkTx(tx); err != nil {
-				return err
-			}
-			return db.checkRecords(tx, func() error { return nil })
-		}))
 	}
 	f, err := os.Open(db.path)
 	if err != nil {
@@ -515,32 +505,36 @@ func (db *DB) checkVerdict(err error) error {
 	}
 }
 
-// checkSnapshot checks the file f holds: both tree checks in the
-// foreground, the snapshot walk alone in the background; then, if the
-// trees are sound, the records.
+// checkSnapshot checks the file f holds: the snapshot walk, then in the
+// foreground bbolt's own check too; then, if the trees are sound, the
+// records.
 func (db *DB) checkSnapshot(f *os.File, background bool, stop func() error) error {
 	wtx, rtx, meta, err := db.pinSnapshot(f)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = rtx.Rollback() }()
-	var treeErrs []error
+	defer rollback(rtx)
 	if background {
-		_ = wtx.Rollback() // writers go on; the snapshot stays pinned by rtx
+		rollback(wtx) // writers go on; the snapshot stays pinned by rtx
 	} else {
-		defer func() { _ = wtx.Rollback() }()
-		if err := checkTx(wtx); err != nil {
-			treeErrs = append(treeErrs, fmt.Errorf("bbolt's check: %w", err))
-		}
+		defer rollback(wtx)
 	}
 	if err := walkSnapshot(f, db.bolt.Info().PageSize, meta, stop); err != nil {
 		if errors.Is(err, errCheckStopped) {
 			return err
 		}
-		treeErrs = append(treeErrs, fmt.Errorf("snapshot walk: %w", err))
+		// bbolt's own check, and decoding records, follow page ids
+		// through its mapping, and could fault on what the walk found.
+		return fmt.Errorf("snapshot walk: %w", err)
 	}
-	if len(treeErrs) > 0 {
-		return errors.Join(treeErrs...) // decoding records in a damaged tree could fault
+	if !background {
+		tx := wtx
+		if tx == nil { // read-only: the file's shared lock keeps writers out, so rtx is safe
+			tx = rtx
+		}
+		if err := checkTx(tx); err != nil {
+			return fmt.Errorf("bbolt's check: %w", err)
+		}
 	}
 	pace := stop
 	if background {
@@ -562,13 +556,17 @@ func (db *DB) checkSnapshot(f *os.File, background bool, stop func() error) erro
 // pinSnapshot takes the writer lock, begins a read transaction and reads
 // its meta page from f while no commit can overwrite it. The caller ends
 // both transactions; until it ends the read one, bbolt keeps every page
-// of the snapshot as it is.
+// of the snapshot as it is. A read-only open has no writer lock to take
+// (wtx is nil) and needs none: it holds the file's shared lock, which
+// keeps any writing process out.
 func (db *DB) pinSnapshot(f *os.File) (wtx, rtx *bolt.Tx, meta snapMeta, err error) {
-	if wtx, err = db.bolt.Begin(true); err != nil {
-		return nil, nil, meta, err
+	if !db.bolt.IsReadOnly() {
+		if wtx, err = db.bolt.Begin(true); err != nil {
+			return nil, nil, meta, err
+		}
 	}
 	if rtx, err = db.bolt.Begin(false); err != nil {
-		_ = wtx.Rollback()
+		rollback(wtx)
 		return nil, nil, meta, err
 	}
 	var info os.FileInfo
@@ -576,10 +574,18 @@ func (db *DB) pinSnapshot(f *os.File) (wtx, rtx *bolt.Tx, meta snapMeta, err err
 		meta, err = readSnapMeta(f, db.bolt.Info().PageSize, info.Size(), uint64(rtx.ID()))
 	}
 	if err != nil {
-		_, _ = rtx.Rollback(), wtx.Rollback()
+		rollback(rtx)
+		rollback(wtx)
 		return nil, nil, meta, err
 	}
 	return wtx, rtx, meta, nil
+}
+
+// rollback ends tx, if there is one; it only read.
+func rollback(tx *bolt.Tx) {
+	if tx != nil {
+		_ = tx.Rollback()
+	}
 }
 
 // checkRecords checks what bbolt cannot: the indexes against their

@@ -610,6 +610,15 @@ func TestStartCheck_FindsWhatOpenLetsThrough(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
+		// `nudgebot check` and restore's verification open it read-only.
+		if ro, err := storage.Open(path, storage.Options{ReadOnly: true, Timeout: 100 * time.Millisecond}); err == nil {
+			if err := ro.Check(); !errors.Is(err, storage.ErrCorrupt) {
+				t.Errorf("page %d: a read-only Check says %v; want ErrCorrupt", id, err)
+			}
+			if err := ro.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	t.Logf("%d of %d damaged pages refused at Open, the rest found by the background check", len(inUse)-openedAnyway, len(inUse))
 }

@@ -377,3 +377,30 @@ func TestSnapshotWalk_InlineBucketHoldsNone(t *testing.T) {
 		t.Errorf("a sound inline bucket: %v", errors.Join(w.errs...))
 	}
 }
+
+// Ensure Check names damage that would send bbolt's own check outside
+// the file, instead of letting it fault and take the process down: the
+// walk runs first, and bbolt's check only on a tree the walk found sound.
+func TestCheck_WalksBeforeBboltFollowsPageIDs(t *testing.T) {
+	s := newSampleFile(t)
+	branch := s.first(t, "branch", func(id uint64) bool { return len(s.children[id]) >= 3 })
+	damaged := bytes.Clone(s.data)
+	// A middle child, so Open's quick look at each bucket's first and
+	// last keys does not pass through it.
+	// Far enough past the end to be outside bbolt's mapping too: its
+	// check would read there and fault, which no recover catches.
+	le.PutUint64(s.at(damaged, branch)[pageHeaderSize+elementSize+8:], s.meta.hwm+100_000)
+	for _, readOnly := range []bool{false, true} {
+		db, err := Open(writeSample(t, damaged), Options{ReadOnly: readOnly, Timeout: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("read-only %v: Open refused the file (%v); the test wants it to get as far as Check", readOnly, err)
+		}
+		err = db.Check()
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "outside pages 2 to") {
+			t.Errorf("read-only %v: Check = %v; want ErrCorrupt naming the page outside the file", readOnly, err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
