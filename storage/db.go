@@ -459,9 +459,11 @@ func (db *DB) Close() error {
 // Path is the file the database lives in.
 func (db *DB) Path() string { return db.path }
 
-// Check runs bbolt's consistency check over the whole file and the
-// snapshot walk beside it (two readings of the same structure, so a gap
-// in one is not a gap in both), then checks that the due, outbox and seen
+// Check walks every page of the file (walkSnapshot) and, on a tree the
+// walk found sound, runs bbolt's own consistency check too (two readings
+// of the same structure, so a gap in one is not a gap in both; bbolt's
+// follows page ids through its mapping, where damage the walk names
+// could fault). Then it checks that the due, outbox and seen
 // indexes agree with their records and, when the keys were given, that
 // every reflection opens under its seal (a record whose share setting
 // was altered does not). It returns every problem found, joined and
