@@ -470,14 +470,14 @@ func (db *DB) Path() string { return db.path }
 // wrapped in ErrCorrupt. It holds the writer lock throughout (a
 // read-only open holds the file's shared lock instead), so it belongs in
 // tools and tests; StartCheck is the check a running bot does.
-func (db *DB) Check() error { return db.fullCheck(false, nil) }
+func (db *DB) Check() error { return db.fullCheck(nil) }
 
-// fullCheck is Check, or with background StartCheck's check: the
+// fullCheck is Check, or, given stop, StartCheck's background check: the
 // snapshot walk and the record checks in a read transaction, holding the
 // writer lock only to begin it, and giving back the mapped pages the
 // record checks read as they go (see dropResident). The background check
 // calls stop as it goes and ends with its error (errCheckStopped).
-func (db *DB) fullCheck(background bool, stop func() error) error {
+func (db *DB) fullCheck(stop func() error) error {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.closed {
@@ -488,10 +488,7 @@ func (db *DB) fullCheck(background bool, stop func() error) error {
 		return fmt.Errorf("check database: %w", err)
 	}
 	defer f.Close()
-	if !background {
-		stop = func() error { return nil }
-	}
-	return db.checkVerdict(db.checkSnapshot(f, background, stop))
+	return db.checkVerdict(db.checkSnapshot(f, stop))
 }
 
 // checkVerdict wraps what a check found in ErrCorrupt, and leaves a
@@ -508,9 +505,13 @@ func (db *DB) checkVerdict(err error) error {
 }
 
 // checkSnapshot checks the file f holds: the snapshot walk, then in the
-// foreground bbolt's own check too; then, if the trees are sound, the
-// records.
-func (db *DB) checkSnapshot(f *os.File, background bool, stop func() error) error {
+// foreground (stop is nil) bbolt's own check too; then, if the trees are
+// sound, the records.
+func (db *DB) checkSnapshot(f *os.File, stop func() error) error {
+	background := stop != nil
+	if !background {
+		stop = func() error { return nil }
+	}
 	wtx, rtx, meta, err := db.pinSnapshot(f)
 	if err != nil {
 		return err

@@ -251,7 +251,7 @@ func TestStartCheck_WritersGoOn(t *testing.T) {
 	var broken atomic.Bool // once a write has waited, let the check run out
 	done := make(chan error, 1)
 	go func() {
-		done <- db.fullCheck(true, func() error {
+		done <- db.fullCheck(func() error {
 			if broken.Load() {
 				return nil
 			}
@@ -302,7 +302,7 @@ func TestStartCheck_WritersGoOn(t *testing.T) {
 func TestStartCheck_CloseStopsIt(t *testing.T) {
 	db := openWithSubscribers(t, 5000, 0)
 	calls := 0
-	err := db.fullCheck(true, func() error {
+	err := db.fullCheck(func() error {
 		if calls++; calls == 2 {
 			db.closing.Store(true) // as Close does before it waits
 		}

@@ -75,7 +75,7 @@ func (db *DB) StartCheck() <-chan struct{} {
 	go func() {
 		defer close(finished)
 		start := time.Now()
-		err := db.fullCheck(true, db.stopCheck)
+		err := db.fullCheck(db.stopCheck)
 		took := time.Since(start)
 		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) || errors.Is(err, errCheckStopped) {
 			err = nil // closed before the check finished: nothing found in what was read
