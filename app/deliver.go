@@ -492,9 +492,10 @@ func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery,
 	log.Info("nudge delivered", "nudge_id", d.NudgeID)
 }
 
-// Flush waits for the sent marks still being recorded; the bot calls it
-// on shutdown, after the work in flight.
-func (s *Service) Flush() { s.marks.Wait() }
+// Flush waits for the sent marks still being recorded and for a
+// compaction in progress; the bot calls it on shutdown, after the work
+// in flight.
+func (s *Service) Flush() { s.marks.Wait(); s.background.Wait() }
 
 // followUpFor finds the person's commitment due to be quoted back in
 // their next nudge, through the follow-up index.

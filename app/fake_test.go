@@ -12,6 +12,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/nudges/cronspec"
 	"github.com/nudgebot/nudgebot/storage"
 )
 
@@ -25,6 +26,7 @@ type fakeSlack struct {
 	updates  int
 	channel  []string // digest, pulse and update posts, by channel
 	texts    []string // team update texts
+	told     []string // "admin channel reason" for each broken digest told
 	postErr  error    // returned by the next PostNudge
 }
 
@@ -113,6 +115,13 @@ func (f *fakeSlack) PostUpdate(_ context.Context, channel, _, text string) error
 	return nil
 }
 
+func (f *fakeSlack) TellDigestBroken(_ context.Context, adminID, channel, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.told = append(f.told, adminID+" "+channel+" "+reason)
+	return nil
+}
+
 func (f *fakeSlack) postsTo(channel string) []fakePost {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -157,7 +166,7 @@ func newTestCore(t *testing.T) *testCore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched, err := nudges.ParseSchedule("0 9 * * *")
+	sched, err := cronspec.Parse("0 9 * * *")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,6 +114,16 @@ type Eraser interface {
 	Compact() error
 }
 
+// Housekeeping is storage's hourly clean-up, which the scheduler runs.
+type Housekeeping interface {
+	// ApplyRetention removes what is older than storage.retention
+	// (deliveries, closed pulses, handled envelopes) in small
+	// transactions, and logs what it removed.
+	ApplyRetention(now time.Time) (removed int, err error)
+	// PruneSeen forgets the Socket Mode envelopes handled before before.
+	PruneSeen(before time.Time) (int, error)
+}
+
 // Profile is what Slack says about a person.
 type Profile struct {
 	TZ          string // IANA zone, "" when unknown
@@ -159,6 +169,9 @@ type Messenger interface {
 	// PostPulse posts the clarity pulse question with its buttons.
 	PostPulse(ctx context.Context, channel, pulseID string) error
 	PostUpdate(ctx context.Context, channel, authorID, text string) error
+	// TellDigestBroken tells an admin that a channel's digest cannot be
+	// posted until they act; reason is Slack's error code.
+	TellDigestBroken(ctx context.Context, adminID, channel, reason string) error
 }
 
 // Observer hears what the core did, for metrics. Every method must be

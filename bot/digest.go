@@ -15,23 +15,6 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
-// DigestTarget is one channel's digest: where, and when (a robfig/cron
-// spec read in Location).
-type DigestTarget struct {
-	Channel  string
-	Schedule string
-	Location *time.Location
-}
-
-// cronSpec is the target's schedule pinned to its zone for robfig/cron.
-func (t DigestTarget) cronSpec() string {
-	loc := "UTC"
-	if t.Location != nil {
-		loc = t.Location.String()
-	}
-	return "CRON_TZ=" + loc + " " + t.Schedule
-}
-
 const (
 	cbHearMore     = "pulse_hear_more"
 	blockHearMore  = "hear_more"
@@ -47,26 +30,11 @@ var brokenTargetWhy = map[string]string{
 	"is_archived":       "the channel is archived: unarchive it or change digests in the config",
 }
 
-// RunDigest posts a channel's digest now. A failure an admin must fix is
-// logged once, told to the admins once, and retried at the next scheduled
-// time; it never stops the other digests.
-func (b *Bot) RunDigest(ctx context.Context, channel string) {
-	log := b.log.With("channel", channel)
-	run, err := b.core.RunDigest(ctx, channel, b.now())
-	switch {
-	case err != nil:
-		log.Error("digest not posted; will try at the next scheduled time", "error", err)
-	case run.Broken != "" && run.TellAdmins:
-		log.Error("digest cannot be posted until an admin acts", "reason", run.Broken)
-		msg := fmt.Sprintf("The team digest for <#%s> could not be posted: %s. I'll try again at its next scheduled time.", channel, brokenTargetWhy[run.Broken])
-		for _, admin := range run.Admins {
-			b.slack.tell(ctx, admin, msg)
-		}
-	case run.Broken != "":
-		// Already logged and told.
-	default:
-		log.Info("digest posted", "members", run.Members)
-	}
+// TellDigestBroken tells an admin, in their DM, what to do about a
+// digest Slack refused; the core's scheduler calls it once per failure.
+func (s *Slack) TellDigestBroken(ctx context.Context, adminID, channel, reason string) error {
+	s.tell(ctx, adminID, fmt.Sprintf("The team digest for <#%s> could not be posted: %s. I'll try again at its next scheduled time.", channel, brokenTargetWhy[reason]))
+	return nil
 }
 
 // onPulseAction records a vote, or opens the "hear more" form.
@@ -198,15 +166,15 @@ func previewRefusal(err error) *ephemeral {
 }
 
 func (b *Bot) digestChannelByName(ctx context.Context, name string) string {
-	for _, t := range b.opts.Digests {
+	for _, ch := range b.core.DigestChannels() {
 		var info *slack.Channel
 		err := b.slack.web.do(ctx, "conversations.info", callSafe, func(ctx context.Context) error {
 			var err error
-			info, err = b.slack.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: t.Channel})
+			info, err = b.slack.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: ch})
 			return err
 		})
 		if err == nil && strings.EqualFold(info.Name, name) {
-			return t.Channel
+			return ch
 		}
 	}
 	return ""

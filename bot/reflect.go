@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -558,10 +557,7 @@ func forgetPrompt(userID string) *ephemeral {
 }
 
 // forget deletes everything about the person who clicked, if the button
-// was theirs: their data key first, so their reflections can no longer be
-// opened from the live file (a backup made earlier still opens while the
-// master key lives), then the records, then the free pages, by
-// compacting the file when next allowed.
+// was theirs (app.Service.Forget says in what order).
 func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback, whom string) {
 	who := app.Person(cb.User.ID)
 	err := b.core.Forget(ctx, who, whom)
@@ -574,55 +570,6 @@ func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback, whom str
 		return
 	}
 	b.slack.respond(ctx, cb.ResponseURL, &ephemeral{ResponseType: slack.ResponseTypeEphemeral, Text: "Done: everything nudgebot kept about you is deleted. `/nudge start` begins afresh.", ReplaceOriginal: true})
-	b.compactSoon()
-}
-
-// compactEvery is the least time between two compactions. A compaction
-// holds the database's write lock for the whole copy, so anyone able to
-// trigger one at will (each /nudge forget did) could stall everyone's
-// work; the hourly job picks up what a debounced request left.
-const compactEvery = 55 * time.Minute
-
-// compactGate lets at most one compaction run, and none sooner than
-// compactEvery after the last one started.
-type compactGate struct {
-	mu      sync.Mutex
-	running bool
-	last    time.Time
-}
-
-// claim reports whether a compaction may start at now, and if so marks
-// one as running.
-func (g *compactGate) claim(now time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.running || (!g.last.IsZero() && now.Sub(g.last) < compactEvery && !now.Before(g.last)) {
-		return false
-	}
-	g.running, g.last = true, now
-	return true
-}
-
-func (g *compactGate) done() {
-	g.mu.Lock()
-	g.running = false
-	g.mu.Unlock()
-}
-
-// compactSoon compacts the database in the background after a deletion,
-// so deleted bytes leave the file, at most once per compactEvery (the
-// core compacts only when a deletion left something behind). It never
-// runs on the Socket Mode loop, so acks never wait for it.
-func (b *Bot) compactSoon() {
-	if !b.compact.claim(b.now()) {
-		return
-	}
-	b.goWork(func() {
-		defer b.compact.done()
-		if err := b.core.Compact(); err != nil {
-			b.log.Error("compacting the database after a deletion; it will be retried hourly", "error", err)
-		}
-	})
 }
 
 // followUpBlocks quote a person's own words back to them.

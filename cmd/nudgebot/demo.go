@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nudgebot/nudgebot/app/scheduler"
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/internal/simclock"
@@ -65,7 +66,8 @@ type demo struct {
 	outMu   sync.Mutex
 	clock   *simclock.Clock
 	emu     *slackemu.Server
-	names   map[string]string // user id → name
+	sched   *scheduler.Scheduler // ticked by the demo, in simulated time
+	names   map[string]string    // user id → name
 	zones   map[string]string
 	actions chan func() // what people do in reaction to what they see
 	people  map[string]demoPerson
@@ -357,6 +359,7 @@ func (d *demo) startBot(ctx context.Context, dir, botToken, appToken string, ver
 		<-runDone
 		_ = w.Close() // a temporary database, removed next
 	}
+	d.sched = w.Scheduler
 	select {
 	case <-ready:
 		return w.Bot, stop, nil
@@ -388,7 +391,7 @@ func (d *demo) morning(ctx context.Context, b *bot.Bot, step time.Duration) erro
 		case <-ticker.C:
 		}
 		d.clock.Add(15 * time.Minute)
-		b.Tick(ctx)
+		d.sched.Tick(ctx)
 		d.settle(ctx, b)
 	}
 	return nil
@@ -418,7 +421,7 @@ func (d *demo) afterwards(ctx context.Context, b *bot.Bot) {
 func (d *demo) friday(ctx context.Context, b *bot.Bot) {
 	fmt.Fprintln(d.out, "\n— Friday: the team digest and the clarity pulse —")
 	d.clock.Set(time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC))
-	b.RunDigest(ctx, demoChannel)
+	d.sched.RunDigest(ctx, demoChannel)
 	aiko := demoTeam[0].ID
 	votes := []string{"pulse_vote_4", "pulse_vote_3", "pulse_vote_4", "pulse_vote_2", "pulse_vote_5"}
 	for i, p := range demoTeam {
@@ -434,5 +437,5 @@ func (d *demo) friday(ctx context.Context, b *bot.Bot) {
 	d.settle(ctx, b)
 	fmt.Fprintln(d.out, "\n— A week later: the next digest shows the pulse, anonymously —")
 	d.clock.Set(time.Date(2026, 12, 11, 16, 0, 0, 0, time.UTC))
-	b.RunDigest(ctx, demoChannel)
+	d.sched.RunDigest(ctx, demoChannel)
 }

@@ -399,7 +399,7 @@ func TestDeactivatedPeople(t *testing.T) {
 	deactivated := gone
 	deactivated.Deleted = true
 	h.emu.SetUser(deactivated)
-	h.bot.RefreshProfiles(h.ctx())
+	h.sched.RefreshProfiles(h.ctx())
 	h.emu.FailNext("chat.postMessage", 1, slackemu.FaultSlackError("user_not_found"))
 	h.at("Europe/Berlin", "09:00")
 	h.tick()
@@ -452,7 +452,7 @@ func TestStartWhenSlackFails(t *testing.T) {
 	h.emu.FailNext("users.info", 1, slackemu.FaultSlackError("user_not_found"))
 	contains(t, h.nudge(ana.ID, "start"), "You're subscribed", "(UTC)")
 	// The next profile refresh finds her zone.
-	h.bot.RefreshProfiles(h.ctx())
+	h.sched.RefreshProfiles(h.ctx())
 	contains(t, h.nudge(ana.ID, "status"), "Europe/Berlin")
 }
 
