@@ -13,10 +13,8 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
-const (
-	digestLookback = 7 * 24 * time.Hour // the first digest covers a week
-	streakLookback = nudges.HistoryWindow
-)
+// digestLookback is the period the first digest covers.
+const digestLookback = 7 * 24 * time.Hour
 
 // PulseID names the pulse opened with the digest posted at t, so the next
 // digest can close it without remembering anything else.

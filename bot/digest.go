@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -16,10 +15,8 @@ import (
 )
 
 const (
-	cbHearMore     = "pulse_hear_more"
-	blockHearMore  = "hear_more"
-	digestLookback = 7 * 24 * time.Hour // the first digest covers a week
-	streakLookback = 60 * 24 * time.Hour
+	cbHearMore    = "pulse_hear_more"
+	blockHearMore = "hear_more"
 )
 
 // brokenTargetWhy says what an admin must do about a digest Slack

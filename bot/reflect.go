@@ -93,7 +93,7 @@ func (b *Bot) routeReflect(cmd slack.SlashCommand, c Command) (*ephemeral, workF
 		return nil, func(ctx context.Context) *ephemeral { return b.deleteReflection(ctx, user, seq) }
 	}
 	text := strings.TrimSpace(Sanitize(cmd.Text))
-	if problem := reflectionProblem(text); problem != "" {
+	if problem := nudges.ReflectionTextProblem(text); problem != "" {
 		return reply(problem + " Nothing was saved."), nil
 	}
 	return nil, func(ctx context.Context) *ephemeral {
@@ -103,19 +103,6 @@ func (b *Bot) routeReflect(cmd slack.SlashCommand, c Command) (*ephemeral, workF
 		}
 		return reply(fmt.Sprintf("Saved privately; %d %s so far. `/reflect list` shows them.", saved.Count, plural(saved.Count, "reflection", "reflections")))
 	}
-}
-
-// reflectionProblem says what is wrong with a reflection's text, if
-// anything, in words for the person.
-func reflectionProblem(text string) string {
-	n := utf8.RuneCountInString(text)
-	switch {
-	case n == 0:
-		return "A reflection needs some text: what happened, and what did you notice?"
-	case n > nudges.MaxReflectionLen:
-		return fmt.Sprintf("That is %d characters; a reflection can be at most %d. Shorten it or split it in two.", n, nudges.MaxReflectionLen)
-	}
-	return ""
 }
 
 // openReflectModal opens the reflection form. It must run within the
@@ -151,7 +138,7 @@ func reflectModal(form app.ReflectionForm) slack.ModalViewRequest {
 	text.Multiline = true
 	text.MaxLength = nudges.MaxReflectionLen
 	commit := slack.NewPlainTextInputBlockElement(plain("e.g. hand the roadmap review to Priya"), actionText)
-	commit.MaxLength = 300
+	commit.MaxLength = nudges.MaxCommitmentLen
 	commitBlock := slack.NewInputBlock(blockCommitment, plain("One thing I will do next"), plain("I'll ask you about it in a few working days."), commit)
 	commitBlock.Optional = true
 	blocks = append(blocks,
@@ -254,11 +241,11 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload an
 			share = nudges.ShareNone
 		}
 		errs := map[string]string{}
-		if p := reflectionProblem(text); p != "" {
+		if p := nudges.ReflectionTextProblem(text); p != "" {
 			errs[blockReflection] = p
 		}
-		if utf8.RuneCountInString(commitment) > 300 {
-			errs[blockCommitment] = "Keep it to one thing, in at most 300 characters."
+		if p := nudges.CommitmentProblem(commitment); p != "" {
+			errs[blockCommitment] = p
 		}
 		meta := readFormMeta(cb.View.PrivateMetadata)
 		channel := stateValue(&cb.View, blockShareChannel, actionChannel).SelectedOption.Value
@@ -577,7 +564,7 @@ func followUpBlocks(r nudges.Reflection, loc *time.Location) []slack.Block {
 	day := r.Created.In(loc).Format("Monday")
 	return []slack.Block{
 		slack.NewDividerBlock(),
-		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("On %s you said you would: “%s”. Did you?", day, fitEscaped(r.Commitment, 300, false))), nil, nil),
+		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("On %s you said you would: “%s”. Did you?", day, fitEscaped(r.Commitment, nudges.MaxCommitmentLen, false))), nil, nil),
 		slack.NewActionBlock("commitment_actions",
 			button(actCommitKept, "Done", strconv.Itoa(r.Seq), slack.StylePrimary),
 			button(actCommitNotYet, "Not yet", strconv.Itoa(r.Seq), ""),
