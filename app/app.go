@@ -93,14 +93,14 @@ type Service struct {
 	// members caches who is in each digest channel for the reflection
 	// form, which must open within Slack's three seconds; whether someone
 	// may share is checked afresh when they save.
-	members *memberCache
-	lines   []string
-	senders int
-	settle  time.Duration
-	log     *slog.Logger
-	obs     Observer
-	clock   func() time.Time
-	noisy   *throttle
+	members      *memberCache
+	lines        []string
+	senders      int
+	settle       time.Duration
+	log          *slog.Logger
+	obs          Observer
+	clock        func() time.Time
+	throttledLog *throttle // for failures that repeat per person
 	// wakeCh wakes the scheduler after a change that may make someone
 	// due sooner than it planned to look (a new subscription, a new
 	// time, a snooze); it holds one wake at most, so wake never blocks.
@@ -158,21 +158,21 @@ func New(p Ports, c Config) (*Service, error) {
 	return &Service{
 		subs: p.Subscribers, settings: p.Settings, dels: p.Deliveries, refls: p.Reflections,
 		digests: p.Digests, eraser: p.Eraser, exporter: p.Exporter, slack: p.Messenger,
-		policy:    NewPolicy(c.Admins, p.Messenger),
-		catalog:   c.Catalog,
-		cal:       c.Calendar,
-		plans:     plansByChannel(c.Digests),
-		threshold: max(c.AnonymityThreshold, nudges.MinGroup),
-		previews:  newGate(previewEvery),
-		members:   &memberCache{slack: p.Messenger, ttl: 5 * time.Minute, clock: c.Clock, seen: map[string]cachedChannel{}},
-		lines:     slices.Clone(c.StrategyLines),
-		senders:   c.Senders,
-		settle:    c.SettleTime,
-		log:       c.Logger,
-		obs:       c.Observer,
-		clock:     c.Clock,
-		noisy:     newThrottle(c.Logger, 10*time.Second),
-		wakeCh:    make(chan struct{}, 1),
+		policy:       NewPolicy(c.Admins, p.Messenger),
+		catalog:      c.Catalog,
+		cal:          c.Calendar,
+		plans:        plansByChannel(c.Digests),
+		threshold:    max(c.AnonymityThreshold, nudges.MinGroup),
+		previews:     newGate(previewEvery),
+		members:      &memberCache{slack: p.Messenger, ttl: 5 * time.Minute, clock: c.Clock, seen: map[string]cachedChannel{}},
+		lines:        slices.Clone(c.StrategyLines),
+		senders:      c.Senders,
+		settle:       c.SettleTime,
+		log:          c.Logger,
+		obs:          c.Observer,
+		clock:        c.Clock,
+		throttledLog: newThrottle(c.Logger, 10*time.Second),
+		wakeCh:       make(chan struct{}, 1),
 	}, nil
 }
 

@@ -294,7 +294,7 @@ func (s *Service) PreviewDigest(ctx context.Context, a Actor, channel string, no
 	if err := s.previews.take(a.UserID, now); err != nil {
 		return Preview{}, err
 	}
-	if err := s.policy.Authorize(ctx, a, ChannelThings(channel)); err != nil {
+	if err := s.policy.Authorize(ctx, a, ChannelFigures(channel)); err != nil {
 		return Preview{}, err
 	}
 	last, err := s.digests.PostedDigest(channel)

@@ -23,10 +23,10 @@ func IsForbidden(err error) bool {
 
 // The people a refusal names.
 const (
-	WhoOwner   = "the person it belongs to"
-	WhoMembers = "members of that channel and the nudgebot admins"
-	WhoAdmins  = "the nudgebot admins named in the config"
-	WhoMember  = "members of that channel"
+	WhoOwner                   = "the person it belongs to"
+	WhoChannelMembersAndAdmins = "members of that channel and the nudgebot admins"
+	WhoAdmins                  = "the nudgebot admins named in the config"
+	WhoChannelMembers          = "members of that channel"
 )
 
 // Resource is what an actor asks to see or change.
@@ -50,9 +50,9 @@ const (
 // Only they may see or change it; admins included, nobody else.
 func OwnedBy(userID string) Resource { return Resource{kind: kindOwn, owner: userID} }
 
-// ChannelThings are a channel's team figures: for its members and the
-// admins.
-func ChannelThings(channel string) Resource { return Resource{kind: kindChannel, channel: channel} }
+// ChannelFigures are a channel's team figures (its digest, running or
+// posted): for its members and the admins.
+func ChannelFigures(channel string) Resource { return Resource{kind: kindChannel, channel: channel} }
 
 // ChannelPost is speaking in a channel in a person's name: for its
 // members only.
@@ -120,9 +120,9 @@ func (p Policy) Authorize(ctx context.Context, a Actor, r Resource) error {
 			return nil
 		}
 		if r.kind == kindChannelMember {
-			return &Forbidden{Who: WhoMember}
+			return &Forbidden{Who: WhoChannelMembers}
 		}
-		return &Forbidden{Who: WhoMembers}
+		return &Forbidden{Who: WhoChannelMembersAndAdmins}
 	}
 	return &Forbidden{Who: "nobody"} // an unknown resource is never allowed
 }

@@ -154,7 +154,7 @@ func TestPolicyRefusesTheUnknown(t *testing.T) {
 		"nobody acting":          {app.Actor{}, app.OwnedBy("")},
 		"an empty owner":         {app.Person(owner), app.OwnedBy("")},
 		"a zero resource":        {app.Person(admin), app.Resource{}},
-		"a channel, no members":  {app.Person(owner), app.ChannelThings(team)},
+		"a channel, no members":  {app.Person(owner), app.ChannelFigures(team)},
 		"admin of an empty name": {app.Actor{}, app.AdminOperations()},
 	} {
 		if err := p.Authorize(ctx, tc.who, tc.r); !app.IsForbidden(err) {

@@ -155,7 +155,7 @@ func previewRefusal(err error) *ephemeral {
 	case errors.Is(err, app.ErrNoDigest):
 		return reply("That channel has no digest configured. Ask an admin to add it under `digests` in the config.")
 	case app.IsForbidden(err):
-		return reply("Sorry, a channel's digest is only for " + app.WhoMembers + ". Ask someone in it, or an admin.")
+		return reply("Sorry, a channel's digest is only for " + app.WhoChannelMembersAndAdmins + ". Ask someone in it, or an admin.")
 	case errors.As(err, &soon):
 		return reply("You looked at a digest a moment ago; each look asks Slack who is in the channel, so give it a minute.")
 	}
