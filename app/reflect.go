@@ -193,16 +193,18 @@ func (s *Service) DeleteReflection(ctx context.Context, a Actor, seq int) error 
 	return nil
 }
 
-// Export is everything nudgebot keeps about one person.
+// Export is everything nudgebot keeps about one person, in memory.
+// What a person downloads is written by ExportJSON, the one definition
+// of the export's JSON shape.
 type Export struct {
-	ExportedAt  time.Time           `json:"exported_at"`
-	UserID      string              `json:"user_id"`
-	Settings    *nudges.Subscriber  `json:"settings,omitempty"`
-	Reflections []nudges.Reflection `json:"reflections"`
-	Nudges      []ExportedNudge     `json:"nudges"`
+	ExportedAt  time.Time
+	UserID      string
+	Settings    *nudges.Subscriber
+	Reflections []nudges.Reflection
+	Nudges      []ExportedNudge
 	// Unreadable counts records that exist but could not be opened; each
 	// is logged by name, never by content.
-	Unreadable int `json:"-"`
+	Unreadable int
 }
 
 // ExportedNudge is a delivery with the prompt it carried.

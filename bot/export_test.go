@@ -60,7 +60,12 @@ func TestExportFiles(t *testing.T) {
 			if int64(len(js)) != jsSize || int64(len(md)) != mdSize {
 				t.Errorf("sizes %d/%d, read %d/%d", jsSize, mdSize, len(js), len(md))
 			}
-			var got app.Export
+			var got struct {
+				UserID      string              `json:"user_id"`
+				Settings    *nudges.Subscriber  `json:"settings"`
+				Nudges      []app.ExportedNudge `json:"nudges"`
+				Reflections []nudges.Reflection `json:"reflections"`
+			}
 			if err := json.Unmarshal(js, &got); err != nil {
 				t.Fatalf("not JSON: %v\n%s", err, js)
 			}
