@@ -1,10 +1,8 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/nudges/cronspec"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // fakeSlack is the core's messenger in memory: people, channels and what
@@ -153,15 +152,7 @@ const (
 
 func newTestCore(t *testing.T) *testCore {
 	t.Helper()
-	keys, err := storage.NewKeys(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := storage.Open(filepath.Join(t.TempDir(), "nudgebot.db"), storage.Options{Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storagetest.Open(t, storage.Options{Keys: storagetest.Keys(t, 7)})
 	cat, err := nudges.DefaultCatalog()
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package scheduler_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/nudges/cronspec"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // clockedSlack is the core's messenger in memory, with the time of
@@ -125,15 +125,7 @@ func newScheduled(t *testing.T, base time.Time, spec string, digests ...app.Dige
 	t.Helper()
 	start := time.Now()
 	now := func() time.Time { return base.Add(time.Since(start)) }
-	db, err := storage.Open(filepath.Join(t.TempDir(), "nudgebot.db"), storage.Options{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	db := storagetest.Open(t, storage.Options{Now: now})
 	cat, err := nudges.DefaultCatalog()
 	if err != nil {
 		t.Fatal(err)

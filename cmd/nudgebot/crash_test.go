@@ -19,6 +19,7 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // childEnv makes the test binary run the bot instead of the tests, so the
@@ -59,10 +60,7 @@ func TestCrashDuringBurstNeitherLosesNorDoubles(t *testing.T) {
 
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "nudgebot.db")
-	db, err := storage.Open(dbPath, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.OpenAt(t, dbPath, storage.Options{})
 	now := time.Now()
 	ids := make([]string, people)
 	for i := range ids {
@@ -84,7 +82,7 @@ func TestCrashDuringBurstNeitherLosesNorDoubles(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	err = os.WriteFile(cfgPath, []byte(fmt.Sprintf(`storage:
+	err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`storage:
   path: %s
 nudges:
   schedule: "0 9 * * *"
@@ -209,12 +207,7 @@ log:
 	if killsMidBurst == 0 {
 		t.Fatalf("no kill landed mid-burst, so nothing was tested (rerun with %s=%d)", crashSeedEnv, seed)
 	}
-	db, err = storage.Open(dbPath, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeOK(t, db)
-	p, err := db.Pending()
+	p, err := storagetest.OpenAt(t, dbPath, storage.Options{}).Pending()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,11 +259,8 @@ func killedBy(err error, sig syscall.Signal) bool {
 // database at path.
 func pendingIn(t *testing.T, path string) int {
 	t.Helper()
-	db, err := storage.Open(path, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeOK(t, db)
+	db := storagetest.OpenAt(t, path, storage.Options{})
+	defer closeOK(t, db) // the next child needs the file
 	p, err := db.Pending()
 	if err != nil {
 		t.Fatal(err)

@@ -9,17 +9,13 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // openDB reads the bot's database after the bot has stopped.
 func (h *harness) openDB() *storage.DB {
 	h.t.Helper()
-	db, err := storage.Open(h.cfg.Storage.Path, storage.Options{})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { closeOK(h.t, db) })
-	return db
+	return storagetest.OpenAt(h.t, h.cfg.Storage.Path, storage.Options{})
 }
 
 // at sets the fake clock to a wall time in a zone on Monday 30 Nov 2026.
