@@ -79,10 +79,11 @@ type Bot struct {
 	seen   *recentSet
 	budget *budget
 
-	// workCtx carries the work done after acks and by the scheduler. It outlives
-	// the Run context on purpose: a shutdown stops new work at once but
-	// lets a post already on the wire finish, up to ShutdownTimeout, since
-	// abandoning it would leave Slack's answer unknown.
+	// workCtx carries the work done after acks and by the scheduler. It
+	// outlives the Run context on purpose: a shutdown stops new work at
+	// once but lets a post already on the wire finish, up to
+	// ShutdownTimeout, since abandoning it would leave Slack's answer
+	// unknown.
 	workCtx  context.Context
 	stopWork context.CancelFunc
 	work     sync.WaitGroup
