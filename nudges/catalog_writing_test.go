@@ -351,3 +351,27 @@ func TestCheckRubric_Wired(t *testing.T) {
 		t.Errorf("checks found %q, want %q", strings.Join(found, " "), want)
 	}
 }
+
+// Ensure every theme works on both kinds of day: for a person who has set
+// no context (only nudges that are not context-only reach them) and for
+// one who has, on the leading side and on the managing side alike.
+func TestDefaultCatalog_EveryThemeWithoutContext(t *testing.T) {
+	c := mustDefault(t)
+	for _, info := range Themes {
+		lead, manage := 0, 0
+		for _, n := range c.ByTheme(info.ID) {
+			if n.ContextOnly {
+				continue
+			}
+			if n.Role != RoleManage {
+				lead++
+			}
+			if n.Role != RoleLead {
+				manage++
+			}
+		}
+		if lead < 2 || manage < 2 {
+			t.Errorf("theme %s: %d leading-side and %d managing-side nudges reach people with no context set, want at least 2 each", info.ID, lead, manage)
+		}
+	}
+}
