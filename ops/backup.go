@@ -207,8 +207,8 @@ type BackupResult struct {
 func (t Tool) Backup(ctx context.Context, out string) (BackupResult, error) {
 	cfg, getenv, stderr := t.Config, t.Getenv, t.stderr()
 	path := cfg.Storage.Path
-	if SameFile(out, path) {
-		return BackupResult{}, fmt.Errorf("%s is the database itself: name a different file for the backup", out)
+	if err := t.checkOutput(out, t.Force); err != nil {
+		return BackupResult{}, err
 	}
 	db, err := openReadOnly(path)
 	switch {
@@ -216,7 +216,7 @@ func (t Tool) Backup(ctx context.Context, out string) (BackupResult, error) {
 		defer db.Close()
 		total, _ := db.Size()
 		var n int64
-		err := writeAtomic(out, func(f *os.File) error {
+		err := writeAtomic(out, t.Force, func(f *os.File) error {
 			prog := newProgress(stderr, "backing up", total, ByteSize)
 			defer prog.Done()
 			var err error
@@ -233,7 +233,7 @@ func (t Tool) Backup(ctx context.Context, out string) (BackupResult, error) {
 			return BackupResult{}, err
 		}
 		var n int64
-		err = writeAtomic(out, func(f *os.File) error {
+		err = writeAtomic(out, t.Force, func(f *os.File) error {
 			var err error
 			n, err = fetchBackup(ctx, cfg.Metrics.Addr, token, f, stderr)
 			return err

@@ -190,7 +190,7 @@ func openSnapshot(ctx context.Context, cfg config.Config, getenv func(string) st
 	}
 	removeDir := func() { _ = os.RemoveAll(dir) }
 	snap := filepath.Join(dir, "nudgebot.db")
-	err = writeAtomic(snap, func(f *os.File) error {
+	err = writeAtomic(snap, false, func(f *os.File) error {
 		_, err := fetchBackup(ctx, cfg.Metrics.Addr, token, f, stderr)
 		return err
 	}, nil)

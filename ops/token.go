@@ -36,10 +36,10 @@ const (
 	maxTokenFileSize  = 4 << 10
 )
 
-// backupTokenPath is where the token file is: metrics.backup_token_file,
+// BackupTokenPath is where the token file is: metrics.backup_token_file,
 // or beside the key file (storage.key_file, or the key file nudgebot
 // keeps beside the database).
-func backupTokenPath(cfg config.Config) string {
+func BackupTokenPath(cfg config.Config) string {
 	if cfg.Metrics.BackupTokenFile != "" {
 		return cfg.Metrics.BackupTokenFile
 	}
@@ -63,7 +63,7 @@ func BackupToken(cfg config.Config, getenv func(string) string, create bool) (st
 			return v, nil
 		}
 	}
-	path := backupTokenPath(cfg)
+	path := BackupTokenPath(cfg)
 	tok, err := readTokenFile(path)
 	if errors.Is(err, fs.ErrNotExist) && create {
 		return createTokenFile(path)

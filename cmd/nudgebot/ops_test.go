@@ -304,7 +304,7 @@ func TestBackup_Errors(t *testing.T) {
 				w.Header().Set("Nudgebot-Backup-Bytes", "8192")
 			}),
 			want: "the copy failed its check, so it was discarded"},
-		{name: "ErrOutIsDatabase", out: "DB", code: ops.ExitFailed, want: "is the database itself"},
+		{name: "ErrOutIsDatabase", out: "DB", code: ops.ExitConfig, want: "is the database (storage.path)"},
 		{name: "ErrNoOut", out: "-", code: ops.ExitConfig, want: "give the one file to write the backup to"},
 	}
 	for _, tt := range tests {
