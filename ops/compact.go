@@ -25,7 +25,7 @@ func (t Tool) Compact() (before, after int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	inUse := fmt.Errorf("%s is in use by a running nudgebot: stop nudgebot first (e.g. systemctl stop nudgebot), then run compact again", path)
+	inUse := Mark(storage.ErrInUse, fmt.Errorf("%s is in use by a running nudgebot: stop nudgebot first (e.g. systemctl stop nudgebot), then run compact again", path))
 	// A read-write open migrates and stamps the file before it checks the
 	// keys, so check them first: a refused compact must leave the file
 	// exactly as it was.

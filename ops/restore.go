@@ -34,7 +34,7 @@ func (t Tool) Restore(in string) (kept string, err error) {
 	case err == nil:
 		defer live.Close()
 	case errors.Is(err, storage.ErrInUse):
-		return "", fmt.Errorf("%s is in use by a running nudgebot: stop nudgebot first (e.g. systemctl stop nudgebot), then run restore again; nothing was changed", path)
+		return "", Mark(storage.ErrInUse, fmt.Errorf("%s is in use by a running nudgebot: stop nudgebot first (e.g. systemctl stop nudgebot), then run restore again; nothing was changed", path))
 	case errors.Is(err, fs.ErrNotExist):
 		exists = false
 	case errors.Is(err, storage.ErrCorrupt), errors.Is(err, storage.ErrNewerSchema):
