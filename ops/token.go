@@ -152,10 +152,11 @@ func loopbackHost(host string) bool {
 }
 
 // BackupAuthFor loads (creating it if need be) the token /backup asks
-// for, when the admin listener is on; only a starting bot calls it.
-func BackupAuthFor(adm *Admin, cfg config.Config, getenv func(string) string) (BackupAuth, error) {
-	if adm == nil {
-		return BackupAuth{}, nil
+// for, when the HTTP listener is on (metrics.addr); only a starting bot
+// calls it. The socket needs no token.
+func BackupAuthFor(cfg config.Config, getenv func(string) string) (BackupAuth, error) {
+	if cfg.Metrics.Addr == "" {
+		return BackupAuth{Dir: filepath.Dir(cfg.Storage.Path)}, nil
 	}
 	tok, err := BackupToken(cfg, getenv, true)
 	if err != nil {

@@ -272,8 +272,8 @@ func TestBackup_Errors(t *testing.T) {
 		want    string
 		code    int
 	}{
-		{name: "ErrLockedNoListener", locked: true, code: ops.ExitFailed,
-			want: "in use by a running nudgebot, and metrics.addr is not set"},
+		{name: "ErrLockedNoListener", locked: true, code: ops.ExitDatabase,
+			want: "is in use by a running nudgebot, but there is no socket at"},
 		{name: "ErrNobodyAnswers", locked: true, addr: closedPort, code: ops.ExitFailed,
 			want: "no nudgebot answered at http://127.0.0.1:"},
 		{name: "ErrNoToken", locked: true, code: ops.ExitFailed, noToken: true,
@@ -378,7 +378,7 @@ func TestRestore(t *testing.T) {
 		{name: "OK", current: "db", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
 		{name: "OverDamaged", current: "corrupt", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
 		{name: "IntoEmptyPlace", current: "none", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
-		{name: "ErrLocked", current: "db", input: makeBackup, locked: true, code: ops.ExitFailed,
+		{name: "ErrLocked", current: "db", input: makeBackup, locked: true, code: ops.ExitDatabase,
 			want: "in use by a running nudgebot: stop nudgebot first"},
 		{name: "ErrCorruptInput", current: "db", code: ops.ExitDatabase, want: "is not a usable backup, so nothing was changed",
 			input: func(t *testing.T) string {
@@ -580,7 +580,7 @@ func TestCompact(t *testing.T) {
 	}
 
 	code, _, stderr := tool(t, "compact", "-config", site.cfg)
-	if code != ops.ExitFailed || !strings.Contains(stderr, "in use by a running nudgebot: stop nudgebot first") {
+	if code != ops.ExitDatabase || !strings.Contains(stderr, "in use by a running nudgebot: stop nudgebot first") {
 		t.Errorf("compact of a database in use: exit %d, %q; want refusal", code, stderr)
 	}
 

@@ -210,3 +210,32 @@ func withoutTokens(getenv func(string) string) func(string) string {
 // creates a key file: a key a tool made up would open nothing and would
 // only leave a misleading file beside the database. nil means no key is
 // configured.
+
+const healthHelp = `Usage: nudgebot health [-config FILE] [-ready]
+
+Asks the nudgebot running with this config, over the socket beside its
+database (storage.path + ".sock"), whether it is healthy: connected to
+Slack, its database answering and undamaged. With -ready, whether it is
+ready: connected and its scheduler has run. Prints the bot's answer and
+exits 0 when healthy (or ready), 1 otherwise. It needs no port, shell or
+curl, so it serves as a container's HEALTHCHECK, e.g. in distroless:
+HEALTHCHECK CMD ["/usr/local/bin/nudgebot", "health"]`
+
+func cmdHealth(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var ready *bool
+	tool, pos, err := opsSetup("health", healthHelp, args, stderr, getenv, func(fs *flag.FlagSet) {
+		ready = fs.Bool("ready", false, "ask whether the bot is ready (/readyz) rather than healthy (/healthz)")
+	})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("unexpected argument %q", pos[0])
+	}
+	answer, err := tool.Health(ctx, *ready)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, answer)
+	return nil
+}
