@@ -17,7 +17,7 @@ func (t Tool) Compact() (before, after int64, err error) {
 	// Open would create a missing file; compacting nothing is a mistake
 	// in storage.path worth reporting.
 	if _, err := os.Stat(path); err != nil {
-		return 0, 0, fmt.Errorf("no database at %s: check storage.path (or %s): %w", path, config.EnvStoragePath, err)
+		return 0, 0, Mark(ErrNoDatabase, fmt.Errorf("no database at %s: check storage.path (or %s): %w", path, config.EnvStoragePath, err))
 	}
 	// Opening read-write checks that the configured keys open every
 	// reflection, so a database with reflections needs them here too.

@@ -374,6 +374,7 @@ func TestRestore(t *testing.T) {
 		prior   bool // a .before-restore from an earlier restore exists
 		code    int
 		want    string
+		notWant string
 	}{
 		{name: "OK", current: "db", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
 		{name: "OverDamaged", current: "corrupt", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
@@ -397,7 +398,7 @@ func TestRestore(t *testing.T) {
 				}
 				return p
 			}},
-		{name: "ErrMissingInput", current: "db", code: ops.ExitFailed, want: "is not a usable backup",
+		{name: "ErrMissingInput", current: "db", code: ops.ExitConfig, want: "nope.db cannot be read", notWant: "storage.path",
 			input: func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope.db") }},
 		{name: "ErrPriorRestore", current: "db", input: makeBackup, prior: true, code: ops.ExitFailed,
 			want: "already exists, left by an earlier restore"},
@@ -431,6 +432,9 @@ func TestRestore(t *testing.T) {
 			}
 			if !strings.Contains(stdout+stderr, tt.want) {
 				t.Errorf("output=%q\nwant it to contain %q", stdout+stderr, tt.want)
+			}
+			if tt.notWant != "" && strings.Contains(stdout+stderr, tt.notWant) {
+				t.Errorf("output=%q\nwant it not to mention %q", stdout+stderr, tt.notWant)
 			}
 			if _, err := os.Stat(site.db + ".restore.tmp"); !errors.Is(err, os.ErrNotExist) {
 				t.Error("restore left its temporary file behind")
@@ -609,7 +613,7 @@ func TestCompact(t *testing.T) {
 func TestCompact_Missing(t *testing.T) {
 	site := newOpsSite(t, "")
 	code, _, stderr := tool(t, "compact", "-config", site.cfg)
-	if code != ops.ExitFailed || !strings.Contains(stderr, "no database at") {
+	if code != ops.ExitDatabase || !strings.Contains(stderr, "no database at") {
 		t.Errorf("exit %d, %q; want a refusal naming the path", code, stderr)
 	}
 	if _, err := os.Stat(site.db); !errors.Is(err, os.ErrNotExist) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,5 +100,43 @@ func writeFileMode(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Ensure compact never leaves a file larger than it found it. A backup
+// (or a restored one) is exactly as long as its data, while bbolt grows
+// a file it writes in doubling steps, so compacting a restored 48 KiB
+// database used to leave 64 KiB.
+func TestCompact_NeverGrowsAFile(t *testing.T) {
+	for _, n := range []int{1, 8, 20, 60, 120} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			site := newOpsSite(t, "")
+			db := openDB(t, site.db)
+			seed(t, db, "U", n)
+			closeOK(t, db)
+			// The database becomes a backup of itself: its data's length.
+			backup := filepath.Join(t.TempDir(), "backup.db")
+			if code, _, stderr := tool(t, "backup", "-config", site.cfg, backup); code != ops.ExitOK {
+				t.Fatalf("backup: exit %d, %s", code, stderr)
+			}
+			if err := os.Rename(backup, site.db); err != nil {
+				t.Fatal(err)
+			}
+			before := fileSize(t, site.db)
+			for range 2 { // and again, on the compacted file
+				if code, _, stderr := tool(t, "compact", "-config", site.cfg); code != ops.ExitOK {
+					t.Fatalf("compact: exit %d, %s", code, stderr)
+				}
+				if after := fileSize(t, site.db); after > before {
+					t.Errorf("compact grew %d people's database from %d to %d bytes", n, before, after)
+				}
+			}
+			if got := subscriberIDs(t, site.db); len(got) != n {
+				t.Errorf("after compact: %d subscribers, want %d", len(got), n)
+			}
+			if err := ops.VerifyDatabase(site.db); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
