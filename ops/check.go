@@ -62,7 +62,7 @@ func (t Tool) checkDatabase(stdout io.Writer) []error {
 	}
 	if keys == nil {
 		// run would create a key; it must not when data is sealed.
-		if err := sealedWithout(path); err != nil {
+		if err := sealedWithout(path); errors.Is(err, storage.ErrKeyMissing) {
 			beside, _ := keySource(t.Config, t.getenv)
 			return []error{Mark(ErrKey, fmt.Errorf("%w; no key was found (%s and storage.key_file are not set, %s does not exist)", err, storage.EnvSecretKey, beside))}
 		}

@@ -173,3 +173,18 @@ func TestPanicAtCommandBoundary(t *testing.T) {
 		t.Errorf("stderr lacks the clear message:\n%s", stderr.String())
 	}
 }
+
+// Ensure a second `run` against a database another bot holds fails with
+// the database exit code and makes no key beside it, even when it could
+// not look inside.
+func TestRun_SecondBotMakesNoKey(t *testing.T) {
+	site := newOpsSite(t, "")
+	seed(t, openDB(t, site.db), "U", 1) // held, as by a running bot
+	code, _, stderr := toolEnv(t, slackEnv(t), "run", "-config", site.cfg)
+	if code != ops.ExitDatabase || !strings.Contains(stderr, "in use") {
+		t.Errorf("second run: exit %d, want %d\n%s", code, ops.ExitDatabase, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(site.dir, storage.KeyFileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a second run made a key beside a database another bot holds")
+	}
+}
