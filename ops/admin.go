@@ -98,15 +98,23 @@ func healthRoutes(mux *http.ServeMux, d AdminDeps) {
 		plain(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case d.Bot == nil || !d.Bot.Connected():
-			plain(w, http.StatusServiceUnavailable, "not ready: waiting for the Socket Mode connection to Slack")
-		case !d.Metrics.HasTicked():
-			plain(w, http.StatusServiceUnavailable, "not ready: waiting for the scheduler's first tick")
-		default:
-			plain(w, http.StatusOK, "ready")
+		if reason := notReady(r.Context(), d); reason != "" {
+			plain(w, http.StatusServiceUnavailable, reason)
+			return
 		}
+		plain(w, http.StatusOK, "ready")
 	})
+}
+
+// notReady returns why the bot cannot serve people yet, or "" if it can.
+func notReady(_ context.Context, d AdminDeps) string {
+	switch {
+	case d.Bot == nil || !d.Bot.Connected():
+		return "not ready: waiting for the Socket Mode connection to Slack"
+	case !d.Metrics.HasTicked():
+		return "not ready: waiting for the scheduler's first tick"
+	}
+	return ""
 }
 
 // unhealthy returns why the bot cannot do its work, or "" if it can.
