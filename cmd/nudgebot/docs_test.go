@@ -48,6 +48,14 @@ func TestDocs_SayWhatTheCodeDoes(t *testing.T) {
 	if !strings.Contains(example, "nudgebot.key beside the database") || strings.Contains(example, "leave empty for none") {
 		t.Error("config.example.yaml does not say an empty key_file means nudgebot.key beside the database")
 	}
+	// distroless has no shell: the check must be the exec form, and its
+	// storage path the one the image sets.
+	if docker := read("../../Dockerfile"); !strings.Contains(docker, `CMD ["/usr/local/bin/nudgebot", "health"]`) || !strings.Contains(docker, "ENV NUDGEBOT_STORAGE_PATH=") {
+		t.Error("the Dockerfile has no HEALTHCHECK running nudgebot health without a shell")
+	}
+	if unit := read("../../deploy/nudgebot.service"); !strings.Contains(unit, fmt.Sprintf("RestartPreventExitStatus=%d %d %d %d", ops.ExitConfig, ops.ExitDatabase, ops.ExitKey, ops.ExitSlackAuth)) {
+		t.Error("the systemd unit restarts on exit codes a restart cannot fix")
+	}
 	if strings.Contains(example, "compacted afterwards") {
 		t.Error("config.example.yaml says retention compacts at once; it is weekly")
 	}

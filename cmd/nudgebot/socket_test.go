@@ -60,6 +60,12 @@ func TestSocket_BackupAndHealthWithNoSetting(t *testing.T) {
 	if code != ops.ExitOK || stdout != "ok\n" {
 		t.Errorf("health: exit %d, %q %q; want 0 and ok", code, stdout, stderr)
 	}
+	// As the container's HEALTHCHECK runs it: no config file, no tokens,
+	// only the storage path from the image's environment.
+	code, stdout, stderr = toolEnv(t, map[string]string{config.EnvStoragePath: dbPath}, "health")
+	if code != ops.ExitOK || stdout != "ok\n" {
+		t.Errorf("health as a HEALTHCHECK: exit %d, %q %q; want 0 and ok", code, stdout, stderr)
+	}
 	if _, err := emu.SlashCommand(wctx, "USOCK0001", "", "/nudge", "start"); err != nil {
 		t.Fatal(err)
 	}
