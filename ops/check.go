@@ -14,6 +14,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/storage"
 )
 
@@ -104,4 +105,21 @@ func (t Tool) checkSlack(ctx context.Context, stdout io.Writer) []error {
 		fmt.Fprintln(stdout, "app token ok: socket mode connection can be opened")
 	}
 	return problems
+}
+
+// BotTokenRefused asks Slack (auth.test) whether it accepts the bot
+// token, for `run` at start: a wrong or revoked bot token would otherwise
+// leave a bot connected over Socket Mode (which takes the app token) and
+// healthy to every probe, failing each post. It returns an error marked
+// ErrSlackAuth only when Slack answers that the token is refused; when
+// Slack cannot be reached it returns nil, as the bot retries by itself.
+func BotTokenRefused(ctx context.Context, cfg config.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	api := slack.New(cfg.Slack.BotToken.Reveal(), slack.OptionAPIURL(cfg.Slack.APIURL), slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second}))
+	_, err := api.AuthTestContext(ctx)
+	if err != nil && ExitCode(err) == ExitSlackAuth {
+		return Mark(ErrSlackAuth, fmt.Errorf("the bot token was refused: auth.test: %w (check SLACK_BOT_TOKEN and that the app is installed)", err))
+	}
+	return nil
 }

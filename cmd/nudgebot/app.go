@@ -258,6 +258,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 // serve runs the bot until ctx ends, then closes the database. Its
 // errors are logged as they happen.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, tune func(*knobs)) error {
+	if err := ops.BotTokenRefused(ctx, cfg); err != nil {
+		log.Error("cannot start", "error", err)
+		return err
+	}
 	adm := ops.NewAdmin(ops.AdminConfig{Addr: cfg.Metrics.Addr, Socket: ops.SocketPath(cfg), Version: version}, log)
 	w, err := wire(cfg, log, getenv, func(k *knobs) {
 		k.Metrics = adm.Metrics()

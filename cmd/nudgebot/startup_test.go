@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/ops"
@@ -186,5 +187,34 @@ func TestRun_SecondBotMakesNoKey(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(site.dir, storage.KeyFileName)); !errors.Is(err, os.ErrNotExist) {
 		t.Error("a second run made a key beside a database another bot holds")
+	}
+}
+
+// Ensure `run` with a token Slack refuses stops at once with the Slack
+// exit code, for the bot token as for the app token: a wrong bot token
+// used to leave a bot connected, healthy to every probe, and failing
+// every post.
+func TestRun_RefusedTokenExits(t *testing.T) {
+	for _, which := range []string{config.EnvBotToken, config.EnvAppToken} {
+		t.Run(which, func(t *testing.T) {
+			env := slackEnv(t)
+			env[which] = env[which][:5] + "wrong-token"
+			site := newOpsSite(t, "")
+			done := make(chan struct{})
+			var code int
+			var stderr string
+			go func() {
+				defer close(done)
+				code, _, stderr = toolEnv(t, env, "run", "-config", site.cfg)
+			}()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("run kept running with a refused token")
+			}
+			if code != ops.ExitSlackAuth || !strings.Contains(stderr, "invalid_auth") || strings.Contains(stderr, "wrong-token") {
+				t.Errorf("exit %d, want %d, naming invalid_auth and not the token:\n%s", code, ops.ExitSlackAuth, stderr)
+			}
+		})
 	}
 }
