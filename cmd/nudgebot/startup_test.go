@@ -77,6 +77,17 @@ func TestCheck_TriesWhatRunDoes(t *testing.T) {
 			t.Errorf("exit %d\nstdout %s\nstderr %s\nwant ready, saying a running bot holds the file", code, stdout, stderr)
 		}
 	})
+	t.Run("NoKeyYet", func(t *testing.T) {
+		site := newOpsSite(t, "")
+		code, stdout, stderr := toolEnv(t, env, "check", "-config", site.cfg)
+		key := filepath.Join(site.dir, storage.KeyFileName)
+		if code != ops.ExitOK || !strings.Contains(stdout, "`nudgebot run` will create "+key) {
+			t.Errorf("exit %d\nstdout %s\nstderr %s\nwant ready, saying run will create %s", code, stdout, stderr, key)
+		}
+		if _, err := os.Stat(key); !errors.Is(err, os.ErrNotExist) {
+			t.Error("check created the key")
+		}
+	})
 	t.Run("LostKey", func(t *testing.T) {
 		site, keyID := sealedSite(t)
 		code, _, stderr := toolEnv(t, env, "check", "-config", site.cfg)
