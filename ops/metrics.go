@@ -11,13 +11,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/nudgebot/nudgebot/app"
-	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/storage"
 )
 
 // Metrics is the bot's bot.Metrics and the core's app.Observer in
-// Prometheus form. It keeps its
+// Prometheus form (cmd asserts both: ops imports neither, and stays
+// below the core). It keeps its
 // own registry so that tests, the demo and a second bot in one process
 // never share (or collide over) counters.
 type Metrics struct {
@@ -38,11 +37,6 @@ type Metrics struct {
 
 	ticked atomic.Bool // the scheduler has finished planning at least once
 }
-
-var (
-	_ bot.Metrics  = (*Metrics)(nil)
-	_ app.Observer = (*Metrics)(nil)
-)
 
 // NewMetrics builds the metrics and registers them, with the Go runtime
 // and process collectors, on a fresh registry. version labels

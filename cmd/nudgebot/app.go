@@ -102,6 +102,9 @@ type metricsSink interface {
 	app.Observer
 }
 
+// The admin listener's metrics hear both.
+var _ metricsSink = (*ops.Metrics)(nil)
+
 // knobs are what the demo, the tests and the metrics adjust on top of the
 // config, without a second wiring.
 type knobs struct {
