@@ -54,31 +54,53 @@ func (t Tool) Restore(in string) (kept string, err error) {
 	}
 	tmp, err := writeTempChecked(path, func(f *os.File) error {
 		keepOwner(f.Name(), liveInfo, stderr)
-		src, err := os.Open(in)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", in, err)
-		}
-		defer src.Close()
-		total := int64(0)
-		if info, err := src.Stat(); err == nil {
-			total = info.Size()
-		}
-		prog := newProgress(stderr, "restoring", total, ByteSize)
-		defer prog.Done()
-		if _, err := io.Copy(io.MultiWriter(f, prog), src); err != nil {
-			return fmt.Errorf("copy %s: %w", in, err)
-		}
-		return nil
+		return copyFile(f, in, stderr)
 	}, VerifyDatabase)
 	if err != nil {
 		return "", fmt.Errorf("%w; nothing was changed", err)
 	}
+	if !exists {
+		before = ""
+	}
+	return swapIn(tmp, path, before)
+}
 
-	if exists {
-		// A hard link keeps the old file under its new name while the
-		// rename below swaps the new one in atomically, so the path is
-		// never missing; two renames are the fallback where links fail.
+// copyFile copies the file in to f, with progress.
+func copyFile(f *os.File, in string, stderr io.Writer) error {
+	src, err := os.Open(in)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", in, err)
+	}
+	defer src.Close()
+	total := int64(0)
+	if info, err := src.Stat(); err == nil {
+		total = info.Size()
+	}
+	prog := newProgress(stderr, "restoring", total, ByteSize)
+	defer prog.Done()
+	if _, err := io.Copy(io.MultiWriter(f, prog), src); err != nil {
+		return fmt.Errorf("copy %s: %w", in, err)
+	}
+	return nil
+}
+
+// swapIn puts tmp in place at path, first keeping the file there as
+// before (unless before is ""), and returns where it was kept. A hard
+// link keeps the old file under its new name while the rename swaps the
+// new one in atomically, so the path is never missing; two renames are
+// the fallback only where links are not supported, and never over a
+// file that appeared at before meanwhile.
+func swapIn(tmp, path, before string) (kept string, err error) {
+	if before != "" {
 		if err := os.Link(path, before); err != nil {
+			if !linkUnsupported(err) {
+				_ = os.Remove(tmp)
+				return "", fmt.Errorf("keep the current database as %s: %w; nothing was changed", before, err)
+			}
+			if _, err := os.Lstat(before); err == nil {
+				_ = os.Remove(tmp)
+				return "", fmt.Errorf("%s appeared meanwhile: move it somewhere safe, then run restore again; nothing was changed", before)
+			}
 			if err := os.Rename(path, before); err != nil {
 				_ = os.Remove(tmp)
 				return "", fmt.Errorf("keep the current database as %s: %w; nothing was changed", before, err)
@@ -90,10 +112,7 @@ func (t Tool) Restore(in string) (kept string, err error) {
 		_ = os.Remove(tmp)
 		return kept, fmt.Errorf("put the backup in place at %s: %w (the previous database is at %s)", path, err, before)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return kept, err
-	}
-	return kept, nil
+	return kept, syncDir(filepath.Dir(path))
 }
 
 // warnIfKeysDiffer tells the operator, before the swap, if the backup's
