@@ -99,9 +99,11 @@ func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a
 	switch {
 	case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
 		msg = "This pulse has closed; the next digest brings a new one."
+	case b.refusedWrite(app.Person(cb.User.ID), "recording a pulse vote", err):
+		msg = notSavedClickText
 	case err != nil:
 		b.log.Error("recording a pulse vote", "error", err)
-		msg = "Sorry, I couldn't record that just now. Please try again in a minute."
+		msg = "Sorry, I couldn't record that just now, so nothing was saved. Please try again in a minute."
 	case !first:
 		msg = "You've already answered this pulse; one answer each keeps it fair."
 	default:
@@ -130,9 +132,11 @@ func (b *Bot) onHearMoreSubmission(cb slack.InteractionCallback, ack func(any), 
 			b.slack.tell(ctx, user, "You've sent the most answers one person can for this pulse. Thank you!")
 		case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
 			b.slack.tell(ctx, user, "That pulse has closed, so your answer was not kept. The next digest brings a new one.")
+		case b.refusedWrite(app.Person(user), "saving a hear-more answer", err):
+			b.slack.tell(ctx, user, notSavedText)
 		case err != nil:
 			b.log.Error("saving a hear-more answer", "error", err)
-			b.slack.tell(ctx, user, "Sorry, I couldn't save that just now. Please try again in a minute.")
+			b.slack.tell(ctx, user, "Sorry, I couldn't save that just now. Nothing was saved; please try again in a minute.")
 		default:
 			b.slack.tell(ctx, user, "Thanks: it will appear, without your name, in the next digest.")
 		}

@@ -100,7 +100,8 @@ func (b *Bot) routeReflect(cmd slack.SlashCommand, c Command) (*ephemeral, workF
 	return nil, func(ctx context.Context) *ephemeral {
 		saved, err := b.core.Reflect(ctx, user, app.Reflection{Text: text}, b.now())
 		if err != nil {
-			return b.failed(user, "saving a reflection", err)
+			// The command's text is nowhere in Slack to copy again.
+			return reply(b.failed(user, "saving a reflection", err).Text + wordsBack(text))
 		}
 		return reply(fmt.Sprintf("Saved privately; %d %s so far. `/reflect list` shows them.", saved.Count, plural(saved.Count, "reflection", "reflections")))
 	}
@@ -339,18 +340,24 @@ func shareProblem(errs map[string]string, share nudges.Share, channel string, me
 // reflectRefused is what a person is told when their reflection from the
 // form was not saved: why, and their words back, so nothing is lost.
 func (b *Bot) reflectRefused(who app.Actor, err error, text string) string {
-	back := "\nYour words, so nothing is lost:\n>" + fitEscaped(text, 2500, true)
+	back := wordsBack(text)
 	var refused *app.ErrShareRefused
 	switch {
 	case errors.As(err, &refused):
 		return "I didn't save it: I can't share it there, since " + Escape(refused.Why) + "." + back
 	case app.IsForbidden(err):
 		return "I didn't save it: you can only share in the digest of a channel you are in." + back
-	case errors.Is(err, nudges.ErrTooManyReflections):
+	case errors.Is(err, nudges.ErrTooManyReflections), app.NotSaved(err):
 		return b.failed(who, "saving a reflection", err).Text + back
 	}
 	b.log.Error("saving a reflection from the form", "user_id", who.UserID, "error", err)
 	return "Sorry, I couldn't save your reflection just now. Nothing was stored; please try again in a minute." + back
+}
+
+// wordsBack quotes what a person wrote under a refusal, so that a
+// reflection that was not saved is not lost either.
+func wordsBack(text string) string {
+	return "\nYour words, so nothing is lost:\n>" + fitEscaped(text, 2500, true)
 }
 
 func shareText(r nudges.Reflection) string {
