@@ -76,7 +76,7 @@ func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a
 			Type: slack.VTModal, CallbackID: cbHearMore, PrivateMetadata: a.Value,
 			Title: plain("Hear more about"), Submit: plain("Send"), Close: plain("Cancel"),
 			Blocks: slack.Blocks{BlockSet: []slack.Block{
-				slack.NewContextBlock("hear_more_note", mrkdwn("Anonymous: the team sees the answers in the next digest, never who wrote them.")),
+				slack.NewContextBlock("hear_more_note", mrkdwn(hearMoreNote(b.core.Threshold()))),
 				slack.NewInputBlock(blockHearMore, plain("What would you like to hear more about?"), nil, func() *slack.PlainTextInputBlockElement {
 					e := slack.NewPlainTextInputBlockElement(plain("e.g. how the roadmap was chosen"), actionText)
 					e.Multiline = true
@@ -112,6 +112,13 @@ func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a
 	b.slack.respond(ctx, cb.ResponseURL, reply(msg))
 }
 
+// hearMoreNote says when the answers are shown. Everyone is told the
+// same, whoever else wrote: how many wrote so far is itself a figure
+// about fewer people than the threshold.
+func hearMoreNote(threshold int) string {
+	return fmt.Sprintf("The team sees the answers, never who wrote them, in the digest after this pulse, and only if at least %d people wrote in; with fewer, no answer is shown.", threshold)
+}
+
 // onHearMoreSubmission validates and stores a "hear more" answer.
 func (b *Bot) onHearMoreSubmission(cb slack.InteractionCallback, ack func(any), keys []string) {
 	text := strings.TrimSpace(Sanitize(stateValue(&cb.View, blockHearMore, actionText).Value))
@@ -138,7 +145,7 @@ func (b *Bot) onHearMoreSubmission(cb slack.InteractionCallback, ack func(any), 
 			b.log.Error("saving a hear-more answer", "error", err)
 			b.slack.tell(ctx, user, "Sorry, I couldn't save that just now. Nothing was saved; please try again in a minute.")
 		default:
-			b.slack.tell(ctx, user, "Thanks: it will appear, without your name, in the next digest.")
+			b.slack.tell(ctx, user, "Thanks: your answer is kept without your name. "+hearMoreNote(b.core.Threshold()))
 		}
 	})
 }
