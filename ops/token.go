@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"crypto/rand"
@@ -50,11 +50,11 @@ func backupTokenPath(cfg config.Config) string {
 	return filepath.Join(dir, backupTokenFileName)
 }
 
-// backupToken finds the token /backup asks for: NUDGEBOT_BACKUP_TOKEN,
+// BackupToken finds the token /backup asks for: NUDGEBOT_BACKUP_TOKEN,
 // else the token file. With create (only `nudgebot run`), a missing file
 // is created with a fresh token and mode 0600; the tools never create
 // one, since a token they made up would match no running bot.
-func backupToken(cfg config.Config, getenv func(string) string, create bool) (string, error) {
+func BackupToken(cfg config.Config, getenv func(string) string, create bool) (string, error) {
 	if getenv != nil {
 		if v := strings.TrimSpace(getenv(envBackupToken)); v != "" {
 			if len(v) < minBackupTokenLen {
@@ -149,4 +149,17 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// BackupAuthFor loads (creating it if need be) the token /backup asks
+// for, when the admin listener is on; only a starting bot calls it.
+func BackupAuthFor(adm *Admin, cfg config.Config, getenv func(string) string) (BackupAuth, error) {
+	if adm == nil {
+		return BackupAuth{}, nil
+	}
+	tok, err := BackupToken(cfg, getenv, true)
+	if err != nil {
+		return BackupAuth{}, fmt.Errorf("metrics.addr is set, so /backup needs a token: %w", err)
+	}
+	return BackupAuth{Token: tok, Dir: filepath.Dir(cfg.Storage.Path)}, nil
 }
