@@ -44,6 +44,8 @@ type AdminDeps struct {
 	// BackupAuth guards /backup; without a token there is no /backup.
 	BackupAuth BackupAuth
 	Log        *slog.Logger
+	// Writes says whether the disk takes writes; nil: /readyz does not ask.
+	Writes WriteHealth
 }
 
 // AdminHandler serves /metrics, /healthz, /readyz and, when the
@@ -68,14 +70,11 @@ func AdminHandler(d AdminDeps) http.Handler {
 		plain(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case d.Bot == nil || !d.Bot.Connected():
-			plain(w, http.StatusServiceUnavailable, "not ready: waiting for the Socket Mode Connection to Slack")
-		case !d.Metrics.HasTicked():
-			plain(w, http.StatusServiceUnavailable, "not ready: waiting for the scheduler's first tick")
-		default:
-			plain(w, http.StatusOK, "ready")
+		if reason := notReady(r.Context(), d); reason != "" {
+			plain(w, http.StatusServiceUnavailable, reason)
+			return
 		}
+		plain(w, http.StatusOK, "ready")
 	})
 	if d.Backup != nil && d.BackupAuth.Token != "" {
 		mux.Handle("GET /backup", backupHandler(d.Backup, d.BackupAuth, d.Log))
@@ -84,6 +83,17 @@ func AdminHandler(d AdminDeps) http.Handler {
 		plain(w, http.StatusOK, "nudgebot "+d.Version+": /metrics /healthz /readyz /backup")
 	})
 	return mux
+}
+
+// notReady returns why the bot cannot serve people yet, or "" if it can.
+func notReady(ctx context.Context, d AdminDeps) string {
+	switch {
+	case d.Bot == nil || !d.Bot.Connected():
+		return "not ready: waiting for the Socket Mode Connection to Slack"
+	case !d.Metrics.HasTicked():
+		return "not ready: waiting for the scheduler's first tick"
+	}
+	return writesRefused(ctx, d.Writes)
 }
 
 // unhealthy returns why the bot cannot do its work, or "" if it can.
@@ -160,6 +170,7 @@ type AdminDB interface {
 	HealthDB
 	BackupSource
 	DBStats
+	WriteHealth
 }
 
 // Start listens on the address, so a port already taken stops start-up
@@ -174,7 +185,7 @@ func (a *Admin) Start(bot Connection, db AdminDB, auth BackupAuth) error {
 		return fmt.Errorf("metrics.addr %s: cannot listen: %w (pick a free port, or leave metrics.addr empty to turn the listener off)", a.addr, err)
 	}
 	a.srv = &http.Server{
-		Handler: AdminHandler(AdminDeps{Version: a.version, Metrics: a.metrics, Bot: bot, DB: db, Backup: db, BackupAuth: auth, Log: a.log}),
+		Handler: AdminHandler(AdminDeps{Version: a.version, Metrics: a.metrics, Bot: bot, DB: db, Backup: db, BackupAuth: auth, Log: a.log, Writes: db}),
 		// /backup sends a copy already on disk, so even a large database
 		// goes out over loopback well inside the write timeout; a client
 		// that stalls is cut off rather than kept forever.
