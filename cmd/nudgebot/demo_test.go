@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,4 +108,55 @@ func TestEmulatorOutOfRunPath(t *testing.T) {
 func isIdent(e ast.Expr, name string) bool {
 	id, ok := e.(*ast.Ident)
 	return ok && id.Name == name
+}
+
+// Ensure the demo tells a story that holds together, pinned by its key
+// lines: a form is shown once with what was typed in it; a reflection is
+// private or shared, never both; counts agree with their nouns; channels
+// read as Slack shows them; the "hear more" promise is the one the
+// product keeps; and the digest a week later counts a week that was
+// lived, not a week skipped.
+func TestDemoTranscript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo runs for several seconds")
+	}
+	var out, stderr strings.Builder
+	if code := cmdDemo(t.Context(), []string{"-step", "1ms"}, &out, &stderr, nil); code != 0 {
+		t.Fatalf("demo exited %d: %s\n%s", code, stderr.String(), out.String())
+	}
+	got := out.String()
+	pinned := []string{
+		"Priya (08:30 Europe/London) fills in the form and submits it:\n      Your reflection: I let Jo decide the vendor question without me.",
+		"One thing I will do next: hand the roadmap review to Jo as well",
+		"Saved as #1, to be shared with your name in the digest of #leadership-team and nowhere else; 1 reflection so far.",
+		"Sent to your DMs with me: 1 reflection and 1 nudge, as JSON and as Markdown.",
+		"Aiko (01:00 Asia/Tokyo) fills in the form and submits it:\n      What would you like to hear more about?: how we chose this year's two priorities",
+		"Thanks: your answer is kept without your name. The team sees the answers, never who wrote them, in the digest after this pulse, and only if at least 5 people wrote in",
+		"— Tuesday to Friday, not shown: each gets their nudge at their own time and marks it done —",
+		"*3.6* out of 5, from 5 answers",
+		"Done: ",
+	}
+	for _, want := range pinned {
+		if !strings.Contains(got, want) {
+			t.Errorf("the transcript lacks %q", want)
+		}
+	}
+	for _, never := range []string{"<#", "<@", `submits "`, "1 reflections", "1 nudges", "*0* nudges received", "it will appear, without your name, in the next digest"} {
+		if strings.Contains(got, never) {
+			t.Errorf("the transcript contains %q", never)
+		}
+	}
+	if n := strings.Count(got, "fills in the form"); n != 2 {
+		t.Errorf("forms filled in: %d lines, want 2 (Priya's reflection, Aiko's answer), each once", n)
+	}
+	for line := range strings.SplitSeq(got, "\n") {
+		if strings.Contains(line, "privately") && strings.Contains(line, "share") {
+			t.Errorf("a line says both private and shared: %q", line)
+		}
+	}
+	_, later, ok := strings.Cut(got, "— A week later")
+	received := regexp.MustCompile(`\*(\d+)\* nudges received`).FindStringSubmatch(later)
+	if !ok || received == nil || received[1] == "0" {
+		t.Errorf("the digest a week later does not count the week's nudges: %v\n%s", received, later)
+	}
 }
