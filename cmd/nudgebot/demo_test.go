@@ -33,47 +33,55 @@ func parseDir(t *testing.T, dir string) map[string]*ast.File {
 	return files
 }
 
-// Ensure the emulator the binary carries for `nudgebot demo` stays out of
-// `nudgebot run`: only demo.go imports slackemu, nothing but the command
-// table reaches into demo.go, and slackemu runs no code at package
-// initialisation (no init function, no package variable built by a call
-// or a map literal), so merely linking it costs `run` nothing.
+// emulatorFiles are the files of the commands that reach the emulator:
+// the demo, and the emulator served for `run` to be tried against.
+var emulatorFiles = map[string]bool{"demo.go": true, "emulator.go": true}
+
+// Ensure the emulator the binary carries for `nudgebot demo` and
+// `nudgebot emulator` stays out of `nudgebot run`: only their files
+// import slackemu, nothing but the command table reaches into them, and
+// slackemu runs no code at package initialisation (no init function, no
+// package variable built by a call or a map literal), so merely linking
+// it costs `run` nothing.
 func TestEmulatorOutOfRunPath(t *testing.T) {
 	const emu = "github.com/nudgebot/nudgebot/slackemu"
 	files := parseDir(t, ".")
-	demoNames := map[string]bool{}
-	for _, d := range files["demo.go"].Decls {
-		switch d := d.(type) {
-		case *ast.FuncDecl:
-			if d.Recv == nil {
-				demoNames[d.Name.Name] = true
-			}
-		case *ast.GenDecl:
-			for _, s := range d.Specs {
-				switch s := s.(type) {
-				case *ast.TypeSpec:
-					demoNames[s.Name.Name] = true
-				case *ast.ValueSpec:
-					for _, n := range s.Names {
-						demoNames[n.Name] = true
+	fenced := map[string]bool{}
+	for name := range emulatorFiles {
+		for _, d := range files[name].Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil {
+					fenced[d.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						fenced[s.Name.Name] = true
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							fenced[n.Name] = true
+						}
 					}
 				}
 			}
 		}
 	}
+	entries := map[string]bool{"cmdDemo": true, "cmdEmulator": true}
 	for name, f := range files {
-		if name == "demo.go" {
+		if emulatorFiles[name] {
 			continue
 		}
 		for _, imp := range f.Imports {
 			if p, _ := strconv.Unquote(imp.Path.Value); p == emu {
-				t.Errorf("%s imports slackemu; only demo.go may", name)
+				t.Errorf("%s imports slackemu; only the demo's and the emulator command's files may", name)
 			}
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			id, ok := n.(*ast.Ident)
-			if ok && demoNames[id.Name] && !(name == "main.go" && id.Name == "cmdDemo") {
-				t.Errorf("%s uses %s from demo.go; only the command table may reach the demo", name, id.Name)
+			if ok && fenced[id.Name] && !(name == "main.go" && entries[id.Name]) {
+				t.Errorf("%s uses %s from the demo or the emulator command; only the command table may reach them", name, id.Name)
 			}
 			return true
 		})
