@@ -83,6 +83,11 @@ func TestE2E_DiskFull(t *testing.T) {
 		t.Fatal("40 reflections were saved on a full disk: the disk was not full")
 	}
 	contains(t, refused, "couldn't save that", "nothing was saved", "try again", "Your words, so nothing is lost", "Thought about who decides")
+	// Everyone keeps trying: each is answered, the log does not grow a
+	// line per attempt.
+	for range 5 {
+		contains(t, h.say(ana.ID, "/reflect", text), "nothing was saved")
+	}
 	code, body := get("/readyz")
 	if code != 503 {
 		t.Errorf("disk full: /readyz = %d %q, want 503", code, body)
@@ -109,6 +114,9 @@ func TestE2E_DiskFull(t *testing.T) {
 	logs := allLogs.String()[logsBefore:]
 	if n := strings.Count(logs, "database writes are failing"); n != 1 {
 		t.Errorf("the fault was logged %d times within the test's minute, want once", n)
+	}
+	if n := len(regexp.MustCompile(`level=(WARN|ERROR)`).FindAllString(logs, -1)); n != 1 {
+		t.Errorf("%d warnings and errors logged during the fault, want only the one that says so:\n%s", n, logs)
 	}
 	if !strings.Contains(logs, "database writes succeed again") {
 		t.Error("the recovery was not logged")
