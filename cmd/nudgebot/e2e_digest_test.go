@@ -140,7 +140,7 @@ func TestDigestAndPulse(t *testing.T) {
 	}
 	// Said the same to every writer, the first as the last: when the
 	// answers show, not that this one will.
-	contains(t, h.lastEphemeralWith(dan.ID, "without your name"), "only if at least 3 people wrote in")
+	contains(t, h.lastEphemeralWith(dan.ID, "your answer is kept without your name"), "only if at least 3 people wrote in")
 	// "Hear more" answers show once enough people wrote them, whoever
 	// voted: two more.
 	for _, who := range []string{ana.ID, ben.ID} {
@@ -149,7 +149,7 @@ func TestDigestAndPulse(t *testing.T) {
 		if _, err := h.emu.SubmitView(h.ctx(), who, m.ID, map[string]map[string]string{"hear_more": {"text": "hiring plans"}}); err != nil {
 			t.Fatal(err)
 		}
-		h.lastEphemeralWith(who, "without your name")
+		h.lastEphemeralWith(who, "your answer is kept without your name")
 	}
 	h.waitFor("chloe's vote confirmed", func() bool { return len(h.emu.Ephemerals(chloe.ID)) > 0 })
 
