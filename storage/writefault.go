@@ -46,8 +46,9 @@ const headroom = 1 << 20
 // writeHealth remembers whether the disk is refusing writes, from the
 // first refusal until a commit succeeds again with headroom to spare.
 type writeHealth struct {
-	refused atomic.Uint64 // write calls refused since Open
-	probing atomic.Bool   // a probe write is under way
+	refused  atomic.Uint64 // write calls refused since Open
+	probing  atomic.Bool   // a probe write is under way
+	standing atomic.Bool   // fault is set: the one check every commit makes
 
 	mu    sync.Mutex
 	fault error     // the latest refusal; nil while writes succeed
@@ -67,12 +68,9 @@ const (
 // committed records a commit that reached the disk, ending a fault
 // when the disk holding dir has headroom (or cannot tell).
 func (h *writeHealth) committed(log *slog.Logger, now time.Time, dir string) {
-	h.mu.Lock()
-	if h.fault == nil {
-		h.mu.Unlock()
+	if !h.standing.Load() {
 		return
 	}
-	h.mu.Unlock()
 	if free, ok := freeBytes(dir); ok && free < headroom {
 		return
 	}
@@ -83,6 +81,7 @@ func (h *writeHealth) committed(log *slog.Logger, now time.Time, dir string) {
 	}
 	since, n := h.since, h.inRun
 	h.fault, h.inRun = nil, 0
+	h.standing.Store(false)
 	quiet, ok := h.mayLog(msgRecovered, now)
 	h.mu.Unlock()
 	if ok {
@@ -98,6 +97,7 @@ func (h *writeHealth) failed(log *slog.Logger, now time.Time, err error) {
 		h.since = now
 	}
 	h.fault = err
+	h.standing.Store(true)
 	h.inRun++
 	since := h.since
 	quiet, ok := h.mayLog(msgFailing, now)
