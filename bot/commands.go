@@ -436,7 +436,8 @@ func statusText(st app.Status, now time.Time) string {
 		"Your work has: "+Escape(sub.Contexts.Describe())+".",
 		pause,
 		fmt.Sprintf("Streak: %d %s done in a row.", st.Streak, plural(st.Streak, "nudge", "nudges")),
-		fmt.Sprintf("Last 4 weeks: %d leading and %d managing %s acted on.", st.Lead, st.Manage, plural(st.Lead+st.Manage, "nudge", "nudges")),
+		// The noun goes with the count beside it: "1 leading and 0 managing nudges".
+		fmt.Sprintf("Last 4 weeks: %d leading and %d managing %s acted on.", st.Lead, st.Manage, plural(st.Manage, "nudge", "nudges")),
 	)
 }
 

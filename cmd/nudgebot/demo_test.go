@@ -138,6 +138,7 @@ func TestDemoTranscript(t *testing.T) {
 		"One thing I will do next: hand the roadmap review to Jo as well",
 		"Saved as #1, to be shared with your name in the digest of #leadership-team and nowhere else; 1 reflection so far.",
 		"Sent to your DMs with me: 1 reflection and 1 nudge, as JSON and as Markdown.",
+		"Last 4 weeks: 1 leading and 0 managing nudges acted on.",
 		"Aiko (01:00 Asia/Tokyo) fills in the form and submits it:\n      What would you like to hear more about?: how we chose this year's two priorities",
 		"Thanks: your answer is kept without your name. The team sees the answers, never who wrote them, in the digest after this pulse, and only if at least 5 people wrote in",
 		"— Tuesday to Friday, not shown: each gets their nudge at their own time and marks it done —",
