@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -151,13 +152,16 @@ func (db *DB) ProbeWrite() error {
 		return err
 	}
 	defer db.health.probing.Store(false)
-	at := db.now().UTC().Format(time.RFC3339Nano)
-	err := db.commit(func(tx *bolt.Tx) error {
+	at, err := json.Marshal(db.now().UTC())
+	if err != nil {
+		return fmt.Errorf("probe write: %w", err)
+	}
+	err = db.commit(func(tx *bolt.Tx) error {
 		meta := tx.Bucket([]byte(bucketMeta))
 		if meta == nil {
-			return errors.New("no meta bucket")
+			return missingBucket(bucketMeta)
 		}
-		return meta.Put([]byte(keyWriteProbe), []byte(at))
+		return meta.Put([]byte(keyWriteProbe), at)
 	})
 	if err != nil {
 		return fmt.Errorf("probe write: %w", err)
