@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,8 +51,12 @@ type AdminDeps struct {
 }
 
 // AdminHandler serves /metrics, /healthz, /readyz and, when the
-// database is given, /backup.
+// database and a token are given, /backup.
 func AdminHandler(d AdminDeps) http.Handler {
+	return adminHandler(d, newCopier(d.Backup, d.BackupAuth.Dir, d.Log))
+}
+
+func adminHandler(d AdminDeps, c *copier) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
@@ -62,6 +68,30 @@ func AdminHandler(d AdminDeps) http.Handler {
 		Timeout:           10 * time.Second,
 		EnableOpenMetrics: true,
 	}))
+	healthRoutes(mux, d)
+	if d.Backup != nil && d.BackupAuth.Token != "" {
+		mux.Handle("GET /backup", guardBackup(c, d.BackupAuth.Token, d.Log))
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		plain(w, http.StatusOK, "nudgebot "+d.Version+": /metrics /healthz /readyz /backup")
+	})
+	return mux
+}
+
+// socketHandler serves the tools on the Unix socket: /healthz, /readyz
+// and /backup. The socket's mode (0600, owner only) is its guard: a
+// process that can connect could read the database file itself.
+func socketHandler(d AdminDeps, c *copier) http.Handler {
+	mux := http.NewServeMux()
+	healthRoutes(mux, d)
+	if d.Backup != nil {
+		mux.Handle("GET /backup", c)
+	}
+	return mux
+}
+
+// healthRoutes adds /healthz and /readyz.
+func healthRoutes(mux *http.ServeMux, d AdminDeps) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if reason := unhealthy(r.Context(), d); reason != "" {
 			plain(w, http.StatusServiceUnavailable, reason)
@@ -76,20 +106,13 @@ func AdminHandler(d AdminDeps) http.Handler {
 		}
 		plain(w, http.StatusOK, "ready")
 	})
-	if d.Backup != nil && d.BackupAuth.Token != "" {
-		mux.Handle("GET /backup", backupHandler(d.Backup, d.BackupAuth, d.Log))
-	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		plain(w, http.StatusOK, "nudgebot "+d.Version+": /metrics /healthz /readyz /backup")
-	})
-	return mux
 }
 
 // notReady returns why the bot cannot serve people yet, or "" if it can.
 func notReady(ctx context.Context, d AdminDeps) string {
 	switch {
 	case d.Bot == nil || !d.Bot.Connected():
-		return "not ready: waiting for the Socket Mode Connection to Slack"
+		return "not ready: waiting for the Socket Mode connection to Slack"
 	case !d.Metrics.HasTicked():
 		return "not ready: waiting for the scheduler's first tick"
 	}
@@ -137,35 +160,35 @@ func plain(w http.ResponseWriter, code int, msg string) {
 	fmt.Fprintln(w, msg)
 }
 
-// Admin is the operator's HTTP listener in `nudgebot run`. A nil *Admin
-// (metrics.addr empty) does nothing, so the caller needs no conditionals.
+// Admin is what a running bot offers operators: the Unix socket beside
+// the database (backups and health for the tools on this machine, with no
+// setting needed) and, when metrics.addr is set, the HTTP listener
+// (/metrics, /healthz, /readyz, /backup).
 type Admin struct {
-	addr    string
-	version string
+	cfg     AdminConfig
 	log     *slog.Logger
 	metrics *Metrics
-	srv     *http.Server
-	served  chan struct{}
+	srvs    []*http.Server
+	served  sync.WaitGroup
+	socket  string // the socket's path once listening, to remove at Stop
 }
 
-// NewAdmin prepares the listener on addr; it is nil when addr is empty.
-func NewAdmin(addr, version string, log *slog.Logger) *Admin {
-	if addr == "" {
-		return nil
-	}
-	return &Admin{addr: addr, version: version, log: log.With("component", "admin"), metrics: NewMetrics(version, time.Now)}
+// AdminConfig says where Admin listens.
+type AdminConfig struct {
+	Addr    string // metrics.addr: the HTTP listener; "" for none
+	Socket  string // SocketPath(cfg); "" for none
+	Version string
 }
 
-// Metrics is what the bot and the core report into; nil without a
-// listener.
-func (a *Admin) Metrics() *Metrics {
-	if a == nil {
-		return nil
-	}
-	return a.metrics
+// NewAdmin prepares the listeners; nothing listens until Start.
+func NewAdmin(cfg AdminConfig, log *slog.Logger) *Admin {
+	return &Admin{cfg: cfg, log: log.With("component", "admin"), metrics: NewMetrics(cfg.Version, time.Now)}
 }
 
-// AdminDB is what the running bot's database offers the listener.
+// Metrics is what the bot and the core report into.
+func (a *Admin) Metrics() *Metrics { return a.metrics }
+
+// AdminDB is what the running bot's database offers the listeners.
 type AdminDB interface {
 	HealthDB
 	BackupSource
@@ -173,19 +196,38 @@ type AdminDB interface {
 	WriteHealth
 }
 
-// Start listens on the address, so a port already taken stops start-up
-// with a clear message rather than leaving the bot unobservable.
+// Start listens. A taken metrics.addr stops start-up with a clear message
+// rather than leaving the bot unobservable; a socket that cannot be made
+// is logged and the bot runs on, as everything but a backup of the
+// running bot still works.
 func (a *Admin) Start(bot Connection, db AdminDB, auth BackupAuth) error {
-	if a == nil {
-		return nil
-	}
 	a.metrics.WatchDB(db, a.log)
-	ln, err := net.Listen("tcp", a.addr)
-	if err != nil {
-		return fmt.Errorf("metrics.addr %s: cannot listen: %w (pick a free port, or leave metrics.addr empty to turn the listener off)", a.addr, err)
+	d := AdminDeps{Version: a.cfg.Version, Metrics: a.metrics, Bot: bot, DB: db, Backup: db, BackupAuth: auth, Log: a.log, Writes: db}
+	c := newCopier(db, auth.Dir, a.log)
+	if a.cfg.Addr != "" {
+		ln, err := net.Listen("tcp", a.cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("metrics.addr %s: cannot listen: %w (pick a free port, or leave metrics.addr empty to turn the listener off)", a.cfg.Addr, err)
+		}
+		a.serve(ln, adminHandler(d, c))
+		a.log.Info("admin endpoints listening", "addr", ln.Addr().String(), "paths", "/metrics /healthz /readyz /backup")
 	}
-	a.srv = &http.Server{
-		Handler: AdminHandler(AdminDeps{Version: a.version, Metrics: a.metrics, Bot: bot, DB: db, Backup: db, BackupAuth: auth, Log: a.log, Writes: db}),
+	if a.cfg.Socket != "" {
+		ln, err := listenSocket(a.cfg.Socket)
+		if err != nil {
+			a.log.Error("no socket for backups and health checks: `nudgebot backup` of the running bot needs metrics.addr instead", "socket", a.cfg.Socket, "error", err)
+			return nil
+		}
+		a.socket = a.cfg.Socket
+		a.serve(ln, socketHandler(d, c))
+		a.log.Info("serving backups and health on a socket only this user can open", "socket", a.cfg.Socket)
+	}
+	return nil
+}
+
+func (a *Admin) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{
+		Handler: h,
 		// /backup sends a copy already on disk, so even a large database
 		// goes out over loopback well inside the write timeout; a client
 		// that stalls is cut off rather than kept forever.
@@ -195,28 +237,27 @@ func (a *Admin) Start(bot Connection, db AdminDB, auth BackupAuth) error {
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	a.served = make(chan struct{})
-	go func() {
-		defer close(a.served)
-		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("admin listener stopped; /metrics, /healthz and /backup are unavailable until restart", "error", err)
+	a.srvs = append(a.srvs, srv)
+	a.served.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("admin listener stopped; its endpoints are unavailable until restart", "addr", ln.Addr().String(), "error", err)
 		}
-	}()
-	a.log.Info("admin endpoints listening", "addr", ln.Addr().String(), "paths", "/metrics /healthz /readyz /backup")
-	return nil
+	})
 }
 
-// Stop shuts the listener down before the database closes, letting a
-// backup in progress finish for a few seconds.
+// Stop shuts the listeners down before the database closes, letting a
+// backup in progress finish for a few seconds, and removes the socket.
 func (a *Admin) Stop() {
-	if a == nil || a.srv == nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := a.srv.Shutdown(ctx); err != nil {
-		a.log.Warn("admin listener did not stop in time; closing its connections", "error", err)
-		_ = a.srv.Close()
+	for _, srv := range a.srvs {
+		if err := srv.Shutdown(ctx); err != nil {
+			a.log.Warn("admin listener did not stop in time; closing its connections", "error", err)
+			_ = srv.Close()
+		}
 	}
-	<-a.served
+	a.served.Wait()
+	if a.socket != "" {
+		_ = os.Remove(a.socket)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,18 +44,21 @@ type BackupAuth struct {
 	Dir   string // for the temporary copy; the database's own directory
 }
 
-// backupHandler serves a consistent copy of the live database to one
-// client at a time. Only a client on the same machine (by address and by
-// Host header) with the token gets it. The copy is first written to an
-// unlinked temporary file under one read transaction, as fast as the
-// disk allows, and only then streamed: a slow or stalled client must not
-// hold a read transaction, which would stall writes that need the file
-// to grow (and a compaction queued behind them would then stall reads).
+// backupHandler serves a consistent copy of the live database over
+// TCP. Only a client on the same machine (by address and by Host header)
+// with the token gets it.
 func backupHandler(db BackupSource, auth BackupAuth, log *slog.Logger) http.Handler {
+	return guardBackup(newCopier(db, auth.Dir, log), auth.Token, log)
+}
+
+// guardBackup lets through to next only a request from this machine,
+// addressed to it by a loopback name, with the token: any local process,
+// a sidecar, a port-forward or a web page using DNS rebinding can reach
+// a loopback port.
+func guardBackup(next http.Handler, token string, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var busy atomic.Bool
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case !fromLoopback(r.RemoteAddr):
@@ -65,19 +69,44 @@ func backupHandler(db BackupSource, auth BackupAuth, log *slog.Logger) http.Hand
 			log.Warn("refused a backup request naming another host; a web page may be trying DNS rebinding", "remote", r.RemoteAddr)
 			plain(w, http.StatusForbidden, "backups are served only to requests addressed to this machine by a loopback address: run `nudgebot backup` where nudgebot runs")
 			return
-		case !bearerMatches(r, auth.Token):
+		case !bearerMatches(r, token):
 			log.Warn("refused a backup request without the backup token", "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="nudgebot backup"`)
 			plain(w, http.StatusUnauthorized, "a backup needs the backup token: run `nudgebot backup`, which reads it from "+backupTokenFileName+" beside the key file, or NUDGEBOT_BACKUP_TOKEN")
 			return
 		}
-		if !busy.CompareAndSwap(false, true) {
-			plain(w, http.StatusServiceUnavailable, "a backup is already in progress: try again when it has finished")
-			return
-		}
-		defer busy.Store(false)
-		serveCopy(w, db, auth.Dir, log)
+		next.ServeHTTP(w, r)
 	})
+}
+
+// copier serves a consistent copy of the live database to one client at
+// a time, whichever way it came (the Unix socket or /backup). The copy is
+// first written to an unlinked temporary file under one read
+// transaction, as fast as the disk allows, and only then streamed: a slow
+// or stalled client must not hold a read transaction, which would stall
+// writes that need the file to grow (and a compaction queued behind them
+// would then stall reads).
+type copier struct {
+	db   BackupSource
+	dir  string
+	log  *slog.Logger
+	busy atomic.Bool
+}
+
+func newCopier(db BackupSource, dir string, log *slog.Logger) *copier {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &copier{db: db, dir: dir, log: log}
+}
+
+func (c *copier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !c.busy.CompareAndSwap(false, true) {
+		plain(w, http.StatusServiceUnavailable, "a backup is already in progress: try again when it has finished")
+		return
+	}
+	defer c.busy.Store(false)
+	serveCopy(w, c.db, c.dir, c.log)
 }
 
 // serveCopy copies the database to a temporary file, then streams it.
@@ -152,45 +181,76 @@ func backupURL(addr string) (string, error) {
 	return "http://" + net.JoinHostPort(host, port) + "/backup", nil
 }
 
-// fetchBackup asks the nudgebot listening on addr for a backup and
-// writes it to w. It fails unless the bot confirms, after the last byte,
-// that it sent exactly what arrived.
-func fetchBackup(ctx context.Context, addr, token string, w io.Writer, stderr io.Writer) (int64, error) {
-	u, err := backupURL(addr)
+// remote is a running bot's backup endpoint: its Unix socket, or its
+// /backup over HTTP.
+type remote struct {
+	client *http.Client
+	url    string
+	token  string // "" over the socket, whose mode is its guard
+	where  string // for messages: the socket's path or the URL
+}
+
+// runningBot finds how to ask the nudgebot holding the database for a
+// copy: the socket beside the database, which every bot serves, else
+// /backup when metrics.addr is set. The error says what to do when
+// neither is there.
+func (t Tool) runningBot() (remote, error) {
+	cfg := t.Config
+	sock := SocketPath(cfg)
+	if info, err := os.Stat(sock); err == nil && info.Mode()&fs.ModeSocket != 0 {
+		return remote{client: socketClient(sock), url: "http://nudgebot/backup", where: sock}, nil
+	}
+	if cfg.Metrics.Addr == "" {
+		return remote{}, Mark(storage.ErrInUse, fmt.Errorf("%s is in use by a running nudgebot, but there is no socket at %s to ask it for a copy (a nudgebot older than this one, or one run with another storage.path) and metrics.addr is not set: restart nudgebot with this version, or stop it and run this again", cfg.Storage.Path, sock))
+	}
+	u, err := backupURL(cfg.Metrics.Addr)
 	if err != nil {
-		return 0, err
+		return remote{}, Mark(ErrConfig, err)
+	}
+	token, err := BackupToken(cfg, t.Getenv, false)
+	if err != nil {
+		return remote{}, err
 	}
 	client := &http.Client{Transport: &http.Transport{
 		Proxy:                 nil, // the database must never travel through a proxy
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		ResponseHeaderTimeout: 30 * time.Second,
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return remote{client: client, url: u, token: token, where: u}, nil
+}
+
+// fetch asks the running bot for a copy and writes it to w, reporting
+// progress as what. It fails unless the bot confirms, after the last
+// byte, that it sent exactly what arrived.
+func (r remote) fetch(ctx context.Context, w io.Writer, stderr io.Writer, what string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
-		return 0, fmt.Errorf("backup request to %s: %w", u, err)
+		return 0, fmt.Errorf("backup request to %s: %w", r.where, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := client.Do(req)
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	resp, err := r.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("no nudgebot answered at %s (%w): check that the running nudgebot uses this config's metrics.addr, or stop it and back up the file directly", u, err)
+		return 0, fmt.Errorf("no nudgebot answered at %s (%w): check that the running nudgebot uses this config, or stop it and run this again", r.where, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, fmt.Errorf("the running nudgebot at %s refused the backup: %s: %s", u, resp.Status, oneLine(string(body)))
+		return 0, fmt.Errorf("the running nudgebot at %s refused the backup: %s: %s", r.where, resp.Status, oneLine(string(body)))
 	}
 	total, _ := strconv.ParseInt(resp.Header.Get(headerSizeHint), 10, 64)
-	prog := newProgress(stderr, "backing up", total, ByteSize)
+	prog := newProgress(stderr, what, total, ByteSize)
 	n, err := io.Copy(io.MultiWriter(w, prog), resp.Body)
 	prog.Done()
 	if err != nil {
-		return n, fmt.Errorf("receiving the backup from %s after %s: %w", u, ByteSize(n), err)
+		return n, fmt.Errorf("receiving the backup from %s after %s: %w", r.where, ByteSize(n), err)
 	}
 	if e := resp.Trailer.Get(trailerError); e != "" {
 		return n, fmt.Errorf("the running nudgebot failed while writing the backup: %s", e)
 	}
 	if sent := resp.Trailer.Get(trailerBytes); sent != strconv.FormatInt(n, 10) {
-		return n, fmt.Errorf("the backup from %s ended early: received %d bytes but the bot confirmed %q; try again", u, n, sent)
+		return n, fmt.Errorf("the backup from %s ended early: received %d bytes but the bot confirmed %q; try again", r.where, n, sent)
 	}
 	return n, nil
 }
@@ -203,12 +263,12 @@ type BackupResult struct {
 
 // Backup writes a consistent, checked copy of the database to out: read
 // directly when no nudgebot holds the file, else streamed by the running
-// bot.
+// bot through its socket (or /backup).
 func (t Tool) Backup(ctx context.Context, out string) (BackupResult, error) {
-	cfg, getenv, stderr := t.Config, t.Getenv, t.stderr()
+	cfg, stderr := t.Config, t.stderr()
 	path := cfg.Storage.Path
-	if SameFile(out, path) {
-		return BackupResult{}, fmt.Errorf("%s is the database itself: name a different file for the backup", out)
+	if err := t.checkOutput(out, t.Force); err != nil {
+		return BackupResult{}, err
 	}
 	db, err := openReadOnly(path)
 	switch {
@@ -216,7 +276,7 @@ func (t Tool) Backup(ctx context.Context, out string) (BackupResult, error) {
 		defer db.Close()
 		total, _ := db.Size()
 		var n int64
-		err := writeAtomic(out, func(f *os.File) error {
+		err := writeAtomic(out, t.Force, func(f *os.File) error {
 			prog := newProgress(stderr, "backing up", total, ByteSize)
 			defer prog.Done()
 			var err error
@@ -225,20 +285,17 @@ func (t Tool) Backup(ctx context.Context, out string) (BackupResult, error) {
 		}, VerifyDatabase)
 		return BackupResult{Bytes: n, Source: "read directly: no nudgebot was running"}, err
 	case errors.Is(err, storage.ErrInUse):
-		if cfg.Metrics.Addr == "" {
-			return BackupResult{}, fmt.Errorf("%s is in use by a running nudgebot, and metrics.addr is not set, so it cannot hand out a backup: set metrics.addr (e.g. 127.0.0.1:9090) in the config and restart nudgebot, or stop nudgebot and run backup again", path)
-		}
-		token, err := BackupToken(cfg, getenv, false)
+		bot, err := t.runningBot()
 		if err != nil {
 			return BackupResult{}, err
 		}
 		var n int64
-		err = writeAtomic(out, func(f *os.File) error {
+		err = writeAtomic(out, t.Force, func(f *os.File) error {
 			var err error
-			n, err = fetchBackup(ctx, cfg.Metrics.Addr, token, f, stderr)
+			n, err = bot.fetch(ctx, f, stderr, "backing up")
 			return err
 		}, VerifyDatabase)
-		return BackupResult{Bytes: n, Source: "streamed by the running nudgebot"}, err
+		return BackupResult{Bytes: n, Source: "streamed by the running nudgebot through " + bot.where}, err
 	default:
 		return BackupResult{}, err
 	}

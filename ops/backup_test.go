@@ -81,7 +81,7 @@ func TestBackupHandler_Guards(t *testing.T) {
 	}
 }
 
-// bigSource writes size bytes, far more than a Connection buffers, and
+// bigSource writes size bytes, far more than a connection buffers, and
 // says when it has finished: when the database's read transaction ends.
 type bigSource struct {
 	size int64

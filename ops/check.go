@@ -14,6 +14,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/storage"
 )
 
@@ -31,42 +32,30 @@ func (t Tool) Check(ctx context.Context, stdout io.Writer) []error {
 
 func (t Tool) checkDatabase(stdout io.Writer) []error {
 	path := t.Config.Storage.Path
-	dir := filepath.Dir(path)
-	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
-		return []error{Mark(ErrNoDatabase, fmt.Errorf("database directory %s does not exist or is not a directory: create it (owned by the user nudgebot runs as) or fix storage.path", dir))}
+	if err := checkDirectory(filepath.Dir(path)); err != nil {
+		return []error{err}
 	}
-	// What run does first: create a file beside the database (the
-	// database itself, or nudgebot.key). A file created exclusively under
-	// a random name and removed at once leaves nothing behind.
-	probe, err := os.CreateTemp(dir, ".nudgebot-check-*")
-	if err != nil {
-		return []error{fmt.Errorf("nudgebot cannot create files in %s (%w): give the user nudgebot runs as write access, or check the file system is not read-only", dir, err)}
-	}
-	_ = probe.Close()
-	_ = os.Remove(probe.Name())
-
 	keys, err := toolKeys(t.Config, t.Getenv)
 	if err != nil {
 		return []error{err}
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	_, statErr := os.Stat(path)
+	if keys == nil {
+		if err := t.checkNoKey(path, stdout); err != nil {
+			return []error{err}
+		}
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
 		fmt.Fprintf(stdout, "database %s does not exist yet: `nudgebot run` creates it\n", path)
 		return nil
 	}
 	// Opening for writing, then closing at once, changes nothing (no lock
 	// is taken) and finds a read-only file or file system.
-	if f, err := os.OpenFile(path, os.O_RDWR, 0); err != nil {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
 		return []error{fmt.Errorf("database %s cannot be opened for writing (%w): it must be writable by the user nudgebot runs as", path, err)}
-	} else {
-		_ = f.Close()
 	}
-	if keys == nil {
-		// run would create a key; it must not when data is sealed.
-		if err := sealedWithout(path); err != nil {
-			beside, _ := keySource(t.Config, t.getenv)
-			return []error{Mark(ErrKey, fmt.Errorf("%w; no key was found (%s and storage.key_file are not set, %s does not exist)", err, storage.EnvSecretKey, beside))}
-		}
-	}
+	_ = f.Close()
 	db, err := storage.Open(path, storage.Options{Timeout: time.Second, ReadOnly: true, Keys: keys})
 	if errors.Is(err, storage.ErrInUse) {
 		fmt.Fprintf(stdout, "database %s is held by a running nudgebot (or another process): that is expected while the bot runs; stop it to check the file itself, or use `nudgebot backup` and check the copy\n", path)
@@ -82,6 +71,38 @@ func (t Tool) checkDatabase(stdout io.Writer) []error {
 		return []error{fmt.Errorf("database: %w", err)}
 	}
 	fmt.Fprintf(stdout, "database ok: %s\n", path)
+	return nil
+}
+
+// checkDirectory tries what run does first: create a file in the
+// database's directory (the database itself, or nudgebot.key). A file
+// created exclusively under a random name and removed at once leaves
+// nothing behind.
+func checkDirectory(dir string) error {
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return Mark(ErrNoDatabase, fmt.Errorf("database directory %s does not exist or is not a directory: create it (owned by the user nudgebot runs as) or fix storage.path", dir))
+	}
+	probe, err := os.CreateTemp(dir, ".nudgebot-check-*")
+	if err != nil {
+		return fmt.Errorf("nudgebot cannot create files in %s (%w): give the user nudgebot runs as write access, or check the file system is not read-only", dir, err)
+	}
+	_ = probe.Close()
+	_ = os.Remove(probe.Name())
+	return nil
+}
+
+// checkNoKey says what run will do with no key configured: refuse, when
+// the database holds data sealed with a key (which it names), else
+// create nudgebot.key beside the database. A database another process
+// holds cannot be looked into; the bot holding it has its key.
+func (t Tool) checkNoKey(path string, stdout io.Writer) error {
+	beside, _ := keySource(t.Config, t.getenv)
+	switch err := sealedWithout(path); {
+	case errors.Is(err, storage.ErrKeyMissing):
+		return Mark(ErrKey, fmt.Errorf("%w; no key was found (%s and storage.key_file are not set, %s does not exist)", err, storage.EnvSecretKey, beside))
+	case err == nil:
+		fmt.Fprintf(stdout, "no reflection key is configured: `nudgebot run` will create %s beside the database; set %s or storage.key_file to keep the key apart from the data\n", beside, storage.EnvSecretKey)
+	}
 	return nil
 }
 
@@ -104,4 +125,21 @@ func (t Tool) checkSlack(ctx context.Context, stdout io.Writer) []error {
 		fmt.Fprintln(stdout, "app token ok: socket mode connection can be opened")
 	}
 	return problems
+}
+
+// BotTokenRefused asks Slack (auth.test) whether it accepts the bot
+// token, for `run` at start: a wrong or revoked bot token would otherwise
+// leave a bot connected over Socket Mode (which takes the app token) and
+// healthy to every probe, failing each post. It returns an error marked
+// ErrSlackAuth only when Slack answers that the token is refused; when
+// Slack cannot be reached it returns nil, as the bot retries by itself.
+func BotTokenRefused(ctx context.Context, cfg config.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	api := slack.New(cfg.Slack.BotToken.Reveal(), slack.OptionAPIURL(cfg.Slack.APIURL), slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second}))
+	_, err := api.AuthTestContext(ctx)
+	if err != nil && ExitCode(err) == ExitSlackAuth {
+		return Mark(ErrSlackAuth, fmt.Errorf("the bot token was refused: auth.test: %w (check SLACK_BOT_TOKEN and that the app is installed)", err))
+	}
+	return nil
 }

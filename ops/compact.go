@@ -17,7 +17,7 @@ func (t Tool) Compact() (before, after int64, err error) {
 	// Open would create a missing file; compacting nothing is a mistake
 	// in storage.path worth reporting.
 	if _, err := os.Stat(path); err != nil {
-		return 0, 0, fmt.Errorf("no database at %s: check storage.path (or %s): %w", path, config.EnvStoragePath, err)
+		return 0, 0, Mark(ErrNoDatabase, fmt.Errorf("no database at %s: check storage.path (or %s): %w", path, config.EnvStoragePath, err))
 	}
 	// Opening read-write checks that the configured keys open every
 	// reflection, so a database with reflections needs them here too.
@@ -25,7 +25,7 @@ func (t Tool) Compact() (before, after int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	inUse := fmt.Errorf("%s is in use by a running nudgebot: stop nudgebot first (e.g. systemctl stop nudgebot), then run compact again", path)
+	inUse := Mark(storage.ErrInUse, fmt.Errorf("%s is in use by a running nudgebot: stop nudgebot first (e.g. systemctl stop nudgebot), then run compact again", path))
 	// A read-write open migrates and stamps the file before it checks the
 	// keys, so check them first: a refused compact must leave the file
 	// exactly as it was.

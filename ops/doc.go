@@ -7,6 +7,8 @@
 // parsing: cmd/nudgebot only parses flags, wires and maps errors to exit
 // codes (see ExitCode).
 //
-// The tools never talk to Slack and never create a key or a token: what
-// they made up would open nothing and only leave a misleading file.
+// The data tools (backup, restore, export, compact, health) never talk to
+// Slack, and no tool creates a key or a token: what it made up would open
+// nothing and only leave a misleading file. check, and run at start
+// (BotTokenRefused), ask Slack whether it accepts the tokens.
 package ops

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/storage"
 )
@@ -117,7 +116,7 @@ func (t Tool) Export(ctx context.Context, w io.Writer) (ExportCounts, error) {
 	if err != nil {
 		return ExportCounts{}, err
 	}
-	db, cleanup, err := openSnapshot(ctx, cfg, getenv, keys, stderr)
+	db, cleanup, err := t.openSnapshot(ctx, keys)
 	if err != nil {
 		return ExportCounts{}, err
 	}
@@ -168,8 +167,8 @@ func (t Tool) Export(ctx context.Context, w io.Writer) (ExportCounts, error) {
 // openSnapshot opens the configured database for reading: the file
 // itself when no nudgebot holds it, else a copy the running nudgebot
 // streams, kept in a private temporary directory that cleanup removes.
-func openSnapshot(ctx context.Context, cfg config.Config, getenv func(string) string, keys *storage.Keys, stderr io.Writer) (*storage.DB, func(), error) {
-	path := cfg.Storage.Path
+func (t Tool) openSnapshot(ctx context.Context, keys *storage.Keys) (*storage.DB, func(), error) {
+	path := t.Config.Storage.Path
 	db, err := storage.Open(path, storage.Options{ReadOnly: true, Timeout: lockWait, Keys: keys})
 	if err == nil {
 		return db, func() { _ = db.Close() }, nil
@@ -177,10 +176,7 @@ func openSnapshot(ctx context.Context, cfg config.Config, getenv func(string) st
 	if !errors.Is(err, storage.ErrInUse) {
 		return nil, nil, err
 	}
-	if cfg.Metrics.Addr == "" {
-		return nil, nil, fmt.Errorf("%s is in use by a running nudgebot, and metrics.addr is not set, so it cannot hand out a copy: set metrics.addr (e.g. 127.0.0.1:9090) and restart nudgebot, or stop nudgebot and run this again", path)
-	}
-	token, err := BackupToken(cfg, getenv, false)
+	bot, err := t.runningBot()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -190,8 +186,8 @@ func openSnapshot(ctx context.Context, cfg config.Config, getenv func(string) st
 	}
 	removeDir := func() { _ = os.RemoveAll(dir) }
 	snap := filepath.Join(dir, "nudgebot.db")
-	err = writeAtomic(snap, func(f *os.File) error {
-		_, err := fetchBackup(ctx, cfg.Metrics.Addr, token, f, stderr)
+	err = writeAtomic(snap, false, func(f *os.File) error {
+		_, err := bot.fetch(ctx, f, t.stderr(), "copying the database from the running nudgebot")
 		return err
 	}, nil)
 	if err != nil {

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"syscall"
 
 	"github.com/nudgebot/nudgebot/storage"
 )
@@ -28,17 +30,72 @@ func VerifyDatabase(path string) error {
 // writeAtomic writes path through a fresh temporary file beside it
 // (os.CreateTemp: a new name, created exclusively, never a link someone
 // planted): fill writes it, it is synced, verify (if any) checks it, and
-// only then does it replace path. Nothing is left behind on failure.
-func writeAtomic(path string, fill func(*os.File) error, verify func(tmp string) error) error {
+// only then is it put in place: over an existing path only when replace
+// is set, else by a hard link that fails if the name was taken
+// meanwhile. Nothing is left behind on failure.
+func writeAtomic(path string, replace bool, fill func(*os.File) error, verify func(tmp string) error) error {
 	tmp, err := writeTempChecked(path, fill, verify)
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	defer os.Remove(tmp) // after a link; a no-op after a rename
+	switch err := os.Link(tmp, path); {
+	case err == nil:
+	case errors.Is(err, fs.ErrExist) && !replace:
+		return fmt.Errorf("%s appeared while it was being written: nothing was written over it; choose another name, or add -force to replace it", path)
+	case !replace && !linkUnsupported(err):
 		return fmt.Errorf("move %s into place: %w", path, err)
+	default:
+		// Replacing, or links are not supported here: a rename, after one
+		// more look when nothing may be replaced.
+		if _, err := os.Lstat(path); err == nil && !replace {
+			return fmt.Errorf("%s appeared while it was being written: nothing was written over it; choose another name, or add -force to replace it", path)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("move %s into place: %w", path, err)
+		}
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// linkUnsupported reports whether a hard link failed because the file
+// system has none, not because of the names involved.
+func linkUnsupported(err error) bool {
+	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EXDEV)
+}
+
+// checkOutput refuses out when it is the database, its key file or the
+// backup token file, even with force: writing there would destroy what
+// the command exists to keep. Any other existing file is refused unless
+// force is set. Names are compared as files (os.SameFile, symlinks and
+// hard links resolved), not as strings.
+func (t Tool) checkOutput(out string, force bool) error {
+	cfg := t.Config
+	key := cfg.Storage.KeyFile
+	if key == "" {
+		key = filepath.Join(filepath.Dir(cfg.Storage.Path), storage.KeyFileName)
+	}
+	for _, p := range []struct{ what, path string }{
+		{"the database (storage.path)", cfg.Storage.Path},
+		{"the reflection key file", key},
+		{"the backup token file", BackupTokenPath(cfg)},
+	} {
+		if SameFile(out, p.path) {
+			return Mark(ErrConfig, fmt.Errorf("%s is %s: nothing was written; name a different file (-force never writes over it)", out, p.what))
+		}
+	}
+	info, err := os.Lstat(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("cannot look at %s: %w", out, err)
+	case info.IsDir():
+		return Mark(ErrConfig, fmt.Errorf("%s is a directory: name the file to write, e.g. %s", out, filepath.Join(out, "nudgebot-backup.db")))
+	case !force:
+		return Mark(ErrConfig, fmt.Errorf("%s already exists: nothing was written; choose a new name, or add -force to replace it", out))
+	}
+	return nil
 }
 
 // writeTempChecked creates a temporary file with mode 0600 beside path,
@@ -131,16 +188,43 @@ func fileOwner(info os.FileInfo) (uid, gid int, ok bool) {
 }
 
 // SameFile reports whether a and b name the same file or directory,
-// existing or not.
+// existing or not: existing files are compared with os.SameFile (so
+// symlinks and hard links are seen through), missing ones by their
+// absolute paths with the symlinks in their directories resolved.
 func SameFile(a, b string) bool {
 	ia, errA := os.Stat(a)
 	ib, errB := os.Stat(b)
 	if errA == nil && errB == nil {
 		return os.SameFile(ia, ib)
 	}
-	absA, errA := filepath.Abs(a)
-	absB, errB := filepath.Abs(b)
-	return errA == nil && errB == nil && absA == absB
+	if errA == nil || errB == nil {
+		return false // one exists, the other not
+	}
+	ra, rb := resolved(a), resolved(b)
+	return ra != "" && ra == rb
+}
+
+// resolved is path made absolute with symlinks resolved as far as they
+// exist; "" if that fails.
+func resolved(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	dir, base := filepath.Split(abs)
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = r
+	} else if d := resolved(filepath.Clean(dir)); d != "" && filepath.Clean(dir) != abs {
+		dir = d
+	}
+	// A dangling symlink names where it points.
+	if target, err := os.Readlink(abs); err == nil {
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(dir, target)
+		}
+		return filepath.Clean(target)
+	}
+	return filepath.Join(dir, base)
 }
 
 // progress reports a long copy on stderr: redrawn in place at most ten

@@ -25,7 +25,11 @@ func RunKeys(cfg config.Config, getenv func(string) string, log *slog.Logger) (*
 	}
 	if beside, configured := keySource(cfg, getenv); !configured {
 		if _, err := os.Stat(beside); errors.Is(err, fs.ErrNotExist) {
-			if err := sealedWithout(cfg.Storage.Path); err != nil {
+			err := sealedWithout(cfg.Storage.Path)
+			if errors.Is(err, storage.ErrInUse) {
+				return nil, err // no key is made beside a file another process holds
+			}
+			if err != nil {
 				return nil, Mark(ErrKey, fmt.Errorf("%w; no key was found: %s is not set, storage.key_file is not set, and %s does not exist (a new key is made there only for a database with no reflections yet): restore the key file or set %s", err, storage.EnvSecretKey, beside, storage.EnvSecretKey))
 			}
 		}
@@ -46,15 +50,16 @@ func keySource(cfg config.Config, getenv func(string) string) (beside string, co
 }
 
 // sealedWithout reports storage's ErrKeyMissing error (naming the key ids
-// the data was sealed with) when the database at path holds sealed data;
-// nil when there is no database or nothing sealed in it. Other errors
-// (in use, damaged) are left for the real open to report.
+// the data was sealed with) when the database at path holds sealed data,
+// and ErrInUse when another process holds it, so nobody can tell; nil
+// when there is no database or nothing sealed in it. Damage is left for
+// the real open to report.
 func sealedWithout(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return nil
 	}
 	err := keysCover(path, nil)
-	if errors.Is(err, storage.ErrKeyMissing) {
+	if errors.Is(err, storage.ErrKeyMissing) || errors.Is(err, storage.ErrInUse) {
 		return err
 	}
 	return nil

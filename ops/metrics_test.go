@@ -98,7 +98,7 @@ func TestHealthz_DatabaseHangs(t *testing.T) {
 	})
 }
 
-// Ensure /readyz waits for both the Connection and the first tick.
+// Ensure /readyz waits for both the connection and the first tick.
 func TestReadyz(t *testing.T) {
 	m := NewMetrics("test", nil)
 	conn := &switchConn{}
@@ -108,10 +108,10 @@ func TestReadyz(t *testing.T) {
 		code int
 		want string
 	}{
-		{func() {}, 503, "waiting for the Socket Mode Connection"},
+		{func() {}, 503, "waiting for the Socket Mode connection"},
 		{func() { conn.set(true) }, 503, "waiting for the scheduler's first tick"},
 		{func() { m.Ticked(0) }, 200, "ready"},
-		{func() { conn.set(false) }, 503, "waiting for the Socket Mode Connection"},
+		{func() { conn.set(false) }, 503, "waiting for the Socket Mode connection"},
 	}
 	for i, s := range steps {
 		s.do()

@@ -18,11 +18,8 @@ import (
 func (t Tool) Restore(in string) (kept string, err error) {
 	cfg, getenv, stderr := t.Config, t.Getenv, t.stderr()
 	path := cfg.Storage.Path
-	if SameFile(in, path) {
-		return "", fmt.Errorf("%s is the database itself: name the backup file to restore from", in)
-	}
-	if err := VerifyDatabase(in); err != nil {
-		return "", fmt.Errorf("%s is not a usable backup, so nothing was changed: %w", in, err)
+	if err := checkBackupFile(in, path); err != nil {
+		return "", err
 	}
 	warnIfKeysDiffer(cfg, getenv, in, stderr)
 
@@ -34,7 +31,7 @@ func (t Tool) Restore(in string) (kept string, err error) {
 	case err == nil:
 		defer live.Close()
 	case errors.Is(err, storage.ErrInUse):
-		return "", fmt.Errorf("%s is in use by a running nudgebot: stop nudgebot first (e.g. systemctl stop nudgebot), then run restore again; nothing was changed", path)
+		return "", Mark(storage.ErrInUse, fmt.Errorf("%s is in use by a running nudgebot: stop nudgebot first (e.g. systemctl stop nudgebot), then run restore again; nothing was changed", path))
 	case errors.Is(err, fs.ErrNotExist):
 		exists = false
 	case errors.Is(err, storage.ErrCorrupt), errors.Is(err, storage.ErrNewerSchema):
@@ -132,4 +129,20 @@ func keysCover(path string, keys *storage.Keys) error {
 		return err
 	}
 	return db.Close()
+}
+
+// checkBackupFile refuses, before anything is touched, an input that is
+// missing, is the database itself, or does not open and pass the
+// consistency check.
+func checkBackupFile(in, path string) error {
+	if _, err := os.Stat(in); err != nil {
+		return Mark(ErrConfig, fmt.Errorf("the backup file %s cannot be read (%w): check its name; nothing was changed", in, err))
+	}
+	if SameFile(in, path) {
+		return Mark(ErrConfig, fmt.Errorf("%s is the database itself: name the backup file to restore from", in))
+	}
+	if err := VerifyDatabase(in); err != nil {
+		return fmt.Errorf("%s is not a usable backup, so nothing was changed: %w", in, err)
+	}
+	return nil
 }

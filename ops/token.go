@@ -36,10 +36,10 @@ const (
 	maxTokenFileSize  = 4 << 10
 )
 
-// backupTokenPath is where the token file is: metrics.backup_token_file,
+// BackupTokenPath is where the token file is: metrics.backup_token_file,
 // or beside the key file (storage.key_file, or the key file nudgebot
 // keeps beside the database).
-func backupTokenPath(cfg config.Config) string {
+func BackupTokenPath(cfg config.Config) string {
 	if cfg.Metrics.BackupTokenFile != "" {
 		return cfg.Metrics.BackupTokenFile
 	}
@@ -63,7 +63,7 @@ func BackupToken(cfg config.Config, getenv func(string) string, create bool) (st
 			return v, nil
 		}
 	}
-	path := backupTokenPath(cfg)
+	path := BackupTokenPath(cfg)
 	tok, err := readTokenFile(path)
 	if errors.Is(err, fs.ErrNotExist) && create {
 		return createTokenFile(path)
@@ -152,10 +152,11 @@ func loopbackHost(host string) bool {
 }
 
 // BackupAuthFor loads (creating it if need be) the token /backup asks
-// for, when the admin listener is on; only a starting bot calls it.
-func BackupAuthFor(adm *Admin, cfg config.Config, getenv func(string) string) (BackupAuth, error) {
-	if adm == nil {
-		return BackupAuth{}, nil
+// for, when the HTTP listener is on (metrics.addr); only a starting bot
+// calls it. The socket needs no token.
+func BackupAuthFor(cfg config.Config, getenv func(string) string) (BackupAuth, error) {
+	if cfg.Metrics.Addr == "" {
+		return BackupAuth{Dir: filepath.Dir(cfg.Storage.Path)}, nil
 	}
 	tok, err := BackupToken(cfg, getenv, true)
 	if err != nil {

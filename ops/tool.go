@@ -15,6 +15,9 @@ type Tool struct {
 	Config config.Config
 	Getenv func(string) string // nil: an empty environment
 	Stderr io.Writer           // progress and warnings; nil discards them
+	// Force lets a backup or an export replace an existing file; never
+	// the database, the key file or the backup token file.
+	Force bool
 }
 
 func (t Tool) stderr() io.Writer {
@@ -34,8 +37,11 @@ func (t Tool) getenv(k string) string {
 // ExportFile writes the export to the file out, which appears only once
 // complete.
 func (t Tool) ExportFile(ctx context.Context, out string) (ExportCounts, error) {
+	if err := t.checkOutput(out, t.Force); err != nil {
+		return ExportCounts{}, err
+	}
 	var counts ExportCounts
-	err := writeAtomic(out, func(f *os.File) error {
+	err := writeAtomic(out, t.Force, func(f *os.File) error {
 		var err error
 		counts, err = t.Export(ctx, f)
 		return err

@@ -258,11 +258,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 // serve runs the bot until ctx ends, then closes the database. Its
 // errors are logged as they happen.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, tune func(*knobs)) error {
-	adm := ops.NewAdmin(cfg.Metrics.Addr, version, log) // nil when metrics.addr is empty
+	if err := ops.BotTokenRefused(ctx, cfg); err != nil {
+		log.Error("cannot start", "error", err)
+		return err
+	}
+	adm := ops.NewAdmin(ops.AdminConfig{Addr: cfg.Metrics.Addr, Socket: ops.SocketPath(cfg), Version: version}, log)
 	w, err := wire(cfg, log, getenv, func(k *knobs) {
-		if m := adm.Metrics(); m != nil {
-			k.Metrics = m
-		}
+		k.Metrics = adm.Metrics()
 		if tune != nil {
 			tune(k) // after, so tests can still override
 		}
@@ -271,7 +273,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func
 		log.Error("cannot start", "error", err)
 		return err
 	}
-	auth, err := ops.BackupAuthFor(adm, cfg, getenv)
+	auth, err := ops.BackupAuthFor(cfg, getenv)
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return errors.Join(ops.Mark(ops.ErrConfig, err), w.Close())

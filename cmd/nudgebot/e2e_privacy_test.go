@@ -242,8 +242,8 @@ func TestBackupEndpointGuardsAndStalledReader(t *testing.T) {
 	addr := freeAddr(t)
 	h.cfg.Metrics.Addr = addr
 	h.start()
-	adm := ops.NewAdmin(addr, version, slog.New(slog.NewTextHandler(io.MultiWriter(&allLogs, testWriter{t}), nil)))
-	auth, err := ops.BackupAuthFor(adm, h.cfg, func(string) string { return "" })
+	adm := ops.NewAdmin(ops.AdminConfig{Addr: addr, Version: version}, slog.New(slog.NewTextHandler(io.MultiWriter(&allLogs, testWriter{t}), nil)))
+	auth, err := ops.BackupAuthFor(h.cfg, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

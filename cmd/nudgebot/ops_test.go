@@ -272,8 +272,8 @@ func TestBackup_Errors(t *testing.T) {
 		want    string
 		code    int
 	}{
-		{name: "ErrLockedNoListener", locked: true, code: ops.ExitFailed,
-			want: "in use by a running nudgebot, and metrics.addr is not set"},
+		{name: "ErrLockedNoListener", locked: true, code: ops.ExitDatabase,
+			want: "is in use by a running nudgebot, but there is no socket at"},
 		{name: "ErrNobodyAnswers", locked: true, addr: closedPort, code: ops.ExitFailed,
 			want: "no nudgebot answered at http://127.0.0.1:"},
 		{name: "ErrNoToken", locked: true, code: ops.ExitFailed, noToken: true,
@@ -304,7 +304,7 @@ func TestBackup_Errors(t *testing.T) {
 				w.Header().Set("Nudgebot-Backup-Bytes", "8192")
 			}),
 			want: "the copy failed its check, so it was discarded"},
-		{name: "ErrOutIsDatabase", out: "DB", code: ops.ExitFailed, want: "is the database itself"},
+		{name: "ErrOutIsDatabase", out: "DB", code: ops.ExitConfig, want: "is the database (storage.path)"},
 		{name: "ErrNoOut", out: "-", code: ops.ExitConfig, want: "give the one file to write the backup to"},
 	}
 	for _, tt := range tests {
@@ -374,11 +374,12 @@ func TestRestore(t *testing.T) {
 		prior   bool // a .before-restore from an earlier restore exists
 		code    int
 		want    string
+		notWant string
 	}{
 		{name: "OK", current: "db", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
 		{name: "OverDamaged", current: "corrupt", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
 		{name: "IntoEmptyPlace", current: "none", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
-		{name: "ErrLocked", current: "db", input: makeBackup, locked: true, code: ops.ExitFailed,
+		{name: "ErrLocked", current: "db", input: makeBackup, locked: true, code: ops.ExitDatabase,
 			want: "in use by a running nudgebot: stop nudgebot first"},
 		{name: "ErrCorruptInput", current: "db", code: ops.ExitDatabase, want: "is not a usable backup, so nothing was changed",
 			input: func(t *testing.T) string {
@@ -397,7 +398,7 @@ func TestRestore(t *testing.T) {
 				}
 				return p
 			}},
-		{name: "ErrMissingInput", current: "db", code: ops.ExitFailed, want: "is not a usable backup",
+		{name: "ErrMissingInput", current: "db", code: ops.ExitConfig, want: "nope.db cannot be read", notWant: "storage.path",
 			input: func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope.db") }},
 		{name: "ErrPriorRestore", current: "db", input: makeBackup, prior: true, code: ops.ExitFailed,
 			want: "already exists, left by an earlier restore"},
@@ -431,6 +432,9 @@ func TestRestore(t *testing.T) {
 			}
 			if !strings.Contains(stdout+stderr, tt.want) {
 				t.Errorf("output=%q\nwant it to contain %q", stdout+stderr, tt.want)
+			}
+			if tt.notWant != "" && strings.Contains(stdout+stderr, tt.notWant) {
+				t.Errorf("output=%q\nwant it not to mention %q", stdout+stderr, tt.notWant)
 			}
 			if _, err := os.Stat(site.db + ".restore.tmp"); !errors.Is(err, os.ErrNotExist) {
 				t.Error("restore left its temporary file behind")
@@ -580,7 +584,7 @@ func TestCompact(t *testing.T) {
 	}
 
 	code, _, stderr := tool(t, "compact", "-config", site.cfg)
-	if code != ops.ExitFailed || !strings.Contains(stderr, "in use by a running nudgebot: stop nudgebot first") {
+	if code != ops.ExitDatabase || !strings.Contains(stderr, "in use by a running nudgebot: stop nudgebot first") {
 		t.Errorf("compact of a database in use: exit %d, %q; want refusal", code, stderr)
 	}
 
@@ -609,7 +613,7 @@ func TestCompact(t *testing.T) {
 func TestCompact_Missing(t *testing.T) {
 	site := newOpsSite(t, "")
 	code, _, stderr := tool(t, "compact", "-config", site.cfg)
-	if code != ops.ExitFailed || !strings.Contains(stderr, "no database at") {
+	if code != ops.ExitDatabase || !strings.Contains(stderr, "no database at") {
 		t.Errorf("exit %d, %q; want a refusal naming the path", code, stderr)
 	}
 	if _, err := os.Stat(site.db); !errors.Is(err, os.ErrNotExist) {

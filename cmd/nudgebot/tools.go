@@ -10,7 +10,7 @@ import (
 	"github.com/nudgebot/nudgebot/ops"
 )
 
-const backupHelp = `Usage: nudgebot backup [-config FILE] OUT
+const backupHelp = `Usage: nudgebot backup [-config FILE] [-force] OUT
 
 Writes a consistent copy of the database to OUT while nudgebot keeps
 running, then checks that the copy opens and passes the consistency check.
@@ -20,16 +20,21 @@ backup token (NUDGEBOT_BACKUP_TOKEN, or the file nudgebot.backup-token
 beside the key file, or metrics.backup_token_file); otherwise the file is
 read directly. OUT appears only once complete and checked (it is written
 to a fresh temporary file beside it first), with mode 0600: it holds
-everyone's data.`
+everyone's data. An existing OUT is replaced only with -force, and never
+when it is the database, the key file or the backup token file.`
 
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	tool, pos, err := opsSetup("backup", backupHelp, args, stderr, getenv, nil)
+	var force *bool
+	tool, pos, err := opsSetup("backup", backupHelp, args, stderr, getenv, func(fs *flag.FlagSet) {
+		force = fs.Bool("force", false, forceUsage)
+	})
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usageError("give the one file to write the backup to, e.g. nudgebot backup -config config.yaml nudgebot-backup.db")
 	}
+	tool.Force = *force
 	res, err := tool.Backup(ctx, pos[0])
 	if err != nil {
 		return err
@@ -67,7 +72,7 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	return nil
 }
 
-const exportHelp = `Usage: nudgebot export [-config FILE] [-o OUT] [-strict]
+const exportHelp = `Usage: nudgebot export [-config FILE] [-o OUT [-force]] [-strict]
 
 Writes every record people own as JSON lines, one object per line, each
 with a "kind": "subscriber", "delivery" or "reflection". It walks the
@@ -81,14 +86,20 @@ named on standard error, and the closing line counts what was written
 and what was left out, and why; with -strict, any record left out makes
 the exit status 1. Works while nudgebot runs (through its /backup
 endpoint, which needs metrics.addr) or when it is stopped. Without -o the
-lines go to standard output. The export holds everyone's data: store it
-as carefully as the database.`
+lines go to standard output; OUT appears only once complete, and an
+existing OUT is replaced only with -force (never the database, the key
+file or the backup token file). The export holds everyone's data: store
+it as carefully as the database.`
+
+// forceUsage is the -force flag's help, the same for every tool.
+const forceUsage = "replace OUT if it exists (never the database, the key file or the backup token file)"
 
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var out *string
-	var strict *bool
+	var strict, force *bool
 	tool, pos, err := opsSetup("export", exportHelp, args, stderr, getenv, func(fs *flag.FlagSet) {
 		out = fs.String("o", "", "write to this file (created with mode 0600) instead of standard output")
+		force = fs.Bool("force", false, forceUsage)
 		strict = fs.Bool("strict", false, "exit with status 1 if any record was left out (no key for it, or damaged); what could be read is still written")
 	})
 	if err != nil {
@@ -98,6 +109,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return usageError("unexpected argument %q: to write to a file, use -o FILE", pos[0])
 	}
 	var counts ops.ExportCounts
+	tool.Force = *force
 	if *out == "" {
 		counts, err = tool.Export(ctx, stdout)
 	} else {
@@ -198,3 +210,32 @@ func withoutTokens(getenv func(string) string) func(string) string {
 // creates a key file: a key a tool made up would open nothing and would
 // only leave a misleading file beside the database. nil means no key is
 // configured.
+
+const healthHelp = `Usage: nudgebot health [-config FILE] [-ready]
+
+Asks the nudgebot running with this config, over the socket beside its
+database (storage.path + ".sock"), whether it is healthy: connected to
+Slack, its database answering and undamaged. With -ready, whether it is
+ready: connected and its scheduler has run. Prints the bot's answer and
+exits 0 when healthy (or ready), 1 otherwise. It needs no port, shell or
+curl, so it serves as a container's HEALTHCHECK, e.g. in distroless:
+HEALTHCHECK CMD ["/usr/local/bin/nudgebot", "health"]`
+
+func cmdHealth(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var ready *bool
+	tool, pos, err := opsSetup("health", healthHelp, args, stderr, getenv, func(fs *flag.FlagSet) {
+		ready = fs.Bool("ready", false, "ask whether the bot is ready (/readyz) rather than healthy (/healthz)")
+	})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("unexpected argument %q", pos[0])
+	}
+	answer, err := tool.Health(ctx, *ready)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, answer)
+	return nil
+}
