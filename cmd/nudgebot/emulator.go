@@ -101,7 +101,7 @@ func (e *emulated) introduce() {
 	e.say("  export SLACK_API_URL=%s", url)
 	e.say("  export SLACK_BOT_TOKEN=%s", emulatorBotToken)
 	e.say("  export SLACK_APP_TOKEN=%s", emulatorAppToken)
-	e.say("then, in another terminal: nudgebot run -config config.yaml (add metrics.addr for /metrics, /healthz, /readyz and backups).")
+	e.say("then, in another terminal: nudgebot run -config config.yaml (with metrics.addr set for /metrics, /healthz and /readyz); nudgebot backup works as in production.")
 	e.say("Channel #leadership-team (%s) has everyone; add it under digests to get its digest.", demoChannel)
 	var names []string
 	for _, p := range demoTeam {
