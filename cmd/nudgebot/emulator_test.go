@@ -99,6 +99,13 @@ func TestEmulatorCommand(t *testing.T) {
 	if !strings.Contains(out.String()+errOut.String(), "streamed by the running nudgebot") {
 		t.Errorf("backup did not go through the running bot: %s%s", out.String(), errOut.String())
 	}
+	for _, args := range [][]string{{"health", "-config", cfgPath}, {"health", "-ready", "-config", cfgPath}} {
+		out.Reset()
+		errOut.Reset()
+		if code := run(ctx, args, &out, &errOut, getenv); code != 0 {
+			t.Errorf("%v against the bot on the emulator exited %d: %s%s", args, code, out.String(), errOut.String())
+		}
+	}
 	if _, err := io.WriteString(typed, "quit\n"); err != nil {
 		t.Fatal(err)
 	}
