@@ -95,6 +95,14 @@ func (d *demo) say(format string, args ...any) {
 	fmt.Fprintf(d.out, "[%s] %s\n", stamp, d.asSlackShows(fmt.Sprintf(format, args...)))
 }
 
+// print writes a line of the demo's own between what people see, under
+// the lock say takes: the emulator's events print from its goroutines.
+func (d *demo) print(format string, args ...any) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	fmt.Fprintf(d.out, format+"\n", args...)
+}
+
 // asSlackShows shows channel and people mentions as Slack shows them to
 // a reader: #leadership-team, @Aiko.
 func (d *demo) asSlackShows(s string) string {
@@ -349,20 +357,20 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 	}
 	b := w.Bot
 	defer stop()
-	fmt.Fprintln(d.out, "nudgebot demo: the real bot, wired exactly as `nudgebot run`, talking Socket Mode")
-	fmt.Fprintln(d.out, "and the Web API to a built-in Slack emulator. Five managers in five time zones;")
-	fmt.Fprintf(d.out, "simulated time moves 15 minutes every %s.\n\n", step)
+	d.print("nudgebot demo: the real bot, wired exactly as `nudgebot run`, talking Socket Mode")
+	d.print("and the Web API to a built-in Slack emulator. Five managers in five time zones;")
+	d.print("simulated time moves 15 minutes every %s.\n", step)
 	d.say("nudgebot connected over Socket Mode")
 
 	if err := d.morning(ctx, b, step); err != nil {
 		return err
 	}
 	d.afterwards(ctx, b)
-	fmt.Fprintln(d.out, "\n— Tuesday to Friday, not shown: each gets their nudge at their own time and marks it done —")
-	fmt.Fprintf(d.out, "(%s)\n", d.fastForward(ctx, b, w.DB, fridayDigest))
+	d.print("\n— Tuesday to Friday, not shown: each gets their nudge at their own time and marks it done —")
+	d.print("(%s)", d.fastForward(ctx, b, w.DB, fridayDigest))
 	d.friday(ctx, b, w.DB)
-	fmt.Fprintf(d.out, "\nDone: %d nudge messages delivered over two weeks (snoozed ones come back), each at 09:00 or the time the person chose, in their own zone.\n", d.nudges())
-	fmt.Fprintln(d.out, "Run it for real: see README.md, \"Running against a real workspace\".")
+	d.print("\nDone: %d nudge messages delivered over two weeks (snoozed ones come back), each at 09:00 or the time the person chose, in their own zone.", d.nudges())
+	d.print("Run it for real: see README.md, \"Running against a real workspace\".")
 	return nil
 }
 
@@ -494,7 +502,7 @@ func (d *demo) morning(ctx context.Context, b *bot.Bot, step time.Duration) erro
 
 // afterwards shows reflections, status and App Home.
 func (d *demo) afterwards(ctx context.Context, b *bot.Bot) {
-	fmt.Fprintln(d.out, "\n— Reflections: private by default, sealed at rest —")
+	d.print("\n— Reflections: private by default, sealed at rest —")
 	aiko, marco := demoTeam[0].ID, demoTeam[1].ID
 	d.command(ctx, aiko, "/reflect Conceded a fair point to the platform team; the meeting turned from a fight into planning.")
 	d.command(ctx, marco, "/reflect <!channel> I still run every agenda myself")
@@ -502,7 +510,7 @@ func (d *demo) afterwards(ctx context.Context, b *bot.Bot) {
 	d.command(ctx, aiko, "/reflect export")
 	d.command(ctx, marco, "/nudge status")
 
-	fmt.Fprintln(d.out, "\n— Aiko opens the app's Home tab —")
+	d.print("\n— Aiko opens the app's Home tab —")
 	if _, err := d.emu.OpenAppHome(ctx, aiko); err != nil {
 		d.say("(demo) could not open the home tab: %v", err)
 	} else if err := d.emu.WaitFor(ctx, func() bool { _, ok := d.emu.HomeView(aiko); return ok }); err != nil {
@@ -517,7 +525,7 @@ var fridayDigest = time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC)
 // friday posts the team digest, has everyone answer the clarity pulse,
 // and a week later, the week lived, shows its result.
 func (d *demo) friday(ctx context.Context, b *bot.Bot, due dueIndex) {
-	fmt.Fprintln(d.out, "\n— Friday: the team digest and the clarity pulse —")
+	d.print("\n— Friday: the team digest and the clarity pulse —")
 	d.clock.Set(fridayDigest)
 	b.RunDigest(ctx, demoChannel)
 	aiko := demoTeam[0].ID
@@ -533,8 +541,9 @@ func (d *demo) friday(ctx context.Context, b *bot.Bot, due dueIndex) {
 		}
 	}
 	d.settle(ctx, b)
-	fmt.Fprintln(d.out, "\n— The next week, not shown: each gets their nudge at their own time and marks it done —")
-	fmt.Fprintf(d.out, "(%s)\n", d.fastForward(ctx, b, due, fridayDigest.AddDate(0, 0, 7)))
-	fmt.Fprintln(d.out, "\n— A week later: the next digest shows the pulse, anonymously —")
+	d.print("\n— The next week, not shown: each gets their nudge at their own time and marks it done —")
+	d.print("(%s)", d.fastForward(ctx, b, due, fridayDigest.AddDate(0, 0, 7)))
+	d.print("\n— A week later: the next digest shows the pulse, anonymously —")
 	b.RunDigest(ctx, demoChannel)
+	d.settle(ctx, b)
 }
