@@ -18,6 +18,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/storage/boltwalk"
 )
 
 // Errors that Open and the data methods return, always wrapped with the
@@ -27,9 +28,14 @@ var (
 	// holds the file's lock.
 	ErrInUse = errors.New("database is in use by another process")
 
-	// ErrCorrupt means the file is not a usable database: empty when data
-	// was expected, truncated, damaged, or not a bbolt file at all.
-	ErrCorrupt = errors.New("database is damaged")
+	// ErrDamaged means the file is not a usable database: empty when data
+	// was expected, truncated, damaged, or not a bbolt file at all. Open
+	// returns it having changed nothing; cmd maps it to its exit code for
+	// a damaged database.
+	ErrDamaged = errors.New("database is damaged")
+
+	// ErrCorrupt is ErrDamaged, by its older name.
+	ErrCorrupt = ErrDamaged
 
 	// ErrNewerSchema means the file was written by a newer nudgebot.
 	ErrNewerSchema = errors.New("database schema is newer than this nudgebot")
@@ -125,10 +131,12 @@ type DB struct {
 // or damaged (ErrCorrupt) or from a newer nudgebot (ErrNewerSchema), and
 // never writes to a file it refuses. Older schemas are migrated.
 //
-// Its check of the file is the quick structural one (quickCheck), which
-// reads a few pages however large the file is, so start-up time and
-// memory do not grow with it. Check reads everything; StartCheck runs it
-// in the background.
+// Before bbolt maps an existing file, Open walks every page of it
+// (package boltwalk, in time linear in its size and bounded memory,
+// reading with pread): bbolt panics, loops or faults on some damaged
+// files, and none of that can be caught once it has begun. A damaged
+// file is refused with ErrDamaged. The records themselves are checked by
+// Check, which StartCheck runs in the background.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultTimeout
@@ -152,10 +160,17 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := checkFile(path, opts.ReadOnly, log); err != nil {
 		return nil, err
 	}
+	walked, err := walkFile(path, opts)
+	if err != nil {
+		return nil, err
+	}
 
 	bdb, err := openBolt(path, opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := sameSnapshot(bdb, path, walked); err != nil {
+		return nil, errors.Join(err, closeRefused(bdb))
 	}
 	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly, retention: opts.Retention}
 
@@ -245,10 +260,7 @@ func openBolt(path string, opts Options) (bdb *bolt.DB, err error) {
 	case err == nil:
 		return bdb, nil
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, &openError{
-			msg:   fmt.Sprintf("database %s is in use by another process: stop the other nudgebot, or point storage.path elsewhere", path),
-			kinds: []error{ErrInUse, err},
-		}
+		return nil, inUseError(path, err)
 	case isCorruption(err):
 		return nil, corruptError(path, err)
 	default:
@@ -308,9 +320,6 @@ func (db *DB) inspect() (version int, err error) {
 		}
 		if info.Size() < tx.Size() {
 			return corruptError(db.path, fmt.Errorf("file is %d bytes but holds %d bytes of data: it was truncated", info.Size(), tx.Size()))
-		}
-		if err := quickCheck(tx); err != nil {
-			return corruptError(db.path, err)
 		}
 		version, err = readSchemaVersion(tx)
 		if err != nil {
@@ -459,7 +468,7 @@ func (db *DB) Close() error {
 // Path is the file the database lives in.
 func (db *DB) Path() string { return db.path }
 
-// Check walks every page of the file (walkSnapshot) and, on a tree the
+// Check walks every page of the file (boltwalk.Walk) and, on a tree the
 // walk found sound, runs bbolt's own consistency check too (two readings
 // of the same structure, so a gap in one is not a gap in both; bbolt's
 // follows page ids through its mapping, where damage the walk names
@@ -522,7 +531,7 @@ func (db *DB) checkSnapshot(f *os.File, stop func() error) error {
 	} else {
 		defer rollback(wtx)
 	}
-	if err := walkSnapshot(f, db.bolt.Info().PageSize, meta, stop); err != nil {
+	if err := boltwalk.Walk(f, meta, stop); err != nil {
 		if errors.Is(err, errCheckStopped) {
 			return err
 		}
@@ -562,7 +571,7 @@ func (db *DB) checkSnapshot(f *os.File, stop func() error) error {
 // of the snapshot as it is. A read-only open has no writer lock to take
 // (wtx is nil) and needs none: it holds the file's shared lock, which
 // keeps any writing process out.
-func (db *DB) pinSnapshot(f *os.File) (wtx, rtx *bolt.Tx, meta snapMeta, err error) {
+func (db *DB) pinSnapshot(f *os.File) (wtx, rtx *bolt.Tx, meta boltwalk.Meta, err error) {
 	if !db.bolt.IsReadOnly() {
 		if wtx, err = db.bolt.Begin(true); err != nil {
 			return nil, nil, meta, err
@@ -574,7 +583,7 @@ func (db *DB) pinSnapshot(f *os.File) (wtx, rtx *bolt.Tx, meta snapMeta, err err
 	}
 	var info os.FileInfo
 	if info, err = f.Stat(); err == nil {
-		meta, err = readSnapMeta(f, db.bolt.Info().PageSize, info.Size(), uint64(rtx.ID()))
+		meta, err = boltwalk.SnapshotMeta(f, db.bolt.Info().PageSize, info.Size(), uint64(rtx.ID()))
 	}
 	if err != nil {
 		rollback(rtx)

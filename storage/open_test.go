@@ -221,7 +221,7 @@ func TestOpen_RefusesDamagedFiles(t *testing.T) {
 				if !errors.Is(err, storage.ErrCorrupt) {
 					t.Fatalf("err=%v, want ErrCorrupt", err)
 				}
-				for _, want := range []string{path, "nudgebot restore", "bbolt check", "keep the damaged file"} {
+				for _, want := range []string{path, "nudgebot restore", "changed nothing", "keep the damaged file"} {
 					if !strings.Contains(err.Error(), want) {
 						t.Errorf("err=%q lacks %q", err, want)
 					}
