@@ -399,7 +399,7 @@ type sampleLayout struct {
 
 // realDatabase returns the bytes of a closed database holding enough data
 // to span many pages, and where that data is.
-func realDatabase(t *testing.T) ([]byte, sampleLayout) {
+func realDatabase(t testing.TB) ([]byte, sampleLayout) {
 	t.Helper()
 	db := MustOpen(t)
 	for i := range 24 {

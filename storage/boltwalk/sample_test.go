@@ -24,7 +24,11 @@ type sampleFile struct {
 	roots    map[string]uint64 // top-level bucket → root page
 }
 
-func newSampleFile(tb testing.TB) sampleFile {
+func newSampleFile(tb testing.TB) sampleFile { return buildSample(tb, 3000, 64) }
+
+// buildSample writes the sample with this many subscribers and pages of
+// its big value.
+func buildSample(tb testing.TB, subscribers, bigPages int) sampleFile {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "sample.db")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{PageSize: testPageSize})
@@ -36,7 +40,7 @@ func newSampleFile(tb testing.TB) sampleFile {
 		if err != nil {
 			return err
 		}
-		for i := range 3000 {
+		for i := range subscribers {
 			if err := subs.Put(fmt.Appendf(nil, "U%07d", i), bytes.Repeat([]byte{'s'}, 100)); err != nil {
 				return err
 			}
@@ -60,7 +64,7 @@ func newSampleFile(tb testing.TB) sampleFile {
 		if err != nil {
 			return err
 		}
-		for j := range 500 {
+		for j := range subscribers / 6 {
 			if err := many.Put(fmt.Appendf(nil, "k%04d", j), bytes.Repeat([]byte{'m'}, 50)); err != nil {
 				return err
 			}
@@ -69,13 +73,13 @@ func newSampleFile(tb testing.TB) sampleFile {
 		if err != nil {
 			return err
 		}
-		return big.Put([]byte("v"), bytes.Repeat([]byte{'b'}, 64*testPageSize))
+		return big.Put([]byte("v"), bytes.Repeat([]byte{'b'}, bigPages*testPageSize))
 	})
 	if err == nil {
 		// Delete some, so pages go on the free list.
 		err = db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket([]byte("subscribers"))
-			for i := 0; i < 3000; i += 3 {
+			for i := 0; i < subscribers; i += 3 {
 				if err := b.Delete(fmt.Appendf(nil, "U%07d", i)); err != nil {
 					return err
 				}
