@@ -486,6 +486,17 @@ func (db *DB) Check() error { return db.fullCheck(nil) }
 // writer lock only to begin it, and giving back the mapped pages the
 // record checks read as they go (see dropResident). The background check
 // calls stop as it goes and ends with its error (errCheckStopped).
+//
+// bbolt's own check (tx.Check) reads the in-memory free list, which
+// writers change, so it is only safe beside them inside a write
+// transaction: on a 1 GB file that held every writer for 14–25 s. A
+// snapshot walk needs no lock: a read transaction is begun while the
+// writer lock is held for a moment, and the meta page naming that
+// transaction is read from the file then, before any commit can
+// overwrite it (pinSnapshot). Once the lock is released, bbolt reuses no
+// page that the read transaction can reach, nor the free-list page its
+// meta names, until the transaction ends, so the snapshot stays as it was
+// while writers go on, and boltwalk reads it with pread.
 func (db *DB) fullCheck(stop func() error) error {
 	db.mu.RLock()
 	defer db.mu.RUnlock()

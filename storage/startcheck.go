@@ -19,7 +19,7 @@ type checkState struct {
 
 // StartCheck checks the whole file in the background, once per DB; later
 // calls start nothing. The channel is closed when the check has
-// finished. It checks what Check does, on a snapshot (see snapcheck.go):
+// finished. It checks what Check does, on a snapshot (see fullCheck):
 // writers wait only while it begins, and the tree walk reads the file
 // with pread rather than through bbolt's mapping, so the process does
 // not grow by the size of the file. While it runs, a commit that must
