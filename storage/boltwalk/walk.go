@@ -64,8 +64,8 @@ func run(r io.ReaderAt, meta Meta, stop func() error) (*walk, error) {
 	if err := stop(); err != nil {
 		return w, err
 	}
-	w.reach(0, 0, "meta")
-	w.reach(1, 0, "meta")
+	w.reach(0, 0, "meta", "")
+	w.reach(1, 0, "meta", "")
 	w.readFreelist()
 	if w.failed == nil {
 		w.tree(meta.Root, nil, nil, "(root)", 0)
@@ -138,25 +138,26 @@ func (w *walk) add(err error) {
 	}
 }
 
-// reach notes pages id to id+overflow as reached from what, reporting a
+// reach notes pages id to id+overflow as reached (as kind+path: "meta",
+// or "bucket " and its path, built only for a message), reporting a
 // page outside the file, reached twice, or reached and free. It says
 // whether all of them were reached for the first time, so the caller
 // may read them: each page is read at most once, which also ends cycles.
 // It stops at the first page reached before, so each page is marked once
 // however many claims overlap it.
-func (w *walk) reach(id uint64, overflow uint32, what string) bool {
+func (w *walk) reach(id uint64, overflow uint32, kind, path string) bool {
 	if id >= w.meta.HWM || uint64(overflow) >= w.meta.HWM-id {
-		w.add(fmt.Errorf("page %d (%s): its %d pages run past the high-water mark %d", id, what, uint64(overflow)+1, w.meta.HWM))
+		w.add(fmt.Errorf("page %d (%s%s): its %d pages run past the high-water mark %d", id, kind, path, uint64(overflow)+1, w.meta.HWM))
 		return false
 	}
 	for p := id; p <= id+uint64(overflow); p++ {
 		if w.reached.has(p) {
-			w.add(fmt.Errorf("page %d (%s): reached more than once", p, what))
+			w.add(fmt.Errorf("page %d (%s%s): reached more than once", p, kind, path))
 			return false
 		}
 		w.reached.set(p)
 		if w.free.has(p) {
-			w.add(fmt.Errorf("page %d (%s): reached, but listed as free", p, what))
+			w.add(fmt.Errorf("page %d (%s%s): reached, but listed as free", p, kind, path))
 		}
 	}
 	return true
@@ -167,14 +168,14 @@ func (w *walk) reach(id uint64, overflow uint32, what string) bool {
 // what the caller holds once it is done with the page. Each page is
 // claimed before it is read, so none is read twice, however many
 // references to it the file holds.
-func (w *walk) read(id uint64, depth int, what string) (p []byte, release func(), ok bool) {
+func (w *walk) read(id uint64, depth int, path string) (p []byte, release func(), ok bool) {
 	if w.reads++; w.reads%stopEvery == 0 {
 		if err := w.stop(); err != nil {
 			w.failed = err
 			return nil, nil, false
 		}
 	}
-	if !w.reach(id, 0, what) {
+	if !w.reach(id, 0, "bucket ", path) {
 		return nil, nil, false
 	}
 	for len(w.bufs) <= depth {
@@ -185,7 +186,7 @@ func (w *walk) read(id uint64, depth int, what string) (p []byte, release func()
 		return nil, nil, false
 	}
 	if got := le.Uint64(p); got != id {
-		w.add(fmt.Errorf("page %d (%s): its header says it is page %d", id, what, got))
+		w.add(fmt.Errorf("page %d (bucket %s): its header says it is page %d", id, path, got))
 		return nil, nil, false
 	}
 	overflow := le.Uint32(p[12:])
@@ -193,14 +194,14 @@ func (w *walk) read(id uint64, depth int, what string) (p []byte, release func()
 		return p, func() {}, true
 	}
 	if uint64(overflow) >= w.meta.HWM-id {
-		w.add(fmt.Errorf("page %d (%s): its %d overflow pages run past the high-water mark %d", id, what, overflow, w.meta.HWM))
+		w.add(fmt.Errorf("page %d (bucket %s): its %d overflow pages run past the high-water mark %d", id, path, overflow, w.meta.HWM))
 		return nil, nil, false
 	}
 	if size := (uint64(overflow) + 1) * uint64(w.meta.PageSize); size > MaxPageBytes || w.held+int(size) > MaxHeldBytes {
-		w.add(fmt.Errorf("page %d (%s): claims %d overflow pages (%d MB), more than any nudgebot record needs", id, what, overflow, size>>20))
+		w.add(fmt.Errorf("page %d (bucket %s): claims %d overflow pages (%d MB), more than any nudgebot record needs", id, path, overflow, size>>20))
 		return nil, nil, false
 	}
-	if !w.reach(id+1, overflow-1, what+", overflow of page "+fmt.Sprint(id)) {
+	if !w.reach(id+1, overflow-1, "overflow of a page of bucket ", path) {
 		return nil, nil, false
 	}
 	size := (int(overflow) + 1) * w.meta.PageSize
@@ -217,10 +218,11 @@ func (w *walk) read(id uint64, depth int, what string) (p []byte, release func()
 // below the high-water mark, which lies inside the file.
 func (w *walk) readAt(b []byte, id uint64) bool {
 	err := readAt(w.r, b, int64(id)*int64(w.meta.PageSize))
-	var d *Damage
-	switch {
-	case err == nil:
+	if err == nil {
 		return true
+	}
+	var d *Damage // declared here, as it escapes: on the error path only
+	switch {
 	case errors.As(err, &d):
 		w.add(fmt.Errorf("page %d: %w", id, d.Problems[0]))
 	default:
@@ -245,7 +247,7 @@ func (w *walk) readFreelist() {
 		w.add(fmt.Errorf("free list page %d: header says page %d with flags %#x", id, le.Uint64(head), flags))
 		return
 	}
-	if !w.reach(id, overflow, "free list") {
+	if !w.reach(id, overflow, "free list", "") {
 		return
 	}
 	count, at := uint64(le.Uint16(head[10:])), int64(id)*int64(w.meta.PageSize)+pageHeaderSize
@@ -288,19 +290,18 @@ func (w *walk) freed(p uint64) {
 // tree checks the tree under page id, whose keys must lie in [lo, hi)
 // (nil: unbounded), for the bucket at path.
 func (w *walk) tree(id uint64, lo, hi []byte, path string, depth int) {
-	what := "bucket " + path
 	switch {
 	case id < 2 || id >= w.meta.HWM:
 		w.add(fmt.Errorf("bucket %s: refers to page %d, outside pages 2 to %d", path, id, w.meta.HWM))
 		return
 	case w.reached.has(id):
-		w.add(fmt.Errorf("page %d (%s): reached more than once", id, what))
+		w.add(fmt.Errorf("page %d (bucket %s): reached more than once", id, path))
 		return
 	case depth > MaxDepth:
-		w.add(fmt.Errorf("page %d (%s): %d levels deep, deeper than any sound tree", id, what, depth))
+		w.add(fmt.Errorf("page %d (bucket %s): %d levels deep, deeper than any sound tree", id, path, depth))
 		return
 	}
-	p, release, ok := w.read(id, depth, what)
+	p, release, ok := w.read(id, depth, path)
 	if !ok {
 		return
 	}
@@ -309,9 +310,9 @@ func (w *walk) tree(id uint64, lo, hi []byte, path string, depth int) {
 	case branchPage:
 		w.branch(id, p, lo, hi, path, depth)
 	case leafPage:
-		w.leaf(fmt.Sprintf("page %d", id), p, lo, hi, path, depth)
+		w.leaf(place(id), p, lo, hi, path, depth)
 	default:
-		w.add(fmt.Errorf("page %d (%s): flags %#x, not a branch or leaf page", id, what, flags))
+		w.add(fmt.Errorf("page %d (bucket %s): flags %#x, not a branch or leaf page", id, path, flags))
 	}
 }
 
@@ -319,7 +320,7 @@ func (w *walk) tree(id uint64, lo, hi []byte, path string, depth int) {
 // points at: they fit, they follow the table and one another without
 // overlapping, as bbolt writes them, and the keys ascend strictly within
 // [lo, hi). So the bytes a page's checks look at are bounded by its size.
-func (w *walk) elements(where string, p, lo, hi []byte, path string, leaf bool) (int, bool) {
+func (w *walk) elements(where place, p, lo, hi []byte, path string, leaf bool) (int, bool) {
 	n := int(le.Uint16(p[10:]))
 	if pageHeaderSize+n*elementSize > len(p) {
 		w.add(fmt.Errorf("%s (bucket %s): %d elements do not fit in %d bytes", where, path, n, len(p)))
@@ -354,6 +355,19 @@ func (w *walk) elements(where string, p, lo, hi []byte, path string, leaf bool) 
 	return n, true
 }
 
+// place says where a page is, in a message: its id, or inlinePage. It
+// is formatted only when there is something to say.
+type place uint64
+
+const inlinePage = place(^uint64(0))
+
+func (p place) String() string {
+	if p == inlinePage {
+		return "its inline page"
+	}
+	return fmt.Sprintf("page %d", uint64(p))
+}
+
 // bounds are a key's or value's start and end in its page.
 type bounds struct{ start, end uint64 }
 
@@ -374,7 +388,7 @@ func element(p []byte, i int, leaf bool) (k, v bounds, err error) {
 }
 
 func (w *walk) branch(id uint64, p, lo, hi []byte, path string, depth int) {
-	where := fmt.Sprintf("page %d", id)
+	where := place(id)
 	n, ok := w.elements(where, p, lo, hi, path, false)
 	if !ok {
 		return
@@ -404,7 +418,7 @@ func (w *walk) branch(id uint64, p, lo, hi []byte, path string, depth int) {
 // parent's value. bbolt keeps a bucket inline only while it holds no
 // buckets, so one that holds some is damage (and the walk's cost stays
 // bounded by the parent page's bytes).
-func (w *walk) leaf(where string, p, lo, hi []byte, path string, depth int) {
+func (w *walk) leaf(where place, p, lo, hi []byte, path string, depth int) {
 	n, ok := w.elements(where, p, lo, hi, path, true)
 	if !ok {
 		return
@@ -444,7 +458,7 @@ func (w *walk) bucket(path string, value []byte, depth int) {
 		w.add(fmt.Errorf("bucket %s: its inline page is not a leaf page", path))
 		return
 	}
-	w.leaf("its inline page", inline, nil, nil, path, -1)
+	w.leaf(inlinePage, inline, nil, nil, path, -1)
 }
 
 func child(path string, name []byte) string {
