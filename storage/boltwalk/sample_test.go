@@ -193,10 +193,6 @@ func leafElement(p []byte, i int) []byte {
 	return p[pageHeaderSize+i*elementSize : pageHeaderSize+(i+1)*elementSize]
 }
 
-func (s sampleFile) walk(data []byte) (*walk, error) {
-	return run(bytes.NewReader(data), s.meta, nil)
-}
-
 // countingReader counts the bytes read through it.
 type countingReader struct {
 	r    *bytes.Reader
