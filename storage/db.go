@@ -128,7 +128,7 @@ type DB struct {
 
 // Open opens the database at path, creating it with mode 0600 if it does
 // not exist. It refuses files that are in use (ErrInUse), empty, truncated
-// or damaged (ErrCorrupt) or from a newer nudgebot (ErrNewerSchema), and
+// or damaged (ErrDamaged) or from a newer nudgebot (ErrNewerSchema), and
 // never writes to a file it refuses. Older schemas are migrated.
 //
 // Before bbolt maps an existing file, Open walks every page of it
@@ -215,7 +215,7 @@ func checkFile(path string, readOnly bool, log *slog.Logger) error {
 	case info.Size() == 0:
 		return &openError{
 			msg:   fmt.Sprintf("database %s is empty (0 bytes) but a database was expected: restore it from a backup, or delete the file to start afresh", path),
-			kinds: []error{ErrCorrupt},
+			kinds: []error{ErrDamaged},
 		}
 	}
 	if info.Mode().Perm()&0o077 != 0 {
@@ -279,7 +279,7 @@ func isCorruption(err error) bool {
 func corruptError(path string, cause error) error {
 	return &openError{
 		msg:   fmt.Sprintf("database %s is damaged (%v): keep the damaged file, then restore a backup with `nudgebot restore`, or inspect it with `bbolt check %s`", path, cause, path),
-		kinds: []error{ErrCorrupt, cause},
+		kinds: []error{ErrDamaged, cause},
 	}
 }
 
@@ -476,7 +476,7 @@ func (db *DB) Path() string { return db.path }
 // indexes agree with their records and, when the keys were given, that
 // every reflection opens under its seal (a record whose share setting
 // was altered does not). It returns every problem found, joined and
-// wrapped in ErrCorrupt. It holds the writer lock throughout (a
+// wrapped in ErrDamaged. It holds the writer lock throughout (a
 // read-only open holds the file's shared lock instead), so it belongs in
 // tools and tests; StartCheck is the check a running bot does.
 func (db *DB) Check() error { return db.fullCheck(nil) }
@@ -511,7 +511,7 @@ func (db *DB) fullCheck(stop func() error) error {
 	return db.checkVerdict(db.checkSnapshot(f, stop))
 }
 
-// checkVerdict wraps what a check found in ErrCorrupt, and leaves a
+// checkVerdict wraps what a check found in ErrDamaged, and leaves a
 // check that did not finish as it is.
 func (db *DB) checkVerdict(err error) error {
 	switch {

@@ -32,7 +32,8 @@
 // compared with at most its two neighbours and, if first or last, the
 // parent's bounds). Inline buckets live inside their parent's value, so
 // walking them reads nothing more. On a 1 GB file the walk takes about
-// a second with the file in the page cache (docs/performance.md).
+// a second with the file in the page cache (docs/operations.md, "A
+// damaged database file").
 //
 // Memory is bounded: two bits per page of the file for the bitmaps of
 // pages reached and free (64 KB for 1 GB at 4 KB pages), one page buffer
