@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/nudgebot/nudgebot/storage/boltwalk"
 )
 
 // The walk itself is tested in package boltwalk; these tests hold the
@@ -152,5 +154,31 @@ func TestCheck_WalksBeforeBboltFollowsPageIDs(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Ensure Open notices a file that another process wrote between the walk
+// and bbolt's lock: bbolt would then serve a snapshot nobody checked.
+func TestSameSnapshot_RefusesAnotherTransaction(t *testing.T) {
+	db := openWithSubscribers(t, 10, 0)
+	path, pageSize := db.Path(), db.bolt.Info().PageSize
+	var txid uint64
+	if err := db.bolt.View(func(tx *bolt.Tx) error { txid = uint64(tx.ID()); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	walked := &boltwalk.Meta{PageSize: pageSize, TxID: txid}
+	if err := sameSnapshot(db.bolt, path, walked); err != nil {
+		t.Errorf("the transaction walked: %v", err)
+	}
+	if err := db.update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucketMeta)).Put([]byte("test-write"), []byte("1"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sameSnapshot(db.bolt, path, walked); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "changed while nudgebot was checking it") {
+		t.Errorf("after another commit: %v; want ErrInUse saying the file changed", err)
+	}
+	if err := sameSnapshot(db.bolt, path, nil); err != nil {
+		t.Errorf("a fresh file (nothing walked): %v", err)
 	}
 }

@@ -340,3 +340,30 @@ func FuzzWalk(f *testing.F) {
 		}
 	})
 }
+
+// failingReader fails every read past its first n bytes, as a disk
+// might.
+type failingReader struct {
+	r *bytes.Reader
+	n int64
+}
+
+var errDisk = errors.New("input/output error")
+
+func (f failingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.n {
+		return 0, errDisk
+	}
+	return f.r.ReadAt(p, off)
+}
+
+// Ensure a read that fails is reported as such, not as damage: the file
+// may be sound and the disk at fault.
+func TestWalk_ReadErrorIsNotDamage(t *testing.T) {
+	s := newSampleFile(t)
+	err := Walk(failingReader{bytes.NewReader(s.data), 4 * testPageSize}, s.meta, nil)
+	var d *Damage
+	if !errors.Is(err, errDisk) || errors.As(err, &d) {
+		t.Errorf("err = %v; want the read error, not damage", err)
+	}
+}
