@@ -108,7 +108,7 @@ func (s *Slack) PostNudge(ctx context.Context, channel string, m app.NudgeMessag
 		blocks = append(blocks, followUpBlocks(*m.FollowUp, m.Location)...)
 	}
 	var ts string
-	err := s.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+	err := s.web.doIn(ctx, "chat.postMessage", channel, callPost, func(ctx context.Context) error {
 		if err := beforeSend(); err != nil {
 			return err
 		}
@@ -294,7 +294,7 @@ func (s *Slack) PostPulse(ctx context.Context, channel, pulseID string) error {
 }
 
 func (s *Slack) postToChannel(ctx context.Context, channel, fallback string, blocks []slack.Block) error {
-	return s.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+	return s.web.doIn(ctx, "chat.postMessage", channel, callPost, func(ctx context.Context) error {
 		_, _, err := s.api.PostMessageContext(ctx, channel, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
 		return err
 	})
@@ -304,7 +304,7 @@ func (s *Slack) postToChannel(ctx context.Context, channel, fallback string, blo
 // mention, which nobody can fake by changing a display name.
 func (s *Slack) PostUpdate(ctx context.Context, channel, authorID, text string) error {
 	blocks := teamUpdateBlocks(authorID, text)
-	return s.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+	return s.web.doIn(ctx, "chat.postMessage", channel, callPost, func(ctx context.Context) error {
 		_, _, err := s.api.PostMessageContext(ctx, channel, slack.MsgOptionText("Team update from <@"+authorID+">", false), slack.MsgOptionBlocks(blocks...))
 		return err
 	})
