@@ -154,6 +154,13 @@ func (w *webAPI) gate(method string) *gate {
 	return g
 }
 
+// paused reports whether the method is paused now.
+func (g *gate) paused() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return time.Now().Before(g.pausedUntil)
+}
+
 // pause stops every caller of the method until t.
 func (g *gate) pause(t time.Time) {
 	g.mu.Lock()
@@ -199,13 +206,7 @@ func (w *webAPI) doIn(ctx context.Context, method, channel string, kind callKind
 	backoff := 200 * time.Millisecond
 	var err error
 	for attempt := 1; attempt <= w.maxAttempts; attempt++ {
-		paused, werr := g.wait(ctx)
-		if paused > 0 {
-			w.metrics.Paused(method, paused)
-		}
-		if werr == nil && method == postMethod {
-			werr = w.posts.wait(ctx, channel)
-		}
+		werr := w.wait(ctx, g, method, channel)
 		if werr != nil {
 			return fmt.Errorf("slack %s: waiting for rate limit: %w: %w", method, errNotAttempted, werr)
 		}
@@ -220,7 +221,7 @@ func (w *webAPI) doIn(ctx context.Context, method, channel string, kind callKind
 		switch outcome {
 		case "ok":
 			if method == postMethod {
-				w.posts.ok(time.Now())
+				w.posts.ok(time.Now(), sent)
 			}
 			return nil
 		case "rate_limited":
@@ -259,24 +260,46 @@ func (w *webAPI) doIn(ctx context.Context, method, channel string, kind callKind
 	return fmt.Errorf("slack %s: giving up after %d attempts: %w", method, w.maxAttempts, err)
 }
 
+// wait holds a call until the method's pause (after a 429) is over and
+// its pace allows it. A post waits for its pace first and then checks the
+// pause again: one queued behind the pace when a 429 came must not leave
+// before Retry-After, and after the pause it queues for the pace anew.
+func (w *webAPI) wait(ctx context.Context, g *gate, method, channel string) error {
+	for {
+		paused, err := g.wait(ctx)
+		if paused > 0 {
+			w.metrics.Paused(method, paused)
+		}
+		if err != nil || method != postMethod {
+			return err
+		}
+		if err := w.posts.wait(ctx, channel); err != nil {
+			return err
+		}
+		if !g.paused() {
+			return nil
+		}
+	}
+}
+
 // rateLimited honours a 429's Retry-After (a second when Slack gave
 // none) by pausing every caller of the method, and for chat.postMessage
 // tells the pacer, which learns Slack's workspace limit from it.
 func (w *webAPI) rateLimited(g *gate, method string, err error, sent time.Time) {
-	wait := time.Second
+	retryAfter := time.Second
 	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok && rl.RetryAfter > 0 {
-		wait = rl.RetryAfter
+		retryAfter = rl.RetryAfter
 	}
 	// A little jitter keeps waiting callers from all returning in the
 	// same millisecond; the limiters space them after that.
-	wait += time.Duration(rand.Int64N(int64(20 * time.Millisecond)))
+	wait := retryAfter + time.Duration(rand.Int64N(int64(20*time.Millisecond)))
 	now := time.Now()
 	g.pause(now.Add(wait))
 	if method != postMethod {
 		w.log.Warn("slack rate limited; pausing method", "method", method, "retry_after", wait.Round(time.Millisecond))
 		return
 	}
-	learned := w.posts.limited(now, sent)
+	learned := w.posts.limited(now, sent, retryAfter)
 	w.log.Warn("slack rate limited; pausing method", "method", method, "retry_after", wait.Round(time.Millisecond),
 		"learned_per_minute", int(learned), "pace_per_minute", int(w.posts.pace()))
 }

@@ -34,6 +34,8 @@ type postPacer struct {
 	learned     float64       // Slack's workspace rate measured, a second; 0 until known
 	lastLimited time.Time     // the latest 429 that counted; zero before the first
 	okSince     int           // posts Slack took since lastLimited
+	retryAfter  time.Duration // what the latest counted 429 said to wait
+	resumed     time.Time     // when the first post after that wait left
 	lastOK      time.Time     // the latest post Slack took
 	gapped      bool          // sending paused for a while since lastLimited
 	pressed     time.Time     // the latest post that had to wait for the pace
@@ -147,10 +149,14 @@ func (p *postPacer) channel(id string, now time.Time) *rate.Limiter {
 	return l
 }
 
-// ok records a post Slack took and lets the pace grow.
-func (p *postPacer) ok(now time.Time) {
+// ok records a post that left at sent and that Slack took at now, and
+// lets the pace grow.
+func (p *postPacer) ok(now, sent time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.resumed.IsZero() && !p.lastLimited.IsZero() && sent.After(p.lastLimited) {
+		p.resumed = sent
+	}
 	if !p.lastOK.IsZero() && now.Sub(p.lastOK) > max(gapLimit, time.Duration(2/max(p.learned, 1e-3)*float64(time.Second))) {
 		// Sending stopped for a while: the window no longer measures
 		// Slack's rate, only how much there was to send.
@@ -177,17 +183,24 @@ func (p *postPacer) ok(now time.Time) {
 	p.set(now, min(r, p.ceiling))
 }
 
-// limited records a 429 for a post that left at sent, and returns the
-// figure learned so far in posts a minute (0 while unknown). A post that
-// left before the previous 429 was already in flight: its 429 tells
-// nothing new.
-func (p *postPacer) limited(now, sent time.Time) (learnedPerMinute float64) {
+// limited records a 429 for a post that left at sent, which told the bot
+// to wait retryAfter, and returns the figure learned so far in posts a
+// minute (0 while unknown). A post that left before the previous 429 was
+// already in flight: its 429 tells nothing new.
+func (p *postPacer) limited(now, sent time.Time, retryAfter time.Duration) (learnedPerMinute float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.lastLimited.IsZero() && (sent.Before(p.lastLimited) || now.Sub(p.lastLimited) < minWindow) {
 		return p.learned * 60
 	}
-	if window := now.Sub(p.lastLimited); !p.lastLimited.IsZero() && !p.gapped && window <= maxWindow {
+	window := now.Sub(p.lastLimited)
+	if late := p.resumed.Sub(p.lastLimited.Add(p.retryAfter)); !p.resumed.IsZero() && late > 0 {
+		// Slack's bucket stopped filling once full, about when Retry-After
+		// ended; the time the bot came back later than that measures the
+		// bot's own wake-up, not Slack's rate.
+		window -= late
+	}
+	if !p.lastLimited.IsZero() && !p.gapped && window >= minWindow && window <= maxWindow {
 		// A figure measured low by mistake (posts slowed without a gap)
 		// costs throughput until it is found again: it falls by half at
 		// most for one 429.
@@ -197,6 +210,7 @@ func (p *postPacer) limited(now, sent time.Time) (learnedPerMinute float64) {
 	// The first 429 alone cannot tell Slack's rate from its burst, so the
 	// pace is kept until the second measures it.
 	p.lastLimited, p.okSince, p.gapped = now, 0, false
+	p.resumed, p.retryAfter = time.Time{}, retryAfter
 	return p.learned * 60
 }
 

@@ -48,11 +48,11 @@ func simulate(p *postPacer, b *slackBucket, start time.Time, n int) simulated {
 		}
 		if wait := b.take(t); wait > 0 {
 			res.limited++
-			p.limited(t, t)
+			p.limited(t, t, wait)
 			paused = t.Add(wait)
 			continue
 		}
-		p.ok(t)
+		p.ok(t, t)
 		sent++
 	}
 	res.took = t.Sub(start)
