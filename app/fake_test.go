@@ -23,9 +23,9 @@ type fakeSlack struct {
 	profiles map[string]app.Profile
 	posts    []fakePost // nudges, by DM channel
 	updates  int
-	channel  []string // digest, pulse and update posts, by channel
-	texts    []string // team update texts
-	postErr  error    // returned by the next PostNudge
+	channel  []string          // digest, pulse and update posts, by channel
+	texts    []string          // team update texts
+	postErr  error             // returned by the next PostNudge
 	opens    int               // conversations.open calls
 	dms      map[string]string // a person's DM channel when not "D"+id
 }
