@@ -26,7 +26,9 @@ type SlackOptions struct {
 	BotToken string // xoxb-…
 	AppToken string // xapp-…
 	APIURL   string // Web API base URL ending in "/"; empty means Slack's own
-	// Limits override DefaultLimits(), in requests per minute per method.
+	// Limits (the deprecated slack_limits), in requests per minute per
+	// method, replace DefaultLimits' tiers; chat.postMessage's figure is
+	// where its learned pace starts and the most it may reach.
 	Limits map[string]int
 	// HTTPClient carries Web API calls; nil means a client with sane
 	// timeouts.
@@ -77,6 +79,9 @@ func NewSlack(o SlackOptions) *Slack {
 	}
 	if o.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(o.APIURL))
+	}
+	if len(o.Limits) > 0 {
+		o.Logger.Info("slack_limits is deprecated: the bot paces itself by what Slack allows; its figures are kept as upper bounds", "methods", len(o.Limits))
 	}
 	client := slack.New(o.BotToken, opts...)
 	var api slackAPI = client
