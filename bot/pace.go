@@ -22,11 +22,16 @@ import (
 //     between, over the time between, is its rate (a little under it if
 //     the bucket was full for a while). That figure is learned.
 //   - After each 429 the pace drops to backoff of the figure learned, then
-//     creeps up by probe of it a second while posts go through, so that a
-//     limit Slack raises is found again, at the cost of a 429 now and then.
+//     creeps up by probe of it for every post Slack takes, so that a limit
+//     Slack raises is found again, at the cost of a 429 now and then; far
+//     above the figure with no 429 (reprobe), it grows fast again.
+//   - The pace only grows while posts queue for it: an idle bot would
+//     otherwise start its next rush far above Slack's limit.
 //
-// Retry-After is honoured by the caller (webAPI pauses the method). The
-// pause costs nothing: Slack's bucket refills while the bot waits.
+// Retry-After is honoured by the caller (webAPI pauses the method). When
+// Slack's bucket holds a Retry-After's worth, the pause costs little: the
+// bucket refills while the bot waits, and the bot's own bucket, sized to
+// most of a second at the learned rate, spends it after.
 type postPacer struct {
 	mu          sync.Mutex
 	lim         *rate.Limiter // the workspace-wide pace
@@ -45,10 +50,9 @@ type postPacer struct {
 }
 
 const (
-	// startPace is where the pace begins with nothing learned: 6,000
-	// a minute, about the workspace limits Slack is known to grant, so
-	// a smaller limit is found within a second or two and a larger one
-	// is grown into.
+	// startPace is where the pace begins with nothing learned: 6,000 a
+	// minute. A smaller limit is found within a second or two, and a
+	// larger one is grown into.
 	startPace = 100.0
 	// maxPace bounds the growth when Slack never says 429 (an emulator
 	// without limits, a workspace with a very high one).
