@@ -62,9 +62,10 @@ const (
 	slowStartGain = 0.35
 	// backoff is the share of the learned figure the pace drops to after
 	// a 429, and probe the share of it added for every post Slack takes:
-	// at a steady limit, one 429 in a few hundred posts.
+	// at a steady limit, one 429 in some hundreds of posts (more at a
+	// higher limit).
 	backoff = 0.97
-	probe   = 0.0003
+	probe   = 0.00015
 	// reprobe is how far above the learned figure the pace may creep with
 	// no 429 before the figure is forgotten and growth is fast again.
 	reprobe = 1.2
@@ -205,10 +206,7 @@ func (p *postPacer) limited(now, sent time.Time, retryAfter time.Duration) (lear
 		window -= late
 	}
 	if !p.lastLimited.IsZero() && !p.gapped && window >= minWindow && window <= maxWindow {
-		// A figure measured low by mistake (posts slowed without a gap)
-		// costs throughput until it is found again: it falls by half at
-		// most for one 429.
-		p.learned = max(float64(p.okSince)/window.Seconds(), p.learned/2)
+		p.learned = p.measured(float64(p.okSince) / window.Seconds())
 		p.set(now, min(backoff*p.learned, p.ceiling))
 	}
 	// The first 429 alone cannot tell Slack's rate from its burst, so the
@@ -216,6 +214,22 @@ func (p *postPacer) limited(now, sent time.Time, retryAfter time.Duration) (lear
 	p.lastLimited, p.okSince, p.gapped = now, 0, false
 	p.resumed, p.retryAfter = time.Time{}, retryAfter
 	return p.learned * 60
+}
+
+// measured folds a rate measured between two 429s into the figure. A
+// measurement is at most Slack's rate (its bucket may have sat full for a
+// moment, refilling nothing), so while the pace was at or above the figure
+// the best one stands. A 429 below the figure means Slack lowered its
+// limit: the new measurement stands, though a figure measured low by
+// mistake (posts slowed without a gap) falls by half at most.
+func (p *postPacer) measured(perSecond float64) float64 {
+	if p.learned == 0 {
+		return perSecond
+	}
+	if float64(p.lim.Limit()) < p.learned {
+		return max(perSecond, p.learned/2)
+	}
+	return max(perSecond, p.learned)
 }
 
 func (p *postPacer) set(now time.Time, perSecond float64) {
