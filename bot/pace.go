@@ -75,6 +75,9 @@ const (
 	// learnedBurst is the share of a second's worth at the learned rate
 	// sent at once when the bot's bucket is full.
 	learnedBurst = 0.9
+	// minMeasured is the fewest posts between two 429s that measure
+	// anything: one, since a small bucket lets one through a Retry-After.
+	minMeasured = 1
 	// minWindow is the shortest time between two 429s that measures
 	// Slack's rate: 429s closer than that are one event.
 	minWindow = 500 * time.Millisecond
@@ -205,7 +208,10 @@ func (p *postPacer) limited(now, sent time.Time, retryAfter time.Duration) (lear
 		// bot's own wake-up, not Slack's rate.
 		window -= late
 	}
-	if !p.lastLimited.IsZero() && !p.gapped && window >= minWindow && window <= maxWindow {
+	// A window in which Slack took nothing (429 after 429: a storm, or
+	// Slack refusing everything for a while) measures nothing; the
+	// Retry-After pauses are what protect then.
+	if !p.lastLimited.IsZero() && !p.gapped && p.okSince >= minMeasured && window >= minWindow && window <= maxWindow {
 		p.learned = p.measured(float64(p.okSince) / window.Seconds())
 		p.set(now, min(backoff*p.learned, p.ceiling))
 	}

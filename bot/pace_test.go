@@ -120,3 +120,23 @@ func TestPostPacer_FollowsChanges(t *testing.T) {
 		t.Errorf("limit raised to 3000/min: learned %.0f/min after 5,000 posts, with %d 429s", p.learned*60, high.limited)
 	}
 }
+
+// Ensure 429s with nothing taken between them (a storm) leave the pace and
+// the figure as they were: only the Retry-After pauses answer them.
+func TestPostPacer_StormMeasuresNothing(t *testing.T) {
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for name, perMinute := range map[string]int{"unconfigured": 0, "slack_limits 1200": 1200} {
+		t.Run(name, func(t *testing.T) {
+			p := newPostPacer(perMinute, start)
+			before := p.pace()
+			at := start
+			for range 50 {
+				p.limited(at, at, time.Second)
+				at = at.Add(time.Second + 10*time.Millisecond)
+			}
+			if p.pace() != before || p.learned != 0 {
+				t.Errorf("after a storm: pace %.0f/min (was %.0f), learned %.0f/min; want both unchanged", p.pace(), before, p.learned*60)
+			}
+		})
+	}
+}
