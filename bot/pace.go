@@ -36,6 +36,7 @@ type postPacer struct {
 	mu          sync.Mutex
 	lim         *rate.Limiter // the workspace-wide pace
 	ceiling     float64       // posts a second the pace never exceeds
+	minBurst    int           // the fewest posts the pace lets go at once
 	learned     float64       // Slack's workspace rate measured, a second; 0 until known
 	lastLimited time.Time     // the latest 429 that counted; zero before the first
 	okSince     int           // posts Slack took since lastLimited
@@ -99,14 +100,18 @@ const (
 // which is also the ceiling) or, when 0, at startPace.
 func newPostPacer(perMinute int, now time.Time) *postPacer {
 	start, ceiling := startPace, maxPace
+	minBurst := 1
 	if perMinute > 0 {
 		// As before the pace was learned: 1% of throughput kept back,
-		// since the bot's bucket and Slack's never tick in step.
+		// since the bot's bucket and Slack's never tick in step, and
+		// bursts of half a second's worth, which the operator's figure
+		// is taken to allow.
 		start = float64(perMinute) * limitMargin / 60
 		ceiling = start
+		minBurst = max(1, perMinute/120)
 	}
-	p := &postPacer{ceiling: ceiling, channels: map[string]*rate.Limiter{}, lastSweep: now}
-	p.lim = rate.NewLimiter(rate.Limit(start), burstFor(start))
+	p := &postPacer{ceiling: ceiling, minBurst: minBurst, channels: map[string]*rate.Limiter{}, lastSweep: now}
+	p.lim = rate.NewLimiter(rate.Limit(start), max(minBurst, burstFor(start)))
 	return p
 }
 
@@ -241,7 +246,7 @@ func (p *postPacer) measured(perSecond float64) float64 {
 func (p *postPacer) set(now time.Time, perSecond float64) {
 	perSecond = math.Max(perSecond, 1.0/60) // never stop altogether
 	p.lim.SetLimitAt(now, rate.Limit(perSecond))
-	burst := burstFor(perSecond)
+	burst := max(p.minBurst, burstFor(perSecond))
 	if p.learned > 0 {
 		// Slack's bucket holds about a second of its rate (it refills
 		// during a one-second Retry-After), so after a pause or a quiet

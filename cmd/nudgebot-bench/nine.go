@@ -71,11 +71,11 @@ func (r nineResult) floor() time.Duration {
 }
 
 // botFloor is the same at the pace the bot allows itself: slack_limits
-// (deprecated) caps its learned pace, which starts at 99% of the figure
-// with bursts of 20 ms' worth.
+// (deprecated) caps its learned pace, which starts at 99% of the figure,
+// with bursts of half a second's worth.
 func (r nineResult) botFloor() time.Duration {
 	paced := float64(r.BotRate) * 0.99
-	return time.Duration(float64(max(0, r.N-max(1, int(paced/60/50)))) / paced * float64(time.Minute))
+	return time.Duration(float64(max(0, r.N-max(1, r.BotRate/120))) / paced * float64(time.Minute))
 }
 
 // dueToLast is what a person waits at worst: the due instant to the last
