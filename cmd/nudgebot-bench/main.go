@@ -5,6 +5,7 @@
 //	go run ./cmd/nudgebot-bench -quick     smoke run (a few minutes), prints only
 //	go run ./cmd/nudgebot-bench -scenarios ack -ack-rates 1000
 //	go run ./cmd/nudgebot-bench -scenarios nine     100,000 due at once at 500 posts/s
+//	go run ./cmd/nudgebot-bench -scenarios pace     20 and 1,000 at one slot, the bot learning the workspace limit
 //	sudo go run ./cmd/nudgebot-bench -scenarios faults   kills, 429s, disconnects, latency, disk full
 //
 // The bot runs as a separate process built from ./cmd/nudgebot, so the
@@ -131,7 +132,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.StringVar(&o.bin, "bin", "", "a nudgebot binary to measure instead of building ./cmd/nudgebot")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, bot logs) after a successful run")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, and faults (kills, 429s,\ndisconnects, latency, a full disk). A full run rewrites docs/performance.md.")
+		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, faults (kills, 429s,\ndisconnects, latency, a full disk), and pacing by what Slack allows. A full run rewrites docs/performance.md.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
