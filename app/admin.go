@@ -103,7 +103,7 @@ const homeReflections = 3
 
 // Home gathers the person's App Home.
 func (s *Service) Home(ctx context.Context, a Actor, now time.Time) (Home, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return Home{}, err
 	}
 	st, err := s.status(a.UserID, now)

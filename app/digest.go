@@ -71,7 +71,7 @@ func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) 
 	in, ch, err := s.digestInput(ctx, channel, from, now, pulse, last.Members)
 	d := nudges.BuildDigest(in)
 	if err == nil {
-		err = s.postDigest(ctx, channel, ch.Name, d, now)
+		err = s.postDigest(ctx, ch, channel, d, now)
 	}
 	if err != nil {
 		return s.digestFailed(channel, err)
@@ -114,12 +114,14 @@ func (s *Service) leanOnClarity(channel string, in nudges.DigestInput, now time.
 	s.log.Info("clarity is low: strategy and organisation nudges come sooner", "channel", channel, "members", len(in.Members))
 }
 
-func (s *Service) postDigest(ctx context.Context, channel, name string, d nudges.Digest, now time.Time) error {
+// postDigest posts d and opens its pulse for the channel's members as
+// it goes out (ch), the only people whose answers it takes.
+func (s *Service) postDigest(ctx context.Context, ch Channel, channel string, d nudges.Digest, now time.Time) error {
 	id := PulseID(channel, now)
-	if err := s.slack.PostDigest(ctx, channel, name, d, id); err != nil {
+	if err := s.slack.PostDigest(ctx, channel, ch.Name, d, id); err != nil {
 		return err
 	}
-	if err := s.digests.OpenPulse(channel, id, now); err != nil {
+	if err := s.digests.OpenPulse(channel, id, now, ch.Members...); err != nil {
 		return fmt.Errorf("opening the pulse: %w", err)
 	}
 	return s.slack.PostPulse(ctx, channel, id)
@@ -368,9 +370,10 @@ func (s *Service) DigestChannels() []string {
 }
 
 // VotePulse records an anonymous answer to a channel's clarity pulse,
-// once per person; first is false when they had answered already.
+// once per person; first is false when they had answered already. Only
+// the channel's members when the pulse was posted may answer.
 func (s *Service) VotePulse(ctx context.Context, a Actor, pulseID string, score int) (first bool, err error) {
-	if err := s.policy.Authorize(ctx, a, Clickable(pulseChannel(pulseID))); err != nil {
+	if err := s.mayAnswer(ctx, a, pulseID); err != nil {
 		return false, err
 	}
 	first, err = s.digests.VotePulse(pulseID, a.UserID, score)
@@ -380,14 +383,39 @@ func (s *Service) VotePulse(ctx context.Context, a Actor, pulseID string, score 
 	return first, nil
 }
 
+// OpenHearMore says whether the person may open the "hear more" form of
+// a pulse: those who may answer it.
+func (s *Service) OpenHearMore(ctx context.Context, a Actor, pulseID string) error {
+	return s.mayAnswer(ctx, a, pulseID)
+}
+
 // HearMore records, anonymously, what a person would like to hear more
 // about, for the next digest.
 func (s *Service) HearMore(ctx context.Context, a Actor, pulseID, text string) error {
-	if err := s.policy.Authorize(ctx, a, Clickable(pulseChannel(pulseID))); err != nil {
+	if err := s.mayAnswer(ctx, a, pulseID); err != nil {
 		return err
 	}
 	if err := s.digests.AddHearMore(pulseID, a.UserID, text); err != nil {
 		return fmt.Errorf("saving a hear-more answer: %w", err)
 	}
 	return nil
+}
+
+// mayAnswer asks the policy whether the actor may answer the pulse, from
+// the members snapshot stored with it: no Slack call per click. A pulse
+// opened before snapshots were kept falls back on the members its
+// digest fixed, taken at the same moment.
+func (s *Service) mayAnswer(ctx context.Context, a Actor, pulseID string) error {
+	voters, snapshot, err := s.digests.PulseVoters(pulseID)
+	if err != nil {
+		return fmt.Errorf("reading who may answer the pulse: %w", err)
+	}
+	if !snapshot {
+		last, err := s.digests.PostedDigest(pulseChannel(pulseID))
+		if err != nil {
+			return fmt.Errorf("reading who may answer the pulse: %w", err)
+		}
+		voters = last.Members
+	}
+	return s.policy.Authorize(ctx, a, PulseOf(voters))
 }

@@ -72,6 +72,10 @@ func (b *Bot) RunDigest(ctx context.Context, channel string) {
 // onPulseAction records a vote, or opens the "hear more" form.
 func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) {
 	if a.ActionID == actPulseHearMore {
+		if err := b.core.OpenHearMore(ctx, app.Person(cb.User.ID), a.Value); err != nil {
+			b.slack.respond(ctx, cb.ResponseURL, reply(b.pulseRefusal(cb, err)))
+			return
+		}
 		view := slack.ModalViewRequest{
 			Type: slack.VTModal, CallbackID: cbHearMore, PrivateMetadata: a.Value,
 			Title: plain("Hear more about"), Submit: plain("Send"), Close: plain("Cancel"),
@@ -97,17 +101,26 @@ func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a
 	first, err := b.core.VotePulse(ctx, app.Person(cb.User.ID), a.Value, score)
 	var msg string
 	switch {
-	case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
-		msg = "This pulse has closed; the next digest brings a new one."
 	case err != nil:
-		b.log.Error("recording a pulse vote", "error", err)
-		msg = "Sorry, I couldn't record that just now. Please try again in a minute."
+		msg = b.pulseRefusal(cb, err)
 	case !first:
 		msg = "You've already answered this pulse; one answer each keeps it fair."
 	default:
 		msg = "Thanks. Your answer goes into the team's totals; who answered is forgotten when the pulse closes."
 	}
 	b.slack.respond(ctx, cb.ResponseURL, reply(msg))
+}
+
+// pulseRefusal says why a pulse click did nothing.
+func (b *Bot) pulseRefusal(cb slack.InteractionCallback, err error) string {
+	switch {
+	case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
+		return "This pulse has closed; the next digest brings a new one."
+	case app.IsForbidden(err):
+		return "Only the members of <#" + cb.Channel.ID + "> when this pulse was posted can answer it, so your click was not counted."
+	}
+	b.log.Error("answering a pulse", "user_id", cb.User.ID, "error", err)
+	return "Sorry, I couldn't record that just now. Please try again in a minute."
 }
 
 // onHearMoreSubmission validates and stores a "hear more" answer.
@@ -130,6 +143,8 @@ func (b *Bot) onHearMoreSubmission(cb slack.InteractionCallback, ack func(any), 
 			b.slack.tell(ctx, user, "You've sent the most answers one person can for this pulse. Thank you!")
 		case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
 			b.slack.tell(ctx, user, "That pulse has closed, so your answer was not kept. The next digest brings a new one.")
+		case app.IsForbidden(err):
+			b.slack.tell(ctx, user, "Only the members of the channel when this pulse was posted can answer it, so your answer was not kept.")
 		case err != nil:
 			b.log.Error("saving a hear-more answer", "error", err)
 			b.slack.tell(ctx, user, "Sorry, I couldn't save that just now. Please try again in a minute.")

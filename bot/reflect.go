@@ -341,9 +341,12 @@ func shareProblem(errs map[string]string, share nudges.Share, channel string, me
 func (b *Bot) reflectRefused(who app.Actor, err error, text string) string {
 	back := "\nYour words, so nothing is lost:\n>" + fitEscaped(text, 2500, true)
 	var refused *app.ErrShareRefused
+	var notYours *app.Forbidden
 	switch {
 	case errors.As(err, &refused):
 		return "I didn't save it: I can't share it there, since " + Escape(refused.Why) + "." + back
+	case errors.As(err, &notYours) && notYours.Who == app.WhoOwner:
+		return "I didn't save it: the form named a nudge that belongs to someone else." + back
 	case app.IsForbidden(err):
 		return "I didn't save it: you can only share in the digest of a channel you are in." + back
 	case errors.Is(err, nudges.ErrTooManyReflections):
