@@ -45,6 +45,9 @@ type DigestRun struct {
 	Broken     string
 	TellAdmins bool
 	Admins     []string
+	// HeldBack are the anonymous reflections the digest left out because
+	// too few people take part in it; their authors are to be told.
+	HeldBack []nudges.Reflection
 }
 
 // RunDigest posts a channel's digest for the period since the last one,
@@ -83,7 +86,11 @@ func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) 
 		s.log.Warn("clearing digest failure", "channel", channel, "error", err)
 	}
 	s.leanOnClarity(channel, in, now)
-	return DigestRun{Members: len(in.Members)}, nil
+	held := nudges.HeldBack(in)
+	for _, r := range held {
+		s.log.Info("anonymous reflection held back: too few people take part in the digest", "channel", channel, "user_id", r.UserID, "seq", r.Seq)
+	}
+	return DigestRun{Members: len(in.Members), HeldBack: held}, nil
 }
 
 // leanOnClarity brings strategy and organisation nudges forward for the
@@ -152,12 +159,7 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 	if fixed != nil {
 		counted = fixed
 	}
-	var subscribed []string
-	for _, m := range counted {
-		if _, err := s.subs.Subscriber(m); err == nil {
-			subscribed = append(subscribed, m)
-		}
-	}
+	subscribed := s.contributors(counted)
 	trend, err := s.pulseTrend(channel, pulse)
 	if err != nil {
 		return nudges.DigestInput{}, Channel{}, err
@@ -187,12 +189,24 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 	}
 	return nudges.DigestInput{
 		Channel: channel, From: from, To: to, Threshold: s.threshold,
-		Members: subscribed, Names: s.authorNames(ctx, shared),
+		Members: subscribed,
 		Deliveries: period, Shared: shared,
 		Pulse: pulse, Trend: trend,
 		Streaks: streaks, Nudges: s.promptsOf(shared), Now: to,
 		TrendDeliveries: history, TrendSince: since,
 	}, ch, nil
+}
+
+// contributors are those of a digest's members whose nudges and
+// reflections can appear in it: the ones nudgebot keeps a record of.
+func (s *Service) contributors(members []string) []string {
+	var out []string
+	for _, m := range members {
+		if _, err := s.subs.Subscriber(m); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // sharedIn are the reflections their authors shared in this channel: a
@@ -210,20 +224,6 @@ func (s *Service) sharedIn(channel string, members []string, from, to time.Time)
 		}
 	}
 	return out, nil
-}
-
-func (s *Service) authorNames(ctx context.Context, shared []nudges.Reflection) map[string]string {
-	names := map[string]string{}
-	for _, r := range shared {
-		if r.Share == nudges.ShareNamed && names[r.UserID] == "" {
-			p, err := s.slack.Profile(ctx, r.UserID)
-			if err != nil {
-				s.log.Warn("reading a sharer's name", "user_id", r.UserID, "error", err)
-			}
-			names[r.UserID] = p.DisplayName
-		}
-	}
-	return names
 }
 
 func (s *Service) promptsOf(shared []nudges.Reflection) map[string]nudges.Nudge {

@@ -356,9 +356,9 @@ func (s *Service) PostUpdate(ctx context.Context, a Actor, channel, text string)
 type ShareOption struct {
 	Channel, Name string
 	Members       int
-	// Anonymous is false when the channel has fewer members than the
-	// anonymity threshold: there an "anonymous" reflection could be told
-	// apart by elimination.
+	// Anonymous is false when fewer people than the anonymity threshold
+	// take part in the channel's digest (its subscribed members): there
+	// an "anonymous" reflection could be told apart by elimination.
 	Anonymous bool
 }
 
@@ -380,11 +380,33 @@ func (s *Service) shareOptions(ctx context.Context, a Actor) []ShareOption {
 			s.log.Warn("reading a digest channel for the share choice", "channel", ch, "error", err)
 			continue
 		}
-		if slices.Contains(info.Members, a.UserID) {
-			out = append(out, ShareOption{Channel: ch, Name: info.Name, Members: len(info.Members), Anonymous: len(info.Members) >= s.threshold})
+		if !slices.Contains(info.Members, a.UserID) {
+			continue
 		}
+		n, err := s.shareAudience(ch, info)
+		if err != nil {
+			s.log.Warn("counting who takes part in a digest", "channel", ch, "error", err)
+		}
+		out = append(out, ShareOption{Channel: ch, Name: info.Name, Members: len(info.Members), Anonymous: err == nil && n >= s.threshold})
 	}
 	return out
+}
+
+// shareAudience counts the people whose contributions can appear in the
+// channel's next digest: the members its period fixed (the channel's
+// members now, before its first digest) who have a record here. An
+// anonymous share among fewer than the threshold could be told apart by
+// elimination, whatever number of people can read the channel.
+func (s *Service) shareAudience(channel string, now Channel) (int, error) {
+	last, err := s.digests.PostedDigest(channel)
+	if err != nil {
+		return 0, fmt.Errorf("reading the digest's members: %w", err)
+	}
+	members := last.Members
+	if members == nil {
+		members = now.Members
+	}
+	return len(s.contributors(members)), nil
 }
 
 // checkShare holds a share to what the author chose and may do: one
@@ -406,8 +428,19 @@ func (s *Service) checkShare(ctx context.Context, a Actor, in Reflection) error 
 	if err != nil {
 		return fmt.Errorf("counting the channel's members: %w", err)
 	}
-	if len(info.Members) < s.threshold {
-		return &ErrShareRefused{Why: fmt.Sprintf("that channel has %d members; sharing anonymously needs at least %d, or the others could tell it was you", len(info.Members), s.threshold)}
+	n, err := s.shareAudience(in.ShareChannel, info)
+	if err != nil {
+		return err
+	}
+	if n < s.threshold {
+		return &ErrShareRefused{Why: fmt.Sprintf("%d %s take part in that digest; sharing anonymously needs at least %d, or the others could tell it was you", n, plural(n, "person", "people"), s.threshold)}
 	}
 	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -67,6 +67,9 @@ func (b *Bot) RunDigest(ctx context.Context, channel string) {
 	default:
 		log.Info("digest posted", "members", run.Members)
 	}
+	for _, r := range run.HeldBack {
+		b.slack.tell(ctx, r.UserID, fmt.Sprintf("I held back your anonymous reflection #%d from the digest of <#%s>: too few people take part in it for the others not to tell it was you. It stays private; share it with your name if you want the team to see it.", r.Seq, channel))
+	}
 }
 
 // onPulseAction records a vote, or opens the "hear more" form.

@@ -48,10 +48,6 @@ type DigestInput struct {
 	// Members are the channel's members who are subscribers; deliveries,
 	// reflections and streaks of anyone else are ignored.
 	Members []string
-	// Names maps user ids to display names, for reflections shared with
-	// the author's name.
-	Names map[string]string
-
 	Deliveries []Delivery   // the members' deliveries in [From, To)
 	Shared     []Reflection // reflections in the period whose authors chose to share them
 	Pulse      PulseSummary // this period's closed pulse; zero if none ran
@@ -154,7 +150,10 @@ type StreakSummary struct {
 
 // SharedLine is one shared reflection as the digest quotes it.
 type SharedLine struct {
-	Author string // display name; "" when shared anonymously
+	// AuthorID is the author's user id for a reflection shared with their
+	// name, credited as a mention: a display name is free text its owner
+	// sets, so "boss" could be anyone. "" when shared anonymously.
+	AuthorID string
 	Text   string
 	Nudge  string // the prompt of the nudge it answers; "" if unknown
 }
@@ -227,7 +226,7 @@ func BuildDigest(in DigestInput) Digest {
 		note("Streaks are not shown: fewer than %d people have a streak of %d or more.", min, StreakThreshold)
 	}
 
-	d.SharedReflections = sharedLines(in, members)
+	d.SharedReflections = sharedLines(in, members, min)
 
 	d.Pulse = pulseSection(in, min)
 	d.ClarityVsUpdates = clarityVsUpdates(in, members, d, min)
@@ -333,7 +332,51 @@ func streakSummary(in DigestInput, members map[string]bool, history map[string][
 	return StreakSummary{}
 }
 
-func sharedLines(in DigestInput, members map[string]bool) []SharedLine {
+// sharedLines are the reflections shared in the period. An anonymous
+// one appears only when at least min people's contributions can appear
+// in the digest (its subscribed members): among fewer, the others could
+// tell who wrote it, so it is held back (HeldBack lists those).
+func sharedLines(in DigestInput, members map[string]bool, min int) []SharedLine {
+	var out []SharedLine
+	for _, r := range periodShares(in, members) {
+		if r.Share == ShareAnonymous && len(members) < min {
+			continue
+		}
+		l := SharedLine{Text: r.Text}
+		if r.Share == ShareNamed {
+			l.AuthorID = r.UserID
+		}
+		if n, ok := in.Nudges[r.NudgeID]; ok && r.NudgeID != "" {
+			l.Nudge = n.Prompt
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// HeldBack are the anonymous reflections shared in the period that the
+// digest leaves out because too few people take part in it for their
+// authors to stay anonymous, oldest first; their authors are told.
+func HeldBack(in DigestInput) []Reflection {
+	members := make(map[string]bool, len(in.Members))
+	for _, id := range in.Members {
+		members[id] = true
+	}
+	if len(members) >= threshold(in.Threshold) {
+		return nil
+	}
+	var out []Reflection
+	for _, r := range periodShares(in, members) {
+		if r.Share == ShareAnonymous {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// periodShares are the members' reflections shared, with some text, in
+// the period, oldest first.
+func periodShares(in DigestInput, members map[string]bool) []Reflection {
 	rs := make([]Reflection, 0, len(in.Shared))
 	for _, r := range in.Shared {
 		if !members[r.UserID] || strings.TrimSpace(r.Text) == "" {
@@ -348,20 +391,7 @@ func sharedLines(in DigestInput, members map[string]bool) []SharedLine {
 		rs = append(rs, r)
 	}
 	slices.SortStableFunc(rs, func(a, b Reflection) int { return a.Created.Compare(b.Created) })
-	var out []SharedLine
-	for _, r := range rs {
-		l := SharedLine{Text: r.Text}
-		if r.Share == ShareNamed {
-			// Without a name we fall back to anonymous rather than to
-			// the user id, which would mention and ping them.
-			l.Author = in.Names[r.UserID]
-		}
-		if n, ok := in.Nudges[r.NudgeID]; ok && r.NudgeID != "" {
-			l.Nudge = n.Prompt
-		}
-		out = append(out, l)
-	}
-	return out
+	return rs
 }
 
 func pulseSection(in DigestInput, min int) PulseSection {

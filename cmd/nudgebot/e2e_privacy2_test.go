@@ -106,6 +106,14 @@ func TestAnonymousShareCountsSubscribers(t *testing.T) {
 	ack := share(ana.ID, alone)
 	if !strings.Contains(string(ack.Payload), "too small") {
 		t.Errorf("sharing anonymously among one subscriber was accepted: ack %s", ack.Payload)
+	} else { // she keeps it private instead, which closes the form
+		m := h.waitModal(ana.ID)
+		if _, err := h.emu.SubmitView(h.ctx(), ana.ID, m.ID, map[string]map[string]string{
+			"reflection": {"text": alone}, "share": {"choice": "private"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		h.lastEphemeralWith(ana.ID, "Saved privately")
 	}
 	h.clock.Add(time.Hour)
 	h.bot.RunDigest(h.ctx(), "CTEAM0001")
@@ -121,7 +129,7 @@ func TestAnonymousShareCountsSubscribers(t *testing.T) {
 	if ack := share(ana.ID, later); strings.Contains(string(ack.Payload), "errors") {
 		t.Fatalf("a share among three subscribers was refused: %s", ack.Payload)
 	}
-	h.lastEphemeralWith(ana.ID, "Saved privately")
+	h.waitEphemerals(ana.ID, "Saved privately", 2)
 	h.nudge(ben.ID, "stop")
 	h.nudge(chloe.ID, "forget")
 	h.forget(chloe.ID)
@@ -131,7 +139,7 @@ func TestAnonymousShareCountsSubscribers(t *testing.T) {
 		t.Errorf("an anonymous reflection appeared in a digest of fewer subscribers than the threshold:\n%s", d)
 	}
 	h.waitFor("Ana told her share was held back", func() bool {
-		return strings.Contains(ephemeralText(h.emu, ana.ID), "held it back")
+		return strings.Contains(ephemeralText(h.emu, ana.ID), "held back your anonymous reflection")
 	})
 }
 
