@@ -357,10 +357,10 @@ func TestAdminCommands(t *testing.T) {
 	h.tick()
 	h.waitDMs(ana.ID, 1)
 	got := h.nudge(boss.ID, "admin user <@UANA00001>")
-	contains(t, got, "Status of", "Subscribed", "Reflections: 1")
+	contains(t, got, "Status of", "Subscribed", "arrived")
 	if strings.Contains(got, marker) {
 		t.Fatal("admin saw reflection text")
 	}
-	contains(t, h.nudge(boss.ID, "admin user @ana"), "Reflections: 1")
+	contains(t, h.nudge(boss.ID, "admin user @ana"), "Time zone: Europe/Berlin")
 	contains(t, h.nudge(boss.ID, "admin"), "/nudge admin stats")
 }
