@@ -262,31 +262,47 @@ func (e *TooSoon) Error() string { return "asked again too soon" }
 // previewEvery is how often one person may preview digests.
 const previewEvery = time.Minute
 
-// Preview is what a person may see of a channel's digest.
+// Preview is what a person may see of a channel's digest: the last one
+// posted (Digest is nil before the first) and when the next comes.
 type Preview struct {
 	ChannelName string
-	// Running is true for an admin's look at the period under way;
-	// members see the last digest posted (Digest is nil before the
-	// first), since the running period's figures would change as people
-	// come and go and could single one out.
-	Running bool
-	Digest  *nudges.Digest
-	Posted  time.Time // when the digest shown went out; zero for a running one
-	Next    time.Time // when the next digest goes out, in the digest's zone; zero if unknown
+	Digest      *nudges.Digest
+	Posted      time.Time // when the digest shown went out
+	Next        time.Time // when the next digest goes out, in the digest's zone; zero if unknown
 }
 
-// PreviewDigest shows a channel's digest to its members and the admins:
-// members see what its last digest showed and when the next comes; only
-// admins see the running period. Each person may look once a minute,
-// since every look asks Slack who is in the channel.
+// PreviewDigest shows a channel's last digest to its members and the
+// admins, and when the next comes. Only fixed periods are shown, to
+// admins too: the period under way changes with every join and every
+// action, so two looks either side of one would isolate that person
+// (and before the first digest there is nothing fixed to show). Each
+// person may look once a minute, since every look asks Slack who is in
+// the channel.
 func (s *Service) PreviewDigest(ctx context.Context, a Actor, channel string, now time.Time) (Preview, error) {
-	plan, ok := s.plans[channel]
-	if !ok {
+	if _, ok := s.plans[channel]; !ok {
 		return Preview{}, ErrNoDigest
 	}
 	if err := s.previews.take(a.UserID, now); err != nil {
 		return Preview{}, err
 	}
+	return s.preview(ctx, a, channel, now)
+}
+
+// PreviewDigestNamed is PreviewDigest for a digest channel given by name
+// ("team" for #team). The once-a-minute gate comes first and names come
+// from the channel cache, so asking again and again costs no Slack call.
+func (s *Service) PreviewDigestNamed(ctx context.Context, a Actor, name string, now time.Time) (Preview, error) {
+	if err := s.previews.take(a.UserID, now); err != nil {
+		return Preview{}, err
+	}
+	channel := s.digestChannelNamed(ctx, name)
+	if channel == "" {
+		return Preview{}, ErrNoDigest
+	}
+	return s.preview(ctx, a, channel, now)
+}
+
+func (s *Service) preview(ctx context.Context, a Actor, channel string, now time.Time) (Preview, error) {
 	if err := s.policy.Authorize(ctx, a, ChannelThings(channel)); err != nil {
 		return Preview{}, err
 	}
@@ -294,26 +310,27 @@ func (s *Service) PreviewDigest(ctx context.Context, a Actor, channel string, no
 	if err != nil {
 		return Preview{}, fmt.Errorf("reading digest state: %w", err)
 	}
-	p := Preview{Next: plan.next(now)}
-	if !s.policy.isAdmin(a.UserID) {
-		ch, err := s.slack.Channel(ctx, channel)
-		if err != nil {
-			return Preview{}, fmt.Errorf("reading the channel: %w", err)
-		}
-		p.ChannelName, p.Digest, p.Posted = ch.Name, last.Shown, last.At
-		return p, nil
-	}
-	from := last.At
-	if from.IsZero() {
-		from = now.Add(-digestLookback)
-	}
-	in, ch, err := s.digestInput(ctx, channel, from, now, nudges.PulseSummary{}, last.Members)
+	info, err := s.members.get(ctx, channel)
 	if err != nil {
 		return Preview{}, fmt.Errorf("reading the channel: %w", err)
 	}
-	d := nudges.BuildDigest(in)
-	p.ChannelName, p.Digest, p.Running = ch.Name, &d, true
-	return p, nil
+	return Preview{ChannelName: info.Name, Digest: last.Shown, Posted: last.At, Next: s.plans[channel].next(now)}, nil
+}
+
+// digestChannelNamed is the digest channel called name, from the cache
+// of channels; "" when none is.
+func (s *Service) digestChannelNamed(ctx context.Context, name string) string {
+	for _, ch := range s.DigestChannels() {
+		info, err := s.members.get(ctx, ch)
+		if err != nil {
+			s.log.Warn("reading a digest channel's name", "channel", ch, "error", err)
+			continue
+		}
+		if strings.EqualFold(info.Name, name) {
+			return ch
+		}
+	}
+	return ""
 }
 
 // DigestPlan is one channel's digest: where, and when it runs.

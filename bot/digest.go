@@ -162,17 +162,23 @@ var channelRef = regexp.MustCompile(`^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$|^([CG][A-Z
 // digestPreview shows the caller what the next digest of a channel would
 // say, without closing its pulse or posting anything.
 func (b *Bot) digestPreview(ctx context.Context, who app.Actor, here, arg string) *ephemeral {
-	channel := here
+	channel, name := here, ""
 	if arg != "" {
 		if m := channelRef.FindStringSubmatch(arg); m != nil {
 			channel = firstNonEmpty(m[1], m[2])
-		} else if name, ok := strings.CutPrefix(arg, "#"); ok {
-			channel = b.digestChannelByName(ctx, name)
+		} else if n, ok := strings.CutPrefix(arg, "#"); ok && n != "" {
+			name = n
 		} else {
 			return reply(usageText("digest", "Name the channel like #team or by its id."))
 		}
 	}
-	p, err := b.core.PreviewDigest(ctx, who, channel, b.now())
+	var p app.Preview
+	var err error
+	if name != "" {
+		p, err = b.core.PreviewDigestNamed(ctx, who, name, b.now())
+	} else {
+		p, err = b.core.PreviewDigest(ctx, who, channel, b.now())
+	}
 	if msg := previewRefusal(err); msg != nil {
 		return msg
 	}
@@ -188,10 +194,7 @@ func (b *Bot) digestPreview(ctx context.Context, who app.Actor, here, arg string
 	if p.Digest == nil {
 		return reply("No digest has been posted in that channel yet. " + next)
 	}
-	note := "_Only you can see this: the last digest, posted " + p.Posted.In(loc).Format("Mon 2 Jan, 15:04") + ". " + next + " Only admins see the period under way._"
-	if p.Running {
-		note = "_Admins only, and only you can see this: the period under way, with the pulse still open. " + next + "_"
-	}
+	note := "_Only you can see this: the last digest, posted " + p.Posted.In(loc).Format("Mon 2 Jan, 15:04") + ". " + next + " Nobody sees the period under way: its figures change with every join and every action, so two looks could single someone out._"
 	msgs := digestMessages(*p.Digest, p.ChannelName)
 	preview := reply("Preview of the team digest")
 	preview.Blocks = append([]slack.Block{slack.NewContextBlock("preview_note", mrkdwn(note))}, msgs[0]...)
@@ -215,17 +218,3 @@ func previewRefusal(err error) *ephemeral {
 	return nil
 }
 
-func (b *Bot) digestChannelByName(ctx context.Context, name string) string {
-	for _, t := range b.opts.Digests {
-		var info *slack.Channel
-		err := b.slack.web.do(ctx, "conversations.info", callSafe, func(ctx context.Context) error {
-			var err error
-			info, err = b.slack.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: t.Channel})
-			return err
-		})
-		if err == nil && strings.EqualFold(info.Name, name) {
-			return t.Channel
-		}
-	}
-	return ""
-}
