@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -220,6 +221,9 @@ func BuildDigest(in DigestInput) Digest {
 	if hiddenThemes > 0 && d.ActedOnShown {
 		note("Themes fewer than %d people practised are not listed.", min)
 	}
+	if suppressComplements(&d, t, min) {
+		note("Some figures are withheld because, with the others shown, they would let you work out what fewer than %d people did.", min)
+	}
 
 	d.Streaks = streakSummary(in, members, history, min)
 	if !d.Streaks.Shown {
@@ -236,6 +240,43 @@ func BuildDigest(in DigestInput) Digest {
 	return d
 }
 
+// suppressComplements withholds the digest's figures that, subtracted
+// from one another, would leave what fewer than min people did (see
+// SuppressComplements); it reports whether it withheld any. Themes go
+// first, the strategy updates count last: it is the figure the clarity
+// trend pairs with the pulse.
+func suppressComplements(d *Digest, t periodTally, min int) bool {
+	figs := []Figure{
+		{Records: t.receivedRecs, Shown: d.ReceivedShown, Keep: 1},
+		{Records: t.actedRecs, Shown: d.ActedOnShown, Keep: 2},
+		{Records: t.strategyRecs, Shown: d.StrategyShown, Keep: 3},
+	}
+	for _, tc := range d.TopThemes {
+		figs = append(figs, Figure{Records: t.themeRecs[tc.Theme], Shown: true})
+	}
+	withheld := SuppressComplements(figs, min)
+	if len(withheld) == 0 {
+		return false
+	}
+	if !figs[0].Shown {
+		d.Received, d.ReceivedShown = 0, false
+	}
+	if !figs[1].Shown {
+		d.ActedOn, d.ActedOnShown = 0, false
+	}
+	if !figs[2].Shown {
+		d.StrategyUpdates, d.StrategyShown = 0, false
+	}
+	themes := d.TopThemes[:0]
+	for i, tc := range d.TopThemes {
+		if figs[3+i].Shown {
+			themes = append(themes, tc)
+		}
+	}
+	d.TopThemes = themes
+	return true
+}
+
 // periodTally is who did what in a digest's period: the people behind
 // each figure, so each can be held to the threshold.
 type periodTally struct {
@@ -243,6 +284,10 @@ type periodTally struct {
 	themeN                       map[Theme]int
 	themePeople                  map[Theme]map[string]bool
 	history                      map[string][]Delivery
+	// The records behind each figure (delivery → person), for
+	// complementary suppression.
+	receivedRecs, actedRecs, strategyRecs map[string]string
+	themeRecs                             map[Theme]map[string]string
 }
 
 // tallyPeriod counts the members' deliveries in the period into d's raw
@@ -251,34 +296,41 @@ func tallyPeriod(in DigestInput, members map[string]bool, d *Digest) periodTally
 	t := periodTally{
 		recipients: map[string]bool{}, actors: map[string]bool{}, strategy: map[string]bool{},
 		themeN: map[Theme]int{}, themePeople: map[Theme]map[string]bool{}, history: map[string][]Delivery{},
+		receivedRecs: map[string]string{}, actedRecs: map[string]string{}, strategyRecs: map[string]string{}, themeRecs: map[Theme]map[string]string{},
 	}
-	for _, dl := range in.Deliveries {
+	for i, dl := range in.Deliveries {
 		if !members[dl.UserID] || dl.Slot.Before(in.From) || !dl.Slot.Before(in.To) {
 			continue
 		}
+		rec := strconv.Itoa(i)
 		if in.Streaks == nil {
 			t.history[dl.UserID] = append(t.history[dl.UserID], dl)
 		}
 		if dl.State == StateSent {
 			d.Received++
 			t.recipients[dl.UserID] = true
+			t.receivedRecs[rec] = dl.UserID
 		}
 		if !dl.Outcome.Acted() {
 			continue
 		}
 		d.ActedOn++
 		t.actors[dl.UserID] = true
+		t.actedRecs[rec] = dl.UserID
 		if dl.Theme == "" {
 			continue
 		}
 		t.themeN[dl.Theme]++
 		if t.themePeople[dl.Theme] == nil {
 			t.themePeople[dl.Theme] = map[string]bool{}
+			t.themeRecs[dl.Theme] = map[string]string{}
 		}
 		t.themePeople[dl.Theme][dl.UserID] = true
+		t.themeRecs[dl.Theme][rec] = dl.UserID
 		if leansOn(dl.Theme) {
 			d.StrategyUpdates++
 			t.strategy[dl.UserID] = true
+			t.strategyRecs[rec] = dl.UserID
 		}
 	}
 	return t

@@ -60,7 +60,14 @@ func TestBuildDigest_MinGroup(t *testing.T) {
 	}{
 		"three acted": {
 			in:       weekInput(users(5), acted("U01", 0, strat, done), acted("U02", 0, strat, done), acted("U03", 1, strat, nudges.OutcomeReflected), acted("U04", 1, strat, nudges.OutcomeSkipped)),
-			received: 4, actedOn: 3, strategy: 3,
+			// Received (4) minus acted on (3) would be one person's skip.
+			received: -1, actedOn: 3, strategy: 3,
+			notes: []string{"work out"},
+		},
+		"three acted, three did not": {
+			in: weekInput(users(6), acted("U01", 0, strat, done), acted("U02", 0, strat, done), acted("U03", 1, strat, done),
+				acted("U04", 1, strat, ""), acted("U05", 1, strat, ""), acted("U06", 1, strat, "")),
+			received: 6, actedOn: 3, strategy: 3,
 		},
 		"two acted": {
 			in:       weekInput(users(5), acted("U01", 0, strat, done), acted("U01", 1, strat, done), acted("U02", 0, strat, done), acted("U03", 1, strat, nudges.OutcomeSkipped)),

@@ -103,7 +103,7 @@ func TestDigestAndPulse(t *testing.T) {
 	h.clock.Add(4 * 24 * time.Hour)
 	h.bot.RunDigest(h.ctx(), "CTEAM0001")
 	digest := channelText(h.emu, "CTEAM0001")
-	contains(t, digest, "Team digest", "#team", "— <@UANA00001>,", "4* nudges received", "3* acted on", "We picked onboarding as the one priority &lt;!channel&gt;", "I explained the why behind the reorg", "How clear is our direction right now?")
+	contains(t, digest, "Team digest", "#team", "— <@UANA00001>,", "3* acted on", "would let you work out", "We picked onboarding as the one priority &lt;!channel&gt;", "I explained the why behind the reorg", "How clear is our direction right now?")
 	if strings.Contains(digest, marker) || strings.Contains(digest, "Private doubts") {
 		t.Fatal("a private reflection reached the channel")
 	}
