@@ -189,7 +189,7 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 	}
 	return nudges.DigestInput{
 		Channel: channel, From: from, To: to, Threshold: s.threshold,
-		Members: subscribed,
+		Members:    subscribed,
 		Deliveries: period, Shared: shared,
 		Pulse: pulse, Trend: trend,
 		Streaks: streaks, Nudges: s.promptsOf(shared), Now: to,

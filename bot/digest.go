@@ -217,4 +217,3 @@ func previewRefusal(err error) *ephemeral {
 	}
 	return nil
 }
-

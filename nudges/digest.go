@@ -48,7 +48,7 @@ type DigestInput struct {
 
 	// Members are the channel's members who are subscribers; deliveries,
 	// reflections and streaks of anyone else are ignored.
-	Members []string
+	Members    []string
 	Deliveries []Delivery   // the members' deliveries in [From, To)
 	Shared     []Reflection // reflections in the period whose authors chose to share them
 	Pulse      PulseSummary // this period's closed pulse; zero if none ran
@@ -155,8 +155,8 @@ type SharedLine struct {
 	// name, credited as a mention: a display name is free text its owner
 	// sets, so "boss" could be anyone. "" when shared anonymously.
 	AuthorID string
-	Text   string
-	Nudge  string // the prompt of the nudge it answers; "" if unknown
+	Text     string
+	Nudge    string // the prompt of the nudge it answers; "" if unknown
 }
 
 // PulseSection is the clarity pulse's part of the digest.

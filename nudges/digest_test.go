@@ -59,7 +59,7 @@ func TestBuildDigest_MinGroup(t *testing.T) {
 		notes                       []string
 	}{
 		"three acted": {
-			in:       weekInput(users(5), acted("U01", 0, strat, done), acted("U02", 0, strat, done), acted("U03", 1, strat, nudges.OutcomeReflected), acted("U04", 1, strat, nudges.OutcomeSkipped)),
+			in: weekInput(users(5), acted("U01", 0, strat, done), acted("U02", 0, strat, done), acted("U03", 1, strat, nudges.OutcomeReflected), acted("U04", 1, strat, nudges.OutcomeSkipped)),
 			// Received (4) minus acted on (3) would be one person's skip.
 			received: -1, actedOn: 3, strategy: 3,
 			notes: []string{"work out"},
