@@ -447,7 +447,7 @@ func (b *Bot) exportReflections(ctx context.Context, who app.Actor) *ephemeral {
 	if err != nil {
 		return b.failed(who, "exporting", err)
 	}
-	jsSize, mdSize, err := files.finish()
+	js, md, err := files.finish()
 	if err != nil {
 		return b.failed(who, "writing the export", err)
 	}
@@ -461,8 +461,8 @@ func (b *Bot) exportReflections(ctx context.Context, who app.Actor) *ephemeral {
 		data        io.Reader
 		size        int64
 	}{
-		{"nudgebot-export-" + stamp + ".json", "Your nudgebot data (JSON)", files.js, jsSize},
-		{"nudgebot-export-" + stamp + ".md", "Your nudgebot journal (Markdown)", files.md, mdSize},
+		{"nudgebot-export-" + stamp + ".json", "Your nudgebot data (JSON)", js.data, js.size},
+		{"nudgebot-export-" + stamp + ".md", "Your nudgebot journal (Markdown)", md.data, md.size},
 	} {
 		err := b.slack.web.do(ctx, "files.getUploadURLExternal", callPost, func(ctx context.Context) error {
 			_, err := b.slack.api.UploadFileContext(ctx, slack.UploadFileParameters{
