@@ -72,6 +72,9 @@ func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) 
 		}
 	}
 	in, ch, err := s.digestInput(ctx, channel, from, now, pulse, last.Members)
+	if last.Shown != nil {
+		in.Shown = last.Shown.ClarityVsUpdates
+	}
 	d := nudges.BuildDigest(in)
 	if err == nil {
 		err = s.postDigest(ctx, ch, channel, d, now)

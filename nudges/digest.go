@@ -60,6 +60,13 @@ type DigestInput struct {
 	TrendDeliveries []Delivery
 	// TrendSince is how far back TrendDeliveries reach.
 	TrendSince time.Time
+	// Shown is what the channel's last digest showed of clarity beside
+	// strategy updates (its ClarityVsUpdates). A past period then shows
+	// the count the digest that covered it showed, or none: counted again
+	// over today's members, or without that digest's suppression, it
+	// could be subtracted from what was shown then. Nil (no digest kept
+	// what it showed) counts past periods from TrendDeliveries.
+	Shown []ClarityPoint
 
 	// Streaks holds members' current streaks (Subscriber.Streak) when the
 	// caller has them. When nil, streaks are worked out from Deliveries,
@@ -498,7 +505,10 @@ func clarityVsUpdates(in DigestInput, members map[string]bool, d Digest, min int
 		// A period older than the deliveries at hand (retention keeps
 		// HistoryWindow of them) shows its clarity only, never a count
 		// made from a part of it.
-		if in.TrendDeliveries != nil && !from.Before(in.TrendSince) {
+		switch {
+		case in.Shown != nil:
+			pt.Updates, pt.UpdatesShown = shownUpdates(in.Shown, p.PeriodEnd)
+		case in.TrendDeliveries != nil && !from.Before(in.TrendSince):
 			pt.Updates, pt.UpdatesShown = strategyUpdates(in.TrendDeliveries, members, from, p.PeriodEnd, min)
 		}
 		out = append(out, pt)
@@ -508,6 +518,24 @@ func clarityVsUpdates(in DigestInput, members map[string]bool, d Digest, min int
 		now.Average, now.AverageShown = d.Pulse.Average, true
 	}
 	return append(out, now)
+}
+
+// shownUpdates is the strategy updates count an earlier digest showed
+// for the period ending at end; false when it showed none. A pulse's
+// period ends when it is closed, moments before its digest is built, so
+// the point nearest end within matchWindow is that period's.
+func shownUpdates(shown []ClarityPoint, end time.Time) (int, bool) {
+	const matchWindow = time.Hour
+	best, found := ClarityPoint{}, false
+	for _, pt := range shown {
+		if d := pt.End.Sub(end).Abs(); d <= matchWindow && (!found || d < best.End.Sub(end).Abs()) {
+			best, found = pt, true
+		}
+	}
+	if !found || !best.UpdatesShown {
+		return 0, false
+	}
+	return best.Updates, true
 }
 
 // strategyUpdates counts the strategy and organisation nudges members

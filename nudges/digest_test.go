@@ -408,6 +408,22 @@ func TestBuildDigest_ClarityVsUpdates(t *testing.T) {
 	if d := nudges.BuildDigest(in); d.ClarityVsUpdates[0].UpdatesShown {
 		t.Errorf("without TrendDeliveries past updates are shown: %+v", d.ClarityVsUpdates[0])
 	}
+
+	// With what the last digest showed, a past period shows its count
+	// from then (closed a second before that digest was built), or none:
+	// never one counted again, over today's members.
+	in.TrendDeliveries = []nudges.Delivery{back(2, "U01", nudges.ThemeStrategy), back(2, "U02", nudges.ThemeStrategy), back(2, "U03", nudges.ThemeStrategy)}
+	in.Shown = []nudges.ClarityPoint{
+		{End: digestFrom.Add(-week).Add(time.Second), Updates: 7, UpdatesShown: true},
+		{End: digestFrom.Add(time.Second), Updates: 0, UpdatesShown: false},
+	}
+	d = nudges.BuildDigest(in)
+	if got := d.ClarityVsUpdates[0]; got.Updates != 7 || !got.UpdatesShown {
+		t.Errorf("a period shown before: %+v, want the 7 shown then", got)
+	}
+	if got := d.ClarityVsUpdates[1]; got.UpdatesShown {
+		t.Errorf("a period whose count was withheld then is shown now: %+v", got)
+	}
 }
 
 // Ensure the configured threshold holds every figure, defaults to five,
