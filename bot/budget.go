@@ -90,5 +90,8 @@ func (b *budget) sweepLocked(now time.Time) {
 // the DM past their allowance: what they typed was not kept.
 const slowDownDMText = "You're typing faster than I can keep up with, so I didn't keep your last messages as reflections. They are still here: send the ones you want kept again in a few seconds."
 
+// slowDownFormText is shown on a form submitted past the allowance.
+const slowDownFormText = "You're going faster than I can keep up with, so I didn't save this yet. Give me a few seconds and press the button again: everything you wrote is still here."
+
 // slowDownText is the answer past a person's allowance.
 const slowDownText = "You're going faster than I can keep up with, so I skipped that one. Give me a few seconds and try again."

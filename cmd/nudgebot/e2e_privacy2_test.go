@@ -66,6 +66,34 @@ func TestDMAndHomeFloodDrawOnOneAllowance(t *testing.T) {
 	}
 }
 
+// Issue 19, item 1: forms draw on the same allowance, and a form past it
+// stays open with everything in it.
+func TestFormFloodDrawsOnTheAllowance(t *testing.T) {
+	h := newHarness(t, withTune(func(o *knobs) { o.Budget, o.BudgetBurst = 0, 0 }))
+	h.addPeople(ana)
+	h.start()
+	if _, err := h.emu.SlashCommand(h.ctx(), ana.ID, "", "/reflect", ""); err != nil {
+		t.Fatal(err)
+	}
+	m := h.waitModal(ana.ID)
+	slowed := 0
+	for range 20 { // each too long, so the form stays open to submit again
+		ack, err := h.emu.SubmitView(h.ctx(), ana.ID, m.ID, map[string]map[string]string{"reflection": {"text": strings.Repeat("y", 3001)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(ack.Payload), "faster than I can keep up") {
+			slowed++
+		}
+	}
+	if slowed < 8 {
+		t.Errorf("%d of 20 form submissions were held to the allowance, want at least 8", slowed)
+	}
+	if v, ok := h.emu.View(m.ID); !ok || v.Closed {
+		t.Error("a form past the allowance was closed, losing what was in it")
+	}
+}
+
 // Issue 19, item 2: an "anonymous" share counts the people whose
 // contributions can appear in the digest (its subscribed members), at
 // share time and again when the digest is built.
