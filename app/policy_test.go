@@ -316,11 +316,15 @@ func TestPolicyRefusesTheUnknown(t *testing.T) {
 		who app.Actor
 		r   app.Resource
 	}{
-		"nobody acting":          {app.Actor{}, app.OwnedBy("")},
-		"an empty owner":         {app.Person(owner), app.OwnedBy("")},
-		"a zero resource":        {app.Person(admin), app.Resource{}},
-		"a channel, no members":  {app.Person(owner), app.ChannelThings(team)},
-		"admin of an empty name": {app.Actor{}, app.AdminOperations()},
+		"nobody acting":           {app.Actor{}, app.OwnedBy("")},
+		"an empty owner":          {app.Person(owner), app.OwnedBy("")},
+		"a zero resource":         {app.Person(admin), app.Resource{}},
+		"a channel, no members":   {app.Person(owner), app.ChannelThings(team)},
+		"admin of an empty name":  {app.Actor{}, app.AdminOperations()},
+		"nobody, for themselves":  {app.Actor{}, app.Self()},
+		"a pulse, as an outsider": {app.Person(outsider), app.PulseOf([]string{owner, member})},
+		"a pulse, as an admin":    {app.Person(admin), app.PulseOf([]string{owner, member})},
+		"a pulse with no voters":  {app.Person(owner), app.PulseOf(nil)},
 	} {
 		if err := p.Authorize(ctx, tc.who, tc.r); !app.IsForbidden(err) {
 			t.Errorf("%s: err = %v, want a refusal", name, err)
