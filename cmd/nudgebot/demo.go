@@ -15,6 +15,7 @@ import (
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/internal/simclock"
+	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/slackemu"
 )
 
@@ -48,16 +49,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ fun
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return ops.ExitOK
 		}
-		return exitUsage
+		return ops.ExitConfig
 	}
 	d := &demo{out: stdout, names: map[string]string{}, zones: map[string]string{}, actions: make(chan func(), 64)}
 	if err := d.run(ctx, *step, *verbose, stderr); err != nil {
 		fmt.Fprintln(stderr, "nudgebot demo:", err)
-		return exitFailed
+		return ops.ExitFailed
 	}
-	return exitOK
+	return ops.ExitOK
 }
 
 type demo struct {

@@ -3,9 +3,10 @@ package main
 import (
 	"time"
 
-	"github.com/nudgebot/nudgebot/slackemu"
 	"strings"
 	"testing"
+
+	"github.com/nudgebot/nudgebot/slackemu"
 )
 
 // Ensure one person flooding the bot with clicks cannot starve everyone
