@@ -209,7 +209,10 @@ func (b *Bot) onEventsAPI(ctx context.Context, evt socketmode.Event) {
 	if who, typed := eventPerson(ev.InnerEvent.Data); who != "" {
 		if ok, warn := b.budget.admit(who); !ok {
 			if warn && typed {
-				b.fromBusyPool(func(ctx context.Context) { b.slack.tell(ctx, who, slowDownDMText) })
+				// In the DM the message came from: no conversations.open
+				// to wait for behind the work they already started.
+				dm := ev.InnerEvent.Data.(*slackevents.MessageEvent).Channel
+				b.fromBusyPool(func(ctx context.Context) { b.slack.tellIn(ctx, dm, who, slowDownDMText) })
 			}
 			b.log.Info("event past the person's allowance; not handled", "user_id", who)
 			return

@@ -61,9 +61,9 @@ func TestDMAndHomeFloodDrawOnOneAllowance(t *testing.T) {
 	if strings.Contains(allLogs.String()[logsBefore:], "too much work in flight") {
 		t.Errorf("%d DMs and %d Home opens from one person used up the work slots everyone shares", dms, homes)
 	}
-	if !strings.Contains(ephemeralText(h.emu, ana.ID), "faster than I can keep up") {
-		t.Error("the person flooding the DM was never told their messages were not kept")
-	}
+	h.waitFor("the person flooding the DM told their messages were not kept", func() bool {
+		return strings.Contains(ephemeralText(h.emu, ana.ID), "faster than I can keep up")
+	})
 }
 
 // Issue 19, item 1: forms draw on the same allowance, and a form past it
