@@ -221,6 +221,7 @@ var notUseCases = map[string]string{
 	"Location":        "renderers, to show a time in the actor's own zone",
 	"Fallback":        "renderers, the zone of people whose zone is unknown",
 	"IsAdmin":         "renderers, to offer admins their commands",
+	"Threshold":       "renderers, to say how many people a figure needs",
 	"DigestChannels":  "the scheduler, to plan digests",
 	"Tick":            "the scheduler",
 	"NextWake":        "the scheduler",

@@ -76,14 +76,14 @@ func (b *Bot) RunDigest(ctx context.Context, channel string) {
 func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) {
 	if a.ActionID == actPulseHearMore {
 		if err := b.core.OpenHearMore(ctx, app.Person(cb.User.ID), a.Value); err != nil {
-			b.slack.respond(ctx, cb.ResponseURL, reply(b.pulseRefusal(cb, err)))
+			b.slack.respond(ctx, cb.ResponseURL, reply(b.pulseRefusal(cb, "opening the hear-more form", err)))
 			return
 		}
 		view := slack.ModalViewRequest{
 			Type: slack.VTModal, CallbackID: cbHearMore, PrivateMetadata: a.Value,
 			Title: plain("Hear more about"), Submit: plain("Send"), Close: plain("Cancel"),
 			Blocks: slack.Blocks{BlockSet: []slack.Block{
-				slack.NewContextBlock("hear_more_note", mrkdwn("Anonymous: the team sees the answers in the next digest, never who wrote them.")),
+				slack.NewContextBlock("hear_more_note", mrkdwn(hearMoreNote(b.core.Threshold()))),
 				slack.NewInputBlock(blockHearMore, plain("What would you like to hear more about?"), nil, func() *slack.PlainTextInputBlockElement {
 					e := slack.NewPlainTextInputBlockElement(plain("e.g. how the roadmap was chosen"), actionText)
 					e.Multiline = true
@@ -105,7 +105,7 @@ func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a
 	var msg string
 	switch {
 	case err != nil:
-		msg = b.pulseRefusal(cb, err)
+		msg = b.pulseRefusal(cb, "recording a pulse vote", err)
 	case !first:
 		msg = "You've already answered this pulse; one answer each keeps it fair."
 	default:
@@ -115,15 +115,24 @@ func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a
 }
 
 // pulseRefusal says why a pulse click did nothing.
-func (b *Bot) pulseRefusal(cb slack.InteractionCallback, err error) string {
+func (b *Bot) pulseRefusal(cb slack.InteractionCallback, what string, err error) string {
 	switch {
 	case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
 		return "This pulse has closed; the next digest brings a new one."
 	case app.IsForbidden(err):
 		return "Only the members of <#" + cb.Channel.ID + "> when this pulse was posted can answer it, so your click was not counted."
+	case b.refusedWrite(app.Person(cb.User.ID), what, err):
+		return notSavedClickText
 	}
-	b.log.Error("answering a pulse", "user_id", cb.User.ID, "error", err)
-	return "Sorry, I couldn't record that just now. Please try again in a minute."
+	b.log.Error(what, "user_id", cb.User.ID, "error", err)
+	return "Sorry, I couldn't record that just now, so nothing was saved. Please try again in a minute."
+}
+
+// hearMoreNote says when the answers are shown. Everyone is told the
+// same, whoever else wrote: how many wrote so far is itself a figure
+// about fewer people than the threshold.
+func hearMoreNote(threshold int) string {
+	return fmt.Sprintf("The team sees the answers, never who wrote them, in the digest after this pulse, and only if at least %d people wrote in; with fewer, no answer is shown.", threshold)
 }
 
 // onHearMoreSubmission validates and stores a "hear more" answer.
@@ -148,11 +157,13 @@ func (b *Bot) onHearMoreSubmission(cb slack.InteractionCallback, ack func(any), 
 			b.slack.tell(ctx, user, "That pulse has closed, so your answer was not kept. The next digest brings a new one.")
 		case app.IsForbidden(err):
 			b.slack.tell(ctx, user, "Only the members of the channel when this pulse was posted can answer it, so your answer was not kept.")
+		case b.refusedWrite(app.Person(user), "saving a hear-more answer", err):
+			b.slack.tell(ctx, user, notSavedText)
 		case err != nil:
 			b.log.Error("saving a hear-more answer", "error", err)
-			b.slack.tell(ctx, user, "Sorry, I couldn't save that just now. Please try again in a minute.")
+			b.slack.tell(ctx, user, "Sorry, I couldn't save that just now. Nothing was saved; please try again in a minute.")
 		default:
-			b.slack.tell(ctx, user, "Thanks: it will appear, without your name, in the next digest.")
+			b.slack.tell(ctx, user, "Thanks: your answer is kept without your name. "+hearMoreNote(b.core.Threshold()))
 		}
 	})
 }

@@ -46,6 +46,8 @@ type AdminDeps struct {
 	// BackupAuth guards /backup; without a token there is no /backup.
 	BackupAuth BackupAuth
 	Log        *slog.Logger
+	// Writes says whether the disk takes writes; nil: /readyz does not ask.
+	Writes WriteHealth
 }
 
 // AdminHandler serves /metrics, /healthz, /readyz and, when the
@@ -107,14 +109,14 @@ func healthRoutes(mux *http.ServeMux, d AdminDeps) {
 }
 
 // notReady returns why the bot cannot serve people yet, or "" if it can.
-func notReady(_ context.Context, d AdminDeps) string {
+func notReady(ctx context.Context, d AdminDeps) string {
 	switch {
 	case d.Bot == nil || !d.Bot.Connected():
 		return "not ready: waiting for the Socket Mode connection to Slack"
 	case !d.Metrics.HasTicked():
 		return "not ready: waiting for the scheduler's first tick"
 	}
-	return ""
+	return writesRefused(ctx, d.Writes)
 }
 
 // unhealthy returns why the bot cannot do its work, or "" if it can.
@@ -191,6 +193,7 @@ type AdminDB interface {
 	HealthDB
 	BackupSource
 	DBStats
+	WriteHealth
 }
 
 // Start listens. A taken metrics.addr stops start-up with a clear message
@@ -199,7 +202,7 @@ type AdminDB interface {
 // running bot still works.
 func (a *Admin) Start(bot Connection, db AdminDB, auth BackupAuth) error {
 	a.metrics.WatchDB(db, a.log)
-	d := AdminDeps{Version: a.cfg.Version, Metrics: a.metrics, Bot: bot, DB: db, Backup: db, BackupAuth: auth, Log: a.log}
+	d := AdminDeps{Version: a.cfg.Version, Metrics: a.metrics, Bot: bot, DB: db, Backup: db, BackupAuth: auth, Log: a.log, Writes: db}
 	c := newCopier(db, auth.Dir, a.log)
 	if a.cfg.Addr != "" {
 		ln, err := net.Listen("tcp", a.cfg.Addr)

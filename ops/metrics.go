@@ -176,7 +176,7 @@ type storeCollector struct {
 	now func() time.Time
 	log *slog.Logger
 
-	subs, active, size, writes, commits, pages *prometheus.Desc
+	subs, active, size, writes, commits, pages, writeErrors *prometheus.Desc
 
 	mu            sync.Mutex
 	countedAt     time.Time
@@ -199,6 +199,8 @@ func newStoreCollector(db DBStats, now func() time.Time, log *slog.Logger) *stor
 			"Database transactions committed, since start; each costs two fsyncs. Fewer commits than writes is group commit at work.", nil, nil),
 		pages: prometheus.NewDesc("nudgebot_storage_pages_written_total",
 			"4 KiB pages the database's commits wrote, since start or the last compaction.", nil, nil),
+		writeErrors: prometheus.NewDesc("nudgebot_storage_write_errors_total",
+			"Database writes the disk refused (full, failing, read-only), since start: nothing of them was saved, and /readyz answers 503 until a write succeeds again.", nil, nil),
 	}
 }
 
@@ -209,6 +211,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.writes
 	ch <- c.commits
 	ch <- c.pages
+	ch <- c.writeErrors
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -227,6 +230,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(st.Writes))
 	ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(st.Commits))
 	ch <- prometheus.MustNewConstMetric(c.pages, prometheus.CounterValue, float64(st.PagesWritten))
+	ch <- prometheus.MustNewConstMetric(c.writeErrors, prometheus.CounterValue, float64(st.WriteErrors))
 }
 
 // counts returns the cached counts, refreshing them when stale. A failed

@@ -2,6 +2,7 @@
 //
 //	nudgebot run -config FILE          run the bot
 //	nudgebot demo                      watch the bot at work against a built-in Slack emulator
+//	nudgebot emulator [-addr ADDR]     serve that emulator, to try run, backup and health without Slack
 //	nudgebot check -config FILE        try what run does at start, without changing anything
 //	nudgebot health -config FILE       ask the running bot whether it is healthy (a HEALTHCHECK)
 //	nudgebot backup -config FILE OUT   copy the database, even while the bot runs
@@ -52,6 +53,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"run":      {"run the bot (needs -config or SLACK_* environment variables)", cmdRun},
 		"demo":     {"watch the bot at work against a built-in Slack emulator; no Slack account needed", exited(cmdDemo)},
+		"emulator": {"serve that emulator, with five people to act as, for run, backup and health to be tried without Slack", cmdEmulator},
 		"check":    {"try what run does at start (config, database, key, both Slack tokens), changing nothing", cmdCheck},
 		"health":   {"ask the running bot whether it is healthy, over its socket (a container HEALTHCHECK)", cmdHealth},
 		"manifest": {"print the Slack app manifest (YAML) to create the app from", cmdManifest},
@@ -63,7 +65,7 @@ func commands() map[string]command {
 	}
 }
 
-var commandOrder = []string{"run", "demo", "check", "health", "backup", "restore", "export", "compact", "manifest", "version"}
+var commandOrder = []string{"run", "demo", "emulator", "check", "health", "backup", "restore", "export", "compact", "manifest", "version"}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "nudgebot: daily leadership nudges in Slack.")
