@@ -143,7 +143,7 @@ func TestAnonymousShareCountsSubscribers(t *testing.T) {
 	if ack := share(ana.ID, later); strings.Contains(string(ack.Payload), "errors") {
 		t.Fatalf("a share among three subscribers was refused: %s", ack.Payload)
 	}
-	h.waitEphemerals(ana.ID, "Saved privately", 2)
+	h.waitEphemerals(ana.ID, "Saved", 2)
 	h.nudge(ben.ID, "stop")
 	h.nudge(chloe.ID, "forget")
 	h.forget(chloe.ID)
@@ -386,7 +386,7 @@ func TestNamedShareCreditedByMention(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	h.lastEphemeralWith(mal.ID, "Saved privately")
+	h.lastEphemeralWith(mal.ID, "Saved as #1")
 	h.clock.Add(time.Hour)
 	h.bot.RunDigest(h.ctx(), "CTEAM0001")
 	d := channelText(h.emu, "CTEAM0001")
