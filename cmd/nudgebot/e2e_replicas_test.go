@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
 
 	"github.com/nudgebot/nudgebot/internal/simclock"
 	"github.com/nudgebot/nudgebot/slackemu"
@@ -94,4 +99,76 @@ func checkOncePerCommand(t *testing.T, emu *slackemu.Server, people []slackemu.U
 		t.Errorf("%d commands: %d answers, %d acks of %d envelopes; want one of each per command (%s)", sent, answers, acks, len(perEnvelope), fmt.Sprint(onConn))
 	}
 	return onConn
+}
+
+// startHungReplica connects a Socket Mode client that reads every
+// envelope and never acks one, as a replica stuck after its read would.
+func startHungReplica(t *testing.T, emu *slackemu.Server) {
+	t.Helper()
+	api := slack.New(testBotToken, slack.OptionAPIURL(emu.URL()), slack.OptionAppLevelToken(testAppToken))
+	sm := socketmode.New(api)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = sm.RunContext(ctx) })
+	wg.Go(func() {
+		for {
+			select {
+			case <-sm.Events:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+// Ensure a command sent to a replica that never acks reaches the other
+// once Slack's ack timeout passes, as Slack's retry (same envelope,
+// retry_attempt 1, reason timeout), and is answered exactly once.
+func TestHungReplicasCommandsGoToTheOther(t *testing.T) {
+	a, _ := newReplicas(t)
+	emu := a.emu
+	a.addPeople(ana)
+	a.start() // connection 1
+	before := emu.Connections()
+	startHungReplica(t, emu)
+	if err := emu.WaitConnected(a.ctx(), before+1); err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	hung := 0
+	for i := range n {
+		done := make(chan error, 1)
+		go func() {
+			_, err := emu.SlashCommand(a.ctx(), ana.ID, "", "/nudge", "help")
+			done <- err
+		}()
+		a.waitFor("the command written", func() bool { return len(emu.Deliveries()) > i+hung })
+		if d := emu.Deliveries(); d[len(d)-1].Conn != 1 {
+			hung++
+			emu.ExpireAcks() // Slack's 3 s pass
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("command %d: %v", i, err)
+		}
+	}
+	if hung == 0 {
+		t.Fatal("no command went to the hung replica: the test shows nothing")
+	}
+	a.waitFor("every answer", func() bool { return len(emu.Ephemerals(ana.ID)) >= n })
+	if got := len(emu.Ephemerals(ana.ID)); got != n {
+		t.Errorf("%d answers to %d commands, want one each", got, n)
+	}
+	var resent int
+	for _, d := range emu.Deliveries() {
+		if d.RetryAttempt == 1 {
+			resent++
+			if d.Conn != 1 || d.RetryReason != slackemu.RetryReasonTimeout {
+				t.Errorf("resend %+v, want it on the live bot's connection 1 with reason timeout", d)
+			}
+		}
+	}
+	if resent != hung {
+		t.Errorf("%d resends for %d commands sent to the hung replica", resent, hung)
+	}
 }
