@@ -25,7 +25,7 @@ type fakeSlack struct {
 	updates  int
 	channel  []string          // digest, pulse and update posts, by channel
 	texts    []string          // team update texts
-	told     []string          // "admin channel reason" for each broken digest told
+	told     []string          // "person channel reason-or-seq" for each digest note
 	postErr  error             // returned by the next PostNudge
 	opens    int               // conversations.open calls
 	dms      map[string]string // a person's DM channel when not "D"+id
@@ -122,10 +122,10 @@ func (f *fakeSlack) PostUpdate(_ context.Context, channel, _, text string) error
 	return nil
 }
 
-func (f *fakeSlack) TellDigestBroken(_ context.Context, adminID, channel, reason string) error {
+func (f *fakeSlack) TellAboutDigest(_ context.Context, userID string, note app.DigestNote) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.told = append(f.told, adminID+" "+channel+" "+reason)
+	f.told = append(f.told, fmt.Sprintf("%s %s %s%d", userID, note.Channel, note.Broken, note.HeldBack))
 	return nil
 }
 

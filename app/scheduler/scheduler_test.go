@@ -82,7 +82,7 @@ func (c *clockedSlack) PostPulse(context.Context, string, string) error { return
 
 func (c *clockedSlack) PostUpdate(context.Context, string, string, string) error { return nil }
 
-func (c *clockedSlack) TellDigestBroken(context.Context, string, string, string) error { return nil }
+func (c *clockedSlack) TellAboutDigest(context.Context, string, app.DigestNote) error { return nil }
 
 func (c *clockedSlack) nudgesTo(channel string) []time.Time {
 	c.mu.Lock()
