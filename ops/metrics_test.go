@@ -16,6 +16,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 type fakeConn bool
@@ -362,11 +363,7 @@ func TestLabelGuard(t *testing.T) {
 func BenchmarkCountSubscribers(b *testing.B) {
 	for _, n := range []int{1_000, 10_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			db, err := storage.Open(filepath.Join(b.TempDir(), "nudgebot.db"), storage.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer closeOK(b, db)
+			db := storagetest.Open(b, storage.Options{})
 			for i := range n {
 				if _, err := db.UpdateSubscriber(fmt.Sprintf("U%08d", i), func(s *nudges.Subscriber) error {
 					s.Subscribed = true

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
-	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 type fakeBot bool
@@ -27,11 +27,8 @@ func toolAt(dir string) Tool {
 // countSubscribers opens path read-only and counts who is in it.
 func countSubscribers(t *testing.T, path string) int {
 	t.Helper()
-	db, err := storage.Open(path, storage.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
-	}
-	defer closeOK(t, db)
+	db := storagetest.OpenReadOnly(t, path)
+	defer closeOK(t, db) // free the file for the tool the test runs next
 	n := 0
 	if err := db.ForEachSubscriber(func(nudges.Subscriber) error { n++; return nil }); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 var (
@@ -196,11 +197,8 @@ func TestStopDuringWorkLosesNothing(t *testing.T) {
 func TestLockedDatabase(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "nudgebot.db")
-	db, err := storage.Open(path, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeOK(t, db)
+	// The test holds the file; what is tested is how `nudgebot run` opens it.
+	storagetest.OpenAt(t, path, storage.Options{})
 	cfgFile := filepath.Join(dir, "config.yaml")
 	writeFile(t, cfgFile, "storage:\n  path: "+path+"\ndigests: []\nadmins: []\n")
 	var stdout, stderr bytes.Buffer

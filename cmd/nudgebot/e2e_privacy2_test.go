@@ -14,6 +14,7 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // The attacks of issue 19 (privacy, second round), each played end to
@@ -251,11 +252,8 @@ func TestPreviewsAroundOneJoinOrActionInTheFirstPeriod(t *testing.T) {
 // the week before monday.
 func seedPeriod(t *testing.T, path string, acted map[string][]nudges.Theme) {
 	t.Helper()
-	db, err := storage.Open(path, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeOK(t, db)
+	db := storagetest.OpenAt(t, path, storage.Options{})
+	defer closeOK(t, db) // before the bot opens the file
 	var subs []nudges.Subscriber
 	for id := range acted {
 		subs = append(subs, nudges.Subscriber{UserID: id, Subscribed: true, ProfileTZ: "Europe/Berlin", NextDue: monday.Add(24 * time.Hour)})

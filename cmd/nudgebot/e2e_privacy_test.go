@@ -22,6 +22,7 @@ import (
 	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // The attacks of issue 10 that storage, operations and the emulator
@@ -165,12 +166,7 @@ func TestTamperedShareFlagRefused(t *testing.T) {
 // can do.
 func flipShare(t *testing.T, path, userID string, share nudges.Share) {
 	t.Helper()
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bdb.Close()
-	err = bdb.Update(func(tx *bolt.Tx) error {
+	storagetest.Tamper(t, path, func(tx *bolt.Tx) error {
 		refls := tx.Bucket([]byte("reflections"))
 		prefix := append([]byte(userID), 0)
 		k, v := refls.Cursor().Seek(prefix)
@@ -197,9 +193,6 @@ func flipShare(t *testing.T, path, userID string, share nudges.Share) {
 		sk = append(sk, k[len(prefix):]...)
 		return tx.Bucket([]byte("shared_by_person")).Put(sk, []byte{})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // Ensure a response_url call that fails with a network error never puts
@@ -327,10 +320,7 @@ func TestBackupEndpointGuardsAndStalledReader(t *testing.T) {
 // bot opens it.
 func seedBulk(t *testing.T, path string, n int) {
 	t.Helper()
-	db, err := storage.Open(path, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.OpenAt(t, path, storage.Options{})
 	subs := make([]nudges.Subscriber, n)
 	for i := range subs {
 		subs[i] = nudges.Subscriber{UserID: fmt.Sprintf("UBULK%07d", i), Subscribed: true, ProfileTZ: "Europe/Berlin",

@@ -18,6 +18,7 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // ownersSite is a database holding a subscriber, a person who only ever
@@ -40,11 +41,7 @@ func newOwnersSite(t *testing.T) (ownersSite, *storage.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := storage.Open(site.db, storage.Options{Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := storagetest.OpenAt(t, site.db, storage.Options{Keys: keys})
 
 	save := func(r nudges.Reflection) {
 		t.Helper()
@@ -187,12 +184,7 @@ func TestExport_EveryOwner(t *testing.T) {
 // seq in the closed database at path, so it no longer decrypts.
 func damageReflection(t *testing.T, path, user string, seq int) {
 	t.Helper()
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bdb.Close()
-	err = bdb.Update(func(tx *bolt.Tx) error {
+	storagetest.Tamper(t, path, func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte("reflections"))
 		k := binary.BigEndian.AppendUint64(append([]byte(user), 0), uint64(seq))
 		var rec map[string]any
@@ -207,9 +199,6 @@ func damageReflection(t *testing.T, path, user string, seq int) {
 		rec["sealed"] = sealed
 		return b.Put(k, []byte(mustJSON(t, rec)))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // Ensure a reflection that cannot be opened is left out by name, never

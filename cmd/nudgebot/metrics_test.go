@@ -16,6 +16,7 @@ import (
 	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // Ensure `nudgebot run` with metrics.addr serves the endpoints while the
@@ -119,12 +120,9 @@ func TestServe_PortTaken(t *testing.T) {
 	if code != ops.ExitFailed || !strings.Contains(logs.String(), "metrics.addr "+ln.Addr().String()+": cannot listen") {
 		t.Errorf("serve = %d, logs:\n%s\nwant exit %d and the setting named", code, logs.String(), ops.ExitFailed)
 	}
-	// The database was released: a second start could take it.
-	db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("database still held after a failed start: %v", err)
-	}
-	closeOK(t, db)
+	// The database was released: a second start could take it (OpenAt
+	// fails the test on a lock still held after the failed start).
+	storagetest.OpenAt(t, cfg.Storage.Path, storage.Options{Timeout: 100 * time.Millisecond})
 }
 
 // poll re-checks cond until it holds or ctx ends. The conditions it

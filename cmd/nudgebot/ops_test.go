@@ -102,11 +102,8 @@ func seed(t *testing.T, db *storage.DB, prefix string, n int) []string {
 // subscriberIDs opens the database at path read-only and lists who is in it.
 func subscriberIDs(t *testing.T, path string) []string {
 	t.Helper()
-	db, err := storage.Open(path, storage.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
-	}
-	defer closeOK(t, db)
+	db := storagetest.OpenReadOnly(t, path)
+	defer closeOK(t, db) // free the file for the command the test runs next
 	var ids []string
 	if err := db.ForEachSubscriber(func(s nudges.Subscriber) error {
 		ids = append(ids, s.UserID)
@@ -679,10 +676,7 @@ func newReflectionSite(t *testing.T) reflectionSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := storage.Open(site.db, storage.Options{Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.OpenAt(t, site.db, storage.Options{Keys: keys})
 	rs.people = seed(t, db, "U", 3)
 	for i, who := range []string{rs.people[0], rs.people[0], rs.people[1]} {
 		if _, err := db.SaveReflection(nudges.Reflection{
@@ -730,11 +724,7 @@ func TestExport_Reflections(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				db, err := storage.Open(site.db, storage.Options{Keys: keys})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { closeOK(t, db) })
+				db := storagetest.OpenAt(t, site.db, storage.Options{Keys: keys})
 				rewriteAddr(t, site.opsSite, serveBackups(t, db))
 			}
 			code, stdout, stderr := toolEnv(t, env, "export", "-config", site.cfg)

@@ -31,6 +31,8 @@ func newSampleFile(tb testing.TB) sampleFile { return buildSample(tb, 3000, 64) 
 func buildSample(tb testing.TB, subscribers, bigPages int) sampleFile {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "sample.db")
+	// bbolt itself, not storagetest: these tests are about bbolt's page
+	// format, below storage (which imports this package).
 	db, err := bolt.Open(path, 0o600, &bolt.Options{PageSize: testPageSize})
 	if err != nil {
 		tb.Fatal(err)
