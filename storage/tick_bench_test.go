@@ -11,7 +11,7 @@ import (
 	"github.com/nudgebot/nudgebot/storage"
 )
 
-// Shapes of the scheduler's storage work, as bot.Tick does it.
+// Shapes of the scheduler's storage work, as app.Service.Tick does it.
 const (
 	tickSenders   = 12  // app.Config.Senders' default
 	tickPlanChunk = 128 // app's planChunk: starts per StartDeliveries

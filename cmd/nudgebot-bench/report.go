@@ -60,7 +60,7 @@ commit and its two fsyncs (bbolt syncs its data pages, then its meta
 page) before each post. Concurrent changes share a commit (group commit,
 see ` + "`storage/doc.go`" + `) and a sender does not wait for its "sent" mark,
 so a slower disk makes larger groups rather than proportionally slower
-deliveries; but the burst (2), the full ` + "`bot.Tick`" + ` in the scheduler pass
+deliveries; but the burst (2), the full ` + "`app.Service.Tick`" + ` in the scheduler pass
 (4), everyone at nine o'clock (5) and the faults' durations (6) still
 depend on it, on its fsync latency and on how fast it writes small
 random pages. The ack latency (1), memory (3) and the read-only passes of
@@ -77,7 +77,7 @@ nudge. On a 2-core AMD EPYC machine like the one below, with 20,000 due at
 once and Slack's limit raised to 200,000 a minute, the bot sent 242.5
 nudges a second (load 2.49→3.89; 945 a second after, at load 2.08→3.21),
 and 100,000 due at 30,000 a minute took 383.7 s against the 199 s floor
-(the issue's figure). The full ` + "`bot.Tick`" + ` of 1,000 took 1.41 s on the Intel
+(the issue's figure). The full tick of 1,000 (then ` + "`bot.Tick`" + `) took 1.41 s on the Intel
 machine of the earlier report.
 `
 

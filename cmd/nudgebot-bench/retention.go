@@ -243,9 +243,9 @@ func (b *bench) retentionSection(r retentionResult) string {
 	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios retention` (flags `-retention-people`, `-retention-days`, `-retention`, `-retention-compact`).\n\n")
 	fmt.Fprintf(&sb, "%d people get one nudge every simulated day at 09:00 UTC for %d days (%.1f years), written through `storage.ImportDeliveries` "+
 		"(one transaction per day) with the fields a sent nudge carries and a random outcome; a weekly clarity pulse with 12 votes runs in one channel. "+
-		"Simulated time moves an hour at a step and `storage.Prune` runs at every step with the cutoff `storage.retention` = %s gives, as the bot's hourly "+
-		"housekeeping does; whenever `NeedsCompaction` says so (for what retention removed, a week after the last compaction; at once when a quarter "+
-		"of the file is free), `Compact` runs, at most once every %s of simulated time, as the bot's hourly check would (it compacts at most once an hour). "+
+		"Simulated time moves an hour at a step and `storage.Prune` runs at every step with the cutoff `storage.retention` = %s gives, as the scheduler's hourly "+
+		"housekeeping (app/scheduler) does; whenever `NeedsCompaction` says so (for what retention removed, a week after the last compaction; at once when a quarter "+
+		"of the file is free), `Compact` runs, at most once every %s of simulated time, as its hourly compaction check would (it compacts at most once an hour). "+
 		"The file size is read at the end of each simulated quarter (91 days). Handled-envelope records are not simulated: the bot prunes them after 48 hours.\n\n",
 		r.People, r.Days, float64(r.Days)/365, days(r.Retention), days(r.CompactEvery))
 	sb.WriteString("| quarter | day | file | deliveries kept | pruned so far | compactions so far |\n|---:|---:|---:|---:|---:|---:|\n")

@@ -51,7 +51,7 @@ type tickResult struct {
 	Scan      timing // storage.Due finding Due people
 	ScanLoad  timing // storage.Due plus storage.Subscriber for each
 	MakeDue   time.Duration
-	Tick      time.Duration // bot.Tick in process: plan and send everyone due
+	Tick      time.Duration // app.Service.Tick in process: plan and send everyone due
 	TickDMs   int
 	TickDisk  diskUse // what that tick asked of the database
 	TickError string
@@ -64,7 +64,7 @@ func (b *bench) tickScenario(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b.progress("tick: due scan+load of %d in %d: %s; full bot.Tick %s", r.Due, r.N, r.ScanLoad, ms(r.Tick))
+	b.progress("tick: due scan+load of %d in %d: %s; full app.Service.Tick %s", r.Due, r.N, r.ScanLoad, ms(r.Tick))
 	return b.tickSection(r), nil
 }
 
@@ -182,16 +182,16 @@ func (b *bench) tickRun(ctx context.Context, n, due, repeat int) (tickResult, er
 	if err != nil {
 		// The read-only figures stand on their own; say why this one is missing.
 		res.TickError = err.Error()
-		b.progress("tick: the in-process bot.Tick could not run: %v", err)
+		b.progress("tick: the in-process app.Service.Tick could not run: %v", err)
 	}
 	if res.After, err = measure(repeat, expectDue(0, time.Now)); err != nil && res.TickError == "" {
-		return res, fmt.Errorf("after bot.Tick: %w", err)
+		return res, fmt.Errorf("after app.Service.Tick: %w", err)
 	}
 	res.Load.After = readLoad()
 	return res, nil
 }
 
-// fullTick runs one real bot.Tick in this process against an emulator
+// fullTick runs one real app.Service.Tick in this process against an emulator
 // without rate limits: planning and sending everyone due, storage writes
 // and fsyncs included.
 func fullTick(ctx context.Context, db *storage.DB, dueIDs []string) (time.Duration, int, error) {
@@ -240,7 +240,7 @@ func fullTick(ctx context.Context, db *storage.DB, dueIDs []string) (time.Durati
 		dms += len(emu.DM(id))
 	}
 	if dms != len(dueIDs) {
-		return took, dms, fmt.Errorf("bot.Tick sent %d DMs to %d people due", dms, len(dueIDs))
+		return took, dms, fmt.Errorf("app.Service.Tick sent %d DMs to %d people due", dms, len(dueIDs))
 	}
 	return took, dms, nil
 }
@@ -250,8 +250,8 @@ func (b *bench) tickSection(r tickResult) string {
 	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["tick"])
 	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
 	fmt.Fprintf(&sb, "In process, on a copy of the %d-subscriber database, with %d of them made due (spread across the key space). "+
-		"The bot's `Tick` cannot be split from Slack, so the pass is measured as what it reads: `storage.Due(now, 0)` and then `storage.Subscriber` "+
-		"for each id it returns. A full `bot.Tick` (planning plus sending everyone due, against an in-process emulator with no rate limit) is timed once "+
+		"The core's `Tick` (`app.Service.Tick`, which app/scheduler runs at each pass) cannot be split from Slack, so the pass is measured as what it reads: `storage.Due(now, 0)` and then `storage.Subscriber` "+
+		"for each id it returns. A full `app.Service.Tick` (planning plus sending everyone due, against an in-process emulator with no rate limit) is timed once "+
 		"for comparison; it writes every state change durably (concurrent ones share a commit), so it depends on the disk, not on "+
 		"the index. `go test -run '^$' -bench Tick ./storage/` measures the storage side of the same tick without Slack. Each read-only figure is the first run after opening the "+
 		"database, then the median and maximum of %d more.\n\n", r.N, r.Due, r.ScanLoad.Rest.N)
@@ -262,9 +262,9 @@ func (b *bench) tickSection(r tickResult) string {
 	fmt.Fprintf(&sb, "| `Due`, %d due | %s | |\n", r.Due, r.Scan)
 	fmt.Fprintf(&sb, "| `Due` + load the %d due subscribers | %s | < %s: %s |\n", r.Due, r.ScanLoad, ms(tickTarget), verdict(r.ScanLoad.typical() < tickTarget))
 	if r.TickError != "" {
-		fmt.Fprintf(&sb, "| full `bot.Tick`: plan + send %d | did not complete: %s | |\n", r.Due, r.TickError)
+		fmt.Fprintf(&sb, "| full `app.Service.Tick`: plan + send %d | did not complete: %s | |\n", r.Due, r.TickError)
 	} else {
-		fmt.Fprintf(&sb, "| full `bot.Tick`: plan + send %d | %s (%.0f people/s, %d DMs); database: %s | |\n", r.Due, ms(r.Tick), float64(r.Due)/r.Tick.Seconds(), r.TickDMs, r.TickDisk)
+		fmt.Fprintf(&sb, "| full `app.Service.Tick`: plan + send %d | %s (%.0f people/s, %d DMs); database: %s | |\n", r.Due, ms(r.Tick), float64(r.Due)/r.Tick.Seconds(), r.TickDMs, r.TickDisk)
 	}
 	fmt.Fprintf(&sb, "| `Due` after that tick (nobody due) | %s | |\n", r.After)
 	fmt.Fprintf(&sb, "\nMaking %d people due (one `UpdateSubscriber` each) took %s. Load 1m before→after: %s.\n", r.Due, ms(r.MakeDue), r.Load)
