@@ -1,0 +1,41 @@
+package storage_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
+)
+
+// The ports' contract, on the bbolt file; storage/pgstore runs the same
+// suite on PostgreSQL.
+func TestContract(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storagetest.Opener {
+		path := filepath.Join(t.TempDir(), "nudgebot.db")
+		return func(o storagetest.Options) (storagetest.Store, error) {
+			db, err := storage.Open(path, storage.Options{Keys: o.Keys, Now: o.Now})
+			if err != nil {
+				return nil, err
+			}
+			return checkedDB{db, t}, nil
+		}
+	})
+}
+
+// checkedDB checks the file as it closes: every test leaves indexes
+// that match their records.
+type checkedDB struct {
+	*storage.DB
+	t *testing.T
+}
+
+func (c checkedDB) Close() error {
+	if err := c.Check(); err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		c.t.Errorf("Check at close: %v", err)
+	}
+	return c.DB.Close()
+}
