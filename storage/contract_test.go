@@ -39,3 +39,18 @@ func (c checkedDB) Close() error {
 	}
 	return c.DB.Close()
 }
+
+func openBench(b *testing.B) storagetest.BenchStore {
+	db, err := storage.Open(filepath.Join(b.TempDir(), "nudgebot.db"), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// The same benchmarks as storage/pgstore's:
+//
+//	go test -run '^$' -bench 'Due100k|StartDeliveries1000' -benchtime 20x ./storage/ ./storage/pgstore/
+func BenchmarkDue100k(b *testing.B)             { storagetest.BenchDue(b, openBench) }
+func BenchmarkStartDeliveries1000(b *testing.B) { storagetest.BenchStartDeliveries(b, openBench) }

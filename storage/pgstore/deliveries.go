@@ -423,3 +423,38 @@ func (s *Store) deliveries(sql string, args ...any) ([]nudges.Delivery, error) {
 		return d, nil
 	})
 }
+
+// ImportDeliveries writes ds as they are, replacing any stored delivery
+// with the same id, in one transaction (COPY, then one upsert).
+// Subscribers are not touched. It is for seeding and restoring.
+func (s *Store) ImportDeliveries(ds []nudges.Delivery) error {
+	rows := make([][]any, 0, len(ds))
+	for i, d := range ds {
+		d.Slot = d.Slot.UTC()
+		if err := storage.ValidateDelivery(d); err != nil {
+			return fmt.Errorf("pgstore: import deliveries: entry %d of %d: %w; nothing was written", i+1, len(ds), err)
+		}
+		raw, _ := json.Marshal(d)
+		rows = append(rows, []any{d.ID, d.UserID, nanos(d.Slot), d.State == nudges.StatePending, raw})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*s.timeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "CREATE TEMPORARY TABLE import_deliveries (LIKE deliveries) ON COMMIT DROP"); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_deliveries"}, []string{"id", "user_id", "slot", "pending", "record"}, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO deliveries SELECT DISTINCT ON (id) * FROM import_deliveries
+			ON CONFLICT (id) DO UPDATE SET pending = EXCLUDED.pending, record = EXCLUDED.record`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: import %d deliveries: %w", len(ds), err)
+	}
+	if _, err := s.pool.Exec(ctx, "ANALYZE deliveries"); err != nil {
+		return fmt.Errorf("pgstore: analyze after import: %w", err)
+	}
+	return nil
+}

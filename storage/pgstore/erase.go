@@ -299,3 +299,14 @@ func (s *Store) RotateKeys() (int, error) {
 	}
 	return n, nil
 }
+
+// DeliverySize vacuums the deliveries table and returns its size with
+// indexes and TOAST, and its heap alone, in bytes: what kept history
+// costs.
+func (s *Store) DeliverySize(ctx context.Context) (total, heap int64, err error) {
+	if _, err := s.pool.Exec(ctx, "VACUUM ANALYZE deliveries"); err != nil {
+		return 0, 0, err
+	}
+	err = s.pool.QueryRow(ctx, "SELECT pg_total_relation_size('deliveries'), pg_relation_size('deliveries')").Scan(&total, &heap)
+	return total, heap, err
+}

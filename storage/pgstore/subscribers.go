@@ -194,8 +194,7 @@ func (s *Store) Due(now time.Time, limit int) ([]string, error) {
 	if limit > 0 {
 		lim = &limit
 	}
-	rows, err := s.pool.Query(ctx, `SELECT user_id FROM subscribers WHERE next_due IS NOT NULL AND next_due <= $1
-		ORDER BY next_due, user_id LIMIT $2`, nanos(now), lim)
+	rows, err := s.pool.Query(ctx, DueQuery, nanos(now), lim)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: due subscribers: %w", err)
 	}
@@ -205,6 +204,10 @@ func (s *Store) Due(now time.Time, limit int) ([]string, error) {
 	}
 	return ids, nil
 }
+
+// DueQuery is how Due reads the due index ($1 now, $2 the limit or
+// NULL); exported so a test can ask PostgreSQL for its plan.
+const DueQuery = `SELECT user_id FROM subscribers WHERE next_due IS NOT NULL AND next_due <= $1 ORDER BY next_due, user_id LIMIT $2`
 
 // OldestDue returns the earliest NextDue of anyone scheduled, and false
 // if no one is.
@@ -220,4 +223,48 @@ func (s *Store) OldestDue() (time.Time, bool, error) {
 		return time.Time{}, false, nil
 	}
 	return time.Unix(0, *n).UTC(), true, nil
+}
+
+// ImportSubscribers writes subs as they are, replacing stored records
+// with the same user id, in one transaction: COPY into a temporary table,
+// then one upsert. It is for seeding and restoring many people at once.
+func (s *Store) ImportSubscribers(subs []nudges.Subscriber) error {
+	rows := make([][]any, 0, len(subs))
+	seen := make(map[string]int, len(subs))
+	for i, sub := range subs {
+		if sub.UserID == "" {
+			return fmt.Errorf("pgstore: import subscribers: entry %d of %d has an empty user id; nothing was written", i+1, len(subs))
+		}
+		if err := storage.CheckSubscriber(nudges.Subscriber{}, sub); err != nil {
+			return fmt.Errorf("pgstore: import subscribers: %s: %w; nothing was written", sub.UserID, err)
+		}
+		if j, ok := seen[sub.UserID]; ok { // a later entry wins
+			rows[j] = subscriberArgs(sub)
+			continue
+		}
+		seen[sub.UserID] = len(rows)
+		rows = append(rows, subscriberArgs(sub))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*s.timeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "CREATE TEMPORARY TABLE import_subscribers (LIKE subscribers) ON COMMIT DROP"); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_subscribers"}, []string{"user_id", "next_due", "active", "record"}, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO subscribers SELECT * FROM import_subscribers
+			ON CONFLICT (user_id) DO UPDATE SET next_due = EXCLUDED.next_due, active = EXCLUDED.active, record = EXCLUDED.record`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: import %d subscribers: %w", len(subs), err)
+	}
+	// Statistics now, not when autovacuum comes round: without them the
+	// planner may scan every subscriber to find the few due.
+	if _, err := s.pool.Exec(ctx, "ANALYZE subscribers"); err != nil {
+		return fmt.Errorf("pgstore: analyze after import: %w", err)
+	}
+	return nil
 }
