@@ -66,6 +66,7 @@ type Store struct {
 	// needsVacuum: a Forget or a deleted reflection left dead row
 	// versions that Compact should vacuum.
 	needsVacuum atomic.Bool
+	health      health
 }
 
 // Open connects, applies the embedded migrations under an advisory lock,
@@ -88,10 +89,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	// Named, so an operator sees nudgebot's connections in
+	// pg_stat_activity (and which schema, when several share a database).
+	if _, set := cfg.ConnConfig.RuntimeParams["application_name"]; !set {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "nudgebot"
+	}
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+		cfg.ConnConfig.RuntimeParams["application_name"] = "nudgebot/" + opts.Schema
 	}
 	s := &Store{keys: opts.Keys, log: opts.Logger, now: opts.Now, timeout: opts.Timeout, retention: opts.Retention, schema: opts.Schema}
+	s.health.checkDone = make(chan struct{})
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -232,8 +240,10 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 
 // checkKeys refuses to start when data keys are sealed under a master
 // key that is not configured: every reflection of theirs would fail.
-func (s *Store) checkKeys(ctx context.Context) error {
-	rows, err := s.pool.Query(ctx, "SELECT DISTINCT master FROM data_keys ORDER BY master")
+func (s *Store) checkKeys(ctx context.Context) error { return s.checkKeysWith(ctx, s.pool) }
+
+func (s *Store) checkKeysWith(ctx context.Context, q querier) error {
+	rows, err := q.Query(ctx, "SELECT DISTINCT master FROM data_keys ORDER BY master")
 	if err != nil {
 		return fmt.Errorf("pgstore: read master key ids: %w", err)
 	}
@@ -272,9 +282,10 @@ func (s *Store) tx(fn func(ctx context.Context, tx pgx.Tx) error) error {
 	for range maxAttempts {
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(ctx, tx) })
 		if !retryable(err) {
-			return err
+			break
 		}
 	}
+	s.observe(err)
 	return err
 }
 
@@ -321,4 +332,47 @@ func fmtTime(t time.Time) string {
 		return "unset"
 	}
 	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Keys are the master keys the store seals with.
+func (s *Store) Keys() *storage.Keys { return s.keys }
+
+// Inspect connects and says what `nudgebot check` should know, writing
+// nothing: whether the server answers, the schema version against this
+// binary's, and whether keys opens the data keys already stored.
+func Inspect(ctx context.Context, opts Options) (string, error) {
+	cfg, err := pgx.ParseConfig(opts.URL)
+	if err != nil {
+		return "", errors.New("storage.url is not a PostgreSQL connection string: use postgres://user@host:5432/dbname")
+	}
+	if opts.Schema != "" {
+		cfg.RuntimeParams["search_path"] = opts.Schema
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", fmt.Errorf("cannot reach PostgreSQL at %s:%d (is it running, and does storage.url name it?): %w", cfg.Host, cfg.Port, err)
+	}
+	defer conn.Close(context.Background())
+	where := fmt.Sprintf("PostgreSQL database %s at %s:%d", cfg.Database, cfg.Host, cfg.Port)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
+		return "", fmt.Errorf("%s: %w", where, err)
+	}
+	if !exists {
+		return where + " answers and holds no nudgebot tables yet: `nudgebot run` creates them", nil
+	}
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&version); err != nil {
+		return "", fmt.Errorf("%s: %w", where, err)
+	}
+	if version > SchemaVersion() {
+		return "", fmt.Errorf("%s has schema version %d, newer than this nudgebot's %d: run the newer nudgebot: %w", where, version, SchemaVersion(), storage.ErrNewerSchema)
+	}
+	s := &Store{keys: opts.Keys}
+	if err := s.checkKeysWith(ctx, conn); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s answers, schema version %d (this nudgebot: %d), every data key opens with the configured key", where, version, SchemaVersion()), nil
 }

@@ -221,3 +221,36 @@ func TestDueReadsTheIndex(t *testing.T) {
 		t.Errorf("the due query does not read subscribers_due: %s", plan)
 	}
 }
+
+// The admin endpoints' view: a check that passes, a size, no backup of
+// the file kind, and a write fault while the server is gone that a probe
+// clears once it is back.
+func TestAdminView(t *testing.T) {
+	s, conn, opts := open(t)
+	<-s.StartCheck()
+	if done, err := s.CheckResult(); !done || err != nil {
+		t.Errorf("CheckResult=%v,%v", done, err)
+	}
+	if n, err := s.Size(); err != nil || n <= 0 {
+		t.Errorf("Size=%d,%v", n, err)
+	}
+	if _, err := s.WriteTo(nil); !errors.Is(err, pgstore.ErrFileOnly) || !strings.Contains(err.Error(), "pg_dump") {
+		t.Errorf("WriteTo=%v, want ErrFileOnly naming pg_dump", err)
+	}
+	// Terminate every connection of the store's pool, as a server restart
+	// or a failover does: the next write fails on a dead connection.
+	exec(t, conn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", "nudgebot/"+opts.Schema)
+	_, err := s.UpdateSubscriber("U1", func(sub *nudges.Subscriber) error { sub.Subscribed = true; return nil })
+	if err == nil {
+		t.Skip("the pool reconnected before the write failed; no fault to observe")
+	}
+	if _, ferr := s.WriteFault(); ferr == nil {
+		t.Fatalf("a write failed (%v) but WriteFault reports none", err)
+	}
+	if err := s.ProbeWrite(); err != nil {
+		t.Errorf("ProbeWrite with the server back: %v", err)
+	}
+	if _, ferr := s.WriteFault(); ferr != nil {
+		t.Errorf("the fault stands after a successful probe: %v", ferr)
+	}
+}
