@@ -17,7 +17,7 @@ func TestContract(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storagetest.Opener {
 		path := filepath.Join(t.TempDir(), "nudgebot.db")
 		return func(o storagetest.Options) (storagetest.Store, error) {
-			db, err := storage.Open(path, storage.Options{Keys: o.Keys, Now: o.Now})
+			db, err := storage.Open(path, storage.Options{Keys: o.Keys, Now: o.Now, Retention: o.Retention})
 			if err != nil {
 				return nil, err
 			}

@@ -69,7 +69,7 @@ func TestContract(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storagetest.Opener {
 		schema := freshSchema(t, url)
 		return func(o storagetest.Options) (storagetest.Store, error) {
-			return pgstore.Open(context.Background(), pgstore.Options{URL: url, Schema: schema, Keys: o.Keys, Now: o.Now, MaxConns: 4})
+			return pgstore.Open(context.Background(), pgstore.Options{URL: url, Schema: schema, Keys: o.Keys, Now: o.Now, Retention: o.Retention, MaxConns: 4})
 		}
 	})
 }

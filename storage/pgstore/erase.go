@@ -226,7 +226,8 @@ func damaged(u nudges.Unreadable, err error) nudges.PersonRecord {
 	return nudges.PersonRecord{Unreadable: &u}
 }
 
-// ApplyRetention removes deliveries older than the retention, pulses
+// ApplyRetention removes deliveries older than the retention (not the
+// pending ones: the outbox still owns them), pulses
 // closed before it, pulse summaries older than it beyond each channel's
 // newest nudges.TrendPeriods+1, and envelopes handled before it, in
 // transactions of at most pruneBatch rows. Zero retention keeps all.
@@ -237,7 +238,7 @@ func (s *Store) ApplyRetention(now time.Time) (int, error) {
 	cutoff := nanos(now.Add(-s.retention))
 	total := 0
 	for _, step := range []struct{ what, sql string }{
-		{"deliveries", "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE slot < $1 LIMIT $2)"},
+		{"deliveries", "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE slot < $1 AND NOT pending LIMIT $2)"},
 		{"closed pulses", "DELETE FROM pulses WHERE id IN (SELECT id FROM pulses WHERE closed < $1 LIMIT $2)"},
 		{"pulse summaries", `DELETE FROM pulse_history WHERE (channel, closed, pulse_id) IN (
 			SELECT channel, closed, pulse_id FROM (

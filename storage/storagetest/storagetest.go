@@ -34,6 +34,7 @@ type Store interface {
 	app.Eraser
 	MarkSeen(key string, at time.Time) (first bool, err error)
 	PruneSeen(before time.Time) (int, error)
+	ApplyRetention(now time.Time) (removed int, err error)
 	Close() error
 }
 
@@ -43,6 +44,8 @@ type Options struct {
 	// Now stamps what the store creates itself (missed deliveries,
 	// closed pulses).
 	Now func() time.Time
+	// Retention is what ApplyRetention keeps; zero keeps everything.
+	Retention time.Duration
 }
 
 // Opener opens the test's database; it may be called again after the
