@@ -380,7 +380,7 @@ func (s *Store) DeliveriesFor(userIDs []string, from, to time.Time) ([]nudges.De
 		return nil, nil
 	}
 	all, err := s.deliveries("SELECT id, record FROM deliveries WHERE user_id = ANY($1) AND slot >= $2 AND slot < $3 ORDER BY user_id, slot, id",
-		userIDs, nanos(from), nanos(to))
+		validIDs(userIDs), nanos(from), nanos(to))
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: deliveries of %d people from %s to %s: %w", len(userIDs), fmtTime(from), fmtTime(to), err)
 	}

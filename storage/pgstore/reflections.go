@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,6 +153,12 @@ func (se *session) write(ctx context.Context, tx pgx.Tx, r nudges.Reflection) er
 }
 
 func checkUserID(userID string) error { return storage.CheckKeyPart("user id", userID) }
+
+// validIDs drops the ids no record can have (empty, or with a NUL byte,
+// which PostgreSQL's text cannot hold), as the bbolt engine skips them.
+func validIDs(ids []string) []string {
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return checkUserID(id) != nil })
+}
 
 func utcOrZero(t time.Time) time.Time {
 	if t.IsZero() {
@@ -367,6 +374,7 @@ func (s *Store) DeleteReflection(userID string, seq int) error {
 // chose to share, created in [from, to), decrypted, oldest first. A
 // record whose seal does not match it is left out and logged.
 func (s *Store) SharedReflections(userIDs []string, from, to time.Time) ([]nudges.Reflection, error) {
+	userIDs = validIDs(userIDs)
 	ctx, cancel := s.ctx()
 	defer cancel()
 	se := s.session(s.pool)

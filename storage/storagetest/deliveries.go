@@ -293,7 +293,7 @@ var _ = contract(
 		if len(between) != 6 || !slices.IsSorted(between) {
 			t.Errorf("DeliveriesBetween=%v, want 6 in id order", between)
 		}
-		got, err := e.db.DeliveriesFor([]string{"U2", "U1", "U2", ""}, base.Add(2*day), base.Add(4*day))
+		got, err := e.db.DeliveriesFor([]string{"U2", "U1", "U2", "", "U\x00"}, base.Add(2*day), base.Add(4*day))
 		var who []string
 		for _, d := range got {
 			who = append(who, d.UserID)

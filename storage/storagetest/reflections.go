@@ -155,7 +155,7 @@ var _ = contract(
 		e.save(nudges.Reflection{UserID: "U1", Text: "shared", Created: base.Add(day), Share: nudges.ShareAnonymous, MessageTS: "10.1"})
 		e.save(nudges.Reflection{UserID: "U1", Text: "too old", Created: base.Add(-day), Share: nudges.ShareNamed})
 		e.save(nudges.Reflection{UserID: "U3", Text: "not asked", Created: base.Add(day), Share: nudges.ShareNamed})
-		got, err := e.db.SharedReflections([]string{"U2", "U1", "U1"}, base, base.Add(3*day))
+		got, err := e.db.SharedReflections([]string{"U2", "U1", "U1", "", "U1\x00"}, base, base.Add(3*day))
 		var texts []string
 		for _, r := range got {
 			texts = append(texts, r.Text)
