@@ -137,16 +137,21 @@ func (s *Store) updateDigestState(channel string, fn func(*digestState) bool) er
 	})
 }
 
-// OpenPulse starts a pulse with id in channel. Opening it again in the
+// OpenPulse starts a pulse with id in channel, which voters (the
+// channel's members as it is posted) may answer. Opening it again in the
 // same channel does nothing; an id in use by another channel is an
 // error.
-func (s *Store) OpenPulse(channel, id string, opened time.Time) error {
+func (s *Store) OpenPulse(channel, id string, opened time.Time, voters ...string) error {
 	if err := errors.Join(storage.CheckKeyPart("channel", channel), storage.CheckKeyPart("pulse id", id)); err != nil {
 		return fmt.Errorf("pgstore: open pulse %q: %w", id, err)
 	}
+	var snapshot []byte // NULL: no voters kept, as the bbolt engine reads an empty list
+	if len(voters) > 0 {
+		snapshot, _ = json.Marshal(voters)
+	}
 	err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO pulses (id, channel, opened, totals, voter_key) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (id) DO NOTHING`, id, channel, nanos(opened), []byte(`{}`), storage.NewVoterKey())
+		tag, err := tx.Exec(ctx, `INSERT INTO pulses (id, channel, opened, totals, voter_key, voters) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (id) DO NOTHING`, id, channel, nanos(opened), []byte(`{}`), storage.NewVoterKey(), snapshot)
 		if err != nil || tag.RowsAffected() == 1 {
 			return err
 		}
@@ -163,6 +168,35 @@ func (s *Store) OpenPulse(channel, id string, opened time.Time) error {
 		return fmt.Errorf("pgstore: open pulse %q in %s: %w", id, channel, err)
 	}
 	return nil
+}
+
+// PulseVoters are the people who may answer pulse id: its channel's
+// members when it was posted. A pulse opened without them has none
+// (snapshot false); a missing pulse wraps nudges.ErrNotFound, a closed
+// one nudges.ErrPulseClosed.
+func (s *Store) PulseVoters(id string) (voters []string, snapshot bool, err error) {
+	if err := storage.CheckKeyPart("pulse id", id); err != nil {
+		return nil, false, fmt.Errorf("pgstore: pulse voters: %w", err)
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var (
+		closed *int64
+		raw    []byte
+	)
+	err = s.pool.QueryRow(ctx, "SELECT closed, voters FROM pulses WHERE id = $1", id).Scan(&closed, &raw)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		err = fmt.Errorf("pulse %q: %w", id, nudges.ErrNotFound)
+	case err == nil && closed != nil:
+		err = nudges.ErrPulseClosed
+	case err == nil && raw != nil:
+		snapshot, err = true, json.Unmarshal(raw, &voters)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("pgstore: voters of pulse %q: %w", id, err)
+	}
+	return voters, snapshot, nil
 }
 
 // openPulse is an open pulse's row, locked.
@@ -318,7 +352,7 @@ func (s *Store) ClosePulse(id string) (nudges.PulseSummary, error) {
 		var batch pgx.Batch
 		batch.Queue("INSERT INTO pulse_history (channel, closed, pulse_id, summary) VALUES ($1, $2, $3, $4)", channel, nanos(now), id, summary)
 		batch.Queue("DELETE FROM pulse_voters WHERE pulse_id = $1", id)
-		batch.Queue("UPDATE pulses SET closed = $2, totals = '{}', voter_key = NULL WHERE id = $1", id, nanos(now))
+		batch.Queue("UPDATE pulses SET closed = $2, totals = '{}', voter_key = NULL, voters = NULL WHERE id = $1", id, nanos(now))
 		return tx.SendBatch(ctx, &batch).Close()
 	})
 	if err != nil {

@@ -16,7 +16,7 @@ var _ = contract(
 		if p, err := e.db.PostedDigest("C1"); err != nil || !p.At.IsZero() || p.Shown != nil {
 			t.Fatalf("PostedDigest before any=%+v,%v", p, err)
 		}
-		shown := &nudges.Digest{Channel: "C1", Members: 7, Received: 30, SharedReflections: []nudges.SharedLine{{Author: "Ana", Text: "secret"}}}
+		shown := &nudges.Digest{Channel: "C1", Members: 7, Received: 30, SharedReflections: []nudges.SharedLine{{AuthorID: "U1", Text: "secret"}}}
 		if err := e.db.RecordDigest("C1", nudges.PostedDigest{At: base, Shown: shown, Members: []string{"U1", "U2"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -122,6 +122,31 @@ var _ = contract(
 		}
 		if _, err := e.db.ClosePulse("nope"); !errors.Is(err, nudges.ErrNotFound) {
 			t.Errorf("closing a missing pulse: %v", err)
+		}
+	}},
+	testCase{"PulseVotersSnapshot", func(t *testing.T, newDB NewDB) {
+		e := setup(t, newDB)
+		if err := e.db.OpenPulse("C1", "with", base, "U2", "U1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.db.OpenPulse("C1", "without", base); err != nil {
+			t.Fatal(err)
+		}
+		voters, snapshot, err := e.db.PulseVoters("with")
+		if err != nil || !snapshot || !slices.Equal(voters, []string{"U2", "U1"}) {
+			t.Errorf("PulseVoters(with)=%v,%v,%v", voters, snapshot, err)
+		}
+		if voters, snapshot, err := e.db.PulseVoters("without"); err != nil || snapshot || len(voters) != 0 {
+			t.Errorf("PulseVoters(without)=%v,%v,%v, want no snapshot", voters, snapshot, err)
+		}
+		if _, _, err := e.db.PulseVoters("nope"); !errors.Is(err, nudges.ErrNotFound) {
+			t.Errorf("missing: %v", err)
+		}
+		if _, err := e.db.ClosePulse("with"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.db.PulseVoters("with"); !errors.Is(err, nudges.ErrPulseClosed) {
+			t.Errorf("closed: %v", err)
 		}
 	}},
 	testCase{"PulseHistory", func(t *testing.T, newDB NewDB) {
