@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -20,27 +21,35 @@ const EnvTestDatabase = "NUDGEBOT_TEST_DATABASE_URL"
 
 const defaultTestDatabase = "postgres://postgres@127.0.0.1:5432/test"
 
-// testURL is the test database, or skips t with one line saying how to
-// run these tests. With NUDGEBOT_TEST_REQUIRE_POSTGRES=1 (CI) an
-// unreachable server fails instead.
-func testURL(t testing.TB) string {
-	t.Helper()
+// testDatabase is the reachable test database, found by TestMain.
+var testDatabase string
+
+// TestMain finds the test database once. Without a reachable server the
+// package's tests do not run, and say so in one line; with
+// NUDGEBOT_TEST_REQUIRE_POSTGRES=1 (CI) that is a failure instead.
+func TestMain(m *testing.M) {
 	url := os.Getenv(EnvTestDatabase)
 	if url == "" {
 		url = defaultTestDatabase
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
 	conn, err := pgx.Connect(ctx, url)
+	cancel()
 	if err != nil {
 		if os.Getenv("NUDGEBOT_TEST_REQUIRE_POSTGRES") != "" {
-			t.Fatalf("PostgreSQL is required here but unreachable at %s: %v", EnvTestDatabase, err)
+			fmt.Fprintf(os.Stderr, "FAIL: PostgreSQL is required (NUDGEBOT_TEST_REQUIRE_POSTGRES) but unreachable at %s: %v\n", EnvTestDatabase, err)
+			os.Exit(1)
 		}
-		t.Skipf("no PostgreSQL reachable: set %s to a database URL (default %s) to run these tests", EnvTestDatabase, defaultTestDatabase)
+		fmt.Printf("skipping the PostgreSQL tests: no server reachable; set %s to a database URL (default %s) to run them\n", EnvTestDatabase, defaultTestDatabase)
+		os.Exit(0)
 	}
-	_ = conn.Close(ctx)
-	return url
+	_ = conn.Close(context.Background())
+	testDatabase = url
+	os.Exit(m.Run())
 }
+
+// testURL is the test database TestMain found.
+func testURL(testing.TB) string { return testDatabase }
 
 // freshSchema names a new schema for t and drops it when t ends.
 func freshSchema(t testing.TB, url string) string {
