@@ -76,7 +76,11 @@
 //
 // Forget deletes the person's data key first, in a transaction of its
 // own (crypto-shredding), then every row about them; an unfinished
-// Forget is finished by the next Open. What that does and does not
+// Forget is finished by the next Open. Both steps, and every save of a
+// reflection, hold the person's advisory lock, so a save racing a Forget
+// either lands before it (and is erased) or after it (under a fresh
+// key), never sealed under the destroyed key after the erase, as the
+// bbolt file's single writer guarantees by itself. What that does and does not
 // erase in PostgreSQL:
 //
 //   - A DELETE does not remove a row: the old row version stays in its

@@ -24,6 +24,9 @@ func (s *Store) Forget(userID string) error {
 		return fmt.Errorf("pgstore: forget: %w", err)
 	}
 	err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		if err := lockPerson(ctx, tx, userID); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, "DELETE FROM data_keys WHERE user_id = $1", userID)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err // no sealed reflection to make unreadable first
@@ -55,6 +58,9 @@ var personTables = []string{"subscribers", "deliveries", "reflections", "reflect
 func (s *Store) erase(userID string) (deleted bool, err error) {
 	err = s.tx(func(ctx context.Context, tx pgx.Tx) error {
 		deleted = false
+		if err := lockPerson(ctx, tx, userID); err != nil {
+			return err
+		}
 		for _, table := range personTables {
 			tag, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE user_id = $1", userID)
 			if err != nil {

@@ -254,3 +254,38 @@ func TestAdminView(t *testing.T) {
 		t.Errorf("the fault stands after a successful probe: %v", ferr)
 	}
 }
+
+// Saves racing a Forget: whatever order they commit in, no reflection is
+// left behind sealed under the destroyed key; one saved after the Forget
+// belongs to the person's fresh start, and opens.
+func TestForgetRacingSaves(t *testing.T) {
+	s, conn, _ := open(t)
+	if _, err := s.SaveReflection(nudges.Reflection{UserID: "U1", Text: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() { _, _ = s.SaveReflection(nudges.Reflection{UserID: "U1", Text: fmt.Sprintf("racing %d", i)}) })
+	}
+	wg.Go(func() {
+		if err := s.Forget("U1"); err != nil {
+			t.Errorf("Forget: %v", err)
+		}
+	})
+	wg.Wait()
+	var orphans int
+	err := conn.QueryRow(context.Background(), `SELECT count(*) FROM reflections r
+		WHERE NOT EXISTS (SELECT 1 FROM data_keys k WHERE k.user_id = r.user_id AND k.key_id = r.data_key)`).Scan(&orphans)
+	if err != nil || orphans != 0 {
+		t.Errorf("%d reflections left sealed under a destroyed key (%v)", orphans, err)
+	}
+	rs, err := s.Reflections("U1", 0)
+	if err != nil {
+		t.Fatalf("the reflections saved after the forget do not open: %v", err)
+	}
+	for _, r := range rs {
+		if r.Text == "first" {
+			t.Error("the reflection from before the forget survived it")
+		}
+	}
+}

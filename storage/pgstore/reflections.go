@@ -152,6 +152,22 @@ func (se *session) write(ctx context.Context, tx pgx.Tx, r nudges.Reflection) er
 	return nil
 }
 
+// personLock is the first key of the advisory lock that orders a
+// person's first reflection against their Forget.
+const personLock = 0x6e70 // "np"
+
+// lockPerson takes userID's transaction-level lock: a save that would
+// create a data key, and each step of a Forget, run one at a time for a
+// person, as they do on the bbolt file's single writer. Without it a save
+// begun before a Forget could commit a reflection, sealed under the key
+// being destroyed, after the Forget deleted the person's rows.
+func lockPerson(ctx context.Context, tx pgx.Tx, userID string) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", personLock, userID); err != nil {
+		return fmt.Errorf("lock %s: %w", userID, err)
+	}
+	return nil
+}
+
 func checkUserID(userID string) error { return storage.CheckKeyPart("user id", userID) }
 
 // validIDs drops the ids no record can have (empty, or with a NUL byte,
@@ -181,6 +197,9 @@ func (s *Store) SaveReflection(r nudges.Reflection) (nudges.Reflection, error) {
 		return nudges.Reflection{}, fmt.Errorf("pgstore: save reflection of %s: %w", r.UserID, err)
 	}
 	err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		if err := lockPerson(ctx, tx, r.UserID); err != nil {
+			return err
+		}
 		var forgetting bool
 		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM forgetting WHERE user_id = $1)", r.UserID).Scan(&forgetting); err != nil {
 			return err
