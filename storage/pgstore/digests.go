@@ -121,6 +121,11 @@ func (s *Store) updateDigestState(channel string, fn func(*digestState) bool) er
 		return err
 	}
 	return s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		// A row to lock even for a channel's first state, so two
+		// changes at once queue rather than overwrite each other.
+		if _, err := tx.Exec(ctx, "INSERT INTO digests (channel, state) VALUES ($1, '{}') ON CONFLICT (channel) DO NOTHING", channel); err != nil {
+			return err
+		}
 		st, err := loadDigestState(ctx, tx, channel, true)
 		if err != nil {
 			return err

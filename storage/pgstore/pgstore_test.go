@@ -289,3 +289,28 @@ func TestForgetRacingSaves(t *testing.T) {
 		}
 	}
 }
+
+// Changes to a record that does not exist yet, at once: none is lost.
+func TestConcurrentFirstWrites(t *testing.T) {
+	s, _, _ := open(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := s.UpdateSubscriber("U1", func(sub *nudges.Subscriber) error { sub.Streak++; return nil }); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := s.MarkDigestBroken("C1", "gone"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if sub, _ := s.Subscriber("U1"); sub.Streak != 8 {
+		t.Errorf("streak %d after 8 increments", sub.Streak)
+	}
+	if first, _ := s.MarkDigestBroken("C1", "again"); first {
+		t.Error("the channel lost its mark")
+	}
+}

@@ -66,15 +66,24 @@ func mustLoadSubscriber(ctx context.Context, tx pgx.Tx, userID string) (nudges.S
 	return sub, err
 }
 
+const insertSubscriber = `INSERT INTO subscribers (user_id, next_due, active, record) VALUES ($1, $2, $3, $4)`
+
 const upsertSubscriber = `INSERT INTO subscribers (user_id, next_due, active, record) VALUES ($1, $2, $3, $4)
 ON CONFLICT (user_id) DO UPDATE SET next_due = EXCLUDED.next_due, active = EXCLUDED.active, record = EXCLUDED.record`
 
-// saveSubscriber writes sub over old (the stored record, or zero).
+// saveSubscriber writes sub over old (the stored record, or zero). A new
+// record is a plain insert: of two transactions creating the same person
+// at once, the second fails on the key and runs again over the first's
+// record, rather than overwriting it.
 func saveSubscriber(ctx context.Context, tx pgx.Tx, old, sub nudges.Subscriber) error {
 	if err := storage.CheckSubscriber(old, sub); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, upsertSubscriber, subscriberArgs(sub)...)
+	sql := upsertSubscriber
+	if old.UserID == "" {
+		sql = insertSubscriber
+	}
+	_, err := tx.Exec(ctx, sql, subscriberArgs(sub)...)
 	if err != nil {
 		return fmt.Errorf("write subscriber %s: %w", sub.UserID, err)
 	}
