@@ -314,3 +314,70 @@ func TestConcurrentFirstWrites(t *testing.T) {
 		t.Error("the channel lost its mark")
 	}
 }
+
+// Two processes sharing the database (two replicas, or an old and a new
+// one during a deploy) plan the same 50 people at once, each with
+// several workers: every slot is recorded once, every due time advanced
+// once.
+func TestTwoStoresClaimOnce(t *testing.T) {
+	a, _, opts := open(t)
+	b, err := pgstore.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const people = 50
+	subs := make([]nudges.Subscriber, people)
+	for i := range subs {
+		subs[i] = nudges.Subscriber{UserID: fmt.Sprintf("U%03d", i), Subscribed: true, NextDue: base}
+	}
+	if err := a.ImportSubscribers(subs); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		created = map[string]int{}
+		wg      sync.WaitGroup
+	)
+	for w := range 8 {
+		store := a
+		if w%2 == 1 {
+			store = b
+		}
+		wg.Go(func() {
+			starts := make([]nudges.DeliveryStart, people)
+			for i := range starts {
+				// Each worker walks the people in another order.
+				id := fmt.Sprintf("U%03d", (i+w*7)%people)
+				starts[i] = nudges.DeliveryStart{
+					Delivery:      nudges.Delivery{ID: storage.DeliveryID(id, base, false), UserID: id, Slot: base, State: nudges.StatePending, Created: base},
+					ExpectNextDue: base,
+					Advance:       func(s *nudges.Subscriber) error { s.NextDue = base.Add(24 * time.Hour); return nil },
+				}
+			}
+			cs, errs := store.StartDeliveries(starts)
+			mu.Lock()
+			defer mu.Unlock()
+			for i := range starts {
+				if cs[i] {
+					created[starts[i].Delivery.UserID]++
+				}
+				if errs[i] != nil && !errors.Is(errs[i], storage.ErrConflict) {
+					t.Errorf("%s: %v", starts[i].Delivery.ID, errs[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, sub := range subs {
+		if created[sub.UserID] != 1 {
+			t.Errorf("%s recorded %d times", sub.UserID, created[sub.UserID])
+		}
+	}
+	if due, _ := a.Due(base.Add(time.Hour), 0); len(due) != 0 {
+		t.Errorf("still due: %v", due)
+	}
+	if p, _ := b.Pending(); len(p) != people {
+		t.Errorf("outbox holds %d, want %d", len(p), people)
+	}
+}
