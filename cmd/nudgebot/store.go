@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nudgebot/nudgebot/app"
+	"github.com/nudgebot/nudgebot/app/scheduler"
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/ops"
@@ -18,8 +19,8 @@ import (
 )
 
 // runStore is what `run` needs of a storage engine: the core's ports,
-// the envelopes the bot marks, what the admin endpoints ask, the
-// background check and key rotation. The bbolt file and PostgreSQL both
+// the envelopes the bot marks, the scheduler's housekeeping, what the
+// admin endpoints ask, the background check and key rotation. The bbolt file and PostgreSQL both
 // offer it.
 type runStore interface {
 	app.Subscribers
@@ -29,7 +30,8 @@ type runStore interface {
 	app.Digests
 	app.Eraser
 	app.Exporter
-	bot.Envelopes
+	bot.HandledEnvelopes
+	scheduler.Housekeeping
 	ops.AdminDB
 	StartCheck() <-chan struct{}
 	RotateKeys() (int, error)
