@@ -35,6 +35,9 @@ type SlackOptions struct {
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	Metrics    Metrics
+	// PaceMemory keeps the learned pace across restarts; nil: learned
+	// again after each.
+	PaceMemory PaceMemory
 	// api replaces the Web API client; tests under synctest use it.
 	api slackAPI
 }
@@ -88,7 +91,7 @@ func NewSlack(o SlackOptions) *Slack {
 	if o.api != nil {
 		api = o.api
 	}
-	return &Slack{client: client, http: o.HTTPClient, api: api, web: newWebAPI(o.Logger, o.Limits, o.Metrics), log: o.Logger}
+	return &Slack{client: client, http: o.HTTPClient, api: api, web: newWebAPI(o.Logger, o.Limits, o.Metrics, o.PaceMemory), log: o.Logger}
 }
 
 // OpenDM finds the person's IM channel.

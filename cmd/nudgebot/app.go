@@ -147,7 +147,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	blog := log.With("component", "bot")
 	sl := bot.NewSlack(bot.SlackOptions{
 		BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
-		Limits: cfg.SlackLimits, Logger: blog, Metrics: m,
+		Limits: cfg.SlackLimits, Logger: blog, Metrics: m, PaceMemory: db,
 	})
 	// The core says when a schedule changed; the scheduler wakes to look.
 	wake := make(chan struct{}, 1)
