@@ -167,6 +167,8 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	if err != nil {
 		return wiring{}, errors.Join(fmt.Errorf("core: %w", err), db.Close())
 	}
+	// The bot's answers to a person go to the DM the core keeps for them.
+	sl.UseDMs(core)
 	b, err := bot.New(bot.Options{
 		AppToken: cfg.Slack.AppToken.Reveal(), Slack: sl, Core: core, Envelopes: db, Digests: digests,
 		Logger: blog, Metrics: m, Now: k.Now, Tick: k.Tick, Wake: wake, ManualTicks: k.ManualTicks, ShutdownTimeout: k.ShutdownTimeout, ReadyFunc: k.ReadyFunc,
