@@ -325,7 +325,7 @@ func (b *bench) paceSection(runs []paceResult) string {
 		"bursts of a second's worth), answering 429 with a whole-second Retry-After as Slack does. The bot is told nothing: **no `slack_limits`**. It "+
 		"starts at 6,000 a minute, learns W from the posts Slack takes between two 429s, and honours every Retry-After. Each row is a fresh database and a "+
 		"fresh bot (nothing learned before), started %s before the slot, except the rows marked *restarted*: there the database holds the figure the "+
-		"fresh runs above it saved (the larger), as a bot restarted against the same workspace finds it.  The floor is what W allows: (people − W/60) / W. "+
+		"fresh runs above it saved (the larger), as a bot restarted against the same workspace finds it. The floor is what W allows: (people − W/60) / W. "+
 		"Targets: 20 people all out within 2 s of the slot; 1,000 within 1.1x the floor; 429s at most 1%% of posts; exactly once.\n\n", nineZone, paceStart)
 	sb.WriteString("| W (a minute) | people | slot → last post | floor | against the floor | lateness p50 / p99 | posts | 429s | learned W | exactly once | other calls | targets | load 1m before→after |\n")
 	sb.WriteString("|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---|---|\n")
