@@ -62,7 +62,22 @@ func TestAnswersUseTheKeptDM(t *testing.T) {
 	if n := opens() - before; n != 1 {
 		t.Errorf("a kept DM gone: %d conversations.open for two answers, want 1 (opened again once, then kept)", n)
 	}
-	for _, m := range h.emu.Ephemerals(ana.ID)[shown:] {
+	// And so for an export, which is uploaded again from the start.
+	before = opens()
+	h.emu.FailNext("files.completeUploadExternal", 1, slackemu.FaultSlackError("channel_not_found"))
+	contains(t, h.say(ana.ID, "/reflect", "export"), "Sent to your DMs")
+	if n := len(h.emu.Files(ana.ID)); n != 4 {
+		t.Errorf("export after the kept DM went: %d files in the DM, want 4 (two exports)", n)
+	}
+	for _, f := range h.emu.Files(ana.ID)[2:] {
+		if !strings.Contains(string(f.Content), marker) {
+			t.Errorf("export after reopening: %s lacks the reflection (%d bytes)", f.Name, len(f.Content))
+		}
+	}
+	if n := opens() - before; n != 1 {
+		t.Errorf("export, kept DM gone: %d conversations.open, want 1", n)
+	}
+	for _, m := range h.emu.Ephemerals(ana.ID)[shown:shown+2] {
 		if !strings.Contains(m.VisibleText(), "Typing here saves") {
 			t.Errorf("unexpected answer %q", m.VisibleText())
 		}
