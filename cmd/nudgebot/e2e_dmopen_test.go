@@ -77,7 +77,7 @@ func TestAnswersUseTheKeptDM(t *testing.T) {
 	if n := opens() - before; n != 1 {
 		t.Errorf("export, kept DM gone: %d conversations.open, want 1", n)
 	}
-	for _, m := range h.emu.Ephemerals(ana.ID)[shown:shown+2] {
+	for _, m := range h.emu.Ephemerals(ana.ID)[shown : shown+2] {
 		if !strings.Contains(m.VisibleText(), "Typing here saves") {
 			t.Errorf("unexpected answer %q", m.VisibleText())
 		}
