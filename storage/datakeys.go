@@ -33,7 +33,9 @@ func errNoKeys() error {
 // key once and reusing its buffers across records.
 type session struct {
 	db       *DB
+	tx       *bolt.Tx
 	rb       reflBuckets
+	fixed    map[string]dataKeyRecord // a check's snapshot of the data keys, if set
 	keys     map[string]*dataKey
 	sealed   []byte
 	plain    []byte
@@ -46,7 +48,94 @@ func (db *DB) session(tx *bolt.Tx) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{db: db, rb: rb, keys: map[string]*dataKey{}}, nil
+	return &session{db: db, tx: tx, rb: rb, keys: map[string]*dataKey{}}, nil
+}
+
+// keyRecord reads userID's data key record.
+func (s *session) keyRecord(userID string) (dataKeyRecord, bool, error) {
+	if s.fixed != nil {
+		rec, found := s.fixed[userID]
+		return rec, found, nil
+	}
+	return s.db.dataKeyRecordOf(s.tx, userID)
+}
+
+// hasKey reports whether userID has a data key; a record that does not
+// decode counts, so the damage is reported by whoever opens it.
+func (s *session) hasKey(userID string) bool {
+	_, found, err := s.keyRecord(userID)
+	return found || err != nil
+}
+
+// dataKeyRecordOf reads userID's data key record from the secrets file,
+// or from tx in a file not yet migrated to it (opened read-only).
+func (db *DB) dataKeyRecordOf(tx *bolt.Tx, userID string) (rec dataKeyRecord, found bool, err error) {
+	if db.secrets == nil {
+		var b *bolt.Bucket
+		if tx != nil {
+			b = tx.Bucket([]byte(bucketDataKeys))
+		}
+		if b == nil {
+			return rec, false, nil
+		}
+		found, err = getJSON(b, userID, &rec)
+		return rec, found, err
+	}
+	err = db.secrets.view(func(stx *bolt.Tx) error {
+		b := stx.Bucket([]byte(secretDataKeys))
+		if b == nil {
+			return missingBucket(secretDataKeys)
+		}
+		found, err = getJSON(b, userID, &rec)
+		return err
+	})
+	return rec, found, err
+}
+
+// eachDataKey calls fn with every data key record, raw, from the
+// secrets file or, for a file not yet migrated, from the main one.
+func (db *DB) eachDataKey(fn func(userID, v []byte) error) error {
+	if db.secrets == nil {
+		return db.view(func(tx *bolt.Tx) error {
+			if b := tx.Bucket([]byte(bucketDataKeys)); b != nil {
+				return b.ForEach(fn)
+			}
+			return nil
+		})
+	}
+	return db.secrets.view(func(stx *bolt.Tx) error {
+		if b := stx.Bucket([]byte(secretDataKeys)); b != nil {
+			return b.ForEach(fn)
+		}
+		return nil
+	})
+}
+
+// putDataKey stores a new data key record in the secrets file, committed
+// at once: before the reflection it seals, so no record is ever without
+// its key (a key whose reflection failed to commit is harmless).
+func (db *DB) putDataKey(userID string, rec dataKeyRecord) error {
+	if db.secrets == nil {
+		return fmt.Errorf("the database is not migrated to its secrets file: open it read-write")
+	}
+	return db.secrets.update(func(stx *bolt.Tx) error {
+		return putJSON(stx.Bucket([]byte(secretDataKeys)), userID, rec)
+	})
+}
+
+// snapshotDataKeys reads every data key record, for a check that must
+// see them as of one instant.
+func (db *DB) snapshotDataKeys() (map[string]dataKeyRecord, error) {
+	out := map[string]dataKeyRecord{}
+	err := db.eachDataKey(func(k, v []byte) error {
+		var rec dataKeyRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("decode data key of %s: %w", k, err)
+		}
+		out[string(k)] = rec
+		return nil
+	})
+	return out, err
 }
 
 // dataKey opens userID's data key, creating it if the session writes and
@@ -55,8 +144,7 @@ func (s *session) dataKey(userID string) (*dataKey, error) {
 	if dk := s.keys[userID]; dk != nil {
 		return dk, nil
 	}
-	var rec dataKeyRecord
-	found, err := getJSON(s.rb.dataKeys, userID, &rec)
+	rec, found, err := s.keyRecord(userID)
 	if err != nil {
 		return nil, fmt.Errorf("data key record: %w", err)
 	}
@@ -73,7 +161,7 @@ func (s *session) dataKey(userID string) (*dataKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := putJSON(s.rb.dataKeys, userID, rec); err != nil {
+		if err := s.db.putDataKey(userID, rec); err != nil {
 			return nil, fmt.Errorf("data key record: %w", err)
 		}
 	default:
@@ -174,20 +262,20 @@ func (db *DB) RotateKeys() (int, error) {
 	if db.keys == nil {
 		return 0, fmt.Errorf("storage: rotate keys: %w", errNoKeys())
 	}
+	if db.secrets == nil {
+		return 0, fmt.Errorf("storage: rotate keys: the database is open read-only: open it read-write to rotate")
+	}
 	var n int
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.secrets.update(func(stx *bolt.Tx) error {
 		n = 0
-		rb, err := reflectionBucketsOf(tx)
-		if err != nil {
-			return err
-		}
+		b := stx.Bucket([]byte(secretDataKeys))
 		current := db.keys.CurrentID()
 		type stale struct {
 			userID string
 			rec    dataKeyRecord
 		}
 		var olds []stale
-		err = rb.dataKeys.ForEach(func(k, v []byte) error {
+		err := b.ForEach(func(k, v []byte) error {
 			var rec dataKeyRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("decode data key of %s: %w", k, err)
@@ -212,13 +300,18 @@ func (db *DB) RotateKeys() (int, error) {
 			}
 			rec := db.keys.sealDataKey(o.userID, o.rec.ID, raw)
 			clear(raw)
-			if err := putJSON(rb.dataKeys, o.userID, rec); err != nil {
+			if err := putJSON(b, o.userID, rec); err != nil {
 				return fmt.Errorf("data key of %s: %w", o.userID, err)
 			}
 		}
 		n = len(olds)
 		return nil
 	})
+	if err == nil && n > 0 {
+		// The records sealed under the older keys must leave the file
+		// too, or dropping an older key would protect nothing.
+		err = db.secrets.compact()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("storage: rotate keys: %w", err)
 	}
@@ -254,6 +347,9 @@ func (db *DB) openReflections() error {
 		return fmt.Errorf("open database %s: %w", db.path, err)
 	}
 	if !db.readOnly {
+		if err := db.eraseSecrets(forgetting); err != nil {
+			return fmt.Errorf("open database %s: finish forgetting people and closing pulses: %w", db.path, err)
+		}
 		for _, userID := range forgetting {
 			err := db.bolt.Update(func(tx *bolt.Tx) error {
 				_, err := erasePerson(tx, userID)
@@ -286,24 +382,18 @@ func (db *DB) checkKeys() error {
 	}
 	var masters []string
 	samples := map[string]*sample{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucketDataKeys))
-		if b == nil {
+	err := db.eachDataKey(func(k, v []byte) error {
+		var rec dataKeyRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return corruptError(db.secretsPath(), fmt.Errorf("decode data key of %s: %w", k, err))
+		}
+		if s := samples[rec.Master]; s != nil {
+			s.count++
 			return nil
 		}
-		return b.ForEach(func(k, v []byte) error {
-			var rec dataKeyRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return corruptError(db.path, fmt.Errorf("decode data key of %s: %w", k, err))
-			}
-			if s := samples[rec.Master]; s != nil {
-				s.count++
-				return nil
-			}
-			masters = append(masters, rec.Master)
-			samples[rec.Master] = &sample{userID: string(k), rec: rec, count: 1}
-			return nil
-		})
+		masters = append(masters, rec.Master)
+		samples[rec.Master] = &sample{userID: string(k), rec: rec, count: 1}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -318,7 +408,7 @@ func (db *DB) checkKeys() error {
 		s := samples[id]
 		raw, err := db.keys.openDataKey(s.userID, s.rec)
 		if err != nil {
-			return corruptError(db.path, err)
+			return corruptError(db.secretsPath(), err)
 		}
 		clear(raw)
 		if id != db.keys.CurrentID() {
@@ -334,4 +424,13 @@ func (db *DB) checkKeys() error {
 			"count", olderCount, "older_keys", strings.Join(older, ","), "current_key", db.keys.CurrentID())
 	}
 	return nil
+}
+
+// secretsPath is the file data keys are read from: the secrets file, or
+// the main one while it is not migrated.
+func (db *DB) secretsPath() string {
+	if db.secrets == nil {
+		return db.path
+	}
+	return db.secrets.path
 }

@@ -20,22 +20,11 @@ func (db *DB) Forget(userID string) error {
 	if err := checkUserID(userID); err != nil {
 		return fmt.Errorf("storage: forget: %w", err)
 	}
-	var hadKey, deleted bool
-	err := db.update(func(tx *bolt.Tx) error {
-		rb, err := reflectionBucketsOf(tx)
-		if err != nil {
-			return err
-		}
-		hadKey = rb.dataKeys.Get([]byte(userID)) != nil
-		if !hadKey {
-			return nil // no sealed reflection to make unreadable first
-		}
-		if err := rb.dataKeys.Delete([]byte(userID)); err != nil {
-			return fmt.Errorf("delete data key: %w", err)
-		}
-		// The marker lets Open finish a Forget that was cut short.
-		return putJSON(rb.forgetting, userID, db.now().UTC())
-	})
+	if db.secrets == nil {
+		return fmt.Errorf("storage: forget %s: the database is open read-only", userID)
+	}
+	var deleted bool
+	hadKey, err := db.forgetKey(userID)
 	if err != nil {
 		return fmt.Errorf("storage: forget %s: %w", userID, err)
 	}
@@ -47,10 +36,72 @@ func (db *DB) Forget(userID string) error {
 	if err != nil {
 		return fmt.Errorf("storage: forget %s: their reflections are unreadable, but deleting their records failed: call Forget again: %w", userID, err)
 	}
+	// The data key left with the secrets file's compaction; what is
+	// left in the main file's free pages is the person's plain records
+	// (schedule, deliveries) and ciphertext nobody can open.
 	if hadKey || deleted {
 		db.needsCompaction.Store(true)
 	}
 	return nil
+}
+
+// forgetKey marks userID as being forgotten in the main file, then
+// deletes their data key from the secrets file and compacts it, so their
+// reflections cannot be opened from then on, here or in any copy of the
+// files made later. It reports whether there was a key.
+func (db *DB) forgetKey(userID string) (hadKey bool, err error) {
+	db.secretsMu.Lock()
+	defer db.secretsMu.Unlock()
+	_, hadKey, err = db.dataKeyRecordOf(nil, userID)
+	if err != nil || !hadKey {
+		return false, err // no sealed reflection to make unreadable first
+	}
+	err = db.update(func(tx *bolt.Tx) error {
+		// The marker lets Open finish a Forget that was cut short.
+		return putJSON(tx.Bucket([]byte(bucketForgetting)), userID, db.now().UTC())
+	})
+	if err != nil {
+		return true, err
+	}
+	if err := db.eraseSecrets([]string{userID}); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// eraseSecrets deletes the data keys of userIDs and the secrets of
+// pulses that are no longer open in the main file (a close cut short),
+// then compacts the secrets file if it deleted anything.
+func (db *DB) eraseSecrets(userIDs []string) error {
+	closed, err := db.closedPulseSecrets()
+	if err != nil {
+		return err
+	}
+	n := 0
+	err = db.secrets.update(func(stx *bolt.Tx) error {
+		n = 0
+		keys := stx.Bucket([]byte(secretDataKeys))
+		for _, userID := range userIDs {
+			if keys.Get([]byte(userID)) == nil {
+				continue
+			}
+			if err := keys.Delete([]byte(userID)); err != nil {
+				return fmt.Errorf("delete data key: %w", err)
+			}
+			n++
+		}
+		for _, id := range closed {
+			if err := deletePulseSecrets(stx, id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		return err
+	}
+	return db.secrets.compact()
 }
 
 // erasePerson deletes every record about userID, in every bucket that
@@ -92,7 +143,7 @@ func erasePerson(tx *bolt.Tx, userID string) (deleted bool, err error) {
 		}
 	}
 	deleted = deleted || len(stale) > 0
-	for name, b := range map[string]*bolt.Bucket{bucketReflectionSeq: rb.seq, bucketDataKeys: rb.dataKeys, bucketForgetting: rb.forgetting} {
+	for name, b := range map[string]*bolt.Bucket{bucketReflectionSeq: rb.seq, bucketForgetting: rb.forgetting} {
 		if b.Get([]byte(userID)) == nil {
 			continue
 		}

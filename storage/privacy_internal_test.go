@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -245,29 +246,44 @@ func TestMigrateSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Make it a schema 1 file: seal the old way, voters by id, no key.
-	err = db.update(func(tx *bolt.Tx) error {
-		s, err := db.session(tx)
+	// A backup is one file in the schema 3 layout, secrets included.
+	var backup bytes.Buffer
+	if _, err := db.WriteTo(&backup); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, backup.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(SecretsPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = raw.Update(func(tx *bolt.Tx) error {
+		rb, err := reflectionBucketsOf(tx)
 		if err != nil {
 			return err
 		}
 		k := reflectionKey("UOLD", saved.Seq)
-		rec, err := decodeRecord(k, s.rb.reflections.Get(k))
+		rec, err := decodeRecord(k, rb.reflections.Get(k))
 		if err != nil {
 			return err
 		}
-		dk, err := s.dataKey("UOLD")
+		dk, err := (&DB{keys: privacyKeys(t)}).openDataKeyOf(tx.Bucket([]byte(bucketDataKeys)), "UOLD")
 		if err != nil {
 			return err
 		}
 		plain := appendPayload(nil, "old words", "")
 		rec.Sealed = dk.aead.Seal(nil, nil, plain, appendReflectionAADv1(nil, "UOLD", uint64(saved.Seq)))
-		if err := s.put(&rec, rec); err != nil {
+		if err := putJSON(rb.reflections, string(k), rec); err != nil {
 			return err
 		}
-		pb, vb, err := pulseBuckets(tx)
-		if err != nil {
-			return err
-		}
+		pb, vb := tx.Bucket([]byte(bucketPulses)), tx.Bucket([]byte(bucketPulseVoters))
 		p, err := loadPulse(pb, "P1")
 		if err != nil {
 			return err
@@ -285,7 +301,7 @@ func TestMigrateSchema1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Close(); err != nil {
+	if err := raw.Close(); err != nil {
 		t.Fatal(err)
 	}
 

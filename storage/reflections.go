@@ -24,7 +24,7 @@ var ErrInvalidReflection = errors.New("invalid reflection")
 // apart from buckets so that a read-only open of a file older than them
 // still serves everything else.
 type reflBuckets struct {
-	meta, dataKeys, reflections, seq, followUps, shared, forgetting *bolt.Bucket
+	meta, reflections, seq, followUps, shared, forgetting *bolt.Bucket
 }
 
 func reflectionBucketsOf(tx *bolt.Tx) (reflBuckets, error) {
@@ -34,7 +34,6 @@ func reflectionBucketsOf(tx *bolt.Tx) (reflBuckets, error) {
 		b    **bolt.Bucket
 	}{
 		{bucketMeta, &rb.meta},
-		{bucketDataKeys, &rb.dataKeys},
 		{bucketReflections, &rb.reflections},
 		{bucketReflectionSeq, &rb.seq},
 		{bucketFollowUps, &rb.followUps},

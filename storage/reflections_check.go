@@ -17,7 +17,7 @@ import (
 // exactly what the records say, that every person with reflections has a
 // data key (or a Forget to finish) naming them, and that seq counters are
 // ahead of the records.
-func checkReflections(tx *bolt.Tx, pace func() error) error {
+func checkReflections(tx *bolt.Tx, keys map[string]dataKeyRecord, pace func() error) error {
 	rb, err := reflectionBucketsOf(tx)
 	if err != nil {
 		return nil // an old file opened read-only; opening read-write creates them
@@ -50,11 +50,8 @@ func checkReflections(tx *bolt.Tx, pace func() error) error {
 				wantShared[string(sk)] = true
 			}
 		}
-		var dk dataKeyRecord
-		found, err := getJSON(rb.dataKeys, rec.UserID, &dk)
+		dk, found := keys[rec.UserID]
 		switch {
-		case err != nil:
-			add(fmt.Errorf("data key of %s: %w", rec.UserID, err))
 		case !found && rb.forgetting.Get([]byte(rec.UserID)) == nil:
 			add(fmt.Errorf("reflection %d of %s has no data key", rec.Seq, rec.UserID))
 		case found && dk.ID != rec.DataKey:
@@ -111,7 +108,7 @@ func compareReflectionIndexes(rb reflBuckets, wantFollowUps, wantShared map[stri
 // record altered without the key (its share setting flipped, say) is
 // reported. Without keys there is nothing to open with; people being
 // forgotten have no data key any more.
-func (db *DB) checkSeals(tx *bolt.Tx, pace func() error) error {
+func (db *DB) checkSeals(tx *bolt.Tx, keys map[string]dataKeyRecord, pace func() error) error {
 	if db.keys == nil {
 		return nil
 	}
@@ -119,13 +116,14 @@ func (db *DB) checkSeals(tx *bolt.Tx, pace func() error) error {
 	if err != nil {
 		return nil // an old file opened read-only
 	}
+	s.fixed = keys
 	var errs []error
 	err = s.rb.reflections.ForEach(func(k, v []byte) error {
 		if err := pace(); err != nil {
 			return err
 		}
 		userID, seq, err := splitReflectionKey(k)
-		if err != nil || s.rb.dataKeys.Get([]byte(userID)) == nil {
+		if _, found := keys[userID]; err != nil || !found {
 			return nil // checkReflections reports these
 		}
 		if _, _, err := s.payload(userID, seq, v, nil); err != nil && len(errs) < maxIndexErrors {

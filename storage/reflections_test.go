@@ -532,6 +532,7 @@ func TestRotateKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := rawContents(t, db.Path())
+	before["datakeys"] = rawContents(t, storage.SecretsPath(db.Path()))["datakeys"]
 
 	db = MustOpenAt(t, db.Path(), storage.Options{Keys: mustKeys(t, newKey, oldKey)})
 	mustSave(t, db, nudges.Reflection{UserID: "U4", Text: "sealed under the new key already"})
@@ -556,6 +557,7 @@ func TestRotateKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := rawContents(t, db.Path())
+	after["datakeys"] = rawContents(t, storage.SecretsPath(db.Path()))["datakeys"]
 	if !slices.EqualFunc(before["reflections"], after["reflections"][:len(before["reflections"])], equalKV) {
 		t.Error("rotation rewrote sealed reflections; only the data keys should change")
 	}
@@ -811,12 +813,12 @@ func TestOpen_FinishesInterruptedForget(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// What Forget's first transaction commits.
+	// What Forget's first two steps commit.
 	rawUpdate(t, db.Path(), func(tx *bolt.Tx) error {
-		if err := tx.Bucket([]byte("datakeys")).Delete([]byte("U1")); err != nil {
-			return err
-		}
 		return tx.Bucket([]byte("forgetting")).Put([]byte("U1"), mustJSON(t, base))
+	})
+	rawUpdate(t, storage.SecretsPath(db.Path()), func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("datakeys")).Delete([]byte("U1"))
 	})
 	ro, err := storage.Open(db.Path(), storage.Options{ReadOnly: true, Keys: keys})
 	if err != nil {

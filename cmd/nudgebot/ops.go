@@ -356,21 +356,7 @@ func restore(cfg config.Config, getenv func(string) string, in string, stderr io
 	}
 	tmp, err := writeTempChecked(path, func(f *os.File) error {
 		keepOwner(f.Name(), liveInfo, stderr)
-		src, err := os.Open(in)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", in, err)
-		}
-		defer src.Close()
-		total := int64(0)
-		if info, err := src.Stat(); err == nil {
-			total = info.Size()
-		}
-		prog := newProgress(stderr, "restoring", total, byteSize)
-		defer prog.Done()
-		if _, err := io.Copy(io.MultiWriter(f, prog), src); err != nil {
-			return fmt.Errorf("copy %s: %w", in, err)
-		}
-		return nil
+		return copyBackup(f, in, stderr)
 	}, verifyDatabase)
 	if err != nil {
 		return "", fmt.Errorf("%w; nothing was changed", err)
@@ -387,6 +373,10 @@ func restore(cfg config.Config, getenv func(string) string, in string, stderr io
 			}
 		}
 		kept = before
+		if err := keepSecrets(path, before); err != nil {
+			_ = os.Remove(tmp)
+			return kept, fmt.Errorf("keep the current database's secrets file beside %s: %w; nothing else was changed", before, err)
+		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		_ = os.Remove(tmp)
@@ -396,6 +386,38 @@ func restore(cfg config.Config, getenv func(string) string, in string, stderr io
 		return kept, err
 	}
 	return kept, nil
+}
+
+// copyBackup writes the database at in to f through storage, not byte
+// by byte: a database copied with its secrets file beside it becomes one
+// self-contained file.
+func copyBackup(f *os.File, in string, stderr io.Writer) error {
+	src, err := openReadOnly(in)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", in, err)
+	}
+	defer src.Close()
+	total, _ := src.Size()
+	prog := newProgress(stderr, "restoring", total, byteSize)
+	defer prog.Done()
+	if _, err := src.WriteTo(io.MultiWriter(f, prog)); err != nil {
+		return fmt.Errorf("copy %s: %w", in, err)
+	}
+	return nil
+}
+
+// keepSecrets moves the secrets file of the database at path to go with
+// its kept copy at before; the restored file carries its own secrets,
+// which its first Open moves out beside it.
+func keepSecrets(path, before string) error {
+	from, to := storage.SecretsPath(path), storage.SecretsPath(before)
+	if _, err := os.Lstat(from); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if _, err := os.Lstat(to); err == nil {
+		return fmt.Errorf("%s already exists, left by an earlier restore: move it somewhere safe or delete it", to)
+	}
+	return os.Rename(from, to)
 }
 
 // warnIfKeysDiffer tells the operator, before the swap, if the backup's
