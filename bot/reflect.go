@@ -629,9 +629,9 @@ func (g *compactGate) done() {
 }
 
 // compactSoon compacts the database in the background after a deletion,
-// so deleted bytes leave the file, at most once per compactEvery (the
-// core compacts only when a deletion left something behind). It never
-// runs on the Socket Mode loop, so acks never wait for it.
+// at most once per compactEvery, if the core says it needs it (only a
+// file from before storage's secrets file does). It never runs on the
+// Socket Mode loop, so acks never wait for it.
 func (b *Bot) compactSoon() {
 	if !b.compact.claim(b.now()) {
 		return

@@ -11,67 +11,32 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// keyNeedsCompaction in the meta bucket is true once deleted reflections
-// or a forgotten person's records may linger in free pages; Compact
-// clears it.
-const keyNeedsCompaction = "needs_compaction"
-
-// keyPruned is true once retention removed records since the last
-// compaction, and keyCompactedAt holds when that was (RFC 3339); with
-// them NeedsCompaction gives retention's space back at most every
-// reclaimEvery.
+// keyNeedsCompaction in the meta bucket was set by schema 3 and older
+// once deleted reflections or a forgotten person's records might linger
+// in free pages; a file that still has it is compacted once. keyPruned
+// (retention removed records since the last compaction) is only cleared.
+// keyCompactedAt holds when the file was last compacted (RFC 3339).
 const (
-	keyPruned      = "pruned_since_compaction"
-	keyCompactedAt = "compacted_at"
+	keyNeedsCompaction = "needs_compaction"
+	keyPruned          = "pruned_since_compaction"
+	keyCompactedAt     = "compacted_at"
 )
 
 // compactTxMaxSize bounds the memory one transaction of Compact's copy
 // takes.
 const compactTxMaxSize = 64 << 20
 
-func markNeedsCompaction(rb reflBuckets) error {
-	if err := rb.meta.Put([]byte(keyNeedsCompaction), []byte("true")); err != nil {
-		return fmt.Errorf("write %s: %w", keyNeedsCompaction, err)
-	}
-	return nil
-}
-
 // NeedsCompaction reports whether Compact is worth the pause it brings
-// (every write waits for its whole copy): deleted reflections or
-// forgotten people may linger in the file's free pages, which must leave
-// the file; or at least a quarter of the file, and reclaimMin, is free;
-// or retention has removed records and the last compaction was at least
-// reclaimEvery ago. bbolt reuses free pages but never gives them back,
-// and the pages it fills while records come and go end up half empty:
-// in a bench of three years of daily nudges the file settled at 586 MB
-// without compactions and at 270 MB with weekly ones.
+// (every write waits for its whole copy): only for a file from before
+// the secrets file whose free pages may still hold deleted reflections
+// that open. Nothing asks for it any more: erasing needs no compaction of
+// this file (a deleted reflection's key is retired, a forgotten person's
+// key deleted, in the secrets file), and bbolt reuses the pages that
+// deletes and retention free, so the file levels off without it (about
+// twice the size a compacted copy would be, see docs/performance.md);
+// `nudgebot compact` gives the space back when an operator wants it.
 func (db *DB) NeedsCompaction() bool {
-	if db.needsCompaction.Load() {
-		return true
-	}
-	if db.pruned.Load() && db.now().Sub(time.Unix(0, db.compactedAt.Load())) >= reclaimEvery {
-		return true
-	}
-	free, size, err := db.freeSpace()
-	return err == nil && free >= reclaimMin && free*4 >= size
-}
-
-// reclaimEvery is how often retention's freed space is compacted away.
-const reclaimEvery = 7 * 24 * time.Hour
-
-// reclaimMin is the least free space NeedsCompaction compacts a file for.
-const reclaimMin = 16 << 20
-
-// freeSpace is how many bytes of the file are free pages (and pages
-// freed but held for readers), as of the last commit, and how large it is.
-func (db *DB) freeSpace() (free, size int64, err error) {
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	if db.closed {
-		return 0, 0, bolterrors.ErrDatabaseNotOpen
-	}
-	size, err = db.Size()
-	return int64(db.bolt.Stats().FreeAlloc), size, err
+	return db.needsCompaction.Load()
 }
 
 // Compact rewrites the database without its free pages, so that deleted
@@ -117,8 +82,6 @@ func (db *DB) Compact() error {
 		return fmt.Errorf("storage: compact %s: replace the file: %w; the database is unchanged", db.path, swapErr)
 	}
 	db.needsCompaction.Store(false)
-	db.pruned.Store(false)
-	db.compactedAt.Store(compactedAt.UnixNano())
 	after, _ := fileSize(db.path)
 	db.log.Info("compacted database", "path", db.path, "bytes_before", before, "bytes_after", after)
 	return nil

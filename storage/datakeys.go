@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -177,9 +176,27 @@ func (s *session) dataKey(userID string) (*dataKey, error) {
 		if err != nil {
 			return nil, err
 		}
+		if rec.Prev != nil {
+			if dk.prev, err = s.db.openKeyRecord(userID, *rec.Prev); err != nil {
+				return nil, err
+			}
+		}
 	}
 	s.keys[userID] = dk
 	return dk, nil
+}
+
+// openKeyRecord opens a sealed data key record.
+func (db *DB) openKeyRecord(userID string, rec dataKeyRecord) (*dataKey, error) {
+	raw, err := db.keys.openDataKey(userID, rec)
+	if errors.Is(err, errUnknownMaster) {
+		return nil, db.keyMissing(rec.Master)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer clear(raw)
+	return dataKeyFrom(raw)
 }
 
 // payload decrypts the sealed text and commitment of userID's record seq,
@@ -212,6 +229,10 @@ func (s *session) payload(userID string, seq int, v []byte, rec *reflectionRecor
 		s.aad = appendReflectionAAD(s.aad[:0], rec)
 	}
 	s.plain, err = dk.aead.Open(s.plain[:0], nil, sealed, s.aad)
+	if err != nil && dk.prev != nil {
+		// Not re-sealed yet by a re-key under way.
+		s.plain, err = dk.prev.aead.Open(s.plain[:0], nil, sealed, s.aad)
+	}
 	if err != nil && s.db.fileVersion < schemaSealedShare {
 		// A file not yet migrated, opened read-only: sealed the old way.
 		s.aad = appendReflectionAADv1(s.aad[:0], userID, uint64(seq))
@@ -265,6 +286,8 @@ func (db *DB) RotateKeys() (int, error) {
 	if db.secrets == nil {
 		return 0, fmt.Errorf("storage: rotate keys: the database is open read-only: open it read-write to rotate")
 	}
+	db.secretsMu.Lock()
+	defer db.secretsMu.Unlock()
 	var n int
 	err := db.secrets.update(func(stx *bolt.Tx) error {
 		n = 0
@@ -280,7 +303,7 @@ func (db *DB) RotateKeys() (int, error) {
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("decode data key of %s: %w", k, err)
 			}
-			if rec.Master != current {
+			if rec.Master != current || (rec.Prev != nil && rec.Prev.Master != current) {
 				olds = append(olds, stale{string(k), rec})
 			}
 			return nil
@@ -300,6 +323,15 @@ func (db *DB) RotateKeys() (int, error) {
 			}
 			rec := db.keys.sealDataKey(o.userID, o.rec.ID, raw)
 			clear(raw)
+			if o.rec.Prev != nil { // a re-key left unfinished keeps its previous key
+				prev, err := db.keys.openDataKey(o.userID, *o.rec.Prev)
+				if err != nil {
+					return err
+				}
+				resealed := db.keys.sealDataKey(o.userID, o.rec.Prev.ID, prev)
+				clear(prev)
+				rec.Prev = &resealed
+			}
 			if err := putJSON(b, o.userID, rec); err != nil {
 				return fmt.Errorf("data key of %s: %w", o.userID, err)
 			}
@@ -330,10 +362,6 @@ func (db *DB) openReflections() error {
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket([]byte(bucketMeta)); meta != nil {
 			db.needsCompaction.Store(string(meta.Get([]byte(keyNeedsCompaction))) == "true")
-			db.pruned.Store(string(meta.Get([]byte(keyPruned))) == "true")
-			if at, err := time.Parse(time.RFC3339Nano, string(meta.Get([]byte(keyCompactedAt)))); err == nil {
-				db.compactedAt.Store(at.UnixNano())
-			}
 		}
 		if b := tx.Bucket([]byte(bucketForgetting)); b != nil {
 			return b.ForEach(func(k, _ []byte) error {
@@ -350,6 +378,9 @@ func (db *DB) openReflections() error {
 		if err := db.eraseSecrets(forgetting); err != nil {
 			return fmt.Errorf("open database %s: finish forgetting people and closing pulses: %w", db.path, err)
 		}
+		if err := db.finishRekeys(); err != nil {
+			return fmt.Errorf("open database %s: %w", db.path, err)
+		}
 		for _, userID := range forgetting {
 			err := db.bolt.Update(func(tx *bolt.Tx) error {
 				_, err := erasePerson(tx, userID)
@@ -360,7 +391,6 @@ func (db *DB) openReflections() error {
 			}
 		}
 		if len(forgetting) > 0 {
-			db.needsCompaction.Store(true)
 			db.log.Info("finished forgetting people whose Forget was cut short", "count", len(forgetting))
 		}
 	}

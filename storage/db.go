@@ -116,10 +116,6 @@ type DB struct {
 	// needsCompaction mirrors the meta flag so NeedsCompaction costs no
 	// transaction.
 	needsCompaction atomic.Bool
-	// pruned and compactedAt mirror keyPruned and keyCompactedAt, for
-	// the same reason.
-	pruned      atomic.Bool
-	compactedAt atomic.Int64 // UnixNano; 0: never
 
 	// secrets is the secrets file; nil only in a read-only open of a
 	// file older than schemaSecretsFile, whose secrets are in the main

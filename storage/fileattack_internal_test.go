@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
@@ -148,5 +150,100 @@ func TestFileAttack_ForgottenDataKeyGone(t *testing.T) {
 	// The other person still reads.
 	if _, err := db.Reflections("USTAY", 0); err != nil {
 		t.Errorf("USTAY's reflections after forgetting UGONE: %v", err)
+	}
+}
+
+// Ensure a deleted reflection, whose sealed bytes may stay in the main
+// file's free pages, cannot be opened from a copy of the files even with
+// the master key: the key that sealed it is gone from both files, and the
+// person's other reflections open under their new key.
+func TestFileAttack_DeletedReflectionKeyRetired(t *testing.T) {
+	dir := t.TempDir()
+	db := openPrivacyDB(t, filepath.Join(dir, "nudgebot.db"), nil)
+	for i := range 3 {
+		if _, err := db.SaveReflection(nudges.Reflection{UserID: "U1", Text: fmt.Sprintf("thought %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, _, err := db.dataKeyRecordOf(nil, "U1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteReflection("U1", 2); err != nil {
+		t.Fatal(err)
+	}
+	now, _, err := db.dataKeyRecordOf(nil, "U1")
+	if err != nil || now.ID == old.ID || now.Prev != nil {
+		t.Fatalf("data key after the delete: id %s (was %s), prev %v, %v; want a new key and no previous one", now.ID, old.ID, now.Prev, err)
+	}
+	files := rawFiles(t, dir)
+	if n := countIn(files, []byte(base64.StdEncoding.EncodeToString(old.Sealed))); n > 0 {
+		t.Errorf("the retired data key is still in the files (%d times)", n)
+	}
+	err = db.view(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucketReflections)).ForEach(func(k, v []byte) error {
+			if rec, err := decodeRecord(k, v); err != nil || rec.DataKey != now.ID {
+				t.Errorf("reflection %x is sealed with %s, not the new key: %v", k, rec.DataKey, err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := db.Reflections("U1", 0)
+	if err != nil || len(rs) != 2 || rs[0].Text != "thought 2" || rs[1].Text != "thought 0" {
+		t.Errorf("the other reflections after the delete: %+v, %v", rs, err)
+	}
+	if err := db.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+// Ensure a delete cut short after its main-file transaction, with both
+// keys still in the secrets file, reads meanwhile and is finished by the
+// next Open.
+func TestOpen_FinishesInterruptedRekey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nudgebot.db")
+	db := openPrivacyDB(t, path, nil)
+	for i := range 3 {
+		if _, err := db.SaveReflection(nudges.Reflection{UserID: "U1", Text: fmt.Sprintf("thought %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What DeleteReflection commits before finishRekey, with one record
+	// not yet re-sealed.
+	if err := db.beginRekey("U1"); err != nil {
+		t.Fatal(err)
+	}
+	err := db.update(func(tx *bolt.Tx) error {
+		s, err := db.session(tx)
+		if err != nil {
+			return err
+		}
+		return s.resealAll("U1")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SaveReflection(nudges.Reflection{UserID: "U1", Text: "under the new key"}); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := db.Reflections("U1", 0); err != nil || len(rs) != 4 {
+		t.Fatalf("mid re-key: %d reflections, %v; want 4", len(rs), err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = openPrivacyDB(t, path, nil)
+	rec, _, err := db.dataKeyRecordOf(nil, "U1")
+	if err != nil || rec.Prev != nil {
+		t.Errorf("after Open the previous key is still kept: %v", err)
+	}
+	if rs, err := db.Reflections("U1", 0); err != nil || len(rs) != 4 {
+		t.Errorf("after Open: %d reflections, %v; want 4", len(rs), err)
+	}
+	if err := db.Check(); err != nil {
+		t.Errorf("Check: %v", err)
 	}
 }

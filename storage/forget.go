@@ -7,15 +7,17 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Forget deletes everything stored about userID. It first deletes their
-// data key in a transaction of its own, so their reflections can no
-// longer be opened from that commit on, here or in any copy of the file
-// made later (a backup taken earlier still holds the data key, sealed
-// under the master key, and opens while that key lives); then it deletes
-// their records in every bucket. Only if something was deleted does it
-// mark the file as needing compaction, so forgetting someone unknown
-// costs nothing. If the second step fails, calling Forget again (or the
-// next Open) finishes it. Forgetting someone unknown is not an error.
+// Forget deletes everything stored about userID. It first marks them as
+// being forgotten, deletes their data key from the secrets file and
+// compacts that file (forgetKey), so their reflections can no longer be
+// opened from then on, here or in any copy of the files made later (a
+// backup taken earlier still holds the data key, sealed under the master
+// key, and opens while that key lives); then it deletes their records in
+// every bucket of the main file. The main file is not compacted: its
+// free pages may keep their sealed reflections, which nobody can open
+// any more, and their plain records (schedule, deliveries) until bbolt
+// reuses those pages. If the second step fails, calling Forget again (or
+// the next Open) finishes it. Forgetting someone unknown is not an error.
 func (db *DB) Forget(userID string) error {
 	if err := checkUserID(userID); err != nil {
 		return fmt.Errorf("storage: forget: %w", err)
@@ -23,24 +25,15 @@ func (db *DB) Forget(userID string) error {
 	if db.secrets == nil {
 		return fmt.Errorf("storage: forget %s: the database is open read-only", userID)
 	}
-	var deleted bool
-	hadKey, err := db.forgetKey(userID)
-	if err != nil {
+	if err := db.forgetKey(userID); err != nil {
 		return fmt.Errorf("storage: forget %s: %w", userID, err)
 	}
-	err = db.update(func(tx *bolt.Tx) error {
-		var err error
-		deleted, err = erasePerson(tx, userID)
+	err := db.update(func(tx *bolt.Tx) error {
+		_, err := erasePerson(tx, userID)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("storage: forget %s: their reflections are unreadable, but deleting their records failed: call Forget again: %w", userID, err)
-	}
-	// The data key left with the secrets file's compaction; what is
-	// left in the main file's free pages is the person's plain records
-	// (schedule, deliveries) and ciphertext nobody can open.
-	if hadKey || deleted {
-		db.needsCompaction.Store(true)
 	}
 	return nil
 }
@@ -48,25 +41,22 @@ func (db *DB) Forget(userID string) error {
 // forgetKey marks userID as being forgotten in the main file, then
 // deletes their data key from the secrets file and compacts it, so their
 // reflections cannot be opened from then on, here or in any copy of the
-// files made later. It reports whether there was a key.
-func (db *DB) forgetKey(userID string) (hadKey bool, err error) {
+// files made later.
+func (db *DB) forgetKey(userID string) error {
 	db.secretsMu.Lock()
 	defer db.secretsMu.Unlock()
-	_, hadKey, err = db.dataKeyRecordOf(nil, userID)
+	_, hadKey, err := db.dataKeyRecordOf(nil, userID)
 	if err != nil || !hadKey {
-		return false, err // no sealed reflection to make unreadable first
+		return err // no sealed reflection to make unreadable first
 	}
 	err = db.update(func(tx *bolt.Tx) error {
 		// The marker lets Open finish a Forget that was cut short.
 		return putJSON(tx.Bucket([]byte(bucketForgetting)), userID, db.now().UTC())
 	})
 	if err != nil {
-		return true, err
+		return err
 	}
-	if err := db.eraseSecrets([]string{userID}); err != nil {
-		return true, err
-	}
-	return true, nil
+	return db.eraseSecrets([]string{userID})
 }
 
 // eraseSecrets deletes the data keys of userIDs and the secrets of
@@ -104,9 +94,9 @@ func (db *DB) eraseSecrets(userIDs []string) error {
 	return db.secrets.compact()
 }
 
-// erasePerson deletes every record about userID, in every bucket that
-// holds people's ids, and marks the file as needing compaction if it
-// deleted anything. A bucket added to the layout that holds user ids
+// erasePerson deletes every record about userID, in every bucket of the
+// main file that holds people's ids, and reports whether it deleted
+// anything. A bucket added to the layout that holds user ids
 // must be erased here too.
 func erasePerson(tx *bolt.Tx, userID string) (deleted bool, err error) {
 	bk, err := bucketsOf(tx)
@@ -155,10 +145,7 @@ func erasePerson(tx *bolt.Tx, userID string) (deleted bool, err error) {
 	// Open pulses keep keyed markers of who answered, which name nobody
 	// once the pulse closes and its key is destroyed. They stay: deleting
 	// them would let the person vote again and single out a colleague.
-	if !deleted {
-		return false, nil
-	}
-	return true, markNeedsCompaction(rb)
+	return deleted, nil
 }
 
 // deleteKeysWithPrefix deletes every key of b that starts with prefix

@@ -494,27 +494,3 @@ func (db *DB) existing(tx *bolt.Tx, userID string, seq int) (s *session, k, v []
 	rec, err = decodeRecord(k, v)
 	return s, k, v, rec, err
 }
-
-// DeleteReflection deletes userID's reflection seq, or returns an error
-// wrapping nudges.ErrNotFound. Its sealed bytes may linger in free pages
-// until Compact, so it marks the file as needing compaction.
-func (db *DB) DeleteReflection(userID string, seq int) error {
-	err := db.update(func(tx *bolt.Tx) error {
-		s, k, _, old, err := db.existing(tx, userID, seq)
-		if err != nil {
-			return err
-		}
-		if err := s.unindex(old); err != nil {
-			return err
-		}
-		if err := s.rb.reflections.Delete(k); err != nil {
-			return fmt.Errorf("delete record: %w", err)
-		}
-		return markNeedsCompaction(s.rb)
-	})
-	if err != nil {
-		return fmt.Errorf("storage: delete reflection %d of %s: %w", seq, userID, err)
-	}
-	db.needsCompaction.Store(true)
-	return nil
-}

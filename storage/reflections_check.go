@@ -54,7 +54,7 @@ func checkReflections(tx *bolt.Tx, keys map[string]dataKeyRecord, pace func() er
 		switch {
 		case !found && rb.forgetting.Get([]byte(rec.UserID)) == nil:
 			add(fmt.Errorf("reflection %d of %s has no data key", rec.Seq, rec.UserID))
-		case found && dk.ID != rec.DataKey:
+		case found && dk.ID != rec.DataKey && (dk.Prev == nil || dk.Prev.ID != rec.DataKey):
 			add(fmt.Errorf("reflection %d of %s names data key %s, but %s has %s", rec.Seq, rec.UserID, rec.DataKey, rec.UserID, dk.ID))
 		}
 		return nil
