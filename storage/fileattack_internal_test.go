@@ -139,9 +139,21 @@ func TestFileAttack_ForgottenDataKeyGone(t *testing.T) {
 	if err != nil || !found {
 		t.Fatalf("data key record of UGONE: found=%v err=%v", found, err)
 	}
+	for i := range 200 {
+		if _, err := db.SaveReflection(nudges.Reflection{UserID: fmt.Sprintf("U%04d", i), Text: "a thought"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A reader meanwhile (a backup, the background check) keeps bbolt
+	// from reusing the pages the forget frees.
+	rtx, err := db.bolt.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Forget("UGONE"); err != nil {
 		t.Fatal(err)
 	}
+	_ = rtx.Rollback()
 	files := rawFiles(t, dir)
 	wrapped := []byte(base64.StdEncoding.EncodeToString(rec.Sealed))
 	if n := countIn(files, wrapped); n > 0 {
