@@ -191,42 +191,51 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, errors.Join(err, closeRefused(bdb))
 	}
+	if version, err = db.openFiles(version); err != nil {
+		return nil, errors.Join(err, db.closeRefusedBoth())
+	}
+	log.Info("opened database", "path", path, "schema_version", version, "read_only", opts.ReadOnly)
+	return db, nil
+}
+
+// openFiles opens the secrets file, migrates a read-write open, and
+// readies the reflections; it returns the schema the open file has.
+func (db *DB) openFiles(version int) (int, error) {
 	if version >= schemaSecretsFile {
 		if err := db.openSecretsFile(); err != nil {
-			return nil, errors.Join(err, closeRefused(bdb))
+			return 0, err
 		}
 	}
-	if !opts.ReadOnly {
+	if !db.readOnly {
 		// A missing key is refused before anything migrates or writes.
 		if err := db.checkKeys(); err != nil {
-			return nil, errors.Join(err, db.closeRefusedBoth())
+			return 0, err
 		}
 		if err := db.prepare(version); err != nil {
-			return nil, errors.Join(err, db.closeRefusedBoth())
+			return 0, err
 		}
 		if db.secrets == nil {
 			if err := db.openSecretsFile(); err != nil {
-				return nil, errors.Join(err, closeRefused(bdb))
+				return 0, err
 			}
 		}
 		version = SchemaVersion
 	} else if version < SchemaVersion {
-		log.Warn("database schema is older than this nudgebot; open it read-write once to migrate it",
-			"path", path, "schema_version", version, "current", SchemaVersion)
+		db.log.Warn("database schema is older than this nudgebot; open it read-write once to migrate it",
+			"path", db.path, "schema_version", version, "current", SchemaVersion)
 	}
 	db.fileVersion = version
 	if err := db.openReflections(); err != nil {
-		return nil, errors.Join(err, db.closeRefusedBoth())
+		return 0, err
 	}
 	if db.movedSecrets {
 		// Once, after the move: the secrets must leave the main file's
 		// free pages too.
 		if err := db.Compact(); err != nil {
-			return nil, errors.Join(err, db.closeRefusedBoth())
+			return 0, err
 		}
 	}
-	log.Info("opened database", "path", path, "schema_version", version, "read_only", opts.ReadOnly)
-	return db, nil
+	return version, nil
 }
 
 // checkFile refuses what bbolt would mishandle before bbolt sees it: an
