@@ -163,7 +163,7 @@ func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Deliv
 		d := p.start.Delivery
 		switch {
 		case errs[i] != nil:
-			s.noisy.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", d.UserID, "delivery_id", d.ID, "error", errs[i])
+			s.throttledLog.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", d.UserID, "delivery_id", d.ID, "error", errs[i])
 		case !created[i]:
 			// The slot was delivered before (a clock step back, or a crash
 			// after the delivery was recorded): move the due time on only.
@@ -320,7 +320,7 @@ const (
 // NudgeNow sends the person a nudge right away. It does not count for
 // streaks and does not move their schedule.
 func (s *Service) NudgeNow(ctx context.Context, a Actor, now time.Time) (NowResult, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return 0, err
 	}
 	sub, err := s.subs.Subscriber(a.UserID)
@@ -402,7 +402,21 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery) {
 	if !d.Manual && d.Round == 0 {
 		msg.FollowUp = s.followUpFor(d.UserID, s.clock())
 	}
-	s.post(ctx, log, d, channel, msg)
+	if stale := s.post(ctx, log, d, channel, msg); !stale {
+		return
+	}
+	// The kept DM channel is gone (Slack said so: nothing was posted) and
+	// has been forgotten: open the person's DM again, once, and post there.
+	sub.DMChannel = ""
+	if channel, err = s.dmChannel(ctx, sub); err != nil {
+		s.handleSendError(log, d, err, false)
+		return
+	}
+	if d, err = s.dels.Delivery(d.ID); err != nil || !d.Sendable(s.clock()) {
+		return
+	}
+	msg.Delivery = d
+	s.post(ctx, log, d, channel, msg) // gone again: forgotten, next tick
 }
 
 // dmChannel is the person's IM channel, opened once and kept.
@@ -453,7 +467,9 @@ func (s *Service) reconcile(ctx context.Context, log *slog.Logger, d nudges.Deli
 	return false
 }
 
-func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery, channel string, msg NudgeMessage) {
+// post sends the nudge into channel; stale reports that Slack said the
+// channel is gone, which nothing was posted to and which is forgotten.
+func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery, channel string, msg NudgeMessage) (stale bool) {
 	recorded := false
 	// The attempt is recorded after the limiter's wait, right before the
 	// request: a crash while queued leaves nothing uncertain.
@@ -472,8 +488,7 @@ func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery,
 		return nil
 	})
 	if err != nil {
-		s.handleSendError(log, d, err, recorded)
-		return
+		return s.handleSendError(log, d, err, recorded)
 	}
 	// The sender goes on without waiting for its mark to be durable, so
 	// the mark shares a commit with the next sender's attempt. A mark lost
@@ -490,11 +505,13 @@ func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery,
 		}
 	}
 	log.Info("nudge delivered", "nudge_id", d.NudgeID)
+	return false
 }
 
-// Flush waits for the sent marks still being recorded; the bot calls it
-// on shutdown, after the work in flight.
-func (s *Service) Flush() { s.marks.Wait() }
+// Flush waits for the sent marks still being recorded and for a
+// compaction in progress; the bot calls it on shutdown, after the work
+// in flight.
+func (s *Service) Flush() { s.marks.Wait(); s.background.Wait() }
 
 // followUpFor finds the person's commitment due to be quoted back in
 // their next nudge, through the follow-up index.
@@ -533,7 +550,9 @@ func (s *Service) failDelivery(id, reason string) {
 	s.obs.Delivered("failed_" + reason)
 }
 
-func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error, thisAttempt bool) {
+// handleSendError records what a failed send means; stale reports a DM
+// channel Slack says is gone, now forgotten.
+func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error, thisAttempt bool) (stale bool) {
 	switch code := SlackCode(err); {
 	case errors.Is(err, ErrUncertain):
 		log.Warn("post outcome uncertain; will reconcile against the DM before any retry", "error", err)
@@ -543,8 +562,9 @@ func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error
 		s.deactivate(d.UserID, code)
 		s.failDelivery(d.ID, "gone")
 	case code == "channel_not_found" || code == "is_archived":
-		// A cached DM channel went stale: forget it, try again next tick.
-		log.Warn("DM channel no longer usable; reopening next tick", "reason", code)
+		// A kept DM channel went stale: forget it; the caller opens the
+		// DM again.
+		log.Warn("DM channel no longer usable; opening it again", "reason", code)
 		s.update(log, "forgetting a stale DM channel", func() error {
 			_, err := s.subs.UpdateSubscriber(d.UserID, func(sub *nudges.Subscriber) error { sub.DMChannel = ""; return nil })
 			return err
@@ -553,13 +573,14 @@ func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error
 			_, err := s.dels.UpdateDelivery(d.ID, func(d *nudges.Delivery) error { d.Attempts = 0; return nil })
 			return err
 		})
+		return true
 	case code != "":
 		log.Error("slack refused the nudge; not retrying", "reason", code)
 		s.failDelivery(d.ID, "refused")
 	default:
 		// Not sent, and Slack said so (rate limited throughout, or our
 		// context ended before the call): nothing to reconcile next time.
-		s.noisy.logAt(slog.LevelWarn, "delivery not sent; will try again next tick", "delivery_id", d.ID, "user_id", d.UserID, "error", err)
+		s.throttledLog.logAt(slog.LevelWarn, "delivery not sent; will try again next tick", "delivery_id", d.ID, "user_id", d.UserID, "error", err)
 		s.obs.Delivered("retry")
 		if thisAttempt && errors.Is(err, ErrNotSent) {
 			s.update(log, "undoing an attempt that never left", func() error {
@@ -568,6 +589,7 @@ func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error
 			})
 		}
 	}
+	return false
 }
 
 // update runs a best-effort write whose failure only costs a retry.

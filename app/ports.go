@@ -96,7 +96,12 @@ type Digests interface {
 	RecordDigest(channel string, p nudges.PostedDigest) error
 	MarkDigestBroken(channel, reason string) (first bool, err error)
 	ClearDigestBroken(channel string) error
-	OpenPulse(channel, id string, opened time.Time) error
+	// OpenPulse opens a pulse that only voters (the channel's members
+	// as it is posted) may answer.
+	OpenPulse(channel, id string, opened time.Time, voters ...string) error
+	// PulseVoters are who may answer an open pulse; snapshot is false
+	// for a pulse opened before they were kept.
+	PulseVoters(id string) (voters []string, snapshot bool, err error)
 	VotePulse(id, userID string, score int) (first bool, err error)
 	AddHearMore(id, userID, text string) error
 	ClosePulse(id string) (nudges.PulseSummary, error)
@@ -112,6 +117,16 @@ type Eraser interface {
 	// file from before storage's secrets file may still need one.
 	NeedsCompaction() bool
 	Compact() error
+}
+
+// Housekeeping is storage's hourly clean-up, which the scheduler runs.
+type Housekeeping interface {
+	// ApplyRetention removes what is older than storage.retention
+	// (deliveries, closed pulses, handled envelopes) in small
+	// transactions, and logs what it removed.
+	ApplyRetention(now time.Time) (removed int, err error)
+	// PruneSeen forgets the Socket Mode envelopes handled before before.
+	PruneSeen(before time.Time) (int, error)
 }
 
 // Profile is what Slack says about a person.
@@ -159,6 +174,19 @@ type Messenger interface {
 	// PostPulse posts the clarity pulse question with its buttons.
 	PostPulse(ctx context.Context, channel, pulseID string) error
 	PostUpdate(ctx context.Context, channel, authorID, text string) error
+	// TellAboutDigest tells one person, in their DM, something about a
+	// digest run that concerns them alone.
+	TellAboutDigest(ctx context.Context, userID string, note DigestNote) error
+}
+
+// DigestNote is what a person is told about a channel's digest run:
+// either Broken, Slack's code, to an admin who must act before it can be
+// posted, or HeldBack, the seq of the person's anonymous reflection the
+// digest left out because too few people take part in it.
+type DigestNote struct {
+	Channel  string
+	Broken   string
+	HeldBack int
 }
 
 // Observer hears what the core did, for metrics. Every method must be

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -15,28 +14,9 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
-// DigestTarget is one channel's digest: where, and when (a robfig/cron
-// spec read in Location).
-type DigestTarget struct {
-	Channel  string
-	Schedule string
-	Location *time.Location
-}
-
-// cronSpec is the target's schedule pinned to its zone for robfig/cron.
-func (t DigestTarget) cronSpec() string {
-	loc := "UTC"
-	if t.Location != nil {
-		loc = t.Location.String()
-	}
-	return "CRON_TZ=" + loc + " " + t.Schedule
-}
-
 const (
-	cbHearMore     = "pulse_hear_more"
-	blockHearMore  = "hear_more"
-	digestLookback = 7 * 24 * time.Hour // the first digest covers a week
-	streakLookback = 60 * 24 * time.Hour
+	cbHearMore    = "pulse_hear_more"
+	blockHearMore = "hear_more"
 )
 
 // brokenTargetWhy says what an admin must do about a digest Slack
@@ -47,31 +27,27 @@ var brokenTargetWhy = map[string]string{
 	"is_archived":       "the channel is archived: unarchive it or change digests in the config",
 }
 
-// RunDigest posts a channel's digest now. A failure an admin must fix is
-// logged once, told to the admins once, and retried at the next scheduled
-// time; it never stops the other digests.
-func (b *Bot) RunDigest(ctx context.Context, channel string) {
-	log := b.log.With("channel", channel)
-	run, err := b.core.RunDigest(ctx, channel, b.now())
+// TellAboutDigest tells one person, in their DM, what a digest run means
+// for them: an admin what to do about a digest Slack refused (the core
+// tells them once per failure), an author that their anonymous
+// reflection was held back.
+func (s *Slack) TellAboutDigest(ctx context.Context, userID string, note app.DigestNote) error {
 	switch {
-	case err != nil:
-		log.Error("digest not posted; will try at the next scheduled time", "error", err)
-	case run.Broken != "" && run.TellAdmins:
-		log.Error("digest cannot be posted until an admin acts", "reason", run.Broken)
-		msg := fmt.Sprintf("The team digest for <#%s> could not be posted: %s. I'll try again at its next scheduled time.", channel, brokenTargetWhy[run.Broken])
-		for _, admin := range run.Admins {
-			b.slack.tell(ctx, admin, msg)
-		}
-	case run.Broken != "":
-		// Already logged and told.
-	default:
-		log.Info("digest posted", "members", run.Members)
+	case note.Broken != "":
+		s.tell(ctx, userID, fmt.Sprintf("The team digest for <#%s> could not be posted: %s. I'll try again at its next scheduled time.", note.Channel, brokenTargetWhy[note.Broken]))
+	case note.HeldBack > 0:
+		s.tell(ctx, userID, fmt.Sprintf("I held back your anonymous reflection #%d from the digest of <#%s>: too few people take part in it for the others not to tell it was you. It stays private; share it with your name if you want the team to see it.", note.HeldBack, note.Channel))
 	}
+	return nil
 }
 
 // onPulseAction records a vote, or opens the "hear more" form.
 func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) {
 	if a.ActionID == actPulseHearMore {
+		if err := b.core.OpenHearMore(ctx, app.Person(cb.User.ID), a.Value); err != nil {
+			b.slack.respond(ctx, cb.ResponseURL, reply(b.pulseRefusal(cb, "opening the hear-more form", err)))
+			return
+		}
 		view := slack.ModalViewRequest{
 			Type: slack.VTModal, CallbackID: cbHearMore, PrivateMetadata: a.Value,
 			Title: plain("Hear more about"), Submit: plain("Send"), Close: plain("Cancel"),
@@ -97,19 +73,28 @@ func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a
 	first, err := b.core.VotePulse(ctx, app.Person(cb.User.ID), a.Value, score)
 	var msg string
 	switch {
-	case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
-		msg = "This pulse has closed; the next digest brings a new one."
-	case b.refusedWrite(app.Person(cb.User.ID), "recording a pulse vote", err):
-		msg = notSavedClickText
 	case err != nil:
-		b.log.Error("recording a pulse vote", "error", err)
-		msg = "Sorry, I couldn't record that just now, so nothing was saved. Please try again in a minute."
+		msg = b.pulseRefusal(cb, "recording a pulse vote", err)
 	case !first:
 		msg = "You've already answered this pulse; one answer each keeps it fair."
 	default:
 		msg = "Thanks. Your answer goes into the team's totals; who answered is forgotten when the pulse closes."
 	}
 	b.slack.respond(ctx, cb.ResponseURL, reply(msg))
+}
+
+// pulseRefusal says why a pulse click did nothing.
+func (b *Bot) pulseRefusal(cb slack.InteractionCallback, what string, err error) string {
+	switch {
+	case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
+		return "This pulse has closed; the next digest brings a new one."
+	case app.IsForbidden(err):
+		return "Only the members of <#" + cb.Channel.ID + "> when this pulse was posted can answer it, so your click was not counted."
+	case b.refusedWrite(app.Person(cb.User.ID), what, err):
+		return notSavedClickText
+	}
+	b.log.Error(what, "user_id", cb.User.ID, "error", err)
+	return "Sorry, I couldn't record that just now, so nothing was saved. Please try again in a minute."
 }
 
 // hearMoreNote says when the answers are shown. Everyone is told the
@@ -139,6 +124,8 @@ func (b *Bot) onHearMoreSubmission(cb slack.InteractionCallback, ack func(any), 
 			b.slack.tell(ctx, user, "You've sent the most answers one person can for this pulse. Thank you!")
 		case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
 			b.slack.tell(ctx, user, "That pulse has closed, so your answer was not kept. The next digest brings a new one.")
+		case app.IsForbidden(err):
+			b.slack.tell(ctx, user, "Only the members of the channel when this pulse was posted can answer it, so your answer was not kept.")
 		case b.refusedWrite(app.Person(user), "saving a hear-more answer", err):
 			b.slack.tell(ctx, user, notSavedText)
 		case err != nil:
@@ -155,17 +142,23 @@ var channelRef = regexp.MustCompile(`^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$|^([CG][A-Z
 // digestPreview shows the caller what the next digest of a channel would
 // say, without closing its pulse or posting anything.
 func (b *Bot) digestPreview(ctx context.Context, who app.Actor, here, arg string) *ephemeral {
-	channel := here
+	channel, name := here, ""
 	if arg != "" {
 		if m := channelRef.FindStringSubmatch(arg); m != nil {
 			channel = firstNonEmpty(m[1], m[2])
-		} else if name, ok := strings.CutPrefix(arg, "#"); ok {
-			channel = b.digestChannelByName(ctx, name)
+		} else if n, ok := strings.CutPrefix(arg, "#"); ok && n != "" {
+			name = n
 		} else {
 			return reply(usageText("digest", "Name the channel like #team or by its id."))
 		}
 	}
-	p, err := b.core.PreviewDigest(ctx, who, channel, b.now())
+	var p app.Preview
+	var err error
+	if name != "" {
+		p, err = b.core.PreviewDigestNamed(ctx, who, name, b.now())
+	} else {
+		p, err = b.core.PreviewDigest(ctx, who, channel, b.now())
+	}
 	if msg := previewRefusal(err); msg != nil {
 		return msg
 	}
@@ -181,10 +174,7 @@ func (b *Bot) digestPreview(ctx context.Context, who app.Actor, here, arg string
 	if p.Digest == nil {
 		return reply("No digest has been posted in that channel yet. " + next)
 	}
-	note := "_Only you can see this: the last digest, posted " + p.Posted.In(loc).Format("Mon 2 Jan, 15:04") + ". " + next + " Only admins see the period under way._"
-	if p.Running {
-		note = "_Admins only, and only you can see this: the period under way, with the pulse still open. " + next + "_"
-	}
+	note := "_Only you can see this: the last digest, posted " + p.Posted.In(loc).Format("Mon 2 Jan, 15:04") + ". " + next + " Nobody sees the period under way: its figures change with every join and every action, so two looks could single someone out._"
 	msgs := digestMessages(*p.Digest, p.ChannelName)
 	preview := reply("Preview of the team digest")
 	preview.Blocks = append([]slack.Block{slack.NewContextBlock("preview_note", mrkdwn(note))}, msgs[0]...)
@@ -201,24 +191,9 @@ func previewRefusal(err error) *ephemeral {
 	case errors.Is(err, app.ErrNoDigest):
 		return reply("That channel has no digest configured. Ask an admin to add it under `digests` in the config.")
 	case app.IsForbidden(err):
-		return reply("Sorry, a channel's digest is only for " + app.WhoMembers + ". Ask someone in it, or an admin.")
+		return reply("Sorry, a channel's digest is only for " + app.WhoChannelMembersAndAdmins + ". Ask someone in it, or an admin.")
 	case errors.As(err, &soon):
 		return reply("You looked at a digest a moment ago; each look asks Slack who is in the channel, so give it a minute.")
 	}
 	return nil
-}
-
-func (b *Bot) digestChannelByName(ctx context.Context, name string) string {
-	for _, t := range b.opts.Digests {
-		var info *slack.Channel
-		err := b.slack.web.do(ctx, "conversations.info", callSafe, func(ctx context.Context) error {
-			var err error
-			info, err = b.slack.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: t.Channel})
-			return err
-		})
-		if err == nil && strings.EqualFold(info.Name, name) {
-			return t.Channel
-		}
-	}
-	return ""
 }

@@ -52,7 +52,7 @@ func (b *Bot) dmReply(ctx context.Context, ev *slackevents.MessageEvent) {
 	if text == "" {
 		return // a file or a sticker: not words to keep
 	}
-	if p := reflectionProblem(text); p != "" {
+	if p := nudges.ReflectionTextProblem(text); p != "" {
 		b.slack.tell(ctx, who.UserID, p+" Nothing was saved.")
 		return
 	}
@@ -81,8 +81,20 @@ func (b *Bot) dmReply(ctx context.Context, ev *slackevents.MessageEvent) {
 
 // threadNote posts a short note in a thread of the DM.
 func (s *Slack) threadNote(ctx context.Context, channel, threadTS, text string) error {
-	return s.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+	return s.web.doIn(ctx, "chat.postMessage", channel, callPost, func(ctx context.Context) error {
 		_, _, err := s.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(threadTS))
 		return err
 	})
+}
+
+// tellIn shows a person a note only they see, in a conversation of
+// theirs the bot already knows (their DM).
+func (s *Slack) tellIn(ctx context.Context, channel, userID, text string) {
+	err := s.web.do(ctx, "chat.postEphemeral", callPost, func(ctx context.Context) error {
+		_, err := s.api.PostEphemeralContext(ctx, channel, userID, slack.MsgOptionText(text, false))
+		return err
+	})
+	if err != nil {
+		s.log.Warn("could not answer a person", "user_id", userID, "error", err)
+	}
 }

@@ -1,11 +1,8 @@
 package bot
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/nudgebot/nudgebot/app"
@@ -14,45 +11,33 @@ import (
 
 // exportFiles spools a person's export to two temporary files, JSON and
 // Markdown, a record at a time: ten thousand reflections never sit in
-// memory at once. The files are unlinked at once, so nothing of a
-// person's journal outlives the upload on disk, whatever happens.
+// memory at once. The files are unlinked at once and sealed under a key
+// held only in memory (sealedSpool), so no reflection lies on disk in
+// plaintext, even while the upload waits.
 type exportFiles struct {
-	js, md       *os.File
-	jw, mw       *bufio.Writer
+	js, md       *sealedSpool
+	jw, mw       io.Writer
+	json         *app.ExportJSON // writes jw
 	loc          *time.Location
-	section      string // "", "nudges", "reflections": the JSON array open
+	section      string // "", "nudges", "reflections": the Markdown section open
 	nudges, refl int
 	err          error
 }
 
 func newExportFiles(userID string, at time.Time, loc *time.Location) (*exportFiles, error) {
-	js, err := spool()
+	js, err := newSealedSpool()
 	if err != nil {
 		return nil, err
 	}
-	md, err := spool()
+	md, err := newSealedSpool()
 	if err != nil {
-		_ = js.Close() // already unlinked
+		_ = js.Close()
 		return nil, err
 	}
-	e := &exportFiles{js: js, md: md, jw: bufio.NewWriter(js), mw: bufio.NewWriter(md), loc: loc}
-	head, _ := json.Marshal(map[string]any{"exported_at": at, "user_id": userID})
-	e.write(e.jw, string(head[:len(head)-1]))
+	e := &exportFiles{js: js, md: md, jw: js, mw: md, loc: loc}
+	e.json = app.NewExportJSON(e.jw, userID, at)
 	e.write(e.mw, fmt.Sprintf("# My nudgebot journal\n\nExported %s.\n", at.In(loc).Format("Mon 2 Jan 2006 15:04 MST")))
 	return e, nil
-}
-
-// spool makes an unlinked temporary file.
-func spool() (*os.File, error) {
-	f, err := os.CreateTemp("", "nudgebot-export-*")
-	if err != nil {
-		return nil, fmt.Errorf("spooling an export: %w", err)
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("spooling an export: %w", err)
-	}
-	return f, nil
 }
 
 func (e *exportFiles) write(w io.Writer, s string) {
@@ -61,45 +46,37 @@ func (e *exportFiles) write(w io.Writer, s string) {
 	}
 }
 
-// open starts the JSON array of a section, closing the one before.
+// open starts a Markdown section, once.
 func (e *exportFiles) open(section, mdHead string) {
-	if e.section == section {
-		e.write(e.jw, ",")
-		return
+	if e.section != section {
+		e.section = section
+		e.write(e.mw, "\n## "+mdHead+"\n\n")
 	}
-	if e.section != "" {
-		e.write(e.jw, "]")
-	}
-	e.section = section
-	e.write(e.jw, fmt.Sprintf(",%q:[", section))
-	e.write(e.mw, "\n## "+mdHead+"\n\n")
 }
 
-func (e *exportFiles) value(v any) {
-	b, err := json.Marshal(v)
-	if err != nil && e.err == nil {
+// fail keeps the first error.
+func (e *exportFiles) fail(err error) error {
+	if e.err == nil {
 		e.err = err
 	}
-	e.write(e.jw, string(b))
-}
-
-func (e *exportFiles) Settings(s nudges.Subscriber) error {
-	e.write(e.jw, `,"settings":`)
-	e.value(s)
 	return e.err
 }
 
+func (e *exportFiles) Settings(s nudges.Subscriber) error {
+	return e.fail(e.json.Settings(s))
+}
+
 func (e *exportFiles) Nudge(n app.ExportedNudge) error {
+	e.fail(e.json.Nudge(n))
 	e.open("nudges", "Nudges")
-	e.value(n)
 	e.nudges++
 	e.write(e.mw, fmt.Sprintf("- %s · %s · %s\n", n.Slot.In(e.loc).Format("2006-01-02 15:04"), nudges.OutcomeText(n.Outcome), n.Prompt))
 	return e.err
 }
 
 func (e *exportFiles) Reflection(r nudges.Reflection) error {
+	e.fail(e.json.Reflection(r))
 	e.open("reflections", "Reflections")
-	e.value(r)
 	e.refl++
 	e.write(e.mw, fmt.Sprintf("### #%d · %s\n\n%s\n\n", r.Seq, r.Created.In(e.loc).Format("Mon 2 Jan 2006"), r.Text))
 	if r.Commitment != "" {
@@ -108,43 +85,32 @@ func (e *exportFiles) Reflection(r nudges.Reflection) error {
 	return e.err
 }
 
-// finish closes the JSON and rewinds both files for the upload; sizes
-// are what Slack's upload asks for first.
-func (e *exportFiles) finish() (jsSize, mdSize int64, err error) {
-	if e.section != "" {
-		e.write(e.jw, "]")
-	}
-	if e.nudges == 0 {
-		e.write(e.jw, `,"nudges":[]`)
-	}
-	if e.refl == 0 {
-		e.write(e.jw, `,"reflections":[]`)
-	}
-	e.write(e.jw, "}\n")
+// spooled is a finished export file: its size, which Slack's upload asks
+// for first, and its content.
+type spooled struct {
+	size int64
+	data io.Reader
+}
+
+// finish closes the JSON and returns both files for the upload.
+func (e *exportFiles) finish() (js, md spooled, err error) {
+	e.fail(e.json.Close())
 	if e.refl == 0 {
 		e.write(e.mw, "\n## Reflections\n\nNone yet.\n")
 	}
 	if e.err != nil {
-		return 0, 0, e.err
+		return spooled{}, spooled{}, e.err
 	}
-	for _, w := range []*bufio.Writer{e.jw, e.mw} {
-		if err := w.Flush(); err != nil {
-			return 0, 0, err
-		}
+	if js.size, js.data, err = e.js.finish(); err != nil {
+		return spooled{}, spooled{}, err
 	}
-	if jsSize, err = e.js.Seek(0, io.SeekCurrent); err == nil {
-		mdSize, err = e.md.Seek(0, io.SeekCurrent)
+	if md.size, md.data, err = e.md.finish(); err != nil {
+		return spooled{}, spooled{}, err
 	}
-	if err == nil {
-		_, err = e.js.Seek(0, io.SeekStart)
-	}
-	if err == nil {
-		_, err = e.md.Seek(0, io.SeekStart)
-	}
-	return jsSize, mdSize, err
+	return js, md, nil
 }
 
 func (e *exportFiles) close() {
-	_ = e.js.Close() // unlinked spool files: nothing to keep
+	_ = e.js.Close()
 	_ = e.md.Close()
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -179,12 +178,10 @@ func validateReflection(r nudges.Reflection) error {
 		problem = "it has no user id"
 	case strings.IndexByte(r.UserID, 0) >= 0:
 		problem = "its user id contains a NUL byte"
-	case strings.TrimSpace(r.Text) == "":
-		problem = "it is empty: write what you noticed, then save it"
-	case utf8.RuneCountInString(r.Text) > nudges.MaxReflectionLen:
-		problem = fmt.Sprintf("it is %d characters long: keep it to %d", utf8.RuneCountInString(r.Text), nudges.MaxReflectionLen)
-	case utf8.RuneCountInString(r.Commitment) > nudges.MaxReflectionLen:
-		problem = fmt.Sprintf("its commitment is %d characters long: keep it to %d", utf8.RuneCountInString(r.Commitment), nudges.MaxReflectionLen)
+	case nudges.ReflectionTextProblem(r.Text) != "":
+		problem = nudges.ReflectionTextProblem(r.Text)
+	case nudges.CommitmentProblem(r.Commitment) != "":
+		problem = nudges.CommitmentProblem(r.Commitment)
 	}
 	if problem == "" {
 		switch r.Share {

@@ -122,10 +122,10 @@ func TestSaveReflection_Validates(t *testing.T) {
 		{"ok at the limit", nudges.Reflection{UserID: "U1", Text: long}, ""},
 		{"no user", nudges.Reflection{Text: marker}, "no user id"},
 		{"NUL in user id", nudges.Reflection{UserID: "U1\x00", Text: marker}, "NUL"},
-		{"empty", nudges.Reflection{UserID: "U1"}, "empty"},
-		{"blank", nudges.Reflection{UserID: "U1", Text: " \n\t "}, "empty"},
-		{"too long", nudges.Reflection{UserID: "U1", Text: long + "!"}, "3001 characters long: keep it to 3000"},
-		{"commitment too long", nudges.Reflection{UserID: "U1", Text: marker, Commitment: long + "!"}, "commitment is 3001 characters"},
+		{"empty", nudges.Reflection{UserID: "U1"}, "needs some text"},
+		{"blank", nudges.Reflection{UserID: "U1", Text: " \n\t "}, "needs some text"},
+		{"too long", nudges.Reflection{UserID: "U1", Text: long + "!"}, "That is 3001 characters; a reflection can be at most 3000"},
+		{"commitment too long", nudges.Reflection{UserID: "U1", Text: marker, Commitment: strings.Repeat("c", nudges.MaxCommitmentLen+1)}, "at most 300 characters"},
 		{"unknown share", nudges.Reflection{UserID: "U1", Text: marker, Share: "public"}, `"public"`},
 		{"created before 1970", nudges.Reflection{UserID: "U1", Text: marker, Created: time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC)}, "1970"},
 	}
@@ -262,7 +262,7 @@ func TestUpdateReflection(t *testing.T) {
 		{"changes seq", func(r *nudges.Reflection) error { r.Seq = 2; return nil }, nil, "cannot change"},
 		{"changes user", func(r *nudges.Reflection) error { r.UserID = "U2"; return nil }, nil, "cannot change"},
 		{"changes created", func(r *nudges.Reflection) error { r.Created = base.Add(time.Hour); return nil }, nil, "cannot change"},
-		{"empties text", func(r *nudges.Reflection) error { r.Text = ""; return nil }, storage.ErrInvalidReflection, "empty"},
+		{"empties text", func(r *nudges.Reflection) error { r.Text = ""; return nil }, storage.ErrInvalidReflection, "needs some text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -899,8 +899,8 @@ func TestCompact_RemovesForgottenBytes(t *testing.T) {
 	if sizeAfter, err := db.Size(); err != nil || sizeAfter > sizeBefore {
 		t.Errorf("Compact grew the file from %d to %d bytes", sizeBefore, sizeAfter)
 	}
-	if _, err := os.Stat(db.Path() + ".compact"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the compaction copy is left behind: %v", err)
+	if left, _ := filepath.Glob(db.Path() + ".compact*"); len(left) > 0 {
+		t.Errorf("the compaction copy is left behind: %v", left)
 	}
 
 	// The same handle keeps working, and the state survives a restart.
@@ -983,8 +983,8 @@ func TestCompact_Refuses(t *testing.T) {
 	if err := ro.Compact(); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("Compact of a read-only database: err=%v", err)
 	}
-	if _, err := os.Stat(path + ".compact"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a compaction copy is left behind: %v", err)
+	if left, _ := filepath.Glob(path + ".compact*"); len(left) > 0 {
+		t.Errorf("a compaction copy is left behind: %v", left)
 	}
 }
 
@@ -1016,11 +1016,17 @@ func TestCheck_FindsReflectionDrift(t *testing.T) {
 func TestCompact_FailureLeavesDatabase(t *testing.T) {
 	db, _ := openSealed(t)
 	mustSave(t, db, nudges.Reflection{UserID: "U1", Text: "kept"})
-	// A directory in the copy's place cannot be replaced.
-	if err := os.MkdirAll(filepath.Join(db.Path()+".compact", "x"), 0o700); err != nil {
+	// The database's directory moves away, so no copy can be made beside
+	// the file; the open handle goes on working.
+	dir := filepath.Dir(db.Path())
+	if err := os.Rename(dir, dir+"-moved"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Compact(); err == nil || !strings.Contains(err.Error(), "unchanged") {
+	err := db.Compact()
+	if rerr := os.Rename(dir+"-moved", dir); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err == nil || !strings.Contains(err.Error(), "unchanged") {
 		t.Errorf("Compact: err=%v, want one saying the database is unchanged", err)
 	}
 	mustSave(t, db, nudges.Reflection{UserID: "U1", Text: "after"})

@@ -57,7 +57,7 @@ func (db *DB) moveSecrets(tx *bolt.Tx) error {
 		}
 	}
 	for id, p := range open {
-		if err := putJSON(pb, id, pulseRecord{Channel: p.Channel, Opened: p.Opened, Closed: p.Closed}); err != nil {
+		if err := putJSON(pb, id, pulseRecord{Channel: p.Channel, Opened: p.Opened, Closed: p.Closed, Voters: p.Voters}); err != nil {
 			return err
 		}
 	}
