@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ type faultySlack struct {
 	digestErr  error
 	openErr    error
 	updateErr  error
-	archived   bool
+	digests    []nudges.Digest // what each posted digest showed
 }
 
 func (f *faultySlack) fault(which *error) error {
@@ -60,6 +61,9 @@ func (f *faultySlack) PostDigest(ctx context.Context, channel, name string, d nu
 	if err := f.fault(&f.digestErr); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	f.digests = append(f.digests, d)
+	f.mu.Unlock()
 	return f.fakeSlack.PostDigest(ctx, channel, name, d, pulseID)
 }
 
@@ -75,6 +79,17 @@ func (f *faultySlack) UpdateNudge(ctx context.Context, channel, ts string, m app
 		return err
 	}
 	return f.fakeSlack.UpdateNudge(ctx, channel, ts, m)
+}
+
+// lastDigest is what the latest digest posted showed.
+func (f *faultySlack) lastDigest(t *testing.T) nudges.Digest {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.digests) == 0 {
+		t.Fatal("no digest posted")
+	}
+	return f.digests[len(f.digests)-1]
 }
 
 func (f *faultySlack) set(fn func(f *faultySlack)) {
@@ -197,3 +212,7 @@ func at(base time.Time, loc *time.Location, h, m int) time.Time {
 	b := base.In(loc)
 	return time.Date(b.Year(), b.Month(), b.Day(), h, m, 0, 0, loc)
 }
+
+// fmtAll is every field of v, for checking that some text is nowhere in
+// it.
+func fmtAll(v any) string { return fmt.Sprintf("%+v", v) }
