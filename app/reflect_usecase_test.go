@@ -64,7 +64,7 @@ func TestCommitmentIsDueThreeWorkingDaysLater(t *testing.T) {
 		written time.Time
 		due     time.Time
 	}{
-		{time.Date(2026, 3, 2, 10, 0, 0, 0, ber), time.Date(2026, 3, 5, 0, 0, 0, 0, ber)}, // Monday → Thursday
+		{time.Date(2026, 3, 2, 10, 0, 0, 0, ber), time.Date(2026, 3, 5, 0, 0, 0, 0, ber)},  // Monday → Thursday
 		{time.Date(2026, 3, 6, 10, 0, 0, 0, ber), time.Date(2026, 3, 11, 0, 0, 0, 0, ber)}, // Friday → Wednesday
 		{time.Date(2026, 3, 7, 10, 0, 0, 0, ber), time.Date(2026, 3, 11, 0, 0, 0, 0, ber)}, // Saturday → Wednesday
 		// Sunday 23:30 in Berlin is still Sunday there, though Monday is near in UTC+14.
