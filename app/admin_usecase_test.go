@@ -148,6 +148,9 @@ func TestStrategy(t *testing.T) {
 			t.Errorf("%q: lines = %q, %v; want %q", s.cmd, got, err, s.want)
 		}
 		stored, set, _ := tc.db.StrategyLines()
+		if s.cmd == "" && set {
+			t.Errorf("looking at the config's lines made them the admins' own: %q", stored)
+		}
 		if s.cmd != "" && s.cmd != "show" && (!set || !slices.Equal(stored, s.want)) {
 			t.Errorf("%q: stored %q (set %v), want %q", s.cmd, stored, set, s.want)
 		}

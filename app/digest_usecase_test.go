@@ -51,6 +51,9 @@ func TestRunDigest(t *testing.T) {
 		t.Fatalf("digest = %+v, %v", run, err)
 	}
 	d := fs.lastDigest(t)
+	if !d.From.Equal(friday.AddDate(0, 0, -7)) || !d.To.Equal(friday) {
+		t.Errorf("the first digest covers %v–%v, want the week before it", d.From, d.To)
+	}
 	if !d.ReceivedShown || d.Received != 5 || !d.ActedOnShown || d.ActedOn != 5 {
 		t.Errorf("digest figures = received %d (%v), acted on %d (%v); want 5 each, shown", d.Received, d.ReceivedShown, d.ActedOn, d.ActedOnShown)
 	}
@@ -186,9 +189,9 @@ func TestShareIsChecked(t *testing.T) {
 		in    app.Reflection
 		check func(error) bool
 	}{
-		{"a channel without a digest", app.Reflection{Text: "x", Share: nudges.ShareNamed, ShareChannel: "CNODIGEST"}, isShareRefused},
+		{"a channel without a digest, theirs", app.Reflection{Text: "x", Share: nudges.ShareNamed, ShareChannel: "CNODIGEST"}, isShareRefused},
 		{"no channel at all", app.Reflection{Text: "x", Share: nudges.ShareNamed}, isShareRefused},
-		{"a digest channel they are not in", app.Reflection{Text: "x", Share: nudges.ShareNamed, ShareChannel: small + "X"}, isShareRefused},
+		{"a digest channel they are not in", app.Reflection{Text: "x", Share: nudges.ShareNamed, ShareChannel: small + "X"}, app.IsForbidden},
 		{"anonymous among too few", app.Reflection{Text: "x", Share: nudges.ShareAnonymous, ShareChannel: small}, isShareRefused},
 		{"named among few", app.Reflection{Text: "x", Share: nudges.ShareNamed, ShareChannel: small}, nil},
 		{"anonymous among enough", app.Reflection{Text: "x", Share: nudges.ShareAnonymous, ShareChannel: team}, nil},
@@ -202,6 +205,7 @@ func TestShareIsChecked(t *testing.T) {
 			tc.slack.members[team] = teamOfFive
 			tc.slack.members[small] = []string{owner, member}
 			tc.slack.members[small+"X"] = []string{member, other}
+			tc.slack.members["CNODIGEST"] = teamOfFive
 			_, err := tc.Reflect(context.Background(), app.Person(owner), c.in, tc.now)
 			n, _ := tc.db.CountReflections(owner)
 			if c.check == nil {
@@ -218,10 +222,8 @@ func TestShareIsChecked(t *testing.T) {
 }
 
 func isShareRefused(err error) bool {
-	if _, ok := errors.AsType[*app.ErrShareRefused](err); ok {
-		return true
-	}
-	return app.IsForbidden(err)
+	_, ok := errors.AsType[*app.ErrShareRefused](err)
+	return ok
 }
 
 // Ensure each person's pulse vote counts once, on the pulse's scale, and

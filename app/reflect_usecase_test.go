@@ -24,6 +24,7 @@ func TestReflectLinksItsNudge(t *testing.T) {
 	}{
 		{"the nudge named", func(own, _ nudges.Delivery) string { return own.ID }, time.Minute, true},
 		{"the latest, the same day", func(nudges.Delivery, nudges.Delivery) string { return "" }, 20 * time.Hour, true},
+		{"the latest, a day and an hour on", func(nudges.Delivery, nudges.Delivery) string { return "" }, 25 * time.Hour, false},
 		{"the latest, two days on", func(nudges.Delivery, nudges.Delivery) string { return "" }, 48 * time.Hour, false},
 		{"a nudge that does not exist", func(nudges.Delivery, nudges.Delivery) string { return "nope" }, time.Minute, false},
 	}
