@@ -124,6 +124,7 @@ func (o *outcomes) count(outcome string) int {
 type coreOptions struct {
 	messenger app.Messenger
 	edit      func(*app.Config)
+	ports     func(*app.Ports)
 }
 
 // rebuild replaces the test core's service with one over the same file,
@@ -147,9 +148,11 @@ func (tc *testCore) rebuild(t *testing.T, o coreOptions) {
 	if o.edit != nil {
 		o.edit(&cfg)
 	}
-	svc, err := app.New(
-		app.Ports{Subscribers: tc.db, Settings: tc.db, Deliveries: tc.db, Reflections: tc.db, Digests: tc.db, Eraser: tc.db, Exporter: tc.db, Messenger: m},
-		cfg)
+	ports := app.Ports{Subscribers: tc.db, Settings: tc.db, Deliveries: tc.db, Reflections: tc.db, Digests: tc.db, Eraser: tc.db, Exporter: tc.db, Messenger: m}
+	if o.ports != nil {
+		o.ports(&ports)
+	}
+	svc, err := app.New(ports, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
