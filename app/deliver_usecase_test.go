@@ -163,6 +163,7 @@ func TestManualNudgeQuotesNoCommitment(t *testing.T) {
 	if _, err := tc.NudgeNow(ctx, app.Person(owner), tc.now); err != nil {
 		t.Fatal(err)
 	}
+	tc.Flush() // its sent mark reads the clock the test moves next
 	posts := tc.slack.postsTo("D" + owner)
 	if f := posts[len(posts)-1].followUp; f != nil {
 		t.Fatalf("a manual nudge quoted commitment %q", f.Commitment)
