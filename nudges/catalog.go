@@ -149,7 +149,7 @@ func (c *Catalog) Resolve(id string) (Nudge, bool) {
 var retiredIDs = map[string]string{
 	"integrator-06-dependency-map":        "diplomat-01-quiet-stakeholder",
 	"strategist-04-pattern-in-the-fires":  "architect-01-recurring-problem",
-	"generalist-03-give-away-an-approval": "change-06-hand-over-a-decision",
+	"generalist-03-give-away-an-approval": "every-level-02-lend-a-decision",
 	"change-07-remove-a-barrier":          "managing-05-clear-a-blocker",
 	"managing-10-milestones":              "change-08-one-page-roadmap",
 	"strategy-07-tag-the-objective":       "leading-03-purpose-before-task",
@@ -160,6 +160,11 @@ var retiredIDs = map[string]string{
 	"leading-11-why-we-exist":             "leading-01-success-in-three-lines",
 	"strategy-06-one-slide-why":           "leading-01-success-in-three-lines",
 	"leading-12-outcome-on-top":           "leading-01-success-in-three-lines",
+	// Merged when the catalog was rewritten against the blind review.
+	"developing-01-ask-dont-tell":          "developing-07-coaching-question",
+	"developing-06-feedback-in-the-moment": "developing-13-name-the-skill",
+	"change-06-hand-over-a-decision":       "every-level-02-lend-a-decision",
+	"lead-role-08-own-the-follow-up":       "diplomat-08-agreement-note",
 }
 
 // All returns every nudge in catalog order: built-in file order, then
