@@ -35,4 +35,10 @@ ENV NUDGEBOT_STORAGE_PATH=/data/nudgebot.db
 VOLUME /data
 # Only used when metrics.addr is set (e.g. 0.0.0.0:9090 in a container).
 EXPOSE 9090
+# distroless has no shell or curl: nudgebot asks itself, over the socket
+# beside its database (/data/nudgebot.db.sock), whether it is connected to
+# Slack and its database answers. Slack asks apps to reconnect now and
+# then, hence the patience.
+HEALTHCHECK --interval=30s --timeout=15s --start-period=60s --retries=4 \
+  CMD ["/usr/local/bin/nudgebot", "health"]
 ENTRYPOINT ["/usr/local/bin/nudgebot", "run"]

@@ -192,6 +192,10 @@ func (s *Service) Location(userID string) *time.Location {
 // IsAdmin reports whether the person is one of the config's admins.
 func (s *Service) IsAdmin(userID string) bool { return s.policy.isAdmin(userID) }
 
+// Threshold is the fewest people a team figure may describe, so that
+// what people are told about figures can name it.
+func (s *Service) Threshold() int { return s.threshold }
+
 // Fallback is the zone of people whose zone is unknown.
 func (s *Service) Fallback() *time.Location { return s.cal.Fallback }
 

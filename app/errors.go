@@ -47,3 +47,17 @@ var brokenTargetCodes = map[string]bool{
 	"channel_not_found": true,
 	"is_archived":       true,
 }
+
+// notSaved is a store's refusal that left nothing of a change written (a
+// full or failing disk): the same change may simply be tried again.
+type notSaved interface {
+	error
+	NotSaved() bool
+}
+
+// NotSaved reports whether err means the store refused to write, so
+// nothing of the change was saved and the person may try it again.
+func NotSaved(err error) bool {
+	n, ok := errors.AsType[notSaved](err)
+	return ok && n.NotSaved()
+}

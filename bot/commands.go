@@ -264,8 +264,27 @@ func (b *Bot) failed(who app.Actor, what string, err error) *ephemeral {
 	if errors.Is(err, nudges.ErrTooManyReflections) {
 		return reply(fmt.Sprintf("You have %d reflections, the most I keep for one person, so this one was not saved. `/reflect export` gives you all of them; `/reflect delete ID` makes room.", nudges.MaxReflections))
 	}
+	if b.refusedWrite(who, what, err) {
+		return reply(notSavedText)
+	}
 	b.log.Error("could not do what a person asked; they were told nothing changed", "during", what, "user_id", who.UserID, "error", err)
 	return reply("Sorry, I couldn't save that just now, so nothing changed. Please try again in a minute; if it keeps happening, tell your nudgebot admin.")
+}
+
+// notSavedText answers a change the disk refused: it is certain that
+// nothing was saved, and the same change will work once the operator
+// has freed space or fixed the disk.
+const notSavedText = "Sorry, I couldn't save that: I can't write anything down right now, so nothing was saved. Please try again in a few minutes; if it keeps happening, tell your nudgebot admin."
+
+// refusedWrite reports whether err is the disk refusing a write. Storage
+// logs those itself, at a bounded rate, so a full disk does not add a
+// line per person here too.
+func (b *Bot) refusedWrite(who app.Actor, what string, err error) bool {
+	if !app.NotSaved(err) {
+		return false
+	}
+	b.log.Debug("the disk refused a person's change; they were told nothing was saved", "during", what, "user_id", who.UserID)
+	return true
 }
 
 // loc is the person's effective zone.
@@ -417,7 +436,8 @@ func statusText(st app.Status, now time.Time) string {
 		"Your work has: "+Escape(sub.Contexts.Describe())+".",
 		pause,
 		fmt.Sprintf("Streak: %d %s done in a row.", st.Streak, plural(st.Streak, "nudge", "nudges")),
-		fmt.Sprintf("Last 4 weeks: %d leading and %d managing %s acted on.", st.Lead, st.Manage, plural(st.Lead+st.Manage, "nudge", "nudges")),
+		// The noun goes with the count beside it: "1 leading and 0 managing nudges".
+		fmt.Sprintf("Last 4 weeks: %d leading and %d managing %s acted on.", st.Lead, st.Manage, plural(st.Manage, "nudge", "nudges")),
 	)
 }
 

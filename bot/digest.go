@@ -76,7 +76,7 @@ func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a
 			Type: slack.VTModal, CallbackID: cbHearMore, PrivateMetadata: a.Value,
 			Title: plain("Hear more about"), Submit: plain("Send"), Close: plain("Cancel"),
 			Blocks: slack.Blocks{BlockSet: []slack.Block{
-				slack.NewContextBlock("hear_more_note", mrkdwn("Anonymous: the team sees the answers in the next digest, never who wrote them.")),
+				slack.NewContextBlock("hear_more_note", mrkdwn(hearMoreNote(b.core.Threshold()))),
 				slack.NewInputBlock(blockHearMore, plain("What would you like to hear more about?"), nil, func() *slack.PlainTextInputBlockElement {
 					e := slack.NewPlainTextInputBlockElement(plain("e.g. how the roadmap was chosen"), actionText)
 					e.Multiline = true
@@ -99,15 +99,24 @@ func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a
 	switch {
 	case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
 		msg = "This pulse has closed; the next digest brings a new one."
+	case b.refusedWrite(app.Person(cb.User.ID), "recording a pulse vote", err):
+		msg = notSavedClickText
 	case err != nil:
 		b.log.Error("recording a pulse vote", "error", err)
-		msg = "Sorry, I couldn't record that just now. Please try again in a minute."
+		msg = "Sorry, I couldn't record that just now, so nothing was saved. Please try again in a minute."
 	case !first:
 		msg = "You've already answered this pulse; one answer each keeps it fair."
 	default:
 		msg = "Thanks. Your answer goes into the team's totals; who answered is forgotten when the pulse closes."
 	}
 	b.slack.respond(ctx, cb.ResponseURL, reply(msg))
+}
+
+// hearMoreNote says when the answers are shown. Everyone is told the
+// same, whoever else wrote: how many wrote so far is itself a figure
+// about fewer people than the threshold.
+func hearMoreNote(threshold int) string {
+	return fmt.Sprintf("The team sees the answers, never who wrote them, in the digest after this pulse, and only if at least %d people wrote in; with fewer, no answer is shown.", threshold)
 }
 
 // onHearMoreSubmission validates and stores a "hear more" answer.
@@ -130,11 +139,13 @@ func (b *Bot) onHearMoreSubmission(cb slack.InteractionCallback, ack func(any), 
 			b.slack.tell(ctx, user, "You've sent the most answers one person can for this pulse. Thank you!")
 		case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
 			b.slack.tell(ctx, user, "That pulse has closed, so your answer was not kept. The next digest brings a new one.")
+		case b.refusedWrite(app.Person(user), "saving a hear-more answer", err):
+			b.slack.tell(ctx, user, notSavedText)
 		case err != nil:
 			b.log.Error("saving a hear-more answer", "error", err)
-			b.slack.tell(ctx, user, "Sorry, I couldn't save that just now. Please try again in a minute.")
+			b.slack.tell(ctx, user, "Sorry, I couldn't save that just now. Nothing was saved; please try again in a minute.")
 		default:
-			b.slack.tell(ctx, user, "Thanks: it will appear, without your name, in the next digest.")
+			b.slack.tell(ctx, user, "Thanks: your answer is kept without your name. "+hearMoreNote(b.core.Threshold()))
 		}
 	})
 }

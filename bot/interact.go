@@ -76,6 +76,9 @@ func (b *Bot) tellBusyDM(userID string) {
 	b.fromBusyPool(func(ctx context.Context) { b.slack.tell(ctx, userID, busyText+" What you wrote was not saved.") })
 }
 
+// notSavedClickText is notSavedText for a button.
+const notSavedClickText = "Sorry, I couldn't record that: I can't write anything down right now, so nothing was saved. Please click again in a few minutes; if it keeps happening, tell your nudgebot admin."
+
 // nudgeAnswers maps the nudge DM's buttons to answers.
 var nudgeAnswers = map[string]nudges.Answer{
 	actDone:           nudges.AnswerDone,
@@ -130,8 +133,10 @@ func (b *Bot) answerNudge(ctx context.Context, cb slack.InteractionCallback, who
 		b.slack.respond(ctx, cb.ResponseURL, reply("That nudge belongs to someone else, so I left it alone."))
 	case errors.Is(err, nudges.ErrNotFound):
 		b.slack.respond(ctx, cb.ResponseURL, reply("I can't find that nudge any more; it may have been deleted."))
+	case b.refusedWrite(who, "recording an answer", err):
+		b.slack.respond(ctx, cb.ResponseURL, reply(notSavedClickText))
 	default:
 		b.log.Error("recording an answer", "user_id", who.UserID, "delivery_id", deliveryID, "error", err)
-		b.slack.respond(ctx, cb.ResponseURL, reply("Sorry, I couldn't record that just now. Please click again in a minute."))
+		b.slack.respond(ctx, cb.ResponseURL, reply("Sorry, I couldn't record that just now, so nothing was saved. Please click again in a minute."))
 	}
 }

@@ -100,7 +100,8 @@ func (b *Bot) routeReflect(cmd slack.SlashCommand, c Command) (*ephemeral, workF
 	return nil, func(ctx context.Context) *ephemeral {
 		saved, err := b.core.Reflect(ctx, user, app.Reflection{Text: text}, b.now())
 		if err != nil {
-			return b.failed(user, "saving a reflection", err)
+			// The command's text is nowhere in Slack to copy again.
+			return reply(b.failed(user, "saving a reflection", err).Text + wordsBack(text))
 		}
 		return reply(fmt.Sprintf("Saved privately; %d %s so far. `/reflect list` shows them.", saved.Count, plural(saved.Count, "reflection", "reflections")))
 	}
@@ -277,16 +278,9 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload an
 				b.slack.tell(ctx, who.UserID, b.reflectRefused(who, err, text))
 				return
 			}
-			saved, count := res.Reflection, res.Count
-			msg := fmt.Sprintf("Saved privately as #%d; %d %s so far.", saved.Seq, count, plural(count, "reflection", "reflections"))
-			if saved.Share != nudges.ShareNone {
-				msg += " You chose to share this one in the digest of <#" + saved.ShareChannel + ">, and nowhere else."
-			}
-			if saved.Commitment != "" {
-				msg += " I'll ask about your next step in a few working days."
-			}
-			b.slack.tell(ctx, who.UserID, msg)
+			b.slack.tell(ctx, who.UserID, savedText(res.Reflection, res.Count))
 		})
+
 	case cbDraftUpdate:
 		text := strings.TrimSpace(Sanitize(stateValue(&cb.View, blockUpdate, actionText).Value))
 		channel := stateValue(&cb.View, blockChannel, actionChannel).SelectedConversation
@@ -339,18 +333,42 @@ func shareProblem(errs map[string]string, share nudges.Share, channel string, me
 // reflectRefused is what a person is told when their reflection from the
 // form was not saved: why, and their words back, so nothing is lost.
 func (b *Bot) reflectRefused(who app.Actor, err error, text string) string {
-	back := "\nYour words, so nothing is lost:\n>" + fitEscaped(text, 2500, true)
+	back := wordsBack(text)
 	var refused *app.ErrShareRefused
 	switch {
 	case errors.As(err, &refused):
 		return "I didn't save it: I can't share it there, since " + Escape(refused.Why) + "." + back
 	case app.IsForbidden(err):
 		return "I didn't save it: you can only share in the digest of a channel you are in." + back
-	case errors.Is(err, nudges.ErrTooManyReflections):
+	case errors.Is(err, nudges.ErrTooManyReflections), app.NotSaved(err):
 		return b.failed(who, "saving a reflection", err).Text + back
 	}
 	b.log.Error("saving a reflection from the form", "user_id", who.UserID, "error", err)
 	return "Sorry, I couldn't save your reflection just now. Nothing was stored; please try again in a minute." + back
+}
+
+// savedText confirms a reflection from the form: private, or shared in
+// one digest only, as the person chose; never both.
+func savedText(saved nudges.Reflection, count int) string {
+	msg := fmt.Sprintf("Saved privately as #%d; %d %s so far.", saved.Seq, count, plural(count, "reflection", "reflections"))
+	switch saved.Share {
+	case nudges.ShareNamed:
+		msg = fmt.Sprintf("Saved as #%d, to be shared with your name in the digest of <#%s> and nowhere else; %d %s so far.",
+			saved.Seq, saved.ShareChannel, count, plural(count, "reflection", "reflections"))
+	case nudges.ShareAnonymous:
+		msg = fmt.Sprintf("Saved as #%d, to be shared without your name in the digest of <#%s> and nowhere else; %d %s so far.",
+			saved.Seq, saved.ShareChannel, count, plural(count, "reflection", "reflections"))
+	}
+	if saved.Commitment != "" {
+		msg += " I'll ask about your next step in a few working days."
+	}
+	return msg
+}
+
+// wordsBack quotes what a person wrote under a refusal, so that a
+// reflection that was not saved is not lost either.
+func wordsBack(text string) string {
+	return "\nYour words, so nothing is lost:\n>" + fitEscaped(text, 2500, true)
 }
 
 func shareText(r nudges.Reflection) string {
@@ -472,7 +490,8 @@ func (b *Bot) exportReflections(ctx context.Context, who app.Actor) *ephemeral {
 			return reply("Sorry, I couldn't send your export just now. Nothing was changed; please try again in a minute.")
 		}
 	}
-	sent := fmt.Sprintf("Sent to your DMs with me: %d reflections and %d nudges, as JSON and as Markdown.", files.refl, files.nudges)
+	sent := fmt.Sprintf("Sent to your DMs with me: %d %s and %d %s, as JSON and as Markdown.",
+		files.refl, plural(files.refl, "reflection", "reflections"), files.nudges, plural(files.nudges, "nudge", "nudges"))
 	if unreadable > 0 {
 		sent += fmt.Sprintf(" %d of your records could not be read and are not in it; your admin can see which in the log.", unreadable)
 	}

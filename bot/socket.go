@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -149,7 +150,12 @@ func (b *Bot) firstTimeDurable(keys []string) bool {
 		ok, err := b.envelopes.MarkSeen(k, now)
 		if err != nil {
 			// Better to risk handling twice than to drop a person's action.
-			b.log.Warn("could not record handled envelope", "key", k, "error", err)
+			// A refusing disk is logged by storage, at a bounded rate.
+			level := slog.LevelWarn
+			if app.NotSaved(err) {
+				level = slog.LevelDebug
+			}
+			b.log.Log(context.Background(), level, "could not record handled envelope", "key", k, "error", err)
 			continue
 		}
 		if !ok {

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -769,4 +770,39 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error shows a token: %v", err)
 		}
 	})
+}
+
+// Ensure a syntax error is reported at the line to fix, not at the start
+// of the mapping it broke: yaml names the mapping's first key for a key
+// indented too far, which in the example config is dozens of lines up.
+func TestParse_SyntaxErrorAtItsLine(t *testing.T) {
+	example, err := os.ReadFile("../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(example), "\n")
+	// The example's catch_up line, indented one step too far.
+	at := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "  catch_up:") }) + 1
+	if at == 0 {
+		t.Fatal("config.example.yaml has no catch_up line")
+	}
+	misindented := slices.Clone(lines)
+	misindented[at-1] = "   " + misindented[at-1]
+	tests := []struct {
+		name, yaml string
+		want       string
+	}{
+		{"MisindentedInExample", strings.Join(misindented, "\n"), fmt.Sprintf("c.yaml:%d: did not find expected key", at)},
+		{"MisindentedShort", "log:\n  level: info\n  # a comment\n\n    format: json\n", "c.yaml:5: did not find expected key"},
+		{"UnquotedStarStillHinted", "nudges:\n  schedule: */30 9 * * *\n", `must be quoted, e.g. "*/30 9 * * *"`},
+		{"UnclosedFlow", "admins: [U1,\nlog: {}\n", "c.yaml:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse("c.yaml", []byte(tt.yaml), env(nil))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse: %v\nwant %q", err, tt.want)
+			}
+		})
+	}
 }

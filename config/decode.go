@@ -65,6 +65,7 @@ func syntaxMessage(name string, data []byte, err error) string {
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		line = problemLine(data, msg, line)
 	}
 	hint := "the file is not valid YAML: check indentation and quoting"
 	if lines := strings.Split(string(data), "\n"); line > 0 && line <= len(lines) && unquotedStar.MatchString(lines[line-1]) ||
@@ -75,6 +76,41 @@ func syntaxMessage(name string, data []byte, err error) string {
 		return fmt.Sprintf("%s: %s (%s)", name, msg, hint)
 	}
 	return fmt.Sprintf("%s:%d: %s (%s)", name, line, msg, hint)
+}
+
+// maxProblemSearch bounds the lines problemLine parses prefixes of, so
+// a huge file cannot make an error message cost much: configs are a few
+// hundred lines.
+const maxProblemSearch = 1000
+
+// problemLine finds the line a syntax error is really on. yaml reports
+// some errors at the start of the construct they broke rather than where
+// it broke: a key indented too far ("did not find expected key") is
+// reported at the first key of its mapping, which can be forty lines up.
+// The shortest prefix of the file that fails with the same message ends
+// at the line to fix; one that fails otherwise (a prefix cut inside a
+// quoted or flow value) is not the answer, and the reported line stands.
+func problemLine(data []byte, msg string, reported int) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	prefix := make([]byte, 0, len(data))
+	for i, l := range lines {
+		prefix = append(prefix, l...)
+		if i+1 < reported {
+			continue
+		}
+		if i+1 > maxProblemSearch {
+			break
+		}
+		var n yaml.Node
+		err := yaml.Unmarshal(prefix, &n)
+		if err == nil {
+			continue
+		}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil && m[2] == msg {
+			return i + 1
+		}
+	}
+	return reported
 }
 
 var (

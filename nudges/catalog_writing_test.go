@@ -37,6 +37,11 @@ var presumedOutcomes = []struct {
 	{regexp.MustCompile(`(?i)\bmost relieved\b`), "relief"},
 	{regexp.MustCompile(`(?i)^which [\w' ]+ had you not\b`), "a gap"},
 	{regexp.MustCompile(`(?i)\bdid you most want\b|^at what point did you\b`), "an urge"},
+	// A cost: the question takes for granted that keeping to the action
+	// means dropping something, when it may fit as it is.
+	{regexp.MustCompile(`(?i)\b(have|need) to (say no to|decline|give up|turn down|drop|sacrifice)\b`), "a cost"},
+	{regexp.MustCompile(`(?i)\b(holding|held|hold) (them|you|people|the team) back\b`), "a hesitation"},
+	{regexp.MustCompile(`(?i)^what would you need to start\b`), "a gap"},
 	// A forced choice leaves no room for "about as expected".
 	{regexp.MustCompile(`(?i)\b(better or worse|worse or better|wider or narrower|narrower or wider|too tight or too loose|too loose or too tight|easier or harder|harder or easier)\b`), "a difference either way"},
 }
@@ -143,6 +148,37 @@ func repeatsPrompt(n Nudge) (float64, bool) {
 	return share, share > repeatLimit
 }
 
+// countCue marks a prompt that has the person count or measure something,
+// and countBack a question that asks for that figure again: the person
+// has just written it down, so the question only makes them read it out.
+var (
+	countCue  = regexp.MustCompile(`(?i)\bcount\b|\btally\b|\badd up\b|\bmark (each|the) hours?\b|\bhow (many|much)\b`)
+	countBack = regexp.MustCompile(`(?i)^(what|which) (share|proportion|percentage|fraction)\b|^how (many|much)\b`)
+)
+
+// asksBackCount reports a question that asks for the count its prompt had
+// the person make.
+func asksBackCount(n Nudge) bool {
+	return countCue.MatchString(n.Prompt) && countBack.MatchString(n.Question)
+}
+
+// rumourCue are wordings that hint at a departure or a reorganisation
+// nobody announced ("if I were away for a while", "if the team's way of
+// working changed"); said to a team member, they start a rumour.
+var rumourCue = regexp.MustCompile(`(?i)\bif (I|you) (were|was) (away|gone|to leave|to go)\b|\bif (I|you) left\b|\bwhen I leave\b|\bif the team'?s? (way of working|structure|setup) (changed|were to change)\b`)
+
+// rumours reports each part of a nudge a person would say or act on that
+// carries a rumour cue.
+func rumours(n Nudge) []string {
+	var out []string
+	for _, f := range []struct{ name, text string }{{"prompt", n.Prompt}, {"fallback", n.Fallback}, {"say", n.Say}, {"strategy_prompt", n.StrategyPrompt}} {
+		if m := rumourCue.FindString(f.text); m != "" {
+			out = append(out, fmt.Sprintf("%s says %q, which can start a rumour: ask about today's team instead", f.name, m))
+		}
+	}
+	return out
+}
+
 // checkRubric applies this file's checks to one nudge.
 func checkRubric(t *testing.T, n Nudge) {
 	t.Helper()
@@ -153,6 +189,12 @@ func checkRubric(t *testing.T, n Nudge) {
 		t.Errorf("nudge %s: %s", n.ID, p)
 	}
 	for _, p := range contextMismatches(n) {
+		t.Errorf("nudge %s: %s", n.ID, p)
+	}
+	if asksBackCount(n) {
+		t.Errorf("nudge %s: question %q asks back the count the prompt had them make: ask what the count means to them", n.ID, n.Question)
+	}
+	for _, p := range rumours(n) {
 		t.Errorf("nudge %s: %s", n.ID, p)
 	}
 	if share, bad := repeatsPrompt(n); bad {
@@ -198,6 +240,14 @@ func TestPresumedOutcome(t *testing.T) {
 		{"Was their answer better or worse than you expected?", true},
 		{"Were the limits wider or narrower than you first wanted?", true},
 		{"Did the guardrails feel too tight or too loose?", true},
+		{"What will you have to say no to in order to keep that slot?", true},
+		{"What will you have to decline to protect that block?", true},
+		{"What would you need to turn down to give the theme more room?", true},
+		{"What would each team have to give up for the shared win?", true},
+		{"Did anyone want to take it on? If not, what might be holding them back?", true},
+		{"What would you need to start doing now to be ready for it?", true},
+		{"Which part of your week, if any, is most likely to crowd the slot out?", false},
+		{"Did anyone mind the routine meeting moving? If so, what did you agree?", false},
 		{"What, if anything, did they correct?", false},
 		{"Did anything in their answer surprise you? If so, what?", false},
 		{"Where, if anywhere, did your picture of finished differ from theirs?", false},
@@ -336,6 +386,7 @@ func TestCheckRubric_Wired(t *testing.T) {
 		Fallback: "No channel? Tell them at your next team meeting.",
 		Why:      "Teams take their cue from the manager.",
 		Question: "What surprised you about the replies in the channel?",
+		Say:      "If I were away for a while, this is who to ask.",
 	}
 	var found []string
 	if presumedOutcome(bad.Question) != "" {
@@ -347,7 +398,10 @@ func TestCheckRubric_Wired(t *testing.T) {
 	if len(contextMismatches(bad)) > 0 {
 		found = append(found, "context")
 	}
-	if want := "presumes event context"; strings.Join(found, " ") != want {
+	if len(rumours(bad)) > 0 {
+		found = append(found, "rumour")
+	}
+	if want := "presumes event context rumour"; strings.Join(found, " ") != want {
 		t.Errorf("checks found %q, want %q", strings.Join(found, " "), want)
 	}
 }
@@ -373,5 +427,49 @@ func TestDefaultCatalog_EveryThemeWithoutContext(t *testing.T) {
 		if lead < 2 || manage < 2 {
 			t.Errorf("theme %s: %d leading-side and %d managing-side nudges reach people with no context set, want at least 2 each", info.ID, lead, manage)
 		}
+	}
+}
+
+// Ensure the count check catches a question asking for the figure the
+// prompt had the person work out, and lets other questions about it pass.
+func TestAsksBackCount(t *testing.T) {
+	tests := []struct {
+		prompt, question string
+		bad              bool
+	}{
+		{"Look at last week's calendar and mark the hours spent inside your old specialty.", "What share of your week went to your old specialty, and is that what you want?", true},
+		{"Mark each hour of last week's calendar as managing or leading. Count each side.", "How many hours went to leading?", true},
+		{"Check how much of this week's work points at the theme.", "How much of the work fitted?", true},
+		{"Look at last week's calendar and mark the hours spent inside your old specialty.", "Which, if any, of those specialist hours could someone on your team have taken?", false},
+		{"Write one sentence on your team's purpose.", "How many people would recognise it?", false},
+	}
+	for _, tt := range tests {
+		n := Nudge{Prompt: tt.prompt, Question: tt.question}
+		if got := asksBackCount(n); got != tt.bad {
+			t.Errorf("asksBackCount(%q, %q) = %v, want %v", tt.prompt, tt.question, got, tt.bad)
+		}
+	}
+}
+
+// Ensure the rumour check catches wordings that hint at a departure or an
+// unannounced change, in whatever part of the nudge carries them.
+func TestRumours(t *testing.T) {
+	tests := []struct {
+		name string
+		n    Nudge
+		bad  bool
+	}{
+		{"Say, away", Nudge{Prompt: "Write who would keep work organised.", Say: "If I were away for a while, I would count on you for …."}, true},
+		{"Prompt, away", Nudge{Prompt: "Write who would cover if you were away for two weeks."}, true},
+		{"Fallback, way of working", Nudge{Prompt: "Ask what to keep in the change.", Fallback: "No change under way? Ask one person what they would want kept if the team's way of working changed."}, true},
+		{"Today's team", Nudge{Prompt: "Write down who on your team is strongest on the side you lean away from.", Say: "You are better at … than I am."}, false},
+		{"Away from", Nudge{Prompt: "Name the side you lean away from and book 15 minutes for it."}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := rumours(tt.n); (len(got) > 0) != tt.bad {
+				t.Errorf("rumours = %q, want problems=%v", got, tt.bad)
+			}
+		})
 	}
 }

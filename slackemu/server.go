@@ -252,6 +252,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "upload/"):
 		s.serveCall(w, r, endpoint{name: methodUpload, auth: authNone, id: strings.TrimPrefix(path, "upload/"), handler: (*Server).upload})
 	default:
+		// Slack's own base URL ends in /api/, so a config that copies
+		// it for the emulator works too: /api/auth.test is auth.test.
+		if method, ok := strings.CutPrefix(path, "api/"); ok {
+			path = method
+		}
 		ep, ok := s.methods[path]
 		if !ok {
 			ep = endpoint{auth: authNone, handler: (*Server).unknownMethod}

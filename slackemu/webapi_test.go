@@ -56,6 +56,19 @@ func TestAuthTest(t *testing.T) {
 	}
 }
 
+// Ensure a base URL copied from Slack's own, ending in /api/, reaches
+// the same methods and the same Socket Mode as the emulator's URL.
+func TestAPIPrefix(t *testing.T) {
+	emu := newEmu(t)
+	c := slack.New(botToken, slack.OptionAPIURL(emu.URL()+"api/"), slack.OptionAppLevelToken(appToken))
+	if resp, err := c.AuthTest(); err != nil || resp.UserID != slackemu.BotUserID {
+		t.Fatalf("auth.test under /api/ = %+v, %v; want the bot", resp, err)
+	}
+	if _, _, err := c.StartSocketModeContext(t.Context()); err != nil {
+		t.Fatalf("apps.connections.open under /api/: %v", err)
+	}
+}
+
 // Ensure a posted message with blocks and metadata lands in the person's DM
 // and comes back from history, metadata only when asked for.
 func TestPostMessageAndHistory(t *testing.T) {

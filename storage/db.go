@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -118,6 +119,7 @@ type DB struct {
 	bgCheck checkState  // StartCheck's
 	group   groupCommit // see write
 	stats   stats
+	health  writeHealth // whether the disk is refusing writes
 }
 
 // Open opens the database at path, creating it with mode 0600 if it does
@@ -428,18 +430,35 @@ func (db *DB) view(fn func(*bolt.Tx) error) error {
 // update runs fn in a write transaction of its own; write shares one.
 func (db *DB) update(fn func(*bolt.Tx) error) error {
 	db.stats.writes.Add(1)
-	return db.commit(fn)
+	return db.refusedBy(db.commit(fn))
 }
 
 // commit runs fn in a write transaction of the current handle. Taking
 // only the read lock is right: bbolt serialises writers itself; the lock
 // only keeps Compact from swapping the handle underneath.
+//
+// When fn succeeded but the commit did not, the disk refused the write:
+// the error is a *WriteError and the fault stands (see WriteFault) until
+// a commit succeeds again.
 func (db *DB) commit(fn func(*bolt.Tx) error) error {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	err := db.bolt.Update(fn)
-	if err == nil {
+	built := false
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		built = false
+		if err := fn(tx); err != nil {
+			return err
+		}
+		built = true
+		return nil
+	})
+	switch {
+	case err == nil:
 		db.stats.commits.Add(1)
+		db.health.committed(db.log, db.now(), filepath.Dir(db.path))
+	case built:
+		err = &WriteError{Path: db.path, Err: err}
+		db.health.failed(db.log, db.now(), err)
 	}
 	return err
 }

@@ -14,6 +14,8 @@
 //	              "needs_compaction" → true once deleted reflections or a
 //	              forgotten person may linger in free pages, until
 //	              Compact
+//	              "write_probe" → JSON time of the last ProbeWrite,
+//	              the write that finds a refusing disk taking writes again
 //	subscribers   user id → nudges.Subscriber
 //	due           8-byte big-endian UnixNano(NextDue) ‖ user id → empty
 //	              one entry per subscriber whose NextDue is non-zero, so

@@ -50,10 +50,13 @@ type groupResult struct {
 // those commits wrote, since the file was opened or last compacted: on a
 // disk that writes few random pages a second, it sets the pace more than
 // the fsyncs do.
+//
+// WriteErrors are the writes the disk refused (see WriteError).
 type Stats struct {
 	Writes       uint64
 	Commits      uint64
 	PagesWritten uint64
+	WriteErrors  uint64
 }
 
 type stats struct {
@@ -65,7 +68,8 @@ func (db *DB) Stats() Stats {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	tx := db.bolt.Stats().TxStats
-	return Stats{Writes: db.stats.writes.Load(), Commits: db.stats.commits.Load(), PagesWritten: uint64(max(0, tx.GetWrite()))}
+	return Stats{Writes: db.stats.writes.Load(), Commits: db.stats.commits.Load(), PagesWritten: uint64(max(0, tx.GetWrite())),
+		WriteErrors: db.health.refused.Load()}
 }
 
 // write runs fn in a write transaction it may share with other writes
@@ -96,7 +100,7 @@ func (db *DB) write(fn func(*bolt.Tx) error) error {
 		case r.panicked != nil:
 			panic(r.panicked)
 		default:
-			return r.err
+			return db.refusedBy(r.err)
 		}
 	}
 }

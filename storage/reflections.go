@@ -1437,8 +1437,16 @@ func (db *DB) writeCompacted(path string, at time.Time) (err error) {
 	if err != nil {
 		return fmt.Errorf("record the compaction in %s: %w", path, err)
 	}
-	if err := dst.View(checkTx); err != nil {
+	var size int64
+	if err := dst.View(func(tx *bolt.Tx) error { size = tx.Size(); return checkTx(tx) }); err != nil {
 		return fmt.Errorf("the compacted copy %s fails its check: %w", path, err)
+	}
+	// bbolt grows a file it writes in doubling steps, but the copy needs
+	// only its pages: cut at the last one, a compaction never leaves a
+	// file (a restored backup is exactly its data's length) larger than
+	// it found it.
+	if err := os.Truncate(path, size); err != nil {
+		return fmt.Errorf("trim %s to its %d bytes of pages: %w", path, size, err)
 	}
 	if err := dst.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", path, err)

@@ -16,7 +16,7 @@ type storageCounts struct {
 	Writes, Commits, Pages float64
 }
 
-// Metric names the bot exports (cmd/nudgebot/metrics.go).
+// Metric names the bot exports (ops/metrics.go).
 const (
 	metricWrites  = "nudgebot_storage_writes_total"
 	metricCommits = "nudgebot_storage_commits_total"

@@ -6,21 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/storage"
 )
 
@@ -34,25 +29,28 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 }
 
 // loadConfig parses flags common to the config-reading commands.
-func loadConfig(name string, args []string, stderr io.Writer, getenv func(string) string) (config.Config, *flag.FlagSet, int) {
+func loadConfig(name string, args []string, stderr io.Writer, getenv func(string) string) (config.Config, error) {
 	fs := flag.NewFlagSet("nudgebot "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "path to the YAML config file (see config.example.yaml); without it, defaults and SLACK_* environment variables are used")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return config.Config{}, fs, exitOK
-		}
-		return config.Config{}, fs, exitUsage
+		return config.Config{}, flagError(err)
 	}
-	cfg, code := readConfig(name, *path, getenv, stderr)
-	return cfg, fs, code
+	return readConfig(name, *path, getenv, stderr)
+}
+
+// flagError is what a command returns when its flags do not parse: the
+// flag package has already said what was wrong, or printed the help.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	}
+	return shown{ops.Mark(ops.ErrConfig, err)}
 }
 
 // readConfig loads the file at path (or only defaults and the
-// environment, without one) and prints every problem; code is -1 when
-// the config is good, else the exit code.
-func readConfig(name, path string, getenv func(string) string, stderr io.Writer) (cfg config.Config, code int) {
-	var err error
+// environment, without one) and prints every problem.
+func readConfig(name, path string, getenv func(string) string, stderr io.Writer) (cfg config.Config, err error) {
 	if path == "" {
 		cfg, err = config.Parse("(no config file)", nil, getenv)
 	} else {
@@ -60,9 +58,9 @@ func readConfig(name, path string, getenv func(string) string, stderr io.Writer)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "nudgebot %s: the configuration has problems:\n%v\n", name, err)
-		return cfg, exitUsage
+		return cfg, shown{ops.Mark(ops.ErrConfig, err)}
 	}
-	return cfg, -1
+	return cfg, nil
 }
 
 // domain builds the catalog and calendar the config describes.
@@ -103,6 +101,9 @@ type metricsSink interface {
 	bot.Metrics
 	app.Observer
 }
+
+// The admin listener's metrics hear both.
+var _ metricsSink = (*ops.Metrics)(nil)
 
 // knobs are what the demo, the tests and the metrics adjust on top of the
 // config, without a second wiring.
@@ -201,7 +202,7 @@ func digestPlans(cfg config.Config) ([]bot.DigestTarget, []app.DigestPlan, error
 // still configured, a key rotation is under way, and re-sealing the data
 // keys now lets the old key be dropped next.
 func openStore(cfg config.Config, log *slog.Logger, getenv func(string) string) (*storage.DB, error) {
-	keys, err := storage.LoadKeys(getenv, cfg.Storage.KeyFile, cfg.Storage.Path, log)
+	keys, err := ops.RunKeys(cfg, getenv, log)
 	if err != nil {
 		return nil, err
 	}
@@ -232,24 +233,11 @@ func warnKeyBesideDB(cfg config.Config, getenv func(string) string, log *slog.Lo
 	if keyPath == "" {
 		keyPath = filepath.Join(filepath.Dir(cfg.Storage.Path), storage.KeyFileName)
 	}
-	if !sameFile(filepath.Dir(keyPath), filepath.Dir(cfg.Storage.Path)) {
+	if !ops.SameFile(filepath.Dir(keyPath), filepath.Dir(cfg.Storage.Path)) {
 		return
 	}
 	log.Warn("the reflection key file is in the same directory as the database, so a copy of that directory or volume can read every reflection: set "+storage.EnvSecretKey+" or point storage.key_file at a file elsewhere (see docs/security.md)",
 		"key_file", keyPath, "database", cfg.Storage.Path)
-}
-
-// backupAuthFor loads (creating it if need be) the token /backup asks
-// for, when the admin listener is on.
-func backupAuthFor(adm *admin, cfg config.Config, getenv func(string) string) (backupAuth, error) {
-	if adm == nil {
-		return backupAuth{}, nil
-	}
-	tok, err := backupToken(cfg, getenv, true)
-	if err != nil {
-		return backupAuth{}, fmt.Errorf("metrics.addr is set, so /backup needs a token: %w", err)
-	}
-	return backupAuth{Token: tok, Dir: filepath.Dir(cfg.Storage.Path)}, nil
 }
 
 // nopSink discards every measurement.
@@ -258,50 +246,61 @@ type nopSink struct{ bot.NopMetrics }
 func (nopSink) Ticked(time.Duration) {}
 func (nopSink) Delivered(string)     {}
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	cfg, _, code := loadConfig("run", args, stderr, getenv)
-	if code >= 0 {
-		return code
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, err := loadConfig("run", args, stderr, getenv)
+	if err != nil {
+		return err
 	}
 	log := newLogger(cfg.Log, stderr)
-	return serve(ctx, cfg, log, getenv, nil)
+	if err := serve(ctx, cfg, log, getenv, nil); err != nil {
+		return shown{err} // logged
+	}
+	return nil
 }
 
-// serve runs the bot until ctx ends, then closes the database.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, tune func(*knobs)) int {
-	adm := newAdmin(cfg.Metrics.Addr, log) // nil when metrics.addr is empty
-	w, err := wire(cfg, log, getenv, adm.tune(tune))
+// serve runs the bot until ctx ends, then closes the database. Its
+// errors are logged as they happen.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, tune func(*knobs)) error {
+	if err := ops.BotTokenRefused(ctx, cfg); err != nil {
+		log.Error("cannot start", "error", err)
+		return err
+	}
+	adm := ops.NewAdmin(ops.AdminConfig{Addr: cfg.Metrics.Addr, Socket: ops.SocketPath(cfg), Version: version}, log)
+	w, err := wire(cfg, log, getenv, func(k *knobs) {
+		k.Metrics = adm.Metrics()
+		if tune != nil {
+			tune(k) // after, so tests can still override
+		}
+	})
 	if err != nil {
 		log.Error("cannot start", "error", err)
-		return exitUsage
+		return err
 	}
-	auth, err := backupAuthFor(adm, cfg, getenv)
+	auth, err := ops.BackupAuthFor(cfg, getenv)
 	if err != nil {
 		log.Error("cannot start", "error", err)
-		_ = w.Close()
-		return exitUsage
+		return errors.Join(ops.Mark(ops.ErrConfig, err), w.Close())
 	}
-	if err := adm.start(w, auth); err != nil {
+	if err := adm.Start(w.Bot, w.DB, auth); err != nil {
 		log.Error("cannot start", "error", err)
-		_ = w.Close()
-		return exitFailed
+		return errors.Join(err, w.Close())
 	}
 	log.Info("nudgebot starting", "version", version, "database", cfg.Storage.Path, "api_url", cfg.Slack.APIURL)
 	checkCtx, stopCheck := context.WithCancel(ctx)
 	go checkOnceConnected(checkCtx, w.Bot, w.DB)
 	runErr := w.Bot.Run(ctx)
 	stopCheck()
-	adm.stop() // before the database closes: a backup may be streaming
+	adm.Stop() // before the database closes: a backup may be streaming
 	if err := w.Close(); err != nil {
 		log.Error("closing the database", "error", err)
 		runErr = errors.Join(runErr, err)
 	}
 	if runErr != nil {
 		log.Error("nudgebot stopped", "error", runErr)
-		return exitFailed
+		return runErr
 	}
 	log.Info("nudgebot stopped")
-	return exitOK
+	return nil
 }
 
 // checkStartDelay bounds how long the full database check waits for the
@@ -310,10 +309,11 @@ const checkStartDelay = 30 * time.Second
 
 // checkOnceConnected starts the database's full check once the bot is
 // connected, or after checkStartDelay. Open checked the file's structure
-// quickly; the full check reads every page and holds up writers while it
-// runs, so it waits for the connection rather than slow it down. /healthz
+// quickly; the full check reads every page from a read-only snapshot,
+// which writers do not wait for, but its reading competes for the disk,
+// so it waits for the connection rather than slow the start down. /healthz
 // reports damage it finds.
-func checkOnceConnected(ctx context.Context, b connection, db *storage.DB) {
+func checkOnceConnected(ctx context.Context, b ops.Connection, db *storage.DB) {
 	poll := time.NewTicker(50 * time.Millisecond)
 	defer poll.Stop()
 	deadline := time.NewTimer(checkStartDelay)
@@ -331,75 +331,42 @@ func checkOnceConnected(ctx context.Context, b connection, db *storage.DB) {
 	db.StartCheck()
 }
 
-func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	cfg, _, code := loadConfig("check", args, stderr, getenv)
-	if code >= 0 {
-		return code
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, err := loadConfig("check", args, stderr, getenv)
+	if err != nil {
+		return err
 	}
-	var problems []string
+	var problems []error
 	if _, _, err := domain(cfg); err != nil {
-		problems = append(problems, err.Error())
+		problems = append(problems, ops.Mark(ops.ErrConfig, err))
 	}
-	if _, err := os.Stat(cfg.Storage.Path); errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(stdout, "database %s does not exist yet: `nudgebot run` creates it\n", cfg.Storage.Path)
-	} else if keys, err := opsKeys(cfg, getenv); err != nil {
-		problems = append(problems, err.Error())
-	} else if db, err := storage.Open(cfg.Storage.Path, storage.Options{Timeout: time.Second, ReadOnly: true, Keys: keys}); err != nil {
-		problems = append(problems, "database: "+err.Error())
-	} else {
-		// With the keys, Check also opens every reflection, so one whose
-		// seal no longer matches its record (a flipped share setting) is
-		// reported.
-		if err := db.Check(); err != nil {
-			problems = append(problems, "database: "+err.Error())
-		} else {
-			fmt.Fprintf(stdout, "database ok: %s\n", cfg.Storage.Path)
-		}
-		_ = db.Close()
+	problems = append(problems, ops.Tool{Config: cfg, Getenv: getenv, Stderr: stderr}.Check(ctx, stdout)...)
+	if len(problems) == 0 {
+		fmt.Fprintln(stdout, "ready")
+		return nil
 	}
-	hc := &http.Client{Timeout: 15 * time.Second}
-	api := slack.New(cfg.Slack.BotToken.Reveal(), slack.OptionAPIURL(cfg.Slack.APIURL), slack.OptionHTTPClient(hc),
-		slack.OptionAppLevelToken(cfg.Slack.AppToken.Reveal()))
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if resp, err := api.AuthTestContext(cctx); err != nil {
-		problems = append(problems, fmt.Sprintf("bot token: auth.test failed: %v (check SLACK_BOT_TOKEN and that the app is installed)", err))
-	} else {
-		fmt.Fprintf(stdout, "bot token ok: %s in workspace %s\n", resp.User, resp.Team)
+	fmt.Fprintln(stderr, "not ready:")
+	for _, p := range problems {
+		fmt.Fprintln(stderr, "  - "+p.Error())
 	}
-	if _, _, err := socketmode.New(api).OpenContext(cctx); err != nil {
-		problems = append(problems, fmt.Sprintf("app token: apps.connections.open failed: %v (check SLACK_APP_TOKEN has connections:write and Socket Mode is on)", err))
-	} else {
-		fmt.Fprintln(stdout, "app token ok: socket mode connection can be opened")
-	}
-	if len(problems) > 0 {
-		fmt.Fprintln(stderr, "not ready:")
-		for _, p := range problems {
-			fmt.Fprintln(stderr, "  - "+p)
-		}
-		return exitFailed
-	}
-	fmt.Fprintln(stdout, "ready")
-	return exitOK
+	// The exit code is the first problem's kind: fix that one first.
+	return shown{problems[0]}
 }
 
-func cmdManifest(_ context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
+func cmdManifest(_ context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) error {
 	fs := flag.NewFlagSet("nudgebot manifest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: nudgebot manifest\n\nPrints the Slack app manifest. Paste it at api.slack.com/apps → Create New App → From a manifest.")
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+		return flagError(err)
 	}
 	fmt.Fprint(stdout, config.Manifest())
-	return exitOK
+	return nil
 }
 
-func cmdVersion(_ context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
+func cmdVersion(_ context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) error {
 	fmt.Fprintln(stdout, "nudgebot", version)
-	return exitOK
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
 )
@@ -32,13 +33,13 @@ func runChild() int {
 	cfg, err := config.Load(os.Getenv("NUDGEBOT_TEST_CONFIG"), os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return exitUsage
+		return ops.ExitConfig
 	}
 	log := newLogger(cfg.Log, os.Stderr)
-	return serve(ctx, cfg, log, os.Getenv, func(o *knobs) {
+	return ops.ExitCode(serve(ctx, cfg, log, os.Getenv, func(o *knobs) {
 		o.Tick = time.Second
 		o.SettleTime = 300 * time.Millisecond
-	})
+	}))
 }
 
 // Ensure SIGKILL at random moments during a burst of deliveries, many

@@ -8,13 +8,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/internal/simclock"
+	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/slackemu"
 )
 
@@ -43,21 +46,22 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ fun
 	step := fs.Duration("step", 150*time.Millisecond, "real time per 15 simulated minutes")
 	verbose := fs.Bool("v", false, "also print the bot's own log lines")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: nudgebot demo [-step 150ms] [-v]\n\nRuns the real bot, wired exactly as `nudgebot run`, against a built-in Slack\nemulator with five simulated managers in five time zones, and prints what\neach of them types and sees. No Slack account, config file or network needed.\nIt ends by itself after about 20 seconds, or on Ctrl-C.")
+		fmt.Fprintln(stderr, "Usage: nudgebot demo [-step 150ms] [-v]\n\nRuns the real bot, wired exactly as `nudgebot run`, against a built-in Slack\nemulator with five simulated managers in five time zones, and prints what\neach of them types and sees. No Slack account, config file or network needed.\nIt ends by itself after about 30 seconds, or on Ctrl-C.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return ops.ExitOK
 		}
-		return exitUsage
+		return ops.ExitConfig
 	}
-	d := &demo{out: stdout, names: map[string]string{}, zones: map[string]string{}, actions: make(chan func(), 64)}
+	d := &demo{out: stdout, names: map[string]string{}, zones: map[string]string{}, actions: make(chan func(), 64),
+		mention: regexp.MustCompile(`<([#@])([CUW][A-Z0-9]+)(\|[^>]*)?>`)}
 	if err := d.run(ctx, *step, *verbose, stderr); err != nil {
 		fmt.Fprintln(stderr, "nudgebot demo:", err)
-		return exitFailed
+		return ops.ExitFailed
 	}
-	return exitOK
+	return ops.ExitOK
 }
 
 type demo struct {
@@ -73,13 +77,45 @@ type demo struct {
 	mu      sync.Mutex
 
 	channelName string
+	// mention finds <#C…> and <@U…> in what the bot posts, which Slack
+	// shows as names; built here, not at start-up of every command.
+	mention *regexp.Regexp
+	// fast is set while days pass unshown: everyone marks their nudge
+	// done, and nothing is printed.
+	fast atomic.Bool
 }
 
 func (d *demo) say(format string, args ...any) {
+	if d.fast.Load() {
+		return
+	}
 	d.outMu.Lock()
 	defer d.outMu.Unlock()
 	stamp := d.clock.Now().Format("Mon 15:04 MST")
-	fmt.Fprintf(d.out, "[%s] %s\n", stamp, fmt.Sprintf(format, args...))
+	fmt.Fprintf(d.out, "[%s] %s\n", stamp, d.asSlackShows(fmt.Sprintf(format, args...)))
+}
+
+// print writes a line of the demo's own between what people see, under
+// the lock say takes: the emulator's events print from its goroutines.
+func (d *demo) print(format string, args ...any) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	fmt.Fprintf(d.out, format+"\n", args...)
+}
+
+// asSlackShows shows channel and people mentions as Slack shows them to
+// a reader: #leadership-team, @Aiko.
+func (d *demo) asSlackShows(s string) string {
+	return d.mention.ReplaceAllStringFunc(s, func(m string) string {
+		sub := d.mention.FindStringSubmatch(m)
+		switch {
+		case sub[1] == "#" && sub[2] == demoChannel:
+			return "#" + d.channelName
+		case sub[1] == "@" && d.names[sub[2]] != "":
+			return "@" + d.names[sub[2]]
+		}
+		return m
+	})
 }
 
 func (d *demo) name(id string) string {
@@ -109,6 +145,9 @@ func (d *demo) onEvent(e slackemu.Event) {
 	who := d.name(e.User)
 	switch e.Kind {
 	case slackemu.EventPersonAction:
+		if strings.HasPrefix(e.Text, "submits ") {
+			return // submit has said what they typed
+		}
 		d.say("%s (%s) %s", who, d.local(e.User), e.Text)
 	case slackemu.EventEphemeral:
 		d.say("  bot → %s, only they see it:\n      %s", who, indent(e.Text))
@@ -127,8 +166,10 @@ func (d *demo) onEvent(e slackemu.Event) {
 		d.nudged[e.User]++
 		d.mu.Unlock()
 		if answer := p.answer; ok && answer != "" {
-			if strings.Contains(msg.VisibleText(), "back as promised") {
-				answer = "nudge_done" // each person answers a nudge once: a snoozed one comes back to be done
+			if strings.Contains(msg.VisibleText(), "back as promised") || d.fast.Load() {
+				// Each person answers a nudge once: a snoozed one comes
+				// back to be done; on the days not shown, all are done.
+				answer = "nudge_done"
 			}
 			d.actions <- func() { d.answer(e.User, msg, answer) }
 		}
@@ -138,7 +179,7 @@ func (d *demo) onEvent(e slackemu.Event) {
 		d.mu.Lock()
 		p := d.people[e.User]
 		d.mu.Unlock()
-		if p.also != "" {
+		if p.also != "" && !d.fast.Load() {
 			if _, ok := msg.Button(p.also); ok {
 				d.actions <- func() { d.click(e.User, msg, p.also) }
 			}
@@ -147,9 +188,9 @@ func (d *demo) onEvent(e slackemu.Event) {
 		d.say("  bot publishes %s's App Home:\n      %s", who, indent(e.View.VisibleText()))
 	case slackemu.EventViewOpened:
 		d.say("  bot opens a form for %s:\n      %s", who, indent(e.View.VisibleText()))
-		if answer, ok := demoForms()[e.User+"/"+e.View.CallbackID]; ok {
+		if form, ok := demoForms()[e.User+"/"+e.View.CallbackID]; ok {
 			viewID := e.View.ID
-			d.actions <- func() { d.submit(e.User, viewID, answer) }
+			d.actions <- func() { d.submit(e.User, viewID, form) }
 		}
 	case slackemu.EventViewErrorShown:
 		d.say("  bot shows %s what to fix in the form: %s", who, indent(e.Text))
@@ -160,27 +201,43 @@ func (d *demo) onEvent(e slackemu.Event) {
 	}
 }
 
-// demoForms is what the simulated people type into forms the bot opens.
-// A function rather than a package variable: nothing of the demo is
-// built when the binary runs another command.
-func demoForms() map[string]map[string]map[string]string {
-	return map[string]map[string]map[string]string{
+// demoForm is what a simulated person types into a form the bot opens:
+// the values submitted (block_id → action_id → value), and the same in
+// words for the transcript.
+type demoForm struct {
+	values map[string]map[string]string
+	shown  []string
+}
+
+// demoForms are the forms the simulated people fill in, by person and
+// form. A function rather than a package variable: nothing of the demo
+// is built when the binary runs another command.
+func demoForms() map[string]demoForm {
+	const reflection = "I let Jo decide the vendor question without me. Hard not to check in, but the decision was good and Jo owned it."
+	const next = "hand the roadmap review to Jo as well"
+	const hearMore = "how we chose this year's two priorities"
+	return map[string]demoForm{
 		"UPRIYA001/reflect_modal": {
-			"reflection": {"text": "I let Jo decide the vendor question without me. Hard not to check in, but the decision was good and Jo owned it."},
-			"commitment": {"text": "hand the roadmap review to Jo as well"},
-			"share":      {"choice": "named"}, "share_channel": {"channel": demoChannel},
+			values: map[string]map[string]string{
+				"reflection": {"text": reflection}, "commitment": {"text": next},
+				"share": {"choice": "named"}, "share_channel": {"channel": demoChannel},
+			},
+			shown: []string{"Your reflection: " + reflection, "One thing I will do next: " + next,
+				"Who may see it: the team, with my name", "Which team's digest: <#" + demoChannel + ">"},
 		},
 		"UAIKO0001/pulse_hear_more": {
-			"hear_more": {"text": "how we chose this year's two priorities"},
+			values: map[string]map[string]string{"hear_more": {"text": hearMore}},
+			shown:  []string{"What would you like to hear more about?: " + hearMore},
 		},
 	}
 }
 
-func (d *demo) submit(userID, viewID string, values map[string]map[string]string) {
+// submit fills in and sends the form, saying once what the person typed.
+func (d *demo) submit(userID, viewID string, form demoForm) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	d.say("%s (%s) fills in the form and presses the button", d.name(userID), d.local(userID))
-	if _, err := d.emu.SubmitView(ctx, userID, viewID, values); err != nil {
+	d.say("%s (%s) fills in the form and submits it:\n      %s", d.name(userID), d.local(userID), strings.Join(form.shown, "\n      "))
+	if _, err := d.emu.SubmitView(ctx, userID, viewID, form.values); err != nil {
 		d.say("(demo) %s could not submit: %v", d.name(userID), err)
 	}
 }
@@ -294,44 +351,93 @@ func (d *demo) run(ctx context.Context, step time.Duration, verbose bool, stderr
 		return fmt.Errorf("temporary database folder: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	b, stop, err := d.startBot(ctx, dir, botToken, appToken, verbose, stderr)
+	w, stop, err := d.startBot(ctx, dir, botToken, appToken, verbose, stderr)
 	if err != nil {
 		return err
 	}
+	b := w.Bot
 	defer stop()
-	fmt.Fprintln(d.out, "nudgebot demo: the real bot, wired exactly as `nudgebot run`, talking Socket Mode")
-	fmt.Fprintln(d.out, "and the Web API to a built-in Slack emulator. Five managers in five time zones;")
-	fmt.Fprintf(d.out, "simulated time moves 15 minutes every %s.\n\n", step)
+	d.print("nudgebot demo: the real bot, wired exactly as `nudgebot run`, talking Socket Mode")
+	d.print("and the Web API to a built-in Slack emulator. Five managers in five time zones;")
+	d.print("simulated time moves 15 minutes every %s.\n", step)
 	d.say("nudgebot connected over Socket Mode")
 
 	if err := d.morning(ctx, b, step); err != nil {
 		return err
 	}
 	d.afterwards(ctx, b)
-	d.friday(ctx, b)
+	d.print("\n— Tuesday to Friday, not shown: each gets their nudge at their own time and marks it done —")
+	d.print("(%s)", d.fastForward(ctx, b, w.DB, fridayDigest))
+	d.friday(ctx, b, w.DB)
+	d.print("\nDone: %d nudge messages delivered over two weeks (snoozed ones come back), each at 09:00 or the time the person chose, in their own zone.", d.nudges())
+	d.print("Run it for real: see README.md, \"Running against a real workspace\".")
+	return nil
+}
 
+// nudges counts the nudge messages delivered so far.
+func (d *demo) nudges() int {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	total := 0
 	for _, n := range d.nudged {
 		total += n
 	}
-	d.mu.Unlock()
-	fmt.Fprintf(d.out, "\nDone: %d nudge messages delivered (snoozed ones come back), each at 09:00 or the time the person chose, in their own zone.\n", total)
-	fmt.Fprintln(d.out, "Run it for real: see README.md, \"Running against a real workspace\".")
-	return nil
+	return total
+}
+
+// dueIndex is where the demo finds when anyone is next due.
+type dueIndex interface {
+	OldestDue() (time.Time, bool, error)
+}
+
+// fastForward lets simulated days pass unshown until until: the clock
+// jumps from one person's nudge time to the next, everyone marks their
+// nudge done, and the digest that follows has a real week to count.
+func (d *demo) fastForward(ctx context.Context, b *bot.Bot, due dueIndex, until time.Time) string {
+	before := d.nudges()
+	d.fast.Store(true)
+	defer d.fast.Store(false)
+	for range 500 { // about 50 nudges a week; a bound, not a budget
+		at, ok, err := due.OldestDue()
+		if err != nil || !ok || !at.Before(until) || ctx.Err() != nil {
+			break
+		}
+		if at.After(d.clock.Now()) {
+			d.clock.Set(at)
+		} else {
+			d.clock.Add(15 * time.Minute) // still due after a tick: move on
+		}
+		b.Tick(ctx)
+		d.settle(ctx, b)
+	}
+	d.clock.Set(until)
+	n := d.nudges() - before
+	return fmt.Sprintf("%d %s delivered and marked done", n, plural(n, "nudge", "nudges"))
+}
+
+// plural picks the word for n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // startBot wires the real bot, as `nudgebot run` does, against the
 // emulator, and waits until it is connected. stop shuts it down.
-func (d *demo) startBot(ctx context.Context, dir, botToken, appToken string, verbose bool, stderr io.Writer) (*bot.Bot, func(), error) {
+func (d *demo) startBot(ctx context.Context, dir, botToken, appToken string, verbose bool, stderr io.Writer) (wiring, func(), error) {
 	env := map[string]string{
 		config.EnvBotToken: botToken, config.EnvAppToken: appToken,
 		config.EnvAPIURL: d.emu.URL(), config.EnvStoragePath: filepath.Join(dir, "demo.db"),
 	}
-	demoYAML := "nudges:\n  schedule: \"0 9 * * MON-FRI\"\ndigests:\n  - {channel: " + demoChannel + ", schedule: \"0 16 * * FRI\", timezone: Europe/London}\nadmins: [UPRIYA001]\n"
+	demoYAML := "nudges:\n  schedule: \"0 9 * * MON-FRI\"\ndigests:\n  - {channel: " + demoChannel + ", schedule: \"0 16 * * FRI\", timezone: Europe/London}\nadmins: [UPRIYA001]\n" +
+		// A simulated week passes in seconds, which Slack's published
+		// pacing (about a post a second) would stretch into minutes; the
+		// emulator, unlike Slack, takes calls as fast as they come.
+		"slack_limits: {chat.postMessage: 6000, chat.update: 6000, conversations.open: 6000, conversations.history: 6000}\n"
 	cfg, err := config.Parse("(demo)", []byte(demoYAML), func(k string) string { return env[k] })
 	if err != nil {
-		return nil, nil, fmt.Errorf("demo config: %w", err)
+		return wiring{}, nil, fmt.Errorf("demo config: %w", err)
 	}
 	logOut := io.Discard
 	if verbose {
@@ -347,7 +453,7 @@ func (d *demo) startBot(ctx context.Context, dir, botToken, appToken string, ver
 		o.ReadyFunc = func() { close(ready) }
 	})
 	if err != nil {
-		return nil, nil, err
+		return wiring{}, nil, err
 	}
 	runCtx, stopBot := context.WithCancel(ctx)
 	runDone := make(chan error, 1)
@@ -359,10 +465,10 @@ func (d *demo) startBot(ctx context.Context, dir, botToken, appToken string, ver
 	}
 	select {
 	case <-ready:
-		return w.Bot, stop, nil
+		return w, stop, nil
 	case <-ctx.Done():
 		stop()
-		return nil, nil, errors.New("the bot did not connect to the emulator")
+		return wiring{}, nil, errors.New("the bot did not connect to the emulator")
 	}
 }
 
@@ -396,7 +502,7 @@ func (d *demo) morning(ctx context.Context, b *bot.Bot, step time.Duration) erro
 
 // afterwards shows reflections, status and App Home.
 func (d *demo) afterwards(ctx context.Context, b *bot.Bot) {
-	fmt.Fprintln(d.out, "\n— Reflections: private by default, sealed at rest —")
+	d.print("\n— Reflections: private by default, sealed at rest —")
 	aiko, marco := demoTeam[0].ID, demoTeam[1].ID
 	d.command(ctx, aiko, "/reflect Conceded a fair point to the platform team; the meeting turned from a fight into planning.")
 	d.command(ctx, marco, "/reflect <!channel> I still run every agenda myself")
@@ -404,7 +510,7 @@ func (d *demo) afterwards(ctx context.Context, b *bot.Bot) {
 	d.command(ctx, aiko, "/reflect export")
 	d.command(ctx, marco, "/nudge status")
 
-	fmt.Fprintln(d.out, "\n— Aiko opens the app's Home tab —")
+	d.print("\n— Aiko opens the app's Home tab —")
 	if _, err := d.emu.OpenAppHome(ctx, aiko); err != nil {
 		d.say("(demo) could not open the home tab: %v", err)
 	} else if err := d.emu.WaitFor(ctx, func() bool { _, ok := d.emu.HomeView(aiko); return ok }); err != nil {
@@ -413,11 +519,14 @@ func (d *demo) afterwards(ctx context.Context, b *bot.Bot) {
 	d.settle(ctx, b)
 }
 
+// fridayDigest is when the team's first digest is posted.
+var fridayDigest = time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC)
+
 // friday posts the team digest, has everyone answer the clarity pulse,
-// and a week later shows its result.
-func (d *demo) friday(ctx context.Context, b *bot.Bot) {
-	fmt.Fprintln(d.out, "\n— Friday: the team digest and the clarity pulse —")
-	d.clock.Set(time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC))
+// and a week later, the week lived, shows its result.
+func (d *demo) friday(ctx context.Context, b *bot.Bot, due dueIndex) {
+	d.print("\n— Friday: the team digest and the clarity pulse —")
+	d.clock.Set(fridayDigest)
 	b.RunDigest(ctx, demoChannel)
 	aiko := demoTeam[0].ID
 	votes := []string{"pulse_vote_4", "pulse_vote_3", "pulse_vote_4", "pulse_vote_2", "pulse_vote_5"}
@@ -432,7 +541,9 @@ func (d *demo) friday(ctx context.Context, b *bot.Bot) {
 		}
 	}
 	d.settle(ctx, b)
-	fmt.Fprintln(d.out, "\n— A week later: the next digest shows the pulse, anonymously —")
-	d.clock.Set(time.Date(2026, 12, 11, 16, 0, 0, 0, time.UTC))
+	d.print("\n— The next week, not shown: each gets their nudge at their own time and marks it done —")
+	d.print("(%s)", d.fastForward(ctx, b, due, fridayDigest.AddDate(0, 0, 7)))
+	d.print("\n— A week later: the next digest shows the pulse, anonymously —")
 	b.RunDigest(ctx, demoChannel)
+	d.settle(ctx, b)
 }

@@ -3,9 +3,10 @@ package main
 import (
 	"time"
 
-	"github.com/nudgebot/nudgebot/slackemu"
 	"strings"
 	"testing"
+
+	"github.com/nudgebot/nudgebot/slackemu"
 )
 
 // Ensure one person flooding the bot with clicks cannot starve everyone
@@ -136,7 +137,7 @@ func TestSharedReflectionStaysInItsChannel(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	h.lastEphemeralWith(ana.ID, "Saved privately")
+	h.lastEphemeralWith(ana.ID, "to be shared with your name")
 	// Ana joins the other channel afterwards.
 	h.emu.AddChannel("CBROKEN01", "other", ana.ID, dan.ID, "UX0000001")
 	h.clock.Add(time.Hour)

@@ -94,7 +94,14 @@ func TestDigestAndPulse(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		h.lastEphemeralWith(user, "Saved privately")
+		// Private or shared in one digest, as chosen; never both.
+		want, not := "to be shared with", "privately"
+		if share == "private" {
+			want, not = "Saved privately", "shared"
+		}
+		if got := h.lastEphemeralWith(user, want); strings.Contains(got, not) {
+			t.Errorf("%s reflection confirmed as %q", share, got)
+		}
 	}
 	shareVia(ana.ID, "We picked onboarding as the one priority <!channel>", "named")
 	shareVia(ben.ID, "I explained the why behind the reorg", "anonymous")
@@ -131,7 +138,9 @@ func TestDigestAndPulse(t *testing.T) {
 	if _, err := h.emu.SubmitView(h.ctx(), dan.ID, m.ID, map[string]map[string]string{"hear_more": {"text": "how the roadmap was chosen & <@UANA00001>"}}); err != nil {
 		t.Fatal(err)
 	}
-	h.lastEphemeralWith(dan.ID, "without your name")
+	// Said the same to every writer, the first as the last: when the
+	// answers show, not that this one will.
+	contains(t, h.lastEphemeralWith(dan.ID, "your answer is kept without your name"), "only if at least 3 people wrote in")
 	// "Hear more" answers show once enough people wrote them, whoever
 	// voted: two more.
 	for _, who := range []string{ana.ID, ben.ID} {
@@ -140,7 +149,7 @@ func TestDigestAndPulse(t *testing.T) {
 		if _, err := h.emu.SubmitView(h.ctx(), who, m.ID, map[string]map[string]string{"hear_more": {"text": "hiring plans"}}); err != nil {
 			t.Fatal(err)
 		}
-		h.lastEphemeralWith(who, "without your name")
+		h.lastEphemeralWith(who, "your answer is kept without your name")
 	}
 	h.waitFor("chloe's vote confirmed", func() bool { return len(h.emu.Ephemerals(chloe.ID)) > 0 })
 

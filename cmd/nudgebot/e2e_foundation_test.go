@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
 )
@@ -247,8 +248,8 @@ func TestBadConfig(t *testing.T) {
 			writeFile(t, f, tc.yaml+"storage:\n  path: "+filepath.Join(dir, "x.db")+"\n")
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), []string{"run", "-config", f}, &stdout, &stderr, func(k string) string { return tc.env[k] })
-			if code != exitUsage {
-				t.Errorf("exit code %d, want %d", code, exitUsage)
+			if code != ops.ExitConfig {
+				t.Errorf("exit code %d, want %d", code, ops.ExitConfig)
 			}
 			contains(t, stderr.String(), tc.want...)
 			for _, v := range tc.env {

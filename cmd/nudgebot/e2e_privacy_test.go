@@ -19,6 +19,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
 )
@@ -151,7 +152,7 @@ func TestTamperedShareFlagRefused(t *testing.T) {
 		config.EnvAPIURL: h.emu.URL(), config.EnvStoragePath: h.cfg.Storage.Path,
 	}
 	code, _, stderr := toolEnv(t, env, "check")
-	if code == exitOK || !strings.Contains(stderr, "reflection 1 of "+ana.ID+" does not open") {
+	if code == ops.ExitOK || !strings.Contains(stderr, "reflection 1 of "+ana.ID+" does not open") {
 		t.Errorf("check: exit %d, stderr %q; want the tampered reflection reported", code, stderr)
 	}
 	if strings.Contains(stderr, tamperMarker) {
@@ -241,15 +242,15 @@ func TestBackupEndpointGuardsAndStalledReader(t *testing.T) {
 	addr := freeAddr(t)
 	h.cfg.Metrics.Addr = addr
 	h.start()
-	adm := newAdmin(addr, slog.New(slog.NewTextHandler(io.MultiWriter(&allLogs, testWriter{t}), nil)))
-	auth, err := backupAuthFor(adm, h.cfg, func(string) string { return "" })
+	adm := ops.NewAdmin(ops.AdminConfig{Addr: addr, Version: version}, slog.New(slog.NewTextHandler(io.MultiWriter(&allLogs, testWriter{t}), nil)))
+	auth, err := ops.BackupAuthFor(h.cfg, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := adm.start(h.w, auth); err != nil {
+	if err := adm.Start(h.w.Bot, h.w.DB, auth); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(adm.stop)
+	t.Cleanup(adm.Stop)
 	url := "http://" + addr + "/backup"
 	// No deadline of its own: a stalled client may wait forever.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -293,7 +294,7 @@ func TestBackupEndpointGuardsAndStalledReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "backup.db")
-	if code, stdout, stderr := tool(t, "backup", "-config", cfgPath, out); code != exitOK {
+	if code, stdout, stderr := tool(t, "backup", "-config", cfgPath, out); code != ops.ExitOK {
 		t.Fatalf("nudgebot backup: exit %d\n%s%s", code, stdout, stderr)
 	}
 

@@ -119,7 +119,11 @@ func TestReflectModalAndCommitment(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	contains(t, h.lastEphemeralWith(ana.ID, "Saved privately"), "Saved privately as #1", "share this one in the digest of", "CTEAM0001", "nowhere else", "few working days")
+	saved := h.lastEphemeralWith(ana.ID, "Saved as #1")
+	contains(t, saved, "Saved as #1, to be shared without your name in the digest of", "CTEAM0001", "nowhere else", "few working days")
+	if strings.Contains(saved, "privately") {
+		t.Errorf("a shared reflection is confirmed as saved privately: %q", saved)
+	}
 	contains(t, h.say(ana.ID, "/reflect", "list"), "on: _", "next step: hand the roadmap review to Priya", "shared in the digest of", "anonymously")
 
 	// Done through reflecting: the nudge counts as acted on.
@@ -222,7 +226,7 @@ func TestReflectExport(t *testing.T) {
 	h.addPeople(ana)
 	h.start()
 	h.say(ana.ID, "/reflect", "First note "+marker)
-	contains(t, h.say(ana.ID, "/reflect", "export"), "Sent to your DMs", "1 reflections")
+	contains(t, h.say(ana.ID, "/reflect", "export"), "Sent to your DMs", "1 reflection and 0 nudges,")
 	files := h.emu.Files(ana.ID)
 	if len(files) != 2 {
 		t.Fatalf("files = %d, want 2", len(files))

@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/storage"
 )
 
@@ -150,7 +151,7 @@ func TestExport_EveryOwner(t *testing.T) {
 			}
 			out := filepath.Join(t.TempDir(), "export.jsonl")
 			code, stdout, stderr := tool(t, "export", "-config", site.cfg, "-o", out, "-strict")
-			if code != exitOK {
+			if code != ops.ExitOK {
 				t.Fatalf("export: exit %d\nstderr: %s", code, stderr)
 			}
 			data, err := os.ReadFile(out)
@@ -225,20 +226,20 @@ func TestExport_LeftOut(t *testing.T) {
 		written int // reflection lines
 		notes   []string
 	}{
-		{name: "Damaged", key: true, damage: true, code: exitOK, written: 2, notes: []string{
+		{name: "Damaged", key: true, damage: true, code: ops.ExitOK, written: 2, notes: []string{
 			"nudgebot export: left out reflection 2 of U000000: ",
 			"and 2 reflections to OUT; left out 1 record: 1 damaged, failing to decrypt or decode (reflection 2 of U000000)\n",
 		}},
-		{name: "DamagedStrict", key: true, damage: true, strict: true, code: exitFailed, written: 2, notes: []string{
+		{name: "DamagedStrict", key: true, damage: true, strict: true, code: ops.ExitFailed, written: 2, notes: []string{
 			"left out 1 record: 1 damaged, failing to decrypt or decode (reflection 2 of U000000)\n",
 			"nudgebot export: -strict: 1 record was left out\n",
 		}},
-		{name: "NoKeyStrict", strict: true, code: exitFailed, written: 0, notes: []string{
+		{name: "NoKeyStrict", strict: true, code: ops.ExitFailed, written: 0, notes: []string{
 			"reflections were left out: no key is configured to open them",
 			"and 0 reflections to OUT; left out 3 records: 3 reflections with no key to open them\n",
 			"nudgebot export: -strict: 3 records were left out\n",
 		}},
-		{name: "IntactStrict", key: true, strict: true, code: exitOK, written: 3, notes: []string{
+		{name: "IntactStrict", key: true, strict: true, code: ops.ExitOK, written: 3, notes: []string{
 			"and 3 reflections to OUT; nothing was left out\n",
 		}},
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,14 +15,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/storage"
 )
 
@@ -106,7 +105,7 @@ func seed(t *testing.T, db *storage.DB, prefix string, n int) []string {
 // subscriberIDs opens the database at path read-only and lists who is in it.
 func subscriberIDs(t *testing.T, path string) []string {
 	t.Helper()
-	db, err := openReadOnly(path)
+	db, err := storage.Open(path, storage.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatalf("open %s: %v", path, err)
 	}
@@ -127,12 +126,12 @@ func serveBackups(t *testing.T, db *storage.DB) string {
 	t.Helper()
 	// The token file where `nudgebot run` creates it and `nudgebot
 	// backup` looks: beside the key file, which sits beside the database.
-	tok, err := createTokenFile(filepath.Join(filepath.Dir(db.Path()), backupTokenFileName))
+	tok, err := makeToken(filepath.Dir(db.Path()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := backupAuth{Token: tok, Dir: filepath.Dir(db.Path())}
-	srv := httptest.NewServer(adminHandler(adminDeps{Metrics: newMetrics(nil), Bot: fakeConn(true), DB: db, Backup: db, BackupAuth: auth}))
+	auth := ops.BackupAuth{Token: tok, Dir: filepath.Dir(db.Path())}
+	srv := httptest.NewServer(ops.AdminHandler(ops.AdminDeps{Metrics: ops.NewMetrics("test", nil), Bot: fakeConn(true), DB: db, Backup: db, BackupAuth: auth}))
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
 }
@@ -172,13 +171,13 @@ func TestBackup_LiveDatabase(t *testing.T) {
 	code, stdout, stderr := tool(t, "backup", "-config", site.cfg, out)
 	close(stop)
 	wg.Wait()
-	if code != exitOK {
+	if code != ops.ExitOK {
 		t.Fatalf("backup: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	if !strings.Contains(stdout, "streamed by the running nudgebot") {
 		t.Errorf("backup did not say it used the running bot: %q", stdout)
 	}
-	if err := verifyDatabase(out); err != nil {
+	if err := ops.VerifyDatabase(out); err != nil {
 		t.Fatalf("backup does not pass Check: %v", err)
 	}
 	got := subscriberIDs(t, out)
@@ -229,7 +228,7 @@ func TestBackup_Unlocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := tool(t, "backup", out, "-config", site.cfg) // flags after the file work too
-	if code != exitOK {
+	if code != ops.ExitOK {
 		t.Fatalf("backup: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	if !strings.Contains(stdout, "read directly") {
@@ -273,40 +272,40 @@ func TestBackup_Errors(t *testing.T) {
 		want    string
 		code    int
 	}{
-		{name: "ErrLockedNoListener", locked: true, code: exitFailed,
-			want: "in use by a running nudgebot, and metrics.addr is not set"},
-		{name: "ErrNobodyAnswers", locked: true, addr: closedPort, code: exitFailed,
+		{name: "ErrLockedNoListener", locked: true, code: ops.ExitDatabase,
+			want: "is in use by a running nudgebot, but there is no socket at"},
+		{name: "ErrNobodyAnswers", locked: true, addr: closedPort, code: ops.ExitFailed,
 			want: "no nudgebot answered at http://127.0.0.1:"},
-		{name: "ErrNoToken", locked: true, code: exitFailed, noToken: true,
+		{name: "ErrNoToken", locked: true, code: ops.ExitFailed, noToken: true,
 			addr: answer(func(w http.ResponseWriter, r *http.Request) { t.Error("asked without a token") }),
 			want: "no backup token at"},
-		{name: "ErrRefused", locked: true, code: exitFailed,
-			addr: answer(func(w http.ResponseWriter, r *http.Request) { plain(w, http.StatusForbidden, "go away") }),
+		{name: "ErrRefused", locked: true, code: ops.ExitFailed,
+			addr: answer(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "go away", http.StatusForbidden) }),
 			want: "refused the backup: 403 Forbidden: go away"},
-		{name: "ErrCutShort", locked: true, code: exitFailed,
+		{name: "ErrCutShort", locked: true, code: ops.ExitFailed,
 			addr: answer(func(w http.ResponseWriter, r *http.Request) {
 				// Half a database and no trailer: what a crash mid-stream looks like.
 				// Write errors are the client's to see, which is what is checked.
-				w.Header().Set("Trailer", trailerBytes)
+				w.Header().Set("Trailer", "Nudgebot-Backup-Bytes")
 				_, _ = w.Write(make([]byte, 4096))
 			}),
 			want: `ended early: received 4096 bytes but the bot confirmed ""`},
-		{name: "ErrServerFailed", locked: true, code: exitFailed,
+		{name: "ErrServerFailed", locked: true, code: ops.ExitFailed,
 			addr: answer(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Trailer", trailerError)
+				w.Header().Set("Trailer", "Nudgebot-Backup-Error")
 				_, _ = w.Write(make([]byte, 4096))
-				w.Header().Set(trailerError, "disk on fire")
+				w.Header().Set("Nudgebot-Backup-Error", "disk on fire")
 			}),
 			want: "failed while writing the backup: disk on fire"},
-		{name: "ErrGarbage", locked: true, code: exitFailed,
+		{name: "ErrGarbage", locked: true, code: ops.ExitDatabase,
 			addr: answer(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Trailer", trailerBytes)
+				w.Header().Set("Trailer", "Nudgebot-Backup-Bytes")
 				_, _ = w.Write(bytes.Repeat([]byte("x"), 8192))
-				w.Header().Set(trailerBytes, "8192")
+				w.Header().Set("Nudgebot-Backup-Bytes", "8192")
 			}),
 			want: "the copy failed its check, so it was discarded"},
-		{name: "ErrOutIsDatabase", out: "DB", code: exitFailed, want: "is the database itself"},
-		{name: "ErrNoOut", out: "-", code: exitUsage, want: "give the one file to write the backup to"},
+		{name: "ErrOutIsDatabase", out: "DB", code: ops.ExitConfig, want: "is the database (storage.path)"},
+		{name: "ErrNoOut", out: "-", code: ops.ExitConfig, want: "give the one file to write the backup to"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,7 +319,7 @@ func TestBackup_Errors(t *testing.T) {
 				rewriteAddr(t, site, tt.addr(t))
 			}
 			if !tt.noToken {
-				if _, err := createTokenFile(filepath.Join(site.dir, backupTokenFileName)); err != nil {
+				if _, err := makeToken(site.dir); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -357,153 +356,6 @@ func TestBackup_Errors(t *testing.T) {
 	}
 }
 
-const guardToken = "test-backup-token-0123456789"
-
-// Ensure /backup hands the database only to clients on the same machine
-// that address it by a loopback name and present the token, and to one
-// of them at a time.
-func TestBackupHandler_Guards(t *testing.T) {
-	auth := backupAuth{Token: guardToken, Dir: t.TempDir()}
-	tests := []struct {
-		name, remote, host, authz string
-		code                      int
-	}{
-		{"another machine", "192.0.2.7:51000", "127.0.0.1:9090", "Bearer " + guardToken, http.StatusForbidden},
-		{"another machine v6", "[2001:db8::1]:51000", "127.0.0.1:9090", "Bearer " + guardToken, http.StatusForbidden},
-		{"garbage address", "garbage", "127.0.0.1:9090", "Bearer " + guardToken, http.StatusForbidden},
-		{"DNS rebinding", "127.0.0.1:51000", "evil.example:9090", "Bearer " + guardToken, http.StatusForbidden},
-		{"rebinding to a name that resolves locally", "127.0.0.1:51000", "127.0.0.1.nip.io:9090", "Bearer " + guardToken, http.StatusForbidden},
-		{"no token", "127.0.0.1:51000", "127.0.0.1:9090", "", http.StatusUnauthorized},
-		{"wrong token", "127.0.0.1:51000", "localhost:9090", "Bearer not-the-token-at-all-xx", http.StatusUnauthorized},
-		{"token in the wrong scheme", "127.0.0.1:51000", "[::1]:9090", "Basic " + guardToken, http.StatusUnauthorized},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			free := &blockingSource{started: make(chan struct{}), release: make(chan struct{})}
-			close(free.release)
-			r := httptest.NewRequest(http.MethodGet, "/backup", nil)
-			r.RemoteAddr, r.Host = tt.remote, tt.host
-			if tt.authz != "" {
-				r.Header.Set("Authorization", tt.authz)
-			}
-			rec := httptest.NewRecorder()
-			backupHandler(free, auth, nil).ServeHTTP(rec, r)
-			if rec.Code != tt.code || free.calls.Load() != 0 {
-				t.Errorf("%d, %d copies made; want %d and none", rec.Code, free.calls.Load(), tt.code)
-			}
-			if strings.Contains(rec.Body.String(), guardToken) {
-				t.Error("the refusal quotes the token")
-			}
-		})
-	}
-
-	src := &blockingSource{started: make(chan struct{}), release: make(chan struct{})}
-	h := backupHandler(src, auth, nil)
-	local := func() *http.Request {
-		r := httptest.NewRequest(http.MethodGet, "/backup", nil)
-		r.RemoteAddr, r.Host = "[::1]:51000", "[::1]:9090"
-		r.Header.Set("Authorization", "Bearer "+guardToken)
-		return r
-	}
-	first := httptest.NewRecorder()
-	done := make(chan struct{})
-	go func() { h.ServeHTTP(first, local()); close(done) }()
-	<-src.started
-	second := httptest.NewRecorder()
-	h.ServeHTTP(second, local())
-	if second.Code != http.StatusServiceUnavailable || !strings.Contains(second.Body.String(), "already in progress") {
-		t.Errorf("second backup at once: %d %q, want 503 already in progress", second.Code, second.Body.String())
-	}
-	close(src.release)
-	<-done
-	if first.Code != http.StatusOK || first.Result().Trailer.Get(trailerBytes) != "5" || first.Body.String() != "hello" {
-		t.Errorf("first backup: %d, trailer %q, body %q; want 200, 5 bytes, hello", first.Code, first.Result().Trailer.Get(trailerBytes), first.Body.String())
-	}
-	if left, _ := filepath.Glob(filepath.Join(auth.Dir, "*")); len(left) > 0 {
-		t.Errorf("temporary copies left behind: %q", left)
-	}
-}
-
-// bigSource writes size bytes, far more than a connection buffers, and
-// says when it has finished: when the database's read transaction ends.
-type bigSource struct {
-	size int64
-	done chan struct{}
-}
-
-func (s *bigSource) Size() (int64, error) { return s.size, nil }
-func (s *bigSource) WriteTo(w io.Writer) (int64, error) {
-	defer close(s.done)
-	chunk := bytes.Repeat([]byte("nudgebot"), 8<<10)
-	var n int64
-	for n < s.size {
-		m, err := w.Write(chunk[:min(int64(len(chunk)), s.size-n)])
-		n += int64(m)
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-// Ensure a client that stops reading never holds the database: the copy
-// is finished (its read transaction over) before the first byte is sent.
-func TestBackupHandler_StalledReaderDoesNotHoldDatabase(t *testing.T) {
-	src := &bigSource{size: 48 << 20, done: make(chan struct{})}
-	srv := httptest.NewServer(backupHandler(src, backupAuth{Token: guardToken, Dir: t.TempDir()}, nil))
-	t.Cleanup(srv.Close)
-	req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+guardToken)
-	resp, err := srv.Client().Do(req) // headers only: the body is not read yet
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	select {
-	case <-src.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the copy is still being written while the client reads nothing: the read transaction waits for the client")
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	if err != nil || n != src.size || resp.Trailer.Get(trailerBytes) != strconv.FormatInt(src.size, 10) {
-		t.Errorf("received %d bytes (%v), trailer %q; want %d", n, err, resp.Trailer.Get(trailerBytes), src.size)
-	}
-}
-
-type blockingSource struct {
-	started, release chan struct{}
-	calls            atomic.Int32
-}
-
-func (s *blockingSource) Size() (int64, error) { return 5, nil }
-func (s *blockingSource) WriteTo(w io.Writer) (int64, error) {
-	s.calls.Add(1)
-	close(s.started)
-	<-s.release
-	n, err := w.Write([]byte("hello"))
-	return int64(n), err
-}
-
-// Ensure the backup client asks a bot listening on every interface on
-// loopback, where it answers.
-func TestBackupURL(t *testing.T) {
-	tests := []struct{ addr, want string }{
-		{"127.0.0.1:9090", "http://127.0.0.1:9090/backup"},
-		{":9090", "http://127.0.0.1:9090/backup"},
-		{"0.0.0.0:9090", "http://127.0.0.1:9090/backup"},
-		{"[::]:9090", "http://[::1]:9090/backup"},
-		{"localhost:9090", "http://localhost:9090/backup"},
-	}
-	for _, tt := range tests {
-		if got, err := backupURL(tt.addr); err != nil || got != tt.want {
-			t.Errorf("backupURL(%q)=%q, %v; want %q", tt.addr, got, err, tt.want)
-		}
-	}
-}
-
 // Ensure restore puts a good backup in place, keeps what it replaced,
 // and refuses — changing nothing — whenever it should.
 func TestRestore(t *testing.T) {
@@ -522,13 +374,14 @@ func TestRestore(t *testing.T) {
 		prior   bool // a .before-restore from an earlier restore exists
 		code    int
 		want    string
+		notWant string
 	}{
-		{name: "OK", current: "db", input: makeBackup, code: exitOK, want: "Start nudgebot again"},
-		{name: "OverDamaged", current: "corrupt", input: makeBackup, code: exitOK, want: "Start nudgebot again"},
-		{name: "IntoEmptyPlace", current: "none", input: makeBackup, code: exitOK, want: "Start nudgebot again"},
-		{name: "ErrLocked", current: "db", input: makeBackup, locked: true, code: exitFailed,
+		{name: "OK", current: "db", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
+		{name: "OverDamaged", current: "corrupt", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
+		{name: "IntoEmptyPlace", current: "none", input: makeBackup, code: ops.ExitOK, want: "Start nudgebot again"},
+		{name: "ErrLocked", current: "db", input: makeBackup, locked: true, code: ops.ExitDatabase,
 			want: "in use by a running nudgebot: stop nudgebot first"},
-		{name: "ErrCorruptInput", current: "db", code: exitFailed, want: "is not a usable backup, so nothing was changed",
+		{name: "ErrCorruptInput", current: "db", code: ops.ExitDatabase, want: "is not a usable backup, so nothing was changed",
 			input: func(t *testing.T) string {
 				p := filepath.Join(t.TempDir(), "junk.db")
 				if err := os.WriteFile(p, bytes.Repeat([]byte{0xAB}, 64<<10), 0o600); err != nil {
@@ -536,7 +389,7 @@ func TestRestore(t *testing.T) {
 				}
 				return p
 			}},
-		{name: "ErrTruncatedInput", current: "db", code: exitFailed, want: "is not a usable backup, so nothing was changed",
+		{name: "ErrTruncatedInput", current: "db", code: ops.ExitDatabase, want: "is not a usable backup, so nothing was changed",
 			input: func(t *testing.T) string {
 				p := makeBackup(t)
 				data := readFile(t, p)
@@ -545,9 +398,9 @@ func TestRestore(t *testing.T) {
 				}
 				return p
 			}},
-		{name: "ErrMissingInput", current: "db", code: exitFailed, want: "is not a usable backup",
+		{name: "ErrMissingInput", current: "db", code: ops.ExitConfig, want: "nope.db cannot be read", notWant: "storage.path",
 			input: func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope.db") }},
-		{name: "ErrPriorRestore", current: "db", input: makeBackup, prior: true, code: exitFailed,
+		{name: "ErrPriorRestore", current: "db", input: makeBackup, prior: true, code: ops.ExitFailed,
 			want: "already exists, left by an earlier restore"},
 	}
 	for _, tt := range tests {
@@ -580,10 +433,13 @@ func TestRestore(t *testing.T) {
 			if !strings.Contains(stdout+stderr, tt.want) {
 				t.Errorf("output=%q\nwant it to contain %q", stdout+stderr, tt.want)
 			}
+			if tt.notWant != "" && strings.Contains(stdout+stderr, tt.notWant) {
+				t.Errorf("output=%q\nwant it not to mention %q", stdout+stderr, tt.notWant)
+			}
 			if _, err := os.Stat(site.db + ".restore.tmp"); !errors.Is(err, os.ErrNotExist) {
 				t.Error("restore left its temporary file behind")
 			}
-			if tt.code != exitOK {
+			if tt.code != ops.ExitOK {
 				if after := readIfAny(t, site.db); !bytes.Equal(before, after) {
 					t.Error("the database changed although restore failed")
 				}
@@ -649,7 +505,7 @@ func TestExport(t *testing.T) {
 				args = append(args, "-o", out)
 			}
 			code, stdout, stderr := tool(t, args...)
-			if code != exitOK {
+			if code != ops.ExitOK {
 				t.Fatalf("export: exit %d\nstderr: %s", code, stderr)
 			}
 			data := []byte(stdout)
@@ -728,27 +584,27 @@ func TestCompact(t *testing.T) {
 	}
 
 	code, _, stderr := tool(t, "compact", "-config", site.cfg)
-	if code != exitFailed || !strings.Contains(stderr, "in use by a running nudgebot: stop nudgebot first") {
+	if code != ops.ExitDatabase || !strings.Contains(stderr, "in use by a running nudgebot: stop nudgebot first") {
 		t.Errorf("compact of a database in use: exit %d, %q; want refusal", code, stderr)
 	}
 
 	closeOK(t, db)
 	before := fileSize(t, site.db)
 	code, stdout, stderr := tool(t, "compact", "-config", site.cfg)
-	if code != exitOK {
+	if code != ops.ExitOK {
 		t.Fatalf("compact: exit %d\nstderr: %s", code, stderr)
 	}
 	after := fileSize(t, site.db)
 	if after >= before/2 {
 		t.Errorf("compact: %d → %d bytes, want it at least halved", before, after)
 	}
-	if want := fmt.Sprintf("%s before, %s after", byteSize(before), byteSize(after)); !strings.Contains(stdout, want) {
+	if want := fmt.Sprintf("%s before, %s after", ops.ByteSize(before), ops.ByteSize(after)); !strings.Contains(stdout, want) {
 		t.Errorf("stdout=%q, want %q", stdout, want)
 	}
 	if got := subscriberIDs(t, site.db); !slices.Equal(got, ids) {
 		t.Errorf("after compact: %d subscribers, want the 10 kept", len(got))
 	}
-	if err := verifyDatabase(site.db); err != nil {
+	if err := ops.VerifyDatabase(site.db); err != nil {
 		t.Errorf("after compact: %v", err)
 	}
 }
@@ -757,7 +613,7 @@ func TestCompact(t *testing.T) {
 func TestCompact_Missing(t *testing.T) {
 	site := newOpsSite(t, "")
 	code, _, stderr := tool(t, "compact", "-config", site.cfg)
-	if code != exitFailed || !strings.Contains(stderr, "no database at") {
+	if code != ops.ExitDatabase || !strings.Contains(stderr, "no database at") {
 		t.Errorf("exit %d, %q; want a refusal naming the path", code, stderr)
 	}
 	if _, err := os.Stat(site.db); !errors.Is(err, os.ErrNotExist) {
@@ -782,14 +638,14 @@ func TestOpsTools_Usage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"backup", "-h"}, exitOK, "Usage: nudgebot backup"},
-		{[]string{"restore", "-h"}, exitOK, "Usage: nudgebot restore"},
-		{[]string{"export", "-h"}, exitOK, "-o string"},
-		{[]string{"export", "-strict", "-h"}, exitOK, "-strict\n    \texit with status 1 if any record was left out"},
-		{[]string{"compact", "-h"}, exitOK, "Usage: nudgebot compact"},
-		{[]string{"restore"}, exitUsage, "give the one backup file to restore"},
-		{[]string{"export", "stray"}, exitUsage, `unexpected argument "stray"`},
-		{[]string{"compact", "-config", "/nonexistent/config.yaml"}, exitUsage, "not found"},
+		{[]string{"backup", "-h"}, ops.ExitOK, "Usage: nudgebot backup"},
+		{[]string{"restore", "-h"}, ops.ExitOK, "Usage: nudgebot restore"},
+		{[]string{"export", "-h"}, ops.ExitOK, "-o string"},
+		{[]string{"export", "-strict", "-h"}, ops.ExitOK, "-strict\n    \texit with status 1 if any record was left out"},
+		{[]string{"compact", "-h"}, ops.ExitOK, "Usage: nudgebot compact"},
+		{[]string{"restore"}, ops.ExitConfig, "give the one backup file to restore"},
+		{[]string{"export", "stray"}, ops.ExitConfig, `unexpected argument "stray"`},
+		{[]string{"compact", "-config", "/nonexistent/config.yaml"}, ops.ExitConfig, "not found"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -806,36 +662,6 @@ func TestOpsTools_Usage(t *testing.T) {
 }
 
 var slackTokenWords = regexp.MustCompile(`(?i)slack[ _-]?(bot|app)?[ _-]?token|bot[ _]token|app[ _]token|xoxb|xapp`)
-
-// Ensure progress redraws nothing off a terminal, and reports quarters
-// as plain lines.
-func TestProgress_Plain(t *testing.T) {
-	var buf bytes.Buffer
-	p := newProgress(&buf, "backing up", 400, count)
-	for range 8 {
-		p.Add(50)
-	}
-	p.Done()
-	want := "backing up: 25% (100 of 400)\nbacking up: 50% (200 of 400)\nbacking up: 75% (300 of 400)\n"
-	if buf.String() != want {
-		t.Errorf("progress=%q, want %q", buf.String(), want)
-	}
-	buf.Reset()
-	p = newProgress(&buf, "exporting", 0, count)
-	p.Add(1000)
-	p.Done()
-	if buf.Len() != 0 {
-		t.Errorf("progress of unknown total printed %q off a terminal", buf.String())
-	}
-}
-
-func TestByteSize(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB"} {
-		if got := byteSize(n); got != want {
-			t.Errorf("byteSize(%d)=%q, want %q", n, got, want)
-		}
-	}
-}
 
 // reflectionSite is a database with sealed reflections and the key that
 // opens them.
@@ -887,10 +713,10 @@ func TestExport_Reflections(t *testing.T) {
 		want   int // reflection lines
 		note   string
 	}{
-		{name: "WithKey", key: "right", code: exitOK, want: 3, note: "and 3 reflections"},
-		{name: "WithKeyFromRunningBot", key: "right", locked: true, code: exitOK, want: 3, note: "and 3 reflections"},
-		{name: "NoKey", code: exitOK, want: 0, note: "reflections were left out"},
-		{name: "ErrWrongKey", key: "wrong", code: exitFailed, note: "were sealed with key"},
+		{name: "WithKey", key: "right", code: ops.ExitOK, want: 3, note: "and 3 reflections"},
+		{name: "WithKeyFromRunningBot", key: "right", locked: true, code: ops.ExitOK, want: 3, note: "and 3 reflections"},
+		{name: "NoKey", code: ops.ExitOK, want: 0, note: "reflections were left out"},
+		{name: "ErrWrongKey", key: "wrong", code: ops.ExitKey, note: "were sealed with key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -964,18 +790,18 @@ func TestCompact_Reflections(t *testing.T) {
 	site := newReflectionSite(t)
 	before := readFile(t, site.db)
 	code, _, stderr := tool(t, "compact", "-config", site.cfg)
-	if code != exitFailed || !strings.Contains(stderr, "were sealed with key") || !strings.Contains(stderr, storage.EnvSecretKey) {
+	if code != ops.ExitKey || !strings.Contains(stderr, "were sealed with key") || !strings.Contains(stderr, storage.EnvSecretKey) {
 		t.Errorf("compact without the key: exit %d, %q; want a refusal naming %s", code, stderr, storage.EnvSecretKey)
 	}
 	if after := readFile(t, site.db); !bytes.Equal(before, after) {
 		t.Error("a refused compact changed the database")
 	}
 	env := map[string]string{storage.EnvSecretKey: site.key}
-	if code, _, stderr := toolEnv(t, env, "compact", "-config", site.cfg); code != exitOK {
+	if code, _, stderr := toolEnv(t, env, "compact", "-config", site.cfg); code != ops.ExitOK {
 		t.Fatalf("compact with the key: exit %d: %s", code, stderr)
 	}
 	code, stdout, stderr := toolEnv(t, env, "export", "-config", site.cfg)
-	if code != exitOK || strings.Count(stdout, `"kind":"reflection"`) != 3 {
+	if code != ops.ExitOK || strings.Count(stdout, `"kind":"reflection"`) != 3 {
 		t.Errorf("after compact: exit %d, %d reflections; stderr %s", code, strings.Count(stdout, `"kind":"reflection"`), stderr)
 	}
 }
@@ -997,7 +823,7 @@ func TestRestore_WarnsAboutKeys(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			site := newOpsSite(t, "")
 			code, _, stderr := toolEnv(t, tt.env, "restore", "-config", site.cfg, backup.db)
-			if code != exitOK {
+			if code != ops.ExitOK {
 				t.Fatalf("restore: exit %d: %s", code, stderr)
 			}
 			if warned := strings.Contains(stderr, "will not start with this backup until its key is configured"); warned != tt.warn {
@@ -1007,34 +833,12 @@ func TestRestore_WarnsAboutKeys(t *testing.T) {
 	}
 }
 
-// Ensure a file a tool puts in place of the database keeps the old
-// file's owner, so a restore run as root leaves the service user a file
-// it can open.
-func TestKeepOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("only root can give a file away")
-	}
-	dir := t.TempDir()
-	old, repl := filepath.Join(dir, "old"), filepath.Join(dir, "new")
-	for _, p := range []string{old, repl} {
-		if err := os.WriteFile(p, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chown(old, 4321, 4322); err != nil {
-		t.Fatal(err)
-	}
-	was, err := os.Stat(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	keepOwner(repl, was, &stderr)
-	now, err := os.Stat(repl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if uid, gid, ok := fileOwner(now); !ok || uid != 4321 || gid != 4322 {
-		t.Errorf("owner %d:%d (%v), want 4321:4322; stderr %q", uid, gid, ok, stderr.String())
-	}
+// makeToken creates the backup token where `nudgebot run` does: beside
+// the key file, which sits beside the database in dir.
+func makeToken(dir string) (string, error) {
+	return ops.BackupToken(config.Config{Storage: config.StorageConfig{Path: filepath.Join(dir, "nudgebot.db")}}, nil, true)
 }
+
+type fakeConn bool
+
+func (c fakeConn) Connected() bool { return bool(c) }

@@ -1,30 +1,25 @@
-package main
+package ops
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/storage"
 )
 
-// promMetrics is the bot's bot.Metrics in Prometheus form. It keeps its
+// Metrics is the bot's bot.Metrics and the core's app.Observer in
+// Prometheus form (cmd asserts both: ops imports neither, and stays
+// below the core). It keeps its
 // own registry so that tests, the demo and a second bot in one process
 // never share (or collide over) counters.
-type promMetrics struct {
+type Metrics struct {
 	reg    *prometheus.Registry
 	now    func() time.Time
 	labels labelGuard
@@ -43,16 +38,15 @@ type promMetrics struct {
 	ticked atomic.Bool // the scheduler has finished planning at least once
 }
 
-var _ bot.Metrics = (*promMetrics)(nil)
-
-// newMetrics builds the metrics and registers them, with the Go runtime
-// and process collectors, on a fresh registry. now drives the storage
-// cache and the tick timestamp; nil means time.Now.
-func newMetrics(now func() time.Time) *promMetrics {
+// NewMetrics builds the metrics and registers them, with the Go runtime
+// and process collectors, on a fresh registry. version labels
+// nudgebot_build_info; now drives the storage cache and the tick
+// timestamp (nil means time.Now).
+func NewMetrics(version string, now func() time.Time) *Metrics {
 	if now == nil {
 		now = time.Now
 	}
-	m := &promMetrics{
+	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		now: now,
 		acked: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -115,37 +109,37 @@ func newMetrics(now func() time.Time) *promMetrics {
 	return m
 }
 
-func (m *promMetrics) EnvelopeAcked(envelopeType string, latency time.Duration) {
+func (m *Metrics) EnvelopeAcked(envelopeType string, latency time.Duration) {
 	t := m.labels.value("type", envelopeType)
 	m.acked.WithLabelValues(t).Inc()
 	m.ackLatency.WithLabelValues(t).Observe(latency.Seconds())
 }
 
-func (m *promMetrics) APICall(method, outcome string) {
+func (m *Metrics) APICall(method, outcome string) {
 	m.apiCalls.WithLabelValues(m.labels.value("method", method), m.labels.value("outcome", outcome)).Inc()
 }
 
-func (m *promMetrics) Paused(method string, d time.Duration) {
+func (m *Metrics) Paused(method string, d time.Duration) {
 	method = m.labels.value("method", method)
 	m.pauses.WithLabelValues(method).Inc()
 	m.pauseSeconds.WithLabelValues(method).Add(d.Seconds())
 }
 
-func (m *promMetrics) Delivered(outcome string) {
+func (m *Metrics) Delivered(outcome string) {
 	m.deliveries.WithLabelValues(m.labels.value("outcome", outcome)).Inc()
 }
 
 // Ticked is the core's report that the scheduler planned a tick: lag is
 // how late the oldest delivery it handed out was (0 when none waited).
-func (m *promMetrics) Ticked(lag time.Duration) {
+func (m *Metrics) Ticked(lag time.Duration) {
 	m.lag.Set(max(lag, 0).Seconds())
 	m.lastTick.Set(float64(m.now().UnixNano()) / 1e9)
 	m.ticked.Store(true)
 }
 
-func (m *promMetrics) Reconnected() { m.reconnects.Inc() }
+func (m *Metrics) Reconnected() { m.reconnects.Inc() }
 
-func (m *promMetrics) Connected(up bool) {
+func (m *Metrics) Connected(up bool) {
 	v := 0.0
 	if up {
 		v = 1
@@ -154,18 +148,18 @@ func (m *promMetrics) Connected(up bool) {
 }
 
 // HasTicked reports whether the scheduler has run at least once.
-func (m *promMetrics) HasTicked() bool { return m.ticked.Load() }
+func (m *Metrics) HasTicked() bool { return m.ticked.Load() }
 
-// dbStats is what the storage gauges read.
-type dbStats interface {
+// DBStats is what the storage gauges read.
+type DBStats interface {
 	CountSubscribers() (total, active int, err error)
 	Size() (int64, error)
 	Stats() storage.Stats
 }
 
-// watchDB adds the subscriber and database-size gauges, read from db at
+// WatchDB adds the subscriber and database-size gauges, read from db at
 // scrape time.
-func (m *promMetrics) watchDB(db dbStats, log *slog.Logger) {
+func (m *Metrics) WatchDB(db DBStats, log *slog.Logger) {
 	m.reg.MustRegister(newStoreCollector(db, m.now, log))
 }
 
@@ -178,11 +172,11 @@ const subscriberCacheTTL = 30 * time.Second
 
 // storeCollector reports storage figures at scrape time.
 type storeCollector struct {
-	db  dbStats
+	db  DBStats
 	now func() time.Time
 	log *slog.Logger
 
-	subs, active, size, writes, commits, pages *prometheus.Desc
+	subs, active, size, writes, commits, pages, writeErrors *prometheus.Desc
 
 	mu            sync.Mutex
 	countedAt     time.Time
@@ -191,7 +185,7 @@ type storeCollector struct {
 	lastCountFail time.Time
 }
 
-func newStoreCollector(db dbStats, now func() time.Time, log *slog.Logger) *storeCollector {
+func newStoreCollector(db DBStats, now func() time.Time, log *slog.Logger) *storeCollector {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -205,6 +199,8 @@ func newStoreCollector(db dbStats, now func() time.Time, log *slog.Logger) *stor
 			"Database transactions committed, since start; each costs two fsyncs. Fewer commits than writes is group commit at work.", nil, nil),
 		pages: prometheus.NewDesc("nudgebot_storage_pages_written_total",
 			"4 KiB pages the database's commits wrote, since start or the last compaction.", nil, nil),
+		writeErrors: prometheus.NewDesc("nudgebot_storage_write_errors_total",
+			"Database writes the disk refused (full, failing, read-only), since start: nothing of them was saved, and /readyz answers 503 until a write succeeds again.", nil, nil),
 	}
 }
 
@@ -215,6 +211,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.writes
 	ch <- c.commits
 	ch <- c.pages
+	ch <- c.writeErrors
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -233,6 +230,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(st.Writes))
 	ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(st.Commits))
 	ch <- prometheus.MustNewConstMetric(c.pages, prometheus.CounterValue, float64(st.PagesWritten))
+	ch <- prometheus.MustNewConstMetric(c.writeErrors, prometheus.CounterValue, float64(st.WriteErrors))
 }
 
 // counts returns the cached counts, refreshing them when stale. A failed
@@ -299,196 +297,4 @@ func (g *labelGuard) value(label, v string) string {
 		vals[v] = true
 	}
 	return v
-}
-
-// healthDB is what /healthz asks the database: the first entry of the
-// due index, one short read transaction however large the database is,
-// and what the full check started after start-up found.
-type healthDB interface {
-	OldestDue() (time.Time, bool, error)
-	CheckResult() (done bool, err error)
-}
-
-// connection is the part of bot.Bot the health checks ask.
-type connection interface {
-	Connected() bool
-}
-
-// backupWriteTimeout bounds how long one response, a whole backup
-// included, may take to write.
-const backupWriteTimeout = 10 * time.Minute
-
-// healthTimeout bounds /healthz's database read: a stuck disk must turn
-// into a 503, not a hung probe.
-const healthTimeout = 2 * time.Second
-
-// adminDeps are what the admin endpoints read.
-type adminDeps struct {
-	Metrics *promMetrics
-	Bot     connection
-	DB      healthDB
-	Backup  backupSource // nil: no /backup
-	// BackupAuth guards /backup; without a token there is no /backup.
-	BackupAuth backupAuth
-	Log        *slog.Logger
-}
-
-// adminHandler serves /metrics, /healthz, /readyz and, when the
-// database is given, /backup.
-func adminHandler(d adminDeps) http.Handler {
-	if d.Log == nil {
-		d.Log = slog.New(slog.DiscardHandler)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelWarn),
-		// One failing storage gauge must not hide the bot's counters.
-		ErrorHandling:     promhttp.ContinueOnError,
-		Timeout:           10 * time.Second,
-		EnableOpenMetrics: true,
-	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if reason := unhealthy(r.Context(), d); reason != "" {
-			plain(w, http.StatusServiceUnavailable, reason)
-			return
-		}
-		plain(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case d.Bot == nil || !d.Bot.Connected():
-			plain(w, http.StatusServiceUnavailable, "not ready: waiting for the Socket Mode connection to Slack")
-		case !d.Metrics.HasTicked():
-			plain(w, http.StatusServiceUnavailable, "not ready: waiting for the scheduler's first tick")
-		default:
-			plain(w, http.StatusOK, "ready")
-		}
-	})
-	if d.Backup != nil && d.BackupAuth.Token != "" {
-		mux.Handle("GET /backup", backupHandler(d.Backup, d.BackupAuth, d.Log))
-	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		plain(w, http.StatusOK, "nudgebot "+version+": /metrics /healthz /readyz /backup")
-	})
-	return mux
-}
-
-// unhealthy returns why the bot cannot do its work, or "" if it can.
-func unhealthy(ctx context.Context, d adminDeps) string {
-	if d.Bot == nil || !d.Bot.Connected() {
-		return "unhealthy: not connected to Slack over Socket Mode; the bot keeps retrying, see its log (network, SLACK_APP_TOKEN)"
-	}
-	if d.DB == nil {
-		return "unhealthy: no database"
-	}
-	if _, err := d.DB.CheckResult(); err != nil {
-		return "unhealthy: the database is damaged (the full check after start-up failed): stop nudgebot, keep the file and restore a backup with `nudgebot restore`: " + oneLine(err.Error())
-	}
-	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := d.DB.OldestDue()
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			return "unhealthy: the database does not answer reads: " + oneLine(err.Error())
-		}
-		return ""
-	case <-ctx.Done():
-		return fmt.Sprintf("unhealthy: the database did not answer a read within %s; check the disk", healthTimeout)
-	}
-}
-
-// oneLine flattens joined errors so a probe's reason stays one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
-
-func plain(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	fmt.Fprintln(w, msg)
-}
-
-// admin is the operator's HTTP listener in `nudgebot run`. A nil *admin
-// (metrics.addr empty) does nothing, so serve needs no conditionals.
-type admin struct {
-	addr    string
-	log     *slog.Logger
-	metrics *promMetrics
-	srv     *http.Server
-	served  chan struct{}
-}
-
-func newAdmin(addr string, log *slog.Logger) *admin {
-	if addr == "" {
-		return nil
-	}
-	return &admin{addr: addr, log: log.With("component", "admin"), metrics: newMetrics(time.Now)}
-}
-
-// tune reports the bot's measurements into Prometheus. next, the caller's
-// own tuning, runs afterwards so that tests can still override.
-func (a *admin) tune(next func(*knobs)) func(*knobs) {
-	if a == nil {
-		return next
-	}
-	return func(o *knobs) {
-		o.Metrics = a.metrics
-		if next != nil {
-			next(o)
-		}
-	}
-}
-
-// start listens on the address, so a port already taken stops start-up
-// with a clear message rather than leaving the bot unobservable.
-func (a *admin) start(w wiring, auth backupAuth) error {
-	if a == nil {
-		return nil
-	}
-	a.metrics.watchDB(w.DB, a.log)
-	ln, err := net.Listen("tcp", a.addr)
-	if err != nil {
-		return fmt.Errorf("metrics.addr %s: cannot listen: %w (pick a free port, or leave metrics.addr empty to turn the listener off)", a.addr, err)
-	}
-	a.srv = &http.Server{
-		Handler: adminHandler(adminDeps{Metrics: a.metrics, Bot: w.Bot, DB: w.DB, Backup: w.DB, BackupAuth: auth, Log: a.log}),
-		// /backup sends a copy already on disk, so even a large database
-		// goes out over loopback well inside the write timeout; a client
-		// that stalls is cut off rather than kept forever.
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      backupWriteTimeout,
-		IdleTimeout:       time.Minute,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
-	a.served = make(chan struct{})
-	go func() {
-		defer close(a.served)
-		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("admin listener stopped; /metrics, /healthz and /backup are unavailable until restart", "error", err)
-		}
-	}()
-	a.log.Info("admin endpoints listening", "addr", ln.Addr().String(), "paths", "/metrics /healthz /readyz /backup")
-	return nil
-}
-
-// stop shuts the listener down before the database closes, letting a
-// backup in progress finish for a few seconds.
-func (a *admin) stop() {
-	if a == nil || a.srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.srv.Shutdown(ctx); err != nil {
-		a.log.Warn("admin listener did not stop in time; closing its connections", "error", err)
-		_ = a.srv.Close()
-	}
-	<-a.served
 }

@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"crypto/rand"
@@ -36,10 +36,10 @@ const (
 	maxTokenFileSize  = 4 << 10
 )
 
-// backupTokenPath is where the token file is: metrics.backup_token_file,
+// BackupTokenPath is where the token file is: metrics.backup_token_file,
 // or beside the key file (storage.key_file, or the key file nudgebot
 // keeps beside the database).
-func backupTokenPath(cfg config.Config) string {
+func BackupTokenPath(cfg config.Config) string {
 	if cfg.Metrics.BackupTokenFile != "" {
 		return cfg.Metrics.BackupTokenFile
 	}
@@ -50,11 +50,11 @@ func backupTokenPath(cfg config.Config) string {
 	return filepath.Join(dir, backupTokenFileName)
 }
 
-// backupToken finds the token /backup asks for: NUDGEBOT_BACKUP_TOKEN,
+// BackupToken finds the token /backup asks for: NUDGEBOT_BACKUP_TOKEN,
 // else the token file. With create (only `nudgebot run`), a missing file
 // is created with a fresh token and mode 0600; the tools never create
 // one, since a token they made up would match no running bot.
-func backupToken(cfg config.Config, getenv func(string) string, create bool) (string, error) {
+func BackupToken(cfg config.Config, getenv func(string) string, create bool) (string, error) {
 	if getenv != nil {
 		if v := strings.TrimSpace(getenv(envBackupToken)); v != "" {
 			if len(v) < minBackupTokenLen {
@@ -63,7 +63,7 @@ func backupToken(cfg config.Config, getenv func(string) string, create bool) (st
 			return v, nil
 		}
 	}
-	path := backupTokenPath(cfg)
+	path := BackupTokenPath(cfg)
 	tok, err := readTokenFile(path)
 	if errors.Is(err, fs.ErrNotExist) && create {
 		return createTokenFile(path)
@@ -149,4 +149,18 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// BackupAuthFor loads (creating it if need be) the token /backup asks
+// for, when the HTTP listener is on (metrics.addr); only a starting bot
+// calls it. The socket needs no token.
+func BackupAuthFor(cfg config.Config, getenv func(string) string) (BackupAuth, error) {
+	if cfg.Metrics.Addr == "" {
+		return BackupAuth{Dir: filepath.Dir(cfg.Storage.Path)}, nil
+	}
+	tok, err := BackupToken(cfg, getenv, true)
+	if err != nil {
+		return BackupAuth{}, fmt.Errorf("metrics.addr is set, so /backup needs a token: %w", err)
+	}
+	return BackupAuth{Token: tok, Dir: filepath.Dir(cfg.Storage.Path)}, nil
 }

@@ -1,0 +1,142 @@
+package storage_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nudgebot/nudgebot/internal/tinydisk"
+	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/storage"
+)
+
+// syncBuffer is a log sink the test reads while the database writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// writeUntilRefused stores people until the disk refuses one, and returns
+// that refusal and the id it was for.
+func writeUntilRefused(t *testing.T, db *storage.DB) (string, error) {
+	t.Helper()
+	note := strings.Repeat("a strategy line long enough to need new pages ", 40)
+	for i := range 5000 {
+		id := fmt.Sprintf("U%06d", i)
+		_, err := db.UpdateSubscriber(id, func(s *nudges.Subscriber) error {
+			s.Subscribed = true
+			s.Focus = note[:len(note)-i%7]
+			return nil
+		})
+		if err != nil {
+			return id, err
+		}
+	}
+	t.Fatal("5,000 writes fitted on a full disk: the disk was not full")
+	return "", nil
+}
+
+// A full disk, the kernel's own ENOSPC on a tiny tmpfs: the refused write
+// says nothing of it was saved, the fault stands (and is counted) until a
+// write succeeds, probing does not end it while the disk is still full,
+// and once space returns the first probe ends it by itself and the file
+// holds every write but the refused ones.
+func TestFullDiskFaultAndRecovery(t *testing.T) {
+	disk := tinydisk.Mount(t, 2<<20)
+	var logs syncBuffer
+	clock := base
+	db := MustOpenAt(t, filepath.Join(disk.Dir, "nudgebot.db"), storage.Options{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Now:    func() time.Time { return clock },
+	})
+	subscribe(t, db, "UBEFORE", time.Time{})
+	if _, err := db.WriteFault(); err != nil {
+		t.Fatalf("WriteFault before the disk filled = %v, want nil", err)
+	}
+	if err := db.ProbeWrite(); err != nil {
+		t.Fatalf("ProbeWrite with no fault = %v, want nil", err)
+	}
+
+	disk.Fill()
+	refusedID, err := writeUntilRefused(t, db)
+	we, ok := errors.AsType[*storage.WriteError](err)
+	if !ok || !we.NotSaved() {
+		t.Fatalf("a write on a full disk failed with %v (%T), want a *storage.WriteError", err, err)
+	}
+	if !errors.Is(err, syscall.ENOSPC) && !strings.Contains(err.Error(), "no space left") {
+		t.Errorf("the refusal does not say the disk is full: %v", err)
+	}
+	since, fault := db.WriteFault()
+	if fault == nil || !since.Equal(clock) {
+		t.Fatalf("WriteFault after a refusal = %v, %v; want the refusal, since %v", since, fault, clock)
+	}
+	// Many more refusals within the minute: counted, not logged.
+	for range 20 {
+		clock = clock.Add(time.Second)
+		if _, err := db.UpdateSubscriber(refusedID, func(s *nudges.Subscriber) error {
+			s.Focus = strings.Repeat("x", 8000)
+			return nil
+		}); err == nil {
+			t.Fatal("a write succeeded on a full disk")
+		}
+	}
+	if err := db.ProbeWrite(); err == nil {
+		t.Error("ProbeWrite on a still full disk succeeded")
+	}
+	if st := db.Stats(); st.WriteErrors < 21 {
+		t.Errorf("Stats().WriteErrors = %d, want at least the 21 refused writes", st.WriteErrors)
+	}
+	if n := strings.Count(logs.String(), "database writes are failing"); n != 1 {
+		t.Errorf("the fault was logged %d times within a minute, want once:\n%s", n, logs.String())
+	}
+	clock = clock.Add(time.Minute)
+	if _, err := db.UpdateSubscriber(refusedID, func(s *nudges.Subscriber) error {
+		s.Focus = strings.Repeat("y", 8000)
+		return nil
+	}); err == nil {
+		t.Fatal("a write succeeded on a full disk")
+	}
+	if !strings.Contains(logs.String(), "similar_lines_suppressed=") || strings.Count(logs.String(), "database writes are failing") != 2 {
+		t.Errorf("a minute later the fault is not logged again with the count of lines it stands for:\n%s", logs.String())
+	}
+
+	disk.Free()
+	if err := db.ProbeWrite(); err != nil {
+		t.Fatalf("ProbeWrite once space returned = %v, want nil", err)
+	}
+	if _, err := db.WriteFault(); err != nil {
+		t.Fatalf("WriteFault after a successful probe = %v, want nil", err)
+	}
+	if !strings.Contains(logs.String(), "database writes succeed again") {
+		t.Errorf("the recovery was not logged:\n%s", logs.String())
+	}
+	if _, err := db.Subscriber(refusedID); !errors.Is(err, nudges.ErrNotFound) {
+		t.Errorf("the refused person %s: err = %v, want not found (nothing of a refused write is saved)", refusedID, err)
+	}
+	subscribe(t, db, refusedID, time.Time{})
+	db = reopen(t, db)
+	for _, id := range []string{"UBEFORE", refusedID} {
+		if s, err := db.Subscriber(id); err != nil || !s.Subscribed {
+			t.Errorf("after recovery and a restart, %s = %+v, %v", id, s, err)
+		}
+	}
+}
