@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nudgebot/nudgebot/storage"
@@ -109,13 +110,23 @@ func (c *copier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	serveCopy(w, c.db, c.dir, c.log)
 }
 
+// copyFailure says why a backup's copy failed in words an operator can
+// act on. The error is the file system's, which holds a path at most and
+// nothing of the data, so it may be shown to whoever asked for the backup.
+func copyFailure(err error) string {
+	if errors.Is(err, syscall.ENOSPC) {
+		return "the disk is full; free some space there and try again"
+	}
+	return oneLine(err.Error())
+}
+
 // serveCopy copies the database to a temporary file, then streams it.
 func serveCopy(w http.ResponseWriter, db BackupSource, dir string, log *slog.Logger) {
 	start := time.Now()
 	f, err := os.CreateTemp(dir, ".nudgebot-backup-*")
 	if err != nil {
 		log.Error("serving a backup failed: no room for its temporary copy", "dir", dir, "error", err)
-		plain(w, http.StatusInternalServerError, "the bot could not make a temporary copy of the database: see its log")
+		plain(w, http.StatusInternalServerError, "the bot could not make a temporary copy of the database in "+dir+": "+copyFailure(err))
 		return
 	}
 	// Unlinked at once where the platform allows, so a crash leaves no
@@ -133,7 +144,7 @@ func serveCopy(w http.ResponseWriter, db BackupSource, dir string, log *slog.Log
 	}
 	if err != nil {
 		log.Error("serving a backup failed while copying the database", "bytes", n, "error", err)
-		plain(w, http.StatusInternalServerError, "the bot could not copy the database: see its log")
+		plain(w, http.StatusInternalServerError, "the bot could not copy the database into its temporary file in "+dir+": "+copyFailure(err))
 		return
 	}
 	copied := time.Since(start)

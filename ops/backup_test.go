@@ -2,7 +2,9 @@ package ops
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -222,5 +225,40 @@ func TestKeepOwner(t *testing.T) {
 	}
 	if uid, gid, ok := fileOwner(now); !ok || uid != 4321 || gid != 4322 {
 		t.Errorf("owner %d:%d (%v), want 4321:4322; stderr %q", uid, gid, ok, stderr.String())
+	}
+}
+
+// failingSource is a database whose copy the disk refuses.
+type failingSource struct{ err error }
+
+func (f failingSource) WriteTo(io.Writer) (int64, error) { return 0, f.err }
+func (f failingSource) Size() (int64, error)             { return 1 << 20, nil }
+
+// Ensure a backup that fails says why, so an operator whose disk is full
+// is not sent to a log to find out.
+func TestServeCopy_SaysWhyItFailed(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		dir  string
+		src  BackupSource
+		want string
+	}{
+		{"disk full while copying", dir, failingSource{&os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}}, "the disk is full; free some space there and try again"},
+		{"read error while copying", dir, failingSource{errors.New("read database: input/output error")}, "read database: input/output error"},
+		{"no directory for the copy", filepath.Join(dir, "missing"), failingSource{}, "no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			serveCopy(rec, tt.src, tt.dir, slog.New(slog.DiscardHandler))
+			if rec.Code != http.StatusInternalServerError {
+				t.Fatalf("code %d, want 500", rec.Code)
+			}
+			body := rec.Body.String()
+			if !strings.Contains(body, tt.want) || strings.Contains(body, "see its log") {
+				t.Errorf("answer %q: want it to say %q, not to send the operator to the log", body, tt.want)
+			}
+		})
 	}
 }

@@ -205,11 +205,13 @@
 //
 // Open refuses, without writing a byte, a file that is empty, truncated,
 // damaged or written by a newer nudgebot; it never starts afresh over
-// data that was expected. Its check is quick, a few pages per bucket
-// (meta pages, every bucket's root page and outermost paths), so start-up
-// does not grow with the file. Check reads every page (bbolt's own
-// consistency check and a walk of the file's pages beside it, then the
-// indexes against their records) holding the writer lock; StartCheck,
-// which a running bot calls after start-up, checks the same on a
-// snapshot while writers go on (snapcheck.go).
+// data that was expected. Before bbolt maps an existing file, Open walks
+// all its pages with package boltwalk (pread, time linear in the file's
+// size, memory bounded): bbolt panics, loops or faults on some damaged
+// files, and a fault cannot be recovered. A damaged file is refused with
+// ErrDamaged. Check then reads every record too (the walk, bbolt's own
+// consistency check on a tree the walk found sound, and the indexes
+// against their records) holding the writer lock; StartCheck, which a
+// running bot calls after start-up, checks the same on a snapshot while
+// writers go on, for damage that arises after Open.
 package storage

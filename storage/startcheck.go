@@ -2,49 +2,11 @@ package storage
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
-
-// quickCheck is the check Open runs: what bbolt verified when it opened
-// the file (both meta pages' checksums, the free list), plus every
-// top-level bucket's root page, which must be a live branch or leaf page
-// below the high-water mark, and the first and last key of each bucket,
-// which walks its tree's outermost paths. It reads a few pages per bucket
-// however large the file is. Damage deeper inside a tree is found by
-// Check, which StartCheck runs in the background and `nudgebot check`
-// runs on demand. Reading a damaged page may panic or fault; the caller
-// recovers.
-func quickCheck(tx *bolt.Tx) error {
-	var errs []error
-	err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-		if root := b.Root(); root != 0 { // 0: an inline bucket, held in its parent's page
-			info, err := tx.Page(int(root))
-			switch {
-			case err != nil:
-				return fmt.Errorf("bucket %s: read its root page %d: %w", name, root, err)
-			case info == nil:
-				errs = append(errs, fmt.Errorf("bucket %s: root page %d is beyond the end of the data (%d bytes)", name, root, tx.Size()))
-				return nil
-			case info.Type != "branch" && info.Type != "leaf":
-				errs = append(errs, fmt.Errorf("bucket %s: root page %d is a %s page, not a branch or leaf", name, root, info.Type))
-				return nil
-			}
-		}
-		c := b.Cursor()
-		first, _ := c.First()
-		last, _ := c.Last()
-		if first != nil && last != nil && string(first) > string(last) {
-			errs = append(errs, fmt.Errorf("bucket %s: its first key sorts after its last", name))
-		}
-		return nil
-	})
-	return errors.Join(err, errors.Join(errs...))
-}
 
 // checkState is the outcome of the background check.
 type checkState struct {
@@ -57,7 +19,7 @@ type checkState struct {
 
 // StartCheck checks the whole file in the background, once per DB; later
 // calls start nothing. The channel is closed when the check has
-// finished. It checks what Check does, on a snapshot (see snapcheck.go):
+// finished. It checks what Check does, on a snapshot (see fullCheck):
 // writers wait only while it begins, and the tree walk reads the file
 // with pread rather than through bbolt's mapping, so the process does
 // not grow by the size of the file. While it runs, a commit that must

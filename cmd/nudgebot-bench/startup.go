@@ -324,7 +324,7 @@ func (b *bench) startupSection(runs []startupRun) string {
 		"it gets a copy taken back to schema 1).\n\n")
 	fmt.Fprintf(&sb, "`nudgebot run` is started on an idle database (nobody due for 10 minutes) and measured from the process start: *connected* is the "+
 		"emulator's Socket Mode hello; *checked* is the log line saying the full consistency check, which this build runs in the background "+
-		"after a quick structural check at open, has passed. Memory is read 2 s after that, once the writes below are answered (an older build, which checks everything before it "+
+		"after the walk of every page at open, has passed. Memory is read 2 s after that, once the writes below are answered (an older build, which checks everything before it "+
 		"connects, is read %s after connecting): VmHWM is the peak over the whole start; *peak RssAnon* (heap) and *peak RssFile* (mapped files: the binary and the database) "+
 		"are the largest values sampled every 5 ms, so they may miss a shorter peak. Targets at %d subscribers: connected within %s, VmHWM under %.0f MB.\n\n",
 		b.opts.settle, b.opts.startSubs, startConnectTarget, startHWMTarget)

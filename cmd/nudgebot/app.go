@@ -308,11 +308,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func
 const checkStartDelay = 30 * time.Second
 
 // checkOnceConnected starts the database's full check once the bot is
-// connected, or after checkStartDelay. Open checked the file's structure
-// quickly; the full check reads every page from a read-only snapshot,
-// which writers do not wait for, but its reading competes for the disk,
-// so it waits for the connection rather than slow the start down. /healthz
-// reports damage it finds.
+// connected, or after checkStartDelay. Open walked the file's pages
+// before bbolt mapped it; the full check also reads the records and their
+// indexes, from a read-only snapshot writers do not wait for, but its
+// reading competes for the disk, so it waits for the connection rather
+// than slow the start down. /healthz reports damage it finds.
 func checkOnceConnected(ctx context.Context, b ops.Connection, db *storage.DB) {
 	poll := time.NewTicker(50 * time.Millisecond)
 	defer poll.Stop()
