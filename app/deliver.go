@@ -402,7 +402,21 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery) {
 	if !d.Manual && d.Round == 0 {
 		msg.FollowUp = s.followUpFor(d.UserID, s.clock())
 	}
-	s.post(ctx, log, d, channel, msg)
+	if stale := s.post(ctx, log, d, channel, msg); !stale {
+		return
+	}
+	// The kept DM channel is gone (Slack said so: nothing was posted) and
+	// has been forgotten: open the person's DM again, once, and post there.
+	sub.DMChannel = ""
+	if channel, err = s.dmChannel(ctx, sub); err != nil {
+		s.handleSendError(log, d, err, false)
+		return
+	}
+	if d, err = s.dels.Delivery(d.ID); err != nil || !d.Sendable(s.clock()) {
+		return
+	}
+	msg.Delivery = d
+	s.post(ctx, log, d, channel, msg) // gone again: forgotten, next tick
 }
 
 // dmChannel is the person's IM channel, opened once and kept.
@@ -453,7 +467,9 @@ func (s *Service) reconcile(ctx context.Context, log *slog.Logger, d nudges.Deli
 	return false
 }
 
-func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery, channel string, msg NudgeMessage) {
+// post sends the nudge into channel; stale reports that Slack said the
+// channel is gone, which nothing was posted to and which is forgotten.
+func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery, channel string, msg NudgeMessage) (stale bool) {
 	recorded := false
 	// The attempt is recorded after the limiter's wait, right before the
 	// request: a crash while queued leaves nothing uncertain.
@@ -472,8 +488,7 @@ func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery,
 		return nil
 	})
 	if err != nil {
-		s.handleSendError(log, d, err, recorded)
-		return
+		return s.handleSendError(log, d, err, recorded)
 	}
 	// The sender goes on without waiting for its mark to be durable, so
 	// the mark shares a commit with the next sender's attempt. A mark lost
@@ -490,6 +505,7 @@ func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery,
 		}
 	}
 	log.Info("nudge delivered", "nudge_id", d.NudgeID)
+	return false
 }
 
 // Flush waits for the sent marks still being recorded; the bot calls it
@@ -533,7 +549,9 @@ func (s *Service) failDelivery(id, reason string) {
 	s.obs.Delivered("failed_" + reason)
 }
 
-func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error, thisAttempt bool) {
+// handleSendError records what a failed send means; stale reports a DM
+// channel Slack says is gone, now forgotten.
+func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error, thisAttempt bool) (stale bool) {
 	switch code := SlackCode(err); {
 	case errors.Is(err, ErrUncertain):
 		log.Warn("post outcome uncertain; will reconcile against the DM before any retry", "error", err)
@@ -543,8 +561,9 @@ func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error
 		s.deactivate(d.UserID, code)
 		s.failDelivery(d.ID, "gone")
 	case code == "channel_not_found" || code == "is_archived":
-		// A cached DM channel went stale: forget it, try again next tick.
-		log.Warn("DM channel no longer usable; reopening next tick", "reason", code)
+		// A kept DM channel went stale: forget it; the caller opens the
+		// DM again.
+		log.Warn("DM channel no longer usable; opening it again", "reason", code)
 		s.update(log, "forgetting a stale DM channel", func() error {
 			_, err := s.subs.UpdateSubscriber(d.UserID, func(sub *nudges.Subscriber) error { sub.DMChannel = ""; return nil })
 			return err
@@ -553,6 +572,7 @@ func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error
 			_, err := s.dels.UpdateDelivery(d.ID, func(d *nudges.Delivery) error { d.Attempts = 0; return nil })
 			return err
 		})
+		return true
 	case code != "":
 		log.Error("slack refused the nudge; not retrying", "reason", code)
 		s.failDelivery(d.ID, "refused")
@@ -568,6 +588,7 @@ func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error
 			})
 		}
 	}
+	return false
 }
 
 // update runs a best-effort write whose failure only costs a retry.

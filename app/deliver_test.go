@@ -234,3 +234,55 @@ func TestLowClarityBringsStrategyForward(t *testing.T) {
 		t.Errorf("reason %q does not say why, in words about the team", d.Reason)
 	}
 }
+
+// goneError is Slack's refusal of a post into a DM channel that no longer
+// exists.
+type goneError struct{ code string }
+
+func (e goneError) Error() string     { return "slack chat.postMessage: " + e.code }
+func (e goneError) SlackCode() string { return e.code }
+
+// Ensure a person's DM is opened once, when they subscribe, so a slot
+// costs one post; and that a DM channel Slack says is gone is forgotten
+// and opened again at once, the nudge posted there exactly once.
+func TestDMChannelKeptAndReopened(t *testing.T) {
+	for _, code := range []string{"channel_not_found", "is_archived"} {
+		t.Run(code, func(t *testing.T) {
+			tc := newTestCore(t)
+			ctx := context.Background()
+			tc.subscribe(t, owner)
+			sub, _ := tc.db.Subscriber(owner)
+			if sub.DMChannel != "D"+owner || tc.slack.opens != 1 {
+				t.Fatalf("after subscribing: DMChannel %q, %d opens; want D%s opened once", sub.DMChannel, tc.slack.opens, owner)
+			}
+			tc.now = sub.NextDue
+			tc.Tick(ctx, tc.now)
+			if n := len(tc.slack.postsTo("D" + owner)); n != 1 || tc.slack.opens != 1 {
+				t.Fatalf("first slot: %d posts, %d opens; want 1 post and no new open", n, tc.slack.opens)
+			}
+
+			tc.slack.postErr = goneError{code}
+			tc.slack.dms[owner] = "DNEW" + owner
+			sub, _ = tc.db.Subscriber(owner)
+			tc.now = sub.NextDue
+			tc.Tick(ctx, tc.now)
+			newDM := tc.slack.postsTo("DNEW" + owner)
+			if len(newDM) != 1 || tc.slack.opens != 2 {
+				t.Fatalf("slot after the channel went: %d posts in the new DM, %d opens; want 1 post, 2 opens", len(newDM), tc.slack.opens)
+			}
+			sub, _ = tc.db.Subscriber(owner)
+			if sub.DMChannel != "DNEW"+owner {
+				t.Errorf("DMChannel = %q, want the new one kept", sub.DMChannel)
+			}
+			d, err := tc.db.Delivery(newDM[0].deliveryID)
+			if err != nil || d.State != nudges.StateSent || d.Channel != "DNEW"+owner {
+				t.Errorf("delivery = %+v (%v), want sent in the new DM", d, err)
+			}
+			// Nothing left to send: more ticks post nothing more.
+			tc.Tick(ctx, tc.now.Add(time.Minute))
+			if n := len(tc.slack.postsTo("DNEW"+owner)) + len(tc.slack.postsTo("D"+owner)); n != 2 {
+				t.Errorf("posts in all = %d, want 2 (one a slot)", n)
+			}
+		})
+	}
+}

@@ -23,9 +23,11 @@ type fakeSlack struct {
 	profiles map[string]app.Profile
 	posts    []fakePost // nudges, by DM channel
 	updates  int
-	channel  []string // digest, pulse and update posts, by channel
-	texts    []string // team update texts
-	postErr  error    // returned by the next PostNudge
+	channel  []string          // digest, pulse and update posts, by channel
+	texts    []string          // team update texts
+	postErr  error             // returned by the next PostNudge
+	opens    int               // conversations.open calls
+	dms      map[string]string // a person's DM channel when not "D"+id
 }
 
 type fakePost struct {
@@ -35,10 +37,16 @@ type fakePost struct {
 }
 
 func newFakeSlack() *fakeSlack {
-	return &fakeSlack{members: map[string][]string{}, profiles: map[string]app.Profile{}}
+	return &fakeSlack{members: map[string][]string{}, profiles: map[string]app.Profile{}, dms: map[string]string{}}
 }
 
 func (f *fakeSlack) OpenDM(_ context.Context, userID string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opens++
+	if ch, ok := f.dms[userID]; ok {
+		return ch, nil
+	}
 	return "D" + userID, nil
 }
 

@@ -51,6 +51,16 @@ func (s *Service) Subscribe(ctx context.Context, a Actor, now time.Time) (Subscr
 	if err != nil {
 		return Subscription{}, fmt.Errorf("subscribing: %w", err)
 	}
+	if sub.DMChannel == "" {
+		// Opened now and kept, so each nudge costs one post: at nine
+		// o'clock a whole team would otherwise wait on conversations.open,
+		// which Slack allows 50 times a minute.
+		if ch, err := s.dmChannel(ctx, sub); err != nil {
+			s.log.Warn("could not open the person's DM yet; it is opened with their first nudge", "user_id", a.UserID, "error", err)
+		} else {
+			sub.DMChannel = ch
+		}
+	}
 	s.wake()
 	return Subscription{Subscriber: sub, Location: sub.Location(s.cal.Fallback), Already: already}, nil
 }

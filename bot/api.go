@@ -18,13 +18,12 @@ import (
 
 // DefaultLimits returns the requests per minute per Web API method, from Slack's
 // published tiers (Tier 2: 20, Tier 3: 50, Tier 4: 100). chat.postMessage
-// is "special" (about one a second per channel plus a workspace limit
-// Slack does not publish); 100 a minute stays well inside it. Operators
-// override any of them with slack_limits in the config.
+// is not among them: Slack limits it to about one a second per channel
+// plus a workspace limit it does not publish, which postPacer learns.
+// slack_limits in the config (deprecated) still replaces a tier's figure.
 func DefaultLimits() map[string]int {
 	return map[string]int{
 		"auth.test":                    100,
-		"chat.postMessage":             100,
 		"chat.postEphemeral":           100,
 		"chat.update":                  50,
 		"conversations.open":           50,
@@ -96,10 +95,15 @@ type webAPI struct {
 	maxAttempts int
 	metrics     Metrics
 
+	posts *postPacer // chat.postMessage, per channel and workspace-wide
+
 	mu    sync.Mutex
 	gates map[string]*gate
 	lims  map[string]int
 }
+
+// postMethod is paced by postPacer rather than by a tier.
+const postMethod = "chat.postMessage"
 
 type gate struct {
 	lim *rate.Limiter // nil: unlimited
@@ -118,6 +122,7 @@ func newWebAPI(log *slog.Logger, limits map[string]int, m Metrics) *webAPI {
 		callTimeout: 15 * time.Second,
 		maxAttempts: 5,
 		metrics:     m,
+		posts:       newPostPacer(lims[postMethod], time.Now()),
 		gates:       make(map[string]*gate),
 		lims:        lims,
 	}
@@ -129,7 +134,10 @@ func (w *webAPI) gate(method string) *gate {
 	g, ok := w.gates[method]
 	if !ok {
 		perMin, known := w.lims[method]
-		if !known {
+		switch {
+		case method == postMethod:
+			perMin = 0 // paced by w.posts; the gate only pauses it
+		case !known:
 			perMin = 50 // an unlisted method gets Tier 3, the common case
 		}
 		g = &gate{}
@@ -144,6 +152,13 @@ func (w *webAPI) gate(method string) *gate {
 		w.gates[method] = g
 	}
 	return g
+}
+
+// paused reports whether the method is paused now.
+func (g *gate) paused() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return time.Now().Before(g.pausedUntil)
 }
 
 // pause stops every caller of the method until t.
@@ -181,17 +196,21 @@ func (g *gate) wait(ctx context.Context) (paused time.Duration, err error) {
 // (Slack did not process the call), and 5xx or network failures only for
 // callSafe; for callPost those come back as ErrUncertain.
 func (w *webAPI) do(ctx context.Context, method string, kind callKind, fn func(context.Context) error) error {
+	return w.doIn(ctx, method, "", kind, fn)
+}
+
+// doIn is do for a call into a channel: chat.postMessage is paced per
+// channel as well as across the workspace.
+func (w *webAPI) doIn(ctx context.Context, method, channel string, kind callKind, fn func(context.Context) error) error {
 	g := w.gate(method)
 	backoff := 200 * time.Millisecond
 	var err error
 	for attempt := 1; attempt <= w.maxAttempts; attempt++ {
-		paused, werr := g.wait(ctx)
-		if paused > 0 {
-			w.metrics.Paused(method, paused)
-		}
+		werr := w.wait(ctx, g, method, channel)
 		if werr != nil {
 			return fmt.Errorf("slack %s: waiting for rate limit: %w: %w", method, errNotAttempted, werr)
 		}
+		sent := time.Now()
 		cctx, cancel := context.WithTimeout(ctx, w.callTimeout)
 		// Scrubbed at once: slack-go's network errors quote the URL,
 		// and a response_url is a secret (see Scrub).
@@ -201,17 +220,12 @@ func (w *webAPI) do(ctx context.Context, method string, kind callKind, fn func(c
 		w.metrics.APICall(method, outcome)
 		switch outcome {
 		case "ok":
+			if method == postMethod {
+				w.posts.ok(time.Now(), sent)
+			}
 			return nil
 		case "rate_limited":
-			wait := time.Second
-			if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok && rl.RetryAfter > 0 {
-				wait = rl.RetryAfter
-			}
-			// Jitter keeps a fleet of waiting senders from returning in
-			// the same millisecond and tripping the limit again.
-			wait += time.Duration(rand.Int64N(int64(250 * time.Millisecond)))
-			g.pause(time.Now().Add(wait))
-			w.log.Warn("slack rate limited; pausing method", "method", method, "retry_after", wait.Round(time.Millisecond))
+			w.rateLimited(g, method, err, sent)
 			continue
 		case "not_attempted":
 			return err
@@ -244,6 +258,50 @@ func (w *webAPI) do(ctx context.Context, method string, kind callKind, fn func(c
 		err = fmt.Errorf("%w: %w", errRateLimitedOut, err)
 	}
 	return fmt.Errorf("slack %s: giving up after %d attempts: %w", method, w.maxAttempts, err)
+}
+
+// wait holds a call until the method's pause (after a 429) is over and
+// its pace allows it. A post waits for its pace first and then checks the
+// pause again: one queued behind the pace when a 429 came must not leave
+// before Retry-After, and after the pause it queues for the pace anew.
+func (w *webAPI) wait(ctx context.Context, g *gate, method, channel string) error {
+	for {
+		paused, err := g.wait(ctx)
+		if paused > 0 {
+			w.metrics.Paused(method, paused)
+		}
+		if err != nil || method != postMethod {
+			return err
+		}
+		if err := w.posts.wait(ctx, channel); err != nil {
+			return err
+		}
+		if !g.paused() {
+			return nil
+		}
+	}
+}
+
+// rateLimited honours a 429's Retry-After (a second when Slack gave
+// none) by pausing every caller of the method, and for chat.postMessage
+// tells the pacer, which learns Slack's workspace limit from it.
+func (w *webAPI) rateLimited(g *gate, method string, err error, sent time.Time) {
+	retryAfter := time.Second
+	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok && rl.RetryAfter > 0 {
+		retryAfter = rl.RetryAfter
+	}
+	// A little jitter keeps waiting callers from all returning in the
+	// same millisecond; the limiters space them after that.
+	wait := retryAfter + time.Duration(rand.Int64N(int64(20*time.Millisecond)))
+	now := time.Now()
+	g.pause(now.Add(wait))
+	if method != postMethod {
+		w.log.Warn("slack rate limited; pausing method", "method", method, "retry_after", wait.Round(time.Millisecond))
+		return
+	}
+	learned := w.posts.limited(now, sent, retryAfter)
+	w.log.Warn("slack rate limited; pausing method", "method", method, "retry_after", wait.Round(time.Millisecond),
+		"learned_per_minute", int(learned), "pace_per_minute", int(w.posts.pace()))
 }
 
 // classify sorts a slack-go error into what we do about it.

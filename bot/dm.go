@@ -81,7 +81,7 @@ func (b *Bot) dmReply(ctx context.Context, ev *slackevents.MessageEvent) {
 
 // threadNote posts a short note in a thread of the DM.
 func (s *Slack) threadNote(ctx context.Context, channel, threadTS, text string) error {
-	return s.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+	return s.web.doIn(ctx, "chat.postMessage", channel, callPost, func(ctx context.Context) error {
 		_, _, err := s.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(threadTS))
 		return err
 	})

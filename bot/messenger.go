@@ -26,7 +26,9 @@ type SlackOptions struct {
 	BotToken string // xoxb-…
 	AppToken string // xapp-…
 	APIURL   string // Web API base URL ending in "/"; empty means Slack's own
-	// Limits override DefaultLimits(), in requests per minute per method.
+	// Limits (the deprecated slack_limits), in requests per minute per
+	// method, replace DefaultLimits' tiers; chat.postMessage's figure is
+	// where its learned pace starts and the most it may reach.
 	Limits map[string]int
 	// HTTPClient carries Web API calls; nil means a client with sane
 	// timeouts.
@@ -78,6 +80,9 @@ func NewSlack(o SlackOptions) *Slack {
 	if o.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(o.APIURL))
 	}
+	if len(o.Limits) > 0 {
+		o.Logger.Info("slack_limits is deprecated: the bot paces itself by what Slack allows; its figures are kept as upper bounds", "methods", len(o.Limits))
+	}
 	client := slack.New(o.BotToken, opts...)
 	var api slackAPI = client
 	if o.api != nil {
@@ -108,7 +113,7 @@ func (s *Slack) PostNudge(ctx context.Context, channel string, m app.NudgeMessag
 		blocks = append(blocks, followUpBlocks(*m.FollowUp, m.Location)...)
 	}
 	var ts string
-	err := s.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+	err := s.web.doIn(ctx, "chat.postMessage", channel, callPost, func(ctx context.Context) error {
 		if err := beforeSend(); err != nil {
 			return err
 		}
@@ -294,7 +299,7 @@ func (s *Slack) PostPulse(ctx context.Context, channel, pulseID string) error {
 }
 
 func (s *Slack) postToChannel(ctx context.Context, channel, fallback string, blocks []slack.Block) error {
-	return s.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+	return s.web.doIn(ctx, "chat.postMessage", channel, callPost, func(ctx context.Context) error {
 		_, _, err := s.api.PostMessageContext(ctx, channel, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
 		return err
 	})
@@ -304,7 +309,7 @@ func (s *Slack) postToChannel(ctx context.Context, channel, fallback string, blo
 // mention, which nobody can fake by changing a display name.
 func (s *Slack) PostUpdate(ctx context.Context, channel, authorID, text string) error {
 	blocks := teamUpdateBlocks(authorID, text)
-	return s.web.do(ctx, "chat.postMessage", callPost, func(ctx context.Context) error {
+	return s.web.doIn(ctx, "chat.postMessage", channel, callPost, func(ctx context.Context) error {
 		_, _, err := s.api.PostMessageContext(ctx, channel, slack.MsgOptionText("Team update from <@"+authorID+">", false), slack.MsgOptionBlocks(blocks...))
 		return err
 	})

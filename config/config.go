@@ -34,8 +34,11 @@ type Config struct {
 	Strategy StrategyConfig `yaml:"strategy"`
 	Log      LogConfig      `yaml:"log"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
-	// SlackLimits caps requests per minute per Web API method (e.g.
-	// "chat.postMessage"), overriding Slack's published tiers.
+	// SlackLimits is deprecated: the bot learns Slack's pace itself. Each
+	// figure, in requests per minute per Web API method (e.g.
+	// "chat.postMessage"), is an upper bound: chat.postMessage's learned
+	// pace starts there and stays under it; another method's tier is
+	// replaced by it.
 	SlackLimits     map[string]int `yaml:"slack_limits"`
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	// AnonymityThreshold is the fewest people any team figure (digests,

@@ -5,6 +5,7 @@
 //	go run ./cmd/nudgebot-bench -quick     smoke run (a few minutes), prints only
 //	go run ./cmd/nudgebot-bench -scenarios ack -ack-rates 1000
 //	go run ./cmd/nudgebot-bench -scenarios nine     100,000 due at once at 500 posts/s
+//	go run ./cmd/nudgebot-bench -scenarios pace     20 and 1,000 at one slot, the bot learning the workspace limit
 //	sudo go run ./cmd/nudgebot-bench -scenarios faults   kills, 429s, disconnects, latency, disk full
 //
 // The bot runs as a separate process built from ./cmd/nudgebot, so the
@@ -42,7 +43,7 @@ const (
 )
 
 // scenarioOrder is the order scenarios run and appear in the report.
-var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup"}
+var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "pace"}
 
 // options are the flags, after -quick filled in what was not given.
 type options struct {
@@ -75,6 +76,8 @@ type options struct {
 	startSubs          int
 	startFileMB        int
 	startBefore        string // a nudgebot binary to compare start-up with; "" for none
+	paceLimits         []int  // workspace limits on chat.postMessage a minute, one set of runs each
+	pacePeople         []int  // people due at the slot, one run each per limit
 	seed               uint64 // for the kill moments
 	report             string // "" writes no report
 	repo               string
@@ -121,13 +124,15 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.IntVar(&o.startSubs, "startup-subscribers", 100_000, "subscribers in the first start-up database")
 	fs.IntVar(&o.startFileMB, "startup-file-mb", 1024, "size of the second start-up database, in MB, filled with delivery history")
 	fs.StringVar(&o.startBefore, "startup-before-bin", "", "an older nudgebot binary to start on the same files, for comparison (its schema 1 copy is made for it)")
+	paceLimits := fs.String("pace-limits", "300,1000,5000", "workspace limits on chat.postMessage a minute the emulator enforces (the bot is not told) in the pace scenario, comma-separated")
+	pacePeople := fs.String("pace-people", "20,1000", "people due at one slot in the pace scenario, one run each per limit, comma-separated")
 	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the kill moments; the report names it")
 	fs.StringVar(&o.report, "report", "docs/performance.md", "report file to write, relative to -repo; empty writes none")
 	fs.StringVar(&o.repo, "repo", "", "the nudgebot module root; default: found with `go env GOMOD`")
 	fs.StringVar(&o.bin, "bin", "", "a nudgebot binary to measure instead of building ./cmd/nudgebot")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, bot logs) after a successful run")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, and faults (kills, 429s,\ndisconnects, latency, a full disk). A full run rewrites docs/performance.md.")
+		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, faults (kills, 429s,\ndisconnects, latency, a full disk), and pacing by what Slack allows. A full run rewrites docs/performance.md.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -156,6 +161,14 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 		fmt.Fprintf(stderr, "nudgebot-bench: -faults-runs: %v\n", err)
 		return o, exitUsage
 	}
+	if o.paceLimits, err = parseInts(*paceLimits, 60, 600_000, "limit", "posts a minute", "300,1000,5000"); err != nil {
+		fmt.Fprintf(stderr, "nudgebot-bench: -pace-limits: %v\n", err)
+		return o, exitUsage
+	}
+	if o.pacePeople, err = parseInts(*pacePeople, 1, 100_000, "count", "people", "20,1000"); err != nil {
+		fmt.Fprintf(stderr, "nudgebot-bench: -pace-people: %v\n", err)
+		return o, exitUsage
+	}
 	if o.burstBotPct, err = parsePercents(*botPct); err != nil {
 		fmt.Fprintf(stderr, "nudgebot-bench: -burst-bot-pct: %v\n", err)
 		return o, exitUsage
@@ -180,6 +193,8 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 			"retention":             func() { o.retention = 61 * 24 * time.Hour },
 			"startup-subscribers":   func() { o.startSubs = 5000 },
 			"startup-file-mb":       func() { o.startFileMB = 64 },
+			"pace-limits":           func() { o.paceLimits = []int{5000} },
+			"pace-people":           func() { o.pacePeople = []int{20, 200} },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -372,6 +387,8 @@ func (b *bench) runScenario(ctx context.Context, name string) (string, error) {
 		return b.retentionScenario(ctx)
 	case "startup":
 		return b.startupScenario(ctx)
+	case "pace":
+		return b.paceScenario(ctx)
 	}
 	return "", fmt.Errorf("unknown scenario %q", name)
 }

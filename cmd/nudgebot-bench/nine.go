@@ -70,8 +70,9 @@ func (r nineResult) floor() time.Duration {
 	return time.Duration(float64(max(0, r.N-max(1, r.Rate/60))) / float64(r.Rate) * float64(time.Minute))
 }
 
-// botFloor is the same at the pace the bot allows itself: it runs its
-// limiter at 99% of slack_limits, with bursts of half a second's worth.
+// botFloor is the same at the pace the bot allows itself: slack_limits
+// (deprecated) caps its learned pace, which starts at 99% of the figure,
+// with bursts of half a second's worth.
 func (r nineResult) botFloor() time.Duration {
 	paced := float64(r.BotRate) * 0.99
 	return time.Duration(float64(max(0, r.N-max(1, r.BotRate/120))) / paced * float64(time.Minute))

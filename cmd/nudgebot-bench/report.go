@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// reportKeys are the report's sections in order: one per scenario, then
-// the setup notes.
-var reportKeys = append(append([]string(nil), scenarioOrder...), "setup")
+// reportKeys are the report's sections in order: one per scenario, the
+// setup notes, then pace, which came later (its number stays 10).
+var reportKeys = append(append([]string(nil), scenarioOrder[:len(scenarioOrder)-1]...), "setup", "pace")
 
 var reportTitles = map[string]string{
 	"ack":         "1. Slash command ack latency",
@@ -24,6 +24,7 @@ var reportTitles = map[string]string{
 	"retention":   "7. Three years of daily nudges under retention",
 	"startup":     "8. Start-up on a large file",
 	"setup":       "9. Setting up the runs",
+	"pace":        "10. A team at one hour: pacing by what Slack allows",
 }
 
 const reportIntro = `# nudgebot performance

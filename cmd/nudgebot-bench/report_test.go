@@ -16,6 +16,7 @@ func TestRenderReport(t *testing.T) {
 		"retention":   "## retention\n\nold retention figures\n",
 		"startup":     "## startup\n\nold startup figures\n",
 		"setup":       "## setup\n\nold setup\n",
+		"pace":        "## pace\n\nold pace figures\n",
 	})
 	tests := map[string]struct {
 		previous string
@@ -31,7 +32,7 @@ func TestRenderReport(t *testing.T) {
 		"partial run keeps the other sections": {
 			previous: full,
 			fresh:    map[string]string{"burst": "## burst\n\nnew burst figures\n"},
-			want:     []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old nine figures", "old faults figures", "old retention figures", "old startup figures", "old setup"},
+			want:     []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old nine figures", "old faults figures", "old retention figures", "old startup figures", "old setup", "old pace figures"},
 			notWant:  []string{"old burst figures", "Not measured yet"},
 		},
 		"hand edits outside sections are dropped": {

@@ -1,0 +1,142 @@
+package bot
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// slackBucket is Slack's workspace limit as the emulator models it: perMinute
+// a minute, bursts of a second's worth, and a whole-second Retry-After.
+type slackBucket struct{ lim *rate.Limiter }
+
+func newSlackBucket(perMinute int) *slackBucket {
+	return &slackBucket{rate.NewLimiter(rate.Limit(float64(perMinute)/60), max(1, perMinute/60))}
+}
+
+// take answers a post arriving at t: 0 if Slack takes it, else Retry-After.
+func (b *slackBucket) take(t time.Time) time.Duration {
+	r := b.lim.ReserveN(t, 1)
+	d := r.DelayFrom(t)
+	if d <= 0 {
+		return 0
+	}
+	r.CancelAt(t)
+	return time.Duration(math.Ceil(d.Seconds())) * time.Second
+}
+
+// simulated is one rush of n posts through a pacer against a bucket, on a
+// fake clock: each post leaves when the pacer allows and after any
+// Retry-After, and Slack answers at once.
+type simulated struct {
+	took    time.Duration
+	limited int
+}
+
+func simulate(p *postPacer, b *slackBucket, start time.Time, n int) simulated {
+	var res simulated
+	t, paused := start, start
+	for sent := 0; sent < n; {
+		if t.Before(paused) {
+			t = paused
+		}
+		if d := p.lim.ReserveN(t, 1).DelayFrom(t); d > 0 {
+			p.press(t)
+			t = t.Add(d)
+		}
+		if wait := b.take(t); wait > 0 {
+			res.limited++
+			p.limited(t, t, wait)
+			paused = t.Add(wait)
+			continue
+		}
+		p.ok(t, t)
+		sent++
+	}
+	res.took = t.Sub(start)
+	return res
+}
+
+// floor is the least time the bucket allows for n posts: its burst is free.
+func floor(perMinute, n int) time.Duration {
+	return time.Duration(float64(n-max(1, perMinute/60)) / float64(perMinute) * float64(time.Minute))
+}
+
+// Ensure the pacer, knowing nothing, sends a rush of 1,000 within 1.1x of
+// the floor a workspace limit it was never told sets, with 429s for at
+// most 1% of posts, and that a second rush starts from what it learned.
+func TestPostPacer_LearnsWorkspaceLimit(t *testing.T) {
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, perMinute := range []int{60, 300, 1000, 5000} {
+		b := newSlackBucket(perMinute)
+		p := newPostPacer(0, start)
+		first := simulate(p, b, start, 1000)
+		fl := floor(perMinute, 1000)
+		t.Logf("%d/min: 1000 in %s (floor %s, %.3fx), %d 429s, learned %.0f/min, pace %.0f/min",
+			perMinute, first.took, fl, first.took.Seconds()/fl.Seconds(), first.limited, p.learned*60, p.pace())
+		if first.took > fl*11/10 {
+			t.Errorf("%d/min: 1,000 posts took %s, more than 1.1x the floor %s", perMinute, first.took, fl)
+		}
+		if first.limited > 10 {
+			t.Errorf("%d/min: %d 429s for 1,000 posts, more than 1%%", perMinute, first.limited)
+		}
+		// The next day's rush: the bucket is full again.
+		next := start.Add(24 * time.Hour)
+		second := simulate(p, b, next, 1000)
+		t.Logf("%d/min: next rush in %s, %d 429s", perMinute, second.took, second.limited)
+		if second.took > fl*11/10 || second.limited > 10 {
+			t.Errorf("%d/min: the next rush took %s with %d 429s", perMinute, second.took, second.limited)
+		}
+	}
+}
+
+// Ensure a long steady run at the limit keeps 429s under 1% and the pace
+// close to the limit, and that a limit Slack lowers or raises is followed.
+func TestPostPacer_FollowsChanges(t *testing.T) {
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	p := newPostPacer(0, start)
+	b := newSlackBucket(600)
+	long := simulate(p, b, start, 20000)
+	fl := floor(600, 20000)
+	t.Logf("20,000 at 600/min: %s (floor %s), %d 429s", long.took, fl, long.limited)
+	if long.took > fl*105/100 || long.limited > 200 {
+		t.Errorf("20,000 at 600/min took %s (floor %s) with %d 429s", long.took, fl, long.limited)
+	}
+	// Slack lowers the limit: the pace follows within a few 429s.
+	at := start.Add(24 * time.Hour)
+	low := simulate(p, newSlackBucket(120), at, 5000)
+	fl = floor(120, 5000)
+	t.Logf("limit now 120/min: 5,000 in %s (floor %s), %d 429s, learned %.0f/min", low.took, fl, low.limited, p.learned*60)
+	if low.took > fl*12/10 || low.limited > 50 {
+		t.Errorf("limit lowered to 120/min: 5,000 took %s (floor %s) with %d 429s", low.took, fl, low.limited)
+	}
+	// Slack raises it: found again, more slowly, without a storm of 429s.
+	at = at.Add(24 * time.Hour)
+	high := simulate(p, newSlackBucket(3000), at, 5000)
+	t.Logf("limit now 3000/min: 5,000 in %s, %d 429s, learned %.0f/min", high.took, high.limited, p.learned*60)
+	if p.learned*60 < 2700 || high.limited > 50 {
+		t.Errorf("limit raised to 3000/min: learned %.0f/min after 5,000 posts, with %d 429s", p.learned*60, high.limited)
+	}
+}
+
+// Ensure 429s with nothing taken between them (a storm) leave the pace and
+// the figure as they were: only the Retry-After pauses answer them.
+func TestPostPacer_StormMeasuresNothing(t *testing.T) {
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for name, perMinute := range map[string]int{"unconfigured": 0, "slack_limits 1200": 1200} {
+		t.Run(name, func(t *testing.T) {
+			p := newPostPacer(perMinute, start)
+			before := p.pace()
+			at := start
+			for range 50 {
+				p.limited(at, at, time.Second)
+				at = at.Add(time.Second + 10*time.Millisecond)
+			}
+			if p.pace() != before || p.learned != 0 {
+				t.Errorf("after a storm: pace %.0f/min (was %.0f), learned %.0f/min; want both unchanged", p.pace(), before, p.learned*60)
+			}
+		})
+	}
+}
