@@ -177,8 +177,9 @@ func TestManualNudgeQuotesNoCommitment(t *testing.T) {
 }
 
 // Ensure each way a post can fail leaves the delivery and the person as
-// the rule for it says: gone people stop, a stale DM is reopened, a
-// refusal is not retried, and a failure that sent nothing is retried.
+// the rule for it says: gone people stop, a refusal is not retried, and a
+// failure that sent nothing is retried. (A stale DM channel is opened
+// again at once: TestDMChannelKeptAndReopened.)
 func TestSendFailures(t *testing.T) {
 	cases := []struct {
 		name       string
@@ -193,7 +194,6 @@ func TestSendFailures(t *testing.T) {
 	}{
 		{"the person is gone", refusal("user_not_found"), nil, nudges.StateFailed, 1, "user_not_found", true, "failed_gone", 0},
 		{"the person disabled DMs", refusal("cannot_dm_bot"), nil, nudges.StateFailed, 1, "cannot_dm_bot", true, "failed_gone", 0},
-		{"the DM channel went stale", refusal("channel_not_found"), nil, nudges.StatePending, 0, "", false, "", 1},
 		{"Slack refuses the message", refusal("invalid_blocks"), nil, nudges.StateFailed, 1, "", true, "failed_refused", 0},
 		{"never sent", fmt.Errorf("rate limited: %w", app.ErrNotSent), nil, nudges.StatePending, 0, "", true, "retry", 1},
 		{"the DM cannot be opened", nil, errSlackDown, nudges.StatePending, 0, "", false, "retry", 1},
@@ -204,13 +204,10 @@ func TestSendFailures(t *testing.T) {
 			obs := &outcomes{}
 			tc.rebuild(t, coreOptions{messenger: fs, edit: func(cfg *app.Config) { cfg.Observer = obs }})
 			ctx := context.Background()
-			tc.subscribe(t, owner)
-			tc.now = tc.sub(t, owner).NextDue
-			if c.keepDM || c.postErr != nil {
-				// The DM is opened, then the post fails.
-				tc.slack.postErr = c.postErr
-			}
 			fs.set(func(f *faultySlack) { f.openErr = c.openErr })
+			tc.subscribe(t, owner) // opens the DM, unless that fails
+			tc.now = tc.sub(t, owner).NextDue
+			tc.slack.postErr = c.postErr
 			tc.Tick(ctx, tc.now)
 			ds, err := tc.db.Deliveries(owner, time.Time{})
 			if err != nil || len(ds) != 1 {
