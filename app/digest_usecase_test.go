@@ -203,6 +203,9 @@ func TestShareIsChecked(t *testing.T) {
 				cfg.Digests = []app.DigestPlan{{Channel: team}, {Channel: small}, {Channel: small + "X"}}
 			}})
 			tc.slack.members[team] = teamOfFive
+			for _, p := range teamOfFive {
+				tc.subscribe(t, p)
+			}
 			tc.slack.members[small] = []string{owner, member}
 			tc.slack.members[small+"X"] = []string{member, other}
 			tc.slack.members["CNODIGEST"] = teamOfFive

@@ -117,6 +117,9 @@ func TestUseCasesWhenTheDiskFails(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			tc := newTestCore(t)
 			tc.deliver(t, owner)
+			if _, err := tc.RunDigest(ctx, team, tc.now); err != nil { // a pulse to answer
+				t.Fatal(err)
+			}
 			onBrokenDisk(t, tc)
 			err := call(tc)
 			if !errors.Is(err, errDisk) || app.IsForbidden(err) {
@@ -219,6 +222,9 @@ func TestReflectionsNeverLogged(t *testing.T) {
 	ctx := context.Background()
 	me := app.Person(owner)
 	tc.slack.members[team] = teamOfFive
+	for _, p := range teamOfFive[1:] {
+		tc.subscribe(t, p)
+	}
 	d := tc.deliver(t, owner)
 	steps := []func() error{
 		func() error {

@@ -102,6 +102,9 @@ func TestOpenReflection(t *testing.T) {
 	tc.slack.members[small] = []string{owner, member}
 	tc.slack.members[notMine] = []string{member, other}
 	ctx := context.Background()
+	for _, p := range teamOfFive {
+		tc.subscribe(t, p)
+	}
 
 	form, err := tc.OpenReflection(ctx, app.Person(owner), "", tc.now)
 	if err != nil || form.HaveNudge || form.DeliveryID != "" {
