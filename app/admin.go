@@ -68,27 +68,47 @@ func (s *Service) PauseAll(ctx context.Context, a Actor, until time.Time) error 
 	return nil
 }
 
-// PersonStatus is what an admin may see of a person: settings and
-// counts, never a word of their reflections.
+// PersonStatus is what an admin may see of a person, as
+// docs/security.md promises: whether they are subscribed or paused, their
+// time zone and whether their last nudge arrived. Never their streak,
+// what they acted on, their work contexts or their reflections, not even
+// how many: those are theirs alone.
 type PersonStatus struct {
-	Status
-	Reflections int
+	Known       bool // nudgebot keeps a record of them
+	Subscribed  bool
+	Inactive    bool // Slack says their account cannot receive DMs
+	PausedUntil time.Time
+	Location    *time.Location
+	// LastNudge is their latest nudge's state (sent, failed, pending...),
+	// "" when none was due yet; LastAt is its slot.
+	LastNudge nudges.DeliveryState
+	LastAt    time.Time
 }
 
-// AdminPerson shows a person's status to an admin.
+// AdminPerson shows an admin one person's subscription state.
 func (s *Service) AdminPerson(ctx context.Context, a Actor, userID string, now time.Time) (PersonStatus, error) {
 	if err := s.policy.Authorize(ctx, a, AdminOperations()); err != nil {
 		return PersonStatus{}, err
 	}
-	st, err := s.status(userID, now)
+	sub, err := s.subs.Subscriber(userID)
+	if errors.Is(err, nudges.ErrNotFound) {
+		return PersonStatus{Location: s.cal.Fallback}, nil
+	}
 	if err != nil {
-		return PersonStatus{}, err
+		return PersonStatus{}, fmt.Errorf("reading a person's subscription: %w", err)
 	}
-	n, err := s.refls.CountReflections(userID)
-	if err != nil && !errors.Is(err, nudges.ErrNotFound) {
-		n = 0
+	st := PersonStatus{Known: true, Subscribed: sub.Subscribed, Inactive: sub.Inactive, Location: sub.Location(s.cal.Fallback)}
+	if sub.PausedUntil.After(now) {
+		st.PausedUntil = sub.PausedUntil
 	}
-	return PersonStatus{Status: st, Reflections: n}, nil
+	ds, err := s.dels.Deliveries(userID, now.Add(-nudges.HistoryWindow))
+	if err != nil {
+		return PersonStatus{}, fmt.Errorf("reading a person's last nudge: %w", err)
+	}
+	if n := len(ds); n > 0 {
+		st.LastNudge, st.LastAt = ds[n-1].State, ds[n-1].Slot
+	}
+	return st, nil
 }
 
 // Home is what a person's App Home shows: their own state, this week's
@@ -103,7 +123,7 @@ const homeReflections = 3
 
 // Home gathers the person's App Home.
 func (s *Service) Home(ctx context.Context, a Actor, now time.Time) (Home, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return Home{}, err
 	}
 	st, err := s.status(a.UserID, now)

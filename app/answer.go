@@ -67,7 +67,7 @@ func (s *Service) AnswerNudge(ctx context.Context, a Actor, deliveryID string, a
 // AnswerCommitment records whether the person did what they said they
 // would in a reflection of theirs.
 func (s *Service) AnswerCommitment(ctx context.Context, a Actor, seq int, kept bool, now time.Time) (nudges.Reflection, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return nudges.Reflection{}, err
 	}
 	r, err := s.refls.UpdateReflection(a.UserID, seq, func(r *nudges.Reflection) error {

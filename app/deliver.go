@@ -320,7 +320,7 @@ const (
 // NudgeNow sends the person a nudge right away. It does not count for
 // streaks and does not move their schedule.
 func (s *Service) NudgeNow(ctx context.Context, a Actor, now time.Time) (NowResult, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return 0, err
 	}
 	sub, err := s.subs.Subscriber(a.UserID)

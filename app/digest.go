@@ -45,6 +45,9 @@ type DigestRun struct {
 	Broken     string
 	TellAdmins bool
 	Admins     []string
+	// HeldBack are the anonymous reflections the digest left out because
+	// too few people take part in it; their authors are to be told.
+	HeldBack []nudges.Reflection
 }
 
 // RunDigest posts a channel's digest for the period since the last one,
@@ -69,9 +72,12 @@ func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) 
 		}
 	}
 	in, ch, err := s.digestInput(ctx, channel, from, now, pulse, last.Members)
+	if last.Shown != nil {
+		in.Shown = last.Shown.ClarityVsUpdates
+	}
 	d := nudges.BuildDigest(in)
 	if err == nil {
-		err = s.postDigest(ctx, channel, ch.Name, d, now)
+		err = s.postDigest(ctx, ch, channel, d, now)
 	}
 	if err != nil {
 		return s.digestFailed(channel, err)
@@ -83,7 +89,11 @@ func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) 
 		s.log.Warn("clearing digest failure", "channel", channel, "error", err)
 	}
 	s.leanOnClarity(channel, in, now)
-	return DigestRun{Members: len(in.Members)}, nil
+	held := nudges.HeldBack(in)
+	for _, r := range held {
+		s.log.Info("anonymous reflection held back: too few people take part in the digest", "channel", channel, "user_id", r.UserID, "seq", r.Seq)
+	}
+	return DigestRun{Members: len(in.Members), HeldBack: held}, nil
 }
 
 // leanOnClarity brings strategy and organisation nudges forward for the
@@ -114,12 +124,14 @@ func (s *Service) leanOnClarity(channel string, in nudges.DigestInput, now time.
 	s.log.Info("clarity is low: strategy and organisation nudges come sooner", "channel", channel, "members", len(in.Members))
 }
 
-func (s *Service) postDigest(ctx context.Context, channel, name string, d nudges.Digest, now time.Time) error {
+// postDigest posts d and opens its pulse for the channel's members as
+// it goes out (ch), the only people whose answers it takes.
+func (s *Service) postDigest(ctx context.Context, ch Channel, channel string, d nudges.Digest, now time.Time) error {
 	id := PulseID(channel, now)
-	if err := s.slack.PostDigest(ctx, channel, name, d, id); err != nil {
+	if err := s.slack.PostDigest(ctx, channel, ch.Name, d, id); err != nil {
 		return err
 	}
-	if err := s.digests.OpenPulse(channel, id, now); err != nil {
+	if err := s.digests.OpenPulse(channel, id, now, ch.Members...); err != nil {
 		return fmt.Errorf("opening the pulse: %w", err)
 	}
 	return s.slack.PostPulse(ctx, channel, id)
@@ -150,12 +162,7 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 	if fixed != nil {
 		counted = fixed
 	}
-	var subscribed []string
-	for _, m := range counted {
-		if _, err := s.subs.Subscriber(m); err == nil {
-			subscribed = append(subscribed, m)
-		}
-	}
+	subscribed := s.contributors(counted)
 	trend, err := s.pulseTrend(channel, pulse)
 	if err != nil {
 		return nudges.DigestInput{}, Channel{}, err
@@ -185,12 +192,24 @@ func (s *Service) digestInput(ctx context.Context, channel string, from, to time
 	}
 	return nudges.DigestInput{
 		Channel: channel, From: from, To: to, Threshold: s.threshold,
-		Members: subscribed, Names: s.authorNames(ctx, shared),
+		Members:    subscribed,
 		Deliveries: period, Shared: shared,
 		Pulse: pulse, Trend: trend,
 		Streaks: streaks, Nudges: s.promptsOf(shared), Now: to,
 		TrendDeliveries: history, TrendSince: since,
 	}, ch, nil
+}
+
+// contributors are those of a digest's members whose nudges and
+// reflections can appear in it: the ones nudgebot keeps a record of.
+func (s *Service) contributors(members []string) []string {
+	var out []string
+	for _, m := range members {
+		if _, err := s.subs.Subscriber(m); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // sharedIn are the reflections their authors shared in this channel: a
@@ -208,20 +227,6 @@ func (s *Service) sharedIn(channel string, members []string, from, to time.Time)
 		}
 	}
 	return out, nil
-}
-
-func (s *Service) authorNames(ctx context.Context, shared []nudges.Reflection) map[string]string {
-	names := map[string]string{}
-	for _, r := range shared {
-		if r.Share == nudges.ShareNamed && names[r.UserID] == "" {
-			p, err := s.slack.Profile(ctx, r.UserID)
-			if err != nil {
-				s.log.Warn("reading a sharer's name", "user_id", r.UserID, "error", err)
-			}
-			names[r.UserID] = p.DisplayName
-		}
-	}
-	return names
 }
 
 func (s *Service) promptsOf(shared []nudges.Reflection) map[string]nudges.Nudge {
@@ -260,31 +265,47 @@ func (e *TooSoon) Error() string { return "asked again too soon" }
 // previewEvery is how often one person may preview digests.
 const previewEvery = time.Minute
 
-// Preview is what a person may see of a channel's digest.
+// Preview is what a person may see of a channel's digest: the last one
+// posted (Digest is nil before the first) and when the next comes.
 type Preview struct {
 	ChannelName string
-	// Running is true for an admin's look at the period under way;
-	// members see the last digest posted (Digest is nil before the
-	// first), since the running period's figures would change as people
-	// come and go and could single one out.
-	Running bool
-	Digest  *nudges.Digest
-	Posted  time.Time // when the digest shown went out; zero for a running one
-	Next    time.Time // when the next digest goes out, in the digest's zone; zero if unknown
+	Digest      *nudges.Digest
+	Posted      time.Time // when the digest shown went out
+	Next        time.Time // when the next digest goes out, in the digest's zone; zero if unknown
 }
 
-// PreviewDigest shows a channel's digest to its members and the admins:
-// members see what its last digest showed and when the next comes; only
-// admins see the running period. Each person may look once a minute,
-// since every look asks Slack who is in the channel.
+// PreviewDigest shows a channel's last digest to its members and the
+// admins, and when the next comes. Only fixed periods are shown, to
+// admins too: the period under way changes with every join and every
+// action, so two looks either side of one would isolate that person
+// (and before the first digest there is nothing fixed to show). Each
+// person may look once a minute, since every look asks Slack who is in
+// the channel.
 func (s *Service) PreviewDigest(ctx context.Context, a Actor, channel string, now time.Time) (Preview, error) {
-	plan, ok := s.plans[channel]
-	if !ok {
+	if _, ok := s.plans[channel]; !ok {
 		return Preview{}, ErrNoDigest
 	}
 	if err := s.previews.take(a.UserID, now); err != nil {
 		return Preview{}, err
 	}
+	return s.preview(ctx, a, channel, now)
+}
+
+// PreviewDigestNamed is PreviewDigest for a digest channel given by name
+// ("team" for #team). The once-a-minute gate comes first and names come
+// from the channel cache, so asking again and again costs no Slack call.
+func (s *Service) PreviewDigestNamed(ctx context.Context, a Actor, name string, now time.Time) (Preview, error) {
+	if err := s.previews.take(a.UserID, now); err != nil {
+		return Preview{}, err
+	}
+	channel := s.digestChannelNamed(ctx, name)
+	if channel == "" {
+		return Preview{}, ErrNoDigest
+	}
+	return s.preview(ctx, a, channel, now)
+}
+
+func (s *Service) preview(ctx context.Context, a Actor, channel string, now time.Time) (Preview, error) {
 	if err := s.policy.Authorize(ctx, a, ChannelThings(channel)); err != nil {
 		return Preview{}, err
 	}
@@ -292,26 +313,27 @@ func (s *Service) PreviewDigest(ctx context.Context, a Actor, channel string, no
 	if err != nil {
 		return Preview{}, fmt.Errorf("reading digest state: %w", err)
 	}
-	p := Preview{Next: plan.next(now)}
-	if !s.policy.isAdmin(a.UserID) {
-		ch, err := s.slack.Channel(ctx, channel)
-		if err != nil {
-			return Preview{}, fmt.Errorf("reading the channel: %w", err)
-		}
-		p.ChannelName, p.Digest, p.Posted = ch.Name, last.Shown, last.At
-		return p, nil
-	}
-	from := last.At
-	if from.IsZero() {
-		from = now.Add(-digestLookback)
-	}
-	in, ch, err := s.digestInput(ctx, channel, from, now, nudges.PulseSummary{}, last.Members)
+	info, err := s.members.get(ctx, channel)
 	if err != nil {
 		return Preview{}, fmt.Errorf("reading the channel: %w", err)
 	}
-	d := nudges.BuildDigest(in)
-	p.ChannelName, p.Digest, p.Running = ch.Name, &d, true
-	return p, nil
+	return Preview{ChannelName: info.Name, Digest: last.Shown, Posted: last.At, Next: s.plans[channel].next(now)}, nil
+}
+
+// digestChannelNamed is the digest channel called name, from the cache
+// of channels; "" when none is.
+func (s *Service) digestChannelNamed(ctx context.Context, name string) string {
+	for _, ch := range s.DigestChannels() {
+		info, err := s.members.get(ctx, ch)
+		if err != nil {
+			s.log.Warn("reading a digest channel's name", "channel", ch, "error", err)
+			continue
+		}
+		if strings.EqualFold(info.Name, name) {
+			return ch
+		}
+	}
+	return ""
 }
 
 // DigestPlan is one channel's digest: where, and when it runs.
@@ -368,9 +390,10 @@ func (s *Service) DigestChannels() []string {
 }
 
 // VotePulse records an anonymous answer to a channel's clarity pulse,
-// once per person; first is false when they had answered already.
+// once per person; first is false when they had answered already. Only
+// the channel's members when the pulse was posted may answer.
 func (s *Service) VotePulse(ctx context.Context, a Actor, pulseID string, score int) (first bool, err error) {
-	if err := s.policy.Authorize(ctx, a, Clickable(pulseChannel(pulseID))); err != nil {
+	if err := s.mayAnswer(ctx, a, pulseID); err != nil {
 		return false, err
 	}
 	first, err = s.digests.VotePulse(pulseID, a.UserID, score)
@@ -380,14 +403,39 @@ func (s *Service) VotePulse(ctx context.Context, a Actor, pulseID string, score 
 	return first, nil
 }
 
+// OpenHearMore says whether the person may open the "hear more" form of
+// a pulse: those who may answer it.
+func (s *Service) OpenHearMore(ctx context.Context, a Actor, pulseID string) error {
+	return s.mayAnswer(ctx, a, pulseID)
+}
+
 // HearMore records, anonymously, what a person would like to hear more
 // about, for the next digest.
 func (s *Service) HearMore(ctx context.Context, a Actor, pulseID, text string) error {
-	if err := s.policy.Authorize(ctx, a, Clickable(pulseChannel(pulseID))); err != nil {
+	if err := s.mayAnswer(ctx, a, pulseID); err != nil {
 		return err
 	}
 	if err := s.digests.AddHearMore(pulseID, a.UserID, text); err != nil {
 		return fmt.Errorf("saving a hear-more answer: %w", err)
 	}
 	return nil
+}
+
+// mayAnswer asks the policy whether the actor may answer the pulse, from
+// the members snapshot stored with it: no Slack call per click. A pulse
+// opened before snapshots were kept falls back on the members its
+// digest fixed, taken at the same moment.
+func (s *Service) mayAnswer(ctx context.Context, a Actor, pulseID string) error {
+	voters, snapshot, err := s.digests.PulseVoters(pulseID)
+	if err != nil {
+		return fmt.Errorf("reading who may answer the pulse: %w", err)
+	}
+	if !snapshot {
+		last, err := s.digests.PostedDigest(pulseChannel(pulseID))
+		if err != nil {
+			return fmt.Errorf("reading who may answer the pulse: %w", err)
+		}
+		voters = last.Members
+	}
+	return s.policy.Authorize(ctx, a, PulseOf(voters))
 }

@@ -33,7 +33,7 @@ const replyWindow = 24 * time.Hour
 // nudge, which counts as acting on it. A message near no nudge is not
 // kept; the caller tells the person what typing here does.
 func (s *Service) ReplyInDM(ctx context.Context, a Actor, m DMMessage, now time.Time) (DMReply, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return DMReply{}, err
 	}
 	if prev, err := s.refls.ReflectionByMessage(a.UserID, m.TS); err == nil {
@@ -54,7 +54,7 @@ func (s *Service) ReplyInDM(ctx context.Context, a Actor, m DMMessage, now time.
 // in, else the person's latest sent within replyWindow.
 func (s *Service) repliedTo(userID, threadTS string, now time.Time) (nudges.Delivery, bool) {
 	if threadTS == "" {
-		d, ok := s.nudgeFor(userID, "", now)
+		d, ok := s.latestNudge(userID, now)
 		return d, ok && now.Sub(d.SentAt) <= replyWindow
 	}
 	ds, err := s.dels.Deliveries(userID, now.AddDate(0, 0, -14))
@@ -90,7 +90,7 @@ func (s *Service) EditInDM(ctx context.Context, a Actor, ts, text string) error 
 // messageReflection is the actor's reflection typed as message ts;
 // found is false when the message became none.
 func (s *Service) messageReflection(ctx context.Context, a Actor, ts string) (r nudges.Reflection, found bool, err error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return nudges.Reflection{}, false, err
 	}
 	r, err = s.refls.ReflectionByMessage(a.UserID, ts)

@@ -23,10 +23,12 @@ func IsForbidden(err error) bool {
 
 // The people a refusal names.
 const (
-	WhoOwner   = "the person it belongs to"
-	WhoMembers = "members of that channel and the nudgebot admins"
-	WhoAdmins  = "the nudgebot admins named in the config"
-	WhoMember  = "members of that channel"
+	WhoOwner    = "the person it belongs to"
+	WhoMembers  = "members of that channel and the nudgebot admins"
+	WhoAdmins   = "the nudgebot admins named in the config"
+	WhoMember   = "members of that channel"
+	WhoVoters   = "members of that channel when the pulse was posted"
+	WhoSignedIn = "people signed in to Slack"
 )
 
 // Resource is what an actor asks to see or change.
@@ -34,20 +36,30 @@ type Resource struct {
 	kind    resourceKind
 	owner   string
 	channel string
+	voters  []string
 }
 
 type resourceKind int
 
 const (
 	kindOwn resourceKind = iota + 1
+	kindSelf
 	kindChannel
 	kindChannelMember
 	kindAdmin
-	kindClickable
+	kindPulse
 )
 
-// OwnedBy is a person's own data: their settings, nudges, reflections.
-// Only they may see or change it; admins included, nobody else.
+// Self is the actor's own records, found by their own user id: their
+// settings, journal, status and App Home. Every record is kept under its
+// owner's id, so a use case that takes no id from the request can reach
+// no one else's; any signed-in person may, for themselves.
+func Self() Resource { return Resource{kind: kindSelf} }
+
+// OwnedBy is something stored with an owner that the request named by an
+// id (a delivery, a person to forget): only that owner may act on it,
+// admins included. Use cases read the owner from storage, never from the
+// request, and ask this before acting.
 func OwnedBy(userID string) Resource { return Resource{kind: kindOwn, owner: userID} }
 
 // ChannelThings are a channel's team figures: for its members and the
@@ -58,11 +70,12 @@ func ChannelThings(channel string) Resource { return Resource{kind: kindChannel,
 // members only.
 func ChannelPost(channel string) Resource { return Resource{kind: kindChannelMember, channel: channel} }
 
-// Clickable is an answer to a message Slack showed in a channel, such as
-// the clarity pulse: Slack delivers such a click only from someone who
-// can see the message, and asking Slack again on every click would spend
-// the rate limits everyone shares, so any signed-in person may.
-func Clickable(channel string) Resource { return Resource{kind: kindClickable, channel: channel} }
+// PulseOf is answering a clarity pulse: for the people who were members
+// of its channel when it was posted, a snapshot stored with the pulse,
+// so a click costs no Slack call and nobody outside (who can open a
+// public channel and press its buttons) can sway it or read a colleague's
+// score from the average.
+func PulseOf(voters []string) Resource { return Resource{kind: kindPulse, voters: voters} }
 
 // AdminOperations are the company-wide switches and views.
 func AdminOperations() Resource { return Resource{kind: kindAdmin} }
@@ -93,38 +106,49 @@ func (p Policy) isAdmin(userID string) bool {
 // not, or another error when Slack could not say who is in a channel.
 func (p Policy) Authorize(ctx context.Context, a Actor, r Resource) error {
 	if a.UserID == "" {
-		return &Forbidden{Who: "people signed in to Slack"}
+		return &Forbidden{Who: WhoSignedIn}
 	}
 	switch r.kind {
+	case kindSelf:
+		return nil
 	case kindOwn:
 		if r.owner != "" && a.UserID == r.owner {
 			return nil
 		}
 		return &Forbidden{Who: WhoOwner}
-	case kindClickable:
-		return nil
+	case kindPulse:
+		if slices.Contains(r.voters, a.UserID) {
+			return nil
+		}
+		return &Forbidden{Who: WhoVoters}
 	case kindAdmin:
 		if p.isAdmin(a.UserID) {
 			return nil
 		}
 		return &Forbidden{Who: WhoAdmins}
 	case kindChannel, kindChannelMember:
-		if r.kind == kindChannel && p.isAdmin(a.UserID) {
-			return nil
-		}
-		ok, err := p.isMember(ctx, a.UserID, r.channel)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		if r.kind == kindChannelMember {
-			return &Forbidden{Who: WhoMember}
-		}
-		return &Forbidden{Who: WhoMembers}
+		return p.channel(ctx, a, r)
 	}
 	return &Forbidden{Who: "nobody"} // an unknown resource is never allowed
+}
+
+// channel answers for a channel's things and posts: members, asked of
+// Slack at the time, and for its things the admins too.
+func (p Policy) channel(ctx context.Context, a Actor, r Resource) error {
+	if r.kind == kindChannel && p.isAdmin(a.UserID) {
+		return nil
+	}
+	ok, err := p.isMember(ctx, a.UserID, r.channel)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	if r.kind == kindChannelMember {
+		return &Forbidden{Who: WhoMember}
+	}
+	return &Forbidden{Who: WhoMembers}
 }
 
 func (p Policy) isMember(ctx context.Context, userID, channel string) (bool, error) {

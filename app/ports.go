@@ -96,7 +96,12 @@ type Digests interface {
 	RecordDigest(channel string, p nudges.PostedDigest) error
 	MarkDigestBroken(channel, reason string) (first bool, err error)
 	ClearDigestBroken(channel string) error
-	OpenPulse(channel, id string, opened time.Time) error
+	// OpenPulse opens a pulse that only voters (the channel's members
+	// as it is posted) may answer.
+	OpenPulse(channel, id string, opened time.Time, voters ...string) error
+	// PulseVoters are who may answer an open pulse; snapshot is false
+	// for a pulse opened before they were kept.
+	PulseVoters(id string) (voters []string, snapshot bool, err error)
 	VotePulse(id, userID string, score int) (first bool, err error)
 	AddHearMore(id, userID, text string) error
 	ClosePulse(id string) (nudges.PulseSummary, error)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -36,7 +37,7 @@ type Saved struct {
 // (which counts as acting on that nudge). A commitment is quoted back
 // in the person's nudge a few working days later.
 func (s *Service) Reflect(ctx context.Context, a Actor, in Reflection, now time.Time) (Saved, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return Saved{}, err
 	}
 	if err := s.checkShare(ctx, a, in); err != nil {
@@ -49,7 +50,10 @@ func (s *Service) Reflect(ctx context.Context, a Actor, in Reflection, now time.
 	if in.Commitment != "" {
 		r.FollowUpDue = addWorkingDays(now.In(s.Location(a.UserID)), commitmentDelay)
 	}
-	d, _ := s.nudgeFor(a.UserID, in.DeliveryID, now)
+	d, _, err := s.nudgeFor(ctx, a, in.DeliveryID, now)
+	if err != nil {
+		return Saved{}, err
+	}
 	return s.saveReflection(a.UserID, r, d, now)
 }
 
@@ -86,13 +90,30 @@ func (s *Service) saveReflection(userID string, r nudges.Reflection, d nudges.De
 }
 
 // nudgeFor is the nudge a reflection written now answers: the delivery
-// named, if it is the person's own, else their latest one sent within a
-// day.
-func (s *Service) nudgeFor(userID, deliveryID string, now time.Time) (nudges.Delivery, bool) {
-	if deliveryID != "" {
-		d, err := s.dels.Delivery(deliveryID)
-		return d, err == nil && d.UserID == userID
+// the request named, once the policy says the actor may act on its
+// stored owner (a forged id in a form's metadata or a button's value is
+// refused), else their latest nudge sent within a day; found is false
+// when there is none.
+func (s *Service) nudgeFor(ctx context.Context, a Actor, deliveryID string, now time.Time) (d nudges.Delivery, found bool, err error) {
+	if deliveryID == "" {
+		d, found = s.latestNudge(a.UserID, now)
+		return d, found, nil
 	}
+	d, err = s.dels.Delivery(deliveryID)
+	if errors.Is(err, nudges.ErrNotFound) {
+		return nudges.Delivery{}, false, nil // retention removed it: nothing to link
+	}
+	if err != nil {
+		return nudges.Delivery{}, false, fmt.Errorf("reading the nudge reflected on: %w", err)
+	}
+	if err := s.policy.Authorize(ctx, a, OwnedBy(d.UserID)); err != nil {
+		return nudges.Delivery{}, false, err
+	}
+	return d, true, nil
+}
+
+// latestNudge is the person's latest nudge sent within a day.
+func (s *Service) latestNudge(userID string, now time.Time) (nudges.Delivery, bool) {
 	ds, err := s.dels.Deliveries(userID, now.Add(-36*time.Hour))
 	if err != nil {
 		return nudges.Delivery{}, false
@@ -131,11 +152,14 @@ type ReflectionForm struct {
 // OpenReflection prepares the reflection form, on the given nudge of the
 // person's or their latest.
 func (s *Service) OpenReflection(ctx context.Context, a Actor, deliveryID string, now time.Time) (ReflectionForm, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
+		return ReflectionForm{}, err
+	}
+	d, ok, err := s.nudgeFor(ctx, a, deliveryID, now)
+	if err != nil {
 		return ReflectionForm{}, err
 	}
 	form := ReflectionForm{ShareIn: s.shareOptions(ctx, a)}
-	d, ok := s.nudgeFor(a.UserID, deliveryID, now)
 	if !ok {
 		return form, nil
 	}
@@ -154,7 +178,7 @@ type Journal struct {
 
 // ListReflections is the person's latest n reflections.
 func (s *Service) ListReflections(ctx context.Context, a Actor, n int) (Journal, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return Journal{}, err
 	}
 	rs, err := s.refls.Reflections(a.UserID, n)
@@ -171,7 +195,7 @@ func (s *Service) ListReflections(ctx context.Context, a Actor, n int) (Journal,
 // SearchReflections finds up to limit of the person's reflections that
 // mention word.
 func (s *Service) SearchReflections(ctx context.Context, a Actor, word string, limit int) (Journal, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return Journal{}, err
 	}
 	rs, err := s.refls.SearchReflections(a.UserID, word, limit)
@@ -184,7 +208,7 @@ func (s *Service) SearchReflections(ctx context.Context, a Actor, word string, l
 // DeleteReflection deletes one of the person's reflections;
 // nudges.ErrNotFound when they have no such reflection.
 func (s *Service) DeleteReflection(ctx context.Context, a Actor, seq int) error {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return err
 	}
 	if err := s.refls.DeleteReflection(a.UserID, seq); err != nil {
@@ -226,7 +250,7 @@ type ExportSink interface {
 // cannot drift apart. unreadable counts records that exist but could
 // not be opened; each is logged by name, never by content.
 func (s *Service) ExportTo(ctx context.Context, a Actor, sink ExportSink) (unreadable int, err error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return 0, err
 	}
 	err = s.exporter.ExportPerson(a.UserID, func(r nudges.PersonRecord) error {
@@ -305,7 +329,7 @@ func (s *Service) Compact() error {
 
 // DraftUpdate is the reflection a person turns into a team update.
 func (s *Service) DraftUpdate(ctx context.Context, a Actor, seq int) (nudges.Reflection, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return nudges.Reflection{}, err
 	}
 	r, err := s.refls.Reflection(a.UserID, seq)
@@ -332,9 +356,9 @@ func (s *Service) PostUpdate(ctx context.Context, a Actor, channel, text string)
 type ShareOption struct {
 	Channel, Name string
 	Members       int
-	// Anonymous is false when the channel has fewer members than the
-	// anonymity threshold: there an "anonymous" reflection could be told
-	// apart by elimination.
+	// Anonymous is false when fewer people than the anonymity threshold
+	// take part in the channel's digest (its subscribed members): there
+	// an "anonymous" reflection could be told apart by elimination.
 	Anonymous bool
 }
 
@@ -356,11 +380,33 @@ func (s *Service) shareOptions(ctx context.Context, a Actor) []ShareOption {
 			s.log.Warn("reading a digest channel for the share choice", "channel", ch, "error", err)
 			continue
 		}
-		if slices.Contains(info.Members, a.UserID) {
-			out = append(out, ShareOption{Channel: ch, Name: info.Name, Members: len(info.Members), Anonymous: len(info.Members) >= s.threshold})
+		if !slices.Contains(info.Members, a.UserID) {
+			continue
 		}
+		n, err := s.shareAudience(ch, info)
+		if err != nil {
+			s.log.Warn("counting who takes part in a digest", "channel", ch, "error", err)
+		}
+		out = append(out, ShareOption{Channel: ch, Name: info.Name, Members: len(info.Members), Anonymous: err == nil && n >= s.threshold})
 	}
 	return out
+}
+
+// shareAudience counts the people whose contributions can appear in the
+// channel's next digest: the members its period fixed (the channel's
+// members now, before its first digest) who have a record here. An
+// anonymous share among fewer than the threshold could be told apart by
+// elimination, whatever number of people can read the channel.
+func (s *Service) shareAudience(channel string, now Channel) (int, error) {
+	last, err := s.digests.PostedDigest(channel)
+	if err != nil {
+		return 0, fmt.Errorf("reading the digest's members: %w", err)
+	}
+	members := last.Members
+	if members == nil {
+		members = now.Members
+	}
+	return len(s.contributors(members)), nil
 }
 
 // checkShare holds a share to what the author chose and may do: one
@@ -382,8 +428,19 @@ func (s *Service) checkShare(ctx context.Context, a Actor, in Reflection) error 
 	if err != nil {
 		return fmt.Errorf("counting the channel's members: %w", err)
 	}
-	if len(info.Members) < s.threshold {
-		return &ErrShareRefused{Why: fmt.Sprintf("that channel has %d members; sharing anonymously needs at least %d, or the others could tell it was you", len(info.Members), s.threshold)}
+	n, err := s.shareAudience(in.ShareChannel, info)
+	if err != nil {
+		return err
+	}
+	if n < s.threshold {
+		return &ErrShareRefused{Why: fmt.Sprintf("%d %s take part in that digest; sharing anonymously needs at least %d, or the others could tell it was you", n, plural(n, "person", "people"), s.threshold)}
 	}
 	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -23,7 +23,7 @@ type Subscription struct {
 // Subscribe starts the person's daily nudges on their schedule, in the
 // time zone of their Slack profile.
 func (s *Service) Subscribe(ctx context.Context, a Actor, now time.Time) (Subscription, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return Subscription{}, err
 	}
 	p, err := s.slack.Profile(ctx, a.UserID)
@@ -68,7 +68,7 @@ func (s *Service) Subscribe(ctx context.Context, a Actor, now time.Time) (Subscr
 // Unsubscribe stops the person's nudges; their history stays theirs. was
 // reports whether they were subscribed.
 func (s *Service) Unsubscribe(ctx context.Context, a Actor, now time.Time) (was bool, err error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return false, err
 	}
 	_, err = s.subs.UpdateSubscriber(a.UserID, func(sub *nudges.Subscriber) error {
@@ -139,7 +139,7 @@ func SetZone(loc *time.Location) Change {
 // ChangeSettings applies changes to the person's own settings and
 // reschedules their next nudge.
 func (s *Service) ChangeSettings(ctx context.Context, a Actor, now time.Time, changes ...Change) (nudges.Subscriber, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return nudges.Subscriber{}, err
 	}
 	sub, err := s.subs.UpdateSubscriber(a.UserID, func(sub *nudges.Subscriber) error {
@@ -161,7 +161,7 @@ func (s *Service) ChangeSettings(ctx context.Context, a Actor, now time.Time, ch
 // FollowProfileZone drops the person's zone override and follows their
 // Slack profile's zone again.
 func (s *Service) FollowProfileZone(ctx context.Context, a Actor, now time.Time) (nudges.Subscriber, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return nudges.Subscriber{}, err
 	}
 	p, err := s.slack.Profile(ctx, a.UserID)
@@ -195,7 +195,7 @@ type Status struct {
 
 // Status is the person's own subscription, schedule, streak and balance.
 func (s *Service) Status(ctx context.Context, a Actor, now time.Time) (Status, error) {
-	if err := s.policy.Authorize(ctx, a, OwnedBy(a.UserID)); err != nil {
+	if err := s.policy.Authorize(ctx, a, Self()); err != nil {
 		return Status{}, err
 	}
 	return s.status(a.UserID, now)

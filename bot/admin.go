@@ -147,7 +147,34 @@ func (b *Bot) adminUser(ctx context.Context, who app.Actor, name string) *epheme
 	if err != nil {
 		return b.failed(who, "reading a person's status", err)
 	}
-	return reply(lines(fmt.Sprintf("*Status of <@%s>* (reflections are private: only their number is shown)", target), statusText(st.Status, b.now()), fmt.Sprintf("Reflections: %d.", st.Reflections)))
+	return reply(lines(fmt.Sprintf("*Status of <@%s>* (their nudges, streak and reflections are theirs alone)", target), subscriptionText(st)))
+}
+
+// subscriptionText is what an admin sees of a person.
+func subscriptionText(st app.PersonStatus) string {
+	if !st.Known {
+		return "Not subscribed: nudgebot keeps nothing about them."
+	}
+	state := "Not subscribed."
+	switch {
+	case st.Inactive:
+		state = "Stopped: Slack says their account can't receive messages."
+	case st.Subscribed && !st.PausedUntil.IsZero():
+		state = "Subscribed, paused until " + when(st.PausedUntil, st.Location) + "."
+	case st.Subscribed:
+		state = "Subscribed."
+	}
+	last := "No nudge was due yet."
+	switch st.LastNudge {
+	case "":
+	case nudges.StateSent:
+		last = "Their last nudge (" + when(st.LastAt, st.Location) + ") arrived."
+	case nudges.StateFailed:
+		last = "Their last nudge (" + when(st.LastAt, st.Location) + ") could not be delivered."
+	default:
+		last = "Their last nudge (" + when(st.LastAt, st.Location) + ") is " + string(st.LastNudge) + "."
+	}
+	return lines(state, "Time zone: "+st.Location.String()+".", last)
 }
 
 func (b *Bot) userByName(ctx context.Context, name string) string {

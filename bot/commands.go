@@ -34,7 +34,7 @@ var nudgeCommands = map[string]subcommand{
 	"context": {"/nudge context [SETTINGS | none]", "/nudge context standup one-to-ones team-channel", "say what your work has (a team channel, 1:1s, a change under way…) so every nudge fits"},
 	"status":  {"/nudge status", "/nudge status", "see what is set and what comes next"},
 	"forget":  {"/nudge forget", "/nudge forget", "delete everything nudgebot keeps about you (asks first)"},
-	"digest":  {"/nudge digest [#channel]", "/nudge digest #team", "preview the next team digest, only to you"},
+	"digest":  {"/nudge digest [#channel]", "/nudge digest #team", "the team's last digest and when the next comes, only to you"},
 	"help":    {"/nudge help", "/nudge help", "show this help"},
 }
 

@@ -67,11 +67,18 @@ func (b *Bot) RunDigest(ctx context.Context, channel string) {
 	default:
 		log.Info("digest posted", "members", run.Members)
 	}
+	for _, r := range run.HeldBack {
+		b.slack.tell(ctx, r.UserID, fmt.Sprintf("I held back your anonymous reflection #%d from the digest of <#%s>: too few people take part in it for the others not to tell it was you. It stays private; share it with your name if you want the team to see it.", r.Seq, channel))
+	}
 }
 
 // onPulseAction records a vote, or opens the "hear more" form.
 func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) {
 	if a.ActionID == actPulseHearMore {
+		if err := b.core.OpenHearMore(ctx, app.Person(cb.User.ID), a.Value); err != nil {
+			b.slack.respond(ctx, cb.ResponseURL, reply(b.pulseRefusal(cb, "opening the hear-more form", err)))
+			return
+		}
 		view := slack.ModalViewRequest{
 			Type: slack.VTModal, CallbackID: cbHearMore, PrivateMetadata: a.Value,
 			Title: plain("Hear more about"), Submit: plain("Send"), Close: plain("Cancel"),
@@ -97,19 +104,28 @@ func (b *Bot) onPulseAction(ctx context.Context, cb slack.InteractionCallback, a
 	first, err := b.core.VotePulse(ctx, app.Person(cb.User.ID), a.Value, score)
 	var msg string
 	switch {
-	case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
-		msg = "This pulse has closed; the next digest brings a new one."
-	case b.refusedWrite(app.Person(cb.User.ID), "recording a pulse vote", err):
-		msg = notSavedClickText
 	case err != nil:
-		b.log.Error("recording a pulse vote", "error", err)
-		msg = "Sorry, I couldn't record that just now, so nothing was saved. Please try again in a minute."
+		msg = b.pulseRefusal(cb, "recording a pulse vote", err)
 	case !first:
 		msg = "You've already answered this pulse; one answer each keeps it fair."
 	default:
 		msg = "Thanks. Your answer goes into the team's totals; who answered is forgotten when the pulse closes."
 	}
 	b.slack.respond(ctx, cb.ResponseURL, reply(msg))
+}
+
+// pulseRefusal says why a pulse click did nothing.
+func (b *Bot) pulseRefusal(cb slack.InteractionCallback, what string, err error) string {
+	switch {
+	case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
+		return "This pulse has closed; the next digest brings a new one."
+	case app.IsForbidden(err):
+		return "Only the members of <#" + cb.Channel.ID + "> when this pulse was posted can answer it, so your click was not counted."
+	case b.refusedWrite(app.Person(cb.User.ID), what, err):
+		return notSavedClickText
+	}
+	b.log.Error(what, "user_id", cb.User.ID, "error", err)
+	return "Sorry, I couldn't record that just now, so nothing was saved. Please try again in a minute."
 }
 
 // hearMoreNote says when the answers are shown. Everyone is told the
@@ -139,6 +155,8 @@ func (b *Bot) onHearMoreSubmission(cb slack.InteractionCallback, ack func(any), 
 			b.slack.tell(ctx, user, "You've sent the most answers one person can for this pulse. Thank you!")
 		case errors.Is(err, nudges.ErrPulseClosed), errors.Is(err, nudges.ErrNotFound):
 			b.slack.tell(ctx, user, "That pulse has closed, so your answer was not kept. The next digest brings a new one.")
+		case app.IsForbidden(err):
+			b.slack.tell(ctx, user, "Only the members of the channel when this pulse was posted can answer it, so your answer was not kept.")
 		case b.refusedWrite(app.Person(user), "saving a hear-more answer", err):
 			b.slack.tell(ctx, user, notSavedText)
 		case err != nil:
@@ -155,17 +173,23 @@ var channelRef = regexp.MustCompile(`^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$|^([CG][A-Z
 // digestPreview shows the caller what the next digest of a channel would
 // say, without closing its pulse or posting anything.
 func (b *Bot) digestPreview(ctx context.Context, who app.Actor, here, arg string) *ephemeral {
-	channel := here
+	channel, name := here, ""
 	if arg != "" {
 		if m := channelRef.FindStringSubmatch(arg); m != nil {
 			channel = firstNonEmpty(m[1], m[2])
-		} else if name, ok := strings.CutPrefix(arg, "#"); ok {
-			channel = b.digestChannelByName(ctx, name)
+		} else if n, ok := strings.CutPrefix(arg, "#"); ok && n != "" {
+			name = n
 		} else {
 			return reply(usageText("digest", "Name the channel like #team or by its id."))
 		}
 	}
-	p, err := b.core.PreviewDigest(ctx, who, channel, b.now())
+	var p app.Preview
+	var err error
+	if name != "" {
+		p, err = b.core.PreviewDigestNamed(ctx, who, name, b.now())
+	} else {
+		p, err = b.core.PreviewDigest(ctx, who, channel, b.now())
+	}
 	if msg := previewRefusal(err); msg != nil {
 		return msg
 	}
@@ -181,10 +205,7 @@ func (b *Bot) digestPreview(ctx context.Context, who app.Actor, here, arg string
 	if p.Digest == nil {
 		return reply("No digest has been posted in that channel yet. " + next)
 	}
-	note := "_Only you can see this: the last digest, posted " + p.Posted.In(loc).Format("Mon 2 Jan, 15:04") + ". " + next + " Only admins see the period under way._"
-	if p.Running {
-		note = "_Admins only, and only you can see this: the period under way, with the pulse still open. " + next + "_"
-	}
+	note := "_Only you can see this: the last digest, posted " + p.Posted.In(loc).Format("Mon 2 Jan, 15:04") + ". " + next + " Nobody sees the period under way: its figures change with every join and every action, so two looks could single someone out._"
 	msgs := digestMessages(*p.Digest, p.ChannelName)
 	preview := reply("Preview of the team digest")
 	preview.Blocks = append([]slack.Block{slack.NewContextBlock("preview_note", mrkdwn(note))}, msgs[0]...)
@@ -206,19 +227,4 @@ func previewRefusal(err error) *ephemeral {
 		return reply("You looked at a digest a moment ago; each look asks Slack who is in the channel, so give it a minute.")
 	}
 	return nil
-}
-
-func (b *Bot) digestChannelByName(ctx context.Context, name string) string {
-	for _, t := range b.opts.Digests {
-		var info *slack.Channel
-		err := b.slack.web.do(ctx, "conversations.info", callSafe, func(ctx context.Context) error {
-			var err error
-			info, err = b.slack.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: t.Channel})
-			return err
-		})
-		if err == nil && strings.EqualFold(info.Name, name) {
-			return t.Channel
-		}
-	}
-	return ""
 }

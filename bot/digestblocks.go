@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -266,10 +267,15 @@ func hearMoreText(items []string) string {
 	return b.String()
 }
 
+// slackUserID is a Slack user id, the only thing placed in a mention.
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+
 func reflectionText(s nudges.SharedLine) string {
 	by := "— shared anonymously"
-	if a := strings.TrimSpace(cleanText(s.Author)); a != "" {
-		by = "— " + fitEscaped(a, maxNameText, false)
+	if slackUserID.MatchString(s.AuthorID) {
+		// A mention, which Slack renders as the person's current name
+		// and nobody can fake by choosing a display name.
+		by = "— <@" + s.AuthorID + ">"
 	}
 	if s.Nudge != "" {
 		by += ", on _" + fitEscaped(s.Nudge, maxPromptText, false) + "_"

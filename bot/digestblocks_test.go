@@ -123,9 +123,9 @@ func fullDigest(n int, text func(i int) string) nudges.Digest {
 	for i := range n {
 		author := ""
 		if i%2 == 0 {
-			author = fmt.Sprintf("Person %d", i)
+			author = fmt.Sprintf("U%07d", i)
 		}
-		d.SharedReflections = append(d.SharedReflections, nudges.SharedLine{Author: author, Text: text(i), Nudge: "Tell one person why today's work matters."})
+		d.SharedReflections = append(d.SharedReflections, nudges.SharedLine{AuthorID: author, Text: text(i), Nudge: "Tell one person why today's work matters."})
 	}
 	return d
 }
@@ -203,8 +203,8 @@ func TestDigestMessages_Escaping(t *testing.T) {
 	d := nudges.Digest{
 		Channel: "C1", Members: 5,
 		SharedReflections: []nudges.SharedLine{
-			{Author: "<@U2> Bob\u2066", Text: "<!channel> ask <@U1> about &amp; \u202Eevil\u202C", Nudge: "Plan <today> & tomorrow"},
-			{Author: "", Text: "<!here|here> \u200Fhidden\u200E & <#C1>"},
+			{AuthorID: "<@U2> Bob\u2066", Text: "<!channel> ask <@U1> about &amp; \u202Eevil\u202C", Nudge: "Plan <today> & tomorrow"},
+			{AuthorID: "", Text: "<!here|here> \u200Fhidden\u200E & <#C1>"},
 		},
 		Pulse: nudges.PulseSection{Held: true, Responses: 3, AverageShown: true, Average: 4,
 			HearMore: []string{"<!everyone> & more\u202E", "\u2067<https://evil.example|click>"}},
@@ -226,7 +226,7 @@ func TestDigestMessages_Escaping(t *testing.T) {
 			t.Errorf("digest text contains %q:\n%s", bad, got)
 		}
 	}
-	for _, want := range []string{"&lt;!channel&gt;", "&lt;@U1&gt;", "&amp;amp;", "&lt;@U2&gt; Bob", "&lt;!everyone&gt; &amp; more", "Plan &lt;today&gt; &amp; tomorrow", "evil", "#leads"} {
+	for _, want := range []string{"&lt;!channel&gt;", "&lt;@U1&gt;", "&amp;amp;", "&lt;!everyone&gt; &amp; more", "Plan &lt;today&gt; &amp; tomorrow", "evil", "#leads"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("digest text lacks %q:\n%s", want, got)
 		}

@@ -86,3 +86,15 @@ func (s *Slack) threadNote(ctx context.Context, channel, threadTS, text string) 
 		return err
 	})
 }
+
+// tellIn shows a person a note only they see, in a conversation of
+// theirs the bot already knows (their DM).
+func (s *Slack) tellIn(ctx context.Context, channel, userID, text string) {
+	err := s.web.do(ctx, "chat.postEphemeral", callPost, func(ctx context.Context) error {
+		_, err := s.api.PostEphemeralContext(ctx, channel, userID, slack.MsgOptionText(text, false))
+		return err
+	})
+	if err != nil {
+		s.log.Warn("could not answer a person", "user_id", userID, "error", err)
+	}
+}

@@ -1,11 +1,9 @@
 package bot
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/nudgebot/nudgebot/app"
@@ -14,11 +12,12 @@ import (
 
 // exportFiles spools a person's export to two temporary files, JSON and
 // Markdown, a record at a time: ten thousand reflections never sit in
-// memory at once. The files are unlinked at once, so nothing of a
-// person's journal outlives the upload on disk, whatever happens.
+// memory at once. The files are unlinked at once and sealed under a key
+// held only in memory (sealedSpool), so no reflection lies on disk in
+// plaintext, even while the upload waits.
 type exportFiles struct {
-	js, md       *os.File
-	jw, mw       *bufio.Writer
+	js, md       *sealedSpool
+	jw, mw       io.Writer
 	loc          *time.Location
 	section      string // "", "nudges", "reflections": the JSON array open
 	nudges, refl int
@@ -26,33 +25,20 @@ type exportFiles struct {
 }
 
 func newExportFiles(userID string, at time.Time, loc *time.Location) (*exportFiles, error) {
-	js, err := spool()
+	js, err := newSealedSpool()
 	if err != nil {
 		return nil, err
 	}
-	md, err := spool()
+	md, err := newSealedSpool()
 	if err != nil {
-		_ = js.Close() // already unlinked
+		_ = js.Close()
 		return nil, err
 	}
-	e := &exportFiles{js: js, md: md, jw: bufio.NewWriter(js), mw: bufio.NewWriter(md), loc: loc}
+	e := &exportFiles{js: js, md: md, jw: js, mw: md, loc: loc}
 	head, _ := json.Marshal(map[string]any{"exported_at": at, "user_id": userID})
 	e.write(e.jw, string(head[:len(head)-1]))
 	e.write(e.mw, fmt.Sprintf("# My nudgebot journal\n\nExported %s.\n", at.In(loc).Format("Mon 2 Jan 2006 15:04 MST")))
 	return e, nil
-}
-
-// spool makes an unlinked temporary file.
-func spool() (*os.File, error) {
-	f, err := os.CreateTemp("", "nudgebot-export-*")
-	if err != nil {
-		return nil, fmt.Errorf("spooling an export: %w", err)
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("spooling an export: %w", err)
-	}
-	return f, nil
 }
 
 func (e *exportFiles) write(w io.Writer, s string) {
@@ -108,9 +94,15 @@ func (e *exportFiles) Reflection(r nudges.Reflection) error {
 	return e.err
 }
 
-// finish closes the JSON and rewinds both files for the upload; sizes
-// are what Slack's upload asks for first.
-func (e *exportFiles) finish() (jsSize, mdSize int64, err error) {
+// spooled is a finished export file: its size, which Slack's upload asks
+// for first, and its content.
+type spooled struct {
+	size int64
+	data io.Reader
+}
+
+// finish closes the JSON and returns both files for the upload.
+func (e *exportFiles) finish() (js, md spooled, err error) {
 	if e.section != "" {
 		e.write(e.jw, "]")
 	}
@@ -125,26 +117,18 @@ func (e *exportFiles) finish() (jsSize, mdSize int64, err error) {
 		e.write(e.mw, "\n## Reflections\n\nNone yet.\n")
 	}
 	if e.err != nil {
-		return 0, 0, e.err
+		return spooled{}, spooled{}, e.err
 	}
-	for _, w := range []*bufio.Writer{e.jw, e.mw} {
-		if err := w.Flush(); err != nil {
-			return 0, 0, err
-		}
+	if js.size, js.data, err = e.js.finish(); err != nil {
+		return spooled{}, spooled{}, err
 	}
-	if jsSize, err = e.js.Seek(0, io.SeekCurrent); err == nil {
-		mdSize, err = e.md.Seek(0, io.SeekCurrent)
+	if md.size, md.data, err = e.md.finish(); err != nil {
+		return spooled{}, spooled{}, err
 	}
-	if err == nil {
-		_, err = e.js.Seek(0, io.SeekStart)
-	}
-	if err == nil {
-		_, err = e.md.Seek(0, io.SeekStart)
-	}
-	return jsSize, mdSize, err
+	return js, md, nil
 }
 
 func (e *exportFiles) close() {
-	_ = e.js.Close() // unlinked spool files: nothing to keep
+	_ = e.js.Close()
 	_ = e.md.Close()
 }

@@ -51,14 +51,20 @@ func TestExportFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			jsSize, mdSize, err := e.finish()
+			jsFile, mdFile, err := e.finish()
 			if err != nil {
 				t.Fatal(err)
 			}
-			js, _ := io.ReadAll(e.js)
-			md, _ := io.ReadAll(e.md)
-			if int64(len(js)) != jsSize || int64(len(md)) != mdSize {
-				t.Errorf("sizes %d/%d, read %d/%d", jsSize, mdSize, len(js), len(md))
+			js, err := io.ReadAll(jsFile.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md, err := io.ReadAll(mdFile.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(js)) != jsFile.size || int64(len(md)) != mdFile.size {
+				t.Errorf("sizes %d/%d, read %d/%d", jsFile.size, mdFile.size, len(js), len(md))
 			}
 			var got app.Export
 			if err := json.Unmarshal(js, &got); err != nil {

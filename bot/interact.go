@@ -45,12 +45,30 @@ func (b *Bot) onInteractive(ctx context.Context, evt socketmode.Event) {
 			b.tellBusy(cb.ResponseURL)
 		}
 	case slack.InteractionTypeViewSubmission:
+		if !b.budget.allow(cb.User.ID) {
+			// The refusal rides in the ack as an error on the form, so
+			// what they wrote stays in it to save again.
+			b.ack(evt, slowDownForm(cb.View))
+			return
+		}
 		keys := dedupeKeys(evt.Request.EnvelopeID)
 		b.onViewSubmission(cb, func(p any) { b.ack(evt, p) }, keys)
 	default:
 		b.ack(evt, nil)
 		b.log.Debug("ignored interaction", "interaction_type", string(cb.Type))
 	}
+}
+
+// slowDownForm is the answer to a form submitted past the person's
+// allowance: an error on its first input, which keeps the form open with
+// everything in it. A form with no input is simply closed.
+func slowDownForm(v slack.View) any {
+	for _, bl := range v.Blocks.BlockSet {
+		if in, ok := bl.(*slack.InputBlock); ok && in.BlockID != "" {
+			return slack.NewErrorsViewSubmissionResponse(map[string]string{in.BlockID: slowDownFormText})
+		}
+	}
+	return nil
 }
 
 // afterAck runs work once per envelope, after its ack, also across a

@@ -335,9 +335,12 @@ func shareProblem(errs map[string]string, share nudges.Share, channel string, me
 func (b *Bot) reflectRefused(who app.Actor, err error, text string) string {
 	back := wordsBack(text)
 	var refused *app.ErrShareRefused
+	var notYours *app.Forbidden
 	switch {
 	case errors.As(err, &refused):
 		return "I didn't save it: I can't share it there, since " + Escape(refused.Why) + "." + back
+	case errors.As(err, &notYours) && notYours.Who == app.WhoOwner:
+		return "I didn't save it: the form named a nudge that belongs to someone else." + back
 	case app.IsForbidden(err):
 		return "I didn't save it: you can only share in the digest of a channel you are in." + back
 	case errors.Is(err, nudges.ErrTooManyReflections), app.NotSaved(err):
@@ -462,7 +465,7 @@ func (b *Bot) exportReflections(ctx context.Context, who app.Actor) *ephemeral {
 	if err != nil {
 		return b.failed(who, "exporting", err)
 	}
-	jsSize, mdSize, err := files.finish()
+	js, md, err := files.finish()
 	if err != nil {
 		return b.failed(who, "writing the export", err)
 	}
@@ -476,8 +479,8 @@ func (b *Bot) exportReflections(ctx context.Context, who app.Actor) *ephemeral {
 		data        io.Reader
 		size        int64
 	}{
-		{"nudgebot-export-" + stamp + ".json", "Your nudgebot data (JSON)", files.js, jsSize},
-		{"nudgebot-export-" + stamp + ".md", "Your nudgebot journal (Markdown)", files.md, mdSize},
+		{"nudgebot-export-" + stamp + ".json", "Your nudgebot data (JSON)", js.data, js.size},
+		{"nudgebot-export-" + stamp + ".md", "Your nudgebot journal (Markdown)", md.data, md.size},
 	} {
 		err := b.slack.web.do(ctx, "files.getUploadURLExternal", callPost, func(ctx context.Context) error {
 			_, err := b.slack.api.UploadFileContext(ctx, slack.UploadFileParameters{

@@ -63,6 +63,36 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 	}
 }
 
+// eventPerson is who sent an event that a person caused (typed, edited
+// or deleted a DM, opened App Home); "" for the bot's own messages and
+// Slack's own events, which no allowance pays for. typed is true for a
+// new message, whose words are lost if it is not handled.
+func eventPerson(data any) (who string, typed bool) {
+	switch e := data.(type) {
+	case *slackevents.MessageEvent:
+		if e.ChannelType != "im" {
+			return "", false
+		}
+		switch e.SubType {
+		case "", "thread_broadcast":
+			if e.BotID == "" {
+				return e.User, true
+			}
+		case "message_changed":
+			if e.Message != nil && e.Message.BotID == "" {
+				return e.Message.User, false
+			}
+		case "message_deleted":
+			if e.PreviousMessage != nil && e.PreviousMessage.BotID == "" {
+				return e.PreviousMessage.User, false
+			}
+		}
+	case *slackevents.AppHomeOpenedEvent:
+		return e.User, false
+	}
+	return "", false
+}
+
 // ack acknowledges the envelope and records how long it took from the
 // moment the envelope came off the socket.
 func (b *Bot) ack(evt socketmode.Event, payload any) {
@@ -179,6 +209,20 @@ func (b *Bot) onEventsAPI(ctx context.Context, evt socketmode.Event) {
 	if !b.firstTime(keys) {
 		b.log.Info("re-sent event ignored", "envelope_id", evt.Request.EnvelopeID, "retry_attempt", evt.Request.RetryAttempt)
 		return
+	}
+	// A person's typed DMs and Home opens draw on their allowance like
+	// their commands and clicks, before any work slot is taken.
+	if who, typed := eventPerson(ev.InnerEvent.Data); who != "" {
+		if ok, warn := b.budget.admit(who); !ok {
+			if warn && typed {
+				// In the DM the message came from: no conversations.open
+				// to wait for behind the work they already started.
+				dm := ev.InnerEvent.Data.(*slackevents.MessageEvent).Channel
+				b.fromBusyPool(func(ctx context.Context) { b.slack.tellIn(ctx, dm, who, slowDownDMText) })
+			}
+			b.log.Info("event past the person's allowance; not handled", "user_id", who)
+			return
+		}
 	}
 	b.goWork(func() { // an event has nobody to tell when the bot is busy
 		if !b.firstTimeDurable(keys) {

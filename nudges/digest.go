@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -47,11 +48,7 @@ type DigestInput struct {
 
 	// Members are the channel's members who are subscribers; deliveries,
 	// reflections and streaks of anyone else are ignored.
-	Members []string
-	// Names maps user ids to display names, for reflections shared with
-	// the author's name.
-	Names map[string]string
-
+	Members    []string
 	Deliveries []Delivery   // the members' deliveries in [From, To)
 	Shared     []Reflection // reflections in the period whose authors chose to share them
 	Pulse      PulseSummary // this period's closed pulse; zero if none ran
@@ -63,6 +60,13 @@ type DigestInput struct {
 	TrendDeliveries []Delivery
 	// TrendSince is how far back TrendDeliveries reach.
 	TrendSince time.Time
+	// Shown is what the channel's last digest showed of clarity beside
+	// strategy updates (its ClarityVsUpdates). A past period then shows
+	// the count the digest that covered it showed, or none: counted again
+	// over today's members, or without that digest's suppression, it
+	// could be subtracted from what was shown then. Nil (no digest kept
+	// what it showed) counts past periods from TrendDeliveries.
+	Shown []ClarityPoint
 
 	// Streaks holds members' current streaks (Subscriber.Streak) when the
 	// caller has them. When nil, streaks are worked out from Deliveries,
@@ -154,9 +158,12 @@ type StreakSummary struct {
 
 // SharedLine is one shared reflection as the digest quotes it.
 type SharedLine struct {
-	Author string // display name; "" when shared anonymously
-	Text   string
-	Nudge  string // the prompt of the nudge it answers; "" if unknown
+	// AuthorID is the author's user id for a reflection shared with their
+	// name, credited as a mention: a display name is free text its owner
+	// sets, so "boss" could be anyone. "" when shared anonymously.
+	AuthorID string
+	Text     string
+	Nudge    string // the prompt of the nudge it answers; "" if unknown
 }
 
 // PulseSection is the clarity pulse's part of the digest.
@@ -221,13 +228,16 @@ func BuildDigest(in DigestInput) Digest {
 	if hiddenThemes > 0 && d.ActedOnShown {
 		note("Themes fewer than %d people practised are not listed.", min)
 	}
+	if suppressComplements(&d, t, min) {
+		note("Some figures are withheld because, with the others shown, they would let you work out what fewer than %d people did.", min)
+	}
 
 	d.Streaks = streakSummary(in, members, history, min)
 	if !d.Streaks.Shown {
 		note("Streaks are not shown: fewer than %d people have a streak of %d or more.", min, StreakThreshold)
 	}
 
-	d.SharedReflections = sharedLines(in, members)
+	d.SharedReflections = sharedLines(in, members, min)
 
 	d.Pulse = pulseSection(in, min)
 	d.ClarityVsUpdates = clarityVsUpdates(in, members, d, min)
@@ -237,6 +247,43 @@ func BuildDigest(in DigestInput) Digest {
 	return d
 }
 
+// suppressComplements withholds the digest's figures that, subtracted
+// from one another, would leave what fewer than min people did (see
+// SuppressComplements); it reports whether it withheld any. Themes go
+// first, the strategy updates count last: it is the figure the clarity
+// trend pairs with the pulse.
+func suppressComplements(d *Digest, t periodTally, min int) bool {
+	figs := []Figure{
+		{Records: t.receivedRecs, Shown: d.ReceivedShown, Keep: 1},
+		{Records: t.actedRecs, Shown: d.ActedOnShown, Keep: 2},
+		{Records: t.strategyRecs, Shown: d.StrategyShown, Keep: 3},
+	}
+	for _, tc := range d.TopThemes {
+		figs = append(figs, Figure{Records: t.themeRecs[tc.Theme], Shown: true})
+	}
+	withheld := SuppressComplements(figs, min)
+	if len(withheld) == 0 {
+		return false
+	}
+	if !figs[0].Shown {
+		d.Received, d.ReceivedShown = 0, false
+	}
+	if !figs[1].Shown {
+		d.ActedOn, d.ActedOnShown = 0, false
+	}
+	if !figs[2].Shown {
+		d.StrategyUpdates, d.StrategyShown = 0, false
+	}
+	themes := d.TopThemes[:0]
+	for i, tc := range d.TopThemes {
+		if figs[3+i].Shown {
+			themes = append(themes, tc)
+		}
+	}
+	d.TopThemes = themes
+	return true
+}
+
 // periodTally is who did what in a digest's period: the people behind
 // each figure, so each can be held to the threshold.
 type periodTally struct {
@@ -244,6 +291,10 @@ type periodTally struct {
 	themeN                       map[Theme]int
 	themePeople                  map[Theme]map[string]bool
 	history                      map[string][]Delivery
+	// The records behind each figure (delivery → person), for
+	// complementary suppression.
+	receivedRecs, actedRecs, strategyRecs map[string]string
+	themeRecs                             map[Theme]map[string]string
 }
 
 // tallyPeriod counts the members' deliveries in the period into d's raw
@@ -252,34 +303,41 @@ func tallyPeriod(in DigestInput, members map[string]bool, d *Digest) periodTally
 	t := periodTally{
 		recipients: map[string]bool{}, actors: map[string]bool{}, strategy: map[string]bool{},
 		themeN: map[Theme]int{}, themePeople: map[Theme]map[string]bool{}, history: map[string][]Delivery{},
+		receivedRecs: map[string]string{}, actedRecs: map[string]string{}, strategyRecs: map[string]string{}, themeRecs: map[Theme]map[string]string{},
 	}
-	for _, dl := range in.Deliveries {
+	for i, dl := range in.Deliveries {
 		if !members[dl.UserID] || dl.Slot.Before(in.From) || !dl.Slot.Before(in.To) {
 			continue
 		}
+		rec := strconv.Itoa(i)
 		if in.Streaks == nil {
 			t.history[dl.UserID] = append(t.history[dl.UserID], dl)
 		}
 		if dl.State == StateSent {
 			d.Received++
 			t.recipients[dl.UserID] = true
+			t.receivedRecs[rec] = dl.UserID
 		}
 		if !dl.Outcome.Acted() {
 			continue
 		}
 		d.ActedOn++
 		t.actors[dl.UserID] = true
+		t.actedRecs[rec] = dl.UserID
 		if dl.Theme == "" {
 			continue
 		}
 		t.themeN[dl.Theme]++
 		if t.themePeople[dl.Theme] == nil {
 			t.themePeople[dl.Theme] = map[string]bool{}
+			t.themeRecs[dl.Theme] = map[string]string{}
 		}
 		t.themePeople[dl.Theme][dl.UserID] = true
+		t.themeRecs[dl.Theme][rec] = dl.UserID
 		if leansOn(dl.Theme) {
 			d.StrategyUpdates++
 			t.strategy[dl.UserID] = true
+			t.strategyRecs[rec] = dl.UserID
 		}
 	}
 	return t
@@ -333,7 +391,51 @@ func streakSummary(in DigestInput, members map[string]bool, history map[string][
 	return StreakSummary{}
 }
 
-func sharedLines(in DigestInput, members map[string]bool) []SharedLine {
+// sharedLines are the reflections shared in the period. An anonymous
+// one appears only when at least min people's contributions can appear
+// in the digest (its subscribed members): among fewer, the others could
+// tell who wrote it, so it is held back (HeldBack lists those).
+func sharedLines(in DigestInput, members map[string]bool, min int) []SharedLine {
+	var out []SharedLine
+	for _, r := range periodShares(in, members) {
+		if r.Share == ShareAnonymous && len(members) < min {
+			continue
+		}
+		l := SharedLine{Text: r.Text}
+		if r.Share == ShareNamed {
+			l.AuthorID = r.UserID
+		}
+		if n, ok := in.Nudges[r.NudgeID]; ok && r.NudgeID != "" {
+			l.Nudge = n.Prompt
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// HeldBack are the anonymous reflections shared in the period that the
+// digest leaves out because too few people take part in it for their
+// authors to stay anonymous, oldest first; their authors are told.
+func HeldBack(in DigestInput) []Reflection {
+	members := make(map[string]bool, len(in.Members))
+	for _, id := range in.Members {
+		members[id] = true
+	}
+	if len(members) >= threshold(in.Threshold) {
+		return nil
+	}
+	var out []Reflection
+	for _, r := range periodShares(in, members) {
+		if r.Share == ShareAnonymous {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// periodShares are the members' reflections shared, with some text, in
+// the period, oldest first.
+func periodShares(in DigestInput, members map[string]bool) []Reflection {
 	rs := make([]Reflection, 0, len(in.Shared))
 	for _, r := range in.Shared {
 		if !members[r.UserID] || strings.TrimSpace(r.Text) == "" {
@@ -348,20 +450,7 @@ func sharedLines(in DigestInput, members map[string]bool) []SharedLine {
 		rs = append(rs, r)
 	}
 	slices.SortStableFunc(rs, func(a, b Reflection) int { return a.Created.Compare(b.Created) })
-	var out []SharedLine
-	for _, r := range rs {
-		l := SharedLine{Text: r.Text}
-		if r.Share == ShareNamed {
-			// Without a name we fall back to anonymous rather than to
-			// the user id, which would mention and ping them.
-			l.Author = in.Names[r.UserID]
-		}
-		if n, ok := in.Nudges[r.NudgeID]; ok && r.NudgeID != "" {
-			l.Nudge = n.Prompt
-		}
-		out = append(out, l)
-	}
-	return out
+	return rs
 }
 
 func pulseSection(in DigestInput, min int) PulseSection {
@@ -416,7 +505,10 @@ func clarityVsUpdates(in DigestInput, members map[string]bool, d Digest, min int
 		// A period older than the deliveries at hand (retention keeps
 		// HistoryWindow of them) shows its clarity only, never a count
 		// made from a part of it.
-		if in.TrendDeliveries != nil && !from.Before(in.TrendSince) {
+		switch {
+		case in.Shown != nil:
+			pt.Updates, pt.UpdatesShown = shownUpdates(in.Shown, p.PeriodEnd)
+		case in.TrendDeliveries != nil && !from.Before(in.TrendSince):
 			pt.Updates, pt.UpdatesShown = strategyUpdates(in.TrendDeliveries, members, from, p.PeriodEnd, min)
 		}
 		out = append(out, pt)
@@ -426,6 +518,24 @@ func clarityVsUpdates(in DigestInput, members map[string]bool, d Digest, min int
 		now.Average, now.AverageShown = d.Pulse.Average, true
 	}
 	return append(out, now)
+}
+
+// shownUpdates is the strategy updates count an earlier digest showed
+// for the period ending at end; false when it showed none. A pulse's
+// period ends when it is closed, moments before its digest is built, so
+// the point nearest end within matchWindow is that period's.
+func shownUpdates(shown []ClarityPoint, end time.Time) (int, bool) {
+	const matchWindow = time.Hour
+	best, found := ClarityPoint{}, false
+	for _, pt := range shown {
+		if d := pt.End.Sub(end).Abs(); d <= matchWindow && (!found || d < best.End.Sub(end).Abs()) {
+			best, found = pt, true
+		}
+	}
+	if !found || !best.UpdatesShown {
+		return 0, false
+	}
+	return best.Updates, true
 }
 
 // strategyUpdates counts the strategy and organisation nudges members

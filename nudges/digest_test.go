@@ -3,6 +3,7 @@ package nudges_test
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,8 +59,15 @@ func TestBuildDigest_MinGroup(t *testing.T) {
 		notes                       []string
 	}{
 		"three acted": {
-			in:       weekInput(users(5), acted("U01", 0, strat, done), acted("U02", 0, strat, done), acted("U03", 1, strat, nudges.OutcomeReflected), acted("U04", 1, strat, nudges.OutcomeSkipped)),
-			received: 4, actedOn: 3, strategy: 3,
+			in: weekInput(users(5), acted("U01", 0, strat, done), acted("U02", 0, strat, done), acted("U03", 1, strat, nudges.OutcomeReflected), acted("U04", 1, strat, nudges.OutcomeSkipped)),
+			// Received (4) minus acted on (3) would be one person's skip.
+			received: -1, actedOn: 3, strategy: 3,
+			notes: []string{"work out"},
+		},
+		"three acted, three did not": {
+			in: weekInput(users(6), acted("U01", 0, strat, done), acted("U02", 0, strat, done), acted("U03", 1, strat, done),
+				acted("U04", 1, strat, ""), acted("U05", 1, strat, ""), acted("U06", 1, strat, "")),
+			received: 6, actedOn: 3, strategy: 3,
 		},
 		"two acted": {
 			in:       weekInput(users(5), acted("U01", 0, strat, done), acted("U01", 1, strat, done), acted("U02", 0, strat, done), acted("U03", 1, strat, nudges.OutcomeSkipped)),
@@ -198,12 +206,11 @@ func TestBuildDigest_SharedReflections(t *testing.T) {
 	at := func(h int) time.Time { return digestFrom.Add(time.Duration(h) * time.Hour) }
 	raw := "<!channel> & <@U1> said \u202Ehi"
 	in := weekInput(users(3))
-	in.Names = map[string]string{"U01": "Ada", "U03": "Cy"}
 	in.Nudges = map[string]nudges.Nudge{"lead-001": {ID: "lead-001", Prompt: "Tell one person why today's work matters."}}
 	in.Shared = []nudges.Reflection{
 		{UserID: "U01", Created: at(30), Text: "second", Share: nudges.ShareNamed},
 		{UserID: "U01", Created: at(2), Text: raw, Share: nudges.ShareNamed, NudgeID: "lead-001"},
-		{UserID: "U02", Created: at(40), Text: "no name known", Share: nudges.ShareNamed},
+		{UserID: "U02", Created: at(40), Text: "named", Share: nudges.ShareNamed},
 		{UserID: "U03", Created: at(50), Text: "anon", Share: nudges.ShareAnonymous, NudgeID: "gone-001"},
 		{UserID: "U03", Created: at(51), Text: "private", Share: nudges.ShareNone},
 		{UserID: "X9", Created: at(52), Text: "not a member", Share: nudges.ShareNamed},
@@ -212,13 +219,41 @@ func TestBuildDigest_SharedReflections(t *testing.T) {
 		{UserID: "U01", Created: at(60), Text: "  \n ", Share: nudges.ShareNamed},
 	}
 	want := []nudges.SharedLine{
-		{Author: "Ada", Text: raw, Nudge: "Tell one person why today's work matters."},
-		{Author: "Ada", Text: "second"},
-		{Author: "", Text: "no name known"},
-		{Author: "", Text: "anon"},
+		{AuthorID: "U01", Text: raw, Nudge: "Tell one person why today's work matters."},
+		{AuthorID: "U01", Text: "second"},
+		{AuthorID: "U02", Text: "named"},
+		{AuthorID: "", Text: "anon"},
 	}
 	if got := nudges.BuildDigest(in).SharedReflections; !reflect.DeepEqual(got, want) {
 		t.Errorf("SharedReflections=%+v\nwant %+v", got, want)
+	}
+}
+
+// Ensure an anonymous reflection appears only when enough people take
+// part in the digest for its author to stay anonymous, and is otherwise
+// held back (to tell its author), whatever number of people share the
+// channel.
+func TestBuildDigest_AnonymousNeedsEnoughPeople(t *testing.T) {
+	at := digestFrom.Add(time.Hour)
+	for _, tt := range []struct {
+		members int
+		shown   bool
+	}{{1, false}, {2, false}, {3, true}, {5, true}} {
+		in := weekInput(users(tt.members))
+		in.Shared = []nudges.Reflection{
+			{UserID: "U01", Seq: 4, Created: at, Text: "anon", Share: nudges.ShareAnonymous},
+			{UserID: "U01", Seq: 5, Created: at, Text: "named", Share: nudges.ShareNamed},
+		}
+		got := nudges.BuildDigest(in).SharedReflections
+		anon := slices.ContainsFunc(got, func(l nudges.SharedLine) bool { return l.Text == "anon" })
+		named := slices.ContainsFunc(got, func(l nudges.SharedLine) bool { return l.Text == "named" })
+		held := nudges.HeldBack(in)
+		if anon != tt.shown || !named {
+			t.Errorf("%d people: anonymous shown %v, named shown %v; want %v, true", tt.members, anon, named, tt.shown)
+		}
+		if wantHeld := !tt.shown; (len(held) == 1 && held[0].Seq == 4) != wantHeld || len(held) > 1 {
+			t.Errorf("%d people: held back %+v, want the anonymous one held: %v", tt.members, held, wantHeld)
+		}
 	}
 }
 
@@ -372,6 +407,22 @@ func TestBuildDigest_ClarityVsUpdates(t *testing.T) {
 	in.TrendDeliveries = nil
 	if d := nudges.BuildDigest(in); d.ClarityVsUpdates[0].UpdatesShown {
 		t.Errorf("without TrendDeliveries past updates are shown: %+v", d.ClarityVsUpdates[0])
+	}
+
+	// With what the last digest showed, a past period shows its count
+	// from then (closed a second before that digest was built), or none:
+	// never one counted again, over today's members.
+	in.TrendDeliveries = []nudges.Delivery{back(2, "U01", nudges.ThemeStrategy), back(2, "U02", nudges.ThemeStrategy), back(2, "U03", nudges.ThemeStrategy)}
+	in.Shown = []nudges.ClarityPoint{
+		{End: digestFrom.Add(-week).Add(time.Second), Updates: 7, UpdatesShown: true},
+		{End: digestFrom.Add(time.Second), Updates: 0, UpdatesShown: false},
+	}
+	d = nudges.BuildDigest(in)
+	if got := d.ClarityVsUpdates[0]; got.Updates != 7 || !got.UpdatesShown {
+		t.Errorf("a period shown before: %+v, want the 7 shown then", got)
+	}
+	if got := d.ClarityVsUpdates[1]; got.UpdatesShown {
+		t.Errorf("a period whose count was withheld then is shown now: %+v", got)
 	}
 }
 

@@ -16,7 +16,13 @@
 //     URL they hand out;
 //   - Socket Mode at /link: a hello frame, WebSocket PINGs, envelopes for
 //     slash commands, block actions, view submissions and Events API
-//     events, and acks read back and matched to their envelope;
+//     events, and acks read back and matched to their envelope. Up to 10
+//     connections may be open at once, as Slack allows an app (each gets
+//     its own hello; an eleventh gets a disconnect frame with reason
+//     too_many_websockets instead, see [WithMaxConnections]); envelopes
+//     take turns among the open connections, round-robin in the order
+//     they connected (Slack promises no order, so a bot must not rely on
+//     this one either);
 //   - a response_url per slash command and message button click, at
 //     URL()+"response/<id>".
 //
@@ -40,8 +46,15 @@
 // [Server.Disconnect], [Server.Drop]) reproduce what goes wrong with the
 // real service: 429s with Retry-After, 5xx, Slack error strings, calls that
 // were applied but whose answer never arrived, slow answers, refreshed and
-// broken sockets. Redelivery is explicit: send the same envelope id again
-// with RetryAttempt set, as Slack would after a missed ack.
+// broken sockets. Redelivery is explicit by default: send the same
+// envelope id again with RetryAttempt set, as Slack would after a missed
+// ack. With [WithRedelivery] the emulator resends by itself as Slack does:
+// an envelope not acked in time, or left unacked on a socket that closed,
+// goes again to another open connection with the same envelope_id,
+// retry_attempt one higher and a retry_reason, a bounded number of times;
+// [Server.ExpireAcks] makes the timeout pass now, so tests need no sleeps.
+// [Server.Deliveries] lists every frame written and the connection it
+// went out on, and [Ack.Conn] says which connection an ack came on.
 //
 // Slack behaviours it keeps because bots get them wrong: trigger_ids expire
 // after 3 seconds and work once; a response_url works 5 times in 30
@@ -58,8 +71,9 @@
 // it has the right prefix (xoxb- for the bot, xapp- for apps.connections.open).
 // Scopes are not checked. There is one workspace ([TeamID]) and one app
 // ([AppID]); no Enterprise Grid, shared channels, multi-person DMs, threads
-// beyond storing thread_ts, reactions, view_closed events, or Slack's own
-// retries. What people type in their DM with the bot, edit and delete
+// beyond storing thread_ts, reactions, view_closed events, or Slack's
+// retry schedule (its later retries after a minute and five minutes: the
+// emulator resends at once, after the ack timeout). What people type in their DM with the bot, edit and delete
 // there ([Server.PersonSays], [Server.PersonEdits], [Server.PersonDeletes])
 // arrives as Slack's message.im events. Interaction payloads do not
 // carry message metadata (read it from conversations.history instead).

@@ -38,6 +38,10 @@ type config struct {
 	pingEvery       time.Duration
 	triggerTTL      time.Duration
 	disconnectGrace time.Duration
+	maxConns        int
+	redeliver       bool
+	ackTimeout      time.Duration
+	maxRetries      int
 	logger          *slog.Logger
 	onEvent         func(Event)
 }
@@ -67,6 +71,28 @@ func WithTriggerTTL(d time.Duration) Option { return func(c *config) { c.trigger
 // WithDisconnectGrace sets how long Disconnect waits for the client to
 // reconnect before it closes the old socket (default 2s).
 func WithDisconnectGrace(d time.Duration) Option { return func(c *config) { c.disconnectGrace = d } }
+
+// WithMaxConnections sets how many Socket Mode connections may be open at
+// once (default 10, Slack's limit per app); a connection beyond it is
+// refused with a too_many_websockets disconnect frame.
+func WithMaxConnections(n int) Option { return func(c *config) { c.maxConns = max(n, 1) } }
+
+// WithRedelivery makes the emulator resend an envelope nobody acked, as
+// Slack does: after ackTimeout without an ack (Slack: 3s; 0 or less: never
+// on a timer, only through [Server.ExpireAcks]), and at once when the
+// connection it went out on closes first. Each resend carries the same
+// envelope_id and payload, retry_attempt one higher and retry_reason
+// "timeout" (or "connection_failed" for a closed connection), and goes to
+// another open connection when there is one. After maxRetries resends
+// (Slack's Events API: 3) Send gives up with ErrNotAcked, and an ack that
+// comes later is recorded but not applied.
+//
+// Without this option the emulator never resends by itself.
+func WithRedelivery(ackTimeout time.Duration, maxRetries int) Option {
+	return func(c *config) {
+		c.redeliver, c.ackTimeout, c.maxRetries = true, ackTimeout, max(maxRetries, 0)
+	}
+}
 
 // WithLogger sets where the emulator logs; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -121,7 +147,11 @@ type Server struct {
 	tickets     map[string]bool
 	conns       []*wsConn // live connections, oldest first
 	connections int       // successful connects so far
+	refused     int       // connections refused as too many
+	turn        int       // round-robin position among open connections
 	envelopes   map[string]*sentEnvelope
+	deliveries  []Delivery
+	expire      chan struct{} // closed and replaced by ExpireAcks
 	acks        []Ack
 	pongs       int
 
@@ -153,6 +183,7 @@ func Listen(opts ...Option) (*Server, error) {
 		pingEvery:       5 * time.Second,
 		triggerTTL:      3 * time.Second,
 		disconnectGrace: 2 * time.Second,
+		maxConns:        10,
 		logger:          slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
@@ -182,6 +213,7 @@ func Listen(opts ...Option) (*Server, error) {
 		files:        map[string]*File{},
 		tickets:      map[string]bool{},
 		envelopes:    map[string]*sentEnvelope{},
+		expire:       make(chan struct{}),
 		limiters:     map[string]*rate.Limiter{},
 		rateLimited:  map[string]int{},
 		chanLimiters: map[string]*rate.Limiter{},

@@ -16,6 +16,7 @@ import (
 // wsConn is one Socket Mode connection.
 type wsConn struct {
 	ws        *websocket.Conn
+	id        int        // its number among the connects, from 1: Ack.Conn and Delivery.Conn
 	writeMu   sync.Mutex // gorilla allows one writer at a time (control frames excepted)
 	done      chan struct{}
 	closeOnce sync.Once
@@ -25,6 +26,11 @@ type wsConn struct {
 func (c *wsConn) write(b []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	return c.writeLocked(b)
+}
+
+// writeLocked writes one text frame; c.writeMu must be held.
+func (c *wsConn) writeLocked(b []byte) error {
 	if err := c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
@@ -58,6 +64,10 @@ func (c *wsConn) isDone() bool {
 	}
 }
 
+// open says whether c may get envelopes: not closed, not told to go.
+// Server.mu must be held.
+func (c *wsConn) open() bool { return !c.draining && !c.isDone() }
+
 // sentEnvelope is an envelope the emulator sent, kept so its ack can be
 // matched, timed and applied, and so it can be sent again as a retry.
 type sentEnvelope struct {
@@ -65,6 +75,10 @@ type sentEnvelope struct {
 	about   envContext
 	sentAt  time.Time // real clock: latency is measured, not emulated
 	waiters []chan Ack
+	// acked and gaveUp describe the current delivery (one Send and the
+	// emulator's own resends of it); Send starts a new one. Slack takes
+	// the first ack and ignores any after it, or after it stopped retrying.
+	acked, gaveUp bool
 }
 
 // envContext is what an ack payload acts on.
@@ -98,26 +112,10 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 		s.update(func() []Event { s.pongs++; return nil })
 		return nil
 	})
-	hello, _ := json.Marshal(map[string]any{ // constant shape, always encodes
-		"type":            "hello",
-		"num_connections": 1,
-		"connection_info": map[string]any{"app_id": AppID},
-		"debug_info":      map[string]any{"host": "emu", "approximate_connection_time": 3600},
-	})
-	if err := c.write(hello); err != nil {
+	if !s.register(c) {
 		c.close()
 		return
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		c.close()
-		return
-	}
-	s.connections++
-	s.conns = append(s.conns, c)
-	s.bumpLocked()
-	s.mu.Unlock()
 
 	// This handler is still counted in s.wg, so adding to it here is safe.
 	s.wg.Go(func() { s.ping(c) })
@@ -128,6 +126,54 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 		s.conns = slices.DeleteFunc(s.conns, func(x *wsConn) bool { return x == c })
 		return nil
 	})
+}
+
+// register says hello on c and adds it to the connections envelopes go
+// to, or refuses it as Slack refuses an app's connection beyond its limit:
+// apps.connections.open succeeds, then the new socket gets a disconnect
+// frame with reason too_many_websockets (and no hello). A connection told
+// to disconnect no longer counts: it is on its way out.
+func (s *Server) register(c *wsConn) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	open := 0
+	for _, x := range s.conns {
+		if x.open() {
+			open++
+		}
+	}
+	if open >= s.cfg.maxConns {
+		s.refused++
+		s.bumpLocked()
+		s.mu.Unlock()
+		frame, _ := json.Marshal(map[string]any{"type": "disconnect", "reason": "too_many_websockets", "debug_info": map[string]any{"host": "emu"}})
+		_ = c.write(frame) // closed next either way
+		return false
+	}
+	// Holding c's writer from here keeps the hello its first frame: an
+	// envelope picked for c as soon as it is listed waits behind it.
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	s.connections++
+	c.id = s.connections
+	s.conns = append(s.conns, c)
+	s.bumpLocked()
+	s.mu.Unlock()
+
+	hello, _ := json.Marshal(map[string]any{ // constant shape, always encodes
+		"type":            "hello",
+		"num_connections": open + 1,
+		"connection_info": map[string]any{"app_id": AppID},
+		"debug_info":      map[string]any{"host": "emu", "approximate_connection_time": 3600},
+	})
+	if err := c.writeLocked(hello); err != nil {
+		s.cfg.logger.Debug("slackemu: hello not written", "conn", c.id, "err", err)
+		c.close() // still listed until serveSocket's read fails and unlists it
+	}
+	return true
 }
 
 // ping sends WebSocket PINGs so slack-go's watchdog keeps the connection.
@@ -153,11 +199,11 @@ func (s *Server) readAcks(c *wsConn) {
 		if err != nil {
 			return
 		}
-		s.handleAck(data, time.Now())
+		s.handleAck(c.id, data, time.Now())
 	}
 }
 
-func (s *Server) handleAck(data []byte, readAt time.Time) {
+func (s *Server) handleAck(conn int, data []byte, readAt time.Time) {
 	var frame struct {
 		EnvelopeID string          `json:"envelope_id"`
 		Payload    json.RawMessage `json:"payload"`
@@ -169,21 +215,30 @@ func (s *Server) handleAck(data []byte, readAt time.Time) {
 	if string(frame.Payload) == "null" {
 		frame.Payload = nil
 	}
-	ack := Ack{EnvelopeID: frame.EnvelopeID, Payload: frame.Payload}
+	ack := Ack{EnvelopeID: frame.EnvelopeID, Payload: frame.Payload, Conn: conn}
 	var (
 		evs     []Event
 		waiters []chan Ack
 	)
 	s.mu.Lock()
-	if se, ok := s.envelopes[frame.EnvelopeID]; ok {
+	se, ok := s.envelopes[frame.EnvelopeID]
+	switch {
+	case !ok:
+		ack.Problem = "no envelope with this id was sent"
+	case se.gaveUp:
+		ack.Type = se.env.Type
+		ack.Problem = "acked after Slack stopped resending it: ignored"
+	case se.acked:
+		ack.Type = se.env.Type
+		ack.Problem = "a second ack for this envelope: Slack ignores all but the first"
+	default:
 		ack.Type = se.env.Type
 		if !se.sentAt.IsZero() {
 			ack.Latency = readAt.Sub(se.sentAt)
 		}
+		se.acked = true
 		evs, ack.Problem = s.applyAckLocked(se.about, frame.Payload)
 		waiters, se.waiters = se.waiters, nil
-	} else {
-		ack.Problem = "no envelope with this id was sent"
 	}
 	s.acks = append(s.acks, ack)
 	s.bumpLocked()
@@ -292,123 +347,6 @@ func describe(err error) string {
 		return fmt.Sprintf("%s %v", se.code, se.messages)
 	}
 	return err.Error()
-}
-
-// Send delivers env and waits for its ack. With no connection up it waits
-// for one. It returns the bot's ack, or an error when ctx ends first: the
-// emulator never redelivers by itself; send the same envelope id again with
-// RetryAttempt and RetryReason set to model Slack's retry, and the stored
-// type and payload are reused when env leaves them empty.
-func (s *Server) Send(ctx context.Context, env Envelope) (Ack, error) {
-	return s.send(ctx, env, envContext{})
-}
-
-// SendNoWait delivers env in the background, for load: the ack is recorded
-// in Acks when it comes. Close stops what is still waiting.
-func (s *Server) SendNoWait(env Envelope) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		if _, err := s.send(s.ctx, env, envContext{}); err != nil {
-			s.cfg.logger.Debug("slackemu: background envelope not acked", "envelope_id", env.ID, "err", err)
-		}
-	}()
-}
-
-func (s *Server) send(ctx context.Context, env Envelope, about envContext) (Ack, error) {
-	ch := make(chan Ack, 1)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return Ack{EnvelopeID: env.ID}, ErrClosed
-	}
-	if env.ID == "" {
-		env.ID = newEnvelopeID()
-	}
-	se, seen := s.envelopes[env.ID]
-	if !seen {
-		se = &sentEnvelope{}
-		s.envelopes[env.ID] = se
-	}
-	if seen && env.Payload == nil && env.Raw == nil {
-		// A retry: Slack resends the same payload.
-		env.Payload, env.AcceptsResponsePayload = se.env.Payload, se.env.AcceptsResponsePayload
-		if env.Type == "" {
-			env.Type = se.env.Type
-		}
-	}
-	if about.kind != "" || !seen {
-		se.about = about
-	}
-	se.env = env
-	se.waiters = append(se.waiters, ch)
-	s.mu.Unlock()
-
-	defer func() {
-		s.mu.Lock()
-		se.waiters = slices.DeleteFunc(se.waiters, func(w chan Ack) bool { return w == ch })
-		s.mu.Unlock()
-	}()
-
-	frame, err := env.frame()
-	if err != nil {
-		return Ack{EnvelopeID: env.ID}, err
-	}
-	for {
-		c, err := s.waitConn(ctx)
-		if err != nil {
-			return Ack{EnvelopeID: env.ID}, fmt.Errorf("slackemu: envelope %s (%s) not delivered, no Socket Mode connection: %w", env.ID, env.Type, err)
-		}
-		s.mu.Lock()
-		se.sentAt = time.Now()
-		s.mu.Unlock()
-		if err := c.write(frame); err != nil {
-			c.close() // broken: the next live connection gets it
-			continue
-		}
-		break
-	}
-	select {
-	case a := <-ch:
-		return a, nil
-	case <-ctx.Done():
-		return Ack{EnvelopeID: env.ID}, fmt.Errorf("slackemu: no ack for envelope %s (%s): %w", env.ID, env.Type, ctx.Err())
-	case <-s.ctx.Done():
-		return Ack{EnvelopeID: env.ID}, ErrClosed
-	}
-}
-
-// waitConn returns the newest connection that may get envelopes.
-func (s *Server) waitConn(ctx context.Context) (*wsConn, error) {
-	for {
-		s.mu.Lock()
-		changed, closed := s.changed, s.closed
-		var cur *wsConn
-		for i := len(s.conns) - 1; i >= 0; i-- {
-			if c := s.conns[i]; !c.draining && !c.isDone() {
-				cur = c
-				break
-			}
-		}
-		s.mu.Unlock()
-		if cur != nil {
-			return cur, nil
-		}
-		if closed {
-			return nil, ErrClosed
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // Disconnect asks the bot to reconnect, as Slack does before a refresh

@@ -65,34 +65,42 @@ func TestSlashCommandAck(t *testing.T) {
 }
 
 // Ensure the bot reconnects after a disconnect request and after a broken
-// connection, and that envelopes reach it on the new connection.
+// connection, and that envelopes reach it on the new connection, with the
+// emulator resending by itself or not.
 func TestReconnect(t *testing.T) {
 	tests := map[string]func(*slackemu.Server){
 		"Disconnect": func(s *slackemu.Server) { s.Disconnect("refresh_requested") },
 		"Drop":       func(s *slackemu.Server) { s.Drop() },
 	}
+	modes := map[string][]slackemu.Option{"": nil, "WithRedelivery": {slackemu.WithRedelivery(0, 3)}}
 	for name, breakIt := range tests {
-		t.Run(name, func(t *testing.T) {
-			emu := newEmu(t)
-			startBot(t, emu, nil)
-			ctx := testCtx(t)
-			if err := emu.WaitConnected(ctx, 1); err != nil {
-				t.Fatal(err)
-			}
-			breakIt(emu)
-			if err := emu.WaitConnected(ctx, 2); err != nil {
-				t.Fatal(err)
-			}
-			if n := emu.Connections(); n != 2 {
-				t.Fatalf("Connections=%d, want 2", n)
-			}
-			if _, err := emu.SlashCommand(ctx, "U1", "", "/nudge", "help"); err != nil {
-				t.Fatalf("slash command after reconnect: %v", err)
-			}
-			if n := len(emu.Calls("apps.connections.open")); n != 2 {
-				t.Fatalf("apps.connections.open called %d times, want 2", n)
-			}
-		})
+		for mode, opts := range modes {
+			t.Run(name+mode, func(t *testing.T) {
+				testReconnect(t, breakIt, opts)
+			})
+		}
+	}
+}
+
+func testReconnect(t *testing.T, breakIt func(*slackemu.Server), opts []slackemu.Option) {
+	emu := newEmu(t, opts...)
+	startBot(t, emu, nil)
+	ctx := testCtx(t)
+	if err := emu.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	breakIt(emu)
+	if err := emu.WaitConnected(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if n := emu.Connections(); n != 2 {
+		t.Fatalf("Connections=%d, want 2", n)
+	}
+	if _, err := emu.SlashCommand(ctx, "U1", "", "/nudge", "help"); err != nil {
+		t.Fatalf("slash command after reconnect: %v", err)
+	}
+	if n := len(emu.Calls("apps.connections.open")); n != 2 {
+		t.Fatalf("apps.connections.open called %d times, want 2", n)
 	}
 }
 

@@ -176,9 +176,20 @@ type Ack struct {
 	Type       string          // the envelope's type
 	Payload    json.RawMessage // nil when the ack carried none
 	Latency    time.Duration   // from the envelope's frame written to the ack read
+	Conn       int             // the connection it came on, numbered from 1 in the order they connected
 	// Problem says what Slack would have refused or ignored in the payload
 	// (a reply it would reject, an invalid response_action); empty when fine.
 	Problem string
+}
+
+// Delivery is one envelope frame the emulator wrote: a first send or a
+// resend.
+type Delivery struct {
+	EnvelopeID   string
+	Type         string
+	Conn         int // the connection it went out on, numbered as Ack.Conn
+	RetryAttempt int
+	RetryReason  string
 }
 
 // Envelope is a Socket Mode envelope as it goes over the wire.

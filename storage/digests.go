@@ -274,6 +274,9 @@ type pulseRecord struct {
 	Closed   time.Time           `json:"closed,omitzero"` // the summary's PeriodEnd
 	Totals   nudges.PulseSummary `json:"totals"`
 	VoterKey []byte              `json:"voter_key,omitempty"` // while open
+	// Voters are the channel's members when the pulse was posted, the
+	// only people who may answer it; dropped when it closes.
+	Voters []string `json:"voters,omitempty"`
 }
 
 // voterKeyLen is the size of a pulse's voter key, an HMAC-SHA256 key.
@@ -305,10 +308,11 @@ type pulseVoter struct {
 	HearMore int  `json:"hear_more,omitempty"`
 }
 
-// OpenPulse starts a pulse with id in channel. Opening the same pulse in
-// the same channel again does nothing, so a retried open is harmless; an
-// id in use by another channel is an error.
-func (db *DB) OpenPulse(channel, id string, opened time.Time) error {
+// OpenPulse starts a pulse with id in channel, which voters (the
+// channel's members as it is posted) may answer. Opening the same pulse
+// in the same channel again does nothing, so a retried open is harmless;
+// an id in use by another channel is an error.
+func (db *DB) OpenPulse(channel, id string, opened time.Time, voters ...string) error {
 	if err := errors.Join(checkKeyPart("channel", channel), checkKeyPart("pulse id", id)); err != nil {
 		return fmt.Errorf("storage: open pulse %q: %w", id, err)
 	}
@@ -328,12 +332,41 @@ func (db *DB) OpenPulse(channel, id string, opened time.Time) error {
 			}
 			return nil
 		}
-		return putJSON(pb, id, pulseRecord{Channel: channel, Opened: opened.UTC(), VoterKey: newVoterKey()})
+		return putJSON(pb, id, pulseRecord{Channel: channel, Opened: opened.UTC(), VoterKey: newVoterKey(), Voters: slices.Clone(voters)})
 	})
 	if err != nil {
 		return fmt.Errorf("storage: open pulse %q in %s: %w", id, channel, err)
 	}
 	return nil
+}
+
+// PulseVoters are the people who may answer pulse id: its channel's
+// members when it was posted. A pulse opened before the snapshot was
+// kept has none (snapshot false); a missing pulse wraps
+// nudges.ErrNotFound, a closed one nudges.ErrPulseClosed.
+func (db *DB) PulseVoters(id string) (voters []string, snapshot bool, err error) {
+	if err := checkKeyPart("pulse id", id); err != nil {
+		return nil, false, fmt.Errorf("storage: pulse voters: %w", err)
+	}
+	err = db.view(func(tx *bolt.Tx) error {
+		pb := tx.Bucket([]byte(bucketPulses))
+		if pb == nil {
+			return missingBucket(bucketPulses)
+		}
+		p, err := loadPulse(pb, id)
+		if err != nil {
+			return err
+		}
+		if !p.Closed.IsZero() {
+			return nudges.ErrPulseClosed
+		}
+		voters, snapshot = p.Voters, p.Voters != nil
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("storage: voters of pulse %q: %w", id, err)
+	}
+	return voters, snapshot, nil
 }
 
 // VotePulse records userID's score in pulse id. Each person votes once,

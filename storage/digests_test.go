@@ -626,3 +626,31 @@ func BenchmarkBuildDigest(b *testing.B) {
 		}
 	})
 }
+
+// Ensure a pulse keeps who may answer it (its channel's members when it
+// was posted) while open, says when it kept nobody (a pulse from before
+// the snapshot), and lets the snapshot go when it closes.
+func TestPulse_Voters(t *testing.T) {
+	db, _ := openDigestDB(t)
+	if err := db.OpenPulse("C1", "P1", digestBase, "U1", "U2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.OpenPulse("C1", "P0", digestBase); err != nil {
+		t.Fatal(err)
+	}
+	if v, snap, err := db.PulseVoters("P1"); err != nil || !snap || !slices.Equal(v, []string{"U1", "U2"}) {
+		t.Errorf("PulseVoters(P1)=%v, %v, %v; want [U1 U2], a snapshot", v, snap, err)
+	}
+	if v, snap, err := db.PulseVoters("P0"); err != nil || snap || v != nil {
+		t.Errorf("PulseVoters(P0)=%v, %v, %v; want none, no snapshot", v, snap, err)
+	}
+	if _, _, err := db.PulseVoters("nope"); !errors.Is(err, nudges.ErrNotFound) {
+		t.Errorf("PulseVoters of a missing pulse: %v, want ErrNotFound", err)
+	}
+	if _, err := db.ClosePulse("P1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.PulseVoters("P1"); !errors.Is(err, nudges.ErrPulseClosed) {
+		t.Errorf("PulseVoters of a closed pulse: %v, want ErrPulseClosed", err)
+	}
+}

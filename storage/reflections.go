@@ -1358,9 +1358,10 @@ func (db *DB) freeSpace() (free, size int64, err error) {
 }
 
 // Compact rewrites the database without its free pages, so that deleted
-// and forgotten data leaves the file. It copies the live data to
-// <path>.compact, syncs it, checks it, then swaps it in for the file and
-// reopens it. Other calls wait meanwhile (they never see a closed
+// and forgotten data leaves the file. It copies the live data to a new
+// file beside it (<path>.compact-<random>, created exclusively, so no
+// file or symlink already there is ever opened or followed), syncs it,
+// checks it, then swaps it in for the file and reopens it. Other calls wait meanwhile (they never see a closed
 // handle); the file's lock is released for the instant of the swap. On
 // an error before the swap the database is left as it was.
 func (db *DB) Compact() error {
@@ -1373,7 +1374,10 @@ func (db *DB) Compact() error {
 		return fmt.Errorf("storage: compact %s: the database is open read-only: open it read-write to compact it", db.path)
 	}
 	before, _ := fileSize(db.path)
-	tmp := db.path + ".compact"
+	tmp, err := compactionFile(db.path)
+	if err != nil {
+		return fmt.Errorf("storage: compact %s: %w; the database is unchanged", db.path, err)
+	}
 	compactedAt := db.now()
 	if err := db.writeCompacted(tmp, compactedAt); err != nil {
 		_ = os.Remove(tmp)
@@ -1407,12 +1411,27 @@ func (db *DB) Compact() error {
 	return nil
 }
 
-// writeCompacted writes a compacted copy of the database to path and
-// makes it durable. The caller holds the write lock.
-func (db *DB) writeCompacted(path string, at time.Time) (err error) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale %s: %w", path, err)
+// compactionFile creates the empty file a compaction copies into: a
+// random name in the database's own directory (so the swap is a rename
+// on one file system), created with O_EXCL and mode 0600. A name chosen
+// in advance could be planted as a symlink to any file the bot may
+// write, or be an operator's own file.
+func compactionFile(dbPath string) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(dbPath), filepath.Base(dbPath)+".compact-*")
+	if err != nil {
+		return "", fmt.Errorf("create the compaction copy: %w", err)
 	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(f.Name())
+		return "", fmt.Errorf("create the compaction copy: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// writeCompacted writes a compacted copy of the database into path, an
+// empty file compactionFile made, and makes it durable. The caller holds
+// the write lock.
+func (db *DB) writeCompacted(path string, at time.Time) (err error) {
 	// One sync at the end is enough: the copy only counts once renamed.
 	dst, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: db.timeout, NoSync: true})
 	if err != nil {

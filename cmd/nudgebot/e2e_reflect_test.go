@@ -75,13 +75,15 @@ func TestReflectionPrivacyAndEscaping(t *testing.T) {
 // days later with Done and Not yet.
 func TestReflectModalAndCommitment(t *testing.T) {
 	h := newHarness(t, withConfig(digestConfig))
-	h.addPeople(ana)
-	// Six people in the team: enough to share anonymously (threshold 3);
-	// two in a small one.
-	h.emu.AddChannel("CTEAM0001", "team", ana.ID, "UX0000001", "UX0000002", "UX0000003", "UX0000004", "UX0000005")
-	h.emu.AddChannel("CBROKEN01", "pair", ana.ID, "UX0000001")
+	h.addPeople(ana, ben, chloe)
+	// Six people in the team, three of them subscribed: enough to share
+	// anonymously (threshold 3); two in a small one.
+	h.emu.AddChannel("CTEAM0001", "team", ana.ID, ben.ID, chloe.ID, "UX0000003", "UX0000004", "UX0000005")
+	h.emu.AddChannel("CBROKEN01", "pair", ana.ID, ben.ID)
 	h.start()
 	h.nudge(ana.ID, "start")
+	h.nudge(ben.ID, "start")
+	h.nudge(chloe.ID, "start")
 	h.at("Europe/Berlin", "09:00")
 	h.tick()
 	h.waitDMs(ana.ID, 1)

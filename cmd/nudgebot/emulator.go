@@ -50,8 +50,10 @@ func emulate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usageError("unexpected argument %q: the emulator takes only -addr", fs.Arg(0))
 	}
 	e := &emulated{out: stdout}
+	// Resending as Slack does (3 s, 3 retries) lets several `run`
+	// processes share this workspace the way replicas share an app.
 	emu, err := slackemu.Listen(slackemu.WithAddr(*addr), slackemu.WithBotToken(emulatorBotToken),
-		slackemu.WithAppToken(emulatorAppToken), slackemu.OnEvent(e.event))
+		slackemu.WithAppToken(emulatorAppToken), slackemu.OnEvent(e.event), slackemu.WithRedelivery(3*time.Second, 3))
 	if err != nil {
 		return usageError("%v", err)
 	}
