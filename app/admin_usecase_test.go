@@ -72,8 +72,8 @@ func TestAdminPersonShowsNoWords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Known || !st.Subscriber.Subscribed {
-		t.Errorf("person status = known %v, subscribed %v", st.Known, st.Subscriber.Subscribed)
+	if !st.Known || !st.Subscribed {
+		t.Errorf("person status = known %v, subscribed %v", st.Known, st.Subscribed)
 	}
 	if strings.Contains(fmtAll(st), "secret") {
 		t.Error("an admin's view of a person holds their words")

@@ -167,15 +167,15 @@ func TestSharedReflectionsInTheirChannel(t *testing.T) {
 		}
 		var out []string
 		for _, l := range fs.lastDigest(t).SharedReflections {
-			out = append(out, l.Author+": "+l.Text)
+			out = append(out, l.AuthorID+": "+l.Text)
 		}
 		slices.Sort(out)
 		return out
 	}
-	if got, want := lines(team), []string{": anonymous in team", "Olive: named in team"}; !slices.Equal(got, want) {
+	if got, want := lines(team), []string{": anonymous in team", owner + ": named in team"}; !slices.Equal(got, want) {
 		t.Errorf("team digest quotes %q, want %q", got, want)
 	}
-	if got, want := lines(elsewhere), []string{"Olive: named elsewhere"}; !slices.Equal(got, want) {
+	if got, want := lines(elsewhere), []string{owner + ": named elsewhere"}; !slices.Equal(got, want) {
 		t.Errorf("the other digest quotes %q, want %q", got, want)
 	}
 }
@@ -310,9 +310,9 @@ func TestHearMore(t *testing.T) {
 	}
 }
 
-// Ensure a preview shows members the last digest posted and admins the
-// running period, refuses anyone else and unknown channels, and lets
-// each person look once a minute.
+// Ensure a preview shows members and admins alike the last digest posted,
+// never the period under way, refuses anyone else and unknown channels,
+// and lets each person look once a minute.
 func TestPreviewDigest(t *testing.T) {
 	ber := berlin(t)
 	friday4pm, err := nudges.ParseSchedule("0 16 * * 5")
@@ -328,7 +328,7 @@ func TestPreviewDigest(t *testing.T) {
 	wantNext := time.Date(2026, 3, 6, 16, 0, 0, 0, ber)
 
 	p, err := tc.PreviewDigest(ctx, app.Person(member), team, tc.now)
-	if err != nil || p.Running || p.Digest != nil || !p.Next.Equal(wantNext) || p.ChannelName != "team" {
+	if err != nil || p.Digest != nil || !p.Next.Equal(wantNext) || p.ChannelName != "team" {
 		t.Fatalf("member's preview before any digest = %+v, %v; want nothing yet, next %v", p, err, wantNext)
 	}
 	if _, err := tc.PreviewDigest(ctx, app.Person(member), team, tc.now.Add(30*time.Second)); err == nil {
@@ -342,15 +342,15 @@ func TestPreviewDigest(t *testing.T) {
 	}
 	later := wantNext.Add(time.Hour)
 	p, err = tc.PreviewDigest(ctx, app.Person(member), team, later)
-	if err != nil || p.Running || p.Digest == nil || !p.Posted.Equal(wantNext) || p.Digest.Received != 5 {
+	if err != nil || p.Digest == nil || !p.Posted.Equal(wantNext) || p.Digest.Received != 5 {
 		t.Errorf("member's preview after the digest = %+v, %v; want the one posted", p, err)
 	}
 	if !p.Next.Equal(wantNext.AddDate(0, 0, 7)) {
 		t.Errorf("next = %v, want a week on", p.Next)
 	}
 	p, err = tc.PreviewDigest(ctx, app.Person(admin), team, later)
-	if err != nil || !p.Running || p.Digest == nil || !p.Digest.From.Equal(wantNext) {
-		t.Errorf("admin's preview = %+v, %v; want the running period since the digest", p, err)
+	if err != nil || p.Digest == nil || !p.Posted.Equal(wantNext) || !p.Digest.To.Equal(wantNext) {
+		t.Errorf("admin's preview = %+v, %v; want the digest posted, never the period under way", p, err)
 	}
 	if _, err := tc.PreviewDigest(ctx, app.Person(outsider), team, later); !app.IsForbidden(err) {
 		t.Errorf("outsider's preview: %v, want a refusal", err)

@@ -56,6 +56,24 @@ func TestReflectLinksItsNudge(t *testing.T) {
 	}
 }
 
+// Ensure a reflection naming someone else's nudge (a forged form) is
+// refused: nothing is saved and their nudge stays as it was.
+func TestReflectOnSomeoneElsesNudge(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	theirs := tc.deliver(t, other)
+	_, err := tc.Reflect(ctx, app.Person(owner), app.Reflection{Text: "forged", DeliveryID: theirs.ID}, tc.now)
+	if !app.IsForbidden(err) {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+	if n, _ := tc.db.CountReflections(owner); n != 0 {
+		t.Errorf("%d reflections saved", n)
+	}
+	if o := tc.delivery(t, theirs.ID).Outcome; o != nudges.OutcomeNone {
+		t.Errorf("their nudge became %q", o)
+	}
+}
+
 // Ensure a commitment is due three working days after it is written, in
 // the author's zone, skipping the weekend; a reflection without one is
 // never followed up.
