@@ -49,6 +49,11 @@ func (s *Service) AdminStats(ctx context.Context, a Actor, now time.Time) (Stats
 // admin resumes.
 var Forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// PausedForever reports whether a company-wide pause ending at until has
+// no end date: it ends at Forever or later, in whatever zone it is read
+// (Forever in New York falls in the year 9998).
+func PausedForever(until time.Time) bool { return !until.Before(Forever) }
+
 // PauseAll pauses everyone's nudges until then (Forever: until
 // resumed); slots in between are skipped, not sent later. A zero until
 // lifts the pause.

@@ -64,10 +64,6 @@ type Config struct {
 	SettleTime time.Duration
 	Logger     *slog.Logger
 	Observer   Observer
-	// Wake is called after a change that may make someone due sooner than
-	// the scheduler planned to look (a new subscription, a new time, a
-	// snooze); it must not block. Nil: nobody listens.
-	Wake func()
 	// Clock reads the time inside long operations (a post's attempt is
 	// stamped when it leaves, after any rate-limit wait); default
 	// time.Now. Use cases take the time of the request as an argument.
@@ -97,15 +93,21 @@ type Service struct {
 	// members caches who is in each digest channel for the reflection
 	// form, which must open within Slack's three seconds; whether someone
 	// may share is checked afresh when they save.
-	members *memberCache
-	lines   []string
-	senders int
-	settle  time.Duration
-	log     *slog.Logger
-	obs     Observer
-	clock   func() time.Time
-	noisy   *throttle
-	wake    func()
+	members      *memberCache
+	lines        []string
+	senders      int
+	settle       time.Duration
+	log          *slog.Logger
+	obs          Observer
+	clock        func() time.Time
+	throttledLog *throttle // for failures that repeat per person
+	// wakeCh wakes the scheduler after a change that may make someone
+	// due sooner than it planned to look (a new subscription, a new
+	// time, a snooze); it holds one wake at most, so wake never blocks.
+	wakeCh chan struct{}
+	// compaction debounces compactions; background holds one running.
+	compaction compactGate
+	background sync.WaitGroup
 
 	// lastTick is when the previous tick ran; zero until the first one
 	// after start. Slots missed between two ticks of a running bot are
@@ -153,27 +155,24 @@ func New(p Ports, c Config) (*Service, error) {
 	if c.AnonymityThreshold <= 0 {
 		c.AnonymityThreshold = nudges.DefaultThreshold
 	}
-	if c.Wake == nil {
-		c.Wake = func() {}
-	}
 	return &Service{
 		subs: p.Subscribers, settings: p.Settings, dels: p.Deliveries, refls: p.Reflections,
 		digests: p.Digests, eraser: p.Eraser, exporter: p.Exporter, slack: p.Messenger,
-		policy:    NewPolicy(c.Admins, p.Messenger),
-		catalog:   c.Catalog,
-		cal:       c.Calendar,
-		plans:     plansByChannel(c.Digests),
-		threshold: max(c.AnonymityThreshold, nudges.MinGroup),
-		previews:  newGate(previewEvery),
-		members:   &memberCache{slack: p.Messenger, ttl: 5 * time.Minute, clock: c.Clock, seen: map[string]cachedChannel{}},
-		lines:     slices.Clone(c.StrategyLines),
-		senders:   c.Senders,
-		settle:    c.SettleTime,
-		log:       c.Logger,
-		obs:       c.Observer,
-		clock:     c.Clock,
-		noisy:     newThrottle(c.Logger, 10*time.Second),
-		wake:      c.Wake,
+		policy:       NewPolicy(c.Admins, p.Messenger),
+		catalog:      c.Catalog,
+		cal:          c.Calendar,
+		plans:        plansByChannel(c.Digests),
+		threshold:    max(c.AnonymityThreshold, nudges.MinGroup),
+		previews:     newGate(previewEvery),
+		members:      &memberCache{slack: p.Messenger, ttl: 5 * time.Minute, clock: c.Clock, seen: map[string]cachedChannel{}},
+		lines:        slices.Clone(c.StrategyLines),
+		senders:      c.Senders,
+		settle:       c.SettleTime,
+		log:          c.Logger,
+		obs:          c.Observer,
+		clock:        c.Clock,
+		throttledLog: newThrottle(c.Logger, 10*time.Second),
+		wakeCh:       make(chan struct{}, 1),
 	}, nil
 }
 
@@ -217,6 +216,19 @@ func (s *Service) strategyLines() []string {
 func (s *Service) wording(n nudges.Nudge, sub nudges.Subscriber, deliveryID string) nudges.Wording {
 	return n.Worded(nudges.WordingOptions{Situation: sub.Contexts, StrategyLines: s.strategyLines(), Seed: deliveryID})
 }
+
+// wake tells the scheduler to look at the due index now.
+func (s *Service) wake() {
+	select {
+	case s.wakeCh <- struct{}{}:
+	default: // a wake is already waiting
+	}
+}
+
+// Wakes receives when a change may make someone due sooner than the
+// scheduler planned to look (a new subscription, a new time, a snooze).
+// It holds one wake at most: the scheduler is its one reader.
+func (s *Service) Wakes() <-chan struct{} { return s.wakeCh }
 
 func plansByChannel(ps []DigestPlan) map[string]DigestPlan {
 	m := make(map[string]DigestPlan, len(ps))

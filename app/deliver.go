@@ -163,7 +163,7 @@ func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Deliv
 		d := p.start.Delivery
 		switch {
 		case errs[i] != nil:
-			s.noisy.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", d.UserID, "delivery_id", d.ID, "error", errs[i])
+			s.throttledLog.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", d.UserID, "delivery_id", d.ID, "error", errs[i])
 		case !created[i]:
 			// The slot was delivered before (a clock step back, or a crash
 			// after the delivery was recorded): move the due time on only.
@@ -508,9 +508,10 @@ func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery,
 	return false
 }
 
-// Flush waits for the sent marks still being recorded; the bot calls it
-// on shutdown, after the work in flight.
-func (s *Service) Flush() { s.marks.Wait() }
+// Flush waits for the sent marks still being recorded and for a
+// compaction in progress; the bot calls it on shutdown, after the work
+// in flight.
+func (s *Service) Flush() { s.marks.Wait(); s.background.Wait() }
 
 // followUpFor finds the person's commitment due to be quoted back in
 // their next nudge, through the follow-up index.
@@ -579,7 +580,7 @@ func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error
 	default:
 		// Not sent, and Slack said so (rate limited throughout, or our
 		// context ended before the call): nothing to reconcile next time.
-		s.noisy.logAt(slog.LevelWarn, "delivery not sent; will try again next tick", "delivery_id", d.ID, "user_id", d.UserID, "error", err)
+		s.throttledLog.logAt(slog.LevelWarn, "delivery not sent; will try again next tick", "delivery_id", d.ID, "user_id", d.UserID, "error", err)
 		s.obs.Delivered("retry")
 		if thisAttempt && errors.Is(err, ErrNotSent) {
 			s.update(log, "undoing an attempt that never left", func() error {

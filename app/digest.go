@@ -13,10 +13,8 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
-const (
-	digestLookback = 7 * 24 * time.Hour // the first digest covers a week
-	streakLookback = nudges.HistoryWindow
-)
+// digestLookback is the period the first digest covers.
+const digestLookback = 7 * 24 * time.Hour
 
 // PulseID names the pulse opened with the digest posted at t, so the next
 // digest can close it without remembering anything else.
@@ -41,12 +39,12 @@ type DigestRun struct {
 	Members int
 	// Broken is Slack's code when an admin must act (the bot is not in
 	// the channel, it is archived or gone); TellAdmins is true the first
-	// time it is seen, so admins hear of it once.
+	// time it is seen, when Admins were told, so they hear of it once.
 	Broken     string
 	TellAdmins bool
 	Admins     []string
 	// HeldBack are the anonymous reflections the digest left out because
-	// too few people take part in it; their authors are to be told.
+	// too few people take part in it; their authors were told.
 	HeldBack []nudges.Reflection
 }
 
@@ -54,8 +52,8 @@ type DigestRun struct {
 // with a fresh clarity pulse, and closes the previous pulse. A period's
 // figures count the members the channel had when it began, so nobody
 // joining or leaving in between changes whom a figure describes. The
-// scheduler calls it; an error an admin must fix is reported once in
-// DigestRun, others as the error.
+// scheduler calls it; an error an admin must fix is told to the admins
+// once and reported in DigestRun, others as the error.
 func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) (DigestRun, error) {
 	last, err := s.digests.PostedDigest(channel)
 	if err != nil {
@@ -80,7 +78,7 @@ func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) 
 		err = s.postDigest(ctx, ch, channel, d, now)
 	}
 	if err != nil {
-		return s.digestFailed(channel, err)
+		return s.digestFailed(ctx, channel, err)
 	}
 	if err := s.digests.RecordDigest(channel, nudges.PostedDigest{At: now, Shown: &d, Members: ch.Members}); err != nil {
 		s.log.Error("recording the digest; the next one will cover this period again", "channel", channel, "error", err)
@@ -92,6 +90,9 @@ func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) 
 	held := nudges.HeldBack(in)
 	for _, r := range held {
 		s.log.Info("anonymous reflection held back: too few people take part in the digest", "channel", channel, "user_id", r.UserID, "seq", r.Seq)
+		if err := s.slack.TellAboutDigest(ctx, r.UserID, DigestNote{Channel: channel, HeldBack: r.Seq}); err != nil {
+			s.log.Warn("telling an author their reflection was held back", "channel", channel, "user_id", r.UserID, "error", err)
+		}
 	}
 	return DigestRun{Members: len(in.Members), HeldBack: held}, nil
 }
@@ -137,7 +138,9 @@ func (s *Service) postDigest(ctx context.Context, ch Channel, channel string, d 
 	return s.slack.PostPulse(ctx, channel, id)
 }
 
-func (s *Service) digestFailed(channel string, err error) (DigestRun, error) {
+// digestFailed records a failure an admin must fix and, the first time
+// it is seen, tells the admins what to do.
+func (s *Service) digestFailed(ctx context.Context, channel string, err error) (DigestRun, error) {
 	code := SlackCode(err)
 	if !brokenTargetCodes[code] {
 		return DigestRun{}, err
@@ -146,7 +149,16 @@ func (s *Service) digestFailed(channel string, err error) (DigestRun, error) {
 	if serr != nil {
 		s.log.Error("recording digest failure", "channel", channel, "error", serr)
 	}
-	return DigestRun{Broken: code, TellAdmins: first, Admins: slices.Clone(s.policy.admins)}, nil
+	run := DigestRun{Broken: code, TellAdmins: first, Admins: slices.Clone(s.policy.admins)}
+	if first {
+		s.log.Error("digest cannot be posted until an admin acts", "channel", channel, "reason", code)
+		for _, admin := range run.Admins {
+			if err := s.slack.TellAboutDigest(ctx, admin, DigestNote{Channel: channel, Broken: code}); err != nil {
+				s.log.Warn("telling an admin a digest is broken", "channel", channel, "admin", admin, "error", err)
+			}
+		}
+	}
+	return run, nil
 }
 
 // digestInput gathers a channel's period: its subscribed members, their
@@ -306,7 +318,7 @@ func (s *Service) PreviewDigestNamed(ctx context.Context, a Actor, name string, 
 }
 
 func (s *Service) preview(ctx context.Context, a Actor, channel string, now time.Time) (Preview, error) {
-	if err := s.policy.Authorize(ctx, a, ChannelThings(channel)); err != nil {
+	if err := s.policy.Authorize(ctx, a, ChannelFigures(channel)); err != nil {
 		return Preview{}, err
 	}
 	last, err := s.digests.PostedDigest(channel)
@@ -336,22 +348,35 @@ func (s *Service) digestChannelNamed(ctx context.Context, name string) string {
 	return ""
 }
 
-// DigestPlan is one channel's digest: where, and when it runs.
+// DigestPlan is one channel's digest: where, and when it runs. When is
+// the schedule the scheduler fires it on (package scheduler reads it
+// with robfig/cron), so the time people are told is the time it comes;
+// nil never runs.
 type DigestPlan struct {
-	Channel  string
-	Schedule nudges.Schedule
-	Location *time.Location
+	Channel string
+	When    Schedule
 }
 
+// Schedule says when something next happens strictly after a time, in
+// that schedule's own zone; zero for never. robfig/cron's schedules are
+// Schedules.
+type Schedule interface {
+	Next(after time.Time) time.Time
+}
+
+// next is when the digest next runs after `after`; zero if it never
+// does.
 func (p DigestPlan) next(after time.Time) time.Time {
-	if p.Schedule.IsZero() {
+	if p.When == nil {
 		return time.Time{}
 	}
-	loc := p.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	return p.Schedule.Next(after, loc).In(loc)
+	return p.When.Next(after)
+}
+
+// DigestPlan is the channel's digest plan; false when it has none.
+func (s *Service) DigestPlan(channel string) (DigestPlan, bool) {
+	p, ok := s.plans[channel]
+	return p, ok
 }
 
 // gate lets each person through once per interval.

@@ -1,10 +1,8 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -12,7 +10,9 @@ import (
 
 	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/nudges/cronspec"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // fakeSlack is the core's messenger in memory: people, channels and what
@@ -25,6 +25,7 @@ type fakeSlack struct {
 	updates  int
 	channel  []string          // digest, pulse and update posts, by channel
 	texts    []string          // team update texts
+	told     []string          // "person channel reason-or-seq" for each digest note
 	postErr  error             // returned by the next PostNudge
 	opens    int               // conversations.open calls
 	dms      map[string]string // a person's DM channel when not "D"+id
@@ -121,6 +122,13 @@ func (f *fakeSlack) PostUpdate(_ context.Context, channel, _, text string) error
 	return nil
 }
 
+func (f *fakeSlack) TellAboutDigest(_ context.Context, userID string, note app.DigestNote) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.told = append(f.told, fmt.Sprintf("%s %s %s%d", userID, note.Channel, note.Broken, note.HeldBack))
+	return nil
+}
+
 func (f *fakeSlack) postsTo(channel string) []fakePost {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -152,20 +160,12 @@ const (
 
 func newTestCore(t *testing.T) *testCore {
 	t.Helper()
-	keys, err := storage.NewKeys(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := storage.Open(filepath.Join(t.TempDir(), "nudgebot.db"), storage.Options{Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storagetest.Open(t, storage.Options{Keys: storagetest.Keys(t, 7)})
 	cat, err := nudges.DefaultCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched, err := nudges.ParseSchedule("0 9 * * *")
+	sched, err := cronspec.Parse("0 9 * * *")
 	if err != nil {
 		t.Fatal(err)
 	}

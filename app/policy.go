@@ -23,12 +23,12 @@ func IsForbidden(err error) bool {
 
 // The people a refusal names.
 const (
-	WhoOwner    = "the person it belongs to"
-	WhoMembers  = "members of that channel and the nudgebot admins"
-	WhoAdmins   = "the nudgebot admins named in the config"
-	WhoMember   = "members of that channel"
-	WhoVoters   = "members of that channel when the pulse was posted"
-	WhoSignedIn = "people signed in to Slack"
+	WhoOwner                   = "the person it belongs to"
+	WhoChannelMembersAndAdmins = "members of that channel and the nudgebot admins"
+	WhoAdmins                  = "the nudgebot admins named in the config"
+	WhoChannelMembers          = "members of that channel"
+	WhoVoters                  = "members of that channel when the pulse was posted"
+	WhoSignedIn                = "people signed in to Slack"
 )
 
 // Resource is what an actor asks to see or change.
@@ -62,9 +62,9 @@ func Self() Resource { return Resource{kind: kindSelf} }
 // request, and ask this before acting.
 func OwnedBy(userID string) Resource { return Resource{kind: kindOwn, owner: userID} }
 
-// ChannelThings are a channel's team figures: for its members and the
-// admins.
-func ChannelThings(channel string) Resource { return Resource{kind: kindChannel, channel: channel} }
+// ChannelFigures are a channel's team figures (its digest, running or
+// posted): for its members and the admins.
+func ChannelFigures(channel string) Resource { return Resource{kind: kindChannel, channel: channel} }
 
 // ChannelPost is speaking in a channel in a person's name: for its
 // members only.
@@ -146,9 +146,9 @@ func (p Policy) channel(ctx context.Context, a Actor, r Resource) error {
 		return nil
 	}
 	if r.kind == kindChannelMember {
-		return &Forbidden{Who: WhoMember}
+		return &Forbidden{Who: WhoChannelMembers}
 	}
-	return &Forbidden{Who: WhoMembers}
+	return &Forbidden{Who: WhoChannelMembersAndAdmins}
 }
 
 func (p Policy) isMember(ctx context.Context, userID, channel string) (bool, error) {

@@ -119,6 +119,16 @@ type Eraser interface {
 	Compact() error
 }
 
+// Housekeeping is storage's hourly clean-up, which the scheduler runs.
+type Housekeeping interface {
+	// ApplyRetention removes what is older than storage.retention
+	// (deliveries, closed pulses, handled envelopes) in small
+	// transactions, and logs what it removed.
+	ApplyRetention(now time.Time) (removed int, err error)
+	// PruneSeen forgets the Socket Mode envelopes handled before before.
+	PruneSeen(before time.Time) (int, error)
+}
+
 // Profile is what Slack says about a person.
 type Profile struct {
 	TZ          string // IANA zone, "" when unknown
@@ -164,6 +174,19 @@ type Messenger interface {
 	// PostPulse posts the clarity pulse question with its buttons.
 	PostPulse(ctx context.Context, channel, pulseID string) error
 	PostUpdate(ctx context.Context, channel, authorID, text string) error
+	// TellAboutDigest tells one person, in their DM, something about a
+	// digest run that concerns them alone.
+	TellAboutDigest(ctx context.Context, userID string, note DigestNote) error
+}
+
+// DigestNote is what a person is told about a channel's digest run:
+// either Broken, Slack's code, to an admin who must act before it can be
+// posted, or HeldBack, the seq of the person's anonymous reflection the
+// digest left out because too few people take part in it.
+type DigestNote struct {
+	Channel  string
+	Broken   string
+	HeldBack int
 }
 
 // Observer hears what the core did, for metrics. Every method must be

@@ -217,16 +217,18 @@ func (s *Service) DeleteReflection(ctx context.Context, a Actor, seq int) error 
 	return nil
 }
 
-// Export is everything nudgebot keeps about one person.
+// Export is everything nudgebot keeps about one person, in memory.
+// What a person downloads is written by ExportJSON, the one definition
+// of the export's JSON shape.
 type Export struct {
-	ExportedAt  time.Time           `json:"exported_at"`
-	UserID      string              `json:"user_id"`
-	Settings    *nudges.Subscriber  `json:"settings,omitempty"`
-	Reflections []nudges.Reflection `json:"reflections"`
-	Nudges      []ExportedNudge     `json:"nudges"`
+	ExportedAt  time.Time
+	UserID      string
+	Settings    *nudges.Subscriber
+	Reflections []nudges.Reflection
+	Nudges      []ExportedNudge
 	// Unreadable counts records that exist but could not be opened; each
 	// is logged by name, never by content.
-	Unreadable int `json:"-"`
+	Unreadable int
 }
 
 // ExportedNudge is a delivery with the prompt it carried.
@@ -302,8 +304,9 @@ func (c exportCollector) Reflection(r nudges.Reflection) error {
 
 // Forget deletes everything nudgebot keeps about the person: their data
 // key first, so their reflections are unreadable from then on wherever
-// the sealed bytes remain, then every record of them. Only the person
-// may ask, for themselves.
+// the sealed bytes remain, then every record of them, then the free
+// pages, by compacting the file when next allowed. Only the person may
+// ask, for themselves.
 func (s *Service) Forget(ctx context.Context, a Actor, whom string) error {
 	if err := s.policy.Authorize(ctx, a, OwnedBy(whom)); err != nil {
 		return err
@@ -312,18 +315,9 @@ func (s *Service) Forget(ctx context.Context, a Actor, whom string) error {
 		return fmt.Errorf("forgetting a person: %w", err)
 	}
 	s.log.Info("person forgotten", "user_id", whom)
-	return nil
-}
-
-// Compact gives the space of deleted records back, when there is any.
-func (s *Service) Compact() error {
-	if !s.eraser.NeedsCompaction() {
-		return nil
-	}
-	if err := s.eraser.Compact(); err != nil {
-		return fmt.Errorf("compacting the database: %w", err)
-	}
-	s.log.Info("database compacted")
+	// Their bytes leave the file with the next compaction, now if the
+	// last one is long enough ago, else at the hourly housekeeping.
+	s.CompactSoon()
 	return nil
 }
 

@@ -95,7 +95,7 @@ func (b *Bot) adminStats(ctx context.Context, who app.Actor) *ephemeral {
 }
 
 func pauseText(t time.Time) string {
-	if t.Year() >= 9999 {
+	if app.PausedForever(t) {
 		return "an admin resumes them"
 	}
 	return t.Format("Mon 2 Jan 2006")

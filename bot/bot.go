@@ -10,47 +10,40 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/nudgebot/nudgebot/app"
 )
 
-// Envelopes remembers which Socket Mode envelopes were handled, so that
-// one Slack re-sends, even after a restart, is handled once.
-type Envelopes interface {
+// HandledEnvelopes remembers which Socket Mode envelopes were handled,
+// so that one Slack re-sends, even after a restart, is handled once.
+// (The core's scheduler forgets them after two days.)
+type HandledEnvelopes interface {
 	// MarkSeen records an envelope or event key; first is false when it
 	// was recorded before.
 	MarkSeen(key string, at time.Time) (first bool, err error)
-	PruneSeen(before time.Time) (int, error)
-	// ApplyRetention removes what is older than storage.retention
-	// (deliveries, closed pulses, handled envelopes) in small
-	// transactions, and logs what it removed.
-	ApplyRetention(now time.Time) (removed int, err error)
 }
 
-// Options configure a Bot. Slack, Core, Envelopes and the app token are
+// Scheduler is the core's clock-driven side (package app/scheduler):
+// Start runs its jobs under ctx until stop is called.
+type Scheduler interface {
+	Start(ctx context.Context) (stop func())
+}
+
+// Options configure a Bot. Slack, Core, Handled and the app token are
 // required.
 type Options struct {
-	AppToken  string // xapp-…
-	Slack     *Slack
-	Core      *app.Service
-	Envelopes Envelopes
-	Digests   []DigestTarget
+	AppToken string // xapp-…
+	Slack    *Slack
+	Core     *app.Service
+	Handled  HandledEnvelopes
+	// Scheduler, if set, runs while the bot does: it is started once Run
+	// begins and stopped within ShutdownTimeout when it ends.
+	Scheduler Scheduler
 
 	Logger  *slog.Logger
 	Metrics Metrics
 	Now     func() time.Time
-
-	// Tick is the longest the scheduler sleeps between two looks at the
-	// due index; it wakes sooner, when the next person is due. Default 1m.
-	Tick time.Duration
-	// Wake wakes the scheduler early: the core signals on it when a
-	// schedule changed (app.Config.Wake).
-	Wake <-chan struct{}
-	// ManualTicks leaves ticking to the caller (the demo and the tests
-	// drive a fake clock); one tick still runs at start.
-	ManualTicks bool
 	// ShutdownTimeout bounds how long in-flight work may take to finish
 	// once the bot is told to stop; default 10s.
 	ShutdownTimeout time.Duration
@@ -70,26 +63,27 @@ type Options struct {
 	ReadyFunc func()
 }
 
-// Bot is nudgebot's Slack adapter: one Socket Mode connection, the
-// scheduler's clock, and the handlers that turn Slack payloads into calls
-// to the core and its answers into Block Kit.
+// Bot is nudgebot's Slack adapter: one Socket Mode connection and the
+// handlers that turn Slack payloads into calls to the core and its
+// answers into Block Kit.
 type Bot struct {
-	opts      Options
-	log       *slog.Logger
-	core      *app.Service
-	slack     *Slack
-	envelopes Envelopes
-	now       func() time.Time
-	metrics   Metrics
+	opts    Options
+	log     *slog.Logger
+	core    *app.Service
+	slack   *Slack
+	handled HandledEnvelopes
+	now     func() time.Time
+	metrics Metrics
 
 	smc    *socketmode.Client
 	seen   *recentSet
 	budget *budget
 
-	// workCtx carries the work done after acks and by cron. It outlives
-	// the Run context on purpose: a shutdown stops new work at once but
-	// lets a post already on the wire finish, up to ShutdownTimeout, since
-	// abandoning it would leave Slack's answer unknown.
+	// workCtx carries the work done after acks and by the scheduler. It
+	// outlives the Run context on purpose: a shutdown stops new work at
+	// once but lets a post already on the wire finish, up to
+	// ShutdownTimeout, since abandoning it would leave Slack's answer
+	// unknown.
 	workCtx  context.Context
 	stopWork context.CancelFunc
 	work     sync.WaitGroup
@@ -97,7 +91,6 @@ type Bot struct {
 	busySem  chan struct{}
 	running  atomic.Int64 // work started after acks and not yet done
 	ready    sync.Once
-	compact  compactGate
 
 	connected sync.Mutex
 	isUp      bool
@@ -109,8 +102,8 @@ func New(opts Options) (*Bot, error) {
 	if !strings.HasPrefix(opts.AppToken, "xapp-") {
 		problems = append(problems, errors.New("app token must start with xapp-"))
 	}
-	if opts.Slack == nil || opts.Core == nil || opts.Envelopes == nil {
-		problems = append(problems, errors.New("slack client, core and envelope store are all required"))
+	if opts.Slack == nil || opts.Core == nil || opts.Handled == nil {
+		problems = append(problems, errors.New("slack client, core and handled-envelope store are all required"))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, fmt.Errorf("bot: %w", err)
@@ -123,9 +116,6 @@ func New(opts Options) (*Bot, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.Tick <= 0 {
-		opts.Tick = time.Minute
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
@@ -144,18 +134,18 @@ func New(opts Options) (*Bot, error) {
 		smOpts = append(smOpts, socketmode.OptionPingInterval(opts.PingInterval))
 	}
 	return &Bot{
-		opts:      opts,
-		log:       opts.Logger,
-		core:      opts.Core,
-		slack:     opts.Slack,
-		envelopes: opts.Envelopes,
-		now:       opts.Now,
-		metrics:   opts.Metrics,
-		smc:       socketmode.New(opts.Slack.client, smOpts...),
-		seen:      newRecentSet(4096),
-		budget:    newBudget(opts.Budget, opts.BudgetBurst),
-		workSem:   make(chan struct{}, opts.MaxWork),
-		busySem:   make(chan struct{}, 8),
+		opts:    opts,
+		log:     opts.Logger,
+		core:    opts.Core,
+		slack:   opts.Slack,
+		handled: opts.Handled,
+		now:     opts.Now,
+		metrics: opts.Metrics,
+		smc:     socketmode.New(opts.Slack.client, smOpts...),
+		seen:    newRecentSet(4096),
+		budget:  newBudget(opts.Budget, opts.BudgetBurst),
+		workSem: make(chan struct{}, opts.MaxWork),
+		busySem: make(chan struct{}, 8),
 	}, nil
 }
 
@@ -171,7 +161,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	sockErr := make(chan error, 1)
 	go func() { sockErr <- b.smc.RunContext(sockCtx) }()
 
-	stopSched := b.startScheduler()
+	stopSched := func() {}
+	if b.opts.Scheduler != nil {
+		stopSched = b.opts.Scheduler.Start(b.workCtx)
+	}
 
 	var runErr error
 loop:
@@ -212,103 +205,6 @@ loop:
 	}
 	b.log.Info("shutdown complete")
 	return runErr
-}
-
-// startScheduler starts the scheduler loop and registers the global jobs
-// on robfig/cron. Each person's own schedule is kept in storage, not in
-// cron: the loop asks the core when anyone is next due and sleeps until
-// then. stop ends both and waits for a tick in progress.
-func (b *Bot) startScheduler() (stop func()) {
-	cl := cronLogger{b.log}
-	c := cron.New(cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
-	ctx := b.ctx()
-	mustAdd := func(spec string, job func()) {
-		if _, err := c.AddFunc(spec, job); err != nil {
-			// The specs are constants; failing here is a programming error.
-			panic(fmt.Sprintf("cron spec %q: %v", spec, err))
-		}
-	}
-	// Housekeeping runs at 17 minutes past, not on the hour: people choose
-	// round times, so the hour and the half hour are when nudges are due,
-	// and a compaction holds every write for seconds on a large file.
-	mustAdd(housekeepingSpec, func() { b.housekeeping(); b.compactSoon() })
-	mustAdd("@daily", func() { b.RefreshProfiles(ctx) })
-	// Digest specs come from the config, which validated them; one that
-	// still fails is logged and skipped rather than stopping the others.
-	for _, t := range b.opts.Digests {
-		if _, err := c.AddFunc(t.cronSpec(), func() { b.RunDigest(ctx, t.Channel) }); err != nil {
-			b.log.Error("digest schedule refused; that digest will not run", "spec", t.cronSpec(), "error", err)
-		}
-	}
-	c.Start()
-	quit, loopDone := make(chan struct{}), make(chan struct{})
-	if b.opts.ManualTicks {
-		close(loopDone)
-		// Deliver whatever came due while we were down.
-		b.goWork(func() { b.Tick(ctx) })
-	} else {
-		go func() { defer close(loopDone); b.scheduleLoop(ctx, quit) }()
-	}
-	return func() {
-		close(quit)
-		<-c.Stop().Done()
-		<-loopDone
-	}
-}
-
-// minSleep keeps the loop from spinning on someone who stays due after a
-// tick (Slack refused for now, a write failed): they are tried again a
-// second later.
-const minSleep = time.Second
-
-// scheduleLoop ticks at once (whatever came due while the bot was down),
-// then whenever the next person is due, at the latest every Tick, and
-// early when the core says someone's schedule changed.
-func (b *Bot) scheduleLoop(ctx context.Context, quit <-chan struct{}) {
-	for {
-		began := b.now()
-		b.Tick(ctx)
-		wait := b.opts.Tick
-		if at, ok := b.core.NextWake(); ok {
-			switch d := at.Sub(b.now()); {
-			case d > 0:
-				wait = min(wait, d)
-			case at.After(began):
-				// It came due while the tick ran (a long burst): look now.
-				wait = 0
-			default:
-				// Due before the tick and still due (Slack refused for
-				// now, a write failed): try again shortly, not in a spin.
-				wait = min(wait, minSleep)
-			}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-quit:
-			t.Stop()
-			return
-		case <-t.C:
-		case <-b.opts.Wake:
-			t.Stop()
-		}
-	}
-}
-
-// housekeepingSpec is when the hourly clean-up and compaction run.
-const housekeepingSpec = "17 * * * *"
-
-func (b *Bot) housekeeping() {
-	if _, err := b.envelopes.ApplyRetention(b.now()); err != nil {
-		b.log.Error("removing records older than storage.retention; retried next hour", "error", err)
-	}
-	n, err := b.envelopes.PruneSeen(b.now().Add(-48 * time.Hour))
-	if err != nil {
-		b.log.Error("pruning handled-envelope records", "error", err)
-		return
-	}
-	if n > 0 {
-		b.log.Debug("pruned handled-envelope records", "count", n)
-	}
 }
 
 // goWork runs fn after the ack, counted for a graceful shutdown. It
@@ -395,12 +291,6 @@ func (b *Bot) ctx() context.Context {
 // prints reads in cause-and-effect order.
 func (b *Bot) Quiet() bool { return b.running.Load() == 0 }
 
-// Tick runs the scheduler once: every due nudge is planned and sent.
-func (b *Bot) Tick(ctx context.Context) { b.core.Tick(ctx, b.now()) }
-
-// RefreshProfiles re-reads every subscriber's Slack profile.
-func (b *Bot) RefreshProfiles(ctx context.Context) { b.core.RefreshProfiles(ctx, b.now()) }
-
 // Connected reports whether the Socket Mode connection is up.
 func (b *Bot) Connected() bool {
 	b.connected.Lock()
@@ -422,14 +312,6 @@ type slogPrinter struct{ log *slog.Logger }
 func (p slogPrinter) Output(_ int, s string) error {
 	p.log.Debug(strings.TrimSpace(s), "component", "socketmode")
 	return nil
-}
-
-// cronLogger adapts slog to robfig/cron's logr-style Logger.
-type cronLogger struct{ log *slog.Logger }
-
-func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug(msg, append(kv, "component", "cron")...) }
-func (l cronLogger) Error(err error, msg string, kv ...any) {
-	l.log.Error(msg, append(kv, "component", "cron", "error", err)...)
 }
 
 // recentSet remembers recently handled keys in memory, so a re-sent

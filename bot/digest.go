@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -15,28 +14,9 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
-// DigestTarget is one channel's digest: where, and when (a robfig/cron
-// spec read in Location).
-type DigestTarget struct {
-	Channel  string
-	Schedule string
-	Location *time.Location
-}
-
-// cronSpec is the target's schedule pinned to its zone for robfig/cron.
-func (t DigestTarget) cronSpec() string {
-	loc := "UTC"
-	if t.Location != nil {
-		loc = t.Location.String()
-	}
-	return "CRON_TZ=" + loc + " " + t.Schedule
-}
-
 const (
-	cbHearMore     = "pulse_hear_more"
-	blockHearMore  = "hear_more"
-	digestLookback = 7 * 24 * time.Hour // the first digest covers a week
-	streakLookback = 60 * 24 * time.Hour
+	cbHearMore    = "pulse_hear_more"
+	blockHearMore = "hear_more"
 )
 
 // brokenTargetWhy says what an admin must do about a digest Slack
@@ -47,29 +27,18 @@ var brokenTargetWhy = map[string]string{
 	"is_archived":       "the channel is archived: unarchive it or change digests in the config",
 }
 
-// RunDigest posts a channel's digest now. A failure an admin must fix is
-// logged once, told to the admins once, and retried at the next scheduled
-// time; it never stops the other digests.
-func (b *Bot) RunDigest(ctx context.Context, channel string) {
-	log := b.log.With("channel", channel)
-	run, err := b.core.RunDigest(ctx, channel, b.now())
+// TellAboutDigest tells one person, in their DM, what a digest run means
+// for them: an admin what to do about a digest Slack refused (the core
+// tells them once per failure), an author that their anonymous
+// reflection was held back.
+func (s *Slack) TellAboutDigest(ctx context.Context, userID string, note app.DigestNote) error {
 	switch {
-	case err != nil:
-		log.Error("digest not posted; will try at the next scheduled time", "error", err)
-	case run.Broken != "" && run.TellAdmins:
-		log.Error("digest cannot be posted until an admin acts", "reason", run.Broken)
-		msg := fmt.Sprintf("The team digest for <#%s> could not be posted: %s. I'll try again at its next scheduled time.", channel, brokenTargetWhy[run.Broken])
-		for _, admin := range run.Admins {
-			b.slack.tell(ctx, admin, msg)
-		}
-	case run.Broken != "":
-		// Already logged and told.
-	default:
-		log.Info("digest posted", "members", run.Members)
+	case note.Broken != "":
+		s.tell(ctx, userID, fmt.Sprintf("The team digest for <#%s> could not be posted: %s. I'll try again at its next scheduled time.", note.Channel, brokenTargetWhy[note.Broken]))
+	case note.HeldBack > 0:
+		s.tell(ctx, userID, fmt.Sprintf("I held back your anonymous reflection #%d from the digest of <#%s>: too few people take part in it for the others not to tell it was you. It stays private; share it with your name if you want the team to see it.", note.HeldBack, note.Channel))
 	}
-	for _, r := range run.HeldBack {
-		b.slack.tell(ctx, r.UserID, fmt.Sprintf("I held back your anonymous reflection #%d from the digest of <#%s>: too few people take part in it for the others not to tell it was you. It stays private; share it with your name if you want the team to see it.", r.Seq, channel))
-	}
+	return nil
 }
 
 // onPulseAction records a vote, or opens the "hear more" form.
@@ -222,7 +191,7 @@ func previewRefusal(err error) *ephemeral {
 	case errors.Is(err, app.ErrNoDigest):
 		return reply("That channel has no digest configured. Ask an admin to add it under `digests` in the config.")
 	case app.IsForbidden(err):
-		return reply("Sorry, a channel's digest is only for " + app.WhoMembers + ". Ask someone in it, or an admin.")
+		return reply("Sorry, a channel's digest is only for " + app.WhoChannelMembersAndAdmins + ". Ask someone in it, or an admin.")
 	case errors.As(err, &soon):
 		return reply("You looked at a digest a moment ago; each look asks Slack who is in the channel, so give it a minute.")
 	}

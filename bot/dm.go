@@ -52,7 +52,7 @@ func (b *Bot) dmReply(ctx context.Context, ev *slackevents.MessageEvent) {
 	if text == "" {
 		return // a file or a sticker: not words to keep
 	}
-	if p := reflectionProblem(text); p != "" {
+	if p := nudges.ReflectionTextProblem(text); p != "" {
 		b.slack.tell(ctx, who.UserID, p+" Nothing was saved.")
 		return
 	}

@@ -1,8 +1,13 @@
-// Package bot adapts nudgebot to Slack. It runs the Socket Mode loop
-// (acknowledge first, then work), turns slash commands, button clicks and
-// events into calls on the domain, delivers nudges by DM exactly once, and
-// renders everything people see as Block Kit with their own text escaped.
+// Package bot is nudgebot's Slack adapter. It runs the Socket Mode loop
+// (acknowledge first, then work), parses slash commands, button clicks,
+// forms and events into calls on the core (package app), and renders the
+// core's answers as Block Kit with people's own text escaped. It is also
+// the core's Messenger: the Slack client the core posts nudges, digests
+// and pulses through, with Slack's rate limits and errors handled.
 //
-// It talks to storage through the small Store interface declared here and
-// to Slack through slack-go's real client; it never imports bbolt.
+// The rules, and when things are due, are the core's: bot decides
+// neither. It starts the core's scheduler when it runs (Options.Scheduler)
+// and stops it on shutdown, and it talks to storage only through the
+// small HandledEnvelopes interface declared here; it never imports bbolt
+// or a cron package.
 package bot

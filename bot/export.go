@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -18,8 +17,9 @@ import (
 type exportFiles struct {
 	js, md       *sealedSpool
 	jw, mw       io.Writer
+	json         *app.ExportJSON // writes jw
 	loc          *time.Location
-	section      string // "", "nudges", "reflections": the JSON array open
+	section      string // "", "nudges", "reflections": the Markdown section open
 	nudges, refl int
 	err          error
 }
@@ -35,8 +35,7 @@ func newExportFiles(userID string, at time.Time, loc *time.Location) (*exportFil
 		return nil, err
 	}
 	e := &exportFiles{js: js, md: md, jw: js, mw: md, loc: loc}
-	head, _ := json.Marshal(map[string]any{"exported_at": at, "user_id": userID})
-	e.write(e.jw, string(head[:len(head)-1]))
+	e.json = app.NewExportJSON(e.jw, userID, at)
 	e.write(e.mw, fmt.Sprintf("# My nudgebot journal\n\nExported %s.\n", at.In(loc).Format("Mon 2 Jan 2006 15:04 MST")))
 	return e, nil
 }
@@ -47,45 +46,37 @@ func (e *exportFiles) write(w io.Writer, s string) {
 	}
 }
 
-// open starts the JSON array of a section, closing the one before.
+// open starts a Markdown section, once.
 func (e *exportFiles) open(section, mdHead string) {
-	if e.section == section {
-		e.write(e.jw, ",")
-		return
+	if e.section != section {
+		e.section = section
+		e.write(e.mw, "\n## "+mdHead+"\n\n")
 	}
-	if e.section != "" {
-		e.write(e.jw, "]")
-	}
-	e.section = section
-	e.write(e.jw, fmt.Sprintf(",%q:[", section))
-	e.write(e.mw, "\n## "+mdHead+"\n\n")
 }
 
-func (e *exportFiles) value(v any) {
-	b, err := json.Marshal(v)
-	if err != nil && e.err == nil {
+// fail keeps the first error.
+func (e *exportFiles) fail(err error) error {
+	if e.err == nil {
 		e.err = err
 	}
-	e.write(e.jw, string(b))
-}
-
-func (e *exportFiles) Settings(s nudges.Subscriber) error {
-	e.write(e.jw, `,"settings":`)
-	e.value(s)
 	return e.err
 }
 
+func (e *exportFiles) Settings(s nudges.Subscriber) error {
+	return e.fail(e.json.Settings(s))
+}
+
 func (e *exportFiles) Nudge(n app.ExportedNudge) error {
+	e.fail(e.json.Nudge(n))
 	e.open("nudges", "Nudges")
-	e.value(n)
 	e.nudges++
 	e.write(e.mw, fmt.Sprintf("- %s · %s · %s\n", n.Slot.In(e.loc).Format("2006-01-02 15:04"), nudges.OutcomeText(n.Outcome), n.Prompt))
 	return e.err
 }
 
 func (e *exportFiles) Reflection(r nudges.Reflection) error {
+	e.fail(e.json.Reflection(r))
 	e.open("reflections", "Reflections")
-	e.value(r)
 	e.refl++
 	e.write(e.mw, fmt.Sprintf("### #%d · %s\n\n%s\n\n", r.Seq, r.Created.In(e.loc).Format("Mon 2 Jan 2006"), r.Text))
 	if r.Commitment != "" {
@@ -103,16 +94,7 @@ type spooled struct {
 
 // finish closes the JSON and returns both files for the upload.
 func (e *exportFiles) finish() (js, md spooled, err error) {
-	if e.section != "" {
-		e.write(e.jw, "]")
-	}
-	if e.nudges == 0 {
-		e.write(e.jw, `,"nudges":[]`)
-	}
-	if e.refl == 0 {
-		e.write(e.jw, `,"reflections":[]`)
-	}
-	e.write(e.jw, "}\n")
+	e.fail(e.json.Close())
 	if e.refl == 0 {
 		e.write(e.mw, "\n## Reflections\n\nNone yet.\n")
 	}

@@ -66,7 +66,12 @@ func TestExportFiles(t *testing.T) {
 			if int64(len(js)) != jsFile.size || int64(len(md)) != mdFile.size {
 				t.Errorf("sizes %d/%d, read %d/%d", jsFile.size, mdFile.size, len(js), len(md))
 			}
-			var got app.Export
+			var got struct {
+				UserID      string              `json:"user_id"`
+				Settings    *nudges.Subscriber  `json:"settings"`
+				Nudges      []app.ExportedNudge `json:"nudges"`
+				Reflections []nudges.Reflection `json:"reflections"`
+			}
 			if err := json.Unmarshal(js, &got); err != nil {
 				t.Fatalf("not JSON: %v\n%s", err, js)
 			}

@@ -13,7 +13,7 @@ import (
 
 // fakeAPI is an in-memory Web API for tests that run under
 // testing/synctest, where real sockets cannot be used. It is safe for
-// concurrent use: cron runs each job on its own goroutine.
+// concurrent use: the bot does its work on goroutines of its own.
 type fakeAPI struct {
 	mu    sync.Mutex
 	zones map[string]string // user → tz
@@ -118,19 +118,6 @@ func (f *fakeAPI) PublishViewContext(context.Context, slack.PublishViewContextRe
 
 func (f *fakeAPI) OpenViewContext(context.Context, string, slack.ModalViewRequest) (*slack.ViewResponse, error) {
 	return &slack.ViewResponse{}, nil
-}
-
-// postsTo returns the posts in a channel.
-func (f *fakeAPI) postsTo(channel string) []fakePost {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []fakePost
-	for _, p := range f.posts {
-		if p.Channel == channel {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func (f *fakeAPI) PostEphemeralContext(_ context.Context, channel, _ string, _ ...slack.MsgOption) (string, error) {

@@ -201,15 +201,15 @@ func (b *Bot) openTimeModal(ctx context.Context, who app.Actor, triggerID string
 	if err != nil {
 		b.log.Warn("reading settings for the time form", "user_id", who.UserID, "error", err)
 	}
-	sub := st.Subscriber
+	clock, chosen := st.Subscriber.FormSettings()
 	tp := slack.NewTimePickerBlockElement(actionTime)
-	tp.InitialTime = firstNonEmpty(sub.Time, "09:00")
+	tp.InitialTime = clock
 	var opts, initial []*slack.OptionBlockObject
 	for i, d := range weekdayOptions {
 		o := slack.NewOptionBlockObject(d.value, plain(d.label), nil)
 		opts = append(opts, o)
 		wd := time.Weekday((i + 1) % 7)
-		if (sub.Days == 0 && wd != time.Saturday && wd != time.Sunday) || sub.Days.Has(wd) {
+		if chosen.Has(wd) {
 			initial = append(initial, o)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,7 +17,9 @@ import (
 
 	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/nudges/cronspec"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // refusingDisk is the database on a disk that refuses the writes a
@@ -47,20 +48,12 @@ func (refusingDisk) SaveReflection(nudges.Reflection) (nudges.Reflection, error)
 // nowhere else to copy) and a click.
 func TestRefusedWriteToldNothingSaved(t *testing.T) {
 	now := func() time.Time { return time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC) }
-	db, err := storage.Open(filepath.Join(t.TempDir(), "nudgebot.db"), storage.Options{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	db := storagetest.Open(t, storage.Options{Now: now})
 	cat, err := nudges.DefaultCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched, err := nudges.ParseSchedule("0 9 * * MON-FRI")
+	sched, err := cronspec.Parse("0 9 * * MON-FRI")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +66,7 @@ func TestRefusedWriteToldNothingSaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Options{AppToken: "xapp-test", Slack: sl, Core: core, Envelopes: db, Now: now, Tick: time.Minute})
+	b, err := New(Options{AppToken: "xapp-test", Slack: sl, Core: core, Handled: db, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -94,7 +93,7 @@ func (b *Bot) routeReflect(cmd slack.SlashCommand, c Command) (*ephemeral, workF
 		return nil, func(ctx context.Context) *ephemeral { return b.deleteReflection(ctx, user, seq) }
 	}
 	text := strings.TrimSpace(Sanitize(cmd.Text))
-	if problem := reflectionProblem(text); problem != "" {
+	if problem := nudges.ReflectionTextProblem(text); problem != "" {
 		return reply(problem + " Nothing was saved."), nil
 	}
 	return nil, func(ctx context.Context) *ephemeral {
@@ -105,19 +104,6 @@ func (b *Bot) routeReflect(cmd slack.SlashCommand, c Command) (*ephemeral, workF
 		}
 		return reply(fmt.Sprintf("Saved privately; %d %s so far. `/reflect list` shows them.", saved.Count, plural(saved.Count, "reflection", "reflections")))
 	}
-}
-
-// reflectionProblem says what is wrong with a reflection's text, if
-// anything, in words for the person.
-func reflectionProblem(text string) string {
-	n := utf8.RuneCountInString(text)
-	switch {
-	case n == 0:
-		return "A reflection needs some text: what happened, and what did you notice?"
-	case n > nudges.MaxReflectionLen:
-		return fmt.Sprintf("That is %d characters; a reflection can be at most %d. Shorten it or split it in two.", n, nudges.MaxReflectionLen)
-	}
-	return ""
 }
 
 // openReflectModal opens the reflection form. It must run within the
@@ -153,7 +139,7 @@ func reflectModal(form app.ReflectionForm) slack.ModalViewRequest {
 	text.Multiline = true
 	text.MaxLength = nudges.MaxReflectionLen
 	commit := slack.NewPlainTextInputBlockElement(plain("e.g. hand the roadmap review to Priya"), actionText)
-	commit.MaxLength = 300
+	commit.MaxLength = nudges.MaxCommitmentLen
 	commitBlock := slack.NewInputBlock(blockCommitment, plain("One thing I will do next"), plain("I'll ask you about it in a few working days."), commit)
 	commitBlock.Optional = true
 	blocks = append(blocks,
@@ -256,11 +242,11 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback, ack func(payload an
 			share = nudges.ShareNone
 		}
 		errs := map[string]string{}
-		if p := reflectionProblem(text); p != "" {
+		if p := nudges.ReflectionTextProblem(text); p != "" {
 			errs[blockReflection] = p
 		}
-		if utf8.RuneCountInString(commitment) > 300 {
-			errs[blockCommitment] = "Keep it to one thing, in at most 300 characters."
+		if p := nudges.CommitmentProblem(commitment); p != "" {
+			errs[blockCommitment] = p
 		}
 		meta := readFormMeta(cb.View.PrivateMetadata)
 		channel := stateValue(&cb.View, blockShareChannel, actionChannel).SelectedOption.Value
@@ -580,10 +566,7 @@ func forgetPrompt(userID string) *ephemeral {
 }
 
 // forget deletes everything about the person who clicked, if the button
-// was theirs: their data key first, so their reflections can no longer be
-// opened from the live file (a backup made earlier still opens while the
-// master key lives), then the records, then the free pages, by
-// compacting the file when next allowed.
+// was theirs (app.Service.Forget says in what order).
 func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback, whom string) {
 	who := app.Person(cb.User.ID)
 	err := b.core.Forget(ctx, who, whom)
@@ -596,55 +579,6 @@ func (b *Bot) forget(ctx context.Context, cb slack.InteractionCallback, whom str
 		return
 	}
 	b.slack.respond(ctx, cb.ResponseURL, &ephemeral{ResponseType: slack.ResponseTypeEphemeral, Text: "Done: everything nudgebot kept about you is deleted. `/nudge start` begins afresh.", ReplaceOriginal: true})
-	b.compactSoon()
-}
-
-// compactEvery is the least time between two compactions. A compaction
-// holds the database's write lock for the whole copy, so anyone able to
-// trigger one at will (each /nudge forget did) could stall everyone's
-// work; the hourly job picks up what a debounced request left.
-const compactEvery = 55 * time.Minute
-
-// compactGate lets at most one compaction run, and none sooner than
-// compactEvery after the last one started.
-type compactGate struct {
-	mu      sync.Mutex
-	running bool
-	last    time.Time
-}
-
-// claim reports whether a compaction may start at now, and if so marks
-// one as running.
-func (g *compactGate) claim(now time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.running || (!g.last.IsZero() && now.Sub(g.last) < compactEvery && !now.Before(g.last)) {
-		return false
-	}
-	g.running, g.last = true, now
-	return true
-}
-
-func (g *compactGate) done() {
-	g.mu.Lock()
-	g.running = false
-	g.mu.Unlock()
-}
-
-// compactSoon compacts the database in the background after a deletion,
-// so deleted bytes leave the file, at most once per compactEvery (the
-// core compacts only when a deletion left something behind). It never
-// runs on the Socket Mode loop, so acks never wait for it.
-func (b *Bot) compactSoon() {
-	if !b.compact.claim(b.now()) {
-		return
-	}
-	b.goWork(func() {
-		defer b.compact.done()
-		if err := b.core.Compact(); err != nil {
-			b.log.Error("compacting the database after a deletion; it will be retried hourly", "error", err)
-		}
-	})
 }
 
 // followUpBlocks quote a person's own words back to them.
@@ -652,7 +586,7 @@ func followUpBlocks(r nudges.Reflection, loc *time.Location) []slack.Block {
 	day := r.Created.In(loc).Format("Monday")
 	return []slack.Block{
 		slack.NewDividerBlock(),
-		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("On %s you said you would: “%s”. Did you?", day, fitEscaped(r.Commitment, 300, false))), nil, nil),
+		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("On %s you said you would: “%s”. Did you?", day, fitEscaped(r.Commitment, nudges.MaxCommitmentLen, false))), nil, nil),
 		slack.NewActionBlock("commitment_actions",
 			button(actCommitKept, "Done", strconv.Itoa(r.Seq), slack.StylePrimary),
 			button(actCommitNotYet, "Not yet", strconv.Itoa(r.Seq), ""),

@@ -177,7 +177,7 @@ func (b *Bot) firstTimeDurable(keys []string) bool {
 	first := true
 	now := b.now()
 	for _, k := range keys {
-		ok, err := b.envelopes.MarkSeen(k, now)
+		ok, err := b.handled.MarkSeen(k, now)
 		if err != nil {
 			// Better to risk handling twice than to drop a person's action.
 			// A refusing disk is logged by storage, at a bounded rate.

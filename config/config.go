@@ -70,7 +70,7 @@ const DefaultRetention = 400 * 24 * time.Hour
 
 // NudgesConfig is the default delivery schedule and catalog.
 type NudgesConfig struct {
-	// Schedule is a cron spec (see nudges.ParseSchedule) evaluated in
+	// Schedule is a cron spec (see cronspec.Parse) evaluated in
 	// each person's own zone unless it pins one with CRON_TZ=.
 	Schedule string `yaml:"schedule"`
 	// CatchUp is how late a slot missed while the bot was down may still

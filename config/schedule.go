@@ -5,14 +5,15 @@ import (
 	"time"
 
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/nudges/cronspec"
 )
 
-// checkSchedule reports a spec nudges cannot run; nudges.ParseSchedule's
+// checkSchedule reports a spec nudges cannot run; cronspec.Parse's
 // error already quotes the spec and says how to fix it. A digest has its
 // own timezone key, so a CRON_TZ= pin there would be a second, conflicting
 // answer to the same question.
 func checkSchedule(o *origin, p *problems, path, spec string, digest bool) {
-	s, err := nudges.ParseSchedule(spec)
+	s, err := cronspec.Parse(spec)
 	if err != nil {
 		p.addf("%s: %v", o.at(path), err)
 		return
@@ -25,7 +26,7 @@ func checkSchedule(o *origin, p *problems, path, spec string, digest bool) {
 // Calendar returns the nudges.Calendar the configuration describes. Call
 // it on a Config that Load, Parse or Validate accepted.
 func (c Config) Calendar() (nudges.Calendar, error) {
-	sched, err := nudges.ParseSchedule(c.Nudges.Schedule)
+	sched, err := cronspec.Parse(c.Nudges.Schedule)
 	if err != nil {
 		return nudges.Calendar{}, fmt.Errorf("nudges.schedule: %w", err)
 	}

@@ -237,6 +237,26 @@ func (s Subscriber) Location(fallback *time.Location) *time.Location {
 // Zero means "not set".
 type Weekdays uint8
 
+// FormTime and FormDays are what a settings form proposes to someone who
+// has not chosen their own time or days: a working morning.
+const (
+	FormTime = "09:00"
+	FormDays = Weekdays(1<<time.Monday | 1<<time.Tuesday | 1<<time.Wednesday | 1<<time.Thursday | 1<<time.Friday)
+)
+
+// FormSettings are the time and days a settings form starts from: the
+// person's own, or FormTime and FormDays where they chose none.
+func (s Subscriber) FormSettings() (clock string, days Weekdays) {
+	clock, days = s.Time, s.Days
+	if clock == "" {
+		clock = FormTime
+	}
+	if days == 0 {
+		days = FormDays
+	}
+	return clock, days
+}
+
 // Has reports whether d is in the set.
 func (w Weekdays) Has(d time.Weekday) bool { return w&(1<<uint(d)) != 0 }
 

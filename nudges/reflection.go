@@ -2,7 +2,10 @@ package nudges
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Share says whether a reflection may appear in the team digest, and how.
@@ -18,6 +21,34 @@ const (
 
 // MaxReflectionLen bounds a reflection, in characters.
 const MaxReflectionLen = 3000
+
+// MaxCommitmentLen bounds the "one thing I will do next" a reflection
+// may carry, in characters: one thing, short enough to quote back in a
+// nudge.
+const MaxCommitmentLen = 300
+
+// ReflectionTextProblem says what is wrong with a reflection's text, in
+// words for the person who wrote it, or "" when nothing is; it never
+// quotes the text. /reflect, the form and storage all ask it, so the
+// limit and its words have one home.
+func ReflectionTextProblem(text string) string {
+	switch n := utf8.RuneCountInString(text); {
+	case strings.TrimSpace(text) == "":
+		return "A reflection needs some text: what happened, and what did you notice?"
+	case n > MaxReflectionLen:
+		return fmt.Sprintf("That is %d characters; a reflection can be at most %d. Shorten it or split it in two.", n, MaxReflectionLen)
+	}
+	return ""
+}
+
+// CommitmentProblem is ReflectionTextProblem for a commitment, which may
+// be empty.
+func CommitmentProblem(commitment string) string {
+	if utf8.RuneCountInString(commitment) > MaxCommitmentLen {
+		return fmt.Sprintf("Keep it to one thing, in at most %d characters.", MaxCommitmentLen)
+	}
+	return ""
+}
 
 // MaxReflections is how many reflections one person may keep: enough for
 // decades of daily notes, and a bound on what one person can make the

@@ -11,16 +11,21 @@ import (
 	_ "time/tzdata"
 )
 
-// Schedule is a parsed cron spec in robfig/cron's standard syntax. Both
-// the parse (cronspec.go) and the evaluation are done here: robfig skips
-// wall times that fall into a spring-forward gap and fires twice in a
-// fall-back hour, and its parse keeps the day rule's input in an
-// unexported bit. The zero Schedule never fires.
+// Schedule is a cron spec in robfig/cron's standard syntax, parsed by
+// robfig/cron (package cronspec, kept apart so that what imports nudges,
+// the Slack adapter among them, links no cron package). Its evaluation for a person (Calendar) is done here, on
+// top of robfig's parsed fields, because robfig has no answer for what a
+// person needs: their own time and days in place of the spec's, holidays
+// in their calendar, the slots missed while the bot was down (how many,
+// and the latest), a wall time in a spring-forward gap fired once when
+// the gap ends rather than skipped, and one in a fall-back hour fired
+// once rather than twice. The zero Schedule never fires.
 type Schedule struct {
-	text string // canonical spec, for String and MarshalText
+	text string // canonical spec, for String
 
-	// Bit i set: value i allowed. domStar/dowStar record a "*" in the
-	// day fields, which switches cron's day rule from OR to AND.
+	// Bit i set: value i allowed, as robfig/cron parsed it. domStar and
+	// dowStar record a "*" in the day fields, which switches cron's day
+	// rule from OR to AND.
 	minute, hour, dom, month, dow uint64
 	domStar, dowStar              bool
 
@@ -29,7 +34,6 @@ type Schedule struct {
 }
 
 const (
-	maxSpecLen     = 200
 	exampleSpec    = `"0 9 * * MON-FRI"`
 	horizonDays    = 366
 	catchUpDefault = 2 * time.Hour
@@ -39,131 +43,36 @@ const (
 	maxMissedList  = 31
 )
 
-// ParseSchedule reads a robfig/cron standard spec: five fields, an optional
-// "CRON_TZ=Area/City " (or "TZ=") prefix, or a descriptor such as @daily
-// or "@every 10s". Every error wraps ErrInvalidSchedule and says how to fix
-// the spec, because the text ends up in front of whoever wrote the config.
-func ParseSchedule(spec string) (Schedule, error) {
-	fail := func(format string, args ...any) (Schedule, error) {
-		return Schedule{}, fmt.Errorf("%w %q: %s", ErrInvalidSchedule, clipArg(spec, 60), fmt.Sprintf(format, args...))
-	}
-	s := strings.TrimSpace(spec)
-	if s == "" {
-		return fail("it is empty; give five fields (minute hour day-of-month month day-of-week), e.g. %s", exampleSpec)
-	}
-	if len(s) > maxSpecLen {
-		return fail("it is %d characters long, more than the %d a schedule needs; give five fields, e.g. %s", len(s), maxSpecLen, exampleSpec)
-	}
-	for _, r := range s {
-		if (r < 0x20 && r != '\t') || r >= 0x7f {
-			return fail("it contains the character %q; use only letters, digits, spaces and * , - / ? @ =, e.g. %s", r, exampleSpec)
-		}
-	}
-
-	loc, zoneName, body, why := cutZonePrefix(s)
-	if why != "" {
-		return fail("%s", why)
-	}
-	if strings.Contains(body, "=") {
-		return fail("the time zone prefix goes first and only once, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"")
-	}
-	// Normalising whitespace means "@every  10s" and tab-separated fields
-	// read the same as their single-spaced forms.
-	fields := strings.Fields(body)
-	body = strings.Join(fields, " ")
-	var every time.Duration
-	if strings.HasPrefix(body, "@") {
-		if d, ok := strings.CutPrefix(body, "@every "); ok {
-			dur, err := time.ParseDuration(d)
-			switch {
-			case err != nil:
-				return fail("%q is not a duration; write it like \"@every 10s\", \"@every 5m\" or \"@every 1h30m\"", clipArg(d, 40))
-			case dur < time.Second:
-				return fail("the interval must be at least 1s, e.g. \"@every 10s\"")
-			case dur%time.Second != 0:
-				return fail("the interval must be a whole number of seconds, e.g. \"@every 10s\"")
-			}
-			every = dur
-		} else if len(fields) != 1 {
-			return fail("a shorthand stands alone; use one of @yearly, @monthly, @weekly, @daily, @hourly or \"@every 10s\"")
-		}
-	} else if len(fields) != 5 {
-		if len(fields) == 6 {
-			return fail("it has six fields, but nudgebot schedules have five (minute hour day-of-month month day-of-week) and no seconds, e.g. %s", exampleSpec)
-		}
-		return fail("it has %d field(s); give five (minute hour day-of-month month day-of-week), e.g. %s", len(fields), exampleSpec)
-	}
-
-	sched := Schedule{every: every, loc: loc}
-	if every == 0 {
-		spec, err := parseCalendar(body, fields)
-		if err != nil {
-			return fail("%v", err)
-		}
-		sched.minute, sched.hour = spec.bits[fieldMinute], spec.bits[fieldHour]
-		sched.dom, sched.month, sched.dow = spec.bits[fieldDom], spec.bits[fieldMonth], spec.bits[fieldDow]
-		sched.domStar, sched.dowStar = spec.star[fieldDom], spec.star[fieldDow]
-		if !sched.canFire() {
-			return fail("it can never fire, because none of its months has the day of the month it asks for; pick a day that exists, e.g. \"0 9 28 2 *\"")
-		}
-	}
-	if zoneName != "" {
-		sched.text = "CRON_TZ=" + zoneName + " " + body
-	} else {
-		sched.text = body
-	}
-	return sched, nil
+// CronFields are a calendar spec's five fields as parsed by robfig/cron
+// (package cronspec reads them): bit i set means value i is allowed.
+// DomStar and DowStar record a "*" (or "?") in a day field, which
+// switches cron's day rule: both day fields must match when either is a
+// star, either may when both are restricted.
+type CronFields struct {
+	Minute, Hour, Dom, Month, Dow uint64
+	DomStar, DowStar              bool
 }
 
-// cutZonePrefix splits a "CRON_TZ=Area/City " (or "TZ=") prefix off s,
-// which has no surrounding space. why says what is wrong with a
-// malformed prefix; without a prefix body is s.
-func cutZonePrefix(s string) (loc *time.Location, zoneName, body, why string) {
-	lower := strings.ToLower(s)
-	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
-		if !strings.HasPrefix(lower, strings.ToLower(prefix)) {
-			continue
-		}
-		if !strings.HasPrefix(s, prefix) {
-			return nil, "", "", "write the time zone prefix in capitals, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\""
-		}
-		rest := s[len(prefix):]
-		i := strings.IndexAny(rest, " \t")
-		name := rest
-		if i >= 0 {
-			name = rest[:i]
-		}
-		if name == "" {
-			return nil, "", "", fmt.Sprintf("the time zone after %s is missing, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"", prefix)
-		}
-		if i < 0 || strings.TrimSpace(rest[i:]) == "" {
-			return nil, "", "", fmt.Sprintf("the time zone prefix must be followed by five fields, e.g. \"CRON_TZ=%s 0 9 * * MON-FRI\"", clipArg(name, 40))
-		}
-		l, err := loadZone(name)
-		if err != nil {
-			return nil, "", "", fmt.Sprintf("%q is not a time zone nudgebot knows; use an Area/City name, e.g. \"CRON_TZ=Europe/Berlin 0 9 * * MON-FRI\"", clipArg(name, 40))
-		}
-		return l, name, strings.TrimSpace(rest[i:]), ""
+// ErrNeverFires is why CalendarSchedule refuses fields that match no
+// date, such as the 31st of February.
+var ErrNeverFires = fmt.Errorf("it can never fire, because none of its months has the day of the month it asks for; pick a day that exists, e.g. \"0 9 28 2 *\"")
+
+// CalendarSchedule is the schedule of parsed fields, in loc (nil: each
+// person's own zone); text is its canonical spec.
+func CalendarSchedule(text string, f CronFields, loc *time.Location) (Schedule, error) {
+	s := Schedule{text: text, loc: loc,
+		minute: f.Minute, hour: f.Hour, dom: f.Dom, month: f.Month, dow: f.Dow,
+		domStar: f.DomStar, dowStar: f.DowStar}
+	if !s.canFire() {
+		return Schedule{}, ErrNeverFires
 	}
-	return nil, "", s, ""
+	return s, nil
 }
 
-// parseCalendar reads a shorthand or five fields, with a message that
-// names the field at fault and its range.
-func parseCalendar(body string, fields []string) (cronSpec, error) {
-	if strings.HasPrefix(body, "@") {
-		spec, ok := parseCronDescriptor(body)
-		if !ok {
-			return cronSpec{}, fmt.Errorf("unknown shorthand %q; use one of @yearly, @monthly, @weekly, @daily, @hourly or \"@every 10s\"", clipArg(body, 40))
-		}
-		return spec, nil
-	}
-	spec, i, err := parseCronFields(fields)
-	if err != nil {
-		f := cronFields[i]
-		return cronSpec{}, fmt.Errorf("the %s field %q is not valid (%v); %s, e.g. %s", f.name, clipArg(fields[i], 40), err, f.rng, exampleSpec)
-	}
-	return spec, nil
+// EverySchedule fires every d, counted from the Unix epoch so that a slot
+// stays put across restarts; text is its canonical spec.
+func EverySchedule(text string, d time.Duration, loc *time.Location) Schedule {
+	return Schedule{text: text, every: d, loc: loc}
 }
 
 // canFire catches specs like "0 9 31 2 *" that parse but that
@@ -198,38 +107,6 @@ func (s Schedule) Location() *time.Location { return s.loc }
 
 // Interval returns D for "@every D" and zero for calendar schedules.
 func (s Schedule) Interval() time.Duration { return s.every }
-
-// MarshalText returns the canonical spec, so a Schedule can sit in config
-// structs.
-func (s Schedule) MarshalText() ([]byte, error) { return []byte(s.text), nil }
-
-// UnmarshalText parses a spec with ParseSchedule.
-func (s *Schedule) UnmarshalText(b []byte) error {
-	p, err := ParseSchedule(string(b))
-	if err != nil {
-		return err
-	}
-	*s = p
-	return nil
-}
-
-// Next returns the first slot strictly after `after`, with the schedule
-// evaluated in loc (or its CRON_TZ pin), or zero if none falls within
-// 366 days. It suits schedules that belong to no person, such as a
-// channel digest. loc nil means UTC.
-func (s Schedule) Next(after time.Time, loc *time.Location) time.Time {
-	if s.IsZero() {
-		return time.Time{}
-	}
-	if loc == nil {
-		loc = time.UTC
-	}
-	r := slotRule{sched: s, minute: s.minute, hour: s.hour, loc: loc, person: loc}
-	if s.loc != nil {
-		r.loc = s.loc
-	}
-	return r.next(after)
-}
 
 // Holiday is a date on which no scheduled nudge goes out.
 type Holiday struct {
@@ -687,7 +564,7 @@ func (r *slotRule) lowerBound(lo time.Time) time.Time {
 }
 
 // dayMatches applies the month field and either the person's days or
-// cron's day rule (see cronSpec): both day fields must match if either
+// cron's day rule (see Schedule): both day fields must match if either
 // is "*", otherwise either one may.
 func (r *slotRule) dayMatches(day time.Time) bool {
 	_, m, d := day.Date()

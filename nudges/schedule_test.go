@@ -12,6 +12,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/nudges/cronspec"
 )
 
 func schedZone(tb testing.TB, name string) *time.Location {
@@ -25,177 +26,11 @@ func schedZone(tb testing.TB, name string) *time.Location {
 
 func mustSchedule(tb testing.TB, spec string) nudges.Schedule {
 	tb.Helper()
-	s, err := nudges.ParseSchedule(spec)
+	s, err := cronspec.Parse(spec)
 	if err != nil {
-		tb.Fatalf("ParseSchedule(%q): %v", spec, err)
+		tb.Fatalf("Parse(%q): %v", spec, err)
 	}
 	return s
-}
-
-func TestParseSchedule(t *testing.T) {
-	// Ensure every spec robfig's standard parser accepts reads, in canonical form.
-	t.Run("OK", func(t *testing.T) {
-		tests := []struct {
-			spec, want string
-			every      time.Duration
-			zone       string
-		}{
-			{spec: "0 9 * * MON-FRI", want: "0 9 * * MON-FRI"},
-			{spec: "  30   8 * *\tmon,wed,fri ", want: "30 8 * * mon,wed,fri"},
-			{spec: "*/15 9-17 1,15 JAN-JUN ?", want: "*/15 9-17 1,15 JAN-JUN ?"},
-			{spec: "0 0 29 2 *", want: "0 0 29 2 *"},
-			{spec: "@daily", want: "@daily"},
-			{spec: "@midnight", want: "@midnight"},
-			{spec: "@weekly", want: "@weekly"},
-			{spec: "@monthly", want: "@monthly"},
-			{spec: "@yearly", want: "@yearly"},
-			{spec: "@annually", want: "@annually"},
-			{spec: "@hourly", want: "@hourly"},
-			{spec: "@every 10s", want: "@every 10s", every: 10 * time.Second},
-			{spec: "@every  1h30m", want: "@every 1h30m", every: 90 * time.Minute},
-			{spec: "@every 1s", want: "@every 1s", every: time.Second},
-			{spec: "CRON_TZ=Asia/Tokyo 0 9 * * MON-FRI", want: "CRON_TZ=Asia/Tokyo 0 9 * * MON-FRI", zone: "Asia/Tokyo"},
-			{spec: "TZ=Europe/Berlin 0 9 * * *", want: "CRON_TZ=Europe/Berlin 0 9 * * *", zone: "Europe/Berlin"},
-			{spec: "CRON_TZ=UTC @daily", want: "CRON_TZ=UTC @daily", zone: "UTC"},
-		}
-		for _, tt := range tests {
-			s, err := nudges.ParseSchedule(tt.spec)
-			if err != nil {
-				t.Errorf("ParseSchedule(%q) error: %v", tt.spec, err)
-				continue
-			}
-			if got := s.String(); got != tt.want {
-				t.Errorf("ParseSchedule(%q).String()=%q, want %q", tt.spec, got, tt.want)
-			}
-			if got := s.Interval(); got != tt.every {
-				t.Errorf("ParseSchedule(%q).Interval()=%v, want %v", tt.spec, got, tt.every)
-			}
-			gotZone := ""
-			if loc := s.Location(); loc != nil {
-				gotZone = loc.String()
-			}
-			if gotZone != tt.zone {
-				t.Errorf("ParseSchedule(%q).Location()=%q, want %q", tt.spec, gotZone, tt.zone)
-			}
-			if s.IsZero() {
-				t.Errorf("ParseSchedule(%q).IsZero()=true, want false", tt.spec)
-			}
-		}
-	})
-
-	// Ensure bad specs fail with ErrInvalidSchedule, quote the spec and say how to fix it.
-	t.Run("ErrInvalidSchedule", func(t *testing.T) {
-		tests := []struct {
-			spec string
-			want []string // substrings of the message
-		}{
-			{"", []string{`""`, "empty", "0 9 * * MON-FRI"}},
-			{"   ", []string{"empty"}},
-			{"CRON_TZ=Asia/Tokyo", []string{`schedule "CRON_TZ=Asia/Tokyo": the time zone prefix must be followed by five fields, e.g. "CRON_TZ=Asia/Tokyo 0 9 * * MON-FRI"`}},
-			{"TZ=Asia/Tokyo ", []string{"followed by five fields"}},
-			{"CRON_TZ= 0 9 * * *", []string{"time zone after CRON_TZ= is missing"}},
-			{"CRON_TZ=Mars/Olympus 0 9 * * *", []string{`"Mars/Olympus" is not a time zone`, "Area/City"}},
-			{"CRON_TZ=Local 0 9 * * *", []string{`"Local" is not a time zone`}},
-			{"CRON_TZ=../../etc/passwd 0 9 * * *", []string{"not a time zone"}},
-			{"cron_tz=Asia/Tokyo 0 9 * * *", []string{"capitals"}},
-			{"0 9 * *", []string{"4 field(s)", "give five"}},
-			{"0 0 9 * * MON", []string{"six fields", "no seconds"}},
-			{"0 25 * * *", []string{`hour field "25"`, "hours are 0-23"}},
-			{"60 9 * * *", []string{`minute field "60"`}},
-			{"0 9 0 * *", []string{`day-of-month field "0"`}},
-			{"0 9 * 13 *", []string{`month field "13"`}},
-			{"0 9 * * FUNDAY", []string{`day-of-week field "FUNDAY"`}},
-			{"0 9 * * 7", []string{`day-of-week field "7"`}},
-			{"0 9 31 2 *", []string{"never fire"}},
-			{"0 9 30,31 2 *", []string{"never fire"}},
-			{"@dialy", []string{`unknown shorthand "@dialy"`, "@daily"}},
-			{"@every", []string{"unknown shorthand"}},
-			{"@daily 9", []string{"stands alone"}},
-			{"@every 500ms", []string{"at least 1s"}},
-			{"@every 0s", []string{"at least 1s"}},
-			{"@every -5m", []string{"at least 1s"}},
-			{"@every 1.5s", []string{"whole number of seconds"}},
-			{"@every soon", []string{`"soon" is not a duration`}},
-			{"0 9 * * MON\x00", []string{`'\x00'`}},
-			{"CRON_TZ=Asia/Tokyo TZ=Europe/Berlin 0 9 * *", []string{"first and only once"}},
-			{"0 9 * * CRON_TZ=Asia/Tokyo", []string{"first and only once"}},
-			{"0 9 * * MÖN", []string{`'Ö'`}},
-			{"0\n9 * * *", []string{`'\n'`}},
-			{strings.Repeat("*", 5000), []string{"5000 characters"}},
-			{strings.Repeat("1 ", 2500), []string{"characters"}},
-		}
-		for _, tt := range tests {
-			_, err := nudges.ParseSchedule(tt.spec)
-			if err == nil {
-				t.Errorf("ParseSchedule(%q) error=nil, want one", tt.spec)
-				continue
-			}
-			if !errors.Is(err, nudges.ErrInvalidSchedule) {
-				t.Errorf("ParseSchedule(%q) error=%v, want it to wrap ErrInvalidSchedule", tt.spec, err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("ParseSchedule(%q) error=%q, want it to contain %q", tt.spec, err, w)
-				}
-			}
-			if len(err.Error()) > 400 {
-				t.Errorf("ParseSchedule(%q) error is %d characters long, want a short message", clipForLog(tt.spec), len(err.Error()))
-			}
-		}
-	})
-}
-
-func clipForLog(s string) string {
-	if len(s) > 30 {
-		return s[:30] + "..."
-	}
-	return s
-}
-
-// Ensure a schedule survives a trip through text, as it does in config.
-func TestScheduleText(t *testing.T) {
-	s := mustSchedule(t, "TZ=Asia/Tokyo  0 9 * * 1-5")
-	b, err := s.MarshalText()
-	if err != nil {
-		t.Fatalf("MarshalText: %v", err)
-	}
-	var back nudges.Schedule
-	if err := back.UnmarshalText(b); err != nil {
-		t.Fatalf("UnmarshalText(%q): %v", b, err)
-	}
-	if back.String() != s.String() {
-		t.Errorf("round trip=%q, want %q", back.String(), s.String())
-	}
-	if err := back.UnmarshalText([]byte("CRON_TZ=Asia/Tokyo")); !errors.Is(err, nudges.ErrInvalidSchedule) {
-		t.Errorf("UnmarshalText(bare prefix) error=%v, want ErrInvalidSchedule", err)
-	}
-}
-
-func FuzzParseSchedule(f *testing.F) {
-	for _, seed := range []string{
-		"0 9 * * MON-FRI", "CRON_TZ=Asia/Tokyo", "CRON_TZ=Asia/Tokyo 0 9 * * *", "TZ=", "TZ= ", "@every 10s",
-		"@every 1ns", "@hourly", "*/5 * * * *", "0 0 31 2 *", "- - - - -", "1-2-3 * * * *", "*/0 * * * *",
-		"0 9 * * 5/0", "CRON_TZ=\t0 9 * * *", "@", "TZ=Local @daily",
-	} {
-		f.Add(seed)
-	}
-	after := time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, spec string) {
-		s, err := nudges.ParseSchedule(spec)
-		if err != nil {
-			if !errors.Is(err, nudges.ErrInvalidSchedule) {
-				t.Fatalf("ParseSchedule(%q) error=%v, want ErrInvalidSchedule", spec, err)
-			}
-			return
-		}
-		back, err := nudges.ParseSchedule(s.String())
-		if err != nil || back.String() != s.String() {
-			t.Fatalf("ParseSchedule(%q).String()=%q does not parse back: %q, %v", spec, s.String(), back.String(), err)
-		}
-		if next := s.Next(after, time.UTC); !next.IsZero() && !next.After(after) {
-			t.Fatalf("Next(%v)=%v for %q, want a later time", after, next, spec)
-		}
-	})
 }
 
 // calendarSub is a subscribed person in zone.
@@ -931,7 +766,7 @@ func TestZoneCache(t *testing.T) {
 }
 
 func ExampleCalendar_Next() {
-	sched, err := nudges.ParseSchedule("30 2 * * *")
+	sched, err := cronspec.Parse("30 2 * * *")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -992,4 +827,11 @@ func BenchmarkPlan(b *testing.B) {
 			c.Plan(sub, now)
 		}
 	})
+}
+
+func clipForLog(s string) string {
+	if len(s) > 30 {
+		return s[:30] + "..."
+	}
+	return s
 }

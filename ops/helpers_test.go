@@ -8,19 +8,16 @@ import (
 
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 var opsBase = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 func openDB(t *testing.T, path string) *storage.DB {
 	t.Helper()
-	db, err := storage.Open(path, storage.Options{})
-	if err != nil {
-		t.Fatalf("Open(%s): %v", path, err)
-	}
-	// Tests also close it early to free the file; closing twice is fine.
-	t.Cleanup(func() { closeOK(t, db) })
-	return db
+	// Tests also close it early to free the file; cleanup then only
+	// closes it again, which is fine.
+	return storagetest.OpenAt(t, path, storage.Options{})
 }
 
 // seed stores n subscribers named with prefix, each with one pending

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
@@ -30,16 +29,10 @@ var digestBase = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 func openDigestDB(tb testing.TB) (*DB, *simclock.Clock) {
 	tb.Helper()
 	clock := simclock.New(digestBase)
-	db, err := Open(filepath.Join(tb.TempDir(), "nudgebot.db"), Options{Now: clock.Now})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
+	db := openTest(tb, "", Options{Now: clock.Now})
+	tb.Cleanup(func() { // runs before openTest's Close
 		if err := db.Check(); err != nil {
 			tb.Errorf("Check at cleanup: %v", err)
-		}
-		if err := db.Close(); err != nil {
-			tb.Errorf("Close at cleanup: %v", err)
 		}
 	})
 	return db, clock

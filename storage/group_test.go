@@ -3,22 +3,17 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 func openGroupDB(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(filepath.Join(t.TempDir(), "nudgebot.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return openTest(t, "", Options{})
 }
 
 // holdLead starts a write that leads and stays inside its transaction
@@ -37,17 +32,32 @@ func holdLead(t *testing.T, db *DB) (release func(), wait func() error) {
 		})
 	}()
 	<-inside
-	return func() { close(hold) }, func() error { return <-done }
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold) }) }
+	// A test that fails while holding must still let go, or closing the
+	// database would wait for the held write forever.
+	t.Cleanup(release)
+	return release, func() error { return <-done }
 }
 
-// waitQueued waits, without a clock, until n writes are queued.
-func waitQueued(db *DB, n int) {
+// queueDeadline bounds waitQueued: a write that never queues (a bug in
+// the grouping) fails the test instead of hanging it.
+const queueDeadline = 10 * time.Second
+
+// waitQueued waits until n writes are queued, yielding rather than
+// sleeping, and fails the test if they are not within queueDeadline.
+func waitQueued(t *testing.T, db *DB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(queueDeadline)
 	for {
 		db.group.mu.Lock()
 		queued := len(db.group.queue)
 		db.group.mu.Unlock()
 		if queued >= n {
 			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d writes queued after %v; the rest never queued", queued, n, queueDeadline)
 		}
 		runtime.Gosched()
 	}
@@ -85,7 +95,7 @@ func TestWrite_GroupsWritesQueuedDuringACommit(t *testing.T) {
 			errs[i] = db.write(func(tx *bolt.Tx) error { return putRaw(tx, fmt.Sprint(i), "v") })
 		})
 	}
-	waitQueued(db, n)
+	waitQueued(t, db, n)
 	release()
 	wg.Wait()
 	if err := wait(); err != nil {
@@ -136,7 +146,7 @@ func TestWrite_FailureInAGroupFailsOnlyItsWrite(t *testing.T) {
 				return nil
 			})
 		})
-		waitQueued(db, i+1) // a known order: 0 and 1 run before 2
+		waitQueued(t, db, i+1) // a known order: 0 and 1 run before 2
 	}
 	release()
 	wg.Wait()
@@ -177,11 +187,11 @@ func TestWrite_PanicReachesItsCaller(t *testing.T) {
 		defer func() { recovered = recover() }()
 		_ = db.write(func(*bolt.Tx) error { panic("kaboom") })
 	})
-	waitQueued(db, 1)
+	waitQueued(t, db, 1)
 	wg.Go(func() {
 		otherErr = db.write(func(tx *bolt.Tx) error { return putRaw(tx, "other", "v") })
 	})
-	waitQueued(db, 2)
+	waitQueued(t, db, 2)
 	release()
 	wg.Wait()
 	if err := wait(); err != nil {

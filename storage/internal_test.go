@@ -2,7 +2,6 @@ package storage
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,15 +24,7 @@ var dueBase = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // large transactions, which the public API deliberately does not offer.
 func openWithSubscribers(tb testing.TB, total, due int) *DB {
 	tb.Helper()
-	db, err := Open(filepath.Join(tb.TempDir(), "nudgebot.db"), Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			tb.Error(err)
-		}
-	})
+	db := openTest(tb, "", Options{})
 	const batch = 10_000
 	for start := 0; start < total; start += batch {
 		err := db.bolt.Update(func(tx *bolt.Tx) error {

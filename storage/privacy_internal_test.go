@@ -35,12 +35,7 @@ func openPrivacyDB(tb testing.TB, path string, log *logSink) *DB {
 	if log != nil {
 		opts.Logger = slog.New(slog.NewTextHandler(log, nil))
 	}
-	db, err := Open(path, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = db.Close() })
-	return db
+	return openTest(tb, path, opts)
 }
 
 // Ensure a person cannot vote twice in one pulse by forgetting

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -270,12 +269,10 @@ func validateReflection(r nudges.Reflection) error {
 		problem = "it has no user id"
 	case strings.IndexByte(r.UserID, 0) >= 0:
 		problem = "its user id contains a NUL byte"
-	case strings.TrimSpace(r.Text) == "":
-		problem = "it is empty: write what you noticed, then save it"
-	case utf8.RuneCountInString(r.Text) > nudges.MaxReflectionLen:
-		problem = fmt.Sprintf("it is %d characters long: keep it to %d", utf8.RuneCountInString(r.Text), nudges.MaxReflectionLen)
-	case utf8.RuneCountInString(r.Commitment) > nudges.MaxReflectionLen:
-		problem = fmt.Sprintf("its commitment is %d characters long: keep it to %d", utf8.RuneCountInString(r.Commitment), nudges.MaxReflectionLen)
+	case nudges.ReflectionTextProblem(r.Text) != "":
+		problem = nudges.ReflectionTextProblem(r.Text)
+	case nudges.CommitmentProblem(r.Commitment) != "":
+		problem = nudges.CommitmentProblem(r.Commitment)
 	}
 	if problem == "" {
 		switch r.Share {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,15 +94,7 @@ func openWithReflections(tb testing.TB, user string, n int, make func(i int) nud
 	if err != nil {
 		tb.Fatal(err)
 	}
-	db, err := Open(filepath.Join(tb.TempDir(), "nudgebot.db"), Options{Keys: keys})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			tb.Error(err)
-		}
-	})
+	db := openTest(tb, "", Options{Keys: keys})
 	const batch = 1_000
 	for start := 0; start < n; start += batch {
 		err := db.update(func(tx *bolt.Tx) error {

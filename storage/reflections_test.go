@@ -122,10 +122,10 @@ func TestSaveReflection_Validates(t *testing.T) {
 		{"ok at the limit", nudges.Reflection{UserID: "U1", Text: long}, ""},
 		{"no user", nudges.Reflection{Text: marker}, "no user id"},
 		{"NUL in user id", nudges.Reflection{UserID: "U1\x00", Text: marker}, "NUL"},
-		{"empty", nudges.Reflection{UserID: "U1"}, "empty"},
-		{"blank", nudges.Reflection{UserID: "U1", Text: " \n\t "}, "empty"},
-		{"too long", nudges.Reflection{UserID: "U1", Text: long + "!"}, "3001 characters long: keep it to 3000"},
-		{"commitment too long", nudges.Reflection{UserID: "U1", Text: marker, Commitment: long + "!"}, "commitment is 3001 characters"},
+		{"empty", nudges.Reflection{UserID: "U1"}, "needs some text"},
+		{"blank", nudges.Reflection{UserID: "U1", Text: " \n\t "}, "needs some text"},
+		{"too long", nudges.Reflection{UserID: "U1", Text: long + "!"}, "That is 3001 characters; a reflection can be at most 3000"},
+		{"commitment too long", nudges.Reflection{UserID: "U1", Text: marker, Commitment: strings.Repeat("c", nudges.MaxCommitmentLen+1)}, "at most 300 characters"},
 		{"unknown share", nudges.Reflection{UserID: "U1", Text: marker, Share: "public"}, `"public"`},
 		{"created before 1970", nudges.Reflection{UserID: "U1", Text: marker, Created: time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC)}, "1970"},
 	}
@@ -262,7 +262,7 @@ func TestUpdateReflection(t *testing.T) {
 		{"changes seq", func(r *nudges.Reflection) error { r.Seq = 2; return nil }, nil, "cannot change"},
 		{"changes user", func(r *nudges.Reflection) error { r.UserID = "U2"; return nil }, nil, "cannot change"},
 		{"changes created", func(r *nudges.Reflection) error { r.Created = base.Add(time.Hour); return nil }, nil, "cannot change"},
-		{"empties text", func(r *nudges.Reflection) error { r.Text = ""; return nil }, storage.ErrInvalidReflection, "empty"},
+		{"empties text", func(r *nudges.Reflection) error { r.Text = ""; return nil }, storage.ErrInvalidReflection, "needs some text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,18 +2,15 @@ package storage_test
 
 import (
 	"bytes"
-	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	bolterrors "go.etcd.io/bbolt/errors"
-
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // base is a Monday morning; tests build every time from it.
@@ -26,29 +23,15 @@ func MustOpen(tb testing.TB) *storage.DB {
 	return MustOpenAt(tb, filepath.Join(tb.TempDir(), "nudgebot.db"), storage.Options{})
 }
 
-// MustOpenAt opens path like MustOpen. A test may close the database
-// itself, to reopen it; cleanup then skips the check.
+// MustOpenAt opens path with storagetest.OpenAt, with the clock at base
+// unless opts has one. A test may close the database itself, to reopen
+// it; cleanup then skips the check.
 func MustOpenAt(tb testing.TB, path string, opts storage.Options) *storage.DB {
 	tb.Helper()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return base }
 	}
-	db, err := storage.Open(path, opts)
-	if err != nil {
-		tb.Fatalf("Open(%s): %v", path, err)
-	}
-	tb.Cleanup(func() {
-		if err := db.Check(); err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-			tb.Errorf("Check at cleanup: %v", err)
-		}
-		if err := db.Close(); err != nil {
-			tb.Errorf("Close at cleanup: %v", err)
-		}
-	})
-	return db
+	return storagetest.OpenAt(tb, path, opts)
 }
 
 // reopen closes db and opens its file again, as a restart would.

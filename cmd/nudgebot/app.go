@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/nudgebot/nudgebot/app"
+	"github.com/nudgebot/nudgebot/app/scheduler"
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/nudges/cronspec"
 	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/storage"
 )
@@ -86,6 +88,9 @@ func domain(cfg config.Config) (*nudges.Catalog, nudges.Calendar, error) {
 type wiring struct {
 	Bot *bot.Bot
 	DB  *storage.DB
+	// Scheduler runs while the bot does; with knobs.ManualTicks the
+	// caller ticks it.
+	Scheduler *scheduler.Scheduler
 }
 
 func (w wiring) Close() error {
@@ -132,7 +137,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	if err != nil {
 		return wiring{}, err
 	}
-	digests, plans, err := digestPlans(cfg)
+	plans, err := digestPlans(cfg)
 	if err != nil {
 		return wiring{}, errors.Join(err, db.Close())
 	}
@@ -149,53 +154,50 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 		BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
 		Limits: cfg.SlackLimits, Logger: blog, Metrics: m,
 	})
-	// The core says when a schedule changed; the scheduler wakes to look.
-	wake := make(chan struct{}, 1)
 	core, err := app.New(
 		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
 		app.Config{
 			Catalog: cat, Calendar: cal, Admins: cfg.Admins, Digests: plans, StrategyLines: cfg.Strategy.Lines,
 			AnonymityThreshold: cfg.AnonymityThreshold,
 			SettleTime:         k.SettleTime, Logger: log.With("component", "core"), Observer: m, Clock: k.Now,
-			Wake: func() {
-				select {
-				case wake <- struct{}{}:
-				default: // a wake is already waiting
-				}
-			},
 		})
 	if err != nil {
 		return wiring{}, errors.Join(fmt.Errorf("core: %w", err), db.Close())
 	}
+	sched := scheduler.New(core, scheduler.Config{
+		Housekeeping: db, Tick: k.Tick, Manual: k.ManualTicks, Clock: k.Now, Logger: log.With("component", "scheduler"),
+	})
 	b, err := bot.New(bot.Options{
-		AppToken: cfg.Slack.AppToken.Reveal(), Slack: sl, Core: core, Envelopes: db, Digests: digests,
-		Logger: blog, Metrics: m, Now: k.Now, Tick: k.Tick, Wake: wake, ManualTicks: k.ManualTicks, ShutdownTimeout: k.ShutdownTimeout, ReadyFunc: k.ReadyFunc,
+		AppToken: cfg.Slack.AppToken.Reveal(), Slack: sl, Core: core, Handled: db, Scheduler: sched,
+		Logger: blog, Metrics: m, Now: k.Now, ShutdownTimeout: k.ShutdownTimeout, ReadyFunc: k.ReadyFunc,
 		Budget: k.Budget, BudgetBurst: k.BudgetBurst,
 	})
 	if err != nil {
 		return wiring{}, errors.Join(err, db.Close())
 	}
-	return wiring{Bot: b, DB: db}, nil
+	return wiring{Bot: b, DB: db, Scheduler: sched}, nil
 }
 
-// digestPlans reads the configured digests twice over: for the bot's
-// cron, and for the core, which tells people when the next one comes.
-func digestPlans(cfg config.Config) ([]bot.DigestTarget, []app.DigestPlan, error) {
-	targets := make([]bot.DigestTarget, 0, len(cfg.Digests))
+// digestPlans reads the configured digests for the core, which runs them
+// and tells people when the next one comes.
+func digestPlans(cfg config.Config) ([]app.DigestPlan, error) {
 	plans := make([]app.DigestPlan, 0, len(cfg.Digests))
 	for _, d := range cfg.Digests {
 		loc, err := time.LoadLocation(d.Timezone)
 		if err != nil {
-			return nil, nil, fmt.Errorf("digest %s: %w", d.Channel, err)
+			return nil, fmt.Errorf("digest %s: %w", d.Channel, err)
 		}
-		sched, err := nudges.ParseSchedule(d.Schedule)
+		spec, err := cronspec.Parse(d.Schedule)
 		if err != nil {
-			return nil, nil, fmt.Errorf("digest %s: %w", d.Channel, err)
+			return nil, fmt.Errorf("digest %s: %w", d.Channel, err)
 		}
-		targets = append(targets, bot.DigestTarget{Channel: d.Channel, Schedule: d.Schedule, Location: loc})
-		plans = append(plans, app.DigestPlan{Channel: d.Channel, Schedule: sched, Location: loc})
+		plan, err := scheduler.Digest(d.Channel, spec, loc)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, plan)
 	}
-	return targets, plans, nil
+	return plans, nil
 }
 
 // openStore loads the keys and opens the database; when an older key is

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // childEnv makes the test binary run the bot instead of the tests, so the
@@ -59,10 +61,7 @@ func TestCrashDuringBurstNeitherLosesNorDoubles(t *testing.T) {
 
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "nudgebot.db")
-	db, err := storage.Open(dbPath, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storagetest.OpenAt(t, dbPath, storage.Options{})
 	now := time.Now()
 	ids := make([]string, people)
 	for i := range ids {
@@ -84,7 +83,7 @@ func TestCrashDuringBurstNeitherLosesNorDoubles(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	err = os.WriteFile(cfgPath, []byte(fmt.Sprintf(`storage:
+	err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`storage:
   path: %s
 nudges:
   schedule: "0 9 * * *"
@@ -124,11 +123,21 @@ log:
 		return n
 	}
 
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	seed := crashSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 7))
 	kills, killsMidBurst := 0, 0
 	for kills < 12 && delivered() < people {
+		was := delivered()
 		cmd := start()
-		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond)
+		// Kill only once this child is sending (a nudge more than before
+		// it started), then after a random part of a second, so every
+		// kill lands in the burst, at a moment the seed decides.
+		sending, cancelWait := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := emu.WaitFor(sending, func() bool { return delivered() > was }); err != nil {
+			t.Logf("child %d sent nothing within 20s (%d of %d delivered): %v", kills+1, delivered(), people, err)
+		}
+		cancelWait()
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 		before := delivered()
 		kill(t, cmd, syscall.SIGKILL)
 		// The only acceptable end is death by that signal: an exit of
@@ -190,25 +199,42 @@ log:
 			seen[p.DeliveryID] = true
 		}
 	}
-	t.Logf("%d SIGKILLs (%d in the middle of the burst), %d people: %d lost, %d doubled", kills, killsMidBurst, people, lost, doubled)
+	t.Logf("seed %d: %d SIGKILLs (%d in the middle of the burst), %d people: %d lost, %d doubled", seed, kills, killsMidBurst, people, lost, doubled)
 	if lost != 0 || doubled != 0 {
-		t.Fatalf("lost %d, doubled %d; want 0 and 0", lost, doubled)
+		t.Fatalf("lost %d, doubled %d; want 0 and 0 (rerun with %s=%d)", lost, doubled, crashSeedEnv, seed)
 	}
+	// A run in which no kill interrupted the burst proves nothing about
+	// crashes, however clean its outcome.
 	if killsMidBurst == 0 {
-		t.Log("no kill landed mid-burst this run; the loss/double check still holds")
+		t.Fatalf("no kill landed mid-burst, so nothing was tested (rerun with %s=%d)", crashSeedEnv, seed)
 	}
-	db, err = storage.Open(dbPath, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeOK(t, db)
-	p, err := db.Pending()
+	p, err := storagetest.OpenAt(t, dbPath, storage.Options{}).Pending()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(p) != 0 {
 		t.Fatalf("%d deliveries still pending after the last run: %+v", len(p), p)
 	}
+}
+
+// crashSeedEnv replays a crash test run: its seed decides when each kill
+// lands.
+const crashSeedEnv = "NUDGEBOT_CRASH_SEED"
+
+// crashSeed is the seed from crashSeedEnv, else a fresh one; either way
+// it is logged first, so a failure can be replayed.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv(crashSeedEnv); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want a number: %v", crashSeedEnv, v, err)
+		}
+		seed = n
+	}
+	t.Logf("crash test seed %d (replay with %s=%d)", seed, crashSeedEnv, seed)
+	return seed
 }
 
 // kill sends sig to the child; the child being gone already is a failure,
@@ -234,11 +260,8 @@ func killedBy(err error, sig syscall.Signal) bool {
 // database at path.
 func pendingIn(t *testing.T, path string) int {
 	t.Helper()
-	db, err := storage.Open(path, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeOK(t, db)
+	db := storagetest.OpenAt(t, path, storage.Options{})
+	defer closeOK(t, db) // the next child needs the file
 	p, err := db.Pending()
 	if err != nil {
 		t.Fatal(err)

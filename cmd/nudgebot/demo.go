@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nudgebot/nudgebot/app/scheduler"
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/internal/simclock"
@@ -69,7 +70,8 @@ type demo struct {
 	outMu   sync.Mutex
 	clock   *simclock.Clock
 	emu     *slackemu.Server
-	names   map[string]string // user id → name
+	sched   *scheduler.Scheduler // ticked by the demo, in simulated time
+	names   map[string]string    // user id → name
 	zones   map[string]string
 	actions chan func() // what people do in reaction to what they see
 	people  map[string]demoPerson
@@ -407,7 +409,7 @@ func (d *demo) fastForward(ctx context.Context, b *bot.Bot, due dueIndex, until 
 		} else {
 			d.clock.Add(15 * time.Minute) // still due after a tick: move on
 		}
-		b.Tick(ctx)
+		d.sched.Tick(ctx)
 		d.settle(ctx, b)
 	}
 	d.clock.Set(until)
@@ -463,6 +465,7 @@ func (d *demo) startBot(ctx context.Context, dir, botToken, appToken string, ver
 		<-runDone
 		_ = w.Close() // a temporary database, removed next
 	}
+	d.sched = w.Scheduler
 	select {
 	case <-ready:
 		return w, stop, nil
@@ -494,7 +497,7 @@ func (d *demo) morning(ctx context.Context, b *bot.Bot, step time.Duration) erro
 		case <-ticker.C:
 		}
 		d.clock.Add(15 * time.Minute)
-		b.Tick(ctx)
+		d.sched.Tick(ctx)
 		d.settle(ctx, b)
 	}
 	return nil
@@ -527,7 +530,7 @@ var fridayDigest = time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC)
 func (d *demo) friday(ctx context.Context, b *bot.Bot, due dueIndex) {
 	d.print("\n— Friday: the team digest and the clarity pulse —")
 	d.clock.Set(fridayDigest)
-	b.RunDigest(ctx, demoChannel)
+	d.sched.RunDigest(ctx, demoChannel)
 	aiko := demoTeam[0].ID
 	votes := []string{"pulse_vote_4", "pulse_vote_3", "pulse_vote_4", "pulse_vote_2", "pulse_vote_5"}
 	for i, p := range demoTeam {
@@ -544,6 +547,6 @@ func (d *demo) friday(ctx context.Context, b *bot.Bot, due dueIndex) {
 	d.print("\n— The next week, not shown: each gets their nudge at their own time and marks it done —")
 	d.print("(%s)", d.fastForward(ctx, b, due, fridayDigest.AddDate(0, 0, 7)))
 	d.print("\n— A week later: the next digest shows the pulse, anonymously —")
-	b.RunDigest(ctx, demoChannel)
+	d.sched.RunDigest(ctx, demoChannel)
 	d.settle(ctx, b)
 }

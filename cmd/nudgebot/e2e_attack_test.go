@@ -89,7 +89,7 @@ func TestPreviewsAroundAJoinIsolateNobody(t *testing.T) {
 	}
 	h.at("Europe/Berlin", "09:00")
 	everyoneActs(append(team, eve.ID)...)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 
 	h.clock.Add(24 * time.Hour)
 	everyoneActs(team...)
@@ -140,8 +140,8 @@ func TestSharedReflectionStaysInItsChannel(t *testing.T) {
 	// Ana joins the other channel afterwards.
 	h.emu.AddChannel("CBROKEN01", "other", ana.ID, dan.ID, "UX0000001")
 	h.clock.Add(time.Hour)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
-	h.bot.RunDigest(h.ctx(), "CBROKEN01")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CBROKEN01")
 	if !strings.Contains(channelText(h.emu, "CTEAM0001"), words) {
 		t.Error("the reflection did not reach the channel its author chose")
 	}

@@ -108,7 +108,7 @@ func TestDigestAndPulse(t *testing.T) {
 	shareVia(chloe.ID, "Private doubts "+marker, "private")
 
 	h.clock.Add(4 * 24 * time.Hour)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	digest := channelText(h.emu, "CTEAM0001")
 	contains(t, digest, "Team digest", "#team", "— <@UANA00001>,", "3* acted on", "would let you work out", "We picked onboarding as the one priority &lt;!channel&gt;", "I explained the why behind the reorg", "How clear is our direction right now?")
 	if strings.Contains(digest, marker) || strings.Contains(digest, "Private doubts") {
@@ -155,7 +155,7 @@ func TestDigestAndPulse(t *testing.T) {
 
 	before := len(h.emu.Messages("CTEAM0001"))
 	h.clock.Add(7 * 24 * time.Hour)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	var next strings.Builder
 	for _, m := range h.emu.Messages("CTEAM0001")[before:] {
 		next.WriteString(m.VisibleText() + "\n")
@@ -177,7 +177,7 @@ func TestDigestThreePersonRule(t *testing.T) {
 	msg := h.waitDMs(ana.ID, 1)[0]
 	h.click(ana.ID, msg, "nudge_done", "")
 	h.clock.Add(24 * time.Hour)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	contains(t, channelText(h.emu, "CTEAM0001"), "fewer than 3")
 }
 
@@ -192,8 +192,8 @@ func TestDigestFailureToldToAdminsOnce(t *testing.T) {
 	h.emu.RemoveBotFromChannel("CBROKEN01")
 	h.start()
 	for range 3 {
-		h.bot.RunDigest(h.ctx(), "CBROKEN01")
-		h.bot.RunDigest(h.ctx(), "CTEAM0001")
+		h.sched.RunDigest(h.ctx(), "CBROKEN01")
+		h.sched.RunDigest(h.ctx(), "CTEAM0001")
 		h.clock.Add(7 * 24 * time.Hour)
 	}
 	told := 0
@@ -217,7 +217,7 @@ func TestDigestFailureToldToAdminsOnce(t *testing.T) {
 	}
 	// Fixed: the next run posts, and a later failure would be told again.
 	h.emu.AddChannel("CBROKEN01", "broken", ana.ID)
-	h.bot.RunDigest(h.ctx(), "CBROKEN01")
+	h.sched.RunDigest(h.ctx(), "CBROKEN01")
 	if !strings.Contains(channelText(h.emu, "CBROKEN01"), "Team digest") {
 		t.Error("digest not posted once the bot was invited")
 	}
@@ -240,7 +240,7 @@ func TestDigestPreview(t *testing.T) {
 	contains(t, h.lastEphemeralWith(ana.ID, "No digest"), "has been posted in that channel yet", "The next one comes Fri 4 Dec, 16:00 (Europe/Berlin)")
 	contains(t, h.nudge(ana.ID, "digest #team"), "give it a minute")
 
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	posted := len(h.emu.Messages("CTEAM0001"))
 	h.clock.Add(2 * time.Minute)
 	contains(t, h.nudge(ana.ID, "digest #team"), "Only you can see this: the last digest, posted", "Team digest", "Nobody sees the period under way")

@@ -182,12 +182,7 @@ func TestStopDuringWorkLosesNothing(t *testing.T) {
 	if n := len(h.emu.DM(ana.ID)); n != 1 {
 		t.Fatalf("DMs after stop and restart = %d, want exactly 1", n)
 	}
-	db, err := storage.Open(h.cfg.Storage.Path, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeOK(t, db)
-	pending, err := db.Pending()
+	pending, err := h.openDB().Pending()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,17 +9,13 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
+	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
 // openDB reads the bot's database after the bot has stopped.
 func (h *harness) openDB() *storage.DB {
 	h.t.Helper()
-	db, err := storage.Open(h.cfg.Storage.Path, storage.Options{})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { closeOK(h.t, db) })
-	return db
+	return storagetest.OpenAt(h.t, h.cfg.Storage.Path, storage.Options{})
 }
 
 // at sets the fake clock to a wall time in a zone on Monday 30 Nov 2026.
@@ -399,7 +395,7 @@ func TestDeactivatedPeople(t *testing.T) {
 	deactivated := gone
 	deactivated.Deleted = true
 	h.emu.SetUser(deactivated)
-	h.bot.RefreshProfiles(h.ctx())
+	h.sched.RefreshProfiles(h.ctx())
 	h.emu.FailNext("chat.postMessage", 1, slackemu.FaultSlackError("user_not_found"))
 	h.at("Europe/Berlin", "09:00")
 	h.tick()
@@ -452,7 +448,7 @@ func TestStartWhenSlackFails(t *testing.T) {
 	h.emu.FailNext("users.info", 1, slackemu.FaultSlackError("user_not_found"))
 	contains(t, h.nudge(ana.ID, "start"), "You're subscribed", "(UTC)")
 	// The next profile refresh finds her zone.
-	h.bot.RefreshProfiles(h.ctx())
+	h.sched.RefreshProfiles(h.ctx())
 	contains(t, h.nudge(ana.ID, "status"), "Europe/Berlin")
 }
 

@@ -130,7 +130,7 @@ func TestAnonymousShareCountsSubscribers(t *testing.T) {
 		h.lastEphemeralWith(ana.ID, "Saved privately")
 	}
 	h.clock.Add(time.Hour)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	if d := channelText(h.emu, "CTEAM0001"); strings.Contains(d, alone) {
 		t.Fatalf("an anonymous reflection appeared among one subscriber, so everyone knows its author:\n%s", d)
 	}
@@ -148,7 +148,7 @@ func TestAnonymousShareCountsSubscribers(t *testing.T) {
 	h.nudge(chloe.ID, "forget")
 	h.forget(chloe.ID)
 	h.clock.Add(time.Hour)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	if d := channelText(h.emu, "CTEAM0001"); strings.Contains(d, later) {
 		t.Errorf("an anonymous reflection appeared in a digest of fewer subscribers than the threshold:\n%s", d)
 	}
@@ -166,7 +166,7 @@ func TestOutsidersCannotAnswerThePulse(t *testing.T) {
 	h.addPeople(ana, ben, chloe, dan, eve, boss)
 	h.emu.AddChannel("CTEAM0001", "team", ana.ID, ben.ID, chloe.ID)
 	h.start()
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	infos := len(h.emu.Calls("conversations.info")) + len(h.emu.Calls("conversations.members"))
 
 	h.clickIn("CTEAM0001", ben.ID, "pulse_vote_2") // the member
@@ -185,7 +185,7 @@ func TestOutsidersCannotAnswerThePulse(t *testing.T) {
 	}
 	before := len(h.emu.Messages("CTEAM0001"))
 	h.clock.Add(7 * 24 * time.Hour)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	var next strings.Builder
 	for _, m := range h.emu.Messages("CTEAM0001")[before:] {
 		next.WriteString(m.VisibleText() + "\n")
@@ -232,7 +232,7 @@ func TestPreviewsAroundOneJoinOrActionInTheFirstPeriod(t *testing.T) {
 	}
 
 	// A later period: two looks around one person acting.
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	h.clock.Add(24 * time.Hour)
 	h.tick()
 	acts(ana.ID, fay.ID)
@@ -300,7 +300,7 @@ func TestWithheldFigureCannotBeSubtracted(t *testing.T) {
 	h.emu.AddChannel("CTEAM0001", "team", ids...)
 	seedPeriod(t, h.cfg.Storage.Path, people)
 	h.start()
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	d := channelText(h.emu, "CTEAM0001")
 	if !strings.Contains(d, "Team digest") {
 		t.Fatalf("no digest:\n%s", d)
@@ -388,7 +388,7 @@ func TestNamedShareCreditedByMention(t *testing.T) {
 	}
 	h.lastEphemeralWith(mal.ID, "Saved as #1")
 	h.clock.Add(time.Hour)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	d := channelText(h.emu, "CTEAM0001")
 	if strings.Contains(d, "— boss") || !strings.Contains(d, "<@UMAL00001>") {
 		t.Errorf("a named share is credited by a display name its author chose:\n%s", d)

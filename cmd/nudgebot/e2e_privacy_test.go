@@ -87,7 +87,7 @@ func TestVoteForgetVote(t *testing.T) {
 	h.addPeople(ana, ben, chloe, boss)
 	h.emu.AddChannel("CTEAM0001", "team", ana.ID, ben.ID, chloe.ID)
 	h.start()
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 
 	h.clickIn("CTEAM0001", ben.ID, "pulse_vote_5") // the victim
 	h.waitEphemerals(ben.ID, "Thanks", 1)
@@ -101,7 +101,7 @@ func TestVoteForgetVote(t *testing.T) {
 
 	before := len(h.emu.Messages("CTEAM0001"))
 	h.clock.Add(7 * 24 * time.Hour)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	var next strings.Builder
 	for _, m := range h.emu.Messages("CTEAM0001")[before:] {
 		next.WriteString(m.VisibleText() + "\n")
@@ -132,7 +132,7 @@ func TestTamperedShareFlagRefused(t *testing.T) {
 	logsBefore := len(allLogs.String())
 	h.start()
 	h.clock.Add(time.Hour)
-	h.bot.RunDigest(h.ctx(), "CTEAM0001")
+	h.sched.RunDigest(h.ctx(), "CTEAM0001")
 	if digest := channelText(h.emu, "CTEAM0001"); strings.Contains(digest, tamperMarker) || strings.Contains(digest, "Private worry") {
 		t.Fatalf("the tampered private reflection reached the channel:\n%s", digest)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudgebot/nudgebot/app/scheduler"
 	"github.com/nudgebot/nudgebot/bot"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/internal/simclock"
@@ -99,6 +100,7 @@ type harness struct {
 	clock  *simclock.Clock
 	cfg    config.Config
 	bot    *bot.Bot
+	sched  *scheduler.Scheduler // ticked by the tests, at fake times
 	tune   func(*knobs)
 	cancel context.CancelFunc
 	done   chan error
@@ -179,6 +181,7 @@ func (h *harness) start() {
 	}
 	h.w = w
 	h.bot = w.Bot
+	h.sched = w.Scheduler
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan error, 1)
@@ -245,7 +248,7 @@ func (h *harness) nudge(user, text string) string { return h.say(user, "/nudge",
 
 // tick runs one scheduler pass at the fake time.
 func (h *harness) tick() {
-	h.bot.Tick(context.Background())
+	h.sched.Tick(context.Background())
 }
 
 // waitDMs waits until the person's DM holds n messages.

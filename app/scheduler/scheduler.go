@@ -1,0 +1,243 @@
+// Package scheduler runs what time, not a person, starts in nudgebot's
+// core: each due nudge, the team digests, the daily profile refresh and
+// the hourly housekeeping. It sits beside the core it drives, not in the
+// Slack adapter, because when things are due is a product rule; the
+// adapter only starts it and posts what the core asks it to. It is a
+// package of its own, not part of app, so that robfig/cron stays out of
+// what the adapter links (the adapter imports app).
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/nudgebot/nudgebot/app"
+	"github.com/nudgebot/nudgebot/nudges"
+)
+
+// Housekeeping is storage's hourly clean-up.
+type Housekeeping interface {
+	// ApplyRetention removes what is older than storage.retention
+	// (deliveries, closed pulses, handled envelopes) in small
+	// transactions, and logs what it removed.
+	ApplyRetention(now time.Time) (removed int, err error)
+	// PruneSeen forgets the Socket Mode envelopes handled before before.
+	PruneSeen(before time.Time) (int, error)
+}
+
+// Scheduler is the core's clock-driven side.
+//
+// robfig/cron is the one schedule engine: its scheduler fires the global
+// jobs (digests, housekeeping, the refresh) and its Schedule.Next says
+// when each digest is next. Each person's own schedule is kept in the
+// due index instead: the loop asks the core when anyone is next due and
+// sleeps until then, since a cron entry per person would not scale and
+// could not follow a person's zone and settings as they change.
+//
+// robfig/cron reads the process's clock to decide when a job fires; the
+// jobs themselves read the injected clock, so a demo or test driving a
+// simulated clock decides what "now" means for them.
+type Scheduler struct {
+	core   *app.Service
+	house  Housekeeping
+	clock  func() time.Time
+	tick   time.Duration
+	manual bool
+	log    *slog.Logger
+}
+
+// Config configures a Scheduler.
+type Config struct {
+	// Housekeeping is storage's clean-up; nil runs none.
+	Housekeeping Housekeeping
+	// Tick is the longest the loop sleeps between two looks at the due
+	// index; it wakes sooner when the next person is due, or when the
+	// core says a schedule changed. Default 1m.
+	Tick time.Duration
+	// Manual leaves ticking to the caller (the demo and the tests drive
+	// a simulated clock); one tick still runs at start.
+	Manual bool
+	// Clock is the time jobs run at; default time.Now. Give it the
+	// core's clock.
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+// New builds the scheduler of core.
+func New(core *app.Service, c Config) *Scheduler {
+	if c.Tick <= 0 {
+		c.Tick = time.Minute
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Scheduler{core: core, house: c.Housekeeping, clock: c.Clock, tick: c.Tick, manual: c.Manual, log: c.Logger}
+}
+
+// Digest is a channel's digest plan for the core: spec read by
+// robfig/cron in loc (UTC if nil), the one engine that both fires the
+// digest and says when the next one comes.
+func Digest(channel string, spec nudges.Schedule, loc *time.Location) (app.DigestPlan, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	when, err := cron.ParseStandard("CRON_TZ=" + loc.String() + " " + spec.String())
+	if err != nil {
+		return app.DigestPlan{}, fmt.Errorf("digest %s: %w", channel, err)
+	}
+	return app.DigestPlan{Channel: channel, When: inZone{when, loc}}, nil
+}
+
+// inZone is a schedule whose times read in its own zone: robfig/cron
+// answers in the zone it was asked in, and people are told a digest's
+// time in the digest's zone.
+type inZone struct {
+	cron.Schedule
+	loc *time.Location
+}
+
+func (z inZone) Next(after time.Time) time.Time {
+	t := z.Schedule.Next(after)
+	if t.IsZero() {
+		return t
+	}
+	return t.In(z.loc)
+}
+
+// housekeepingSpec is when the hourly clean-up and compaction run: at 17
+// minutes past, not on the hour. People choose round times, so the hour
+// and the half hour are when nudges are due, and a compaction holds
+// every write for seconds on a large file.
+const housekeepingSpec = "17 * * * *"
+
+// Start registers the global jobs on robfig/cron and starts the loop over
+// the due index (or, when Manual, one tick for whatever came due while
+// the bot was down). Jobs run under ctx. stop ends both and waits for a
+// job or tick in progress.
+func (s *Scheduler) Start(ctx context.Context) (stop func()) {
+	cl := cronLogger{s.log}
+	c := cron.New(cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
+	mustAdd := func(spec string, job func()) {
+		if _, err := c.AddFunc(spec, job); err != nil {
+			// The specs are constants; failing here is a programming error.
+			panic(fmt.Sprintf("cron spec %q: %v", spec, err))
+		}
+	}
+	mustAdd(housekeepingSpec, func() { s.Housekeeping(ctx) })
+	mustAdd("@daily", func() { s.RefreshProfiles(ctx) })
+	for _, ch := range s.core.DigestChannels() {
+		if p, ok := s.core.DigestPlan(ch); ok && p.When != nil {
+			c.Schedule(p.When, cron.FuncJob(func() { s.RunDigest(ctx, ch) }))
+		}
+	}
+	c.Start()
+	quit, loopDone := make(chan struct{}), make(chan struct{})
+	if s.manual {
+		go func() { defer close(loopDone); s.Tick(ctx) }()
+	} else {
+		go func() { defer close(loopDone); s.loop(ctx, quit) }()
+	}
+	return func() {
+		close(quit)
+		<-c.Stop().Done()
+		<-loopDone
+	}
+}
+
+// minSleep keeps the loop from spinning on someone who stays due after a
+// tick (Slack refused for now, a write failed): they are tried again a
+// second later.
+const minSleep = time.Second
+
+// loop ticks at once (whatever came due while the bot was down), then
+// whenever the next person is due, at the latest every Tick, and early
+// when the core says someone's schedule changed.
+func (s *Scheduler) loop(ctx context.Context, quit <-chan struct{}) {
+	for {
+		began := s.clock()
+		s.Tick(ctx)
+		wait := s.tick
+		if at, ok := s.core.NextWake(); ok {
+			switch d := at.Sub(s.clock()); {
+			case d > 0:
+				wait = min(wait, d)
+			case at.After(began):
+				// It came due while the tick ran (a long burst): look now.
+				wait = 0
+			default:
+				// Due before the tick and still due (Slack refused for
+				// now, a write failed): try again shortly, not in a spin.
+				wait = min(wait, minSleep)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-quit:
+			t.Stop()
+			return
+		case <-t.C:
+		case <-s.core.Wakes():
+			t.Stop()
+		}
+	}
+}
+
+// Tick plans and sends every nudge due now.
+func (s *Scheduler) Tick(ctx context.Context) { s.core.Tick(ctx, s.clock()) }
+
+// RefreshProfiles re-reads every subscriber's Slack profile now.
+func (s *Scheduler) RefreshProfiles(ctx context.Context) { s.core.RefreshProfiles(ctx, s.clock()) }
+
+// RunDigest posts a channel's digest now. A failure an admin must fix is
+// told to the admins once (by the core) and retried at the next
+// scheduled time; it never stops the other digests.
+func (s *Scheduler) RunDigest(ctx context.Context, channel string) {
+	log := s.log.With("channel", channel)
+	run, err := s.core.RunDigest(ctx, channel, s.clock())
+	switch {
+	case err != nil:
+		log.Error("digest not posted; will try at the next scheduled time", "error", err)
+	case run.Broken != "":
+		// The core logged it and told the admins the first time.
+	default:
+		log.Info("digest posted", "members", run.Members)
+	}
+}
+
+// handledFor is how long a handled Socket Mode envelope is remembered:
+// Slack re-sends an unacknowledged one for minutes, never for days.
+const handledFor = 48 * time.Hour
+
+// Housekeeping removes what is older than the retention period and
+// handled-envelope records past handledFor, then compacts the file if
+// that or a deletion left enough behind and the last compaction is not
+// too recent.
+func (s *Scheduler) Housekeeping(ctx context.Context) {
+	if s.house != nil {
+		now := s.clock()
+		if _, err := s.house.ApplyRetention(now); err != nil {
+			s.log.Error("removing records older than storage.retention; retried next hour", "error", err)
+		}
+		if n, err := s.house.PruneSeen(now.Add(-handledFor)); err != nil {
+			s.log.Error("pruning handled-envelope records", "error", err)
+		} else if n > 0 {
+			s.log.Debug("pruned handled-envelope records", "count", n)
+		}
+	}
+	s.core.CompactSoon()
+}
+
+// cronLogger adapts slog to robfig/cron's logr-style Logger.
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug(msg, append(kv, "component", "cron")...) }
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error(msg, append(kv, "component", "cron", "error", err)...)
+}
