@@ -310,18 +310,27 @@ func TestHearMore(t *testing.T) {
 	}
 }
 
+// fridaysAtFour is a digest every Friday at 16:00 in loc.
+type fridaysAtFour struct{ loc *time.Location }
+
+func (f fridaysAtFour) Next(after time.Time) time.Time {
+	l := after.In(f.loc)
+	for d := 0; ; d++ {
+		t := time.Date(l.Year(), l.Month(), l.Day()+d, 16, 0, 0, 0, f.loc)
+		if t.Weekday() == time.Friday && t.After(after) {
+			return t
+		}
+	}
+}
+
 // Ensure a preview shows members and admins alike the last digest posted,
 // never the period under way, refuses anyone else and unknown channels,
 // and lets each person look once a minute.
 func TestPreviewDigest(t *testing.T) {
 	ber := berlin(t)
-	friday4pm, err := nudges.ParseSchedule("0 16 * * 5")
-	if err != nil {
-		t.Fatal(err)
-	}
 	tc := newTestCore(t)
 	tc.rebuild(t, coreOptions{edit: func(c *app.Config) {
-		c.Digests = []app.DigestPlan{{Channel: team, Schedule: friday4pm, Location: ber}}
+		c.Digests = []app.DigestPlan{{Channel: team, When: fridaysAtFour{ber}}}
 	}})
 	ctx := context.Background()
 	actingTeam(t, tc, teamOfFive)

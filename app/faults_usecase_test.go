@@ -100,7 +100,6 @@ func TestUseCasesWhenTheDiskFails(t *testing.T) {
 		"draft an update":   func(tc *testCore) error { _, err := tc.DraftUpdate(ctx, me, 1); return err },
 		"export":            func(tc *testCore) error { _, err := tc.Export(ctx, me, tc.now); return err },
 		"forget":            func(tc *testCore) error { return tc.Forget(ctx, me, owner) },
-		"compact":           func(tc *testCore) error { return tc.Compact() },
 		"admin stats":       func(tc *testCore) error { _, err := tc.AdminStats(ctx, boss, tc.now); return err },
 		"admin person":      func(tc *testCore) error { _, err := tc.AdminPerson(ctx, boss, owner, tc.now); return err },
 		"pause everyone":    func(tc *testCore) error { return tc.PauseAll(ctx, boss, tc.now.Add(time.Hour)) },

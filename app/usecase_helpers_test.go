@@ -10,6 +10,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/app"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/nudges/cronspec"
 )
 
 // refusal is Slack refusing a call for good, as the messenger reports it.
@@ -132,7 +133,7 @@ type coreOptions struct {
 // would run it after a restart.
 func (tc *testCore) rebuild(t *testing.T, o coreOptions) {
 	t.Helper()
-	sched, err := nudges.ParseSchedule("0 9 * * *")
+	sched, err := cronspec.Parse("0 9 * * *")
 	if err != nil {
 		t.Fatal(err)
 	}
