@@ -371,3 +371,77 @@ func TestPreviewDigest(t *testing.T) {
 		t.Errorf("digest channels = %v", got)
 	}
 }
+
+// Ensure only the people the digest was posted to may answer its pulse:
+// not someone outside the channel, not someone who joined after it.
+func TestPulseAnsweredByItsChannel(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	tc.slack.members[team] = teamOfFive
+	if _, err := tc.RunDigest(ctx, team, tc.now); err != nil {
+		t.Fatal(err)
+	}
+	pulse := app.PulseID(team, tc.now)
+	const joiner = "UJOINER06"
+	tc.slack.members[team] = append(slices.Clone(teamOfFive), joiner)
+	for _, c := range []struct {
+		who string
+		may bool
+	}{{member, true}, {outsider, false}, {joiner, false}, {admin, false}} {
+		_, vote := tc.VotePulse(ctx, app.Person(c.who), pulse, 4)
+		form := tc.OpenHearMore(ctx, app.Person(c.who), pulse)
+		more := tc.HearMore(ctx, app.Person(c.who), pulse, "the plan")
+		for name, err := range map[string]error{"vote": vote, "open hear more": form, "hear more": more} {
+			if c.may && err != nil || !c.may && !app.IsForbidden(err) {
+				t.Errorf("%s by %s: %v, want allowed %v", name, c.who, err, c.may)
+			}
+		}
+	}
+	if _, err := tc.RunDigest(ctx, team, tc.now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if hist, err := tc.db.PulseHistory(team, 1); err != nil || len(hist) != 1 || hist[0].Responses != 1 || len(hist[0].HearMore) != 1 {
+		t.Errorf("closed pulse = %+v, %v; want the member's answers only", hist, err)
+	}
+}
+
+// Ensure a digest can be previewed by its channel's name, in any case,
+// under the same once-a-minute rule, and an unknown name says so.
+func TestPreviewDigestNamed(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	tc.slack.members[team] = teamOfFive
+	if _, err := tc.RunDigest(ctx, team, tc.now); err != nil {
+		t.Fatal(err)
+	}
+	p, err := tc.PreviewDigestNamed(ctx, app.Person(member), "Team", tc.now.Add(time.Hour))
+	if err != nil || p.Digest == nil || !p.Posted.Equal(tc.now) || p.ChannelName != "team" {
+		t.Errorf("preview by name = %+v, %v", p, err)
+	}
+	if _, err := tc.PreviewDigestNamed(ctx, app.Person(member), "nosuch", tc.now.Add(time.Hour+time.Second)); !isTooSoon(err) {
+		t.Errorf("a second look within the minute, by any name: %v, want too soon", err)
+	}
+	if _, err := tc.PreviewDigestNamed(ctx, app.Person(member), "nosuch", tc.now.Add(2*time.Hour)); !errors.Is(err, app.ErrNoDigest) {
+		t.Errorf("an unknown name: %v, want no digest", err)
+	}
+	if _, err := tc.PreviewDigestNamed(ctx, app.Person(member), "nosuch", tc.now.Add(2*time.Hour+time.Second)); !isTooSoon(err) {
+		t.Errorf("unknown names asked again and again: %v, want too soon", err)
+	}
+	if _, err := tc.PreviewDigestNamed(ctx, app.Person(outsider), "team", tc.now.Add(2*time.Hour)); !app.IsForbidden(err) {
+		t.Errorf("an outsider by name: %v, want a refusal", err)
+	}
+	if _, ok := tc.DigestPlan(team); !ok {
+		t.Error("no plan for the team's digest")
+	}
+	if _, ok := tc.DigestPlan("CNODIGEST"); ok {
+		t.Error("a plan for a channel without a digest")
+	}
+	if tc.Threshold() != nudges.DefaultThreshold {
+		t.Errorf("threshold = %d, want the default %d", tc.Threshold(), nudges.DefaultThreshold)
+	}
+}
+
+func isTooSoon(err error) bool {
+	_, ok := errors.AsType[*app.TooSoon](err)
+	return ok
+}
