@@ -58,12 +58,29 @@ type SlackConfig struct {
 
 // StorageConfig says where nudgebot keeps its data.
 type StorageConfig struct {
+	// Driver is the engine: DriverBBolt (also when empty: the default,
+	// one file) or DriverPostgres (a shared PostgreSQL database at URL).
+	Driver string `yaml:"driver"`
+	// URL is the PostgreSQL connection string for DriverPostgres;
+	// NUDGEBOT_DATABASE_URL overrides. It may hold a password, so it is
+	// a Secret: printing the config never shows it.
+	URL     Secret `yaml:"url"`
 	Path    string `yaml:"path"`     // the bbolt file; NUDGEBOT_STORAGE_PATH overrides
 	KeyFile string `yaml:"key_file"` // optional key for encrypting reflections
 	// Retention is how long deliveries, closed pulses and handled
 	// envelopes are kept; at least nudges.MinRetention.
 	Retention time.Duration `yaml:"retention"`
 }
+
+// Postgres says whether the state lives in PostgreSQL rather than the
+// bbolt file.
+func (s StorageConfig) Postgres() bool { return s.Driver == DriverPostgres }
+
+// The storage drivers.
+const (
+	DriverBBolt    = "bbolt"
+	DriverPostgres = "postgres"
+)
 
 // DefaultRetention keeps a little over a year of history.
 const DefaultRetention = 400 * 24 * time.Hour
@@ -156,6 +173,7 @@ const (
 	EnvAppToken    = "SLACK_APP_TOKEN"
 	EnvAPIURL      = "SLACK_API_URL"
 	EnvStoragePath = "NUDGEBOT_STORAGE_PATH"
+	EnvDatabaseURL = "NUDGEBOT_DATABASE_URL"
 )
 
 // DefaultAPIURL is Slack's public Web API.
@@ -166,7 +184,7 @@ const DefaultAPIURL = "https://slack.com/api/"
 func Default() Config {
 	return Config{
 		Slack:   SlackConfig{APIURL: DefaultAPIURL},
-		Storage: StorageConfig{Path: "nudgebot.db", Retention: DefaultRetention},
+		Storage: StorageConfig{Driver: DriverBBolt, Path: "nudgebot.db", Retention: DefaultRetention},
 		Nudges: NudgesConfig{
 			Schedule:        "0 9 * * MON-FRI",
 			CatchUp:         2 * time.Hour,
@@ -242,6 +260,9 @@ func (c *Config) applyEnv(getenv func(string) string, src *origin) {
 	c.Slack.BotToken, c.Slack.AppToken = Secret(strings.TrimSpace(bot)), Secret(strings.TrimSpace(app))
 	set(EnvAPIURL, "slack.api_url", &c.Slack.APIURL, true)
 	set(EnvStoragePath, "storage.path", &c.Storage.Path, false)
+	dbURL := string(c.Storage.URL)
+	set(EnvDatabaseURL, "storage.url", &dbURL, true)
+	c.Storage.URL = Secret(dbURL)
 }
 
 // days writes d in whole days when it is one ("400d"), else as Go does.
@@ -300,12 +321,32 @@ var (
 	methodName = regexp.MustCompile(`^[a-z]+(\.[a-zA-Z0-9]+)+$`)
 )
 
+func (s StorageConfig) validate(o *origin, p *problems) {
+	switch s.Driver {
+	case "", DriverBBolt:
+		if s.Path == "" {
+			p.addf("%s is empty: set the file nudgebot keeps its data in, e.g. nudgebot.db (or set %s)", o.at("storage.path"), EnvStoragePath)
+		}
+		if s.URL != "" {
+			p.addf("%s is set, but storage.driver is %s, which keeps everything in storage.path: set storage.driver: %s to use PostgreSQL, or remove the URL (and %s)",
+				o.at("storage.url"), DriverBBolt, DriverPostgres, EnvDatabaseURL)
+		}
+	case DriverPostgres:
+		if s.URL == "" {
+			p.addf("storage.driver is %s but no database is named: set storage.url or %s to a URL such as postgres://nudgebot@db.example:5432/nudgebot", DriverPostgres, EnvDatabaseURL)
+		} else if u, err := url.Parse(s.URL.Reveal()); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			// The value may hold a password: never quote it.
+			p.addf("%s is not a PostgreSQL URL: write postgres://USER@HOST:5432/DATABASE (a password is better given in PGPASSWORD or ~/.pgpass than in the URL)", o.at("storage.url"))
+		}
+	default:
+		p.addf("%s is %q: use %s (one file, the default) or %s", o.at("storage.driver"), s.Driver, DriverBBolt, DriverPostgres)
+	}
+}
+
 func (c Config) validate(o *origin, p *problems) {
 	c.Slack.validate(o, p)
 
-	if c.Storage.Path == "" {
-		p.addf("%s is empty: set the file nudgebot keeps its data in, e.g. nudgebot.db (or set %s)", o.at("storage.path"), EnvStoragePath)
-	}
+	c.Storage.validate(o, p)
 
 	if r := c.Storage.Retention; r < nudges.MinRetention {
 		p.addf("%s is %s: keep history for at least %s, because /nudge status, App Home and the digests look back %s; the default is %s",

@@ -515,7 +515,7 @@ shutdown_timeout: 1m30s
 `,
 			want: func(c *config.Config) {
 				c.Slack.APIURL = "http://localhost:3000/api/"
-				c.Storage = config.StorageConfig{Path: "x.db", KeyFile: "/run/secrets/key", Retention: 90 * 24 * time.Hour}
+				c.Storage = config.StorageConfig{Driver: config.DriverBBolt, Path: "x.db", KeyFile: "/run/secrets/key", Retention: 90 * 24 * time.Hour}
 				c.Nudges = config.NudgesConfig{Schedule: "30 8 * * 1-5", Catalog: "extra.yaml", DefaultTimezone: "America/New_York"}
 				c.Holidays = []config.Holiday{{Date: "2026-12-25"}, {Date: "2026-12-26", TZ: "Europe/Berlin"}}
 				c.Digests = []config.Digest{{Channel: "G0123456789", Schedule: "0 16 * * FRI", Timezone: "Europe/Berlin"}}

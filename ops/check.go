@@ -26,7 +26,12 @@ import (
 // problem is returned, marked with its kind for ExitCode. A file held by
 // a running nudgebot is not a problem: check says so and skips the file.
 func (t Tool) Check(ctx context.Context, stdout io.Writer) []error {
-	problems := t.checkDatabase(stdout)
+	var problems []error
+	if t.Database != nil {
+		problems = t.Database(ctx, stdout)
+	} else {
+		problems = t.checkDatabase(stdout)
+	}
 	return append(problems, t.checkSlack(ctx, stdout)...)
 }
 

@@ -18,6 +18,9 @@ type Tool struct {
 	// Force lets a backup or an export replace an existing file; never
 	// the database, the key file or the backup token file.
 	Force bool
+	// Database, when set, checks the database instead of the bbolt file
+	// (PostgreSQL: the caller wires its engine's check).
+	Database func(ctx context.Context, stdout io.Writer) []error
 }
 
 func (t Tool) stderr() io.Writer {

@@ -86,18 +86,21 @@ func domain(cfg config.Config) (*nudges.Catalog, nudges.Calendar, error) {
 
 // wiring is everything `run` and `demo` share.
 type wiring struct {
-	Bot *bot.Bot
-	DB  *storage.DB
+	Bot   *bot.Bot
+	Store runStore
+	// DB is Store when it is the bbolt file, for what only the file does
+	// (the demo, the tests); nil on PostgreSQL.
+	DB *storage.DB
 	// Scheduler runs while the bot does; with knobs.ManualTicks the
 	// caller ticks it.
 	Scheduler *scheduler.Scheduler
 }
 
 func (w wiring) Close() error {
-	if w.DB == nil {
+	if w.Store == nil {
 		return nil
 	}
-	return w.DB.Close()
+	return w.Store.Close()
 }
 
 // metricsSink hears both what the Slack adapter measures and what the
@@ -137,6 +140,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	if err != nil {
 		return wiring{}, err
 	}
+	file, _ := db.(*storage.DB)
 	plans, err := digestPlans(cfg)
 	if err != nil {
 		return wiring{}, errors.Join(err, db.Close())
@@ -175,7 +179,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	if err != nil {
 		return wiring{}, errors.Join(err, db.Close())
 	}
-	return wiring{Bot: b, DB: db, Scheduler: sched}, nil
+	return wiring{Bot: b, Store: db, DB: file, Scheduler: sched}, nil
 }
 
 // digestPlans reads the configured digests for the core, which runs them
@@ -200,18 +204,32 @@ func digestPlans(cfg config.Config) ([]app.DigestPlan, error) {
 	return plans, nil
 }
 
-// openStore loads the keys and opens the database; when an older key is
-// still configured, a key rotation is under way, and re-sealing the data
-// keys now lets the old key be dropped next.
-func openStore(cfg config.Config, log *slog.Logger, getenv func(string) string) (*storage.DB, error) {
-	keys, err := ops.RunKeys(cfg, getenv, log)
-	if err != nil {
-		return nil, err
-	}
-	warnKeyBesideDB(cfg, getenv, log)
-	db, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: log, Keys: keys, Retention: cfg.Storage.Retention})
-	if err != nil {
-		return nil, err
+// openStore loads the keys and opens the database the config names (the
+// bbolt file, or PostgreSQL); when an older key is still configured, a
+// key rotation is under way, and re-sealing the data keys now lets the
+// old key be dropped next.
+func openStore(cfg config.Config, log *slog.Logger, getenv func(string) string) (runStore, error) {
+	var (
+		db   runStore
+		keys *storage.Keys
+	)
+	if cfg.Storage.Postgres() {
+		pg, err := openPostgres(cfg, log, getenv)
+		if err != nil {
+			return nil, err
+		}
+		db, keys = pg, pg.Keys()
+	} else {
+		var err error
+		if keys, err = ops.RunKeys(cfg, getenv, log); err != nil {
+			return nil, err
+		}
+		warnKeyBesideDB(cfg, getenv, log)
+		file, err := storage.Open(cfg.Storage.Path, storage.Options{Logger: log, Keys: keys, Retention: cfg.Storage.Retention})
+		if err != nil {
+			return nil, err
+		}
+		db = file
 	}
 	if len(keys.IDs()) > 1 {
 		n, err := db.RotateKeys()
@@ -283,13 +301,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func
 		log.Error("cannot start", "error", err)
 		return errors.Join(ops.Mark(ops.ErrConfig, err), w.Close())
 	}
-	if err := adm.Start(w.Bot, w.DB, auth); err != nil {
+	if err := adm.Start(w.Bot, w.Store, auth); err != nil {
 		log.Error("cannot start", "error", err)
 		return errors.Join(err, w.Close())
 	}
-	log.Info("nudgebot starting", "version", version, "database", cfg.Storage.Path, "api_url", cfg.Slack.APIURL)
+	log.Info("nudgebot starting", "version", version, "database", databaseName(cfg), "api_url", cfg.Slack.APIURL)
 	checkCtx, stopCheck := context.WithCancel(ctx)
-	go checkOnceConnected(checkCtx, w.Bot, w.DB)
+	go checkOnceConnected(checkCtx, w.Bot, w.Store)
 	runErr := w.Bot.Run(ctx)
 	stopCheck()
 	adm.Stop() // before the database closes: a backup may be streaming
@@ -314,8 +332,9 @@ const checkStartDelay = 30 * time.Second
 // before bbolt mapped it; the full check also reads the records and their
 // indexes, from a read-only snapshot writers do not wait for, but its
 // reading competes for the disk, so it waits for the connection rather
-// than slow the start down. /healthz reports damage it finds.
-func checkOnceConnected(ctx context.Context, b ops.Connection, db *storage.DB) {
+// than slow the start down. /healthz reports damage it finds. On
+// PostgreSQL the check is pgstore's (its indexes and schema).
+func checkOnceConnected(ctx context.Context, b ops.Connection, db interface{ StartCheck() <-chan struct{} }) {
 	poll := time.NewTicker(50 * time.Millisecond)
 	defer poll.Stop()
 	deadline := time.NewTimer(checkStartDelay)
@@ -342,7 +361,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if _, _, err := domain(cfg); err != nil {
 		problems = append(problems, ops.Mark(ops.ErrConfig, err))
 	}
-	problems = append(problems, ops.Tool{Config: cfg, Getenv: getenv, Stderr: stderr}.Check(ctx, stdout)...)
+	tool := ops.Tool{Config: cfg, Getenv: getenv, Stderr: stderr}
+	if cfg.Storage.Postgres() {
+		tool.Database = func(ctx context.Context, stdout io.Writer) []error { return checkPostgres(ctx, cfg, getenv, stdout) }
+	}
+	problems = append(problems, tool.Check(ctx, stdout)...)
 	if len(problems) == 0 {
 		fmt.Fprintln(stdout, "ready")
 		return nil

@@ -185,6 +185,9 @@ func opsSetup(name, help string, args []string, stderr io.Writer, getenv func(st
 	if err != nil {
 		return ops.Tool{}, nil, err
 	}
+	if err := fileOnly(cfg, name); err != nil {
+		return ops.Tool{}, nil, err
+	}
 	return ops.Tool{Config: cfg, Getenv: getenv, Stderr: stderr}, pos, nil
 }
 
