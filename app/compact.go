@@ -38,9 +38,10 @@ func (g *compactGate) done() {
 	g.mu.Unlock()
 }
 
-// CompactSoon compacts the database in the background, so deleted bytes
-// leave the file, at most once per compactEvery and only when a deletion
-// left something behind. It never runs on the caller's goroutine, so a
+// CompactSoon compacts the database in the background, at most once per
+// compactEvery and only when storage says it needs it (since storage's
+// secrets file, only a file from before it does: erasing destroys keys
+// there instead). It never runs on the caller's goroutine, so a
 // person's request never waits for it; Flush waits for one in progress.
 // Forget asks for one; the scheduler's hourly housekeeping picks up what
 // a debounced request left.

@@ -232,6 +232,8 @@ var notUseCases = map[string]string{
 	"CompactSoon":     "the scheduler's housekeeping (Forget asks itself)",
 	"ProfileChanged":  "Slack's user_change event, about that person only",
 	"RefreshProfiles": "the daily profile refresh",
+	"KnownDM":         "the Slack adapter, to address the bot's own answers to that person",
+	"ReplaceDM":       "the Slack adapter, when Slack says the kept DM is gone",
 }
 
 // useCasesHaveRows fails for every method of the core that takes an

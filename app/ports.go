@@ -113,8 +113,8 @@ type Eraser interface {
 	// Forget destroys the person's data key first, then every record of
 	// them.
 	Forget(userID string) error
-	// NeedsCompaction says whether Compact is worth its pause: a
-	// forgotten person's bytes must leave the file, or much of it is free.
+	// NeedsCompaction says whether Compact is worth its pause: only a
+	// file from before storage's secrets file may still need one.
 	NeedsCompaction() bool
 	Compact() error
 }

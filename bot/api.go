@@ -95,7 +95,8 @@ type webAPI struct {
 	maxAttempts int
 	metrics     Metrics
 
-	posts *postPacer // chat.postMessage, per channel and workspace-wide
+	posts  *postPacer // chat.postMessage, per channel and workspace-wide
+	memory PaceMemory // where the learned figure outlives a restart; nil: nowhere
 
 	mu    sync.Mutex
 	gates map[string]*gate
@@ -112,19 +113,67 @@ type gate struct {
 	pausedUntil time.Time
 }
 
-func newWebAPI(log *slog.Logger, limits map[string]int, m Metrics) *webAPI {
+// PaceMemory keeps the workspace pace learned from Slack's 429s across
+// restarts, in chat.postMessage calls a minute; storage.DB is one.
+type PaceMemory interface {
+	// LearnedPace is 0 while nothing was ever learned.
+	LearnedPace() (perMinute float64, err error)
+	SetLearnedPace(perMinute float64) error
+}
+
+func newWebAPI(log *slog.Logger, limits map[string]int, m Metrics, memory PaceMemory) *webAPI {
 	lims := DefaultLimits()
 	for k, v := range limits {
 		lims[k] = v
 	}
-	return &webAPI{
+	w := &webAPI{
 		log:         log,
 		callTimeout: 15 * time.Second,
 		maxAttempts: 5,
 		metrics:     m,
 		posts:       newPostPacer(lims[postMethod], time.Now()),
+		memory:      memory,
 		gates:       make(map[string]*gate),
 		lims:        lims,
+	}
+	w.recall()
+	w.metrics.PostPace(w.posts.figures())
+	return w
+}
+
+// recall starts the pace from the figure a previous run learned. Without
+// one (a new bot, or the record unreadable) it learns again, at the cost
+// of two 429s: never a reason not to start.
+func (w *webAPI) recall() {
+	if w.memory == nil {
+		return
+	}
+	perMinute, err := w.memory.LearnedPace()
+	switch {
+	case err != nil:
+		w.log.Warn("could not read the Slack pace learned before; learning it again", "error", err)
+	case perMinute == 0:
+	case !w.posts.restore(perMinute, time.Now()):
+		w.log.Warn("the Slack pace learned before is out of range; learning it again", "learned_per_minute", perMinute)
+	default:
+		w.log.Info("starting at the Slack pace learned before", "learned_per_minute", int(perMinute), "pace_per_minute", int(w.posts.pace()))
+	}
+}
+
+// remember writes the learned figure down when it changed, at most once
+// a minute, and shows the pace in the metrics.
+func (w *webAPI) remember(now time.Time) {
+	w.metrics.PostPace(w.posts.figures())
+	if w.memory == nil {
+		return
+	}
+	perMinute, ok := w.posts.toSave(now)
+	if !ok {
+		return
+	}
+	if err := w.memory.SetLearnedPace(perMinute); err != nil {
+		// Only a restart loses by it: it learns the figure again.
+		w.log.Warn("could not save the Slack pace learned", "learned_per_minute", int(perMinute), "error", err)
 	}
 }
 
@@ -221,7 +270,9 @@ func (w *webAPI) doIn(ctx context.Context, method, channel string, kind callKind
 		switch outcome {
 		case "ok":
 			if method == postMethod {
-				w.posts.ok(time.Now(), sent)
+				now := time.Now()
+				w.posts.ok(now, sent)
+				w.remember(now)
 			}
 			return nil
 		case "rate_limited":
@@ -300,6 +351,7 @@ func (w *webAPI) rateLimited(g *gate, method string, err error, sent time.Time) 
 		return
 	}
 	learned := w.posts.limited(now, sent, retryAfter)
+	w.remember(now)
 	w.log.Warn("slack rate limited; pausing method", "method", method, "retry_after", wait.Round(time.Millisecond),
 		"learned_per_minute", int(learned), "pace_per_minute", int(w.posts.pace()))
 }

@@ -89,7 +89,7 @@ func (e *exportFiles) Reflection(r nudges.Reflection) error {
 // for first, and its content.
 type spooled struct {
 	size int64
-	data io.Reader
+	data io.ReadSeeker
 }
 
 // finish closes the JSON and returns both files for the upload.

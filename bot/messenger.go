@@ -35,6 +35,9 @@ type SlackOptions struct {
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	Metrics    Metrics
+	// PaceMemory keeps the learned pace across restarts; nil: learned
+	// again after each.
+	PaceMemory PaceMemory
 	// api replaces the Web API client; tests under synctest use it.
 	api slackAPI
 }
@@ -51,6 +54,7 @@ type Slack struct {
 	api    slackAPI
 	web    *webAPI
 	log    *slog.Logger
+	dms    DMBook // nil: every answer asks Slack for the DM
 }
 
 var _ app.Messenger = (*Slack)(nil)
@@ -88,7 +92,7 @@ func NewSlack(o SlackOptions) *Slack {
 	if o.api != nil {
 		api = o.api
 	}
-	return &Slack{client: client, http: o.HTTPClient, api: api, web: newWebAPI(o.Logger, o.Limits, o.Metrics), log: o.Logger}
+	return &Slack{client: client, http: o.HTTPClient, api: api, web: newWebAPI(o.Logger, o.Limits, o.Metrics, o.PaceMemory), log: o.Logger}
 }
 
 // OpenDM finds the person's IM channel.
@@ -315,17 +319,54 @@ func (s *Slack) PostUpdate(ctx context.Context, channel, authorID, text string) 
 	})
 }
 
+// DMBook keeps each person's IM channel with the bot, opened when they
+// subscribed; app.Service is one.
+type DMBook interface {
+	// KnownDM is "" when none is kept.
+	KnownDM(userID string) string
+	// ReplaceDM keeps fresh in place of stale, which Slack said is gone.
+	ReplaceDM(userID, stale, fresh string)
+}
+
+// UseDMs sends the bot's answers to a person into the IM channel kept for
+// them, instead of asking Slack for it (conversations.open, 50 a minute
+// for the whole workspace) every time. The core keeps the channels and
+// is built after the messenger, hence a setter; call it before Run.
+func (s *Slack) UseDMs(b DMBook) { s.dms = b }
+
+// inDM runs call in the person's IM channel: the kept one when there is
+// one, else the one Slack opens. When Slack says the kept one is gone
+// (nothing was sent), the DM is opened again, once, and kept.
+func (s *Slack) inDM(ctx context.Context, userID string, call func(ctx context.Context, channel string) error) error {
+	kept := ""
+	if s.dms != nil {
+		kept = s.dms.KnownDM(userID)
+	}
+	if kept != "" {
+		err := call(ctx, kept)
+		if code := slackCode(err); code != "channel_not_found" && code != "is_archived" {
+			return err
+		}
+		s.log.Info("the kept DM channel is gone; opening it again", "user_id", userID)
+	}
+	channel, err := s.OpenDM(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("opening DM: %w", err)
+	}
+	if kept != "" {
+		s.dms.ReplaceDM(userID, kept, channel)
+	}
+	return call(ctx, channel)
+}
+
 // tell shows the person a message only they can see, in their DM with the
 // bot (a form has no response_url).
 func (s *Slack) tell(ctx context.Context, userID, text string) {
-	channel, err := s.OpenDM(ctx, userID)
-	if err != nil {
-		s.log.Warn("could not reach a person", "user_id", userID, "error", err)
-		return
-	}
-	err = s.web.do(ctx, "chat.postEphemeral", callPost, func(ctx context.Context) error {
-		_, err := s.api.PostEphemeralContext(ctx, channel, userID, slack.MsgOptionText(text, false))
-		return err
+	err := s.inDM(ctx, userID, func(ctx context.Context, channel string) error {
+		return s.web.do(ctx, "chat.postEphemeral", callPost, func(ctx context.Context) error {
+			_, err := s.api.PostEphemeralContext(ctx, channel, userID, slack.MsgOptionText(text, false))
+			return err
+		})
 	})
 	if err != nil {
 		s.log.Warn("could not answer a person", "user_id", userID, "error", err)

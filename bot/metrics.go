@@ -9,6 +9,9 @@ type Metrics interface {
 	EnvelopeAcked(envelopeType string, latency time.Duration)
 	APICall(method, outcome string)
 	Paused(method string, d time.Duration)
+	// PostPace is chat.postMessage's workspace pace and the figure learned
+	// from Slack's 429s, in posts a minute (learned 0 while unknown).
+	PostPace(pace, learned float64)
 	Reconnected()
 	Connected(up bool)
 }
@@ -19,5 +22,6 @@ type NopMetrics struct{}
 func (NopMetrics) EnvelopeAcked(string, time.Duration) {}
 func (NopMetrics) APICall(string, string)              {}
 func (NopMetrics) Paused(string, time.Duration)        {}
+func (NopMetrics) PostPace(float64, float64)           {}
 func (NopMetrics) Reconnected()                        {}
 func (NopMetrics) Connected(bool)                      {}

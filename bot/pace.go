@@ -45,6 +45,8 @@ type postPacer struct {
 	lastOK      time.Time     // the latest post Slack took
 	gapped      bool          // sending paused for a while since lastLimited
 	pressed     time.Time     // the latest post that had to wait for the pace
+	saved       float64       // the learned figure last written down, a second
+	savedAt     time.Time     // when it was; zero before the first write
 
 	channels  map[string]*rate.Limiter
 	lastSweep time.Time
@@ -259,4 +261,50 @@ func (p *postPacer) set(now time.Time, perSecond float64) {
 // pace is the current pace in posts a minute.
 func (p *postPacer) pace() float64 {
 	return float64(p.lim.Limit()) * 60
+}
+
+// saveEvery is how often at most the learned figure is written down: a
+// figure moves a little with every 429, and a write costs a commit.
+const saveEvery = time.Minute
+
+// restore starts the pace from a figure learned before a restart, in
+// posts a minute, so a restarted bot's first rush does not have to meet
+// the limit twice to find it again. A measured figure is at most Slack's
+// rate, so the pace starts at it, with the bucket full (Slack's refilled
+// while the bot was down), and creeps up as after a 429. A figure out of
+// range is ignored. It runs before the pacer is used.
+func (p *postPacer) restore(perMinute float64, now time.Time) bool {
+	perSecond := perMinute / 60
+	if math.IsNaN(perSecond) || perSecond < 1.0/60 || perSecond > maxPace {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.learned, p.saved = perSecond, perSecond
+	p.set(now, min(perSecond, p.ceiling))
+	p.lim = rate.NewLimiter(p.lim.Limit(), p.lim.Burst())
+	return true
+}
+
+// toSave returns the learned figure in posts a minute when it differs
+// from the one last written and saveEvery has passed since; it counts as
+// written from then on, so one caller at a time writes it.
+func (p *postPacer) toSave(now time.Time) (perMinute float64, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// 0 is not written: a figure forgotten because Slack raised its limit
+	// is still a safe place to start from, below the new one.
+	if p.learned == 0 || p.learned == p.saved || (!p.savedAt.IsZero() && now.Sub(p.savedAt) < saveEvery) {
+		return 0, false
+	}
+	p.saved, p.savedAt = p.learned, now
+	return p.learned * 60, true
+}
+
+// figures are the pace and the learned figure, in posts a minute (the
+// latter 0 while unknown).
+func (p *postPacer) figures() (pace, learned float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return float64(p.lim.Limit()) * 60, p.learned * 60
 }

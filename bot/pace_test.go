@@ -140,3 +140,81 @@ func TestPostPacer_StormMeasuresNothing(t *testing.T) {
 		})
 	}
 }
+
+// Ensure a pacer started from the figure an earlier run learned (a
+// restart) sends a team's rush without a 429, where a fresh one meets the
+// limit before it knows it, and that it still creeps up to find a limit
+// Slack raised.
+func TestPostPacer_RestoredFigure(t *testing.T) {
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, perMinute := range []int{300, 1000, 5000} {
+		for _, team := range []int{20, 100} {
+			fresh := newPostPacer(0, start)
+			learn := simulate(fresh, newSlackBucket(perMinute), start, 1000)
+			saved, ok := fresh.toSave(start.Add(time.Hour))
+			if !ok {
+				t.Fatalf("%d/min: nothing to save after %d 429s", perMinute, learn.limited)
+			}
+			cold := simulate(newPostPacer(0, start), newSlackBucket(perMinute), start, team)
+
+			restarted := newPostPacer(0, start)
+			if !restarted.restore(saved, start) {
+				t.Fatalf("%d/min: figure %.0f refused", perMinute, saved)
+			}
+			warm := simulate(restarted, newSlackBucket(perMinute), start, team)
+			t.Logf("%d/min, %d posts: fresh %d 429s in %s; restarted from %.0f/min: %d 429s in %s",
+				perMinute, team, cold.limited, cold.took, saved, warm.limited, warm.took)
+			if warm.limited != 0 {
+				t.Errorf("%d/min, %d posts: a restarted pacer met %d 429s, want none", perMinute, team, warm.limited)
+			}
+			if fl := floor(perMinute, team); warm.took > max(fl*11/10, 2*time.Second) {
+				t.Errorf("%d/min, %d posts: a restarted pacer took %s (floor %s)", perMinute, team, warm.took, fl)
+			}
+		}
+	}
+	// Slack raised its limit since: the restored figure is only a start.
+	p := newPostPacer(0, start)
+	p.restore(300, start)
+	simulate(p, newSlackBucket(1200), start, 5000)
+	if _, learned := p.figures(); learned < 1000 {
+		t.Errorf("restored at 300/min, limit now 1200/min: learned %.0f/min after 5,000 posts", learned)
+	}
+}
+
+// Ensure the figure is offered for saving when it changes, at most once
+// a minute, never as 0, and that a figure out of range is not restored.
+func TestPostPacer_SaveAndRestore(t *testing.T) {
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	p := newPostPacer(0, start)
+	if _, ok := p.toSave(start); ok {
+		t.Fatal("a figure to save before anything was learned")
+	}
+	p.learned = 5
+	if v, ok := p.toSave(start); !ok || v != 300 {
+		t.Fatalf("first figure: %v %v, want 300 true", v, ok)
+	}
+	p.learned = 6
+	if _, ok := p.toSave(start.Add(30 * time.Second)); ok {
+		t.Error("saved twice within a minute")
+	}
+	if v, ok := p.toSave(start.Add(time.Minute)); !ok || v != 360 {
+		t.Errorf("a minute on: %v %v, want 360 true", v, ok)
+	}
+	if _, ok := p.toSave(start.Add(time.Hour)); ok {
+		t.Error("saved again though unchanged")
+	}
+	p.learned = 0
+	if _, ok := p.toSave(start.Add(2 * time.Hour)); ok {
+		t.Error("0 offered for saving")
+	}
+	for _, bad := range []float64{-1, 0, math.NaN(), math.Inf(1), 1e9} {
+		q := newPostPacer(0, start)
+		if q.restore(bad, start) || q.pace() != startPace*60 {
+			t.Errorf("restore(%v) accepted; pace %.0f/min", bad, q.pace())
+		}
+	}
+	q := newPostPacer(600, start) // slack_limits still bounds it
+	if !q.restore(3000, start) || q.pace() > 600 {
+		t.Errorf("restored above slack_limits: pace %.0f/min", q.pace())
+	}
+}

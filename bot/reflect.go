@@ -455,24 +455,27 @@ func (b *Bot) exportReflections(ctx context.Context, who app.Actor) *ephemeral {
 	if err != nil {
 		return b.failed(who, "writing the export", err)
 	}
-	channel, err := b.slack.OpenDM(ctx, who.UserID)
-	if err != nil {
-		return b.failed(who, "opening DM for export", err)
-	}
 	stamp := now.Format("2006-01-02")
 	for _, f := range []struct {
 		name, title string
-		data        io.Reader
+		data        io.ReadSeeker
 		size        int64
 	}{
 		{"nudgebot-export-" + stamp + ".json", "Your nudgebot data (JSON)", js.data, js.size},
 		{"nudgebot-export-" + stamp + ".md", "Your nudgebot journal (Markdown)", md.data, md.size},
 	} {
-		err := b.slack.web.do(ctx, "files.getUploadURLExternal", callPost, func(ctx context.Context) error {
-			_, err := b.slack.api.UploadFileContext(ctx, slack.UploadFileParameters{
-				Reader: f.data, FileSize: int(f.size), Filename: f.name, Title: f.title, Channel: channel,
+		err := b.slack.inDM(ctx, who.UserID, func(ctx context.Context, channel string) error {
+			// From the start: a kept DM that turned out gone is tried
+			// again in the one opened anew.
+			if _, err := f.data.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			return b.slack.web.do(ctx, "files.getUploadURLExternal", callPost, func(ctx context.Context) error {
+				_, err := b.slack.api.UploadFileContext(ctx, slack.UploadFileParameters{
+					Reader: f.data, FileSize: int(f.size), Filename: f.name, Title: f.title, Channel: channel,
+				})
+				return err
 			})
-			return err
 		})
 		if err != nil {
 			b.log.Error("uploading an export", "user_id", who.UserID, "error", err)

@@ -104,7 +104,7 @@ func (s *sealedSpool) seal() error {
 
 // finish seals what is left and returns the plaintext's size and a
 // reader of it from the start.
-func (s *sealedSpool) finish() (int64, io.Reader, error) {
+func (s *sealedSpool) finish() (int64, io.ReadSeeker, error) {
 	if len(s.buf) > 0 {
 		if err := s.seal(); err != nil {
 			return 0, nil, err
@@ -125,6 +125,20 @@ type spoolReader struct {
 	seq   uint64
 	want  uint64 // chunks sealed
 	plain []byte
+}
+
+// Seek rewinds to the start, the only place an upload begins again (a
+// kept DM that turned out gone is tried once more in the one opened anew).
+func (r *spoolReader) Seek(offset int64, whence int) (int64, error) {
+	if offset != 0 || whence != io.SeekStart {
+		return 0, errors.New("a spooled export rewinds only to its start")
+	}
+	if _, err := r.s.f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("rewinding an export: %w", err)
+	}
+	r.r.Reset(r.s.f)
+	r.seq, r.plain = 0, nil
+	return 0, nil
 }
 
 func (r *spoolReader) Read(p []byte) (int, error) {

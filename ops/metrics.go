@@ -29,6 +29,8 @@ type Metrics struct {
 	apiCalls     *prometheus.CounterVec
 	pauses       *prometheus.CounterVec
 	pauseSeconds *prometheus.CounterVec
+	postPace     prometheus.Gauge
+	postLearned  prometheus.Gauge
 	deliveries   *prometheus.CounterVec
 	lag          prometheus.Gauge
 	lastTick     prometheus.Gauge
@@ -73,6 +75,14 @@ func NewMetrics(version string, now func() time.Time) *Metrics {
 			Name: "nudgebot_slack_rate_limit_pause_seconds_total",
 			Help: "Seconds Web API calls spent waiting for rate limits, by method.",
 		}, []string{"method"}),
+		postPace: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nudgebot_slack_post_pace_per_minute",
+			Help: "The pace chat.postMessage calls may leave at across the workspace, in calls a minute; it follows the figure learned from Slack's 429s.",
+		}),
+		postLearned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nudgebot_slack_post_learned_per_minute",
+			Help: "Slack's workspace limit on chat.postMessage as measured between two 429s (kept across restarts), in calls a minute; 0 while unknown.",
+		}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nudgebot_deliveries_total",
 			Help: "Nudge deliveries by outcome (sent, missed, retry, uncertain, failed_<reason>).",
@@ -101,7 +111,7 @@ func NewMetrics(version string, now func() time.Time) *Metrics {
 	})
 	build.Set(1)
 	m.reg.MustRegister(
-		m.acked, m.ackLatency, m.apiCalls, m.pauses, m.pauseSeconds, m.deliveries,
+		m.acked, m.ackLatency, m.apiCalls, m.pauses, m.pauseSeconds, m.postPace, m.postLearned, m.deliveries,
 		m.lag, m.lastTick, m.reconnects, m.connected, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -123,6 +133,11 @@ func (m *Metrics) Paused(method string, d time.Duration) {
 	method = m.labels.value("method", method)
 	m.pauses.WithLabelValues(method).Inc()
 	m.pauseSeconds.WithLabelValues(method).Add(d.Seconds())
+}
+
+func (m *Metrics) PostPace(pace, learned float64) {
+	m.postPace.Set(pace)
+	m.postLearned.Set(learned)
 }
 
 func (m *Metrics) Delivered(outcome string) {

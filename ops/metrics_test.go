@@ -151,6 +151,7 @@ func TestMetrics_Exposition(t *testing.T) {
 	m.APICall("chat.postMessage", "ok")
 	m.APICall("conversations.open", "rate_limited")
 	m.Paused("chat.postMessage", 1500*time.Millisecond)
+	m.PostPace(276.5, 285)
 	m.Delivered("sent")
 	m.Delivered("failed_user_not_found")
 	m.Ticked(90 * time.Second)
@@ -183,6 +184,8 @@ func TestMetrics_Exposition(t *testing.T) {
 		`nudgebot_slack_api_calls_total{method="conversations.open",outcome="rate_limited"} 1`,
 		`nudgebot_slack_rate_limit_pauses_total{method="chat.postMessage"} 1`,
 		`nudgebot_slack_rate_limit_pause_seconds_total{method="chat.postMessage"} 1.5`,
+		`nudgebot_slack_post_pace_per_minute 276.5`,
+		`nudgebot_slack_post_learned_per_minute 285`,
 		`nudgebot_deliveries_total{outcome="sent"} 1`,
 		`nudgebot_deliveries_total{outcome="failed_user_not_found"} 1`,
 		`nudgebot_deliveries_total{outcome="other"} 1`,

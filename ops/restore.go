@@ -65,20 +65,19 @@ func (t Tool) Restore(in string) (kept string, err error) {
 	return swapIn(tmp, path, before)
 }
 
-// copyFile copies the file in to f, with progress.
+// copyFile writes the database at in to f, with progress, through
+// storage rather than byte by byte: a database copied with its secrets
+// file beside it becomes one self-contained file (see storage.DB.WriteTo).
 func copyFile(f *os.File, in string, stderr io.Writer) error {
-	src, err := os.Open(in)
+	src, err := openReadOnly(in)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", in, err)
 	}
 	defer src.Close()
-	total := int64(0)
-	if info, err := src.Stat(); err == nil {
-		total = info.Size()
-	}
+	total, _ := src.Size()
 	prog := newProgress(stderr, "restoring", total, ByteSize)
 	defer prog.Done()
-	if _, err := io.Copy(io.MultiWriter(f, prog), src); err != nil {
+	if _, err := src.WriteTo(io.MultiWriter(f, prog)); err != nil {
 		return fmt.Errorf("copy %s: %w", in, err)
 	}
 	return nil
@@ -107,12 +106,30 @@ func swapIn(tmp, path, before string) (kept string, err error) {
 			}
 		}
 		kept = before
+		if err := keepSecrets(path, before); err != nil {
+			_ = os.Remove(tmp)
+			return kept, fmt.Errorf("keep the current database's secrets file beside %s: %w; the database itself is unchanged", before, err)
+		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		_ = os.Remove(tmp)
 		return kept, fmt.Errorf("put the backup in place at %s: %w (the previous database is at %s)", path, err, before)
 	}
 	return kept, syncDir(filepath.Dir(path))
+}
+
+// keepSecrets moves the secrets file of the database at path to go with
+// its kept copy at before; the restored file carries its own secrets,
+// which its first read-write Open moves out beside it.
+func keepSecrets(path, before string) error {
+	from, to := storage.SecretsPath(path), storage.SecretsPath(before)
+	if _, err := os.Lstat(from); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if _, err := os.Lstat(to); err == nil {
+		return fmt.Errorf("%s already exists, left by an earlier restore: move it somewhere safe or delete it", to)
+	}
+	return os.Rename(from, to)
 }
 
 // warnIfKeysDiffer tells the operator, before the swap, if the backup's

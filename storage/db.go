@@ -47,7 +47,7 @@ var (
 )
 
 // SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // schemaSealedShare is the first schema whose reflections bind their
 // share setting into the seal, and whose pulses keep keyed voter markers.
@@ -56,6 +56,11 @@ const schemaSealedShare = 2
 // schemaSlotIndex is the first schema with the deliveries_by_slot index,
 // through which retention finds old deliveries.
 const schemaSlotIndex = 3
+
+// schemaSecretsFile is the first schema that keeps data keys and open
+// pulses' secrets in the secrets file (SecretsPath) instead of the main
+// file.
+const schemaSecretsFile = 4
 
 const (
 	defaultTimeout = time.Second
@@ -117,10 +122,16 @@ type DB struct {
 	// needsCompaction mirrors the meta flag so NeedsCompaction costs no
 	// transaction.
 	needsCompaction atomic.Bool
-	// pruned and compactedAt mirror keyPruned and keyCompactedAt, for
-	// the same reason.
-	pruned      atomic.Bool
-	compactedAt atomic.Int64 // UnixNano; 0: never
+
+	// secrets is the secrets file; nil only in a read-only open of a
+	// file older than schemaSecretsFile, whose secrets are in the main
+	// file. secretsMu orders the changes that span both files (forget,
+	// pulses) against snapshots of both (backup, check).
+	secrets   *secretsFile
+	secretsMu sync.Mutex
+	// movedSecrets is set by the migration that moved the secrets out:
+	// Open then compacts the main file once, so they leave it.
+	movedSecrets bool
 
 	bgCheck checkState  // StartCheck's
 	group   groupCommit // see write
@@ -180,25 +191,51 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, errors.Join(err, closeRefused(bdb))
 	}
-	if !opts.ReadOnly {
-		// A missing key is refused before anything migrates or writes.
-		if err := db.checkKeys(); err != nil {
-			return nil, errors.Join(err, closeRefused(bdb))
-		}
-		if err := db.prepare(version); err != nil {
-			return nil, errors.Join(err, closeRefused(bdb))
-		}
-		version = SchemaVersion
-	} else if version < SchemaVersion {
-		log.Warn("database schema is older than this nudgebot; open it read-write once to migrate it",
-			"path", path, "schema_version", version, "current", SchemaVersion)
-	}
-	db.fileVersion = version
-	if err := db.openReflections(); err != nil {
-		return nil, errors.Join(err, closeRefused(db.bolt))
+	if version, err = db.openFiles(version); err != nil {
+		return nil, errors.Join(err, db.closeRefusedBoth())
 	}
 	log.Info("opened database", "path", path, "schema_version", version, "read_only", opts.ReadOnly)
 	return db, nil
+}
+
+// openFiles opens the secrets file, migrates a read-write open, and
+// readies the reflections; it returns the schema the open file has.
+func (db *DB) openFiles(version int) (int, error) {
+	if version >= schemaSecretsFile {
+		if err := db.openSecretsFile(); err != nil {
+			return 0, err
+		}
+	}
+	if !db.readOnly {
+		// A missing key is refused before anything migrates or writes.
+		if err := db.checkKeys(); err != nil {
+			return 0, err
+		}
+		if err := db.prepare(version); err != nil {
+			return 0, err
+		}
+		if db.secrets == nil {
+			if err := db.openSecretsFile(); err != nil {
+				return 0, err
+			}
+		}
+		version = SchemaVersion
+	} else if version < SchemaVersion {
+		db.log.Warn("database schema is older than this nudgebot; open it read-write once to migrate it",
+			"path", db.path, "schema_version", version, "current", SchemaVersion)
+	}
+	db.fileVersion = version
+	if err := db.openReflections(); err != nil {
+		return 0, err
+	}
+	if db.movedSecrets {
+		// Once, after the move: the secrets must leave the main file's
+		// free pages too.
+		if err := db.Compact(); err != nil {
+			return 0, err
+		}
+	}
+	return version, nil
 }
 
 // checkFile refuses what bbolt would mishandle before bbolt sees it: an
@@ -394,6 +431,7 @@ func (db *DB) migrations() []migration {
 		0: rebuildIndexes, // files from before versioning may lack the indexes
 		1: db.sealShareAndKeyVoters,
 		2: buildSlotIndex, // retention finds old deliveries through it
+		3: db.moveSecrets, // erasing a secret compacts a small file, not this one
 	}
 }
 
@@ -478,10 +516,14 @@ func (db *DB) Close() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	db.closed = true
-	if err := db.bolt.Close(); err != nil {
-		return fmt.Errorf("close database %s: %w", db.path, err)
+	var serr error
+	if db.secrets != nil {
+		serr = db.secrets.close()
 	}
-	return nil
+	if err := db.bolt.Close(); err != nil {
+		return errors.Join(fmt.Errorf("close database %s: %w", db.path, err), serr)
+	}
+	return serr
 }
 
 // Path is the file the database lives in.
@@ -551,7 +593,18 @@ func (db *DB) checkSnapshot(f *os.File, stop func() error) error {
 	if !background {
 		stop = func() error { return nil }
 	}
+	// The data keys are read as of the snapshot: no forget or pulse
+	// change spanning both files is half done meanwhile.
+	db.secretsMu.Lock()
 	wtx, rtx, meta, err := db.pinSnapshot(f)
+	var keys map[string]dataKeyRecord
+	if err == nil {
+		if keys, err = db.snapshotDataKeys(); err != nil {
+			rollback(rtx)
+			rollback(wtx)
+		}
+	}
+	db.secretsMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -592,7 +645,7 @@ func (db *DB) checkSnapshot(f *os.File, stop func() error) error {
 			return stop()
 		}
 	}
-	return db.checkRecords(rtx, pace)
+	return db.checkRecords(rtx, keys, pace)
 }
 
 // pinSnapshot takes the writer lock, begins a read transaction and reads
@@ -633,11 +686,11 @@ func rollback(tx *bolt.Tx) {
 // checkRecords checks what bbolt cannot: the indexes against their
 // records, the reflections' own indexes and their seals. pace is called
 // once per record read; an error from it ends the check.
-func (db *DB) checkRecords(tx *bolt.Tx, pace func() error) error {
+func (db *DB) checkRecords(tx *bolt.Tx, keys map[string]dataKeyRecord, pace func() error) error {
 	if err := checkIndexes(tx, pace); err != nil {
 		return err
 	}
-	return errors.Join(checkReflections(tx, pace), db.checkSeals(tx, pace))
+	return errors.Join(checkReflections(tx, keys, pace), db.checkSeals(tx, keys, pace))
 }
 
 // Size is the size of the file in bytes. bbolt never shrinks its file;
@@ -650,16 +703,35 @@ func (db *DB) Size() (int64, error) {
 	return info.Size(), nil
 }
 
-// WriteTo writes a consistent copy of the whole database to w while
-// others keep reading and writing: a hot backup. The copy is a database
-// file that Open accepts.
+// WriteTo writes a consistent copy of the whole database, both files,
+// to w while others keep reading and writing: a hot backup. The copy is
+// one database file that Open accepts: the secrets file's contents ride
+// in it the way schema 3 kept them, so the first read-write Open of a
+// restored copy moves them out to a secrets file of its own again.
 func (db *DB) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	err := db.view(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
+	if db.secrets == nil { // a file not yet migrated holds everything
+		var n int64
+		err := db.view(func(tx *bolt.Tx) error {
+			var err error
+			n, err = tx.WriteTo(w)
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("back up database %s: %w", db.path, err)
+		}
+		return n, nil
+	}
+	tmp, err := db.writeBackupFile()
+	if err != nil {
+		return 0, fmt.Errorf("back up database %s: %w", db.path, err)
+	}
+	defer os.Remove(tmp)
+	f, err := os.Open(tmp)
+	if err != nil {
+		return 0, fmt.Errorf("back up database %s: %w", db.path, err)
+	}
+	defer f.Close()
+	n, err := io.Copy(w, f)
 	if err != nil {
 		return n, fmt.Errorf("back up database %s: %w", db.path, err)
 	}

@@ -261,22 +261,31 @@ func (db *DB) updateDigestState(channel string, fn func(*digestState) bool) erro
 	})
 }
 
-// pulseRecord is one pulse in the pulses bucket. While it is open it
-// holds the running totals, which say nothing about who gave which
-// score, and the random key that turns voters into markers in
-// pulse_voters. Once closed it keeps only where its summary went, so
-// late answers are refused and closing again returns the same summary;
-// the key is gone, so the markers, had any survived in free pages,
-// name nobody.
+// pulseRecord is one pulse in the pulses bucket of the main file: its
+// channel, when it opened and, once closed, when, so late answers are
+// refused and closing again returns the same summary. What must be
+// erased when it closes (the running totals, the voter key and the
+// voter markers) is in the secrets file (pulseSecret); files of schema 3
+// and older kept Totals and VoterKey here.
 type pulseRecord struct {
 	Channel  string              `json:"channel"`
 	Opened   time.Time           `json:"opened"`
-	Closed   time.Time           `json:"closed,omitzero"` // the summary's PeriodEnd
-	Totals   nudges.PulseSummary `json:"totals"`
-	VoterKey []byte              `json:"voter_key,omitempty"` // while open
+	Closed   time.Time           `json:"closed,omitzero"`     // the summary's PeriodEnd
+	Totals   nudges.PulseSummary `json:"totals,omitzero"`     // schema 3 and older
+	VoterKey []byte              `json:"voter_key,omitempty"` // schema 3 and older
 	// Voters are the channel's members when the pulse was posted, the
 	// only people who may answer it; dropped when it closes.
 	Voters []string `json:"voters,omitempty"`
+}
+
+// pulseSecret is an open pulse in the secrets file: the running totals,
+// which say nothing about who gave which score, and the random key that
+// turns voters into markers. The secrets file is compacted after every
+// change to it, so no earlier total or voter list stays in a free page,
+// and after the close, so none of it stays at all.
+type pulseSecret struct {
+	VoterKey []byte              `json:"voter_key"`
+	Totals   nudges.PulseSummary `json:"totals"`
 }
 
 // voterKeyLen is the size of a pulse's voter key, an HMAC-SHA256 key.
@@ -316,6 +325,8 @@ func (db *DB) OpenPulse(channel, id string, opened time.Time, voters ...string) 
 	if err := errors.Join(checkKeyPart("channel", channel), checkKeyPart("pulse id", id)); err != nil {
 		return fmt.Errorf("storage: open pulse %q: %w", id, err)
 	}
+	db.secretsMu.Lock()
+	defer db.secretsMu.Unlock()
 	err := db.update(func(tx *bolt.Tx) error {
 		pb := tx.Bucket([]byte(bucketPulses))
 		if pb == nil {
@@ -332,7 +343,15 @@ func (db *DB) OpenPulse(channel, id string, opened time.Time, voters ...string) 
 			}
 			return nil
 		}
-		return putJSON(pb, id, pulseRecord{Channel: channel, Opened: opened.UTC(), VoterKey: newVoterKey(), Voters: slices.Clone(voters)})
+		// The secrets commit first: a crash before the pulse record
+		// leaves a secret no pulse names, which the next Open erases.
+		err = db.updatePulseSecrets(func(ps pulseSecrets) error {
+			return putJSON(ps.open, id, pulseSecret{VoterKey: newVoterKey()})
+		})
+		if err != nil {
+			return err
+		}
+		return putJSON(pb, id, pulseRecord{Channel: channel, Opened: opened.UTC(), Voters: slices.Clone(voters)})
 	})
 	if err != nil {
 		return fmt.Errorf("storage: open pulse %q in %s: %w", id, channel, err)
@@ -371,15 +390,16 @@ func (db *DB) PulseVoters(id string) (voters []string, snapshot bool, err error)
 
 // VotePulse records userID's score in pulse id. Each person votes once,
 // whatever they Forget in between: a second vote changes nothing and
-// returns first=false. The score goes
-// straight into the totals, so no record ever pairs a person with their
-// score. A missing pulse wraps nudges.ErrNotFound, a closed one
+// returns first=false. The score goes straight into the totals, so no
+// record ever pairs a person with their score, and the secrets file is
+// compacted after the vote, so no earlier total is left in it either. A
+// missing pulse wraps nudges.ErrNotFound, a closed one
 // nudges.ErrPulseClosed.
 func (db *DB) VotePulse(id, userID string, score int) (first bool, err error) {
 	if err := nudges.ValidPulseScore(score); err != nil {
 		return false, fmt.Errorf("storage: vote in pulse %q: %w", id, err)
 	}
-	err = db.updateOpenPulse(id, userID, func(p *pulseRecord, v *pulseVoter) error {
+	err = db.updateOpenPulse(id, userID, func(p *pulseSecret, v *pulseVoter) error {
 		if v.Voted {
 			return nil
 		}
@@ -406,7 +426,7 @@ func (db *DB) AddHearMore(id, userID, text string) error {
 	if err != nil {
 		return fmt.Errorf("storage: add to pulse %q: %w", id, err)
 	}
-	err = db.updateOpenPulse(id, userID, func(p *pulseRecord, v *pulseVoter) error {
+	err = db.updateOpenPulse(id, userID, func(p *pulseSecret, v *pulseVoter) error {
 		if v.HearMore >= nudges.MaxHearMorePerPerson {
 			return fmt.Errorf("%d answers already: %w", v.HearMore, nudges.ErrTooManyAnswers)
 		}
@@ -423,30 +443,41 @@ func (db *DB) AddHearMore(id, userID, text string) error {
 	return nil
 }
 
-// updateOpenPulse applies fn to an open pulse and one person's record in
-// it, saving both unless fn fails.
-func (db *DB) updateOpenPulse(id, userID string, fn func(*pulseRecord, *pulseVoter) error) error {
+// updateOpenPulse applies fn to an open pulse's secrets and one person's
+// record in it, saving both unless fn fails or changes nothing, then
+// compacts the secrets file so that the earlier totals and voter list
+// leave it.
+func (db *DB) updateOpenPulse(id, userID string, fn func(*pulseSecret, *pulseVoter) error) error {
 	if err := errors.Join(checkKeyPart("pulse id", id), checkKeyPart("user id", userID)); err != nil {
 		return err
 	}
-	return db.update(func(tx *bolt.Tx) error {
-		pb, vb, err := pulseBuckets(tx)
-		if err != nil {
-			return err
+	db.secretsMu.Lock()
+	defer db.secretsMu.Unlock()
+	if err := db.view(func(tx *bolt.Tx) error {
+		pb := tx.Bucket([]byte(bucketPulses))
+		if pb == nil {
+			return missingBucket(bucketPulses)
 		}
 		p, err := loadPulse(pb, id)
+		if err == nil && !p.Closed.IsZero() {
+			err = nudges.ErrPulseClosed
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	changed := false
+	err := db.updatePulseSecrets(func(ps pulseSecrets) error {
+		p, found, err := ps.load(id)
 		if err != nil {
 			return err
 		}
-		if !p.Closed.IsZero() {
-			return nudges.ErrPulseClosed
-		}
-		if len(p.VoterKey) != voterKeyLen {
-			return fmt.Errorf("the pulse has no voter key: open the database read-write with this nudgebot to migrate it")
+		if !found || len(p.VoterKey) != voterKeyLen {
+			return fmt.Errorf("the open pulse has no voter key in the secrets file %s: close it and open a new one", db.secretsPath())
 		}
 		vk := voterMarker(id, p.VoterKey, userID)
 		var v pulseVoter
-		if _, err := getJSON(vb, string(vk), &v); err != nil {
+		if _, err := getJSON(ps.voters, string(vk), &v); err != nil {
 			return err
 		}
 		before := v
@@ -456,57 +487,57 @@ func (db *DB) updateOpenPulse(id, userID string, fn func(*pulseRecord, *pulseVot
 		if v == before {
 			return nil
 		}
-		if err := putJSON(vb, string(vk), v); err != nil {
+		changed = true
+		if err := putJSON(ps.voters, string(vk), v); err != nil {
 			return err
 		}
-		return putJSON(pb, id, p)
+		return putJSON(ps.open, id, p)
 	})
+	if err != nil || !changed {
+		return err
+	}
+	return db.secrets.compact()
 }
 
 // ClosePulse ends pulse id: it files the totals in the channel's pulse
-// history, deletes every voter marker of the pulse and destroys its
-// voter key in the same transaction, so from then on nothing links an
-// answer to a person. The
-// answers are sorted so their order does not hint at who wrote them. The
-// summary's PeriodEnd is the time of closing. Closing a closed pulse
-// returns the summary filed the first time. A missing pulse wraps
-// nudges.ErrNotFound.
-//
-// bbolt does not zero the pages it frees, so until they are reused the
-// file itself may still hold the markers and the key; Compact rewrites
-// the file without them.
+// history and marks the pulse closed in the main file, then deletes the
+// pulse's voter key, totals and voter markers from the secrets file and
+// compacts it, so from then on nothing in either file links an answer
+// to a person. The answers are sorted so their order does not hint at
+// who wrote them. The summary's PeriodEnd is the time of closing.
+// Closing a closed pulse returns the summary filed the first time. A
+// missing pulse wraps nudges.ErrNotFound. A close cut short after its
+// first step is finished by the next Open.
 func (db *DB) ClosePulse(id string) (nudges.PulseSummary, error) {
 	var sum nudges.PulseSummary
 	now := db.now().UTC()
+	db.secretsMu.Lock()
+	defer db.secretsMu.Unlock()
 	err := db.update(func(tx *bolt.Tx) error {
-		pb, vb, err := pulseBuckets(tx)
-		if err != nil {
-			return err
-		}
-		hb := tx.Bucket([]byte(bucketPulseHistory))
-		if hb == nil {
-			return missingBucket(bucketPulseHistory)
+		pb, hb := tx.Bucket([]byte(bucketPulses)), tx.Bucket([]byte(bucketPulseHistory))
+		if pb == nil || hb == nil {
+			return missingBucket(bucketPulses + " or " + bucketPulseHistory)
 		}
 		p, err := loadPulse(pb, id)
 		if err != nil {
 			return err
 		}
 		if !p.Closed.IsZero() {
-			hk, err := historyKey(p.Channel, p.Closed, id)
-			if err != nil {
-				return err
-			}
-			found, err := getJSON(hb, string(hk), &sum)
-			if err != nil {
-				return fmt.Errorf("summary: %w", err)
-			}
-			if !found {
-				return fmt.Errorf("the pulse closed at %s but its summary is missing from the history", fmtTime(p.Closed))
-			}
-			return nil
+			return filedSummary(hb, p, id, &sum)
 		}
-
-		sum = p.Totals
+		var sec pulseSecret
+		err = db.viewPulseSecrets(func(ps pulseSecrets) error {
+			var found bool
+			sec, found, err = ps.load(id)
+			if err == nil && !found {
+				err = fmt.Errorf("the open pulse has no totals in the secrets file %s", db.secretsPath())
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		sum = sec.Totals
 		sum.PeriodEnd = now
 		sum.HearMore = slices.Clone(sum.HearMore)
 		slices.Sort(sum.HearMore)
@@ -517,15 +548,31 @@ func (db *DB) ClosePulse(id string) (nudges.PulseSummary, error) {
 		if err := putJSON(hb, string(hk), sum); err != nil {
 			return err
 		}
-		if err := deletePrefix(vb, voterKey(id, "")); err != nil {
-			return fmt.Errorf("delete who answered: %w", err)
-		}
 		return putJSON(pb, id, pulseRecord{Channel: p.Channel, Opened: p.Opened, Closed: now})
 	})
 	if err != nil {
 		return nudges.PulseSummary{}, fmt.Errorf("storage: close pulse %q: %w", id, err)
 	}
+	if err := db.eraseSecrets(nil); err != nil {
+		return nudges.PulseSummary{}, fmt.Errorf("storage: close pulse %q: the summary is filed, but erasing who answered failed: it is retried at the next close or start: %w", id, err)
+	}
 	return sum, nil
+}
+
+// filedSummary reads the summary filed when p closed.
+func filedSummary(hb *bolt.Bucket, p pulseRecord, id string, sum *nudges.PulseSummary) error {
+	hk, err := historyKey(p.Channel, p.Closed, id)
+	if err != nil {
+		return err
+	}
+	found, err := getJSON(hb, string(hk), sum)
+	if err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	if !found {
+		return fmt.Errorf("the pulse closed at %s but its summary is missing from the history", fmtTime(p.Closed))
+	}
+	return nil
 }
 
 // PulseHistory returns the summaries of channel's last n closed pulses,
@@ -565,18 +612,6 @@ func (db *DB) PulseHistory(channel string, n int) ([]nudges.PulseSummary, error)
 	}
 	slices.Reverse(out)
 	return out, nil
-}
-
-func pulseBuckets(tx *bolt.Tx) (pulses, voters *bolt.Bucket, err error) {
-	pulses = tx.Bucket([]byte(bucketPulses))
-	if pulses == nil {
-		return nil, nil, missingBucket(bucketPulses)
-	}
-	voters = tx.Bucket([]byte(bucketPulseVoters))
-	if voters == nil {
-		return nil, nil, missingBucket(bucketPulseVoters)
-	}
-	return pulses, voters, nil
 }
 
 func loadPulse(b *bolt.Bucket, id string) (pulseRecord, error) {

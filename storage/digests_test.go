@@ -364,7 +364,7 @@ func TestPulse_VotesAndAnswers(t *testing.T) {
 func allStored(tb testing.TB, db *DB) [][]byte {
 	tb.Helper()
 	var out [][]byte
-	err := db.view(func(tx *bolt.Tx) error {
+	each := func(tx *bolt.Tx) error {
 		var walk func(b *bolt.Bucket) error
 		walk = func(b *bolt.Bucket) error {
 			return b.ForEach(func(k, v []byte) error {
@@ -377,7 +377,11 @@ func allStored(tb testing.TB, db *DB) [][]byte {
 			})
 		}
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walk(b) })
-	})
+	}
+	err := db.view(each)
+	if err == nil && db.secrets != nil {
+		err = db.secrets.view(each) // the secrets file is stored too
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -442,7 +446,7 @@ func TestClosePulse_ForgetsWhoAnswered(t *testing.T) {
 func countVoterMarkers(t *testing.T, db *DB, pulseID string) int {
 	t.Helper()
 	n := 0
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.secrets.view(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("pulse_voters")).ForEach(func(k, _ []byte) error {
 			if bytes.HasPrefix(k, append([]byte(pulseID), 0)) {
 				n++

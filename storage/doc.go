@@ -1,4 +1,5 @@
-// Package storage keeps nudgebot's state in one bbolt file. It adapts
+// Package storage keeps nudgebot's state in a bbolt file and, beside it,
+// a small bbolt file of secrets (SecretsPath). It adapts
 // go.etcd.io/bbolt to the domain types of package nudges and speaks in
 // domain terms (subscribers, deliveries, envelopes); callers never see a
 // bucket, a transaction or a byte slice. It may import nudges and bbolt,
@@ -10,7 +11,7 @@
 // ordinary tools (`bbolt get`, `bbolt page`). Every bucket is created in
 // one transaction when the file is opened.
 //
-//	meta          "schema_version" → JSON number (currently 3);
+//	meta          "schema_version" → JSON number (currently 4);
 //	              "needs_compaction" → true once deleted reflections or a
 //	              forgotten person may linger in free pages, until
 //	              Compact
@@ -32,21 +33,11 @@
 //	              so pruning old envelopes is not a full scan
 //	digests       channel id → JSON {last, broken, broken_at}: when the
 //	              channel last got its digest, and why it cannot now
-//	pulses        pulse id → JSON {channel, opened, closed, totals,
-//	              voter_key}; the running totals of an open pulse,
-//	              never who gave which score, and its random 32-byte
-//	              voter key; once closed, only where its summary went
-//	              (the key is destroyed)
-//	pulse_voters  pulse id ‖ 0x00 ‖ HMAC-SHA256(voter_key, user id) →
-//	              JSON {voted, hear_more}: a marker per person who has
-//	              answered an open pulse (not what), so each person
-//	              votes once; Forget leaves markers alone (deleting one
-//	              would let its person vote again), and they are
-//	              deleted with the key when the pulse closes
+//	pulses        pulse id → JSON {channel, opened, closed}: where a
+//	              pulse's summary went once closed (schema 3 and older
+//	              also kept the open pulse's totals and voter_key here)
 //	pulse_history channel id ‖ 0x00 ‖ 8-byte big-endian UnixNano(closed)
 //	              ‖ pulse id → nudges.PulseSummary, oldest first
-//	datakeys      user id → JSON {id, master, sealed}: the person's data
-//	              key, sealed under master key "master"
 //	reflections   user id ‖ 0x00 ‖ 8-byte big-endian seq → JSON
 //	              {sealed, data_key, user_id, seq, created, share,
 //	              share_channel, …}: text and commitment sealed, the
@@ -69,6 +60,41 @@
 // The follow_ups and shared_by_person buckets are indexes like these,
 // and DB.Check verifies them too.
 //
+// # The secrets file
+//
+// What must be erasable at once lives in a small file of its own beside
+// the main one (nudgebot.db keeps it in nudgebot.keys.db), which is
+// compacted after every change that must erase something: a forget, a
+// vote or "hear more" answer, a pulse closing, a key rotation. bbolt never
+// zeroes a freed page, so only a rewrite erases; this file is about 150
+// bytes a person, so the rewrite takes milliseconds, and the main file,
+// which never holds a secret, needs no compaction for erasure.
+//
+//	datakeys      user id → JSON {id, master, sealed}: the person's data
+//	              key, sealed under master key "master"
+//	open_pulses   pulse id → JSON {voter_key, totals}: an open pulse's
+//	              random 32-byte voter key and running totals (a
+//	              nudges.PulseSummary), never who gave which score;
+//	              deleted when the pulse closes
+//	pulse_voters  pulse id ‖ 0x00 ‖ HMAC-SHA256(voter_key, user id) →
+//	              JSON {voted, hear_more}: a marker per person who has
+//	              answered an open pulse (not what), so each person
+//	              votes once; Forget leaves markers alone (deleting one
+//	              would let its person vote again), and they are
+//	              deleted with the key when the pulse closes
+//
+// The 3 → 4 migration writes this file from the main file's datakeys,
+// pulse_voters and open pulses' keys and totals, renames it into place,
+// then commits the main file without them and compacts it once. A
+// backup (DB.WriteTo) is one file in the schema 3 layout, secrets
+// included, so restoring one goes through the same migration. Changes
+// that span both files are ordered so that a crash leaves nothing
+// readable that should not be: a new data key commits before the
+// reflection it seals; a forget marks the person in the main file,
+// deletes their key and compacts the secrets file, then erases their
+// records; a pulse's close files its summary, then erases its secrets
+// (Open finishes both if cut short).
+//
 // # What a person owns
 //
 // ExportAll and ExportPerson walk the records a person owns, wherever
@@ -76,10 +102,9 @@
 // its share setting and its follow-up). The other buckets that name
 // people hold no records of their own: due, outbox, follow_ups and
 // shared_by_person index those three; reflection_seq only numbers
-// reflections; datakeys are secrets that never leave the file; forgetting
+// reflections; the secrets file holds no record of a person; forgetting
 // marks people whose records are on their way out, whom the walk leaves
-// out; pulse_voters says who answered an open pulse, never what, and is
-// deleted when the pulse closes. A bucket added to the layout that holds
+// out. A bucket added to the layout that holds
 // records of a person must be walked there, and erased by Forget.
 //
 // # The record format
@@ -168,12 +193,16 @@
 // shared: the record then fails to open (ErrTampered), the digest
 // leaves it out and logs it, and Check reports it.
 //
-// Forget deletes the data key first, in a transaction of its own, so
-// the person's reflections cannot be opened from this file from then on,
-// then deletes every record about them. A backup taken before the Forget
-// still holds the data key sealed under the master key: it opens for as
-// long as that master key lives. Deleted records linger in bbolt's free
-// pages until Compact rewrites the file.
+// Forget deletes the data key first, from the secrets file, and compacts
+// that file, so the person's reflections cannot be opened from either
+// file, or any copy of them made later, from then on; then it deletes
+// every record about them. Their sealed reflections may linger in the
+// main file's free pages, as ciphertext nobody can open; their plain
+// records (schedule, deliveries) linger there until Compact rewrites it.
+// A backup taken before the Forget still holds the data key sealed under
+// the master key: it opens for as long as that master key lives. A
+// reflection deleted on its own keeps its author's key, so it lingers
+// readable (with the key) until Compact.
 //
 // # Transactions and callbacks
 //

@@ -20,6 +20,16 @@ type SealedDataKey struct {
 	Sealed []byte `json:"sealed"`
 }
 
+// sealedOf and recordOf convert between the shared form and this
+// engine's record, which can also hold a key being retired (Prev).
+func sealedOf(rec dataKeyRecord) SealedDataKey {
+	return SealedDataKey{ID: rec.ID, Master: rec.Master, Sealed: rec.Sealed}
+}
+
+func recordOf(s SealedDataKey) dataKeyRecord {
+	return dataKeyRecord{ID: s.ID, Master: s.Master, Sealed: s.Sealed}
+}
+
 // DataKey seals and opens one person's reflections.
 type DataKey struct{ dk *dataKey }
 
@@ -33,14 +43,14 @@ func (k *Keys) NewDataKey(userID string) (DataKey, SealedDataKey, error) {
 	if err != nil {
 		return DataKey{}, SealedDataKey{}, err
 	}
-	return DataKey{dk}, SealedDataKey(rec), nil
+	return DataKey{dk}, sealedOf(rec), nil
 }
 
 // OpenDataKey opens userID's stored data key. A record sealed under a
 // master key the ring lacks is an error wrapping ErrKeyMissing; one that
 // does not open, ErrCorrupt.
 func (k *Keys) OpenDataKey(userID string, rec SealedDataKey) (DataKey, error) {
-	raw, err := k.openDataKey(userID, dataKeyRecord(rec))
+	raw, err := k.openDataKey(userID, recordOf(rec))
 	if errors.Is(err, errUnknownMaster) {
 		return DataKey{}, fmt.Errorf("the data key of %s is sealed with key %s, which is not configured: set %s (or storage.key_file) to that key: %w", userID, rec.Master, EnvSecretKey, ErrKeyMissing)
 	}
@@ -58,12 +68,12 @@ func (k *Keys) OpenDataKey(userID string, rec SealedDataKey) (DataKey, error) {
 // ResealDataKey seals rec's data key again under the current master key
 // (rotation); rec must open with one of the ring's keys.
 func (k *Keys) ResealDataKey(userID string, rec SealedDataKey) (SealedDataKey, error) {
-	raw, err := k.openDataKey(userID, dataKeyRecord(rec))
+	raw, err := k.openDataKey(userID, recordOf(rec))
 	if err != nil {
 		return rec, err
 	}
 	defer clear(raw)
-	return SealedDataKey(k.sealDataKey(userID, rec.ID, raw)), nil
+	return sealedOf(k.sealDataKey(userID, rec.ID, raw)), nil
 }
 
 // HasMaster says whether the ring holds the master key with this id.

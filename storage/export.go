@@ -187,7 +187,7 @@ func (s *session) exportRecord(k, v []byte) nudges.PersonRecord {
 		switch {
 		case errors.Is(err, ErrKeyMissing):
 			u.Reason = nudges.UnreadableNoKey
-		case s.rb.dataKeys.Get([]byte(userID)) == nil:
+		case !s.hasKey(userID):
 			// The session blames an unfinished Forget, but the walk left
 			// those out: this data key is simply gone.
 			u.Detail = fmt.Sprintf("reflection %d of %s cannot be read: %s has no data key", seq, userID, userID)

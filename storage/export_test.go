@@ -131,8 +131,10 @@ func TestExport_Unreadable(t *testing.T) {
 		name   string
 		noKeys bool
 		damage func(t *testing.T, tx *bolt.Tx) error
-		want   []string // U1's records; U2's must come through whole
-		detail string   // what U1's unreadable records say, if anything
+		// secrets damages the secrets file, after damage the main one.
+		secrets func(t *testing.T, tx *bolt.Tx) error
+		want    []string // U1's records; U2's must come through whole
+		detail  string   // what U1's unreadable records say, if anything
 	}{
 		{
 			name:   "Intact",
@@ -163,8 +165,9 @@ func TestExport_Unreadable(t *testing.T) {
 			want:   []string{"subscriber U1", "delivery U1-20260302T090000Z", `reflection U1/1 "Tapir9 1"`, "unreadable reflection 2 of U1: damaged"},
 		},
 		{
-			name: "DataKeyLost",
-			damage: func(t *testing.T, tx *bolt.Tx) error {
+			name:   "DataKeyLost",
+			damage: func(*testing.T, *bolt.Tx) error { return nil },
+			secrets: func(t *testing.T, tx *bolt.Tx) error {
 				return tx.Bucket([]byte("datakeys")).Delete([]byte("U1"))
 			},
 			want:   []string{"subscriber U1", "delivery U1-20260302T090000Z", "unreadable reflection 1 of U1: damaged", "unreadable reflection 2 of U1: damaged"},
@@ -186,12 +189,12 @@ func TestExport_Unreadable(t *testing.T) {
 		},
 		{
 			name: "ForgetUnfinished",
+			// What Forget's first two steps commit.
 			damage: func(t *testing.T, tx *bolt.Tx) error {
-				// What Forget's first transaction commits.
-				if err := tx.Bucket([]byte("datakeys")).Delete([]byte("U1")); err != nil {
-					return err
-				}
 				return tx.Bucket([]byte("forgetting")).Put([]byte("U1"), mustJSON(t, base))
+			},
+			secrets: func(t *testing.T, tx *bolt.Tx) error {
+				return tx.Bucket([]byte("datakeys")).Delete([]byte("U1"))
 			},
 			want: []string{},
 		},
@@ -222,6 +225,9 @@ func TestExport_Unreadable(t *testing.T) {
 				t.Fatal(err)
 			}
 			rawUpdate(t, db.Path(), func(tx *bolt.Tx) error { return tt.damage(t, tx) })
+			if tt.secrets != nil {
+				rawUpdate(t, storage.SecretsPath(db.Path()), func(tx *bolt.Tx) error { return tt.secrets(t, tx) })
+			}
 			opts := storage.Options{ReadOnly: true, Keys: keys}
 			if tt.noKeys {
 				opts.Keys = nil

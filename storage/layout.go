@@ -26,10 +26,10 @@ const (
 
 	bucketDigests      = "digests"
 	bucketPulses       = "pulses"
-	bucketPulseVoters  = "pulse_voters"
+	bucketPulseVoters  = "pulse_voters" // schema 3 and older; now in the secrets file
 	bucketPulseHistory = "pulse_history"
 
-	bucketDataKeys       = "datakeys"
+	bucketDataKeys       = "datakeys" // schema 3 and older; now in the secrets file
 	bucketReflections    = "reflections"
 	bucketReflectionSeq  = "reflection_seq"
 	bucketFollowUps      = "follow_ups"
@@ -41,8 +41,8 @@ func allBuckets() []string {
 	return []string{
 		bucketMeta, bucketSubscribers, bucketDue, bucketDeliveries,
 		bucketOutbox, bucketSeen, bucketSeenByTime, bucketBySlot,
-		bucketDigests, bucketPulses, bucketPulseVoters, bucketPulseHistory,
-		bucketDataKeys, bucketReflections, bucketReflectionSeq, bucketFollowUps,
+		bucketDigests, bucketPulses, bucketPulseHistory,
+		bucketReflections, bucketReflectionSeq, bucketFollowUps,
 		bucketSharedByPerson, bucketForgetting,
 	}
 }

@@ -45,11 +45,9 @@ func (s PruneStats) Removed() int {
 // records (batch <= 0 means 500), so it never holds the writer lock for
 // long; a failure leaves the batches before it done, and running it again
 // carries on. Pending deliveries are kept: the outbox still owns them.
-// It notes that compaction would give space back, but does not ask for
-// one at once: a compaction holds every write for its whole copy (seconds
-// on a file of a few hundred MB), which an hourly prune would bring every
-// hour, and bbolt reuses the freed pages meanwhile. NeedsCompaction asks
-// for one at most every reclaimEvery on that account.
+// It does not ask for a compaction: a compaction holds every write for
+// its whole copy (seconds on a file of a few hundred MB), and bbolt
+// reuses the freed pages, so the file levels off without one.
 //
 // Nothing a reader of recent history sees changes: subscribers, their
 // streak and balance inputs within the retention, reflections and open
@@ -60,10 +58,9 @@ func (db *DB) Prune(before time.Time, batch int) (PruneStats, error) {
 	}
 	var st PruneStats
 	steps := []struct {
-		what    string
-		step    pruneStep
-		n       *int
-		reclaim bool // what it frees is worth a compaction, in time
+		what string
+		step pruneStep
+		n    *int
 	}{
 		{"deliveries", func(tx *bolt.Tx, from []byte, dry bool) (int, []byte, error) {
 			n, kept, next, err := pruneDeliveries(tx, before, from, batch, dry)
@@ -71,19 +68,19 @@ func (db *DB) Prune(before time.Time, batch int) (PruneStats, error) {
 				st.PendingKept += kept
 			}
 			return n, next, err
-		}, &st.Deliveries, true},
+		}, &st.Deliveries},
 		{"closed pulses", func(tx *bolt.Tx, _ []byte, dry bool) (int, []byte, error) {
 			return pruneClosedPulses(tx, before, batch, dry)
-		}, &st.Pulses, true},
+		}, &st.Pulses},
 		{"pulse summaries", func(tx *bolt.Tx, _ []byte, dry bool) (int, []byte, error) {
 			return prunePulseHistory(tx, before, batch, dry)
-		}, &st.PulseSummaries, true},
+		}, &st.PulseSummaries},
 		{"handled envelopes", func(tx *bolt.Tx, _ []byte, dry bool) (int, []byte, error) {
 			return pruneSeen(tx, before, batch, dry)
-		}, &st.Envelopes, false},
+		}, &st.Envelopes},
 	}
 	for _, s := range steps {
-		n, txs, err := db.pruneInBatches(s.step, s.reclaim)
+		n, txs, err := db.pruneInBatches(s.step)
 		*s.n += n
 		st.Transactions += txs
 		if err != nil {
@@ -118,11 +115,8 @@ func (db *DB) ApplyRetention(now time.Time) (int, error) {
 type pruneStep func(tx *bolt.Tx, from []byte, dry bool) (deleted int, next []byte, err error)
 
 // pruneInBatches runs step in one write transaction after another until
-// it is done. With reclaim, a transaction that deleted something also
-// notes that compaction would give space back, so a crash between the
-// two cannot lose it. Handled envelopes are pruned every hour and are
-// small, so they do not count.
-func (db *DB) pruneInBatches(step pruneStep, reclaim bool) (deleted, txs int, err error) {
+// it is done.
+func (db *DB) pruneInBatches(step pruneStep) (deleted, txs int, err error) {
 	// Most hours there is nothing to prune: finding that out in a read
 	// transaction costs no commit and no fsync.
 	var found int
@@ -141,19 +135,13 @@ func (db *DB) pruneInBatches(step pruneStep, reclaim bool) (deleted, txs int, er
 		err := db.update(func(tx *bolt.Tx) error {
 			var err error
 			n, next, err = step(tx, from, false)
-			if err != nil || n == 0 || !reclaim {
-				return err
-			}
-			return putMeta(tx, keyPruned, "true")
+			return err
 		})
 		if err != nil {
 			return deleted, txs, err
 		}
 		txs++
 		deleted += n
-		if n > 0 && reclaim {
-			db.pruned.Store(true)
-		}
 		if next == nil {
 			return deleted, txs, nil
 		}
@@ -385,17 +373,6 @@ func (db *DB) ImportDeliveries(ds []nudges.Delivery) error {
 			return fmt.Errorf("storage: import deliveries %d to %d of %d (the %d before them are written): %w",
 				start+1, start+len(batch), len(ds), start, err)
 		}
-	}
-	return nil
-}
-
-func putMeta(tx *bolt.Tx, key, value string) error {
-	meta := tx.Bucket([]byte(bucketMeta))
-	if meta == nil {
-		return missingBucket(bucketMeta)
-	}
-	if err := meta.Put([]byte(key), []byte(value)); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
 	}
 	return nil
 }

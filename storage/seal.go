@@ -302,12 +302,17 @@ type dataKeyRecord struct {
 	ID     string `json:"id"`     // keyID of the data key; reflections name it
 	Master string `json:"master"` // the master key it is sealed under
 	Sealed []byte `json:"sealed"`
+	// Prev is the key being replaced while a deleted reflection's key is
+	// retired (see DeleteReflection): the person's other reflections are
+	// re-sealed from it to ID, then it is dropped.
+	Prev *dataKeyRecord `json:"prev,omitempty"`
 }
 
 // dataKey seals one person's reflections.
 type dataKey struct {
 	id   string
 	aead cipher.AEAD
+	prev *dataKey // what Prev opens, while a re-key is under way
 }
 
 // newDataKey makes a fresh data key for userID and its record, sealed

@@ -51,7 +51,7 @@ func (db *DB) MarkSeen(key string, at time.Time) (first bool, err error) {
 func (db *DB) PruneSeen(before time.Time) (int, error) {
 	n, _, err := db.pruneInBatches(func(tx *bolt.Tx, _ []byte, dry bool) (int, []byte, error) {
 		return pruneSeen(tx, before, defaultPruneBatch, dry)
-	}, false)
+	})
 	if err != nil {
 		return n, fmt.Errorf("storage: prune envelopes seen before %s: %w", fmtTime(before), err)
 	}

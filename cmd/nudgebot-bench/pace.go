@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
+	"github.com/nudgebot/nudgebot/storage"
 )
 
 // paceLead is how long after seeding starts everyone falls due, and
@@ -44,7 +46,9 @@ type paceResult struct {
 	DupIDs        int
 	BadMeta       int
 	Sent, Pending int
-	Learned       int // the last learned figure the bot logged, a minute; 0 if none
+	Learned       int     // the last learned figure the bot logged, a minute; 0 if none
+	Restored      float64 // the figure a previous run saved, put in its database first; 0: a fresh bot
+	Saved         float64 // the figure the bot saved, a minute; 0 if none
 	Stop          stopResult
 	Load          loadSpan
 	Timeout       time.Duration
@@ -101,23 +105,47 @@ func (r paceResult) met() (bool, string) {
 func (b *bench) paceScenario(ctx context.Context) (string, error) {
 	var runs []paceResult
 	for _, limit := range b.opts.paceLimits {
+		saved := 0.0
 		for _, n := range b.opts.pacePeople {
-			r, err := b.paceRun(ctx, n, limit)
+			r, err := b.pace(ctx, n, limit, 0)
 			if err != nil {
-				return "", fmt.Errorf("%d people at a workspace limit of %d a minute: %w", n, limit, err)
+				return "", err
 			}
-			ok, _ := r.met()
-			b.progress("pace: %d people, limit %d/min: due → last %s (floor %s), 429s %d, learned %d/min, exactly once %v, targets %v",
-				n, limit, ms(r.dueToLast()), ms(r.floor()), r.Limited, r.Learned, r.exactlyOnce(), ok)
 			runs = append(runs, r)
+			saved = max(saved, r.Saved)
 		}
+		if saved == 0 {
+			continue
+		}
+		// A restart: the same limit, the figure the runs above saved, the
+		// smallest team, for which a fresh bot's two 429s weigh most.
+		r, err := b.pace(ctx, slices.Min(b.opts.pacePeople), limit, saved)
+		if err != nil {
+			return "", err
+		}
+		runs = append(runs, r)
 	}
 	return b.paceSection(runs), nil
 }
 
-func (b *bench) paceRun(ctx context.Context, n, limit int) (paceResult, error) {
-	res := paceResult{N: n, Limit: limit}
-	dir, err := b.dir(fmt.Sprintf("pace-%d-%d", limit, n))
+func (b *bench) pace(ctx context.Context, n, limit int, restored float64) (paceResult, error) {
+	r, err := b.paceRun(ctx, n, limit, restored)
+	if err != nil {
+		return r, fmt.Errorf("%d people at a workspace limit of %d a minute: %w", n, limit, err)
+	}
+	ok, _ := r.met()
+	b.progress("pace: %d people, limit %d/min, restored %.0f/min: due → last %s (floor %s), 429s %d, learned %d/min, saved %.0f/min, exactly once %v, targets %v",
+		n, limit, restored, ms(r.dueToLast()), ms(r.floor()), r.Limited, r.Learned, r.Saved, r.exactlyOnce(), ok)
+	return r, nil
+}
+
+func (b *bench) paceRun(ctx context.Context, n, limit int, restored float64) (paceResult, error) {
+	res := paceResult{N: n, Limit: limit, Restored: restored}
+	name := fmt.Sprintf("pace-%d-%d", limit, n)
+	if restored > 0 {
+		name += "-restarted"
+	}
+	dir, err := b.dir(name)
 	if err != nil {
 		return res, err
 	}
@@ -150,6 +178,9 @@ func (b *bench) paceRun(ctx context.Context, n, limit int) (paceResult, error) {
 		s.DMChannel = emu.IMChannel(s.UserID)
 		s.NextDue = res.Due
 	}); err != nil {
+		return res, err
+	}
+	if err := restorePace(dbPath, restored); err != nil {
 		return res, err
 	}
 	if err := sleepCtx(ctx, time.Until(res.Due.Add(-paceStart)), nil); err != nil {
@@ -219,11 +250,37 @@ func (b *bench) paceTally(res *paceResult, emu *slackemu.Server, dms *dmTracker,
 	if res.Learned, err = lastLearned(logPath); err != nil {
 		return err
 	}
+	if res.Saved, err = savedPace(dbPath); err != nil {
+		return err
+	}
 	if !res.exactlyOnce() {
 		b.note("pace: not exactly once with %d people at %d/min: %d without a nudge, %d extra, %d duplicate ids, %d sent, %d pending; logs in %s",
 			res.N, res.Limit, res.Missing, res.Extra, res.DupIDs, res.Sent, res.Pending, filepath.Dir(logPath))
 	}
 	return nil
+}
+
+// restorePace puts a figure learned before in the database, as a bot
+// that ran before leaves it; 0 leaves the database as a new one.
+func restorePace(path string, perMinute float64) error {
+	if perMinute == 0 {
+		return nil
+	}
+	db, err := storage.Open(path, storage.Options{})
+	if err != nil {
+		return fmt.Errorf("open the database to restore the pace: %w", err)
+	}
+	return errors.Join(db.SetLearnedPace(perMinute), db.Close())
+}
+
+// savedPace is the figure the bot saved in its database.
+func savedPace(path string) (float64, error) {
+	db, err := storage.Open(path, storage.Options{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("open the bot's database for its pace: %w", err)
+	}
+	v, err := db.LearnedPace()
+	return v, errors.Join(err, db.Close())
 }
 
 var learnedRe = regexp.MustCompile(`learned_per_minute=(\d+)`)
@@ -249,6 +306,14 @@ func lastLearned(logPath string) (int, error) {
 	return last, nil
 }
 
+// people is the row's people cell: restarted runs say so.
+func (r paceResult) people() string {
+	if r.Restored > 0 {
+		return fmt.Sprintf("%d, *restarted* at %.0f", r.N, r.Restored)
+	}
+	return strconv.Itoa(r.N)
+}
+
 func (b *bench) paceSection(runs []paceResult) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["pace"])
@@ -259,7 +324,8 @@ func (b *bench) paceSection(runs []paceResult) string {
 		"`chat.postMessage` one a second per channel with bursts of 3) and to a workspace limit on `chat.postMessage` (`WorkspaceLimit`: W a minute, "+
 		"bursts of a second's worth), answering 429 with a whole-second Retry-After as Slack does. The bot is told nothing: **no `slack_limits`**. It "+
 		"starts at 6,000 a minute, learns W from the posts Slack takes between two 429s, and honours every Retry-After. Each row is a fresh database and a "+
-		"fresh bot (nothing learned before), started %s before the slot. The floor is what W allows: (people − W/60) / W. "+
+		"fresh bot (nothing learned before), started %s before the slot, except the rows marked *restarted*: there the database holds the figure the "+
+		"fresh runs above it saved (the larger), as a bot restarted against the same workspace finds it. The floor is what W allows: (people − W/60) / W. "+
 		"Targets: 20 people all out within 2 s of the slot; 1,000 within 1.1x the floor; 429s at most 1%% of posts; exactly once.\n\n", nineZone, paceStart)
 	sb.WriteString("| W (a minute) | people | slot → last post | floor | against the floor | lateness p50 / p99 | posts | 429s | learned W | exactly once | other calls | targets | load 1m before→after |\n")
 	sb.WriteString("|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---|---|\n")
@@ -274,14 +340,14 @@ func (b *bench) paceSection(runs []paceResult) string {
 			learned = strconv.Itoa(r.Learned)
 		}
 		once := fmt.Sprintf("%s (%d sent, %d pending, %d missing, %d extra)", verdict(r.exactlyOnce()), r.Sent, r.Pending, r.Missing, r.Extra)
-		fmt.Fprintf(&sb, "| %d | %d | %s | %s | %s | %s / %s | %d | %d (%.1f%%)%s | %s | %s | %s | %s: %s | %s |\n",
-			r.Limit, r.N, ms(r.dueToLast()), ms(r.floor()), against, ms(r.LateP50), ms(r.LateP99), r.DMs, r.Limited, 100*r.limitedShare(), offsets(r.LimitedAt),
+		fmt.Fprintf(&sb, "| %d | %s | %s | %s | %s | %s / %s | %d | %d (%.1f%%)%s | %s | %s | %s | %s: %s | %s |\n",
+			r.Limit, r.people(), ms(r.dueToLast()), ms(r.floor()), against, ms(r.LateP50), ms(r.LateP99), r.DMs, r.Limited, 100*r.limitedShare(), offsets(r.LimitedAt),
 			learned, once, callList(r.OtherCalls), what, verdict(ok), r.Load)
 		if r.Timeout > 0 {
 			fmt.Fprintf(&sb, "\n**The run with %d people at %d a minute hit its bound of %s; the figures cover what arrived.**\n\n", r.N, r.Limit, r.Timeout)
 		}
 	}
-	sb.WriteString("\nA fresh bot knows nothing of W: it meets the limit twice (two 429s, each honoured) before it has measured it, and keeps the figure for the life of the process (not across restarts). Against a team's 20 posts those two 429s are 10%; from a few hundred posts on they are under 1%. Under W = 300 a minute 20 people cannot all leave within 2 s at all: the floor is 3 s.\n")
+	sb.WriteString("\nA fresh bot knows nothing of W: it meets the limit twice (two 429s, each honoured) before it has measured it. It saves the figure (at most once a minute, when it changes) and a restarted bot starts from it, so its first rush need not meet the limit at all. Against a team's 20 posts a fresh bot's two 429s are 10%; from a few hundred posts on they are under 1%. Under W = 300 a minute 20 people cannot all leave within 2 s at all: the floor is 3 s.\n")
 	sb.WriteString("\nBefore (issue 22): the bot paced each method at 99% of a fixed figure (`chat.postMessage` 100 a minute, `conversations.open` 50) and opened " +
 		"a person's DM at their first slot; three new people due at one slot, the third nudge left 2.43 s after it; 200 people would have waited up to two minutes and " +
 		"1,000 up to ten, whatever the workspace allowed.\n")

@@ -156,7 +156,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	blog := log.With("component", "bot")
 	sl := bot.NewSlack(bot.SlackOptions{
 		BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
-		Limits: cfg.SlackLimits, Logger: blog, Metrics: m,
+		Limits: cfg.SlackLimits, Logger: blog, Metrics: m, PaceMemory: db,
 	})
 	core, err := app.New(
 		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
@@ -168,6 +168,8 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	if err != nil {
 		return wiring{}, errors.Join(fmt.Errorf("core: %w", err), db.Close())
 	}
+	// The bot's answers to a person go to the DM the core keeps for them.
+	sl.UseDMs(core)
 	sched := scheduler.New(core, scheduler.Config{
 		Housekeeping: db, Tick: k.Tick, Manual: k.ManualTicks, Clock: k.Now, Logger: log.With("component", "scheduler"),
 	})

@@ -119,3 +119,66 @@ func (h *harness) countPeopleWithDM(people []slackemu.User) int {
 	}
 	return n
 }
+
+// Ensure the workspace pace the bot learned outlives a restart: against
+// the same limit, a fresh bot meets it (429s) before it knows it, and the
+// restarted one sends the next day's rush with none, exactly once.
+func TestLearnedPaceSurvivesRestart(t *testing.T) {
+	h := newHarness(t, withConfig("digests: []\nadmins: []\nslack_limits: {conversations.open: 6000, users.info: 6000}\n"))
+	var people []slackemu.User
+	for i := range 20 {
+		people = append(people, slackemu.User{ID: fmt.Sprintf("UWARM%04d", i), Name: fmt.Sprintf("warm%d", i), TZ: "Europe/Berlin"})
+	}
+	h.addPeople(people...)
+	h.start()
+	for _, p := range people {
+		h.nudge(p.ID, "start")
+	}
+	h.emu.PublishedLimits()
+	h.emu.WorkspaceLimit(300) // 5 a second, bursts of 5
+
+	rush := func(day int) (posts, limited int) {
+		h.t.Helper()
+		h.at("Europe/Berlin", "09:00")
+		h.clock.Add(time.Duration(day) * 24 * time.Hour)
+		before := len(h.emu.Calls("chat.postMessage"))
+		stop := h.runClock()
+		for i := 0; i < 10 && h.countPeopleWith(people, day+1) < len(people); i++ {
+			h.tick()
+		}
+		stop()
+		for _, c := range h.emu.Calls("chat.postMessage")[before:] {
+			posts++
+			if c.Status == 429 {
+				limited++
+			}
+		}
+		for _, p := range people {
+			if n := len(h.emu.DM(p.ID)); n != day+1 {
+				t.Errorf("day %d: %s has %d DMs, want %d", day, p.ID, n, day+1)
+			}
+		}
+		return posts, limited
+	}
+	posts, fresh := rush(0)
+	t.Logf("fresh bot: %d posts, %d answered 429", posts, fresh)
+	if fresh == 0 {
+		t.Fatalf("a fresh bot met no 429 in %d posts: the limit was never met, so this test shows nothing", posts)
+	}
+	h.restart()
+	posts, warm := rush(1)
+	t.Logf("restarted bot: %d posts, %d answered 429", posts, warm)
+	if warm != 0 {
+		t.Errorf("the restarted bot met %d 429s in %d posts: it did not start from the pace it learned", warm, posts)
+	}
+}
+
+func (h *harness) countPeopleWith(people []slackemu.User, dms int) int {
+	n := 0
+	for _, p := range people {
+		if len(h.emu.DM(p.ID)) >= dms {
+			n++
+		}
+	}
+	return n
+}

@@ -31,6 +31,7 @@ type runStore interface {
 	app.Eraser
 	app.Exporter
 	bot.HandledEnvelopes
+	bot.PaceMemory
 	scheduler.Housekeeping
 	ops.AdminDB
 	StartCheck() <-chan struct{}

@@ -33,6 +33,9 @@ type Store interface {
 	app.Digests
 	app.Eraser
 	MarkSeen(key string, at time.Time) (first bool, err error)
+	// The Slack pace the bot learned (bot.PaceMemory).
+	LearnedPace() (float64, error)
+	SetLearnedPace(perMinute float64) error
 	PruneSeen(before time.Time) (int, error)
 	ApplyRetention(now time.Time) (removed int, err error)
 	Close() error
@@ -337,6 +340,20 @@ var _ = contract(
 		}
 		if lines, set, _ := e.db.StrategyLines(); !set || len(lines) != 0 {
 			t.Errorf("StrategyLines after clearing=%v,%v, want set and empty", lines, set)
+		}
+	}},
+	testCase{"LearnedPace", func(t *testing.T, newDB NewDB) {
+		e := setup(t, newDB)
+		if v, err := e.db.LearnedPace(); err != nil || v != 0 {
+			t.Fatalf("LearnedPace before any=%v,%v, want 0", v, err)
+		}
+		for _, want := range []float64{287.5, 932} {
+			if err := e.db.SetLearnedPace(want); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := e.db.LearnedPace(); err != nil || v != want {
+				t.Errorf("LearnedPace=%v,%v, want %v", v, err, want)
+			}
 		}
 	}},
 	testCase{"MarkSeenOnceAndPrune", func(t *testing.T, newDB NewDB) {

@@ -114,9 +114,8 @@ var _ = contract(
 		if r := e.save(nudges.Reflection{UserID: "U1", Text: "after"}); r.Seq != 6 {
 			t.Errorf("seq after delete=%d, want 6", r.Seq)
 		}
-		if !e.db.NeedsCompaction() {
-			t.Error("a deleted reflection does not ask for compaction")
-		}
+		// Whether that asks for a compaction is the engine's: bbolt
+		// retires the key instead, PostgreSQL vacuums.
 		if err := e.db.Compact(); err != nil {
 			t.Errorf("Compact: %v", err)
 		}
@@ -267,9 +266,7 @@ var _ = contract(
 		if r, err := e.db.Reflection("U2", 1); err != nil || r.Text != "theirs" {
 			t.Errorf("someone else's reflection: %+v,%v", r, err)
 		}
-		if !e.db.NeedsCompaction() {
-			t.Error("a forget does not ask for compaction")
-		}
+		// Whether that asks for a compaction is the engine's (see above).
 		if err := e.db.Compact(); err != nil {
 			t.Error(err)
 		}

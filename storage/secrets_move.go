@@ -1,0 +1,220 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// moveSecrets is the schema 3 → 4 migration: it writes the data keys and
+// the open pulses' voter keys, totals and markers to a new secrets file,
+// renamed over any earlier one (left by a migration cut short, or beside
+// a restored file: the main file's secrets are the ones that go with
+// it), then deletes them from the main file. If the transaction does not
+// commit, the main file is still schema 3 and the next Open moves them
+// again. Open then compacts the main file, so they leave its free pages.
+func (db *DB) moveSecrets(tx *bolt.Tx) error {
+	path := SecretsPath(db.path)
+	pb := tx.Bucket([]byte(bucketPulses))
+	open := map[string]pulseRecord{}
+	if pb != nil {
+		err := pb.ForEach(func(k, v []byte) error {
+			var p pulseRecord
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("decode pulse %q: %w", k, err)
+			}
+			if p.Closed.IsZero() || len(p.VoterKey) > 0 {
+				open[string(k)] = p
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	tmp, err := writeSecretsCopy(path, func(dst *bolt.DB) error {
+		return dst.Update(func(stx *bolt.Tx) error {
+			return fillSecrets(tx, stx, open)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("write the secrets file: %w", err)
+	}
+	if err := renameDurably(tmp, path); err != nil {
+		return err
+	}
+	for _, name := range []string{bucketDataKeys, bucketPulseVoters} {
+		if tx.Bucket([]byte(name)) == nil {
+			continue
+		}
+		if err := tx.DeleteBucket([]byte(name)); err != nil {
+			return fmt.Errorf("drop bucket %s: %w", name, err)
+		}
+	}
+	for id, p := range open {
+		if err := putJSON(pb, id, pulseRecord{Channel: p.Channel, Opened: p.Opened, Closed: p.Closed, Voters: p.Voters}); err != nil {
+			return err
+		}
+	}
+	db.movedSecrets = true
+	return nil
+}
+
+// fillSecrets copies the secrets of the main file's tx into the secrets
+// file's stx: data keys, voter markers, and the key and totals of each
+// pulse in open that is still open.
+func fillSecrets(tx, stx *bolt.Tx, open map[string]pulseRecord) error {
+	if err := createSecretBuckets(stx); err != nil {
+		return err
+	}
+	if err := copyBucket(tx.Bucket([]byte(bucketDataKeys)), stx, secretDataKeys); err != nil {
+		return err
+	}
+	if err := copyBucket(tx.Bucket([]byte(bucketPulseVoters)), stx, secretVoters); err != nil {
+		return err
+	}
+	ps, err := pulseSecretsOf(stx)
+	if err != nil {
+		return err
+	}
+	for id, p := range open {
+		if !p.Closed.IsZero() || len(p.VoterKey) != voterKeyLen {
+			continue
+		}
+		if err := putJSON(ps.open, id, pulseSecret{VoterKey: p.VoterKey, Totals: p.Totals}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// secretsCopy is every entry of the secrets file, by bucket: small
+// enough to hold in memory, so a backup need not hold the file.
+type secretsCopy map[string]map[string][]byte
+
+func (s *secretsFile) copyAll() (secretsCopy, error) {
+	out := secretsCopy{}
+	err := s.view(func(stx *bolt.Tx) error {
+		for _, name := range secretBuckets() {
+			m := map[string][]byte{}
+			out[name] = m
+			b := stx.Bucket([]byte(name))
+			if b == nil {
+				continue
+			}
+			if err := b.ForEach(func(k, v []byte) error {
+				m[string(k)] = bytes.Clone(v)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// writeBackupFile writes a copy of both files, as of one instant, to a
+// new file beside the database, with the secrets embedded the schema 3
+// way (see WriteTo), and returns its name. The caller removes it.
+func (db *DB) writeBackupFile() (tmp string, err error) {
+	// Both snapshots are taken while no change spanning the files is
+	// half done.
+	db.secretsMu.Lock()
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		db.secretsMu.Unlock()
+		return "", bolterrors.ErrDatabaseNotOpen
+	}
+	rtx, err := db.bolt.Begin(false)
+	var secrets secretsCopy
+	if err == nil {
+		secrets, err = db.secrets.copyAll()
+	}
+	db.secretsMu.Unlock()
+	if err != nil {
+		rollback(rtx)
+		return "", err
+	}
+	defer rollback(rtx)
+
+	f, err := os.CreateTemp(filepath.Dir(db.path), filepath.Base(db.path)+".*.backup")
+	if err != nil {
+		return "", fmt.Errorf("create a file beside %s: %w", db.path, err)
+	}
+	tmp = f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	_, err = rtx.WriteTo(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("copy %s: %w", db.path, err)
+	}
+	copyDB, err := bolt.Open(tmp, fileMode, &bolt.Options{Timeout: db.timeout, NoSync: true})
+	if err != nil {
+		return "", fmt.Errorf("open the copy %s: %w", tmp, err)
+	}
+	err = copyDB.Update(func(tx *bolt.Tx) error { return embedSecrets(tx, secrets) })
+	if cerr := copyDB.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("add the secrets to the copy %s: %w", tmp, err)
+	}
+	return tmp, nil
+}
+
+// embedSecrets writes the secrets sc into the main file's tx the way
+// schema 3 kept them, and marks tx schema 3, so that Open moves them
+// out again (moveSecrets).
+func embedSecrets(tx *bolt.Tx, sc secretsCopy) error {
+	for from, to := range map[string]string{secretDataKeys: bucketDataKeys, secretVoters: bucketPulseVoters} {
+		b, err := tx.CreateBucketIfNotExists([]byte(to))
+		if err != nil {
+			return fmt.Errorf("create bucket %s: %w", to, err)
+		}
+		for k, v := range sc[from] {
+			if err := b.Put([]byte(k), v); err != nil {
+				return fmt.Errorf("write %s: %w", to, err)
+			}
+		}
+	}
+	pb := tx.Bucket([]byte(bucketPulses))
+	if pb == nil {
+		return missingBucket(bucketPulses)
+	}
+	for id, v := range sc[secretPulses] {
+		var sec pulseSecret
+		if err := json.Unmarshal(v, &sec); err != nil {
+			return fmt.Errorf("decode the secrets of pulse %q: %w", id, err)
+		}
+		var p pulseRecord
+		found, err := getJSON(pb, id, &p)
+		if err != nil {
+			return err
+		}
+		if !found || !p.Closed.IsZero() {
+			continue // a close cut short: its secrets stay behind
+		}
+		p.VoterKey, p.Totals = sec.VoterKey, sec.Totals
+		if err := putJSON(pb, id, p); err != nil {
+			return err
+		}
+	}
+	raw, err := json.Marshal(schemaSecretsFile - 1)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), raw)
+}
