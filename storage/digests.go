@@ -139,6 +139,26 @@ type digestState struct {
 	Members []string       `json:"members,omitempty"`
 }
 
+// MarkBroken records why the channel cannot take its digest and reports
+// whether it was not marked before; a later call keeps the first reason,
+// so admins are told once, not at every attempt.
+func (st *digestState) MarkBroken(reason string, now time.Time) (first bool) {
+	if st.Broken != "" {
+		return false
+	}
+	st.Broken, st.BrokenAt = reason, now
+	return true
+}
+
+// ClearBroken forgets the mark and reports whether there was one.
+func (st *digestState) ClearBroken() (changed bool) {
+	if st.Broken == "" {
+		return false
+	}
+	st.Broken, st.BrokenAt = "", time.Time{}
+	return true
+}
+
 // PostedDigest returns the channel's last digest; the zero value if it
 // never had one.
 func (db *DB) PostedDigest(channel string) (nudges.PostedDigest, error) {
@@ -209,12 +229,8 @@ func (db *DB) MarkDigestBroken(channel, reason string) (first bool, err error) {
 	}
 	now := db.now().UTC()
 	err = db.updateDigestState(channel, func(st *digestState) bool {
-		first = st.Broken == ""
-		if !first {
-			return false
-		}
-		st.Broken, st.BrokenAt = reason, now
-		return true
+		first = st.MarkBroken(reason, now)
+		return first
 	})
 	if err != nil {
 		return false, fmt.Errorf("storage: mark digest of %s broken: %w", channel, err)
@@ -226,13 +242,7 @@ func (db *DB) MarkDigestBroken(channel, reason string) (first bool, err error) {
 // later failure is reported afresh. Clearing a channel that is not marked
 // does nothing.
 func (db *DB) ClearDigestBroken(channel string) error {
-	err := db.updateDigestState(channel, func(st *digestState) bool {
-		if st.Broken == "" {
-			return false
-		}
-		st.Broken, st.BrokenAt = "", time.Time{}
-		return true
-	})
+	err := db.updateDigestState(channel, (*digestState).ClearBroken)
 	if err != nil {
 		return fmt.Errorf("storage: clear broken digest of %s: %w", channel, err)
 	}

@@ -146,3 +146,7 @@ func NewVoterKey() []byte { return newVoterKey() }
 
 // VoterKeyLen is the size of a pulse's voter key.
 const VoterKeyLen = voterKeyLen
+
+// DigestRecord is what both engines keep per channel for its digest, with
+// the rules for marking it broken, so the two cannot drift apart.
+type DigestRecord = digestState

@@ -15,15 +15,9 @@ import (
 	"github.com/nudgebot/nudgebot/storage"
 )
 
-// digestState is what the digests table keeps per channel, as the bbolt
-// engine keeps it.
-type digestState struct {
-	Last     time.Time      `json:"last,omitzero"`
-	Broken   string         `json:"broken,omitempty"`
-	BrokenAt time.Time      `json:"broken_at,omitzero"`
-	Shown    *nudges.Digest `json:"shown,omitempty"`
-	Members  []string       `json:"members,omitempty"`
-}
+// digestState is what the digests table keeps per channel: the bbolt
+// engine's record and its rules, shared through storage.
+type digestState = storage.DigestRecord
 
 // PostedDigest returns the channel's last digest; the zero value if it
 // never had one.
@@ -88,12 +82,8 @@ func (s *Store) MarkDigestBroken(channel, reason string) (first bool, err error)
 	}
 	now := s.now().UTC()
 	err = s.updateDigestState(channel, func(st *digestState) bool {
-		first = st.Broken == ""
-		if !first {
-			return false
-		}
-		st.Broken, st.BrokenAt = reason, now
-		return true
+		first = st.MarkBroken(reason, now)
+		return first
 	})
 	if err != nil {
 		return false, fmt.Errorf("pgstore: mark digest of %s broken: %w", channel, err)
@@ -103,13 +93,7 @@ func (s *Store) MarkDigestBroken(channel, reason string) (first bool, err error)
 
 // ClearDigestBroken forgets that channel could not take its digest.
 func (s *Store) ClearDigestBroken(channel string) error {
-	err := s.updateDigestState(channel, func(st *digestState) bool {
-		if st.Broken == "" {
-			return false
-		}
-		st.Broken, st.BrokenAt = "", time.Time{}
-		return true
-	})
+	err := s.updateDigestState(channel, (*digestState).ClearBroken)
 	if err != nil {
 		return fmt.Errorf("pgstore: clear broken digest of %s: %w", channel, err)
 	}
