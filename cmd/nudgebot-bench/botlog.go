@@ -229,6 +229,13 @@ func (t *dmTracker) span() (first, last time.Time, n int) {
 	return first, last, len(t.times)
 }
 
+// postTimes is when each DM was posted, in arrival order.
+func (t *dmTracker) postTimes() []time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.times)
+}
+
 // lateness is how long after due each DM was posted: the median, the
 // 99th percentile and the worst.
 func (t *dmTracker) lateness(due time.Time) (p50, p99, worst time.Duration) {
