@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,31 @@ func TestTakeoverArithmetic(t *testing.T) {
 	}
 	if (failoverKill{At: kill}).takeover() != 0 {
 		t.Error("a kill nobody took over from has a takeover time")
+	}
+}
+
+func TestLeaderLine(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := write("a.log", `time=2026-12-07T09:00:00.000Z level=INFO msg="leading: this replica runs the scheduler, digests and housekeeping" replica=a epoch=1
+time=2026-12-07T09:00:05.000Z level=INFO msg="not sent: this replica no longer leads; the leader sends it"
+`)
+	b := write("b.log", `time=2026-12-07T09:00:00.100Z level=INFO msg="following: another replica leads and runs the scheduler" lease_left=9.9s
+time=2026-12-07T09:00:04.000Z level=WARN msg="no longer leading: scheduler, digests and housekeeping stopped" epoch=1
+time=2026-12-07T09:00:13.500Z level=INFO msg="leading: this replica runs the scheduler, digests and housekeeping" replica=b epoch=2
+`)
+	kill := time.Date(2026, 12, 7, 9, 0, 3, 0, time.UTC)
+	at, line, ok := leaderLine([]string{a, b}, kill)
+	if !ok || !at.Equal(kill.Add(10500*time.Millisecond)) || !strings.Contains(line, "epoch 2") {
+		t.Errorf("leaderLine = %s, %q, %v; want B's line at +10.5s with epoch 2", at, line, ok)
+	}
+	if _, _, ok := leaderLine([]string{a}, kill); ok {
+		t.Error("leaderLine took a line that does not say the replica leads")
 	}
 }

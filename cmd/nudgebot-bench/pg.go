@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -304,6 +306,13 @@ type pgActivity struct {
 	Inserted, Updated, Deleted        int64
 	BlocksRead, BlocksHit             int64
 	DatabaseSize, DeliveriesTotalSize int64 // bytes
+	Tables                            map[string]tableActivity
+}
+
+// tableActivity is one table's line in pg_stat_user_tables: the scans
+// that read it and the rows written to it.
+type tableActivity struct {
+	Scans, Written int64
 }
 
 // activity reads db's statistics. The server publishes a backend's
@@ -325,6 +334,22 @@ func (d *pgDB) activity(ctx context.Context) (pgActivity, error) {
 	if err != nil {
 		return a, fmt.Errorf("read the statistics of %s: %w", d.Name, err)
 	}
+	rows, err := conn.Query(ctx, `SELECT relname, COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0), n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables`)
+	if err != nil {
+		return a, fmt.Errorf("read the table statistics of %s: %w", d.Name, err)
+	}
+	a.Tables = map[string]tableActivity{}
+	for rows.Next() {
+		var name string
+		var t tableActivity
+		if err := rows.Scan(&name, &t.Scans, &t.Written); err != nil {
+			return a, fmt.Errorf("read the table statistics of %s: %w", d.Name, err)
+		}
+		a.Tables[name] = t
+	}
+	if err := rows.Err(); err != nil {
+		return a, fmt.Errorf("read the table statistics of %s: %w", d.Name, err)
+	}
 	return a, nil
 }
 
@@ -342,8 +367,39 @@ func (u pgUse) String() string {
 	n := float64(max(1, u.Nudges))
 	c := u.After.Commits - u.Before.Commits
 	rows := (u.After.Inserted - u.Before.Inserted) + (u.After.Updated - u.Before.Updated) + (u.After.Deleted - u.Before.Deleted)
-	return fmt.Sprintf("%d transactions (%.2f per nudge, reads included), %d rolled back, %d rows written (%.2f per nudge); database %.1f MB at the end, deliveries table %.1f MB with indexes",
+	s := fmt.Sprintf("%d transactions (%.2f per nudge, reads included), %d rolled back, %d rows written (%.2f per nudge); database %.1f MB at the end, deliveries table %.1f MB with indexes",
 		c, float64(c)/n, u.After.Rollbacks-u.Before.Rollbacks, rows, float64(rows)/n, float64(u.After.DatabaseSize)/1e6, float64(u.After.DeliveriesTotalSize)/1e6)
+	if t := u.tables(); t != "" {
+		s += "; per nudge, table scans / rows written: " + t
+	}
+	return s
+}
+
+// tables lists the tables the run touched, per nudge, busiest first.
+func (u pgUse) tables() string {
+	type row struct {
+		name           string
+		scans, written int64
+	}
+	var rs []row
+	for name, a := range u.After.Tables {
+		b := u.Before.Tables[name]
+		if r := (row{name, a.Scans - b.Scans, a.Written - b.Written}); r.scans > 0 || r.written > 0 {
+			rs = append(rs, r)
+		}
+	}
+	slices.SortFunc(rs, func(x, y row) int {
+		if c := cmp.Compare(y.scans+y.written, x.scans+x.written); c != 0 {
+			return c
+		}
+		return strings.Compare(x.name, y.name)
+	})
+	n := float64(max(1, u.Nudges))
+	var parts []string
+	for _, r := range rs {
+		parts = append(parts, fmt.Sprintf("%s %.2f / %.2f", r.name, float64(r.scans)/n, float64(r.written)/n))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // pgStatsSettle is how long after the bots stopped the statistics are

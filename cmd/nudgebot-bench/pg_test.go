@@ -114,3 +114,19 @@ func TestPGDatabaseLifecycle(t *testing.T) {
 		t.Errorf("database %s still there after drop (%d, %v)", db.Name, n, err)
 	}
 }
+
+func TestPGUseTables(t *testing.T) {
+	u := pgUse{Nudges: 100,
+		Before: pgActivity{Tables: map[string]tableActivity{"subscribers": {Scans: 10, Written: 100}, "seen": {}}},
+		After: pgActivity{Commits: 800, Tables: map[string]tableActivity{
+			"subscribers": {Scans: 210, Written: 200}, "deliveries": {Scans: 400, Written: 300}, "seen": {}, "lease": {Scans: 5},
+		}},
+	}
+	want := "deliveries 4.00 / 3.00, subscribers 2.00 / 1.00, lease 0.05 / 0.00"
+	if got := u.tables(); got != want {
+		t.Errorf("tables() = %q, want %q", got, want)
+	}
+	if s := u.String(); !strings.Contains(s, "800 transactions (8.00 per nudge") || !strings.Contains(s, want) {
+		t.Errorf("String() = %q", s)
+	}
+}

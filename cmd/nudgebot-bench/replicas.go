@@ -192,29 +192,38 @@ func (p *botProc) waitConnectedN(ctx context.Context, emu *slackemu.Server, n in
 	return time.Since(p.started), nil
 }
 
-// leaderLine is the first line at or after t in the logs at paths whose
-// message speaks of leadership, with its time: how a replica says it
-// took over, whatever its exact words.
-func leaderLine(paths []string, t time.Time) (time.Time, string, bool) {
+// leadingMsg starts the line a replica logs when it becomes the leader
+// ("leading: this replica runs the scheduler…", with its epoch).
+const leadingMsg = "leading"
+
+// leaderLine is the first line at or after t in the logs at paths that
+// says a replica now leads, with its time and epoch.
+func leaderLine(paths []string, t time.Time) (at time.Time, line string, ok bool) {
 	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			continue
 		}
-		for line := range strings.SplitSeq(string(data), "\n") {
-			msg, ok := logField(line, "msg")
-			if !ok || !strings.Contains(strings.ToLower(msg), "leader") {
+		for l := range strings.SplitSeq(string(data), "\n") {
+			msg, ok := logField(l, "msg")
+			if !ok || !strings.HasPrefix(msg, leadingMsg) {
 				continue
 			}
-			ts, ok := logField(line, "time")
-			at, err := time.Parse(time.RFC3339Nano, ts)
-			if !ok || err != nil || at.Before(t) {
+			ts, ok := logField(l, "time")
+			when, err := time.Parse(time.RFC3339Nano, ts)
+			if !ok || err != nil || when.Before(t) {
 				continue
 			}
-			return at, msg, true
+			if at.IsZero() || when.Before(at) {
+				at, line = when, msg
+				if epoch, ok := logField(l, "epoch"); ok {
+					line += " (epoch " + epoch + ")"
+				}
+			}
+			break
 		}
 	}
-	return time.Time{}, "", false
+	return at, line, !at.IsZero()
 }
 
 // memOf reads each running slot's memory; a slot that is gone reads zero.

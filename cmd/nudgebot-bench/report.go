@@ -54,6 +54,15 @@ The faults scenario has two disk-full runs: one mounts a small tmpfs, which
 wants root on Linux and is skipped without it; the other lowers the bot's
 file-size limit with prlimit, which needs only util-linux.
 
+Sections 11 to 14 run the bot on PostgreSQL (` + "`storage.driver: postgres`" + `):
+each run creates a database of its own on the server ` + "`-pg-url`" + ` names
+(default: the local test server), seeds it through ` + "`storage/pgstore`" + `, starts
+one or more replicas of ` + "`nudgebot run`" + ` on it, each with its own Socket
+Mode connection to the one emulator, and drops the database afterwards.
+Their "Measured on" lines add the server's version, the settings that
+decide what a commit costs, and whether its data directory shares the
+disk the fsync latency was measured on.
+
 Read the figures with care: the emulator and the bench share the machine
 with the bot, so loopback and CPU time are split between them, and the
 machine may be shared with other work. Every figure is shown with the
