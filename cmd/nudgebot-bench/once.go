@@ -130,14 +130,14 @@ func parsePosted(r io.Reader) ([]posted, error) {
 }
 
 // firstAfter is the first of ps at or after t.
-func firstAfter(ps []posted, t time.Time) (time.Time, bool) {
-	var first time.Time
+func firstAfter(ps []posted, t time.Time) (posted, bool) {
+	var first posted
 	for _, p := range ps {
-		if !p.At.Before(t) && (first.IsZero() || p.At.Before(first)) {
-			first = p.At
+		if !p.At.Before(t) && (first.At.IsZero() || p.At.Before(first.At)) {
+			first = p
 		}
 	}
-	return first, !first.IsZero()
+	return first, !first.At.IsZero()
 }
 
 // countBetween is how many of ps fall in [from, to); a zero to is open.
@@ -151,20 +151,15 @@ func countBetween(ps []posted, from, to time.Time) int {
 	return n
 }
 
-// gapAround is the longest quiet stretch in the emulator's record of
-// posts that contains t: the last post before t to the first after.
-// It is what a person due then sees of a failover, whoever posted.
-func gapAround(times []time.Time, t time.Time) (before, after time.Time) {
+// lastBefore is the latest of times before t; zero if none.
+func lastBefore(times []time.Time, t time.Time) time.Time {
+	var last time.Time
 	for _, at := range times {
-		if at.Before(t) {
-			if at.After(before) {
-				before = at
-			}
-		} else if after.IsZero() || at.Before(after) {
-			after = at
+		if at.Before(t) && at.After(last) {
+			last = at
 		}
 	}
-	return before, after
+	return last
 }
 
 // overlap counts the seconds in which more than one replica logged a

@@ -145,14 +145,14 @@ func TestTakeoverArithmetic(t *testing.T) {
 	b := []posted{{at(0.5), "U0"}, {at(9), "U4"}, {at(10.5), "U5"}}
 	kill := at(3.2)
 
-	if got, ok := firstAfter(b, kill); !ok || !got.Equal(at(9)) {
-		t.Errorf("firstAfter(b, kill) = %s, %v; want +9s", got, ok)
+	if got, ok := firstAfter(b, kill); !ok || !got.At.Equal(at(9)) || got.UserID != "U4" {
+		t.Errorf("firstAfter(b, kill) = %+v, %v; want U4 at +9s", got, ok)
 	}
 	if _, ok := firstAfter(a, kill); ok {
 		t.Error("firstAfter found a post by the killed replica after its kill")
 	}
-	if got, ok := firstAfter(a, at(2)); !ok || !got.Equal(at(2)) {
-		t.Errorf("firstAfter at an instant with a post = %s, %v; want that post", got, ok)
+	if got, ok := firstAfter(a, at(2)); !ok || !got.At.Equal(at(2)) {
+		t.Errorf("firstAfter at an instant with a post = %+v, %v; want that post", got, ok)
 	}
 	if n := countBetween(a, at(1), at(3)); n != 2 {
 		t.Errorf("countBetween [1s, 3s) = %d, want 2", n)
@@ -165,9 +165,11 @@ func TestTakeoverArithmetic(t *testing.T) {
 	for _, p := range append(append([]posted(nil), b...), a...) {
 		times = append(times, p.At)
 	}
-	from, to := gapAround(times, kill)
-	if !from.Equal(at(3)) || !to.Equal(at(9)) {
-		t.Errorf("gapAround = %s → %s, want +3s → +9s", from, to)
+	if got := lastBefore(times, kill); !got.Equal(at(3)) {
+		t.Errorf("lastBefore(kill) = %s, want +3s", got)
+	}
+	if got := lastBefore(times, at(0.5)); !got.IsZero() {
+		t.Errorf("lastBefore the first post = %s, want none", got)
 	}
 
 	if got := latestPoster([][]posted{a, b}, []bool{true, true}); got != 1 {
@@ -197,9 +199,14 @@ func TestTakeoverArithmetic(t *testing.T) {
 		t.Errorf("overlap of replicas side by side = %d, want 2", n)
 	}
 
-	k := failoverKill{At: kill, Next: at(9), GapFrom: at(3), GapTo: at(9)}
-	if k.takeover() != 5800*time.Millisecond || k.gap() != 6*time.Second {
-		t.Errorf("takeover %s, gap %s; want 5.8s and 6s", k.takeover(), k.gap())
+	// Slack stored the post at +8.95s; the process logged it at +9s.
+	k := failoverKill{At: kill, Next: posted{at(9), "U4"}, NextPost: at(8.95), LastPost: at(3)}
+	if k.takeover() != 5750*time.Millisecond || k.gap() != 5950*time.Millisecond {
+		t.Errorf("takeover %s, gap %s; want 5.75s and 5.95s", k.takeover(), k.gap())
+	}
+	k.NextPost = time.Time{}
+	if k.takeover() != 5800*time.Millisecond || k.gap() != 0 {
+		t.Errorf("without Slack's stamp: takeover %s, gap %s; want the log's 5.8s and no gap", k.takeover(), k.gap())
 	}
 	if (failoverKill{At: kill}).takeover() != 0 {
 		t.Error("a kill nobody took over from has a takeover time")
