@@ -47,15 +47,15 @@ var (
 )
 
 // SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // schemaSealedShare is the first schema whose reflections bind their
 // share setting into the seal, and whose pulses keep keyed voter markers.
 const schemaSealedShare = 2
 
-// schemaSlotIndex is the first schema with the deliveries_by_slot index,
-// through which retention finds old deliveries.
-const schemaSlotIndex = 3
+// schemaCompactDeliveries is the first schema that keeps deliveries as
+// binary records keyed by slot, with a person index (doc.go).
+const schemaCompactDeliveries = 5
 
 // schemaSecretsFile is the first schema that keeps data keys and open
 // pulses' secrets in the secrets file (SecretsPath) instead of the main
@@ -95,6 +95,10 @@ type Options struct {
 	// ReadOnly open that never reads one (or exports, and so learns that
 	// each reflection has no key).
 	Keys *Keys
+
+	// afterMigrateBatch, for tests, is called after each committed batch
+	// of the 4 → 5 migration with the number moved so far.
+	afterMigrateBatch func(moved int)
 }
 
 // DB is nudgebot's state file. It is safe for concurrent use.
@@ -132,6 +136,8 @@ type DB struct {
 	// movedSecrets is set by the migration that moved the secrets out:
 	// Open then compacts the main file once, so they leave it.
 	movedSecrets bool
+
+	afterMigrateBatch func(moved int) // see Options
 
 	bgCheck checkState  // StartCheck's
 	group   groupCommit // see write
@@ -185,7 +191,8 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := sameSnapshot(bdb, path, walked); err != nil {
 		return nil, errors.Join(err, closeRefused(bdb))
 	}
-	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly, retention: opts.Retention}
+	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly, retention: opts.Retention,
+		afterMigrateBatch: opts.afterMigrateBatch}
 
 	version, err := db.inspect()
 	if err != nil {
@@ -424,8 +431,9 @@ func readSchemaVersion(tx *bolt.Tx) (int, error) {
 // migration turns a file of version i into version i+1.
 type migration func(tx *bolt.Tx) error
 
-// migrations is indexed by the version it migrates from; its length is
-// SchemaVersion.
+// migrations is indexed by the version it migrates from; they run in
+// one transaction, and the 4 → 5 migration (moveDeliveries), which
+// rewrites every delivery, runs after them in transactions of its own.
 func (db *DB) migrations() []migration {
 	return []migration{
 		0: rebuildIndexes, // files from before versioning may lack the indexes
@@ -435,13 +443,18 @@ func (db *DB) migrations() []migration {
 	}
 }
 
-// prepare migrates the file to SchemaVersion and creates every bucket, in
-// one transaction so that a crash leaves the old version intact.
+// prepare migrates the file to SchemaVersion and creates every bucket.
+// The migrations up to schema 4 run in one transaction, so that a crash
+// leaves the old version intact; the 4 → 5 migration then moves the
+// deliveries in bounded transactions, each leaving the file whole, and
+// carries on after a crash (see moveDeliveries).
 func (db *DB) prepare(version int) error {
+	single := db.migrations()
+	reached := max(version, len(single))
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		for v, m := range db.migrations()[version:] {
-			if err := m(tx); err != nil {
-				return fmt.Errorf("migrate schema %d to %d: %w", version+v, version+v+1, err)
+		for v := version; v < len(single); v++ {
+			if err := single[v](tx); err != nil {
+				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
 			}
 		}
 		for _, name := range allBuckets() {
@@ -449,15 +462,13 @@ func (db *DB) prepare(version int) error {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		raw, err := json.Marshal(SchemaVersion)
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", keySchemaVersion, err)
-		}
-		if err := tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), raw); err != nil {
-			return fmt.Errorf("write %s: %w", keySchemaVersion, err)
-		}
-		return nil
+		return putSchemaVersion(tx, reached)
 	})
+	if err == nil && reached < SchemaVersion {
+		db.log.Info("migrating database schema; it may take a while on a large file, and the bot connects once it is done",
+			"path", db.path, "from", version, "to", SchemaVersion)
+		err = db.moveDeliveries()
+	}
 	if err != nil {
 		return fmt.Errorf("prepare database %s: %w", db.path, err)
 	}
