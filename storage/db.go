@@ -96,8 +96,10 @@ type Options struct {
 	// each reflection has no key).
 	Keys *Keys
 
-	// afterMigrateBatch, for tests, is called after each committed batch
-	// of the 4 → 5 migration with the number moved so far.
+	// For tests: migrateBatch replaces the 4 → 5 migration's batch size
+	// when positive, and afterMigrateBatch is called after each of its
+	// committed batches with the number moved so far.
+	migrateBatch      int
 	afterMigrateBatch func(moved int)
 }
 
@@ -137,6 +139,7 @@ type DB struct {
 	// Open then compacts the main file once, so they leave it.
 	movedSecrets bool
 
+	migrateBatch      int             // see Options
 	afterMigrateBatch func(moved int) // see Options
 
 	bgCheck checkState  // StartCheck's
@@ -192,7 +195,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, errors.Join(err, closeRefused(bdb))
 	}
 	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly, retention: opts.Retention,
-		afterMigrateBatch: opts.afterMigrateBatch}
+		migrateBatch: opts.migrateBatch, afterMigrateBatch: opts.afterMigrateBatch}
 
 	version, err := db.inspect()
 	if err != nil {

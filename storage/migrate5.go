@@ -34,12 +34,15 @@ const migrateLogEvery = 10 * time.Second
 // error naming it, and the file stays at schema 4 as it was.
 func (db *DB) moveDeliveries() error {
 	began, lastLog := time.Now(), time.Now()
-	moved := 0
+	moved, batch := 0, migrateBatch
+	if db.migrateBatch > 0 {
+		batch = db.migrateBatch
+	}
 	for {
 		var n int
 		err := db.bolt.Update(func(tx *bolt.Tx) error {
 			var err error
-			n, err = moveDeliveryBatch(tx, migrateBatch)
+			n, err = moveDeliveryBatch(tx, batch)
 			return err
 		})
 		if err != nil {
