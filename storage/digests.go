@@ -434,7 +434,7 @@ func (db *DB) updateOpenPulse(id, userID string, fn func(*pulseSecret, *pulseVot
 	if err != nil || !changed {
 		return err
 	}
-	return db.secrets.compact()
+	return db.compactSecrets()
 }
 
 // ClosePulse ends pulse id: it files the totals in the channel's pulse

@@ -140,3 +140,49 @@ func TestFullDiskFaultAndRecovery(t *testing.T) {
 		}
 	}
 }
+
+// A full disk refusing a write to the secrets file (a pulse vote, which
+// writes only there) is a write fault like one of the main file: a
+// *storage.WriteError naming the secrets file, counted, logged, and
+// standing until a write succeeds again.
+func TestFullDiskSecretsFileFault(t *testing.T) {
+	disk := tinydisk.Mount(t, 2<<20)
+	var logs syncBuffer
+	path := filepath.Join(disk.Dir, "nudgebot.db")
+	db := MustOpenAt(t, path, storage.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	voters := make([]string, 20000)
+	for i := range voters {
+		voters[i] = fmt.Sprintf("U%06d", i)
+	}
+	if err := db.OpenPulse("C1", "p1", base, voters...); err != nil {
+		t.Fatal(err)
+	}
+
+	disk.Fill()
+	var err error
+	for _, v := range voters {
+		if _, err = db.VotePulse("p1", v, 3); err != nil {
+			break
+		}
+	}
+	we, ok := errors.AsType[*storage.WriteError](err)
+	if !ok || we.Path != storage.SecretsPath(path) {
+		t.Fatalf("a vote on a full disk failed with %v (%T), want a *storage.WriteError naming %s", err, err, storage.SecretsPath(path))
+	}
+	if _, fault := db.WriteFault(); fault == nil {
+		t.Error("WriteFault after the secrets file refused a write = nil, want the refusal")
+	}
+	if st := db.Stats(); st.WriteErrors < 1 {
+		t.Errorf("Stats().WriteErrors = %d, want the refused write counted", st.WriteErrors)
+	}
+	if !strings.Contains(logs.String(), "database writes are failing") {
+		t.Errorf("the fault was not logged:\n%s", logs.String())
+	}
+	disk.Free()
+	if err := db.ProbeWrite(); err != nil {
+		t.Fatalf("ProbeWrite once space returned = %v, want nil", err)
+	}
+	if _, err := db.VotePulse("p1", "UAFTER", 4); err != nil {
+		t.Errorf("a vote once space returned: %v", err)
+	}
+}
