@@ -722,6 +722,13 @@ func (db *DB) Size() (int64, error) {
 // one database file that Open accepts: the secrets file's contents ride
 // in it the way schema 3 kept them, so the first read-write Open of a
 // restored copy moves them out to a secrets file of its own again.
+//
+// Embedding the secrets means writing into the copy after the snapshot,
+// so when w is a file opened for reading and writing (a BackupFile,
+// such as an *os.File from os.CreateTemp, even one already unlinked)
+// the copy is made in it directly; any other writer gets the copy
+// through a temporary file beside the database, which costs the disk
+// space and the time of a second copy.
 func (db *DB) WriteTo(w io.Writer) (int64, error) {
 	if db.secrets == nil { // a file not yet migrated holds everything
 		var n int64
@@ -730,6 +737,13 @@ func (db *DB) WriteTo(w io.Writer) (int64, error) {
 			n, err = tx.WriteTo(w)
 			return err
 		})
+		if err != nil {
+			return n, fmt.Errorf("back up database %s: %w", db.path, err)
+		}
+		return n, nil
+	}
+	if f, ok := w.(BackupFile); ok && inPlaceBackups {
+		n, err := db.writeBackup(f)
 		if err != nil {
 			return n, fmt.Errorf("back up database %s: %w", db.path, err)
 		}
@@ -750,4 +764,13 @@ func (db *DB) WriteTo(w io.Writer) (int64, error) {
 		return n, fmt.Errorf("back up database %s: %w", db.path, err)
 	}
 	return n, nil
+}
+
+// BackupFile is a file WriteTo can make its copy in directly: empty,
+// opened for reading and writing, written from its start. An *os.File
+// is one; a type embedding one can add to Write (to count progress).
+type BackupFile interface {
+	io.Writer
+	Fd() uintptr
+	Name() string
 }
