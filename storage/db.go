@@ -240,10 +240,16 @@ func (db *DB) openFiles(version int) (int, error) {
 	}
 	if db.movedSecrets {
 		// Once, after the move: the secrets must leave the main file's
-		// free pages too.
+		// free pages too. Open has not returned, so no write waits for
+		// it: the bot connects after (docs/operations.md, Upgrade).
+		size, _ := db.Size()
+		db.log.Info("compacting the database once, so the secrets moved out of it leave its free pages too; the bot connects once it is done",
+			"path", db.path, "bytes", size)
+		began := time.Now()
 		if err := db.Compact(); err != nil {
 			return 0, err
 		}
+		db.log.Info("compacted the database", "path", db.path, "took", time.Since(began).Round(time.Millisecond).String())
 	}
 	return version, nil
 }
