@@ -414,6 +414,12 @@ func (b *bench) retentionSection(r retentionResult) string {
 		r.ProbeWrites, (r.ProbeWaitSum / time.Duration(max(r.ProbeWrites, 1))).Round(time.Microsecond), r.LongestWait.Round(time.Microsecond), r.LongestWhen,
 		r.SlowProbes, verdict(r.SlowProbes == 0))
 	kept := max(r.Quarters[len(r.Quarters)-1].Kept, 1)
+	sb.WriteString("Before schema 5 (issue 22), a delivery was the JSON of `nudges.Delivery` (about 450 bytes) under its id (user id and slot), and a slot index listed every id again. " +
+		"The same run (10000 people, 1095 days, 400d, written in one import per day) ended at 5763.2 MB for 4000000 kept deliveries, about 1441 bytes each, " +
+		"and the longest write waiting for housekeeping took 966.8 ms. At 1000 people × 500 days the old file's bytes went: 1284 bytes per kept delivery to the deliveries' leaf pages, " +
+		"of which only 41% held entries (keys by person: each day's write lands in every person's run, and bbolt splits a full page in half, so pages stay half empty), " +
+		"111 bytes to the slot index (49% full) and 25 to branch pages. Schema 5 stores a binary record of about 125 bytes keyed by slot, so each day's deliveries are appended " +
+		"(pages 75% full when written, the rest for the records' later growth), finds a person's through an index of one entry per person and 24 days, and needs no slot index.\n\n")
 	fmt.Fprintf(&sb, "Where the file's %.1f MB go at the end (`storage.DB.Space`; bytes per kept delivery; *fill* is the share of the leaf pages' bytes that hold entries):\n\n", float64(r.FileBytes)/1e6)
 	sb.WriteString("| bucket | keys | leaf pages | fill | branch pages | per kept delivery |\n|---|---:|---:|---:|---:|---:|\n")
 	other := r.FileBytes - int64(r.FreeBytes)
