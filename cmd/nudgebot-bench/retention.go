@@ -381,7 +381,7 @@ func (b *bench) retentionSection(r retentionResult) string {
 	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["retention"])
 	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
 	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios retention -retention-people %d -retention-days %d -retention %s` (and `-retention-compact`).\n\n",
-		r.People, r.Days, r.Retention)
+		r.People, r.Days, strings.TrimSuffix(r.Retention.String(), "0m0s"))
 	fmt.Fprintf(&sb, "%d people get one nudge every simulated day at 09:00 UTC for %d days (%.1f years), written through `storage.ImportDeliveries` "+
 		"as the bot writes them: recorded pending and then sent at 09:00, the random outcome written at 17:00 (transactions of 5,000), with the fields a sent nudge carries; a weekly clarity pulse with 12 votes runs in one channel. "+
 		"Simulated time moves an hour at a step and `storage.Prune` runs at every step with the cutoff `storage.retention` = %s gives, as the scheduler's hourly "+
