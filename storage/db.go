@@ -135,9 +135,11 @@ type DB struct {
 	// pulses) against snapshots of both (backup, check).
 	secrets   *secretsFile
 	secretsMu sync.Mutex
-	// movedSecrets is set by the migration that moved the secrets out:
-	// Open then compacts the main file once, so they leave it.
-	movedSecrets bool
+	// movedSecrets is set by the migration that moved the secrets out,
+	// movedDeliveries by the one that rewrote the deliveries: Open then
+	// compacts the main file once, so the secrets leave it, and the old
+	// records' pages.
+	movedSecrets, movedDeliveries bool
 
 	migrateBatch      int             // see Options
 	afterMigrateBatch func(moved int) // see Options
@@ -238,12 +240,15 @@ func (db *DB) openFiles(version int) (int, error) {
 	if err := db.openReflections(); err != nil {
 		return 0, err
 	}
-	if db.movedSecrets {
+	if db.movedSecrets || db.movedDeliveries {
 		// Once, after the move: the secrets must leave the main file's
-		// free pages too. Open has not returned, so no write waits for
-		// it: the bot connects after (docs/operations.md, Upgrade).
+		// free pages too, and the pages the old deliveries held (most of
+		// the file) go back to the disk. Open has not returned, so no
+		// write waits for it, where the hourly compaction check would
+		// hold every write for its copy: the bot connects after
+		// (docs/operations.md, Upgrade).
 		size, _ := db.Size()
-		db.log.Info("compacting the database once, so the secrets moved out of it leave its free pages too; the bot connects once it is done",
+		db.log.Info("compacting the database once after migrating it; the bot connects once it is done",
 			"path", db.path, "bytes", size)
 		began := time.Now()
 		if err := db.Compact(); err != nil {

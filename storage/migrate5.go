@@ -76,6 +76,7 @@ func (db *DB) moveDeliveries() error {
 		return fmt.Errorf("migrate schema 4 to 5: %w", err)
 	}
 	if moved > 0 {
+		db.movedDeliveries = true
 		took := time.Since(began)
 		db.log.Info("moved deliveries to the compact records of schema 5", "path", db.path, "moved", moved,
 			"took", took.Round(time.Millisecond).String(), "per_million", (took * time.Duration(1e6) / time.Duration(moved)).Round(time.Millisecond).String())
