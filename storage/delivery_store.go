@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
@@ -224,9 +222,4 @@ func personDeliveries(bk buckets, userID string, from, to time.Time) ([]nudges.D
 	}
 	sortBySlot(ds)
 	return ds, nil
-}
-
-// seekSecond puts c on the first record of slot second lo or later.
-func seekSecond(c *bolt.Cursor, lo uint32) ([]byte, []byte) {
-	return c.Seek(recordKey("", lo, false)[:recordKeyPrefix-1])
 }
