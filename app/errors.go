@@ -16,7 +16,7 @@ var (
 	// ErrNotLeader: the leader's work (a due nudge, a digest) was not
 	// done because this replica's term as leader ended; the replica that
 	// leads now does it.
-	ErrNotLeader = errors.New("this replica no longer leads")
+	ErrNotLeader = errors.New("this replica does not lead")
 )
 
 // fenced is a store's refusal of a leader's write made by a replica

@@ -95,6 +95,12 @@ func NewSlack(o SlackOptions) *Slack {
 	return &Slack{client: client, http: o.HTTPClient, api: api, web: newWebAPI(o.Logger, o.Limits, o.Metrics, o.PaceMemory), log: o.Logger}
 }
 
+// RecallPace takes up the chat.postMessage pace another replica sharing
+// the database learned and saved: a replica calls it when it starts
+// leading, and so starts posting the bulk at the pace the workspace
+// allows.
+func (s *Slack) RecallPace() { s.web.readopt() }
+
 // OpenDM finds the person's IM channel.
 func (s *Slack) OpenDM(ctx context.Context, userID string) (string, error) {
 	var ch *slack.Channel

@@ -176,11 +176,12 @@ func (s *Scheduler) changed(epoch int64, leading bool) {
 // another replica takes over at its next try.
 func (s *Scheduler) elect(ctx context.Context, quit <-chan struct{}) {
 	e := s.election
-	log := s.log.With("replica", e.id)
+	log := e.log.With("replica", e.id)
 	var (
 		cur      *term
 		stopped  chan struct{} // closed once the jobs stopped after quit
 		followed bool          // "following" said once per stretch
+		ever     bool          // led at some time since the start
 	)
 	lose := func(reason string) {
 		epoch := cur.epoch
@@ -211,9 +212,10 @@ func (s *Scheduler) elect(ctx context.Context, quit <-chan struct{}) {
 			epoch := cur.epoch
 			e.follow()
 			if err := e.lease.Release(e.id, epoch); err != nil {
-				log.Warn("releasing the lease; another replica takes over when it expires", "epoch", epoch, "error", err)
+				log.Warn("stopped leading; the lease could not be released, so another replica takes over when it expires", "epoch", epoch, "error", err)
+			} else {
+				log.Info("stopped leading: the lease is released for another replica", "epoch", epoch)
 			}
-			log.Info("stopped leading: the lease is released for another replica", "epoch", epoch)
 			s.changed(epoch, false)
 			return
 		case <-timer.C:
@@ -242,6 +244,9 @@ func (s *Scheduler) elect(ctx context.Context, quit <-chan struct{}) {
 			if !followed {
 				log.Info("following: another replica leads and runs the scheduler", "lease_left", left.Round(time.Millisecond))
 				followed = true
+				if !ever {
+					s.changed(0, false)
+				}
 			}
 			// Try again when the lease runs out; a little later than the
 			// database said, so this replica asks once, not twice.
@@ -261,11 +266,14 @@ func (s *Scheduler) elect(ctx context.Context, quit <-chan struct{}) {
 				return
 			}
 			e.held(held, began)
+			log.Info("leading: this replica runs the scheduler, digests and housekeeping", "epoch", held)
+			// Told before the jobs start: what a new leader picks up from
+			// the last (the pace it learned) must be there for the first
+			// post.
+			s.changed(held, true)
 			tctx, cancel := context.WithCancel(ctx)
 			cur = &term{epoch: held, cancel: cancel, stop: sync.OnceFunc(s.startJobs(tctx))}
-			followed = false
-			log.Info("leading: this replica runs the scheduler, digests and housekeeping", "epoch", held)
-			s.changed(held, true)
+			followed, ever = false, true
 		}
 		if stopped != nil && cur == nil {
 			return // lost the lead while stopping: nothing to release
