@@ -385,6 +385,29 @@ func (p DigestPlan) next(after time.Time) time.Time {
 	return p.When.Next(after)
 }
 
+// MissedDigests are the channels whose digest came due in the last
+// within, up to now, and has not been posted since: the scheduler that
+// should have posted it was not running then (a takeover, or a restart,
+// straddling its time). A channel that never had a digest has missed
+// none: its first comes at its time.
+func (s *Service) MissedDigests(now time.Time, within time.Duration) []string {
+	var missed []string
+	for _, ch := range s.DigestChannels() {
+		last, err := s.digests.PostedDigest(ch)
+		if err != nil {
+			s.log.Warn("reading when the digest was last posted; a digest missed meanwhile waits for its next time", "channel", ch, "error", err)
+			continue
+		}
+		if last.At.IsZero() {
+			continue
+		}
+		if due := s.plans[ch].next(last.At); !due.IsZero() && !due.After(now) && now.Sub(due) <= within {
+			missed = append(missed, ch)
+		}
+	}
+	return missed
+}
+
 // DigestPlan is the channel's digest plan; false when it has none.
 func (s *Service) DigestPlan(channel string) (DigestPlan, bool) {
 	p, ok := s.plans[channel]

@@ -169,6 +169,9 @@ type cluster struct {
 	now   func() time.Time
 	cat   *nudges.Catalog
 	cal   nudges.Calendar
+	plans []app.DigestPlan
+	tick  time.Duration // the due loop's longest sleep; 0: the default
+	wakes wakeBus
 
 	mu       sync.Mutex
 	replicas []*replica
@@ -182,6 +185,9 @@ type replica struct {
 	election *scheduler.Election
 	sched    *scheduler.Scheduler
 	stop     func()
+	// kill ends the replica as a killed process ends: at once, without
+	// releasing its lease.
+	kill func()
 
 	mu     sync.Mutex
 	events []leadEvent
@@ -193,7 +199,7 @@ type leadEvent struct {
 	leading bool
 }
 
-func newCluster(t *testing.T, base time.Time) *cluster {
+func newCluster(t *testing.T, base time.Time, digests ...app.DigestPlan) *cluster {
 	t.Helper()
 	start := time.Now()
 	now := func() time.Time { return base.Add(time.Since(start)) }
@@ -206,7 +212,7 @@ func newCluster(t *testing.T, base time.Time) *cluster {
 		t.Fatal(err)
 	}
 	return &cluster{t: t, logs: &syncBuffer{}, db: storagetest.Open(t, storage.Options{Now: now}), lease: newFakeLease(), now: now, cat: cat,
-		cal: nudges.Calendar{Default: daily, CatchUp: 2 * time.Hour, Fallback: time.UTC}}
+		cal: nudges.Calendar{Default: daily, CatchUp: 2 * time.Hour, Fallback: time.UTC}, plans: digests}
 }
 
 // start starts a replica's scheduler, as `nudgebot run` does, with a
@@ -224,22 +230,25 @@ func (c *cluster) start(name string, slack *clockedSlack) *replica {
 func (c *cluster) startWith(name string, m app.Messenger, slack *clockedSlack) *replica {
 	c.t.Helper()
 	r := &replica{name: name, slack: slack, store: &fencedStore{DB: c.db, lease: c.lease, holder: name}}
+	wakes := c.wakes.join(name)
 	var err error
 	if r.election, err = scheduler.NewElection(c.lease, scheduler.ElectionConfig{Replica: name}); err != nil {
 		c.t.Fatal(err)
 	}
 	r.core, err = app.New(
 		app.Ports{Subscribers: c.db, Settings: c.db, Deliveries: r.store, Reflections: c.db, Digests: c.db, Eraser: c.db, Exporter: c.db,
-			Messenger: m, Leader: r.election},
-		app.Config{Catalog: c.cat, Calendar: c.cal, Clock: c.now, Logger: slog.New(slog.NewTextHandler(c.logs, nil))})
+			Messenger: m, Leader: r.election, Replicas: wakes},
+		app.Config{Catalog: c.cat, Calendar: c.cal, Clock: c.now, Digests: c.plans, Logger: slog.New(slog.NewTextHandler(c.logs, nil))})
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	r.sched = scheduler.New(r.core, scheduler.Config{Clock: c.now, Election: r.election, Watch: leadWatch{c, r}})
+	r.sched = scheduler.New(r.core, scheduler.Config{Clock: c.now, Tick: c.tick, Election: r.election, Wakeups: wakes, Watch: leadWatch{c, r}})
 	c.mu.Lock()
 	c.replicas = append(c.replicas, r)
 	c.mu.Unlock()
-	r.stop = r.sched.Start(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = r.sched.Start(ctx)
+	r.kill = func() { cancel(); r.stopOnce() }
 	c.t.Cleanup(func() { r.stopOnce() })
 	return r
 }
@@ -515,4 +524,129 @@ func (b *syncBuffer) errors() string {
 		}
 	}
 	return strings.Join(out, "")
+}
+
+// Ensure a digest whose time comes while the leader is dead is posted by
+// the replica taking over, at once and not a week later, and that one the
+// dead leader posted before it died is not posted again.
+func TestTakeoverPostsTheDigestOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		diesAt time.Duration // from the digest's time
+	}{
+		{"dies just before the digest", -2 * time.Second},
+		{"dies just after posting it", time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				berlin, _ := time.LoadLocation("Europe/Berlin")
+				fri, err := cronspec.Parse("0 16 * * FRI")
+				if err != nil {
+					t.Fatal(err)
+				}
+				plan, err := scheduler.Digest(team, fri, berlin)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// robfig/cron fires on the bubble's clock (Saturday 1
+				// January 2000), so the jobs' clock starts there too. The
+				// last digest was Friday's; the replicas start a minute
+				// before the next.
+				c := newCluster(t, time.Now(), plan)
+				last := time.Date(1999, 12, 31, 16, 0, 0, 0, berlin)
+				if err := c.db.RecordDigest(team, nudges.PostedDigest{At: last}); err != nil {
+					t.Fatal(err)
+				}
+				due := plan.When.Next(last)
+				time.Sleep(due.Add(-time.Minute).Sub(c.now()))
+				slacks := []*clockedSlack{newClockedSlack(c.now), newClockedSlack(c.now)}
+				for _, s := range slacks {
+					s.members[team] = []string{"UOWNER001"}
+				}
+				a := c.start("a", slacks[0])
+				synctest.Wait()
+				b := c.start("b", slacks[1])
+				time.Sleep(due.Add(tc.diesAt).Sub(c.now()))
+				a.kill()
+				time.Sleep(time.Minute)
+				got := append(a.slack.digestsIn(team), b.slack.digestsIn(team)...)
+				if len(got) != 1 {
+					t.Fatalf("digests at %v, want one, due at %v", got, due)
+				}
+				if late := got[0].Sub(due); late < 0 || late > 15*time.Second {
+					t.Errorf("the digest posted %s after its time, want within a takeover (15s)", late)
+				}
+				t.Logf("digest %s after its time, by %s", got[0].Sub(due), map[bool]string{true: "b", false: "a"}[len(b.slack.digestsIn(team)) == 1])
+			})
+		})
+	}
+}
+
+// wakeBus carries wakes between the replicas of a cluster, as
+// PostgreSQL's LISTEN/NOTIFY does between processes.
+type wakeBus struct {
+	mu    sync.Mutex
+	chans map[string]chan struct{}
+}
+
+// join is a replica's end of the bus: WakeLeader wakes every other
+// replica's listener, ListenWakes is its own.
+func (b *wakeBus) join(name string) busEnd {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.chans == nil {
+		b.chans = map[string]chan struct{}{}
+	}
+	b.chans[name] = make(chan struct{}, 1)
+	return busEnd{b, name}
+}
+
+type busEnd struct {
+	bus  *wakeBus
+	name string
+}
+
+func (e busEnd) WakeLeader() {
+	e.bus.mu.Lock()
+	defer e.bus.mu.Unlock()
+	for name, ch := range e.bus.chans {
+		if name == e.name {
+			continue
+		}
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (e busEnd) ListenWakes(context.Context) <-chan struct{} {
+	e.bus.mu.Lock()
+	defer e.bus.mu.Unlock()
+	return e.bus.chans[e.name]
+}
+
+// Ensure a schedule changed on a replica that does not lead wakes the
+// leader's due loop: a person subscribing through the follower, while
+// the leader's loop sleeps for up to an hour, gets their nudge within a
+// second of its time, 20 minutes later, not at the leader's next look.
+func TestFollowersChangeWakesTheLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
+		c.tick = time.Hour
+		a := c.start("a", nil)
+		synctest.Wait()
+		b := c.start("b", nil)
+		time.Sleep(10 * time.Minute) // a's loop sleeps until 11:00
+		c.subscribe(t, b, "UWAKE", "10:30")
+		time.Sleep(time.Hour)
+		posts := a.slack.nudgesTo("DUWAKE")
+		if len(posts) != 1 {
+			t.Fatalf("the leader posted %d nudges (at %v), want 1", len(posts), posts)
+		}
+		slot := time.Date(2026, 5, 4, 10, 30, 0, 0, time.UTC)
+		if late := posts[0].Sub(slot); late < 0 || late >= time.Second {
+			t.Errorf("nudge %s after its slot, want under a second: the leader did not hear the follower's change", late)
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -176,6 +177,8 @@ func (s *Scheduler) startJobs(ctx context.Context) (stop func()) {
 		}
 	}
 	c.Start()
+	var catchUp sync.WaitGroup
+	catchUp.Go(func() { s.catchUpDigests(ctx) })
 	quit, loopDone := make(chan struct{}), make(chan struct{})
 	var remote <-chan struct{}
 	if s.wakeups != nil {
@@ -190,6 +193,24 @@ func (s *Scheduler) startJobs(ctx context.Context) (stop func()) {
 		close(quit)
 		<-c.Stop().Done()
 		<-loopDone
+		catchUp.Wait()
+	}
+}
+
+// digestCatchUp is how late a digest is still posted when its time came
+// while no scheduler ran: a takeover (about a lease's time to live) or a
+// restart straddling it. A longer gap is an outage, and the digest waits
+// for its next time, as cron alone would have it.
+const digestCatchUp = 5 * time.Minute
+
+// catchUpDigests posts at once each digest whose time came in the last
+// digestCatchUp without it being posted: robfig/cron, started after that
+// time, would not fire until the next one, a week later for a weekly
+// digest.
+func (s *Scheduler) catchUpDigests(ctx context.Context) {
+	for _, ch := range s.core.MissedDigests(s.clock(), digestCatchUp) {
+		s.log.Info("posting a digest whose time came while no scheduler ran", "channel", ch)
+		s.RunDigest(ctx, ch)
 	}
 }
 
