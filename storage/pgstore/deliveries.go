@@ -34,16 +34,26 @@ func (s *Store) StartDeliveries(starts []nudges.DeliveryStart) (created []bool, 
 	created = make([]bool, len(starts))
 	errs = make([]error, len(starts))
 	refused := make([]error, len(starts))
-	valid := 0
+	valid, scheduled := 0, false
 	for i := range starts {
 		starts[i].Delivery.Slot = starts[i].Delivery.Slot.UTC()
 		if errs[i] = storage.ValidateDelivery(starts[i].Delivery); errs[i] == nil {
 			valid++
+			scheduled = scheduled || !starts[i].Delivery.Manual
 		}
 	}
 	var err error
 	if valid > 0 {
-		err = s.tx(func(ctx context.Context, tx pgx.Tx) error { return startAll(ctx, tx, starts, errs, created, refused) })
+		err = s.tx(func(ctx context.Context, tx pgx.Tx) error {
+			// Claiming a scheduled slot is the leader's; a nudge asked
+			// for now is whichever replica the person reached.
+			if scheduled {
+				if err := s.fence(ctx, tx); err != nil {
+					return err
+				}
+			}
+			return startAll(ctx, tx, starts, errs, created, refused)
+		})
 	}
 	for i, st := range starts {
 		switch {
@@ -195,6 +205,9 @@ func queueDelivery(b *pgx.Batch, d nudges.Delivery) {
 // expectNextDue.
 func (s *Store) RecordMissed(userID string, slots []time.Time, expectNextDue time.Time, advance func(*nudges.Subscriber) error) error {
 	err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		old, err := mustLoadSubscriber(ctx, tx, userID)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"errors"
 	"fmt"
@@ -67,6 +68,12 @@ type Store struct {
 	// versions that Compact should vacuum.
 	needsVacuum atomic.Bool
 	health      health
+	// term is the lease won last (Lead); nil while no elector uses the
+	// store, which leaves its leader writes unfenced.
+	term atomic.Pointer[term]
+	// wakes is the schema's NOTIFY channel, instance this store's name
+	// on it (its own wakes are not heard back).
+	wakes, instance string
 }
 
 // Open connects, applies the embedded migrations under an advisory lock,
@@ -97,6 +104,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
 		cfg.ConnConfig.RuntimeParams["application_name"] = "nudgebot/" + opts.Schema
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(idleInTransaction.Milliseconds(), 10)
 	}
 	s := &Store{keys: opts.Keys, log: opts.Logger, now: opts.Now, timeout: opts.Timeout, retention: opts.Retention, schema: opts.Schema}
 	s.health.checkDone = make(chan struct{})
@@ -137,6 +147,11 @@ func (s *Store) start(ctx context.Context) error {
 	if err := s.finishForgets(ctx); err != nil {
 		return err
 	}
+	var schema string
+	if err := s.pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return fmt.Errorf("pgstore: read the current schema: %w", err)
+	}
+	s.wakes, s.instance = wakeChannel(schema), rand.Text()
 	s.log.Info("opened PostgreSQL database", "schema_version", version)
 	return nil
 }
