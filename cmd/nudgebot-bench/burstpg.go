@@ -32,6 +32,9 @@ type burstPGResult struct {
 	PerReplica        []int // nudges each replica logged as delivered
 	Overlap           int   // seconds in which more than one replica posted
 	Mem               []procStatus
+	PGCPU             time.Duration // the server processes serving the replicas, over their lives
+	PGBackends        int
+	PGCPUErr          string
 	Stops             []stopResult
 	Use               pgUse
 	Load              loadSpan
@@ -174,6 +177,9 @@ func (b *bench) burstPGRun(ctx context.Context, srv *pgServer, n, rate, replicas
 		return res, err // the grace catches a duplicate racing the last post
 	}
 	res.Mem = set.memOf()
+	if res.PGCPU, res.PGBackends, err = db.backendCPU(ctx); err != nil {
+		res.PGCPUErr = err.Error()
+	}
 	res.Load.After = readLoad()
 	res.Stops = set.stopAll()
 
@@ -287,6 +293,12 @@ func (b *bench) burstPGSection(srv *pgServer, rs []burstPGResult) string {
 			parts = append(parts, fmt.Sprintf("%s %s", replicaName(i), s.CPU.Round(10*time.Millisecond)))
 		}
 		return strings.Join(parts, ", ")
+	})
+	row("PostgreSQL CPU: the server processes serving the replicas, over their lives", func(r burstPGResult) string {
+		if r.PGCPUErr != "" {
+			return "not measured: " + r.PGCPUErr
+		}
+		return fmt.Sprintf("%s in %d processes", r.PGCPU.Round(10*time.Millisecond), r.PGBackends)
 	})
 	row(fmt.Sprintf("stop (SIGTERM to all at once; exit 0 within %s)", shutdownTimeout), func(r burstPGResult) string {
 		ok := true

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -351,6 +353,69 @@ func (d *pgDB) activity(ctx context.Context) (pgActivity, error) {
 		return a, fmt.Errorf("read the table statistics of %s: %w", d.Name, err)
 	}
 	return a, nil
+}
+
+// clockTicks is the unit of /proc/PID/stat's CPU times: USER_HZ, 100
+// on every Linux the bench runs on (reading sysconf would need cgo).
+const clockTicks = 100
+
+// backendCPU is the CPU time used so far by the server processes that
+// serve db's connections, from /proc: the server runs on this machine.
+// It misses backends that already ended, and the server's own writers.
+func (d *pgDB) backendCPU(ctx context.Context) (time.Duration, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, d.URL)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list the server's processes for %s: %w", d.Name, err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+	if err != nil {
+		return 0, 0, fmt.Errorf("list the server's processes for %s: %w", d.Name, err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return 0, 0, fmt.Errorf("list the server's processes for %s: %w", d.Name, err)
+	}
+	var total time.Duration
+	n := 0
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // ended meanwhile, or the server is elsewhere
+		}
+		ticks, err := statCPU(data)
+		if err != nil {
+			return 0, 0, err
+		}
+		total += time.Duration(ticks) * time.Second / clockTicks
+		n++
+	}
+	return total, n, nil
+}
+
+// statCPU is utime + stime from /proc/PID/stat, in clock ticks. The
+// command name (field 2) may hold spaces, so fields count from its ')'.
+func statCPU(data []byte) (int64, error) {
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("proc stat %q: no command name", clip(s, 80))
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("proc stat %q: too few fields", clip(s, 80))
+	}
+	var sum int64
+	for _, v := range f[11:13] { // fields 14 and 15: utime, stime
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("proc stat %q: %w", clip(s, 80), err)
+		}
+		sum += n
+	}
+	return sum, nil
 }
 
 // pgUse is the database's work between two reads, for nudges nudges.

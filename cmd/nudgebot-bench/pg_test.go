@@ -130,3 +130,16 @@ func TestPGUseTables(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+func TestStatCPU(t *testing.T) {
+	// A backend whose command name holds spaces and a parenthesis.
+	stat := "4242 (postgres: nb (x) 127.0.0.1) S 907 907 907 0 -1 4194368 1183 0 0 0 250 75 0 0 20 0 1 0 5544 220336128 3800 18446744073709551615\n"
+	if got, err := statCPU([]byte(stat)); err != nil || got != 325 {
+		t.Errorf("statCPU = %d, %v; want 250 + 75", got, err)
+	}
+	for _, bad := range []string{"", "4242 (postgres) S 1 2", "4242 (postgres) S 907 907 907 0 -1 4194368 1183 0 0 0 x 75 0"} {
+		if _, err := statCPU([]byte(bad)); err == nil {
+			t.Errorf("statCPU(%q) took it", bad)
+		}
+	}
+}
