@@ -185,8 +185,16 @@ func existingDeliveries(ctx context.Context, tx pgx.Tx, ids []string) (map[strin
 const insertDelivery = `INSERT INTO deliveries (id, user_id, slot, pending, record) VALUES ($1, $2, $3, $4, $5)`
 
 func queueDelivery(b *pgx.Batch, d nudges.Delivery) {
+	b.Queue(insertDelivery, deliveryArgs(d)...)
+}
+
+// deliveryColumns are the columns deliveryArgs fills.
+var deliveryColumns = []string{"id", "user_id", "slot", "pending", "record"}
+
+// deliveryArgs are d's column values: the outbox flag is its state.
+func deliveryArgs(d nudges.Delivery) []any {
 	raw, _ := json.Marshal(d) // plain data: cannot fail
-	b.Queue(insertDelivery, d.ID, d.UserID, nanos(d.Slot), d.State == nudges.StatePending, raw)
+	return []any{d.ID, d.UserID, nanos(d.Slot), d.State == nudges.StatePending, raw}
 }
 
 // RecordMissed records each slot as a missed delivery (never pending)
@@ -434,8 +442,7 @@ func (s *Store) ImportDeliveries(ds []nudges.Delivery) error {
 		if err := storage.ValidateDelivery(d); err != nil {
 			return fmt.Errorf("pgstore: import deliveries: entry %d of %d: %w; nothing was written", i+1, len(ds), err)
 		}
-		raw, _ := json.Marshal(d)
-		rows = append(rows, []any{d.ID, d.UserID, nanos(d.Slot), d.State == nudges.StatePending, raw})
+		rows = append(rows, deliveryArgs(d))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*s.timeout)
 	defer cancel()
@@ -443,7 +450,7 @@ func (s *Store) ImportDeliveries(ds []nudges.Delivery) error {
 		if _, err := tx.Exec(ctx, "CREATE TEMPORARY TABLE import_deliveries (LIKE deliveries) ON COMMIT DROP"); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_deliveries"}, []string{"id", "user_id", "slot", "pending", "record"}, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_deliveries"}, deliveryColumns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO deliveries SELECT DISTINCT ON (id) * FROM import_deliveries
