@@ -291,7 +291,9 @@ func (t Tool) Backup(ctx context.Context, out string) (BackupResult, error) {
 			prog := newProgress(stderr, "backing up", total, ByteSize)
 			defer prog.Done()
 			var err error
-			n, err = db.WriteTo(io.MultiWriter(f, prog))
+			// The copy is made in f itself (see storage.DB.WriteTo),
+			// counted as it is written.
+			n, err = db.WriteTo(progressFile{f, prog})
 			return err
 		}, VerifyDatabase)
 		return BackupResult{Bytes: n, Source: "read directly: no nudgebot was running"}, err
@@ -310,4 +312,18 @@ func (t Tool) Backup(ctx context.Context, out string) (BackupResult, error) {
 	default:
 		return BackupResult{}, err
 	}
+}
+
+// progressFile is the backup's output file, whose writes the progress
+// line counts too. It stays a storage.BackupFile, so the copy is made in
+// it without a second temporary copy.
+type progressFile struct {
+	*os.File
+	prog io.Writer
+}
+
+func (p progressFile) Write(b []byte) (int, error) {
+	n, err := p.File.Write(b)
+	_, _ = p.prog.Write(b[:n])
+	return n, err
 }

@@ -117,7 +117,7 @@ func (db *DB) putDataKey(userID string, rec dataKeyRecord) error {
 	if db.secrets == nil {
 		return fmt.Errorf("the database is not migrated to its secrets file: open it read-write")
 	}
-	return db.secrets.update(func(stx *bolt.Tx) error {
+	return db.updateSecrets(func(stx *bolt.Tx) error {
 		return putJSON(stx.Bucket([]byte(secretDataKeys)), userID, rec)
 	})
 }
@@ -289,7 +289,7 @@ func (db *DB) RotateKeys() (int, error) {
 	db.secretsMu.Lock()
 	defer db.secretsMu.Unlock()
 	var n int
-	err := db.secrets.update(func(stx *bolt.Tx) error {
+	err := db.updateSecrets(func(stx *bolt.Tx) error {
 		n = 0
 		b := stx.Bucket([]byte(secretDataKeys))
 		current := db.keys.CurrentID()
@@ -342,7 +342,7 @@ func (db *DB) RotateKeys() (int, error) {
 	if err == nil && n > 0 {
 		// The records sealed under the older keys must leave the file
 		// too, or dropping an older key would protect nothing.
-		err = db.secrets.compact()
+		err = db.compactSecrets()
 	}
 	if err != nil {
 		return 0, fmt.Errorf("storage: rotate keys: %w", err)

@@ -47,15 +47,15 @@ var (
 )
 
 // SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // schemaSealedShare is the first schema whose reflections bind their
 // share setting into the seal, and whose pulses keep keyed voter markers.
 const schemaSealedShare = 2
 
-// schemaSlotIndex is the first schema with the deliveries_by_slot index,
-// through which retention finds old deliveries.
-const schemaSlotIndex = 3
+// schemaCompactDeliveries is the first schema that keeps deliveries as
+// binary records keyed by slot, with a person index (doc.go).
+const schemaCompactDeliveries = 5
 
 // schemaSecretsFile is the first schema that keeps data keys and open
 // pulses' secrets in the secrets file (SecretsPath) instead of the main
@@ -95,6 +95,12 @@ type Options struct {
 	// ReadOnly open that never reads one (or exports, and so learns that
 	// each reflection has no key).
 	Keys *Keys
+
+	// For tests: migrateBatch replaces the 4 → 5 migration's batch size
+	// when positive, and afterMigrateBatch is called after each of its
+	// committed batches with the number moved so far.
+	migrateBatch      int
+	afterMigrateBatch func(moved int)
 }
 
 // DB is nudgebot's state file. It is safe for concurrent use.
@@ -129,9 +135,14 @@ type DB struct {
 	// pulses) against snapshots of both (backup, check).
 	secrets   *secretsFile
 	secretsMu sync.Mutex
-	// movedSecrets is set by the migration that moved the secrets out:
-	// Open then compacts the main file once, so they leave it.
-	movedSecrets bool
+	// movedSecrets is set by the migration that moved the secrets out,
+	// movedDeliveries by the one that rewrote the deliveries: Open then
+	// compacts the main file once, so the secrets leave it, and the old
+	// records' pages.
+	movedSecrets, movedDeliveries bool
+
+	migrateBatch      int             // see Options
+	afterMigrateBatch func(moved int) // see Options
 
 	bgCheck checkState  // StartCheck's
 	group   groupCommit // see write
@@ -185,7 +196,8 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := sameSnapshot(bdb, path, walked); err != nil {
 		return nil, errors.Join(err, closeRefused(bdb))
 	}
-	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly, retention: opts.Retention}
+	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly, retention: opts.Retention,
+		migrateBatch: opts.migrateBatch, afterMigrateBatch: opts.afterMigrateBatch}
 
 	version, err := db.inspect()
 	if err != nil {
@@ -228,12 +240,21 @@ func (db *DB) openFiles(version int) (int, error) {
 	if err := db.openReflections(); err != nil {
 		return 0, err
 	}
-	if db.movedSecrets {
+	if db.movedSecrets || db.movedDeliveries {
 		// Once, after the move: the secrets must leave the main file's
-		// free pages too.
+		// free pages too, and the pages the old deliveries held (most of
+		// the file) go back to the disk. Open has not returned, so no
+		// write waits for it, where the hourly compaction check would
+		// hold every write for its copy: the bot connects after
+		// (docs/operations.md, Upgrade).
+		size, _ := db.Size()
+		db.log.Info("compacting the database once after migrating it; the bot connects once it is done",
+			"path", db.path, "bytes", size)
+		began := time.Now()
 		if err := db.Compact(); err != nil {
 			return 0, err
 		}
+		db.log.Info("compacted the database", "path", db.path, "took", time.Since(began).Round(time.Millisecond).String())
 	}
 	return version, nil
 }
@@ -424,8 +445,9 @@ func readSchemaVersion(tx *bolt.Tx) (int, error) {
 // migration turns a file of version i into version i+1.
 type migration func(tx *bolt.Tx) error
 
-// migrations is indexed by the version it migrates from; its length is
-// SchemaVersion.
+// migrations is indexed by the version it migrates from; they run in
+// one transaction, and the 4 → 5 migration (moveDeliveries), which
+// rewrites every delivery, runs after them in transactions of its own.
 func (db *DB) migrations() []migration {
 	return []migration{
 		0: rebuildIndexes, // files from before versioning may lack the indexes
@@ -435,13 +457,18 @@ func (db *DB) migrations() []migration {
 	}
 }
 
-// prepare migrates the file to SchemaVersion and creates every bucket, in
-// one transaction so that a crash leaves the old version intact.
+// prepare migrates the file to SchemaVersion and creates every bucket.
+// The migrations up to schema 4 run in one transaction, so that a crash
+// leaves the old version intact; the 4 → 5 migration then moves the
+// deliveries in bounded transactions, each leaving the file whole, and
+// carries on after a crash (see moveDeliveries).
 func (db *DB) prepare(version int) error {
+	single := db.migrations()
+	reached := max(version, len(single))
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		for v, m := range db.migrations()[version:] {
-			if err := m(tx); err != nil {
-				return fmt.Errorf("migrate schema %d to %d: %w", version+v, version+v+1, err)
+		for v := version; v < len(single); v++ {
+			if err := single[v](tx); err != nil {
+				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
 			}
 		}
 		for _, name := range allBuckets() {
@@ -449,15 +476,13 @@ func (db *DB) prepare(version int) error {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		raw, err := json.Marshal(SchemaVersion)
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", keySchemaVersion, err)
-		}
-		if err := tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), raw); err != nil {
-			return fmt.Errorf("write %s: %w", keySchemaVersion, err)
-		}
-		return nil
+		return putSchemaVersion(tx, reached)
 	})
+	if err == nil && reached < SchemaVersion {
+		db.log.Info("migrating database schema; it may take a while on a large file, and the bot connects once it is done",
+			"path", db.path, "from", version, "to", SchemaVersion)
+		err = db.moveDeliveries()
+	}
 	if err != nil {
 		return fmt.Errorf("prepare database %s: %w", db.path, err)
 	}
@@ -708,6 +733,13 @@ func (db *DB) Size() (int64, error) {
 // one database file that Open accepts: the secrets file's contents ride
 // in it the way schema 3 kept them, so the first read-write Open of a
 // restored copy moves them out to a secrets file of its own again.
+//
+// Embedding the secrets means writing into the copy after the snapshot,
+// so when w is a file opened for reading and writing (a BackupFile,
+// such as an *os.File from os.CreateTemp, even one already unlinked)
+// the copy is made in it directly; any other writer gets the copy
+// through a temporary file beside the database, which costs the disk
+// space and the time of a second copy.
 func (db *DB) WriteTo(w io.Writer) (int64, error) {
 	if db.secrets == nil { // a file not yet migrated holds everything
 		var n int64
@@ -716,6 +748,13 @@ func (db *DB) WriteTo(w io.Writer) (int64, error) {
 			n, err = tx.WriteTo(w)
 			return err
 		})
+		if err != nil {
+			return n, fmt.Errorf("back up database %s: %w", db.path, err)
+		}
+		return n, nil
+	}
+	if f, ok := w.(BackupFile); ok && inPlaceBackups {
+		n, err := db.writeBackup(f)
 		if err != nil {
 			return n, fmt.Errorf("back up database %s: %w", db.path, err)
 		}
@@ -736,4 +775,13 @@ func (db *DB) WriteTo(w io.Writer) (int64, error) {
 		return n, fmt.Errorf("back up database %s: %w", db.path, err)
 	}
 	return n, nil
+}
+
+// BackupFile is a file WriteTo can make its copy in directly: empty,
+// opened for reading and writing, written from its start. An *os.File
+// is one; a type embedding one can add to Write (to count progress).
+type BackupFile interface {
+	io.Writer
+	Fd() uintptr
+	Name() string
 }

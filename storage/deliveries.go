@@ -1,9 +1,8 @@
 package storage
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -97,8 +96,8 @@ func startAll(tx *bolt.Tx, starts []nudges.DeliveryStart, skip []error, created 
 // half-way, which spoils the whole transaction.
 func startOne(bk buckets, st nudges.DeliveryStart) (created bool, refused, err error) {
 	d := st.Delivery
-	if bk.deliveries.Get([]byte(d.ID)) != nil {
-		return false, nil, nil
+	if exists, err := deliveryExists(bk, d); err != nil || exists {
+		return false, nil, err
 	}
 	old, err := mustLoadSubscriber(bk, d.UserID)
 	if err != nil {
@@ -145,16 +144,21 @@ func (db *DB) RecordMissed(userID string, slots []time.Time, expectNextDue time.
 		}
 		created := db.now().UTC()
 		for _, slot := range slots {
-			id := DeliveryID(userID, slot, false)
-			if bk.deliveries.Get([]byte(id)) != nil {
-				continue
-			}
 			d := nudges.Delivery{
-				ID:      id,
+				ID:      DeliveryID(userID, slot, false),
 				UserID:  userID,
 				Slot:    slot.UTC(),
 				State:   nudges.StateMissed,
 				Created: created,
+			}
+			if err := validateDelivery(d); err != nil {
+				return err
+			}
+			if exists, err := deliveryExists(bk, d); err != nil || exists {
+				if err != nil {
+					return err
+				}
+				continue
 			}
 			if err := saveDelivery(bk, d, false); err != nil {
 				return err
@@ -279,16 +283,18 @@ func (db *DB) Pending() ([]nudges.Delivery, error) {
 		if err != nil {
 			return err
 		}
+		if bk, err = bk.dels(); err != nil {
+			return err
+		}
 		return bk.outbox.ForEach(func(k, _ []byte) error {
-			var d nudges.Delivery
-			found, err := getJSON(bk.deliveries, string(k), &d)
+			d, found, err := loadDelivery(bk, k)
 			if err != nil {
-				return fmt.Errorf("delivery: %w", err)
+				return err
 			}
 			if !found || d.State != nudges.StatePending {
 				// Both are written in one transaction, so this is damage;
 				// a stale entry must not stop every other delivery.
-				db.log.Warn("outbox entry has no pending delivery; ignoring it", "delivery_id", string(k), "found", found, "state", d.State)
+				db.log.Warn("outbox entry has no pending delivery; ignoring it", "delivery_id", showRecordKey(k), "found", found, "state", d.State)
 				return nil
 			}
 			ds = append(ds, d)
@@ -306,79 +312,49 @@ func (db *DB) Pending() ([]nudges.Delivery, error) {
 // oldest first. It reads only that person's deliveries.
 func (db *DB) Deliveries(userID string, since time.Time) ([]nudges.Delivery, error) {
 	var ds []nudges.Delivery
-	prefix := []byte(userID + "-")
 	err := db.view(func(tx *bolt.Tx) error {
 		bk, err := bucketsOf(tx)
 		if err != nil {
 			return err
 		}
-		c := bk.deliveries.Cursor()
-		// Ids sort by slot to the second; the filter below handles the
-		// fraction and other users whose id merely starts like this one.
-		start := prefix
-		if !since.IsZero() {
-			start = []byte(DeliveryID(userID, since, false))
-		}
-		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var d nudges.Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("decode delivery %q: %w", k, err)
-			}
-			if d.UserID != userID || d.Slot.Before(since) {
-				continue
-			}
-			ds = append(ds, d)
-		}
-		return nil
+		ds, err = personDeliveries(bk, userID, since, time.Time{})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: deliveries of %s: %w", userID, err)
 	}
-	sortBySlot(ds)
 	return ds, nil
 }
 
 // DeliveriesBetween calls fn for every delivery, of everyone, whose slot
 // is in [from, to), until fn returns an error, which it returns unwrapped.
-// It reads in short transactions and calls fn outside them, in delivery
-// id order (by person, then slot).
+// It reads in short transactions and calls fn outside them, in slot
+// order, reading only the deliveries of those slots.
 func (db *DB) DeliveriesBetween(from, to time.Time, fn func(nudges.Delivery) error) error {
-	return scan(db, bucketDeliveries, nil, func(k, v []byte) (nudges.Delivery, bool, bool, error) {
-		var d nudges.Delivery
-		if err := json.Unmarshal(v, &d); err != nil {
-			return d, false, false, fmt.Errorf("storage: decode delivery %q: %w", k, err)
+	if !from.Before(to) {
+		return nil
+	}
+	lo, hi := secondsFrom(from, to)
+	start := recordKey("", lo, false)[:recordKeyPrefix-1]
+	return scan(db, bucketRecords, start, func(k, v []byte) (nudges.Delivery, bool, bool, error) {
+		d, err := decodeDelivery(k, v)
+		if err != nil {
+			return d, false, false, fmt.Errorf("storage: %w", err)
+		}
+		if sec, _ := slotSecond(d.Slot); sec > hi {
+			return d, false, false, nil
 		}
 		return d, !d.Slot.Before(from) && d.Slot.Before(to), true, nil
 	}, fn)
 }
 
-// deliveryKey is what deleting a delivery needs: its id, and its slot
-// for the slot index.
-type deliveryKey struct {
-	id   []byte
-	slot time.Time
-}
-
-// userDeliveryIDs lists (copies of) the keys of userID's deliveries.
-func userDeliveryIDs(bk buckets, userID string) ([]deliveryKey, error) {
-	var ids []deliveryKey
-	prefix := []byte(userID + "-")
-	c := bk.deliveries.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		// Only the owner and slot are needed; another user's id may
-		// merely start like this one.
-		var d struct {
-			UserID string    `json:"user_id"`
-			Slot   time.Time `json:"slot"`
-		}
-		if err := json.Unmarshal(v, &d); err != nil {
-			return nil, fmt.Errorf("decode delivery %q: %w", k, err)
-		}
-		if d.UserID == userID {
-			ids = append(ids, deliveryKey{id: bytes.Clone(k), slot: d.Slot})
-		}
+// userRecordKeys lists (copies of) the record keys of userID's
+// deliveries.
+func userRecordKeys(bk buckets, userID string) ([][]byte, error) {
+	if _, err := bk.dels(); err != nil {
+		return nil, err
 	}
-	return ids, nil
+	return personRecordKeys(bk, userID, 0, math.MaxUint32)
 }
 
 func mustLoadSubscriber(bk buckets, userID string) (nudges.Subscriber, error) {
@@ -393,47 +369,6 @@ func mustLoadSubscriber(bk buckets, userID string) (nudges.Subscriber, error) {
 	return s, nil
 }
 
-func mustLoadDelivery(bk buckets, id string) (nudges.Delivery, error) {
-	var d nudges.Delivery
-	found, err := getJSON(bk.deliveries, id, &d)
-	if err != nil {
-		return d, fmt.Errorf("delivery record: %w", err)
-	}
-	if !found {
-		return d, nudges.ErrNotFound
-	}
-	return d, nil
-}
-
-// saveDelivery writes d, lists it in the slot index, and keeps the
-// outbox listing exactly the pending deliveries. wasPending says the
-// stored record was pending, so its outbox entry is there: writing it
-// again would rewrite the outbox's page in every attempt's commit for
-// nothing.
-func saveDelivery(bk buckets, d nudges.Delivery, wasPending bool) error {
-	if err := validateDelivery(d); err != nil {
-		return err
-	}
-	if err := putJSON(bk.deliveries, d.ID, d); err != nil {
-		return err
-	}
-	if err := indexSlot(bk, d); err != nil {
-		return err
-	}
-	var err error
-	switch {
-	case d.State != nudges.StatePending:
-		// Deleting an absent key writes nothing.
-		err = bk.outbox.Delete([]byte(d.ID))
-	case !wasPending:
-		err = bk.outbox.Put([]byte(d.ID), []byte{})
-	}
-	if err != nil {
-		return fmt.Errorf("outbox entry %s: %w", d.ID, err)
-	}
-	return nil
-}
-
 // validateDelivery guards the invariants the buckets rely on: the id
 // places the delivery under its person, and the state decides the outbox.
 func validateDelivery(d nudges.Delivery) error {
@@ -442,6 +377,9 @@ func validateDelivery(d nudges.Delivery) error {
 	}
 	if want := DeliveryID(d.UserID, d.Slot, d.Manual); d.ID != want {
 		return fmt.Errorf("delivery id %q does not match its user, slot and manual flag: want %q (use storage.DeliveryID)", d.ID, want)
+	}
+	if _, err := slotSecond(d.Slot); err != nil {
+		return fmt.Errorf("delivery %s: %w", d.ID, err)
 	}
 	switch d.State {
 	case nudges.StatePending, nudges.StateSent, nudges.StateMissed, nudges.StateFailed:

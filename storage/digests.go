@@ -8,10 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,108 +23,38 @@ const keySep = 0x00
 
 // DeliveriesFor returns the deliveries of userIDs whose slot is in
 // [from, to), grouped by person in the order given (duplicates once),
-// each person's oldest first. It seeks to each person's range rather than
-// scanning, so its cost follows the period and the number of people, not
-// how much history is stored. The records are copied in one transaction,
-// so they are a consistent snapshot, and decoded after it.
+// each person's oldest first. It reads each person's range through the
+// person index rather than scanning, so its cost follows the period and
+// the number of people, not how much history is stored; one read
+// transaction makes it a consistent snapshot.
 func (db *DB) DeliveriesFor(userIDs []string, from, to time.Time) ([]nudges.Delivery, error) {
 	if !from.Before(to) {
 		return nil, nil
 	}
-	var (
-		raws   []rawRecord
-		groups []int    // raws[groups[i]:groups[i+1]] are people[i]'s
-		people []string // as asked, without duplicates
-	)
+	var ds []nudges.Delivery
 	seen := make(map[string]bool, len(userIDs))
 	err := db.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucketDeliveries))
-		if b == nil {
-			return missingBucket(bucketDeliveries)
+		bk, err := bucketsOf(tx)
+		if err != nil {
+			return err
 		}
-		c := b.Cursor()
 		for _, id := range userIDs {
-			if id == "" || seen[id] {
+			if id == "" || seen[id] || checkUserID(id) != nil {
 				continue
 			}
 			seen[id] = true
-			people = append(people, id)
-			groups = append(groups, len(raws))
-			raws = appendUserRange(raws, c, id, from, to)
+			mine, err := personDeliveries(bk, id, from, to)
+			if err != nil {
+				return err
+			}
+			ds = append(ds, mine...)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: deliveries of %d people from %s to %s: %w", len(userIDs), fmtTime(from), fmtTime(to), err)
 	}
-	groups = append(groups, len(raws))
-
-	all, err := decodeDeliveries(raws)
-	if err != nil {
-		return nil, fmt.Errorf("storage: deliveries of %d people from %s to %s: %w", len(userIDs), fmtTime(from), fmtTime(to), err)
-	}
-	ds := all[:0]
-	for i, id := range people {
-		n := len(ds)
-		for _, d := range all[groups[i]:groups[i+1]] {
-			// The key range is whole seconds and another user's id may
-			// merely start like this one; the record decides.
-			if d.UserID == id && !d.Slot.Before(from) && d.Slot.Before(to) {
-				ds = append(ds, d)
-			}
-		}
-		sortBySlot(ds[n:])
-	}
 	return ds, nil
-}
-
-// rawRecord is a key and value copied out of bbolt's memory.
-type rawRecord struct{ key, value []byte }
-
-// appendUserRange appends copies of userID's deliveries whose key falls
-// in the seconds of [from, to).
-func appendUserRange(raws []rawRecord, c *bolt.Cursor, userID string, from, to time.Time) []rawRecord {
-	prefix := []byte(userID + "-")
-	// The "-now" suffix of a manual delivery sorts after its second, so
-	// every key of the last second starts with endSecond.
-	endSecond := []byte(DeliveryID(userID, to, false))
-	for k, v := c.Seek([]byte(DeliveryID(userID, from, false))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if bytes.Compare(k, endSecond) > 0 && !bytes.HasPrefix(k, endSecond) {
-			break
-		}
-		raws = append(raws, rawRecord{bytes.Clone(k), bytes.Clone(v)})
-	}
-	return raws
-}
-
-// decodeParallelMin is the number of records below which decoding on
-// one goroutine is quicker than starting more.
-const decodeParallelMin = 512
-
-// decodeDeliveries decodes raws in order. JSON decoding is most of the
-// cost of reading a period, so large batches are split across the CPUs.
-func decodeDeliveries(raws []rawRecord) ([]nudges.Delivery, error) {
-	ds := make([]nudges.Delivery, len(raws))
-	decode := func(lo, hi int) error {
-		for i := lo; i < hi; i++ {
-			if err := json.Unmarshal(raws[i].value, &ds[i]); err != nil {
-				return fmt.Errorf("decode delivery %q: %w", raws[i].key, err)
-			}
-		}
-		return nil
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(raws)/decodeParallelMin)
-	if workers <= 1 {
-		return ds, decode(0, len(raws))
-	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*len(raws)/workers, (w+1)*len(raws)/workers
-		wg.Go(func() { errs[w] = decode(lo, hi) })
-	}
-	wg.Wait()
-	return ds, errors.Join(errs...)
 }
 
 // digestState is what the digests bucket keeps per channel.
@@ -506,7 +434,7 @@ func (db *DB) updateOpenPulse(id, userID string, fn func(*pulseSecret, *pulseVot
 	if err != nil || !changed {
 		return err
 	}
-	return db.secrets.compact()
+	return db.compactSecrets()
 }
 
 // ClosePulse ends pulse id: it files the totals in the channel's pulse

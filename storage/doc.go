@@ -7,11 +7,13 @@
 //
 // # Bucket layout
 //
-// Every value is JSON so that the file can be exported and read with
-// ordinary tools (`bbolt get`, `bbolt page`). Every bucket is created in
-// one transaction when the file is opened.
+// Every value is JSON, so that the file can be read with ordinary tools
+// (`bbolt get`, `bbolt page`), except the delivery records, which are a
+// compact binary record of their own (see "The delivery record"): a
+// deployment keeps millions of them. Every bucket is created in one
+// transaction when the file is opened.
 //
-//	meta          "schema_version" → JSON number (currently 4);
+//	meta          "schema_version" → JSON number (currently 5);
 //	              "needs_compaction" → true once deleted reflections or a
 //	              forgotten person may linger in free pages, until
 //	              Compact
@@ -21,13 +23,18 @@
 //	due           8-byte big-endian UnixNano(NextDue) ‖ user id → empty
 //	              one entry per subscriber whose NextDue is non-zero, so
 //	              finding who is due costs as much as the number due
-//	deliveries    delivery id → nudges.Delivery, where the id is
-//	              user id "-" slot as 20060102T150405Z ["-now" if manual];
-//	              a person's deliveries sort together, by slot
-//	outbox        delivery id → empty, for each delivery in state pending
-//	deliveries_by_slot 8-byte big-endian UnixNano(slot) ‖ delivery id →
-//	              empty, for every delivery, so retention finds the
-//	              oldest without a full scan (schema 3)
+//	delivery_records 4-byte big-endian Unix second of the slot ‖ kind
+//	              (0 scheduled, 1 manual: "/nudge now") ‖ user id →
+//	              the delivery record; keyed by slot, so a day's
+//	              deliveries are appended at the end of the bucket and
+//	              retention deletes whole pages from its start
+//	deliveries_by_person user id ‖ 0x00 ‖ 2-byte big-endian period
+//	              (the slot's second >> 21, about 24 days) → the
+//	              person's deliveries in that period, each a uvarint of
+//	              (second within the period << 1 | kind), ascending: one
+//	              key per person-month rather than per delivery
+//	delivery_outbox record key → empty, for each delivery in state
+//	              pending
 //	seen          Socket Mode envelope key → JSON time first seen
 //	seen_by_time  8-byte big-endian UnixNano(seen) ‖ envelope key → empty,
 //	              so pruning old envelopes is not a full scan
@@ -49,13 +56,17 @@
 //	              empty, for each shared reflection
 //	forgetting    user id → JSON time, while a Forget is unfinished
 //
-// The due, outbox, deliveries_by_slot and seen_by_time buckets are
-// indexes: they are written in the same transaction as the records they
-// index, DB.Check verifies them against those records, and the schema
-// 0 → 1 migration rebuilds the due index and the outbox. The schema 1 → 2
-// migration re-seals every reflection under the additional data
-// described below and turns the user ids in pulse_voters into keyed
-// markers. The 2 → 3 migration builds deliveries_by_slot.
+// The due, delivery_outbox, deliveries_by_person and seen_by_time
+// buckets are indexes: they are written in the same transaction as the
+// records they index, and DB.Check verifies them against those records.
+// The schema 0 → 1 migration rebuilds the due index and the outbox. The
+// schema 1 → 2 migration re-seals every reflection under the additional
+// data described below and turns the user ids in pulse_voters into keyed
+// markers. The 2 → 3 migration builds deliveries_by_slot, the slot index
+// of schema 3 and 4, when deliveries were JSON under their ids
+// (user id "-" slot as 20060102T150405Z ["-now"]) in "deliveries", with
+// an "outbox" of those ids. The 4 → 5 migration moves them to the
+// binary records (below) and drops those three buckets.
 //
 // The follow_ups and shared_by_person buckets are indexes like these,
 // and DB.Check verifies them too.
@@ -98,10 +109,12 @@
 // # What a person owns
 //
 // ExportAll and ExportPerson walk the records a person owns, wherever
-// they are: subscribers, deliveries and reflections (a reflection carries
-// its share setting and its follow-up). The other buckets that name
-// people hold no records of their own: due, outbox, follow_ups and
-// shared_by_person index those three; reflection_seq only numbers
+// they are: subscribers, deliveries (found through
+// deliveries_by_person, in slot order) and reflections (a reflection
+// carries its share setting and its follow-up). The other buckets that
+// name people hold no records of their own: due, delivery_outbox,
+// deliveries_by_person, follow_ups and shared_by_person index those
+// three; reflection_seq only numbers
 // reflections; the secrets file holds no record of a person; forgetting
 // marks people whose records are on their way out, whom the walk leaves
 // out. A bucket added to the layout that holds
@@ -109,13 +122,14 @@
 //
 // # The record format
 //
-// Subscribers, deliveries and closed pulses are stored as the JSON
-// encoding of nudges.Subscriber, nudges.Delivery and nudges.PulseSummary,
-// so the format lives in package nudges, in the JSON tags of those types.
-// That is deliberate: the same encoding is what a person gets from
-// `/reflect export` and what `nudgebot export` writes, and one format for
-// the file and for exports keeps the file readable with `bbolt get` and
-// the exports in step with it without a translation layer to maintain.
+// Subscribers and closed pulses are stored as the JSON encoding of
+// nudges.Subscriber and nudges.PulseSummary, so their format lives in
+// package nudges, in the JSON tags of those types. That is deliberate:
+// the same encoding is what a person gets from `/reflect export` and
+// what `nudgebot export` writes, and one format for the file and for
+// exports keeps the file readable with `bbolt get` and the exports in
+// step with it without a translation layer to maintain. Deliveries are
+// exported as the JSON of nudges.Delivery too, but stored as below.
 // Everything else (reflections, data keys, digest and pulse state) has a
 // record type private to this package, because what is stored differs
 // from the domain value: a reflection's text is sealed, a pulse keeps
@@ -123,12 +137,51 @@
 //
 // The consequence is that a renamed field or JSON tag in nudges changes
 // the file format: old records would decode with that field empty. The
-// encoded form of a fully populated value of each of the three types is
-// pinned by TestRecordFormatPinned, so such a change fails a test and
-// must come with a schema version and a migration. Adding a field is
-// compatible when it is omitempty or omitzero: older records decode with
-// its zero value, and the pinned test asks for the golden record to be
-// extended.
+// encoded form of a fully populated value of each of the three types
+// (the delivery as its JSON and as its binary record) is pinned by
+// TestRecordFormatPinned, so such a change fails a test and must come
+// with a schema version and a migration. Adding a field is compatible
+// when it is omitempty or omitzero: older records decode with its zero
+// value, and the pinned test asks for the golden record to be extended.
+//
+// # The delivery record
+//
+// A delivery's key says whose it is and which slot (see the layout); its
+// id is made from them, never stored. The record (delivery_codec.go) is:
+// a format byte (1); a 2-byte little-endian bitmap of the fields present
+// (a zero value is left out); the state; then each present field in bit
+// order: nudge id, theme, role, reason, round, attempts, try_at,
+// channel, ts, created, sent_at, outcome, acted_at, snooze_to, feedback,
+// and the slot's nanoseconds when it is off the second. Strings are a
+// uvarint length and their bytes; state, theme, role, outcome and
+// feedback are a byte from a fixed table (appended to, never reordered),
+// or 0xff and the value as a string when the table lacks it; counts are
+// zigzag varints; a time is a uvarint of its zigzag seconds from the
+// slot, shifted left once, the low bit saying whether a uvarint of
+// nanoseconds follows; a Slack timestamp is a number (seconds from the
+// slot and microseconds) when it reads back exactly, else a string. A
+// record of a sent and answered nudge takes about 125 bytes (its JSON
+// took about 450), most of it the reason and the nudge id; the decoder
+// refuses anything else with an error (FuzzDecodeDelivery).
+//
+// The records bucket is written with FillPercent 0.75: bbolt's default
+// of 0.5 leaves every page half empty when keys only grow, and a full
+// page would split again as soon as its records grow (a pending record
+// gains its channel, timestamp and, hours later, its outcome).
+// docs/performance.md (section 7) says where the file's bytes go.
+//
+// The 4 → 5 migration (migrate5.go) runs when Open meets an older file,
+// before Open returns: it moves the deliveries in transactions of 5,000,
+// in slot order through the old slot index, each transaction writing the
+// new records and deleting the old ones, so a crash leaves every
+// delivery in exactly one layout and the next Open carries on; the
+// schema version says 4 until the old buckets are dropped. It logs its
+// progress every 10 s. A record that does not decode stops it with an
+// error naming the record, the file left at schema 4. Open then compacts
+// the file once (as after the 3 → 4 move), before it returns, so the old
+// records' pages, most of the file, go back to the disk without a write
+// waiting for the copy: about a minute per million deliveries in all
+// (docs/operations.md, Upgrade).
 //
 // # Retention
 //

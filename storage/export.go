@@ -45,32 +45,34 @@ func (db *DB) ExportPerson(userID string, fn func(nudges.PersonRecord) error) er
 // walkPeople walks each kind of record a person owns, everyone's if
 // userID is empty.
 func (db *DB) walkPeople(userID string, fn func(nudges.PersonRecord) error) error {
-	var deliveriesFrom, reflectionsFrom []byte
+	var personFrom []byte
 	if userID != "" {
-		deliveriesFrom, reflectionsFrom = deliveryPrefix(userID), personPrefix(userID)
+		personFrom = personPrefix(userID)
 	}
-	for _, w := range []struct {
-		start []byte
-		begin func(*bolt.Tx) (*bolt.Bucket, decodeFunc[nudges.PersonRecord], error)
-	}{
-		{[]byte(userID), func(tx *bolt.Tx) (*bolt.Bucket, decodeFunc[nudges.PersonRecord], error) {
-			return exportSubscribers(tx, userID)
-		}},
-		{deliveriesFrom, func(tx *bolt.Tx) (*bolt.Bucket, decodeFunc[nudges.PersonRecord], error) {
-			return exportDeliveries(tx, userID)
-		}},
-		{reflectionsFrom, func(tx *bolt.Tx) (*bolt.Bucket, decodeFunc[nudges.PersonRecord], error) {
-			return db.exportReflections(tx, userID)
-		}},
-	} {
-		if err := scanTx(db, w.start, w.begin, fn); err != nil {
-			return err
+	err := scanTx(db, []byte(userID), func(tx *bolt.Tx) (*bolt.Bucket, decodeFunc[nudges.PersonRecord], error) {
+		return exportSubscribers(tx, userID)
+	}, fn)
+	if err != nil {
+		return err
+	}
+	// A person index entry lists a month or so of a person's deliveries.
+	err = scanTx(db, personFrom, func(tx *bolt.Tx) (*bolt.Bucket, decodeFunc[[]nudges.PersonRecord], error) {
+		return exportDeliveries(tx, userID)
+	}, func(recs []nudges.PersonRecord) error {
+		for _, r := range recs {
+			if err := fn(r); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return nil
+	return scanTx(db, personFrom, func(tx *bolt.Tx) (*bolt.Bucket, decodeFunc[nudges.PersonRecord], error) {
+		return db.exportReflections(tx, userID)
+	}, fn)
 }
-
-func deliveryPrefix(userID string) []byte { return []byte(userID + "-") }
 
 // beingForgotten lists the people whose Forget is unfinished. Their
 // records linger until the next read-write Open erases them, and must
@@ -115,8 +117,13 @@ func exportSubscribers(tx *bolt.Tx, userID string) (*bolt.Bucket, decodeFunc[nud
 	}, nil
 }
 
-func exportDeliveries(tx *bolt.Tx, userID string) (*bolt.Bucket, decodeFunc[nudges.PersonRecord], error) {
+// exportDeliveries walks the person index, which lists each person's
+// deliveries in slot order, and reads the records it lists.
+func exportDeliveries(tx *bolt.Tx, userID string) (*bolt.Bucket, decodeFunc[[]nudges.PersonRecord], error) {
 	bk, err := bucketsOf(tx)
+	if err == nil {
+		bk, err = bk.dels()
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage: export deliveries: %w", err)
 	}
@@ -124,27 +131,40 @@ func exportDeliveries(tx *bolt.Tx, userID string) (*bolt.Bucket, decodeFunc[nudg
 	if err != nil {
 		return nil, nil, err
 	}
-	prefix := deliveryPrefix(userID)
-	return bk.deliveries, func(k, v []byte) (nudges.PersonRecord, bool, bool, error) {
+	prefix := personPrefix(userID)
+	return bk.byPerson, func(k, v []byte) ([]nudges.PersonRecord, bool, bool, error) {
 		if userID != "" && !bytes.HasPrefix(k, prefix) {
-			return nudges.PersonRecord{}, false, false, nil
+			return nil, false, false, nil
 		}
-		var d nudges.Delivery
-		if err := json.Unmarshal(v, &d); err != nil {
-			// The id starts with its owner's, which is all there is to go by.
-			for g := range gone {
-				if bytes.HasPrefix(k, deliveryPrefix(g)) {
-					return nudges.PersonRecord{}, false, true, nil
-				}
+		owner, period, err := splitPersonKey(k)
+		if err != nil {
+			u := nudges.Unreadable{Kind: nudges.KindDelivery, UserID: userID, ID: hex.EncodeToString(k)}
+			return []nudges.PersonRecord{damaged(u, err)}, true, true, nil
+		}
+		if gone[owner] {
+			return nil, false, true, nil
+		}
+		es, err := decodePersonEntries(v)
+		if err != nil {
+			u := nudges.Unreadable{Kind: nudges.KindDelivery, UserID: owner, ID: hex.EncodeToString(k)}
+			return []nudges.PersonRecord{damaged(u, fmt.Errorf("person index entry %x: %w", k, err))}, true, true, nil
+		}
+		recs := make([]nudges.PersonRecord, 0, len(es))
+		for _, e := range es {
+			rk := recordKeyOfEntry(owner, period, e)
+			d, found, err := loadDelivery(bk, rk)
+			switch {
+			case err != nil:
+				u := nudges.Unreadable{Kind: nudges.KindDelivery, UserID: owner, ID: showRecordKey(rk)}
+				recs = append(recs, damaged(u, err))
+			case !found:
+				u := nudges.Unreadable{Kind: nudges.KindDelivery, UserID: owner, ID: showRecordKey(rk)}
+				recs = append(recs, damaged(u, fmt.Errorf("the person index lists delivery %s, which is not stored", showRecordKey(rk))))
+			default:
+				recs = append(recs, nudges.PersonRecord{Delivery: &d})
 			}
-			u := nudges.Unreadable{Kind: nudges.KindDelivery, UserID: userID, ID: string(k)}
-			return damaged(u, fmt.Errorf("decode delivery %q: %w", k, err)), true, true, nil
 		}
-		// Another person's id may start like this one's followed by "-".
-		if (userID != "" && d.UserID != userID) || gone[d.UserID] {
-			return nudges.PersonRecord{}, false, true, nil
-		}
-		return nudges.PersonRecord{Delivery: &d}, true, true, nil
+		return recs, true, true, nil
 	}, nil
 }
 

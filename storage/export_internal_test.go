@@ -15,15 +15,15 @@ import (
 func TestExport_CoversEveryBucket(t *testing.T) {
 	why := map[string]string{
 		bucketSubscribers: "walked",
-		bucketDeliveries:  "walked",
+		bucketRecords:     "walked, through the person index",
 		bucketReflections: "walked",
 
 		bucketMeta:           "the file's own settings",
 		bucketDue:            "index of subscribers",
 		bucketOutbox:         "index of deliveries",
+		bucketByPerson:       "index of deliveries, walked to find them",
 		bucketSeen:           "Slack's envelope ids, not a person's",
 		bucketSeenByTime:     "index of seen",
-		bucketBySlot:         "index of deliveries",
 		bucketDigests:        "channels, not people",
 		bucketPulses:         "pulse totals: anonymous by design",
 		bucketPulseHistory:   "pulse summaries: anonymous by design",

@@ -183,7 +183,7 @@ func TestExport_Unreadable(t *testing.T) {
 		{
 			name: "DeliveryNotJSON",
 			damage: func(t *testing.T, tx *bolt.Tx) error {
-				return tx.Bucket([]byte("deliveries")).Put([]byte("U1-20260302T090000Z"), []byte("nope"))
+				return tx.Bucket([]byte(storage.RawRecordsBucket)).Put(storage.RawDeliveryKey(t, "U1-20260302T090000Z"), []byte("nope"))
 			},
 			want: []string{"subscriber U1", "unreadable delivery U1-20260302T090000Z: damaged", `reflection U1/1 "Tapir9 1"`, `reflection U1/2 "Tapir9 2"`},
 		},
@@ -204,7 +204,7 @@ func TestExport_Unreadable(t *testing.T) {
 				if err := tx.Bucket([]byte("forgetting")).Put([]byte("U1"), mustJSON(t, base)); err != nil {
 					return err
 				}
-				return tx.Bucket([]byte("deliveries")).Put([]byte("U1-20260302T090000Z"), []byte("nope"))
+				return tx.Bucket([]byte(storage.RawRecordsBucket)).Put(storage.RawDeliveryKey(t, "U1-20260302T090000Z"), []byte("nope"))
 			},
 			want: []string{},
 		},

@@ -68,7 +68,7 @@ func (db *DB) eraseSecrets(userIDs []string) error {
 		return err
 	}
 	n := 0
-	err = db.secrets.update(func(stx *bolt.Tx) error {
+	err = db.updateSecrets(func(stx *bolt.Tx) error {
 		n = 0
 		keys := stx.Bucket([]byte(secretDataKeys))
 		for _, userID := range userIDs {
@@ -91,7 +91,7 @@ func (db *DB) eraseSecrets(userIDs []string) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	return db.secrets.compact()
+	return db.compactSecrets()
 }
 
 // erasePerson deletes every record about userID, in every bucket of the

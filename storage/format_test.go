@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"encoding/hex"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -23,6 +24,15 @@ const (
 		`"contexts":{"known":true,"has":["standup","one-to-ones"]},"arc":{"theme":"generalist","steps":2},` +
 		`"team_lean":{"lean":{"sooner":true,"reason":"Your team's clarity pulse went from 3.9 to 3.1."},"until":"2026-03-09T09:00:00Z"},"streak":3,` +
 		`"seen":["n1","n2"],"last_role":"lead","stats":{"strategy":{"up":2,"down":1}}}`
+	// The key: slot second (0x69a55190 = 2026-03-02T09:00:00Z) ‖ kind
+	// (1, manual) ‖ user id "U1". The record (delivery_codec.go): format
+	// 1, bitmap 0x7fff (all but the slot's nanoseconds), state sent, then
+	// nudge id, theme, role, reason, round, attempts, try_at (+1 s),
+	// channel, ts (as a number: +1 s, 100 µs), created (+0), sent_at
+	// (+2 s), outcome, acted_at and snooze_to (+1 h), feedback.
+	goldenDeliveryKey    = "69a55190015531"
+	goldenDeliveryRecord = "01ff7f02026e3103010f737472617465677920697320647565020404024431c993f401000801c070c07006"
+
 	goldenDelivery = `{"id":"U1-20260302T090000Z-now","user_id":"U1","nudge_id":"n1","theme":"strategy","role":"lead",` +
 		`"slot":"2026-03-02T09:00:00Z","reason":"strategy is due","manual":true,"state":"sent","round":1,"attempts":2,` +
 		`"try_at":"2026-03-02T09:00:01Z","channel":"D1","ts":"1772442001.000100","created":"2026-03-02T09:00:00Z",` +
@@ -112,7 +122,6 @@ func TestRecordFormatPinned(t *testing.T) {
 	raw := rawContents(t, path)
 	for _, tt := range []struct{ bucket, want string }{
 		{"subscribers", goldenSubscriber},
-		{"deliveries", goldenDelivery},
 		{"pulse_history", goldenPulseSummary},
 	} {
 		if n := len(raw[tt.bucket]); n != 1 {
@@ -122,6 +131,17 @@ func TestRecordFormatPinned(t *testing.T) {
 		if got := string(raw[tt.bucket][0][1]); got != tt.want {
 			t.Errorf("%s record is\n%s\nwant\n%s", tt.bucket, got, tt.want)
 		}
+	}
+
+	// The delivery is stored in the binary record of schema 5; its JSON
+	// is what exports and the PostgreSQL engine keep.
+	if got := string(mustJSON(t, wantDel)); got != goldenDelivery {
+		t.Errorf("delivery JSON is\n%s\nwant\n%s", got, goldenDelivery)
+	}
+	if recs := raw[storage.RawRecordsBucket]; len(recs) != 1 {
+		t.Errorf("%s holds %d records, want 1", storage.RawRecordsBucket, len(recs))
+	} else if k, v := hex.EncodeToString(recs[0][0]), hex.EncodeToString(recs[0][1]); k != goldenDeliveryKey || v != goldenDeliveryRecord {
+		t.Errorf("delivery record is\n%s → %s\nwant\n%s → %s", k, v, goldenDeliveryKey, goldenDeliveryRecord)
 	}
 
 	db = MustOpenAt(t, path, storage.Options{})

@@ -12,8 +12,9 @@ import (
 
 // Ensure every schema version below the current one has a migration.
 func TestMigrationsCoverEveryVersion(t *testing.T) {
-	if got := len((&DB{}).migrations()); got != SchemaVersion {
-		t.Errorf("%d migrations, want %d (one per version below SchemaVersion)", got, SchemaVersion)
+	// The last, 4 → 5, runs in batches of its own (moveDeliveries).
+	if got := len((&DB{}).migrations()); got != SchemaVersion-1 {
+		t.Errorf("%d migrations in one transaction, want %d (one per version below SchemaVersion, but the last)", got, SchemaVersion-1)
 	}
 }
 

@@ -18,11 +18,17 @@ const (
 	bucketMeta        = "meta"
 	bucketSubscribers = "subscribers"
 	bucketDue         = "due"
-	bucketDeliveries  = "deliveries"
-	bucketOutbox      = "outbox"
+	bucketRecords     = "delivery_records"
+	bucketByPerson    = "deliveries_by_person"
+	bucketOutbox      = "delivery_outbox"
 	bucketSeen        = "seen"
 	bucketSeenByTime  = "seen_by_time"
-	bucketBySlot      = "deliveries_by_slot"
+
+	// Schema 4 and older kept deliveries as JSON under their ids; the
+	// 4 → 5 migration moves them out and drops these.
+	bucketDeliveriesV4 = "deliveries"
+	bucketOutboxV4     = "outbox"
+	bucketBySlotV4     = "deliveries_by_slot"
 
 	bucketDigests      = "digests"
 	bucketPulses       = "pulses"
@@ -39,8 +45,8 @@ const (
 
 func allBuckets() []string {
 	return []string{
-		bucketMeta, bucketSubscribers, bucketDue, bucketDeliveries,
-		bucketOutbox, bucketSeen, bucketSeenByTime, bucketBySlot,
+		bucketMeta, bucketSubscribers, bucketDue, bucketRecords,
+		bucketByPerson, bucketOutbox, bucketSeen, bucketSeenByTime,
 		bucketDigests, bucketPulses, bucketPulseHistory,
 		bucketReflections, bucketReflectionSeq, bucketFollowUps,
 		bucketSharedByPerson, bucketForgetting,
@@ -49,12 +55,32 @@ func allBuckets() []string {
 
 // buckets are the data buckets of one transaction.
 type buckets struct {
-	subscribers, due, deliveries, outbox, seen, seenByTime *bolt.Bucket
+	subscribers, due, seen, seenByTime *bolt.Bucket
 
-	// bySlot is nil only in a read-only open of a schema 1 or 2 file, which
-	// never writes a delivery; writers get errNoSlotIndex.
-	bySlot *bolt.Bucket
+	// records, byPerson and outbox are nil only in a read-only open of a
+	// file older than schema 5; use dels, which says so.
+	records, byPerson, outbox *bolt.Bucket
 }
+
+// recordFill is the records bucket's FillPercent. Records are appended
+// in slot order, so bbolt's default (0.5) would leave every page half
+// empty for good; a full page would split again as soon as its records
+// grow (a pending record gains its channel, timestamp and outcome
+// later), so a quarter is left for that.
+const recordFill = 0.75
+
+// dels returns bk if it has the delivery buckets, or the error a read
+// of an unmigrated file gets.
+func (bk buckets) dels() (buckets, error) {
+	if bk.records == nil || bk.byPerson == nil || bk.outbox == nil {
+		return bk, errOldDeliveries
+	}
+	return bk, nil
+}
+
+// errOldDeliveries is what a delivery read gets from a file not yet
+// migrated to schema 5; only read-only opens can see one.
+var errOldDeliveries = fmt.Errorf("bucket %s is missing: the deliveries are in the layout of schema 4 or older; open the database read-write once with this nudgebot to migrate it", bucketRecords)
 
 func bucketsOf(tx *bolt.Tx) (buckets, error) {
 	var bk buckets
@@ -64,8 +90,6 @@ func bucketsOf(tx *bolt.Tx) (buckets, error) {
 	}{
 		{bucketSubscribers, &bk.subscribers},
 		{bucketDue, &bk.due},
-		{bucketDeliveries, &bk.deliveries},
-		{bucketOutbox, &bk.outbox},
 		{bucketSeen, &bk.seen},
 		{bucketSeenByTime, &bk.seenByTime},
 	} {
@@ -75,46 +99,14 @@ func bucketsOf(tx *bolt.Tx) (buckets, error) {
 			return buckets{}, fmt.Errorf("bucket %s is missing: open the database read-write once with this nudgebot to migrate it", p.name)
 		}
 	}
-	bk.bySlot = tx.Bucket([]byte(bucketBySlot))
+	bk.records = tx.Bucket([]byte(bucketRecords))
+	bk.byPerson = tx.Bucket([]byte(bucketByPerson))
+	bk.outbox = tx.Bucket([]byte(bucketOutbox))
+	if bk.records != nil {
+		// A per-handle setting: it must be set in every transaction.
+		bk.records.FillPercent = recordFill
+	}
 	return bk, nil
-}
-
-// errNoSlotIndex is what a write needing the slot index gets from a file
-// not yet migrated to schema 3; only read-only opens can see one.
-var errNoSlotIndex = fmt.Errorf("bucket %s is missing: open the database read-write once with this nudgebot to migrate it", bucketBySlot)
-
-// indexSlot lists d in the slot index. A delivery's slot never changes,
-// so writing the entry again is harmless.
-func indexSlot(bk buckets, d nudges.Delivery) error {
-	if bk.bySlot == nil {
-		return errNoSlotIndex
-	}
-	k, err := timeKey(d.Slot, d.ID)
-	if err != nil {
-		return fmt.Errorf("delivery %s: %w", d.ID, err)
-	}
-	if bk.bySlot.Get(k) != nil {
-		return nil // a slot never changes: rewriting the entry would only dirty its page
-	}
-	if err := bk.bySlot.Put(k, []byte{}); err != nil {
-		return fmt.Errorf("slot index entry of %s: %w", d.ID, err)
-	}
-	return nil
-}
-
-// unindexSlot removes the slot index entry of the delivery with id.
-func unindexSlot(bk buckets, id string, slot time.Time) error {
-	if bk.bySlot == nil {
-		return errNoSlotIndex
-	}
-	k, err := timeKey(slot, id)
-	if err != nil {
-		return fmt.Errorf("delivery %s: %w", id, err)
-	}
-	if err := bk.bySlot.Delete(k); err != nil {
-		return fmt.Errorf("delete slot index entry of %s: %w", id, err)
-	}
-	return nil
 }
 
 // timeKeyLen is the width of the time prefix of due and seen_by_time keys.
@@ -200,15 +192,15 @@ func rebuildIndexes(tx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketSubscribers, err)
 	}
-	dels, err := tx.CreateBucketIfNotExists([]byte(bucketDeliveries))
+	dels, err := tx.CreateBucketIfNotExists([]byte(bucketDeliveriesV4))
 	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucketDeliveries, err)
+		return fmt.Errorf("create bucket %s: %w", bucketDeliveriesV4, err)
 	}
 	due, err := recreateBucket(tx, bucketDue)
 	if err != nil {
 		return err
 	}
-	outbox, err := recreateBucket(tx, bucketOutbox)
+	outbox, err := recreateBucket(tx, bucketOutboxV4)
 	if err != nil {
 		return err
 	}
@@ -249,11 +241,11 @@ func rebuildIndexes(tx *bolt.Tx) error {
 // new deliveries_by_slot index, so pruning by age reads only what it
 // deletes.
 func buildSlotIndex(tx *bolt.Tx) error {
-	dels, err := tx.CreateBucketIfNotExists([]byte(bucketDeliveries))
+	dels, err := tx.CreateBucketIfNotExists([]byte(bucketDeliveriesV4))
 	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucketDeliveries, err)
+		return fmt.Errorf("create bucket %s: %w", bucketDeliveriesV4, err)
 	}
-	idx, err := recreateBucket(tx, bucketBySlot)
+	idx, err := recreateBucket(tx, bucketBySlotV4)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,7 +204,7 @@ func TestOpen_RefusesDamagedFiles(t *testing.T) {
 		"both meta pages damaged":         scribble(orig, 16, 2*page),
 		"every data page damaged":         scribble(orig, 2*page, used),
 		"subscribers root page damaged":   scribblePage(layout.roots["subscribers"]),
-		"deliveries root page damaged":    scribblePage(layout.roots["deliveries"]),
+		"deliveries root page damaged":    scribblePage(layout.roots[storage.RawRecordsBucket]),
 	}
 	for name, damaged := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -415,7 +416,9 @@ func realDatabase(t testing.TB) ([]byte, sampleLayout) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.StartDelivery(pending(user, base), base.Add(time.Duration(i)*time.Minute), setNextDue(base.Add(24*time.Hour))); err != nil {
+		d := pending(user, base)
+		d.Reason = strings.Repeat("a reason long enough that the records fill pages of their own ", 2)
+		if _, err := db.StartDelivery(d, base.Add(time.Duration(i)*time.Minute), setNextDue(base.Add(24*time.Hour))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -509,7 +512,7 @@ func TestCheck_FindsIndexDrift(t *testing.T) {
 	rawUpdate(t, db.Path(), func(tx *bolt.Tx) error {
 		// A pending delivery the outbox does not list.
 		d := pending("U1", base)
-		return tx.Bucket([]byte("deliveries")).Put([]byte(d.ID), mustJSON(t, d))
+		return tx.Bucket([]byte(storage.RawRecordsBucket)).Put(storage.RawDeliveryKey(t, d.ID), storage.RawDeliveryRecord(t, d))
 	})
 	db, err := storage.Open(db.Path(), storage.Options{})
 	if err != nil {
@@ -523,8 +526,8 @@ func TestCheck_FindsIndexDrift(t *testing.T) {
 }
 
 // Ensure a schema 2 file, from before retention, gets its slot index
-// built from its deliveries, so the oldest can be pruned and Check
-// passes.
+// built from its deliveries and then its deliveries moved to the records
+// of schema 5, so the oldest can be pruned and Check passes.
 func TestOpen_MigratesToSlotIndex(t *testing.T) {
 	db := MustOpen(t)
 	subscribe(t, db, "U1", base)
@@ -532,18 +535,10 @@ func TestOpen_MigratesToSlotIndex(t *testing.T) {
 	old.State = nudges.StateSent
 	recent := pending("U1", base)
 	recent.State = nudges.StateSent
-	if err := db.ImportDeliveries([]nudges.Delivery{old, recent}); err != nil {
-		t.Fatal(err)
-	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rawUpdate(t, db.Path(), func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket([]byte("deliveries_by_slot")); err != nil {
-			return err
-		}
-		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte("2"))
-	})
+	oldLayout(t, db.Path(), 2, []nudges.Delivery{old, recent})
 
 	db = MustOpenAt(t, db.Path(), storage.Options{})
 	if err := db.Check(); err != nil {
@@ -648,4 +643,50 @@ func writeTemp(t *testing.T, b []byte) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// oldLayout takes the file at path, written by this nudgebot with no
+// delivery, back to the delivery layout of schema version (JSON records
+// under their ids, an outbox of ids and, from schema 3, the slot index)
+// holding ds, and marks it with version.
+func oldLayout(t *testing.T, path string, version int, ds []nudges.Delivery) {
+	t.Helper()
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
+		for _, name := range []string{storage.RawRecordsBucket, storage.RawByPersonBucket, storage.RawOutboxBucket} {
+			if err := tx.DeleteBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		dels, err := tx.CreateBucket([]byte("deliveries"))
+		if err != nil {
+			return err
+		}
+		outbox, err := tx.CreateBucket([]byte("outbox"))
+		if err != nil {
+			return err
+		}
+		var bySlot *bolt.Bucket
+		if version >= 3 {
+			if bySlot, err = tx.CreateBucket([]byte("deliveries_by_slot")); err != nil {
+				return err
+			}
+		}
+		for _, d := range ds {
+			if err := dels.Put([]byte(d.ID), mustJSON(t, d)); err != nil {
+				return err
+			}
+			if d.State == nudges.StatePending {
+				if err := outbox.Put([]byte(d.ID), []byte{}); err != nil {
+					return err
+				}
+			}
+			if bySlot != nil {
+				k := binary.BigEndian.AppendUint64(nil, uint64(d.Slot.UnixNano()))
+				if err := bySlot.Put(append(k, d.ID...), []byte{}); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte(strconv.Itoa(version)))
+	})
 }

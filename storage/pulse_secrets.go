@@ -43,7 +43,7 @@ func (db *DB) updatePulseSecrets(fn func(pulseSecrets) error) error {
 	if db.secrets == nil {
 		return fmt.Errorf("the database is not migrated to its secrets file: open it read-write")
 	}
-	return db.secrets.update(func(stx *bolt.Tx) error {
+	return db.updateSecrets(func(stx *bolt.Tx) error {
 		ps, err := pulseSecretsOf(stx)
 		if err != nil {
 			return err

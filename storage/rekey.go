@@ -60,7 +60,7 @@ func (db *DB) beginRekey(userID string) error {
 	if db.keys == nil {
 		return errNoKeys()
 	}
-	return db.secrets.update(func(stx *bolt.Tx) error {
+	return db.updateSecrets(func(stx *bolt.Tx) error {
 		b := stx.Bucket([]byte(secretDataKeys))
 		var rec dataKeyRecord
 		found, err := getJSON(b, userID, &rec)
@@ -80,7 +80,7 @@ func (db *DB) beginRekey(userID string) error {
 // file, so it is gone from the file too.
 func (db *DB) finishRekey(userID string) error {
 	changed := false
-	err := db.secrets.update(func(stx *bolt.Tx) error {
+	err := db.updateSecrets(func(stx *bolt.Tx) error {
 		b := stx.Bucket([]byte(secretDataKeys))
 		var rec dataKeyRecord
 		found, err := getJSON(b, userID, &rec)
@@ -93,7 +93,7 @@ func (db *DB) finishRekey(userID string) error {
 	if err != nil || !changed {
 		return err
 	}
-	return db.secrets.compact()
+	return db.compactSecrets()
 }
 
 // resealAll seals every reflection of userID not yet sealed with their

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -150,36 +151,42 @@ func (db *DB) pruneInBatches(step pruneStep) (deleted, txs int, err error) {
 }
 
 // pruneDeliveries deletes up to limit deliveries older than before, in
-// slot order from the slot index key from, skipping pending ones.
+// slot order from the record key from, skipping pending ones. Records
+// are keyed by slot, so it reads only what it deletes, and frees whole
+// pages from the start of the bucket.
 func pruneDeliveries(tx *bolt.Tx, before time.Time, from []byte, limit int, dry bool) (deleted, kept int, next []byte, err error) {
 	bk, err := bucketsOf(tx)
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	if bk.bySlot == nil {
-		return 0, 0, nil, errNoSlotIndex
+	if bk, err = bk.dels(); err != nil {
+		return 0, 0, nil, err
+	}
+	if before.Unix() <= 0 {
+		return 0, 0, nil, nil // nothing is keyed before 1970
 	}
 	// Collected (and copied) first: deleting while a cursor walks can
 	// skip keys.
 	var old [][]byte
-	c := bk.bySlot.Cursor()
-	k, _ := c.First()
+	c := bk.records.Cursor()
+	k, v := c.First()
 	if from != nil {
-		k, _ = c.Seek(from)
+		k, v = c.Seek(from)
 	}
-	for ; k != nil && keyBefore(k, before); k, _ = c.Next() {
+	for ; k != nil; k, v = c.Next() {
+		if older, err := recordBefore(k, v, before); err != nil {
+			return 0, 0, nil, err
+		} else if !older {
+			break
+		}
 		if len(old) == limit {
 			next = bytes.Clone(k) // not examined yet: the next batch starts here
 			break
 		}
 		old = append(old, bytes.Clone(k))
 	}
-	for _, ik := range old {
-		slot, id, err := splitTimeKey(ik)
-		if err != nil {
-			return deleted, kept, nil, err
-		}
-		if bk.outbox.Get([]byte(id)) != nil {
+	for _, k := range old {
+		if bk.outbox.Get(k) != nil {
 			kept++
 			continue
 		}
@@ -187,7 +194,7 @@ func pruneDeliveries(tx *bolt.Tx, before time.Time, from []byte, limit int, dry 
 			deleted++
 			continue
 		}
-		if err := deleteDelivery(bk, deliveryKey{id: []byte(id), slot: slot}); err != nil {
+		if err := deleteDelivery(bk, k); err != nil {
 			return deleted, kept, nil, err
 		}
 		deleted++
@@ -195,16 +202,24 @@ func pruneDeliveries(tx *bolt.Tx, before time.Time, from []byte, limit int, dry 
 	return deleted, kept, next, nil
 }
 
-// deleteDelivery deletes a delivery and its entries in the outbox and
-// the slot index.
-func deleteDelivery(bk buckets, dk deliveryKey) error {
-	if err := bk.deliveries.Delete(dk.id); err != nil {
-		return fmt.Errorf("delete delivery %s: %w", dk.id, err)
+// recordBefore reports whether the record at k, v has its slot before t;
+// only a record of t's own second needs decoding.
+func recordBefore(k, v []byte, t time.Time) (bool, error) {
+	if len(k) < recordKeyPrefix {
+		return false, fmt.Errorf("delivery key %x is too short", k)
 	}
-	if err := bk.outbox.Delete(dk.id); err != nil {
-		return fmt.Errorf("delete outbox entry %s: %w", dk.id, err)
+	sec := int64(binary.BigEndian.Uint32(k))
+	switch {
+	case sec < t.Unix():
+		return true, nil
+	case sec > t.Unix():
+		return false, nil
 	}
-	return unindexSlot(bk, string(dk.id), dk.slot)
+	d, err := decodeDelivery(k, v)
+	if err != nil {
+		return false, err
+	}
+	return d.Slot.Before(t), nil
 }
 
 // pruneClosedPulses deletes the records of up to limit pulses that closed
@@ -344,7 +359,7 @@ func pruneSeen(tx *bolt.Tx, before time.Time, limit int, dry bool) (deleted int,
 
 // ImportDeliveries writes ds as they are, replacing any stored delivery
 // with the same id, in transactions of about 5,000, keeping the outbox
-// and the slot index as StartDelivery would. Subscribers are not touched.
+// and the person index as StartDelivery would. Subscribers are not touched.
 // It is for seeding and restoring many deliveries at once; like
 // ImportSubscribers it is not atomic as a whole, and every delivery is
 // checked before anything is written.

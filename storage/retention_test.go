@@ -1,7 +1,7 @@
 package storage_test
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -433,27 +433,27 @@ func TestApplyRetention(t *testing.T) {
 	}
 }
 
-// Ensure Check finds a slot index that disagrees with the deliveries,
+// Ensure Check finds a person index that disagrees with the deliveries,
 // both ways.
-func TestCheck_FindsSlotIndexDrift(t *testing.T) {
+func TestCheck_FindsPersonIndexDrift(t *testing.T) {
 	tests := map[string]struct {
 		edit func(tx *bolt.Tx) error
 		want string
 	}{
 		"entry missing": {
 			edit: func(tx *bolt.Tx) error {
-				b := tx.Bucket([]byte("deliveries_by_slot"))
-				k, _ := b.Cursor().First()
-				return b.Delete(k)
+				return tx.Bucket([]byte(storage.RawByPersonBucket)).Delete(storage.RawPersonKey(t, "U1-20260302T090000Z"))
 			},
-			want: "deliveries_by_slot index lacks U1-20260302T090000Z",
+			want: "person index lacks U1-20260302T090000Z",
 		},
 		"entry extra": {
 			edit: func(tx *bolt.Tx) error {
-				k := binary.BigEndian.AppendUint64(nil, uint64(base.UnixNano()))
-				return tx.Bucket([]byte("deliveries_by_slot")).Put(append(k, "U9-20260302T090000Z"...), []byte{})
+				// The same entry under another person: a delivery of U9 that is not stored.
+				b := tx.Bucket([]byte(storage.RawByPersonBucket))
+				v := b.Get(storage.RawPersonKey(t, "U1-20260302T090000Z"))
+				return b.Put(storage.RawPersonKey(t, "U9-20260302T090000Z"), bytes.Clone(v))
 			},
-			want: "deliveries_by_slot index lists U9-20260302T090000Z",
+			want: "person index lists U9-20260302T090000Z, which is not stored",
 		},
 	}
 	for name, tt := range tests {

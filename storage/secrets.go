@@ -146,7 +146,7 @@ func (s *secretsFile) compact() error {
 		return bolt.Compact(dst, s.bolt, compactTxMaxSize)
 	})
 	if err != nil {
-		return fmt.Errorf("compact secrets file %s: %w; it is unchanged", s.path, err)
+		return &secretsCopyError{fmt.Errorf("compact secrets file %s: %w; it is unchanged", s.path, err)}
 	}
 	if err := s.bolt.Close(); err != nil {
 		_ = os.Remove(tmp)
@@ -165,6 +165,13 @@ func (s *secretsFile) compact() error {
 	}
 	return nil
 }
+
+// secretsCopyError is a compaction whose copy could not be written: the
+// disk refused it, and the file is as it was.
+type secretsCopyError struct{ err error }
+
+func (e *secretsCopyError) Error() string { return e.err.Error() }
+func (e *secretsCopyError) Unwrap() error { return e.err }
 
 // writeSecretsCopy creates a new bbolt file beside path with a random
 // name, lets fill write it, checks and syncs it, and returns its name;

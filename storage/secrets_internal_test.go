@@ -113,8 +113,8 @@ func TestSecretsFormatPinned(t *testing.T) {
 	if got, want := string(main[bucketPulses]["P1"]), `{"channel":"C1","opened":"2026-03-02T00:00:00Z"}`; got != want {
 		t.Errorf("main pulse record\n got %s\nwant %s", got, want)
 	}
-	if got := string(main[bucketMeta][keySchemaVersion]); got != "4" {
-		t.Errorf("schema_version %s, want 4", got)
+	if got := string(main[bucketMeta][keySchemaVersion]); got != "5" {
+		t.Errorf("schema_version %s, want 5", got)
 	}
 }
 

@@ -123,6 +123,28 @@ func (s *secretsFile) copyAll() (secretsCopy, error) {
 // new file beside the database, with the secrets embedded the schema 3
 // way (see WriteTo), and returns its name. The caller removes it.
 func (db *DB) writeBackupFile() (tmp string, err error) {
+	f, err := os.CreateTemp(filepath.Dir(db.path), filepath.Base(db.path)+".*.backup")
+	if err != nil {
+		return "", fmt.Errorf("create a file beside %s: %w", db.path, err)
+	}
+	tmp = f.Name()
+	_, err = db.writeBackup(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
+// writeBackup writes a copy of both files, as of one instant, into dst
+// (empty, open for reading and writing) and embeds the secrets in it the
+// schema 3 way (see WriteTo). It returns the size of the snapshot
+// written; embedding the secrets writes inside that size, or just past
+// it.
+func (db *DB) writeBackup(dst BackupFile) (n int64, err error) {
 	// Both snapshots are taken while no change spanning the files is
 	// half done.
 	db.secretsMu.Lock()
@@ -130,7 +152,7 @@ func (db *DB) writeBackupFile() (tmp string, err error) {
 	defer db.mu.RUnlock()
 	if db.closed {
 		db.secretsMu.Unlock()
-		return "", bolterrors.ErrDatabaseNotOpen
+		return 0, bolterrors.ErrDatabaseNotOpen
 	}
 	rtx, err := db.bolt.Begin(false)
 	var secrets secretsCopy
@@ -140,39 +162,40 @@ func (db *DB) writeBackupFile() (tmp string, err error) {
 	db.secretsMu.Unlock()
 	if err != nil {
 		rollback(rtx)
-		return "", err
+		return 0, err
 	}
 	defer rollback(rtx)
 
-	f, err := os.CreateTemp(filepath.Dir(db.path), filepath.Base(db.path)+".*.backup")
-	if err != nil {
-		return "", fmt.Errorf("create a file beside %s: %w", db.path, err)
+	if n, err = rtx.WriteTo(dst); err != nil {
+		return n, fmt.Errorf("copy %s: %w", db.path, err)
 	}
-	tmp = f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
+	// bbolt gets a descriptor of its own on the same open file (closing
+	// it closes only that), so this works on a file already unlinked.
+	// Its Open opens no other file: it locks and maps this one.
+	own, err := dupFile(dst)
+	if err != nil {
+		return n, fmt.Errorf("open the copy %s: %w", dst.Name(), err)
+	}
+	copyDB, err := bolt.Open(dst.Name(), fileMode, &bolt.Options{Timeout: db.timeout, NoSync: true,
+		OpenFile: func(string, int, os.FileMode) (*os.File, error) { return own, nil }})
+	if err != nil {
+		_ = own.Close()
+		return n, fmt.Errorf("open the copy %s: %w", dst.Name(), err)
+	}
+	err = copyDB.Update(func(tx *bolt.Tx) error {
+		if err := embedSecrets(tx, secrets); err != nil {
+			return err
 		}
-	}()
-	_, err = rtx.WriteTo(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", fmt.Errorf("copy %s: %w", db.path, err)
-	}
-	copyDB, err := bolt.Open(tmp, fileMode, &bolt.Options{Timeout: db.timeout, NoSync: true})
-	if err != nil {
-		return "", fmt.Errorf("open the copy %s: %w", tmp, err)
-	}
-	err = copyDB.Update(func(tx *bolt.Tx) error { return embedSecrets(tx, secrets) })
+		n = max(n, tx.Size()) // the copy as it will be
+		return nil
+	})
 	if cerr := copyDB.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return "", fmt.Errorf("add the secrets to the copy %s: %w", tmp, err)
+		return n, fmt.Errorf("add the secrets to the copy %s: %w", dst.Name(), err)
 	}
-	return tmp, nil
+	return n, nil
 }
 
 // embedSecrets writes the secrets sc into the main file's tx the way

@@ -164,17 +164,17 @@ func deleteSubscriber(bk buckets, userID string) (found bool, err error) {
 			return false, fmt.Errorf("delete record: %w", err)
 		}
 	}
-	ids, err := userDeliveryIDs(bk, userID)
+	keys, err := userRecordKeys(bk, userID)
 	if err != nil {
 		return false, err
 	}
 	// Collected first: deleting while a cursor walks can skip keys.
-	for _, dk := range ids {
-		if err := deleteDelivery(bk, dk); err != nil {
+	for _, k := range keys {
+		if err := deleteDelivery(bk, k); err != nil {
 			return false, err
 		}
 	}
-	return found || len(ids) > 0, nil
+	return found || len(keys) > 0, nil
 }
 
 // Due returns the ids of up to limit subscribers (all if limit <= 0) whose

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,4 +178,41 @@ func (db *DB) refusedBy(err error) error {
 		db.health.refused.Add(1)
 	}
 	return err
+}
+
+// updateSecrets runs fn in a write transaction of the secrets file. A
+// commit the disk refuses there is a write fault like one of the main
+// file (a *WriteError naming the secrets file, counted, logged and
+// standing until a commit succeeds), as is a refused compaction copy:
+// the two files share a disk, and a person's change that cannot be
+// saved is the same news wherever it failed.
+func (db *DB) updateSecrets(fn func(*bolt.Tx) error) error {
+	built := false
+	err := db.secrets.update(func(stx *bolt.Tx) error {
+		built = false
+		if err := fn(stx); err != nil {
+			return err
+		}
+		built = true
+		return nil
+	})
+	switch {
+	case err == nil:
+		db.health.committed(db.log, db.now(), filepath.Dir(db.secrets.path))
+	case built:
+		err = &WriteError{Path: db.secrets.path, Err: err}
+		db.health.failed(db.log, db.now(), err)
+	}
+	return db.refusedBy(err)
+}
+
+// compactSecrets compacts the secrets file; a copy the disk refused is
+// a write fault (see updateSecrets).
+func (db *DB) compactSecrets() error {
+	err := db.secrets.compact()
+	if _, ok := errors.AsType[*secretsCopyError](err); ok {
+		err = &WriteError{Path: db.secrets.path, Err: err}
+		db.health.failed(db.log, db.now(), err)
+	}
+	return db.refusedBy(err)
 }

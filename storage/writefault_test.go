@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -138,5 +140,128 @@ func TestFullDiskFaultAndRecovery(t *testing.T) {
 		if s, err := db.Subscriber(id); err != nil || !s.Subscribed {
 			t.Errorf("after recovery and a restart, %s = %+v, %v", id, s, err)
 		}
+	}
+}
+
+// A full disk refusing a write to the secrets file (a pulse vote, which
+// writes only there) is a write fault like one of the main file: a
+// *storage.WriteError naming the secrets file, counted, logged, and
+// standing until a write succeeds again.
+func TestFullDiskSecretsFileFault(t *testing.T) {
+	disk := tinydisk.Mount(t, 2<<20)
+	var logs syncBuffer
+	path := filepath.Join(disk.Dir, "nudgebot.db")
+	db := MustOpenAt(t, path, storage.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	voters := make([]string, 20000)
+	for i := range voters {
+		voters[i] = fmt.Sprintf("U%06d", i)
+	}
+	if err := db.OpenPulse("C1", "p1", base, voters...); err != nil {
+		t.Fatal(err)
+	}
+
+	disk.Fill()
+	var err error
+	for _, v := range voters {
+		if _, err = db.VotePulse("p1", v, 3); err != nil {
+			break
+		}
+	}
+	we, ok := errors.AsType[*storage.WriteError](err)
+	if !ok || we.Path != storage.SecretsPath(path) {
+		t.Fatalf("a vote on a full disk failed with %v (%T), want a *storage.WriteError naming %s", err, err, storage.SecretsPath(path))
+	}
+	if _, fault := db.WriteFault(); fault == nil {
+		t.Error("WriteFault after the secrets file refused a write = nil, want the refusal")
+	}
+	if st := db.Stats(); st.WriteErrors < 1 {
+		t.Errorf("Stats().WriteErrors = %d, want the refused write counted", st.WriteErrors)
+	}
+	if !strings.Contains(logs.String(), "database writes are failing") {
+		t.Errorf("the fault was not logged:\n%s", logs.String())
+	}
+	disk.Free()
+	if err := db.ProbeWrite(); err != nil {
+		t.Fatalf("ProbeWrite once space returned = %v, want nil", err)
+	}
+	if _, err := db.VotePulse("p1", "UAFTER", 4); err != nil {
+		t.Errorf("a vote once space returned: %v", err)
+	}
+}
+
+// Ensure a backup into a file is made in that file, with no second
+// copy beside the database: on a disk with room for one copy and a half,
+// it succeeds, and the copy opens with everything in it.
+func TestWriteTo_FileNeedsNoSecondCopy(t *testing.T) {
+	disk := tinydisk.Mount(t, 32<<20)
+	keys := mustKeys(t, testKey("master-1"))
+	path := filepath.Join(disk.Dir, "nudgebot.db")
+	db := MustOpenAt(t, path, storage.Options{Keys: keys})
+	note := strings.Repeat("a strategy line long enough to take some room ", 20)
+	var subs []nudges.Subscriber
+	for i := range 3000 {
+		subs = append(subs, nudges.Subscriber{UserID: fmt.Sprintf("U%06d", i), Subscribed: true, Focus: note})
+	}
+	if err := db.ImportSubscribers(subs); err != nil {
+		t.Fatal(err)
+	}
+	mustSave(t, db, nudges.Reflection{UserID: "U000001", Text: "kept in the backup"})
+	var sized bytes.Buffer
+	size, err := db.WriteTo(&sized) // a plain writer: through a temporary file
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Leave room for one copy and a half.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(disk.Dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	pad, err := os.Create(filepath.Join(disk.Dir, "pad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pad.Write(make([]byte, free-size*3/2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pad.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The same file hidden behind a plain writer: a second copy, which
+	// does not fit.
+	plainOut, err := os.CreateTemp(disk.Dir, "plain-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.WriteTo(struct{ io.Writer }{plainOut}); err == nil {
+		t.Fatal("a backup through a temporary file fitted: the disk was not short enough to tell")
+	}
+	_ = plainOut.Close()
+	if err := os.Remove(plainOut.Name()); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := os.CreateTemp(disk.Dir, "backup-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := db.WriteTo(out); err != nil {
+		t.Fatalf("a backup into a file on a disk with room for it: %v", err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closeOK(t, db)
+	if err := os.Remove(pad.Name()); err != nil { // restoring compacts the copy once
+		t.Fatal(err)
+	}
+	restored := MustOpenAt(t, out.Name(), storage.Options{Keys: keys})
+	if got, err := restored.Reflections("U000001", 0); err != nil || len(got) != 1 || got[0].Text != "kept in the backup" {
+		t.Errorf("the backup's reflections = %+v, %v", got, err)
+	}
+	if s, err := restored.Subscriber("U002999"); err != nil || s.Focus != note {
+		t.Errorf("the backup's last subscriber = %+v, %v", s, err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -145,13 +146,31 @@ func addHistory(ctx context.Context, path string, n int, now time.Time, target i
 	return total, size, err
 }
 
-// schema1Copy copies f and takes the copy back to schema 1 (no slot
-// index) so that a nudgebot from before retention will open it. This is
-// the one place the bench writes into bbolt directly: no storage call
-// goes back a schema version.
+// schema1Copy copies f and takes the copy back to schema 1 (deliveries
+// as JSON under their ids, with an outbox of ids, and no slot index) so
+// that a nudgebot from before retention will open it. This is the one
+// place the bench writes into bbolt directly: no storage call goes back
+// a schema version. The deliveries are read through storage first.
 func schema1Copy(f startupFile, dir string) (startupFile, error) {
 	old := f
 	old.Path = filepath.Join(dir, "schema1-"+filepath.Base(f.Path))
+	src, err := storage.Open(f.Path, storage.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return old, err
+	}
+	var ds []nudges.Delivery
+	err = src.ExportAll(func(r nudges.PersonRecord) error {
+		if r.Delivery != nil {
+			ds = append(ds, *r.Delivery)
+		}
+		return nil
+	})
+	if cerr := src.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return old, fmt.Errorf("read the deliveries for the schema 1 copy: %w", err)
+	}
 	if err := copyFile(old.Path, f.Path); err != nil {
 		return old, err
 	}
@@ -160,8 +179,32 @@ func schema1Copy(f startupFile, dir string) (startupFile, error) {
 		return old, fmt.Errorf("open the schema 1 copy: %w", err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket([]byte("deliveries_by_slot")); err != nil {
+		for _, name := range []string{"delivery_records", "deliveries_by_person", "delivery_outbox"} {
+			if err := tx.DeleteBucket([]byte(name)); err != nil {
+				return fmt.Errorf("drop %s: %w", name, err)
+			}
+		}
+		dels, err := tx.CreateBucket([]byte("deliveries"))
+		if err != nil {
 			return err
+		}
+		outbox, err := tx.CreateBucket([]byte("outbox"))
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			raw, err := json.Marshal(d)
+			if err != nil {
+				return err
+			}
+			if err := dels.Put([]byte(d.ID), raw); err != nil {
+				return err
+			}
+			if d.State == nudges.StatePending {
+				if err := outbox.Put([]byte(d.ID), []byte{}); err != nil {
+					return err
+				}
+			}
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte("1"))
 	})

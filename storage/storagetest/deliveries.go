@@ -290,8 +290,11 @@ var _ = contract(
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if len(between) != 6 || !slices.IsSorted(between) {
-			t.Errorf("DeliveriesBetween=%v, want 6 in id order", between)
+		// The order is each engine's own (bbolt keeps records by slot,
+		// PostgreSQL pages by id); each delivery comes once.
+		slices.Sort(between)
+		if len(between) != 6 || len(slices.Compact(slices.Clone(between))) != 6 {
+			t.Errorf("DeliveriesBetween=%v, want 6, each once", between)
 		}
 		got, err := e.db.DeliveriesFor([]string{"U2", "U1", "U2", "", "U\x00"}, base.Add(2*day), base.Add(4*day))
 		var who []string
