@@ -12,13 +12,9 @@ import (
 	"github.com/nudgebot/nudgebot/nudges"
 )
 
-// dumpDecodeChunk is how many deliveries Dump decodes at once: enough to
-// spread the JSON decoding over the CPUs (decodeDeliveries).
-const dumpDecodeChunk = 4096
-
 // Dump calls fn with every record of the database (records.go), kind by
-// kind in the order of Kinds, each kind in key order, with one Settings
-// record first. It reads one snapshot of both files, so it is for a
+// kind in the order of Kinds, each kind in key order (deliveries by
+// slot), with one Settings record first. It reads one snapshot of both files, so it is for a
 // database no bot is writing (`nudgebot migrate` opens it read-only):
 // the read transactions stay open for the whole walk, and on a file
 // being written they would keep the pages writers want to reuse.
@@ -165,39 +161,23 @@ func (d *dumper) subscribers() error {
 }
 
 func (d *dumper) deliveries() error {
-	b, err := d.bucket(bucketDeliveries)
+	bk, err := bucketsOf(d.tx)
+	if err == nil {
+		bk, err = bk.dels()
+	}
 	if err != nil {
 		return err
 	}
-	raws := make([]rawRecord, 0, dumpDecodeChunk)
-	flush := func() error {
-		ds, err := decodeDeliveries(raws)
+	return bk.records.ForEach(func(k, v []byte) error {
+		del, err := decodeDelivery(k, v)
 		if err != nil {
 			return err
 		}
-		raws = raws[:0]
-		for i := range ds {
-			if d.gone[ds[i].UserID] {
-				continue
-			}
-			if err := d.emit(Record{Delivery: &ds[i]}); err != nil {
-				return err
-			}
+		if d.gone[del.UserID] {
+			return nil
 		}
-		return nil
-	}
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		// Decoded after the cursor moved on: decodeDeliveries only reads
-		// them, inside this transaction, so no copy is needed.
-		raws = append(raws, rawRecord{k, v})
-		if len(raws) == dumpDecodeChunk {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
+		return d.emit(Record{Delivery: &del})
+	})
 }
 
 func (d *dumper) dataKeys() error {

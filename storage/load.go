@@ -177,8 +177,9 @@ func (l *Loader) flush() error {
 				return err
 			}
 			// A dump comes in key order: pages filled as they are
-			// appended to, not split half full.
-			for _, b := range []*bolt.Bucket{bk.subscribers, bk.deliveries, s.rb.reflections} {
+			// appended to, not split half full. (bucketsOf sets the
+			// delivery records' own.)
+			for _, b := range []*bolt.Bucket{bk.subscribers, s.rb.reflections} {
 				b.FillPercent = loadFill
 			}
 			for _, r := range l.main {

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -16,20 +17,21 @@ import (
 	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
-// dumpAll is every record db dumps, each as its JSON.
+// dumpAll is every record db dumps, each in its canonical form, sorted.
 func dumpAll(t *testing.T, db interface {
 	Dump(func(storage.Record) error) error
 }) []string {
 	t.Helper()
 	var out []string
 	err := db.Dump(func(r storage.Record) error {
-		raw, err := json.Marshal(r)
+		raw, err := storage.Canonical(r)
 		out = append(out, string(raw))
 		return err
 	})
 	if err != nil {
 		t.Fatalf("Dump: %v", err)
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -159,12 +161,14 @@ func TestDumpRefusesDamagedRecord(t *testing.T) {
 	keys := storagetest.Keys(t, 3)
 	path := filepath.Join(t.TempDir(), storagetest.FileName)
 	db := storagetest.OpenAt(t, path, storage.Options{Keys: keys})
-	p := storagetest.Populate(t, db)
+	storagetest.Populate(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	storagetest.Tamper(t, path, func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("deliveries")).Put([]byte(storage.DeliveryID(p.Ana, storagetest.PopulateTime, false)), []byte("{not json"))
+		b := tx.Bucket([]byte("delivery_records"))
+		k, _ := b.Cursor().Last()
+		return b.Put(bytes.Clone(k), []byte{0xff, 0xff})
 	})
 	db = storagetest.OpenReadOnly(t, path)
 	defer db.Close()

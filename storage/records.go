@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/nudgebot/nudgebot/nudges"
@@ -186,9 +187,7 @@ func (t *Tally) Add(r Record) error {
 	if k == "" {
 		return fmt.Errorf("an empty record")
 	}
-	// encoding/json writes struct fields in order and map keys sorted:
-	// the same record always encodes alike.
-	raw, err := json.Marshal(r)
+	raw, err := Canonical(r)
 	if err != nil {
 		return fmt.Errorf("encode a %s record: %w", k, err)
 	}
@@ -205,6 +204,92 @@ func (t *Tally) Add(r Record) error {
 	}
 	t.sums[k] = s
 	return nil
+}
+
+// Canonical is r's encoding as Tally compares it: the JSON of r with
+// every time in UTC. encoding/json writes struct fields in order and map
+// keys sorted, so a record always encodes alike; times are made UTC
+// because the engines keep the same instant in different zones (the
+// bbolt file's delivery records hold UTC, PostgreSQL's JSON the zone it
+// was given).
+func Canonical(r Record) ([]byte, error) {
+	if !hasZonedTime(reflect.ValueOf(r)) {
+		return json.Marshal(r)
+	}
+	// A deep copy to change, leaving the caller's record as it was.
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	var c Record
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, err
+	}
+	inUTC(reflect.ValueOf(&c).Elem())
+	return json.Marshal(c)
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// hasZonedTime reports whether v holds a time not in UTC.
+func hasZonedTime(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		return !v.IsNil() && hasZonedTime(v.Elem())
+	case reflect.Struct:
+		if v.Type() == timeType {
+			return v.Interface().(time.Time).Location() != time.UTC
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && hasZonedTime(v.Field(i)) {
+				return true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if hasZonedTime(v.Index(i)) {
+				return true
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if hasZonedTime(it.Value()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// inUTC sets every time in v, which must be addressable, to UTC.
+func inUTC(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			inUTC(v.Elem())
+		}
+	case reflect.Struct:
+		if v.Type() == timeType {
+			v.Set(reflect.ValueOf(v.Interface().(time.Time).UTC()))
+			return
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				inUTC(v.Field(i))
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			inUTC(v.Index(i))
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			e := reflect.New(it.Value().Type()).Elem()
+			e.Set(it.Value())
+			inUTC(e)
+			v.SetMapIndex(it.Key(), e)
+		}
+	}
 }
 
 // Count is how many records of kind k were added.

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,19 +58,21 @@ func postgresConfig(t *testing.T, url string) string {
 	return path
 }
 
-// fileDump is every record of the bbolt file at path, as JSON.
+// fileDump is every record of the bbolt file at path, in its canonical
+// form, sorted.
 func fileDump(t *testing.T, path string, keys *storage.Keys) []string {
 	t.Helper()
 	db := storagetest.OpenAt(t, path, storage.Options{ReadOnly: true, Keys: keys})
 	defer closeOK(t, db)
 	var out []string
 	if err := db.Dump(func(r storage.Record) error {
-		raw, err := json.Marshal(r)
+		raw, err := storage.Canonical(r)
 		out = append(out, string(raw))
 		return err
 	}); err != nil {
 		t.Fatalf("dump %s: %v", path, err)
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -143,6 +144,32 @@ func TestMigrateRoundTrip(t *testing.T) {
 	storagetest.CheckPopulated(t, db, site.p)
 }
 
+// Ensure a database the bot wrote on PostgreSQL, where records keep the
+// zone their times were given in, moves into a file (which keeps the
+// instant) and verifies: the engines agree on instants, not zones.
+func TestMigrateFromPostgres(t *testing.T) {
+	url, _ := postgresSchema(t)
+	raw := bytes.Repeat([]byte{4}, 32)
+	keys, err := storage.NewKeys(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := pgstore.Open(context.Background(), pgstore.Options{URL: url, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := storagetest.Populate(t, pg)
+	closeOK(t, pg)
+	out := filepath.Join(t.TempDir(), "nudgebot.db")
+	env := map[string]string{storage.EnvSecretKey: base64.StdEncoding.EncodeToString(raw)}
+	code, stdout, stderr := toolEnv(t, env, "migrate", "-config", postgresConfig(t, url), "-to-file", out)
+	if code != ops.ExitOK {
+		t.Fatalf("migrate -to-file: exit %d\n%s%s", code, stdout, stderr)
+	}
+	contains(t, stdout, "3 of 3 reflections opened")
+	storagetest.CheckPopulated(t, storagetest.OpenAt(t, out, storage.Options{Keys: keys}), p)
+}
+
 // Ensure migrate refuses, with the exit code of each kind of problem and
 // a message saying what to do, and leaves the target as it was: a target
 // that is not empty, a source in use, damaged or sealed with another
@@ -187,7 +214,9 @@ func TestMigrateRefusals(t *testing.T) {
 		site := newMigrateSite(t)
 		url, conn := postgresSchema(t)
 		storagetest.Tamper(t, site.db, func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("deliveries")).Put([]byte(storage.DeliveryID(site.p.Ana, storagetest.PopulateTime, false)), []byte("{damaged"))
+			b := tx.Bucket([]byte("delivery_records"))
+			k, _ := b.Cursor().Last()
+			return b.Put(bytes.Clone(k), []byte{0xff, 0xff})
 		})
 		code, _, stderr := toolEnv(t, site.env(), "migrate", "-config", site.cfg, "-to-postgres", url)
 		if code != ops.ExitDatabase || !strings.Contains(stderr, "damaged") {

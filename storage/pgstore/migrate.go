@@ -29,8 +29,8 @@ var dataTables = []string{"meta", "subscribers", "deliveries", "seen", "digests"
 var metaSettings = []string{keyPausedAll, keyStrategy, keyLearnedPace}
 
 // Dump calls fn with every record of the database, kind by kind in the
-// order of storage.Kinds, each in key order (the bbolt engine's order),
-// all from one snapshot (a repeatable-read, read-only transaction). People
+// order of storage.Kinds, each in key order (deliveries by slot, as the
+// bbolt file keys them), all from one snapshot (a repeatable-read, read-only transaction). People
 // whose Forget is unfinished are left out but for their mark. A row that
 // does not decode stops the dump with an error wrapping
 // storage.ErrDamaged; an error from fn stops it and is returned as it is.
@@ -99,7 +99,9 @@ func dumpWith(ctx context.Context, q querier, fn func(storage.Record) error) err
 			}
 			return storage.Record{Subscriber: &sub}, id, nil
 		}},
-		{"SELECT id, record FROM deliveries ORDER BY id", func(rows pgx.Rows) (storage.Record, string, error) {
+		// In slot order, as the bbolt file keys them, so a load into
+		// one appends.
+		{"SELECT id, record FROM deliveries ORDER BY slot, id", func(rows pgx.Rows) (storage.Record, string, error) {
 			var (
 				id  string
 				raw []byte

@@ -14,17 +14,20 @@ import (
 	"github.com/nudgebot/nudgebot/storage/storagetest"
 )
 
+// dumpJSON is every record dump yields, in its canonical form, sorted:
+// the engines agree on the records, not on their order.
 func dumpJSON(t *testing.T, dump func(func(storage.Record) error) error) []string {
 	t.Helper()
 	var out []string
 	err := dump(func(r storage.Record) error {
-		raw, err := json.Marshal(r)
+		raw, err := storage.Canonical(r)
 		out = append(out, string(raw))
 		return err
 	})
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
+	slices.Sort(out)
 	return out
 }
 

@@ -66,6 +66,9 @@ func Populate(t testing.TB, db Store) Populated {
 	}
 	_, err := db.UpdateDelivery(storage.DeliveryID(p.Ana, now, false), func(d *nudges.Delivery) error {
 		d.State, d.Attempts, d.SentAt, d.Channel, d.TS = nudges.StateSent, 1, now.Add(time.Minute), "DANA", "1772442060.000100"
+		// In a zone of its own, as a bot whose clock is local writes it:
+		// an engine may keep the zone or only the instant.
+		d.Outcome, d.ActedAt = nudges.OutcomeDone, now.Add(90*time.Minute+7).In(time.FixedZone("CET", 3600))
 		return nil
 	})
 	must("send Ana's nudge", err)
