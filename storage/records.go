@@ -213,7 +213,7 @@ func (t *Tally) Add(r Record) error {
 // bbolt file's delivery records hold UTC, PostgreSQL's JSON the zone it
 // was given).
 func Canonical(r Record) ([]byte, error) {
-	if !hasZonedTime(reflect.ValueOf(r)) {
+	if !zoned(r) {
 		return json.Marshal(r)
 	}
 	// A deep copy to change, leaving the caller's record as it was.
@@ -230,6 +230,42 @@ func Canonical(r Record) ([]byte, error) {
 }
 
 var timeType = reflect.TypeFor[time.Time]()
+
+// deliveryTimes are the indexes of nudges.Delivery's time fields, or nil
+// if some other field could hold a time (then the general walk looks).
+var deliveryTimes = directTimes(reflect.TypeFor[nudges.Delivery]())
+
+// directTimes lists struct t's time fields, or nil if another of its
+// fields is of a kind that could hold one.
+func directTimes(t reflect.Type) []int {
+	var out []int
+	for i := range t.NumField() {
+		f := t.Field(i)
+		switch {
+		case f.Type == timeType:
+			out = append(out, i)
+		case f.Type.Kind() <= reflect.Complex128 || f.Type.Kind() == reflect.String:
+		default:
+			return nil
+		}
+	}
+	return out
+}
+
+// zoned reports whether r holds a time not in UTC. A delivery, most of
+// a database's records, is looked at through its time fields alone.
+func zoned(r Record) bool {
+	if d := r.Delivery; d != nil && deliveryTimes != nil {
+		v := reflect.ValueOf(d).Elem()
+		for _, i := range deliveryTimes {
+			if v.Field(i).Addr().Interface().(*time.Time).Location() != time.UTC {
+				return true
+			}
+		}
+		return false
+	}
+	return hasZonedTime(reflect.ValueOf(r))
+}
 
 // hasZonedTime reports whether v holds a time not in UTC.
 func hasZonedTime(v reflect.Value) bool {
