@@ -12,6 +12,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -38,6 +39,12 @@ type Ports struct {
 	Eraser      Eraser
 	Exporter    Exporter
 	Messenger   Messenger
+	// Leader, when several replicas share the database, says whether
+	// this one still leads; nil: it always does (one process).
+	Leader Leader
+	// Replicas, when several share the database, carries a schedule
+	// change to the leader; nil: there are no others.
+	Replicas Replicas
 }
 
 // Config is the product's settings.
@@ -84,6 +91,8 @@ type Service struct {
 	eraser    Eraser
 	exporter  Exporter
 	slack     Messenger
+	leader    Leader
+	replicas  Replicas
 	policy    Policy
 	catalog   *nudges.Catalog
 	cal       nudges.Calendar
@@ -149,6 +158,9 @@ func New(p Ports, c Config) (*Service, error) {
 	if c.SettleTime <= 0 {
 		c.SettleTime = DefaultSettleTime
 	}
+	if p.Leader == nil {
+		p.Leader = alone{}
+	}
 	if c.Calendar.Fallback == nil {
 		c.Calendar.Fallback = time.UTC
 	}
@@ -158,6 +170,7 @@ func New(p Ports, c Config) (*Service, error) {
 	return &Service{
 		subs: p.Subscribers, settings: p.Settings, dels: p.Deliveries, refls: p.Reflections,
 		digests: p.Digests, eraser: p.Eraser, exporter: p.Exporter, slack: p.Messenger,
+		leader: p.Leader, replicas: p.Replicas,
 		policy:       NewPolicy(c.Admins, p.Messenger),
 		catalog:      c.Catalog,
 		cal:          c.Calendar,
@@ -217,12 +230,30 @@ func (s *Service) wording(n nudges.Nudge, sub nudges.Subscriber, deliveryID stri
 	return n.Worded(nudges.WordingOptions{Situation: sub.Contexts, StrategyLines: s.strategyLines(), Seed: deliveryID})
 }
 
-// wake tells the scheduler to look at the due index now.
+// wake tells the scheduler to look at the due index now, wherever it
+// runs.
 func (s *Service) wake() {
 	select {
 	case s.wakeCh <- struct{}{}:
 	default: // a wake is already waiting
 	}
+	if s.replicas != nil {
+		s.replicas.WakeLeader()
+	}
+}
+
+// alone is the Leader of a process that has its database to itself.
+type alone struct{}
+
+func (alone) Leading() error { return nil }
+
+// leading is beforeSend's check for the leader's posts: nil while this
+// replica leads, else a refusal that marks the post as never sent.
+func (s *Service) leading() error {
+	if err := s.leader.Leading(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
+	return nil
 }
 
 // Wakes receives when a change may make someone due sooner than the

@@ -32,7 +32,7 @@ func (s *Service) Tick(ctx context.Context, now time.Time) {
 	for range s.senders {
 		wg.Go(func() {
 			for d := range queue {
-				s.send(ctx, d)
+				s.send(ctx, d, true)
 			}
 		})
 	}
@@ -106,6 +106,10 @@ func (s *Service) queuePending(now time.Time, enqueue func(nudges.Delivery)) {
 func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery)) {
 	paused := s.pausedAll(now) // once per tick, not once per person
 	for {
+		if err := s.leader.Leading(); err != nil {
+			s.log.Info("stopped planning: this replica no longer leads", "error", err)
+			return
+		}
 		ids, err := s.subs.Due(now, dueBatch)
 		if err != nil {
 			s.log.Error("reading the due index", "error", err)
@@ -162,6 +166,9 @@ func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Deliv
 	for i, p := range planned {
 		d := p.start.Delivery
 		switch {
+		case NotLeader(errs[i]):
+			// The store refused: another replica leads now, and plans
+			// this person itself.
 		case errs[i] != nil:
 			s.throttledLog.logAt(slog.LevelError, "could not record a delivery; the person stays due and is tried next tick", "user_id", d.UserID, "delivery_id", d.ID, "error", errs[i])
 		case !created[i]:
@@ -255,6 +262,9 @@ func (s *Service) recordMissed(userID string, expect time.Time, plan nudges.Plan
 		}
 		return nil
 	})
+	if NotLeader(err) {
+		return false // the replica that leads now records them
+	}
 	if err != nil {
 		s.log.Error("recording missed slots", "user_id", userID, "error", err)
 		return false
@@ -355,15 +365,22 @@ func (s *Service) NudgeNow(ctx context.Context, a Actor, now time.Time) (NowResu
 	if !created {
 		return NowOnItsWay, nil
 	}
-	s.send(ctx, d)
+	// Sent by the replica the person reached, leader or not: it is their
+	// request, not the leader's work.
+	s.send(ctx, d, false)
 	return NowSent, nil
 }
 
 // send delivers one pending delivery at most once. Before each post the
 // attempt is recorded; a delivery that was attempted before is first
 // looked for in the DM's history, because the earlier post may have
-// reached Slack before a crash or a broken connection.
-func (s *Service) send(ctx context.Context, pd nudges.Delivery) {
+// reached Slack before a crash or a broken connection. lead is true for
+// the leader's work (the scheduler's ticks): nothing is posted once this
+// replica's term as leader has ended.
+func (s *Service) send(ctx context.Context, pd nudges.Delivery, lead bool) {
+	if lead && s.leader.Leading() != nil {
+		return
+	}
 	if _, busy := s.inflight.LoadOrStore(pd.ID, struct{}{}); busy {
 		return
 	}
@@ -394,7 +411,7 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery) {
 		s.handleSendError(log, d, err, false)
 		return
 	}
-	if done := s.reconcile(ctx, log, d, channel); done {
+	if done := s.reconcile(ctx, log, d, channel, lead); done {
 		return
 	}
 	msg := NudgeMessage{Nudge: n, Wording: s.wording(n, sub, d.ID), Delivery: d, Location: sub.Location(s.cal.Fallback)}
@@ -402,7 +419,7 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery) {
 	if !d.Manual && d.Round == 0 {
 		msg.FollowUp = s.followUpFor(d.UserID, s.clock())
 	}
-	if stale := s.post(ctx, log, d, channel, msg); !stale {
+	if stale := s.post(ctx, log, d, channel, msg, lead); !stale {
 		return
 	}
 	// The kept DM channel is gone (Slack said so: nothing was posted) and
@@ -416,7 +433,7 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery) {
 		return
 	}
 	msg.Delivery = d
-	s.post(ctx, log, d, channel, msg) // gone again: forgotten, next tick
+	s.post(ctx, log, d, channel, msg, lead) // gone again: forgotten, next tick
 }
 
 // dmChannel is the person's IM channel, opened once and kept.
@@ -441,7 +458,7 @@ func (s *Service) dmChannel(ctx context.Context, sub nudges.Subscriber) (string,
 // reconcile looks for an earlier, uncertain attempt's message before
 // anything is sent again. done is true when nothing more is to be done
 // this tick: the message was found, or it is too early to look.
-func (s *Service) reconcile(ctx context.Context, log *slog.Logger, d nudges.Delivery, channel string) (done bool) {
+func (s *Service) reconcile(ctx context.Context, log *slog.Logger, d nudges.Delivery, channel string, lead bool) (done bool) {
 	uncertain, lookAt := d.NeedsReconcile(s.settle)
 	if !uncertain {
 		return false
@@ -464,27 +481,53 @@ func (s *Service) reconcile(ctx context.Context, log *slog.Logger, d nudges.Deli
 		s.markSent(d.ID, channel, ts)
 		return true
 	}
-	return false
+	// The look took a round trip to Slack: the term may have ended.
+	return lead && s.leader.Leading() != nil
 }
+
+// errClaimed is a post given up because another sender (another
+// replica, or this one's /nudge now) recorded an attempt of the same
+// delivery since it was read: that sender posts it.
+var errClaimed = errors.New("another sender took the delivery since it was read")
 
 // post sends the nudge into channel; stale reports that Slack said the
 // channel is gone, which nothing was posted to and which is forgotten.
-func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery, channel string, msg NudgeMessage) (stale bool) {
+// lead: the leader's work, posted only while this replica leads.
+func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery, channel string, msg NudgeMessage, lead bool) (stale bool) {
 	recorded := false
 	// The attempt is recorded after the limiter's wait, right before the
-	// request: a crash while queued leaves nothing uncertain.
+	// request: a crash while queued leaves nothing uncertain. It is
+	// recorded only if nobody recorded one since d was read, so that of
+	// two senders of one delivery (two replicas, or a tick and /nudge
+	// now) one posts and the other gives up.
 	ts, err := s.slack.PostNudge(ctx, channel, msg, func() error {
+		if lead {
+			if err := s.leading(); err != nil {
+				return err
+			}
+		}
 		if recorded {
 			return nil
 		}
-		updated, err := s.dels.UpdateDelivery(d.ID, func(d *nudges.Delivery) error {
-			d.Attempt(s.clock(), channel)
+		updated, err := s.dels.UpdateDelivery(d.ID, func(cur *nudges.Delivery) error {
+			if cur.State != d.State || cur.Attempts != d.Attempts || !cur.TryAt.Equal(d.TryAt) {
+				return errClaimed
+			}
+			cur.Attempt(s.clock(), channel)
 			return nil
 		})
+		if errors.Is(err, errClaimed) {
+			return fmt.Errorf("%w: %w", ErrNotSent, errClaimed)
+		}
 		if err != nil {
 			return fmt.Errorf("recording the attempt: %w: %w", ErrNotSent, err)
 		}
 		d, recorded = updated, true
+		if lead {
+			// The write took a round trip: the term may have ended
+			// meanwhile, and what leaves now must still be in it.
+			return s.leading()
+		}
 		return nil
 	})
 	if err != nil {
@@ -554,6 +597,16 @@ func (s *Service) failDelivery(id, reason string) {
 // channel Slack says is gone, now forgotten.
 func (s *Service) handleSendError(log *slog.Logger, d nudges.Delivery, err error, thisAttempt bool) (stale bool) {
 	switch code := SlackCode(err); {
+	case errors.Is(err, errClaimed):
+		log.Debug("another sender took the delivery; leaving it to them")
+	case errors.Is(err, ErrNotLeader):
+		log.Info("not sent: this replica no longer leads; the leader sends it")
+		if thisAttempt {
+			s.update(log, "undoing an attempt that never left", func() error {
+				_, err := s.dels.UpdateDelivery(d.ID, func(d *nudges.Delivery) error { d.NotAttempted(); return nil })
+				return err
+			})
+		}
 	case errors.Is(err, ErrUncertain):
 		log.Warn("post outcome uncertain; will reconcile against the DM before any retry", "error", err)
 		s.obs.Delivered("uncertain")

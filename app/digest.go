@@ -53,8 +53,13 @@ type DigestRun struct {
 // figures count the members the channel had when it began, so nobody
 // joining or leaving in between changes whom a figure describes. The
 // scheduler calls it; an error an admin must fix is told to the admins
-// once and reported in DigestRun, others as the error.
+// once and reported in DigestRun, others as the error. It is the
+// leader's work: a replica that does not lead posts nothing and returns
+// an error for which NotLeader is true.
 func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) (DigestRun, error) {
+	if err := s.leader.Leading(); err != nil {
+		return DigestRun{}, err
+	}
 	last, err := s.digests.PostedDigest(channel)
 	if err != nil {
 		return DigestRun{}, fmt.Errorf("reading digest state: %w", err)
@@ -65,7 +70,10 @@ func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) 
 		from = now.Add(-digestLookback)
 	} else {
 		pulse, err = s.digests.ClosePulse(PulseID(channel, last.At))
-		if err != nil && !errors.Is(err, nudges.ErrNotFound) {
+		switch {
+		case NotLeader(err):
+			return DigestRun{}, err
+		case err != nil && !errors.Is(err, nudges.ErrNotFound):
 			s.log.Warn("closing the last pulse", "channel", channel, "error", err)
 		}
 	}
@@ -76,6 +84,9 @@ func (s *Service) RunDigest(ctx context.Context, channel string, now time.Time) 
 	d := nudges.BuildDigest(in)
 	if err == nil {
 		err = s.postDigest(ctx, ch, channel, d, now)
+	}
+	if NotLeader(err) {
+		return DigestRun{}, err
 	}
 	if err != nil {
 		return s.digestFailed(ctx, channel, err)
@@ -126,16 +137,17 @@ func (s *Service) leanOnClarity(channel string, in nudges.DigestInput, now time.
 }
 
 // postDigest posts d and opens its pulse for the channel's members as
-// it goes out (ch), the only people whose answers it takes.
+// it goes out (ch), the only people whose answers it takes. Nothing
+// leaves once this replica's term as leader has ended.
 func (s *Service) postDigest(ctx context.Context, ch Channel, channel string, d nudges.Digest, now time.Time) error {
 	id := PulseID(channel, now)
-	if err := s.slack.PostDigest(ctx, channel, ch.Name, d, id); err != nil {
+	if err := s.slack.PostDigest(ctx, channel, ch.Name, d, id, s.leading); err != nil {
 		return err
 	}
 	if err := s.digests.OpenPulse(channel, id, now, ch.Members...); err != nil {
 		return fmt.Errorf("opening the pulse: %w", err)
 	}
-	return s.slack.PostPulse(ctx, channel, id)
+	return s.slack.PostPulse(ctx, channel, id, s.leading)
 }
 
 // digestFailed records a failure an admin must fix and, the first time
@@ -371,6 +383,29 @@ func (p DigestPlan) next(after time.Time) time.Time {
 		return time.Time{}
 	}
 	return p.When.Next(after)
+}
+
+// MissedDigests are the channels whose digest came due in the last
+// within, up to now, and has not been posted since: the scheduler that
+// should have posted it was not running then (a takeover, or a restart,
+// straddling its time). A channel that never had a digest has missed
+// none: its first comes at its time.
+func (s *Service) MissedDigests(now time.Time, within time.Duration) []string {
+	var missed []string
+	for _, ch := range s.DigestChannels() {
+		last, err := s.digests.PostedDigest(ch)
+		if err != nil {
+			s.log.Warn("reading when the digest was last posted; a digest missed meanwhile waits for its next time", "channel", ch, "error", err)
+			continue
+		}
+		if last.At.IsZero() {
+			continue
+		}
+		if due := s.plans[ch].next(last.At); !due.IsZero() && !due.After(now) && now.Sub(due) <= within {
+			missed = append(missed, ch)
+		}
+	}
+	return missed
 }
 
 // DigestPlan is the channel's digest plan; false when it has none.

@@ -13,7 +13,29 @@ var (
 	// ErrNotSent: the call certainly never reached Slack (rate limited on
 	// every attempt, or never attempted).
 	ErrNotSent = errors.New("the call never reached slack")
+	// ErrNotLeader: the leader's work (a due nudge, a digest) was not
+	// done because this replica's term as leader ended; the replica that
+	// leads now does it.
+	ErrNotLeader = errors.New("this replica does not lead")
 )
+
+// fenced is a store's refusal of a leader's write made by a replica
+// whose term had ended: nothing of it was written.
+type fenced interface {
+	error
+	Fenced() bool
+}
+
+// NotLeader reports whether err means this replica's term as leader
+// ended, by its own clock (ErrNotLeader) or by the store's fence: not a
+// failure, but work for the replica that leads now.
+func NotLeader(err error) bool {
+	if errors.Is(err, ErrNotLeader) {
+		return true
+	}
+	f, ok := errors.AsType[fenced](err)
+	return ok && f.Fenced()
+}
 
 // coded is a refusal from Slack that will not change on retry.
 type coded interface {

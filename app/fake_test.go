@@ -100,14 +100,20 @@ func (f *fakeSlack) Channel(_ context.Context, channel string) (app.Channel, err
 	return app.Channel{Name: "team", Members: slices.Clone(f.members[channel])}, nil
 }
 
-func (f *fakeSlack) PostDigest(_ context.Context, channel, _ string, _ nudges.Digest, _ string) error {
+func (f *fakeSlack) PostDigest(_ context.Context, channel, _ string, _ nudges.Digest, _ string, beforeSend func() error) error {
+	if err := beforeSend(); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.channel = append(f.channel, channel)
 	return nil
 }
 
-func (f *fakeSlack) PostPulse(_ context.Context, channel, _ string) error {
+func (f *fakeSlack) PostPulse(_ context.Context, channel, _ string, beforeSend func() error) error {
+	if err := beforeSend(); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.channel = append(f.channel, channel)

@@ -229,6 +229,7 @@ var notUseCases = map[string]string{
 	"Wakes":           "the scheduler, to look again when a schedule changed",
 	"Flush":           "shutdown and tests",
 	"RunDigest":       "the scheduler",
+	"MissedDigests":   "the scheduler, when it starts, for a digest whose time came while none ran",
 	"CompactSoon":     "the scheduler's housekeeping (Forget asks itself)",
 	"ProfileChanged":  "Slack's user_change event, about that person only",
 	"RefreshProfiles": "the daily profile refresh",

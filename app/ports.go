@@ -170,9 +170,12 @@ type Messenger interface {
 	FindNudge(ctx context.Context, channel, deliveryID string, round int, since time.Time) (ts string, found bool, err error)
 	Profile(ctx context.Context, userID string) (Profile, error)
 	Channel(ctx context.Context, channel string) (Channel, error)
-	PostDigest(ctx context.Context, channel, name string, d nudges.Digest, pulseID string) error
-	// PostPulse posts the clarity pulse question with its buttons.
-	PostPulse(ctx context.Context, channel, pulseID string) error
+	// PostDigest posts d, in as many messages as it takes; beforeSend
+	// runs right before each leaves, as PostNudge's.
+	PostDigest(ctx context.Context, channel, name string, d nudges.Digest, pulseID string, beforeSend func() error) error
+	// PostPulse posts the clarity pulse question with its buttons;
+	// beforeSend as PostDigest's.
+	PostPulse(ctx context.Context, channel, pulseID string, beforeSend func() error) error
 	PostUpdate(ctx context.Context, channel, authorID, text string) error
 	// TellAboutDigest tells one person, in their DM, something about a
 	// digest run that concerns them alone.
@@ -187,6 +190,27 @@ type DigestNote struct {
 	Channel  string
 	Broken   string
 	HeldBack int
+}
+
+// Leader says whether this replica may still do the leader's work:
+// post the due nudges and the digests. When several replicas share one
+// database only one leads at a time (app/scheduler elects it through the
+// store); a database only one process opens is always led by it.
+type Leader interface {
+	// Leading returns nil while this replica's term as leader lasts by
+	// its own monotonic clock, and an error wrapping ErrNotLeader once it
+	// may have ended. It is asked right before each post leaves, so it
+	// must be cheap and must not block.
+	Leading() error
+}
+
+// Replicas are the other processes sharing the database, if any.
+type Replicas interface {
+	// WakeLeader wakes the due loop of whichever replica leads, as a
+	// local change wakes this one's: a schedule changed on a replica
+	// that does not lead would otherwise wait for the leader's next
+	// look. Best effort: a wake lost costs at most the leader's tick.
+	WakeLeader()
 }
 
 // Observer hears what the core did, for metrics. Every method must be

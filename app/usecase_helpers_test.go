@@ -58,14 +58,17 @@ func (f *faultySlack) Channel(ctx context.Context, channel string) (app.Channel,
 	return f.fakeSlack.Channel(ctx, channel)
 }
 
-func (f *faultySlack) PostDigest(ctx context.Context, channel, name string, d nudges.Digest, pulseID string) error {
+func (f *faultySlack) PostDigest(ctx context.Context, channel, name string, d nudges.Digest, pulseID string, beforeSend func() error) error {
 	if err := f.fault(&f.digestErr); err != nil {
+		return err
+	}
+	if err := beforeSend(); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	f.digests = append(f.digests, d)
 	f.mu.Unlock()
-	return f.fakeSlack.PostDigest(ctx, channel, name, d, pulseID)
+	return f.fakeSlack.PostDigest(ctx, channel, name, d, pulseID, beforeSend)
 }
 
 func (f *faultySlack) OpenDM(ctx context.Context, userID string) (string, error) {

@@ -160,6 +160,27 @@ func (w *webAPI) recall() {
 	}
 }
 
+// readopt takes up the figure saved by another process sharing the
+// database (the replica that led before this one) when it differs from
+// what this one knows, so a replica that starts leading mid-rush starts
+// at the pace the workspace allows rather than learning it again at the
+// cost of 429s.
+func (w *webAPI) readopt() {
+	if w.memory == nil {
+		return
+	}
+	perMinute, err := w.memory.LearnedPace()
+	switch {
+	case err != nil:
+		w.log.Warn("could not read the Slack pace the replicas learned; going on with this one's", "error", err)
+	case perMinute == 0:
+	case !w.posts.adopt(perMinute, time.Now()):
+	default:
+		w.log.Info("taking up the Slack pace the replicas learned", "learned_per_minute", int(perMinute), "pace_per_minute", int(w.posts.pace()))
+		w.metrics.PostPace(w.posts.figures())
+	}
+}
+
 // remember writes the learned figure down when it changed, at most once
 // a minute, and shows the pace in the metrics.
 func (w *webAPI) remember(now time.Time) {

@@ -95,6 +95,12 @@ func NewSlack(o SlackOptions) *Slack {
 	return &Slack{client: client, http: o.HTTPClient, api: api, web: newWebAPI(o.Logger, o.Limits, o.Metrics, o.PaceMemory), log: o.Logger}
 }
 
+// RecallPace takes up the chat.postMessage pace another replica sharing
+// the database learned and saved: a replica calls it when it starts
+// leading, and so starts posting the bulk at the pace the workspace
+// allows.
+func (s *Slack) RecallPace() { s.web.readopt() }
+
 // OpenDM finds the person's IM channel.
 func (s *Slack) OpenDM(ctx context.Context, userID string) (string, error) {
 	var ch *slack.Channel
@@ -287,10 +293,11 @@ func (s *Slack) selfID(ctx context.Context) string {
 	return id
 }
 
-// PostDigest posts a digest, split to fit Slack's limits.
-func (s *Slack) PostDigest(ctx context.Context, channel, name string, d nudges.Digest, _ string) error {
+// PostDigest posts a digest, split to fit Slack's limits; beforeSend
+// runs before each part leaves.
+func (s *Slack) PostDigest(ctx context.Context, channel, name string, d nudges.Digest, _ string, beforeSend func() error) error {
 	for _, blocks := range digestMessages(d, name) {
-		if err := s.postToChannel(ctx, channel, digestFallback(name), blocks); err != nil {
+		if err := s.postToChannel(ctx, channel, digestFallback(name), blocks, beforeSend); err != nil {
 			return err
 		}
 	}
@@ -298,12 +305,18 @@ func (s *Slack) PostDigest(ctx context.Context, channel, name string, d nudges.D
 }
 
 // PostPulse posts the clarity pulse question.
-func (s *Slack) PostPulse(ctx context.Context, channel, pulseID string) error {
-	return s.postToChannel(ctx, channel, pulseQuestion, pulseBlocks(pulseID))
+func (s *Slack) PostPulse(ctx context.Context, channel, pulseID string, beforeSend func() error) error {
+	return s.postToChannel(ctx, channel, pulseQuestion, pulseBlocks(pulseID), beforeSend)
 }
 
-func (s *Slack) postToChannel(ctx context.Context, channel, fallback string, blocks []slack.Block) error {
+// postToChannel posts one message; beforeSend runs after any rate-limit
+// wait, right before the request leaves, and if it fails nothing is
+// sent.
+func (s *Slack) postToChannel(ctx context.Context, channel, fallback string, blocks []slack.Block, beforeSend func() error) error {
 	return s.web.doIn(ctx, "chat.postMessage", channel, callPost, func(ctx context.Context) error {
+		if err := beforeSend(); err != nil {
+			return err
+		}
 		_, _, err := s.api.PostMessageContext(ctx, channel, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
 		return err
 	})

@@ -286,6 +286,26 @@ func (p *postPacer) restore(perMinute float64, now time.Time) bool {
 	return true
 }
 
+// adopt takes up a figure in posts a minute that another process sharing
+// the workspace learned and saved, while this pacer may be in use: like
+// restore, except that the pacer's bucket is kept. It reports whether the
+// figure was taken (in range, and not the one this pacer already has).
+func (p *postPacer) adopt(perMinute float64, now time.Time) bool {
+	perSecond := perMinute / 60
+	if math.IsNaN(perSecond) || perSecond < 1.0/60 || perSecond > maxPace {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if perSecond == p.learned {
+		return false
+	}
+	p.learned, p.saved = perSecond, perSecond
+	p.lastLimited, p.okSince, p.gapped = time.Time{}, 0, false
+	p.set(now, min(perSecond, p.ceiling))
+	return true
+}
+
 // toSave returns the learned figure in posts a minute when it differs
 // from the one last written and saveEvery has passed since; it counts as
 // written from then on, so one caller at a time writes it.

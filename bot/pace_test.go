@@ -218,3 +218,39 @@ func TestPostPacer_SaveAndRestore(t *testing.T) {
 		t.Errorf("restored above slack_limits: pace %.0f/min", q.pace())
 	}
 }
+
+// Ensure a pacer already in use (a replica that followed, and now leads)
+// takes up the figure another replica learned and saved: its next rush
+// meets no 429 where, sending from where it started, it would; a figure
+// it already has, or one out of range, changes nothing.
+func TestPostPacer_AdoptsAnotherReplicasFigure(t *testing.T) {
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	const perMinute, team = 1000, 100
+	leader := newPostPacer(0, start)
+	simulate(leader, newSlackBucket(perMinute), start, 1000)
+	saved, ok := leader.toSave(start.Add(time.Hour))
+	if !ok {
+		t.Fatal("the leader learned nothing to save")
+	}
+	follower := newPostPacer(0, start)
+	cold := simulate(newPostPacer(0, start), newSlackBucket(perMinute), start, team)
+	if !follower.adopt(saved, start) {
+		t.Fatalf("figure %.0f/min not taken up", saved)
+	}
+	warm := simulate(follower, newSlackBucket(perMinute), start, team)
+	t.Logf("%d posts at %d/min: %d 429s from the start pace, %d after taking up %.0f/min", team, perMinute, cold.limited, warm.limited, saved)
+	if cold.limited == 0 {
+		t.Fatal("the start pace met no 429: the rush shows nothing")
+	}
+	if warm.limited != 0 {
+		t.Errorf("after taking up the figure: %d 429s, want none", warm.limited)
+	}
+	if follower.adopt(saved, start) {
+		t.Error("the same figure taken up twice")
+	}
+	for _, bad := range []float64{-1, math.NaN(), 1e9} {
+		if follower.adopt(bad, start) {
+			t.Errorf("adopt(%v) accepted", bad)
+		}
+	}
+}

@@ -113,8 +113,9 @@ func notReady(ctx context.Context, d AdminDeps) string {
 	switch {
 	case d.Bot == nil || !d.Bot.Connected():
 		return "not ready: waiting for the Socket Mode connection to Slack"
-	case !d.Metrics.HasTicked():
-		return "not ready: waiting for the scheduler's first tick"
+	case !d.Metrics.HasTicked() && !d.Metrics.Following():
+		// A replica that follows serves people without a scheduler.
+		return "not ready: waiting for the scheduler's first tick, or to learn that another replica leads"
 	}
 	return writesRefused(ctx, d.Writes)
 }

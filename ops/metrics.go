@@ -36,8 +36,14 @@ type Metrics struct {
 	lastTick     prometheus.Gauge
 	reconnects   prometheus.Counter
 	connected    prometheus.Gauge
+	leader       prometheus.Gauge
+	leaderEpoch  prometheus.Gauge
+	leadChanges  *prometheus.CounterVec
 
 	ticked atomic.Bool // the scheduler has finished planning at least once
+	// following: this replica knows another leads, so it has no tick
+	// of its own to wait for before it is ready.
+	following atomic.Bool
 }
 
 // NewMetrics builds the metrics and registers them, with the Go runtime
@@ -103,6 +109,18 @@ func NewMetrics(version string, now func() time.Time) *Metrics {
 			Name: "nudgebot_socket_connected",
 			Help: "1 while the Socket Mode connection is up, else 0.",
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nudgebot_leader",
+			Help: "1 while this replica leads (runs the scheduler, digests and housekeeping), else 0. Always 1 on the bbolt file; across the replicas sharing a PostgreSQL database the sum should be 1.",
+		}),
+		leaderEpoch: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nudgebot_leader_epoch",
+			Help: "The term this replica leads or last led (the lease's epoch, counting every takeover); 0 on the bbolt file.",
+		}),
+		leadChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nudgebot_leadership_changes_total",
+			Help: "Times this replica started (gained) or stopped (lost) leading.",
+		}, []string{"change"}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "nudgebot_build_info",
@@ -112,7 +130,7 @@ func NewMetrics(version string, now func() time.Time) *Metrics {
 	build.Set(1)
 	m.reg.MustRegister(
 		m.acked, m.ackLatency, m.apiCalls, m.pauses, m.pauseSeconds, m.postPace, m.postLearned, m.deliveries,
-		m.lag, m.lastTick, m.reconnects, m.connected, build,
+		m.lag, m.lastTick, m.reconnects, m.connected, m.leader, m.leaderEpoch, m.leadChanges, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -164,6 +182,26 @@ func (m *Metrics) Connected(up bool) {
 
 // HasTicked reports whether the scheduler has run at least once.
 func (m *Metrics) HasTicked() bool { return m.ticked.Load() }
+
+// LeaderChanged is the scheduler's report that this replica started or
+// stopped leading term epoch. Epoch 0 is no term: a process alone with
+// its database leads from start to end, and a replica that finds another
+// leading follows from its start; neither is a change of leader.
+func (m *Metrics) LeaderChanged(epoch int64, leading bool) {
+	change, v := "lost", 0.0
+	if leading {
+		change, v = "gained", 1
+	}
+	m.leader.Set(v)
+	if epoch > 0 {
+		m.leaderEpoch.Set(float64(epoch))
+		m.leadChanges.WithLabelValues(change).Inc()
+	}
+	m.following.Store(!leading)
+}
+
+// Following reports whether this replica knows another replica leads.
+func (m *Metrics) Following() bool { return m.following.Load() }
 
 // DBStats is what the storage gauges read.
 type DBStats interface {

@@ -122,6 +122,37 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
+// Ensure a replica that follows (another leads, so its scheduler never
+// ticks) is ready once connected, and one that leads waits for its first
+// tick like a bot alone.
+func TestReadyz_Follower(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		leading bool
+		code    int
+		want    string
+	}{
+		{"follower", false, 200, "ready"},
+		{"leader", true, 503, "waiting for the scheduler's first tick"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMetrics("test", nil)
+			h := AdminHandler(AdminDeps{Metrics: m, Bot: fakeConn(true), DB: fakeHealthDB{}})
+			if code, body := get(t, h, "/readyz"); code != 503 {
+				t.Errorf("before the election's first answer: GET /readyz = %d %q, want 503", code, body)
+			}
+			var epoch int64
+			if tt.leading {
+				epoch = 1
+			}
+			m.LeaderChanged(epoch, tt.leading)
+			if code, body := get(t, h, "/readyz"); code != tt.code || !strings.Contains(body, tt.want) {
+				t.Errorf("GET /readyz = %d %q, want %d %q", code, body, tt.code, tt.want)
+			}
+		})
+	}
+}
+
 type switchConn struct {
 	mu sync.Mutex
 	up bool
@@ -156,6 +187,9 @@ func TestMetrics_Exposition(t *testing.T) {
 	m.Delivered("sent")
 	m.Delivered("failed_user_not_found")
 	m.Ticked(90 * time.Second)
+	m.LeaderChanged(3, true)
+	m.LeaderChanged(3, false)
+	m.LeaderChanged(4, true)
 	// What a bug upstream might pass as a label; none of it may show.
 	m.Delivered("failed_" + ids[0])
 	m.APICall("chat.postMessage", "xoxb-1111-SECRET")
@@ -193,6 +227,10 @@ func TestMetrics_Exposition(t *testing.T) {
 		`nudgebot_scheduler_lag_seconds 90`,
 		`nudgebot_socket_reconnects_total 1`,
 		`nudgebot_socket_connected 1`,
+		`nudgebot_leader 1`,
+		`nudgebot_leader_epoch 4`,
+		`nudgebot_leadership_changes_total{change="gained"} 2`,
+		`nudgebot_leadership_changes_total{change="lost"} 1`,
 		`nudgebot_subscribers 3`,
 		`nudgebot_subscribers_active 3`,
 		`nudgebot_database_size_bytes `,

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -42,12 +43,23 @@ type Housekeeping interface {
 // jobs themselves read the injected clock, so a demo or test driving a
 // simulated clock decides what "now" means for them.
 type Scheduler struct {
-	core   *app.Service
-	house  Housekeeping
-	clock  func() time.Time
-	tick   time.Duration
-	manual bool
-	log    *slog.Logger
+	core     *app.Service
+	house    Housekeeping
+	clock    func() time.Time
+	tick     time.Duration
+	manual   bool
+	log      *slog.Logger
+	election *Election
+	wakeups  Wakeups
+	watch    LeadWatcher
+}
+
+// Wakeups are the wakes other replicas send when a schedule changes
+// there (app.Replicas on their side).
+type Wakeups interface {
+	// ListenWakes delivers a value for wakes until ctx ends; the channel
+	// holds one at most.
+	ListenWakes(ctx context.Context) <-chan struct{}
 }
 
 // Config configures a Scheduler.
@@ -65,6 +77,15 @@ type Config struct {
 	// core's clock.
 	Clock  func() time.Time
 	Logger *slog.Logger
+	// Election, when several replicas share the database, runs the jobs
+	// only while this replica leads (give the core the same Election as
+	// its app.Leader). nil: this process leads for as long as it runs.
+	Election *Election
+	// Wakeups, with an Election, are the other replicas' wakes, heard
+	// while this one leads.
+	Wakeups Wakeups
+	// Watch, if set, hears when this replica starts and stops leading.
+	Watch LeadWatcher
 }
 
 // New builds the scheduler of core.
@@ -78,7 +99,8 @@ func New(core *app.Service, c Config) *Scheduler {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{core: core, house: c.Housekeeping, clock: c.Clock, tick: c.Tick, manual: c.Manual, log: c.Logger}
+	return &Scheduler{core: core, house: c.Housekeeping, clock: c.Clock, tick: c.Tick, manual: c.Manual, log: c.Logger,
+		election: c.Election, wakeups: c.Wakeups, watch: c.Watch}
 }
 
 // Digest is a channel's digest plan for the core: spec read by
@@ -117,11 +139,28 @@ func (z inZone) Next(after time.Time) time.Time {
 // every write for seconds on a large file.
 const housekeepingSpec = "17 * * * *"
 
-// Start registers the global jobs on robfig/cron and starts the loop over
-// the due index (or, when Manual, one tick for whatever came due while
-// the bot was down). Jobs run under ctx. stop ends both and waits for a
-// job or tick in progress.
+// Start runs the jobs under ctx: at once, or with an Election while this
+// replica leads. stop ends them and waits for a job or tick in progress
+// (a leader keeps its lease meanwhile, then releases it).
 func (s *Scheduler) Start(ctx context.Context) (stop func()) {
+	if s.election == nil {
+		s.changed(0, true)
+		return s.startJobs(ctx)
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() { defer close(done); s.elect(ctx, quit) }()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
+// startJobs registers the global jobs on robfig/cron and starts the loop
+// over the due index (or, when Manual, one tick for whatever came due
+// while no one ran it: after a restart or a takeover, the outbox the
+// last leader left). Jobs run under ctx. stop ends both and waits for a
+// job or tick in progress.
+func (s *Scheduler) startJobs(ctx context.Context) (stop func()) {
 	cl := cronLogger{s.log}
 	c := cron.New(cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
 	mustAdd := func(spec string, job func()) {
@@ -138,16 +177,40 @@ func (s *Scheduler) Start(ctx context.Context) (stop func()) {
 		}
 	}
 	c.Start()
+	var catchUp sync.WaitGroup
+	catchUp.Go(func() { s.catchUpDigests(ctx) })
 	quit, loopDone := make(chan struct{}), make(chan struct{})
+	var remote <-chan struct{}
+	if s.wakeups != nil {
+		remote = s.wakeups.ListenWakes(ctx)
+	}
 	if s.manual {
 		go func() { defer close(loopDone); s.Tick(ctx) }()
 	} else {
-		go func() { defer close(loopDone); s.loop(ctx, quit) }()
+		go func() { defer close(loopDone); s.loop(ctx, quit, remote) }()
 	}
 	return func() {
 		close(quit)
 		<-c.Stop().Done()
 		<-loopDone
+		catchUp.Wait()
+	}
+}
+
+// digestCatchUp is how late a digest is still posted when its time came
+// while no scheduler ran: a takeover (about a lease's time to live) or a
+// restart straddling it. A longer gap is an outage, and the digest waits
+// for its next time, as cron alone would have it.
+const digestCatchUp = 5 * time.Minute
+
+// catchUpDigests posts at once each digest whose time came in the last
+// digestCatchUp without it being posted: robfig/cron, started after that
+// time, would not fire until the next one, a week later for a weekly
+// digest.
+func (s *Scheduler) catchUpDigests(ctx context.Context) {
+	for _, ch := range s.core.MissedDigests(s.clock(), digestCatchUp) {
+		s.log.Info("posting a digest whose time came while no scheduler ran", "channel", ch)
+		s.RunDigest(ctx, ch)
 	}
 }
 
@@ -159,7 +222,7 @@ const minSleep = time.Second
 // loop ticks at once (whatever came due while the bot was down), then
 // whenever the next person is due, at the latest every Tick, and early
 // when the core says someone's schedule changed.
-func (s *Scheduler) loop(ctx context.Context, quit <-chan struct{}) {
+func (s *Scheduler) loop(ctx context.Context, quit, remote <-chan struct{}) {
 	for {
 		began := s.clock()
 		s.Tick(ctx)
@@ -185,23 +248,40 @@ func (s *Scheduler) loop(ctx context.Context, quit <-chan struct{}) {
 		case <-t.C:
 		case <-s.core.Wakes():
 			t.Stop()
+		case <-remote:
+			t.Stop()
 		}
 	}
 }
 
-// Tick plans and sends every nudge due now.
-func (s *Scheduler) Tick(ctx context.Context) { s.core.Tick(ctx, s.clock()) }
+// Leads reports whether this replica runs the jobs now: always without
+// an Election.
+func (s *Scheduler) Leads() bool { return s.election == nil || s.election.Leading() == nil }
 
-// RefreshProfiles re-reads every subscriber's Slack profile now.
-func (s *Scheduler) RefreshProfiles(ctx context.Context) { s.core.RefreshProfiles(ctx, s.clock()) }
+// Tick plans and sends every nudge due now, if this replica leads.
+func (s *Scheduler) Tick(ctx context.Context) {
+	if s.Leads() {
+		s.core.Tick(ctx, s.clock())
+	}
+}
 
-// RunDigest posts a channel's digest now. A failure an admin must fix is
-// told to the admins once (by the core) and retried at the next
-// scheduled time; it never stops the other digests.
+// RefreshProfiles re-reads every subscriber's Slack profile now, if
+// this replica leads.
+func (s *Scheduler) RefreshProfiles(ctx context.Context) {
+	if s.Leads() {
+		s.core.RefreshProfiles(ctx, s.clock())
+	}
+}
+
+// RunDigest posts a channel's digest now, if this replica leads. A
+// failure an admin must fix is told to the admins once (by the core) and
+// retried at the next scheduled time; it never stops the other digests.
 func (s *Scheduler) RunDigest(ctx context.Context, channel string) {
 	log := s.log.With("channel", channel)
 	run, err := s.core.RunDigest(ctx, channel, s.clock())
 	switch {
+	case app.NotLeader(err):
+		log.Info("digest left to the replica that leads", "error", err)
 	case err != nil:
 		log.Error("digest not posted; will try at the next scheduled time", "error", err)
 	case run.Broken != "":
@@ -220,9 +300,14 @@ const handledFor = 48 * time.Hour
 // that or a deletion left enough behind and the last compaction is not
 // too recent.
 func (s *Scheduler) Housekeeping(ctx context.Context) {
+	if !s.Leads() {
+		return
+	}
 	if s.house != nil {
 		now := s.clock()
-		if _, err := s.house.ApplyRetention(now); err != nil {
+		if _, err := s.house.ApplyRetention(now); app.NotLeader(err) {
+			return
+		} else if err != nil {
 			s.log.Error("removing records older than storage.retention; retried next hour", "error", err)
 		}
 		if n, err := s.house.PruneSeen(now.Add(-handledFor)); err != nil {

@@ -70,7 +70,10 @@ func (c *clockedSlack) Channel(_ context.Context, channel string) (app.Channel, 
 	return app.Channel{Name: "team", Members: slices.Clone(c.members[channel])}, nil
 }
 
-func (c *clockedSlack) PostDigest(_ context.Context, channel, _ string, _ nudges.Digest, _ string) error {
+func (c *clockedSlack) PostDigest(_ context.Context, channel, _ string, _ nudges.Digest, _ string, beforeSend func() error) error {
+	if err := beforeSend(); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.posts++
@@ -78,7 +81,9 @@ func (c *clockedSlack) PostDigest(_ context.Context, channel, _ string, _ nudges
 	return nil
 }
 
-func (c *clockedSlack) PostPulse(context.Context, string, string) error { return nil }
+func (c *clockedSlack) PostPulse(_ context.Context, _, _ string, beforeSend func() error) error {
+	return beforeSend()
+}
 
 func (c *clockedSlack) PostUpdate(context.Context, string, string, string) error { return nil }
 

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -94,6 +96,9 @@ type wiring struct {
 	// Scheduler runs while the bot does; with knobs.ManualTicks the
 	// caller ticks it.
 	Scheduler *scheduler.Scheduler
+	// Election is this replica's part in choosing the leader, on
+	// PostgreSQL; nil on the bbolt file, whose one process always leads.
+	Election *scheduler.Election
 }
 
 func (w wiring) Close() error {
@@ -103,11 +108,12 @@ func (w wiring) Close() error {
 	return w.Store.Close()
 }
 
-// metricsSink hears both what the Slack adapter measures and what the
-// core did.
+// metricsSink hears what the Slack adapter measures, what the core did
+// and when this replica leads.
 type metricsSink interface {
 	bot.Metrics
 	app.Observer
+	scheduler.LeadWatcher
 }
 
 // The admin listener's metrics hear both.
@@ -128,6 +134,11 @@ type knobs struct {
 	// Budget and BudgetBurst, when set, replace each person's allowance
 	// of commands and clicks (the tests type faster than people do).
 	Budget, BudgetBurst int
+	// LeaseTTL, when set, replaces how long a replica's lease lasts
+	// unrenewed (the tests take over sooner).
+	LeaseTTL time.Duration
+	// Replica, when set, names this replica in the lease.
+	Replica string
 }
 
 // wire opens the database and builds the core and the bot from cfg.
@@ -158,8 +169,25 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 		BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
 		Limits: cfg.SlackLimits, Logger: blog, Metrics: m, PaceMemory: db,
 	})
+	ports := app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl}
+	var (
+		election *scheduler.Election
+		wakeups  scheduler.Wakeups
+	)
+	if shared, ok := db.(sharedStore); ok {
+		// PostgreSQL: other replicas may share the database, and only the
+		// one holding the lease runs the scheduler.
+		if k.Replica == "" {
+			k.Replica = replicaName()
+		}
+		election, err = scheduler.NewElection(shared, scheduler.ElectionConfig{Replica: k.Replica, TTL: k.LeaseTTL, Logger: log.With("component", "election")})
+		if err != nil {
+			return wiring{}, errors.Join(err, db.Close())
+		}
+		ports.Leader, ports.Replicas, wakeups = election, shared, shared
+	}
 	core, err := app.New(
-		app.Ports{Subscribers: db, Settings: db, Deliveries: db, Reflections: db, Digests: db, Eraser: db, Exporter: db, Messenger: sl},
+		ports,
 		app.Config{
 			Catalog: cat, Calendar: cal, Admins: cfg.Admins, Digests: plans, StrategyLines: cfg.Strategy.Lines,
 			AnonymityThreshold: cfg.AnonymityThreshold,
@@ -172,6 +200,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	sl.UseDMs(core)
 	sched := scheduler.New(core, scheduler.Config{
 		Housekeeping: db, Tick: k.Tick, Manual: k.ManualTicks, Clock: k.Now, Logger: log.With("component", "scheduler"),
+		Election: election, Wakeups: wakeups, Watch: leadWatch{metrics: m, slack: sl},
 	})
 	b, err := bot.New(bot.Options{
 		AppToken: cfg.Slack.AppToken.Reveal(), Slack: sl, Core: core, Handled: db, Scheduler: sched,
@@ -181,7 +210,33 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	if err != nil {
 		return wiring{}, errors.Join(err, db.Close())
 	}
-	return wiring{Bot: b, Store: db, DB: file, Scheduler: sched}, nil
+	return wiring{Bot: b, Store: db, DB: file, Scheduler: sched, Election: election}, nil
+}
+
+// leadWatch is what hears that this replica started or stopped leading:
+// the metrics, and the Slack client, which takes up the pace the last
+// leader learned before it posts the bulk.
+type leadWatch struct {
+	metrics scheduler.LeadWatcher
+	slack   *bot.Slack
+}
+
+func (w leadWatch) LeaderChanged(epoch int64, leading bool) {
+	w.metrics.LeaderChanged(epoch, leading)
+	if leading && epoch > 0 {
+		w.slack.RecallPace()
+	}
+}
+
+// replicaName names this process in the lease: the host and pid say
+// which it is in a log, the random part keeps two apart that share both
+// (containers with the same hostname, a pid reused after a restart).
+func replicaName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "nudgebot"
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strings.ToLower(rand.Text()[:6]))
 }
 
 // digestPlans reads the configured digests for the core, which runs them
@@ -264,8 +319,9 @@ func warnKeyBesideDB(cfg config.Config, getenv func(string) string, log *slog.Lo
 // nopSink discards every measurement.
 type nopSink struct{ bot.NopMetrics }
 
-func (nopSink) Ticked(time.Duration) {}
-func (nopSink) Delivered(string)     {}
+func (nopSink) Ticked(time.Duration)      {}
+func (nopSink) Delivered(string)          {}
+func (nopSink) LeaderChanged(int64, bool) {}
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	cfg, err := loadConfig("run", args, stderr, getenv)

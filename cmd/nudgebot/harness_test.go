@@ -106,6 +106,9 @@ type harness struct {
 	done   chan error
 	w      wiring
 	runs   int
+	// replica: one of several bots sharing a PostgreSQL database, which
+	// may follow; a bot alone leads, and start waits until it does.
+	replica bool
 }
 
 type harnessOption func(*harness)
@@ -195,6 +198,9 @@ func (h *harness) start() {
 		h.t.Fatalf("bot did not connect: %v", err)
 	}
 	h.t.Cleanup(h.stop)
+	if h.w.Election != nil && !h.replica {
+		h.waitLeading() // the tests tick it, and a follower's tick does nothing
+	}
 }
 
 // stop cancels the bot as SIGTERM would and waits for it to finish.

@@ -286,7 +286,16 @@ func TestMigrateRefusals(t *testing.T) {
 		if code != ops.ExitDatabase || !strings.Contains(stderr, "is in use") {
 			t.Errorf("source: exit %d, %q; want %d, in use", code, stderr, ops.ExitDatabase)
 		}
+		// A leader whose connections go by another name (a URL of its
+		// own) still holds the lease.
+		if _, _, err := bot.Lead("replica-a", 0, time.Minute); err != nil {
+			t.Fatal(err)
+		}
 		closeOK(t, bot)
+		code, _, stderr = toolEnv(t, site.env(), "migrate", "-config", postgresConfig(t, url), "-to-file", filepath.Join(t.TempDir(), "out.db"))
+		if code != ops.ExitDatabase || !strings.Contains(stderr, "replica-a leads its replicas") {
+			t.Errorf("source led: exit %d, %q; want %d, in use", code, stderr, ops.ExitDatabase)
+		}
 	})
 	t.Run("cut short", func(t *testing.T) {
 		// More deliveries than one batch, so rows were copied in before

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
@@ -21,7 +22,10 @@ import (
 	"github.com/nudgebot/nudgebot/storage/pgstore"
 )
 
-var _ runStore = (*pgstore.Store)(nil)
+var (
+	_ runStore    = (*pgstore.Store)(nil)
+	_ sharedStore = (*pgstore.Store)(nil)
+)
 
 // openPostgres opens the PostgreSQL database storage.url names, under
 // the configured key (postgresKeys), and returns the keys with it.
@@ -78,10 +82,19 @@ func checkPostgres(ctx context.Context, cfg config.Config, getenv func(string) s
 // pg_stat_activity: not a bot's name, so they are not taken for one.
 const migrateApp = "nudgebot-migrate"
 
-// notRunning refuses a PostgreSQL database a running nudgebot is
-// connected to (the source: it would write what the copy misses; the
-// target: it would write beside the copy).
+// notRunning refuses a PostgreSQL database a running nudgebot uses (the
+// source: it would write what the copy misses; the target: it would
+// write beside the copy): one holds the scheduler's lease, or is
+// connected under a bot's name.
 func notRunning(ctx context.Context, opts pgstore.Options, role string) error {
+	holder, left, err := pgstore.Leader(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if holder != "" {
+		return ops.Mark(storage.ErrInUse, fmt.Errorf("the %s, %s, is in use: nudgebot %s leads its replicas (its lease runs %s more): stop every nudgebot using it first; nothing was written",
+			role, pgstore.Where(opts), holder, left.Round(time.Second)))
+	}
 	n, err := pgstore.BotConnections(ctx, opts)
 	if err != nil {
 		return err

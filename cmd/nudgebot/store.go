@@ -32,6 +32,16 @@ type runStore interface {
 	Close() error
 }
 
+// sharedStore is a database several replicas may share: the lease that
+// elects the one running the scheduler, and the wakes that carry a
+// schedule change to it. PostgreSQL offers it; the bbolt file, which one
+// process holds, does not.
+type sharedStore interface {
+	scheduler.Lease
+	scheduler.Wakeups
+	app.Replicas
+}
+
 var _ runStore = (*storage.DB)(nil)
 
 // fileOnly refuses, for PostgreSQL, the commands that work on the bbolt

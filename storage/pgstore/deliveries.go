@@ -31,7 +31,20 @@ func (s *Store) StartDelivery(d nudges.Delivery, expectNextDue time.Time, advanc
 // only a failure of the transaction fails them all.
 func (s *Store) StartDeliveries(starts []nudges.DeliveryStart) (created []bool, errs []error) {
 	return storage.StartFrame("pgstore", starts, func(starts []nudges.DeliveryStart, skip []error, created []bool, refused []error) error {
-		return s.tx(func(ctx context.Context, tx pgx.Tx) error { return startAll(ctx, tx, starts, skip, created, refused) })
+		scheduled := false
+		for i, st := range starts {
+			scheduled = scheduled || (skip[i] == nil && !st.Delivery.Manual)
+		}
+		return s.tx(func(ctx context.Context, tx pgx.Tx) error {
+			// Claiming a scheduled slot is the leader's; a nudge asked
+			// for now is whichever replica the person reached.
+			if scheduled {
+				if err := s.fence(ctx, tx); err != nil {
+					return err
+				}
+			}
+			return startAll(ctx, tx, starts, skip, created, refused)
+		})
 	})
 }
 
@@ -166,6 +179,9 @@ func deliveryArgs(d nudges.Delivery) []any {
 // expectNextDue.
 func (s *Store) RecordMissed(userID string, slots []time.Time, expectNextDue time.Time, advance func(*nudges.Subscriber) error) error {
 	err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		old, err := mustLoadSubscriber(ctx, tx, userID)
 		if err != nil {
 			return err

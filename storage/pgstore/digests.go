@@ -105,6 +105,9 @@ func (s *Store) updateDigestState(channel string, fn func(*digestState) bool) er
 		return err
 	}
 	return s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		// A row to lock even for a channel's first state, so two
 		// changes at once queue rather than overwrite each other.
 		if _, err := tx.Exec(ctx, "INSERT INTO digests (channel, state) VALUES ($1, '{}') ON CONFLICT (channel) DO NOTHING", channel); err != nil {
@@ -139,6 +142,9 @@ func (s *Store) OpenPulse(channel, id string, opened time.Time, voters ...string
 		snapshot, _ = json.Marshal(voters)
 	}
 	err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `INSERT INTO pulses (id, channel, opened, totals, voter_key, voters) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (id) DO NOTHING`, id, channel, nanos(opened), []byte(`{}`), storage.NewVoterKey(), snapshot)
 		if err != nil || tag.RowsAffected() == 1 {
@@ -309,6 +315,9 @@ func (s *Store) ClosePulse(id string) (nudges.PulseSummary, error) {
 	var sum nudges.PulseSummary
 	now := s.now().UTC()
 	err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		var (
 			channel string
 			closed  *int64

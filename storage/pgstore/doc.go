@@ -1,6 +1,6 @@
 // Package pgstore keeps nudgebot's state in PostgreSQL, for deployments
 // that outgrow one file on one disk: a managed database with
-// point-in-time recovery, and (later) several replicas sharing it. It
+// point-in-time recovery, and several replicas sharing it. It
 // satisfies every storage port the core declares (app/ports.go) with the
 // same behaviour as the bbolt engine in package storage, which the
 // contract suite in storage/storagetest checks on both. It uses
@@ -121,11 +121,43 @@
 // BotConnections tells a running bot's connections by the
 // application_name its pool gives them.
 //
-// # Not here yet
+// # Replicas: the lease and the fence
 //
-// Several replicas (leadership of the scheduler, fencing) come with the
-// scheduler's move into the core. The file-only operations of the bbolt
-// engine (backup over the socket, restore, compact of the file, the full
-// page check) have no counterpart: PostgreSQL has its own tools
-// (pg_dump, base backups and PITR, VACUUM, amcheck).
+// Replicas sharing the database elect the one that runs the scheduler
+// through the leases table (migration 0003): one row, holding the
+// holder's name, an epoch counting the terms, and when it expires by the
+// database's clock (clock_timestamp()), never a replica's. Lead renews
+// the row for its holder under the epoch it holds, or takes it with the
+// next epoch once it has expired; two replicas taking it at once queue
+// on the row lock and the second finds it taken (TestLeaseContendersOneWinnerPerEpoch).
+//
+// The epoch is the fencing token. Once a process has called Lead, its
+// leader writes (StartDeliveries of scheduled slots, RecordMissed, the
+// digest and pulse records, retention and pruning) first check, in
+// their own transaction, that the epoch it last won still holds an
+// unexpired lease, holding the row shared (FOR SHARE) until they commit:
+// a takeover, which updates the row, waits for them, so a write either
+// commits before the takeover or is refused with ErrNotLeader and writes
+// nothing. A process paused inside such a transaction would hold up the
+// takeover for as long as it stays paused; the session setting
+// idle_in_transaction_session_timeout (5s, below a lease's time to live
+// less a renewal) has the server end its session instead. Writes any
+// replica makes for a person (their settings, answers, reflections, a
+// nudge asked for now) are not fenced: the row locks and conditional
+// updates already order them.
+//
+// WakeLeader and ListenWakes carry a schedule changed on one replica to
+// the leader's due loop with LISTEN/NOTIFY on a channel named after the
+// schema, rather than a poll: the leader hears it within milliseconds,
+// and an idle database costs nothing. LISTEN needs a session of its own,
+// so it runs on a connection outside the pool (behind a
+// transaction-pooling proxy it does not work, and the due loop finds the
+// change at its next look, at most a minute later).
+//
+// # Not here
+//
+// The file-only operations of the bbolt engine (backup over the socket,
+// restore, compact of the file, the full page check) have no
+// counterpart: PostgreSQL has its own tools (pg_dump, base backups and
+// PITR, VACUUM, amcheck).
 package pgstore

@@ -19,11 +19,15 @@ import (
 // storage/records.go for what the records are and what is left out.
 
 // dataTables are the tables that hold records; a database is empty when
-// none has a row. schema_migrations is the schema's, not data. A table
-// added by a migration that holds records must be listed here, dumped
-// and loaded (TestDataTablesListed).
+// none has a row. A table added by a migration must be listed here (and
+// dumped and loaded) or in schemaTables (TestDataTablesListed).
 var dataTables = []string{"meta", "subscribers", "deliveries", "seen", "digests", "pulses", "pulse_voters",
 	"pulse_history", "data_keys", "reflections", "reflection_seq", "forgetting"}
+
+// schemaTables are the schema's own and the replicas': the migrations
+// applied, and the scheduler's lease (a row from the start). They hold no
+// record of the bot's, and are neither copied nor counted.
+var schemaTables = []string{"schema_migrations", "leases"}
 
 // metaSettings are the meta keys a Settings record carries.
 var metaSettings = []string{keyPausedAll, keyStrategy, keyLearnedPace}
@@ -36,6 +40,9 @@ var metaSettings = []string{keyPausedAll, keyStrategy, keyLearnedPace}
 // storage.ErrDamaged; an error from fn stops it and is returned as it is.
 func (s *Store) Dump(ctx context.Context, fn func(storage.Record) error) error {
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := longTransaction(ctx, tx); err != nil {
+			return err
+		}
 		return dumpWith(ctx, tx, fn)
 	})
 	if fe := (fnError{}); errors.As(err, &fe) {
@@ -303,8 +310,21 @@ func (s *Store) BeginLoad(ctx context.Context) (*Load, error) {
 	return l, nil
 }
 
+// longTransaction lifts, for tx alone, the limit on a session idle in
+// a transaction (idleInTransaction), which is for the bot's short writes:
+// a dump or a load waits on the other engine between statements.
+func longTransaction(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL idle_in_transaction_session_timeout = 0"); err != nil {
+		return fmt.Errorf("lift the idle limit for the transaction: %w", err)
+	}
+	return nil
+}
+
 func (l *Load) begin() error {
 	ctx, tx := l.ctx, l.tx
+	if err := longTransaction(ctx, tx); err != nil {
+		return err
+	}
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", loadLock); err != nil {
 		return fmt.Errorf("take the load lock: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -190,7 +191,7 @@ func TestDataTablesListed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listed := append(slices.Clone(pgstore.DataTables()), "schema_migrations")
+	listed := append(slices.Clone(pgstore.DataTables()), pgstore.SchemaTables()...)
 	slices.Sort(listed)
 	if !slices.Equal(tables, listed) {
 		t.Errorf("tables %v, listed %v: list a new table that holds records in dataTables (and dump and load it)", tables, listed)
@@ -221,5 +222,29 @@ func TestBotConnections(t *testing.T) {
 	withTool, err := pgstore.BotConnections(ctx, tool)
 	if err != nil || withTool != n {
 		t.Errorf("BotConnections with a tool's store open too: %d, %v; want %d", withTool, err, n)
+	}
+}
+
+// Ensure the lease's holder is seen while it holds it, and nobody once
+// it was released.
+func TestLeaderSeen(t *testing.T) {
+	ctx := context.Background()
+	s, _, opts := open(t)
+	if holder, _, err := pgstore.Leader(ctx, opts); err != nil || holder != "" {
+		t.Fatalf("Leader before anyone led: %q, %v", holder, err)
+	}
+	epoch, _, err := s.Lead("replica-a", 0, time.Minute)
+	if err != nil || epoch == 0 {
+		t.Fatalf("Lead: %d, %v", epoch, err)
+	}
+	holder, left, err := pgstore.Leader(ctx, opts)
+	if err != nil || holder != "replica-a" || left <= 0 || left > time.Minute {
+		t.Errorf("Leader while replica-a leads: %q, %s, %v", holder, left, err)
+	}
+	if err := s.Release("replica-a", epoch); err != nil {
+		t.Fatal(err)
+	}
+	if holder, _, err := pgstore.Leader(ctx, opts); err != nil || holder != "" {
+		t.Errorf("Leader after the release: %q, %v", holder, err)
 	}
 }

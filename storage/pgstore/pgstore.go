@@ -3,6 +3,7 @@ package pgstore
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"embed"
 	"errors"
 	"fmt"
@@ -72,6 +73,12 @@ type Store struct {
 	// versions that Compact should vacuum.
 	needsVacuum atomic.Bool
 	health      health
+	// term is the lease won last (Lead); nil while no elector uses the
+	// store, which leaves its leader writes unfenced.
+	term atomic.Pointer[term]
+	// wakes is the schema's NOTIFY channel, instance this store's name
+	// on it (its own wakes are not heard back).
+	wakes, instance string
 }
 
 // Open connects, applies the embedded migrations under an advisory lock,
@@ -101,6 +108,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	cfg.ConnConfig.RuntimeParams["application_name"] = bot
 	if opts.ApplicationName != "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = opts.ApplicationName
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(idleInTransaction.Milliseconds(), 10)
 	}
 	s := &Store{keys: opts.Keys, log: opts.Logger, now: opts.Now, timeout: opts.Timeout, retention: opts.Retention, schema: opts.Schema}
 	s.health.checkDone = make(chan struct{})
@@ -158,6 +168,11 @@ func (s *Store) start(ctx context.Context) error {
 	if err := s.finishForgets(ctx); err != nil {
 		return err
 	}
+	var schema string
+	if err := s.pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return fmt.Errorf("pgstore: read the current schema: %w", err)
+	}
+	s.wakes, s.instance = wakeChannel(schema), rand.Text()
 	s.log.Info("opened PostgreSQL database", "schema_version", version)
 	return nil
 }
@@ -424,6 +439,34 @@ func BotConnections(ctx context.Context, opts Options) (int, error) {
 		return 0, fmt.Errorf("%s: look for running nudgebots: %w", where, err)
 	}
 	return n, nil
+}
+
+// Leader says which replica holds the scheduler's lease of the database
+// opts name, and for how much longer by the database's clock; holder is
+// "" when none does (never held, released, or expired). It writes
+// nothing, and answers "" for a database without the lease table.
+func Leader(ctx context.Context, opts Options) (holder string, left time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, where, err := connect(ctx, opts)
+	if err != nil {
+		return "", 0, err
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('leases') IS NOT NULL").Scan(&exists); err != nil || !exists {
+		return "", 0, err
+	}
+	var ms float64
+	err = conn.QueryRow(ctx, `SELECT holder, extract(epoch FROM expires_at - clock_timestamp()) * 1000 FROM leases
+		WHERE name = 'scheduler' AND expires_at > clock_timestamp()`).Scan(&holder, &ms)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: read the scheduler's lease: %w", where, err)
+	}
+	return holder, time.Duration(ms * float64(time.Millisecond)), nil
 }
 
 // Empty reports whether the database opts name holds no record, writing

@@ -130,6 +130,10 @@ func (s *Store) deleteInBatches(sql string, arg any) (int, error) {
 	for {
 		var n int64
 		err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
+			// Only the leader cleans up, and a former leader not at all.
+			if err := s.fence(ctx, tx); err != nil {
+				return err
+			}
 			tag, err := tx.Exec(ctx, sql, arg, pruneBatch)
 			n = tag.RowsAffected()
 			return err
