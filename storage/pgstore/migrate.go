@@ -310,12 +310,16 @@ func (s *Store) BeginLoad(ctx context.Context) (*Load, error) {
 	return l, nil
 }
 
-// longTransaction lifts, for tx alone, the limit on a session idle in
-// a transaction (idleInTransaction), which is for the bot's short writes:
-// a dump or a load waits on the other engine between statements.
+// longTransaction lifts, for tx alone, the limits meant for the bot's
+// short writes: on a session idle in a transaction (idleInTransaction),
+// as a dump or a load waits on the other engine between statements, and
+// any statement_timeout the role sets, as reading a million deliveries
+// back is one statement.
 func longTransaction(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, "SET LOCAL idle_in_transaction_session_timeout = 0"); err != nil {
-		return fmt.Errorf("lift the idle limit for the transaction: %w", err)
+	for _, set := range []string{"idle_in_transaction_session_timeout", "statement_timeout"} {
+		if _, err := tx.Exec(ctx, "SET LOCAL "+set+" = 0"); err != nil {
+			return fmt.Errorf("lift %s for the transaction: %w", set, err)
+		}
 	}
 	return nil
 }
