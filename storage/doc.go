@@ -191,6 +191,18 @@
 // waiting for the copy: about a minute per million deliveries in all
 // (docs/operations.md, Upgrade).
 //
+// # Moving to another engine
+//
+// Dump streams the whole database as the engine-neutral records of
+// records.go (domain values, and reflections and data keys in their
+// sealed form, which both engines share), and a Loader writes such a
+// stream into an empty database, building the indexes from the records;
+// storage/pgstore does the same for PostgreSQL, and `nudgebot migrate`
+// (ops.Migrate) joins the two and compares what each side holds with a
+// Tally. Neither reads the other's bytes, so a change of this layout is
+// a change of Dump and the Loader, tested by the round trips in
+// load_test.go and storage/pgstore.
+//
 // # Retention
 //
 // Prune (and ApplyRetention, with Options.Retention) removes deliveries

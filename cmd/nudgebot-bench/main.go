@@ -43,7 +43,7 @@ const (
 )
 
 // scenarioOrder is the order scenarios run and appear in the report.
-var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "pace"}
+var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "pace", "migrate", "weight"}
 
 // options are the flags, after -quick filled in what was not given.
 type options struct {
@@ -78,6 +78,13 @@ type options struct {
 	startBefore        string // a nudgebot binary to compare start-up with; "" for none
 	paceLimits         []int  // workspace limits on chat.postMessage a minute, one set of runs each
 	pacePeople         []int  // people due at the slot, one run each per limit
+	migSubs            int
+	migDeliveries      int
+	migReflections     int
+	migPGURL           string
+	weightSubs         int
+	weightRuns         int
+	weightSettle       time.Duration
 	seed               uint64 // for the kill moments
 	report             string // "" writes no report
 	repo               string
@@ -126,6 +133,13 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.StringVar(&o.startBefore, "startup-before-bin", "", "an older nudgebot binary to start on the same files, for comparison (its schema 1 copy is made for it)")
 	paceLimits := fs.String("pace-limits", "300,1000,5000", "workspace limits on chat.postMessage a minute the emulator enforces (the bot is not told) in the pace scenario, comma-separated")
 	pacePeople := fs.String("pace-people", "20,1000", "people due at one slot in the pace scenario, one run each per limit, comma-separated")
+	fs.IntVar(&o.migSubs, "migrate-subscribers", 100_000, "subscribers in the file the migrate scenario copies")
+	fs.IntVar(&o.migDeliveries, "migrate-deliveries", 1_000_000, "deliveries in the file the migrate scenario copies")
+	fs.IntVar(&o.migReflections, "migrate-reflections", 5000, "sealed reflections in the file the migrate scenario copies")
+	fs.StringVar(&o.migPGURL, "migrate-pg-url", "postgres://postgres@127.0.0.1:5432/test", "PostgreSQL database the migrate scenario copies into, in a fresh schema")
+	fs.IntVar(&o.weightSubs, "weight-subscribers", 10_000, "subscribers in the file the weight scenario starts each build on")
+	fs.IntVar(&o.weightRuns, "weight-runs", 9, "starts of each build in the weight scenario")
+	fs.DurationVar(&o.weightSettle, "weight-settle", 10*time.Second, "how long each build runs after connecting before its memory is read")
 	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the kill moments; the report names it")
 	fs.StringVar(&o.report, "report", "docs/performance.md", "report file to write, relative to -repo; empty writes none")
 	fs.StringVar(&o.repo, "repo", "", "the nudgebot module root; default: found with `go env GOMOD`")
@@ -195,6 +209,11 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 			"startup-file-mb":       func() { o.startFileMB = 64 },
 			"pace-limits":           func() { o.paceLimits = []int{5000} },
 			"pace-people":           func() { o.pacePeople = []int{20, 200} },
+			"migrate-subscribers":   func() { o.migSubs = 2000 },
+			"migrate-deliveries":    func() { o.migDeliveries = 20_000 },
+			"migrate-reflections":   func() { o.migReflections = 200 },
+			"weight-runs":           func() { o.weightRuns = 1 },
+			"weight-settle":         func() { o.weightSettle = 2 * time.Second },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -254,6 +273,18 @@ func (o options) check() string {
 		return fmt.Sprintf("-startup-subscribers %d is out of range: use 1 to 1000000", o.startSubs)
 	case o.startFileMB < 1 || o.startFileMB > 16<<10:
 		return fmt.Sprintf("-startup-file-mb %d is out of range: use 1 to 16384", o.startFileMB)
+	case o.migSubs < 1 || o.migSubs > 1_000_000:
+		return fmt.Sprintf("-migrate-subscribers %d is out of range: use 1 to 1000000", o.migSubs)
+	case o.migDeliveries < 0 || o.migDeliveries > 50_000_000:
+		return fmt.Sprintf("-migrate-deliveries %d is out of range: use 0 to 50000000", o.migDeliveries)
+	case o.migReflections < 0 || o.migReflections > o.migSubs:
+		return fmt.Sprintf("-migrate-reflections %d is out of range: use 0 to -migrate-subscribers (%d)", o.migReflections, o.migSubs)
+	case o.weightSubs < 1 || o.weightSubs > 1_000_000:
+		return fmt.Sprintf("-weight-subscribers %d is out of range: use 1 to 1000000", o.weightSubs)
+	case o.weightRuns < 1 || o.weightRuns > 50:
+		return fmt.Sprintf("-weight-runs %d is out of range: use 1 to 50", o.weightRuns)
+	case o.weightSettle < time.Second || o.weightSettle > 10*time.Minute:
+		return fmt.Sprintf("-weight-settle %s is out of range: use 1s to 10m", o.weightSettle)
 	case !slices.Contains([]string{diskAuto, diskTmpfs, diskFsize}, o.faultDisk):
 		return fmt.Sprintf("-faults-disk %q: use tmpfs, fsize or auto", o.faultDisk)
 	}
@@ -389,6 +420,10 @@ func (b *bench) runScenario(ctx context.Context, name string) (string, error) {
 		return b.startupScenario(ctx)
 	case "pace":
 		return b.paceScenario(ctx)
+	case "migrate":
+		return b.migrateScenario(ctx)
+	case "weight":
+		return b.weightScenario(ctx)
 	}
 	return "", fmt.Errorf("unknown scenario %q", name)
 }
