@@ -27,22 +27,25 @@ const dueBatch = 512
 func (s *Service) Tick(ctx context.Context, now time.Time) {
 	s.tickMu.Lock()
 	defer s.tickMu.Unlock()
-	queue := make(chan nudges.Delivery, 256)
+	queue := make(chan queued, 256)
+	// Read once per tick, not once per nudge: lines an admin sets during
+	// a tick are quoted from the next one on.
+	lines := s.strategyLines()
 	var wg sync.WaitGroup
 	for range s.senders {
 		wg.Go(func() {
-			for d := range queue {
-				s.send(ctx, d, true)
+			for q := range queue {
+				s.send(ctx, q.d, sendOpts{lead: true, planned: q.planned, lines: lines, haveLines: true})
 			}
 		})
 	}
 	var oldest time.Time
-	enqueue := func(d nudges.Delivery) {
+	enqueue := func(d nudges.Delivery, planned bool) {
 		if due := d.DueAt(); oldest.IsZero() || due.Before(oldest) {
 			oldest = due
 		}
 		select {
-		case queue <- d:
+		case queue <- queued{d: d, planned: planned}:
 		case <-ctx.Done():
 		}
 	}
@@ -59,6 +62,13 @@ func (s *Service) Tick(ctx context.Context, now time.Time) {
 	s.obs.Ticked(lag)
 	wg.Wait()
 	s.marks.Wait() // a tick ends with what it sent recorded
+}
+
+// queued is a delivery handed to a tick's senders; planned is true when
+// this tick's planning has just recorded it, as it is.
+type queued struct {
+	d       nudges.Delivery
+	planned bool
 }
 
 // NextWake is when the scheduler should next run Tick: the earliest due
@@ -90,7 +100,7 @@ func (s *Service) NextWake() (at time.Time, ok bool) {
 // queuePending hands the senders every pending delivery that is not
 // snoozed: left by a crash, an uncertain post, a rate-limit give-up, or a
 // snooze that has ended.
-func (s *Service) queuePending(now time.Time, enqueue func(nudges.Delivery)) {
+func (s *Service) queuePending(now time.Time, enqueue func(nudges.Delivery, bool)) {
 	pending, err := s.dels.Pending()
 	if err != nil {
 		s.log.Error("reading the outbox", "error", err)
@@ -98,12 +108,12 @@ func (s *Service) queuePending(now time.Time, enqueue func(nudges.Delivery)) {
 	}
 	for _, d := range pending {
 		if d.Sendable(now) {
-			enqueue(d)
+			enqueue(d, false)
 		}
 	}
 }
 
-func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery)) {
+func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery, bool)) {
 	paused := s.pausedAll(now) // once per tick, not once per person
 	for {
 		if err := s.leader.Leading(); err != nil {
@@ -153,7 +163,7 @@ type plannedStart struct {
 
 // startPlanned records planned deliveries in one transaction and hands
 // the new ones to the senders. It returns how many people moved on.
-func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Delivery)) int {
+func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Delivery, bool)) int {
 	if len(planned) == 0 {
 		return 0
 	}
@@ -179,7 +189,7 @@ func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Deliv
 			}
 		default:
 			progressed++
-			enqueue(d)
+			enqueue(d, true)
 		}
 	}
 	return progressed
@@ -367,17 +377,32 @@ func (s *Service) NudgeNow(ctx context.Context, a Actor, now time.Time) (NowResu
 	}
 	// Sent by the replica the person reached, leader or not: it is their
 	// request, not the leader's work.
-	s.send(ctx, d, false)
+	s.send(ctx, d, sendOpts{planned: true})
 	return NowSent, nil
+}
+
+// sendOpts say how send is called.
+type sendOpts struct {
+	// lead is true for the leader's work (the scheduler's ticks): nothing
+	// is posted once this replica's term as leader has ended.
+	lead bool
+	// planned is true when the delivery was recorded just now, as given,
+	// by the caller: it is not read back before the post. Reading it back
+	// would only spare a post that the attempt's check refuses anyway: the
+	// attempt is recorded only if nobody recorded one since.
+	planned bool
+	// lines are the strategy lines read at the tick's start, when
+	// haveLines; else send reads them.
+	lines     []string
+	haveLines bool
 }
 
 // send delivers one pending delivery at most once. Before each post the
 // attempt is recorded; a delivery that was attempted before is first
 // looked for in the DM's history, because the earlier post may have
-// reached Slack before a crash or a broken connection. lead is true for
-// the leader's work (the scheduler's ticks): nothing is posted once this
-// replica's term as leader has ended.
-func (s *Service) send(ctx context.Context, pd nudges.Delivery, lead bool) {
+// reached Slack before a crash or a broken connection.
+func (s *Service) send(ctx context.Context, pd nudges.Delivery, o sendOpts) {
+	lead := o.lead
 	if lead && s.leader.Leading() != nil {
 		return
 	}
@@ -387,8 +412,14 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery, lead bool) {
 	defer s.inflight.Delete(pd.ID)
 	log := s.log.With("delivery_id", pd.ID, "user_id", pd.UserID)
 
-	d, err := s.dels.Delivery(pd.ID)
-	if err != nil || !d.Sendable(s.clock()) {
+	d := pd
+	if !o.planned {
+		var err error
+		if d, err = s.dels.Delivery(pd.ID); err != nil {
+			return
+		}
+	}
+	if !d.Sendable(s.clock()) {
 		return
 	}
 	sub, err := s.subs.Subscriber(d.UserID)
@@ -414,7 +445,11 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery, lead bool) {
 	if done := s.reconcile(ctx, log, d, channel, lead); done {
 		return
 	}
-	msg := NudgeMessage{Nudge: n, Wording: s.wording(n, sub, d.ID), Delivery: d, Location: sub.Location(s.cal.Fallback)}
+	lines := o.lines
+	if !o.haveLines {
+		lines = s.strategyLines()
+	}
+	msg := NudgeMessage{Nudge: n, Wording: s.wordingWith(n, sub, d.ID, lines), Delivery: d, Location: sub.Location(s.cal.Fallback)}
 	// A scheduled nudge may carry the person's own words back to them.
 	if !d.Manual && d.Round == 0 {
 		msg.FollowUp = s.followUpFor(d.UserID, s.clock())

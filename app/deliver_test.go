@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,5 +285,52 @@ func TestDMChannelKeptAndReopened(t *testing.T) {
 				t.Errorf("posts in all = %d, want 2 (one a slot)", n)
 			}
 		})
+	}
+}
+
+// countingDeliveries and countingSettings count the reads a tick makes.
+type countingDeliveries struct {
+	deliveriesPort // named apart: the port has a method Deliveries
+	reads          atomic.Int32
+}
+
+type deliveriesPort = app.Deliveries
+
+func (c *countingDeliveries) Delivery(id string) (nudges.Delivery, error) {
+	c.reads.Add(1)
+	return c.deliveriesPort.Delivery(id)
+}
+
+type countingSettings struct {
+	app.Settings
+	reads atomic.Int32
+}
+
+func (c *countingSettings) StrategyLines() ([]string, bool, error) {
+	c.reads.Add(1)
+	return c.Settings.StrategyLines()
+}
+
+// Ensure a tick does not read back the deliveries its planning has just
+// recorded, and reads the strategy lines once, not once per nudge: on
+// PostgreSQL each is a round trip per nudge.
+func TestTickReadsOncePerTick(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	tc.subscribe(t, owner)
+	tc.subscribe(t, member)
+	cd, cs := &countingDeliveries{deliveriesPort: tc.db}, &countingSettings{Settings: tc.db}
+	tc.rebuild(t, coreOptions{ports: func(p *app.Ports) { p.Deliveries, p.Settings = cd, cs }})
+	sub, _ := tc.db.Subscriber(owner)
+	tc.now = sub.NextDue
+	tc.Tick(ctx, tc.now)
+	if n := len(tc.slack.postsTo("D"+owner)) + len(tc.slack.postsTo("D"+member)); n != 2 {
+		t.Fatalf("posts = %d, want 2", n)
+	}
+	if n := cd.reads.Load(); n != 0 {
+		t.Errorf("deliveries read back = %d, want 0", n)
+	}
+	if n := cs.reads.Load(); n != 1 {
+		t.Errorf("strategy lines read %d times, want once", n)
 	}
 }
