@@ -127,20 +127,21 @@ func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery, bool)) {
 		}
 		progressed := 0
 		var planned []plannedStart
-		for _, id := range ids {
-			p, ok := s.planOne(id, now, paused)
-			switch {
-			case p != nil:
-				planned = append(planned, *p)
-			case ok:
-				progressed++
+		for start := 0; start < len(ids); start += planChunk {
+			chunk := ids[start:min(start+planChunk, len(ids))]
+			histories := s.histories(chunk, now)
+			for _, id := range chunk {
+				p, ok := s.planOne(id, now, paused, histories)
+				switch {
+				case p != nil:
+					planned = append(planned, *p)
+				case ok:
+					progressed++
+				}
 			}
-			if len(planned) == planChunk {
-				progressed += s.startPlanned(planned, enqueue)
-				planned = planned[:0]
-			}
+			progressed += s.startPlanned(planned, enqueue)
+			planned = planned[:0]
 		}
-		progressed += s.startPlanned(planned, enqueue)
 		// A person whose plan failed stays due; stop rather than spin on
 		// them, and try again next tick.
 		if len(ids) < dueBatch || progressed == 0 {
@@ -149,10 +150,29 @@ func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery, bool)) {
 	}
 }
 
-// planChunk is how many planned deliveries one transaction records: few
-// commits for a large tick, yet the senders get their first nudges
-// while the rest are still being planned.
+// planChunk is how many due people are planned together: their
+// histories are read in one query and their deliveries recorded in one
+// transaction; few commits for a large tick, yet the senders get their
+// first nudges while the rest are still being planned.
 const planChunk = 128
+
+// histories reads the delivery history choose needs for each of userIDs
+// in one query, by person; nil if that read failed, and planOne reads
+// each person's own.
+func (s *Service) histories(userIDs []string, now time.Time) map[string][]nudges.Delivery {
+	// No upper bound, as Deliveries has none: a slot ahead of now (the
+	// clock stepped back) still counts.
+	ds, err := s.dels.DeliveriesFor(userIDs, now.Add(-nudges.HistoryWindow), time.Unix(1<<62, 0))
+	if err != nil {
+		s.log.Warn("reading the delivery history of due people; reading it person by person", "error", err)
+		return nil
+	}
+	by := make(map[string][]nudges.Delivery, len(userIDs))
+	for _, d := range ds {
+		by[d.UserID] = append(by[d.UserID], d)
+	}
+	return by
+}
 
 // plannedStart is a delivery planned for a due person, waiting to be
 // recorded with others; next is when they are due after it.
@@ -222,7 +242,10 @@ func (s *Service) moveDue(userID string, expect, next, slot time.Time) bool {
 // planOne plans one due person: a delivery for startPlanned to record
 // with their due time's advance, or, when there is none to send, missed
 // slots or the advance alone, written at once. ok reports progress.
-func (s *Service) planOne(userID string, now time.Time, pausedAll bool) (p *plannedStart, ok bool) {
+//
+// histories are the due people's delivery histories (see histories); nil
+// reads the person's.
+func (s *Service) planOne(userID string, now time.Time, pausedAll bool, histories map[string][]nudges.Delivery) (p *plannedStart, ok bool) {
 	sub, err := s.subs.Subscriber(userID)
 	if err != nil {
 		s.log.Error("loading a due subscriber", "user_id", userID, "error", err)
@@ -246,7 +269,12 @@ func (s *Service) planOne(userID string, now time.Time, pausedAll bool) (p *plan
 		}
 		return nil, true
 	}
-	d, choice, ok := s.choose(sub, plan.Slot, now, false)
+	var history *[]nudges.Delivery
+	if histories != nil {
+		h := histories[userID]
+		history = &h
+	}
+	d, choice, ok := s.choose(sub, plan.Slot, now, false, history)
 	if !ok {
 		return nil, false
 	}
@@ -292,11 +320,18 @@ func (s *Service) recordMissed(userID string, expect time.Time, plan nudges.Plan
 }
 
 // choose picks the person's nudge for slot and builds its delivery.
-func (s *Service) choose(sub nudges.Subscriber, slot, now time.Time, manual bool) (nudges.Delivery, nudges.Choice, bool) {
-	history, err := s.dels.Deliveries(sub.UserID, now.Add(-nudges.HistoryWindow))
-	if err != nil {
-		s.log.Error("loading delivery history", "user_id", sub.UserID, "error", err)
-		return nudges.Delivery{}, nudges.Choice{}, false
+// known is their delivery history since nudges.HistoryWindow before now,
+// read already; nil reads it.
+func (s *Service) choose(sub nudges.Subscriber, slot, now time.Time, manual bool, known *[]nudges.Delivery) (nudges.Delivery, nudges.Choice, bool) {
+	var history []nudges.Delivery
+	if known != nil {
+		history = *known
+	} else {
+		var err error
+		if history, err = s.dels.Deliveries(sub.UserID, now.Add(-nudges.HistoryWindow)); err != nil {
+			s.log.Error("loading delivery history", "user_id", sub.UserID, "error", err)
+			return nudges.Delivery{}, nudges.Choice{}, false
+		}
 	}
 	// The reason line says "yesterday" and the like in the person's zone.
 	opts := nudges.ChooseOptions{Lean: sub.TeamLean.At(now)}
@@ -361,7 +396,7 @@ func (s *Service) NudgeNow(ctx context.Context, a Actor, now time.Time) (NowResu
 			return 0, fmt.Errorf("saving subscriber: %w", err)
 		}
 	}
-	d, choice, ok := s.choose(sub, now.Truncate(time.Second), now, true)
+	d, choice, ok := s.choose(sub, now.Truncate(time.Second), now, true, nil)
 	if !ok {
 		return NowNoneFits, nil
 	}
