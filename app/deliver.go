@@ -35,17 +35,17 @@ func (s *Service) Tick(ctx context.Context, now time.Time) {
 	for range s.senders {
 		wg.Go(func() {
 			for q := range queue {
-				s.send(ctx, q.d, sendOpts{lead: true, planned: q.planned, lines: lines, haveLines: true})
+				s.send(ctx, q.d, sendOpts{lead: true, planned: q.planned, sub: q.sub, lines: lines, haveLines: true})
 			}
 		})
 	}
 	var oldest time.Time
-	enqueue := func(d nudges.Delivery, planned bool) {
-		if due := d.DueAt(); oldest.IsZero() || due.Before(oldest) {
+	enqueue := func(q queued) {
+		if due := q.d.DueAt(); oldest.IsZero() || due.Before(oldest) {
 			oldest = due
 		}
 		select {
-		case queue <- queued{d: d, planned: planned}:
+		case queue <- q:
 		case <-ctx.Done():
 		}
 	}
@@ -65,10 +65,12 @@ func (s *Service) Tick(ctx context.Context, now time.Time) {
 }
 
 // queued is a delivery handed to a tick's senders; planned is true when
-// this tick's planning has just recorded it, as it is.
+// this tick's planning has just recorded it, as it is, and sub is then
+// the person's record as planning read it.
 type queued struct {
 	d       nudges.Delivery
 	planned bool
+	sub     *nudges.Subscriber
 }
 
 // NextWake is when the scheduler should next run Tick: the earliest due
@@ -100,7 +102,7 @@ func (s *Service) NextWake() (at time.Time, ok bool) {
 // queuePending hands the senders every pending delivery that is not
 // snoozed: left by a crash, an uncertain post, a rate-limit give-up, or a
 // snooze that has ended.
-func (s *Service) queuePending(now time.Time, enqueue func(nudges.Delivery, bool)) {
+func (s *Service) queuePending(now time.Time, enqueue func(queued)) {
 	pending, err := s.dels.Pending()
 	if err != nil {
 		s.log.Error("reading the outbox", "error", err)
@@ -108,12 +110,12 @@ func (s *Service) queuePending(now time.Time, enqueue func(nudges.Delivery, bool
 	}
 	for _, d := range pending {
 		if d.Sendable(now) {
-			enqueue(d, false)
+			enqueue(queued{d: d})
 		}
 	}
 }
 
-func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery, bool)) {
+func (s *Service) planDue(now time.Time, enqueue func(queued)) {
 	paused := s.pausedAll(now) // once per tick, not once per person
 	for {
 		if err := s.leader.Leading(); err != nil {
@@ -179,11 +181,12 @@ func (s *Service) histories(userIDs []string, now time.Time) map[string][]nudges
 type plannedStart struct {
 	start nudges.DeliveryStart
 	next  time.Time
+	sub   nudges.Subscriber // as read for the plan, before its advance
 }
 
 // startPlanned records planned deliveries in one transaction and hands
 // the new ones to the senders. It returns how many people moved on.
-func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Delivery, bool)) int {
+func (s *Service) startPlanned(planned []plannedStart, enqueue func(queued)) int {
 	if len(planned) == 0 {
 		return 0
 	}
@@ -209,7 +212,7 @@ func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Deliv
 			}
 		default:
 			progressed++
-			enqueue(d, true)
+			enqueue(queued{d: d, planned: true, sub: &p.sub})
 		}
 	}
 	return progressed
@@ -286,7 +289,7 @@ func (s *Service) planOne(userID string, now time.Time, pausedAll bool, historie
 		nudges.Record(sub, choice.Nudge)
 		return nil
 	}
-	return &plannedStart{start: nudges.DeliveryStart{Delivery: d, ExpectNextDue: expect, Advance: advance}, next: plan.Next}, true
+	return &plannedStart{start: nudges.DeliveryStart{Delivery: d, ExpectNextDue: expect, Advance: advance}, next: plan.Next, sub: sub}, true
 }
 
 func (s *Service) recordMissed(userID string, expect time.Time, plan nudges.Plan) bool {
@@ -412,7 +415,7 @@ func (s *Service) NudgeNow(ctx context.Context, a Actor, now time.Time) (NowResu
 	}
 	// Sent by the replica the person reached, leader or not: it is their
 	// request, not the leader's work.
-	s.send(ctx, d, sendOpts{planned: true})
+	s.send(ctx, d, sendOpts{planned: true, sub: &sub})
 	return NowSent, nil
 }
 
@@ -426,6 +429,12 @@ type sendOpts struct {
 	// would only spare a post that the attempt's check refuses anyway: the
 	// attempt is recorded only if nobody recorded one since.
 	planned bool
+	// sub is the person's record read by the caller, nil reads it. Read
+	// just before the delivery was recorded, it is no older than a record
+	// read here and then held through the rate limiter's wait; the post
+	// copes with what may change meanwhile (a DM channel gone, a person
+	// gone) as it does then.
+	sub *nudges.Subscriber
 	// lines are the strategy lines read at the tick's start, when
 	// haveLines; else send reads them.
 	lines     []string
@@ -457,10 +466,15 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery, o sendOpts) {
 	if !d.Sendable(s.clock()) {
 		return
 	}
-	sub, err := s.subs.Subscriber(d.UserID)
-	if err != nil {
-		log.Error("loading subscriber for delivery", "error", err)
-		return
+	var sub nudges.Subscriber
+	if o.sub != nil {
+		sub = *o.sub
+	} else {
+		var err error
+		if sub, err = s.subs.Subscriber(d.UserID); err != nil {
+			log.Error("loading subscriber for delivery", "error", err)
+			return
+		}
 	}
 	if sub.Inactive {
 		s.failDelivery(d.ID, "inactive")

@@ -307,6 +307,16 @@ func (c *countingDeliveries) Deliveries(userID string, since time.Time) ([]nudge
 	return c.deliveriesPort.Deliveries(userID, since)
 }
 
+type countingSubscribers struct {
+	app.Subscribers
+	reads atomic.Int32
+}
+
+func (c *countingSubscribers) Subscriber(userID string) (nudges.Subscriber, error) {
+	c.reads.Add(1)
+	return c.Subscribers.Subscriber(userID)
+}
+
 type countingSettings struct {
 	app.Settings
 	reads atomic.Int32
@@ -318,16 +328,17 @@ func (c *countingSettings) StrategyLines() ([]string, bool, error) {
 }
 
 // Ensure a tick does not read back the deliveries its planning has just
-// recorded, reads the due people's histories together, and reads the
-// strategy lines once, not once per nudge: on PostgreSQL each is a round
-// trip per nudge.
+// recorded nor the people it has just planned for, reads the due people's
+// histories together, and reads the strategy lines once, not once per
+// nudge: on PostgreSQL each is a round trip per nudge.
 func TestTickReadsOncePerTick(t *testing.T) {
 	tc := newTestCore(t)
 	ctx := context.Background()
 	tc.subscribe(t, owner)
 	tc.subscribe(t, member)
 	cd, cs := &countingDeliveries{deliveriesPort: tc.db}, &countingSettings{Settings: tc.db}
-	tc.rebuild(t, coreOptions{ports: func(p *app.Ports) { p.Deliveries, p.Settings = cd, cs }})
+	cu := &countingSubscribers{Subscribers: tc.db}
+	tc.rebuild(t, coreOptions{ports: func(p *app.Ports) { p.Deliveries, p.Settings, p.Subscribers = cd, cs, cu }})
 	sub, _ := tc.db.Subscriber(owner)
 	tc.now = sub.NextDue
 	tc.Tick(ctx, tc.now)
@@ -336,6 +347,9 @@ func TestTickReadsOncePerTick(t *testing.T) {
 	}
 	if n := cd.reads.Load(); n != 0 {
 		t.Errorf("deliveries read back = %d, want 0", n)
+	}
+	if n := cu.reads.Load(); n != 2 {
+		t.Errorf("subscribers read %d times, want 2 (once each, to plan)", n)
 	}
 	if n := cd.historyReads.Load(); n != 0 {
 		t.Errorf("histories read person by person = %d, want 0", n)
