@@ -13,7 +13,9 @@ import (
 
 // keyNeedsCompaction in the meta bucket was set by schema 3 and older
 // once deleted reflections or a forgotten person's records might linger
-// in free pages; a file that still has it is compacted once. keyPruned
+// in free pages, and is set by moving the secrets out of the main file
+// (moveSecrets) until the compaction at Open that follows; a file that
+// still has it is compacted once, at the next read-write Open. keyPruned
 // (retention removed records since the last compaction) is only cleared.
 // keyCompactedAt holds when the file was last compacted (RFC 3339).
 const (

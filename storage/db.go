@@ -101,6 +101,10 @@ type Options struct {
 	// committed batches with the number moved so far.
 	migrateBatch      int
 	afterMigrateBatch func(moved int)
+
+	// For tests: afterSecretsStep is called as moving the secrets out of
+	// the main file passes each step (secretsWritten, secretsCommitted).
+	afterSecretsStep func(step string)
 }
 
 // DB is nudgebot's state file. It is safe for concurrent use.
@@ -125,13 +129,19 @@ type DB struct {
 	// an older file was opened read-only.
 	fileVersion int
 
+	// secretsEmbedded is set for a backup of schema 5 or later whose
+	// secrets are still in the main file (keySecretsEmbedded): a
+	// read-only open reads them there, a read-write one moves them out.
+	secretsEmbedded bool
+
 	// needsCompaction mirrors the meta flag so NeedsCompaction costs no
 	// transaction.
 	needsCompaction atomic.Bool
 
 	// secrets is the secrets file; nil only in a read-only open of a
-	// file older than schemaSecretsFile, whose secrets are in the main
-	// file. secretsMu orders the changes that span both files (forget,
+	// file whose secrets are in the main file (older than
+	// schemaSecretsFile, or a backup), or whose secrets file is missing.
+	// secretsMu orders the changes that span both files (forget,
 	// pulses) against snapshots of both (backup, check).
 	secrets   *secretsFile
 	secretsMu sync.Mutex
@@ -141,8 +151,9 @@ type DB struct {
 	// records' pages.
 	movedSecrets, movedDeliveries bool
 
-	migrateBatch      int             // see Options
-	afterMigrateBatch func(moved int) // see Options
+	migrateBatch      int               // see Options
+	afterMigrateBatch func(moved int)   // see Options
+	afterSecretsStep  func(step string) // see Options
 
 	bgCheck checkState  // StartCheck's
 	group   groupCommit // see write
@@ -197,7 +208,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, errors.Join(err, closeRefused(bdb))
 	}
 	db := &DB{bolt: bdb, path: path, log: log, now: now, keys: opts.Keys, timeout: opts.Timeout, readOnly: opts.ReadOnly, retention: opts.Retention,
-		migrateBatch: opts.migrateBatch, afterMigrateBatch: opts.afterMigrateBatch}
+		migrateBatch: opts.migrateBatch, afterMigrateBatch: opts.afterMigrateBatch, afterSecretsStep: opts.afterSecretsStep}
 
 	version, err := db.inspect()
 	if err != nil {
@@ -213,7 +224,9 @@ func Open(path string, opts Options) (*DB, error) {
 // openFiles opens the secrets file, migrates a read-write open, and
 // readies the reflections; it returns the schema the open file has.
 func (db *DB) openFiles(version int) (int, error) {
-	if version >= schemaSecretsFile {
+	// A backup's own secrets are the ones that go with it: any secrets
+	// file beside it is not read, and a read-write open replaces it.
+	if version >= schemaSecretsFile && !db.secretsEmbedded {
 		if err := db.openSecretsFile(); err != nil {
 			return 0, err
 		}
@@ -240,13 +253,17 @@ func (db *DB) openFiles(version int) (int, error) {
 	if err := db.openReflections(); err != nil {
 		return 0, err
 	}
-	if db.movedSecrets || db.movedDeliveries {
+	if db.movedSecrets || db.movedDeliveries || (!db.readOnly && db.needsCompaction.Load()) {
 		// Once, after the move: the secrets must leave the main file's
 		// free pages too, and the pages the old deliveries held (most of
 		// the file) go back to the disk. Open has not returned, so no
 		// write waits for it, where the hourly compaction check would
 		// hold every write for its copy: the bot connects after
-		// (docs/operations.md, Upgrade).
+		// (docs/operations.md, Upgrade). The flag alone means an Open
+		// that moved the secrets was cut short before this.
+		if db.movedSecrets {
+			db.secretsStep(secretsCommitted)
+		}
 		size, _ := db.Size()
 		db.log.Info("compacting the database once after migrating it; the bot connects once it is done",
 			"path", db.path, "bytes", size)
@@ -382,6 +399,9 @@ func (db *DB) inspect() (version int, err error) {
 			return corruptError(db.path, fmt.Errorf("file is %d bytes but holds %d bytes of data: it was truncated", info.Size(), tx.Size()))
 		}
 		version, err = readSchemaVersion(tx)
+		if err == nil {
+			db.secretsEmbedded, err = readSecretsEmbedded(tx, version)
+		}
 		if err != nil {
 			return corruptError(db.path, err)
 		}
@@ -442,6 +462,24 @@ func readSchemaVersion(tx *bolt.Tx) (int, error) {
 	return v, nil
 }
 
+// readSecretsEmbedded says whether the file of schema version is a
+// backup whose secrets are still in it (keySecretsEmbedded). Before
+// schema 4 they are always there, and the 3 → 4 migration moves them.
+func readSecretsEmbedded(tx *bolt.Tx, version int) (bool, error) {
+	meta := tx.Bucket([]byte(bucketMeta))
+	if meta == nil || version < schemaSecretsFile {
+		return false, nil
+	}
+	switch raw := meta.Get([]byte(keySecretsEmbedded)); {
+	case raw == nil:
+		return false, nil
+	case string(raw) == "true":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s is %q, not true", keySecretsEmbedded, raw)
+	}
+}
+
 // migration turns a file of version i into version i+1.
 type migration func(tx *bolt.Tx) error
 
@@ -461,7 +499,8 @@ func (db *DB) migrations() []migration {
 // The migrations up to schema 4 run in one transaction, so that a crash
 // leaves the old version intact; the 4 → 5 migration then moves the
 // deliveries in bounded transactions, each leaving the file whole, and
-// carries on after a crash (see moveDeliveries).
+// carries on after a crash (see moveDeliveries). A backup's embedded
+// secrets are moved out in the first transaction too.
 func (db *DB) prepare(version int) error {
 	single := db.migrations()
 	reached := max(version, len(single))
@@ -469,6 +508,12 @@ func (db *DB) prepare(version int) error {
 		for v := version; v < len(single); v++ {
 			if err := single[v](tx); err != nil {
 				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+			}
+		}
+		if db.secretsEmbedded {
+			db.log.Info("moving the secrets out of the restored backup into their own file", "path", db.path, "secrets", SecretsPath(db.path))
+			if err := db.moveSecrets(tx); err != nil {
+				return fmt.Errorf("move the backup's secrets to their own file: %w", err)
 			}
 		}
 		for _, name := range allBuckets() {
@@ -731,8 +776,10 @@ func (db *DB) Size() (int64, error) {
 // WriteTo writes a consistent copy of the whole database, both files,
 // to w while others keep reading and writing: a hot backup. The copy is
 // one database file that Open accepts: the secrets file's contents ride
-// in it the way schema 3 kept them, so the first read-write Open of a
-// restored copy moves them out to a secrets file of its own again.
+// in it the way schema 3 kept them, marked as embedded (keySecretsEmbedded)
+// under the file's own schema version, so the first read-write Open of a
+// restored copy moves them out to a secrets file of its own again, and a
+// nudgebot older than the file refuses it as newer.
 //
 // Embedding the secrets means writing into the copy after the snapshot,
 // so when w is a file opened for reading and writing (a BackupFile,

@@ -40,34 +40,9 @@ func (db *DB) StartDelivery(d nudges.Delivery, expectNextDue time.Time, advance 
 // leaves the others to be recorded. Only a failure of the transaction
 // itself (a full disk) fails them all, with that error.
 func (db *DB) StartDeliveries(starts []nudges.DeliveryStart) (created []bool, errs []error) {
-	starts = slices.Clone(starts) // the slots are normalised in the copy
-	created = make([]bool, len(starts))
-	errs = make([]error, len(starts))
-	refused := make([]error, len(starts))
-	valid := 0
-	for i := range starts {
-		starts[i].Delivery.Slot = starts[i].Delivery.Slot.UTC()
-		if errs[i] = validateDelivery(starts[i].Delivery); errs[i] == nil {
-			valid++
-		}
-	}
-	var err error
-	if valid > 0 {
-		err = db.write(func(tx *bolt.Tx) error { return startAll(tx, starts, errs, created, refused) })
-	}
-	for i, st := range starts {
-		switch {
-		case errs[i] != nil:
-		case err != nil:
-			created[i], errs[i] = false, err
-		default:
-			errs[i] = refused[i]
-		}
-		if errs[i] != nil {
-			errs[i] = fmt.Errorf("storage: start delivery %s: %w", st.Delivery.ID, errs[i])
-		}
-	}
-	return created, errs
+	return StartFrame("storage", starts, func(starts []nudges.DeliveryStart, skip []error, created []bool, refused []error) error {
+		return db.write(func(tx *bolt.Tx) error { return startAll(tx, starts, skip, created, refused) })
+	})
 }
 
 // startAll records the starts not already refused (skip[i] != nil) in
@@ -103,17 +78,9 @@ func startOne(bk buckets, st nudges.DeliveryStart) (created bool, refused, err e
 	if err != nil {
 		return false, err, nil
 	}
-	if !d.Manual && !old.NextDue.Equal(st.ExpectNextDue) {
-		return false, fmt.Errorf("next due is %s, expected %s: %w", fmtTime(old.NextDue), fmtTime(st.ExpectNextDue), ErrConflict), nil
-	}
-	s := old
-	if st.Advance != nil {
-		if err := st.Advance(&s); err != nil {
-			return false, err, nil
-		}
-	}
-	if err := checkSubscriber(old, s); err != nil {
-		return false, fmt.Errorf("subscriber %s: %w", d.UserID, err), nil
+	s, why := DecideStart(old, st)
+	if why != nil {
+		return false, why, nil
 	}
 	if err := saveDelivery(bk, d, false); err != nil {
 		return false, nil, err
@@ -139,19 +106,13 @@ func (db *DB) RecordMissed(userID string, slots []time.Time, expectNextDue time.
 		if err != nil {
 			return err
 		}
-		if !old.NextDue.Equal(expectNextDue) {
-			return fmt.Errorf("next due is %s, expected %s: %w", fmtTime(old.NextDue), fmtTime(expectNextDue), ErrConflict)
+		if err := CheckNextDue(old, expectNextDue); err != nil {
+			return err
 		}
 		created := db.now().UTC()
 		for _, slot := range slots {
-			d := nudges.Delivery{
-				ID:      DeliveryID(userID, slot, false),
-				UserID:  userID,
-				Slot:    slot.UTC(),
-				State:   nudges.StateMissed,
-				Created: created,
-			}
-			if err := validateDelivery(d); err != nil {
+			d, err := MissedDelivery(userID, slot, created)
+			if err != nil {
 				return err
 			}
 			if exists, err := deliveryExists(bk, d); err != nil || exists {

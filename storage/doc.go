@@ -15,8 +15,10 @@
 //
 //	meta          "schema_version" → JSON number (currently 5);
 //	              "needs_compaction" → true once deleted reflections or a
-//	              forgotten person may linger in free pages, until
-//	              Compact
+//	              forgotten person may linger in free pages, or moved
+//	              secrets, until Compact
+//	              "secrets_embedded" → true in a backup whose secrets
+//	              are still in this file (see "The secrets file")
 //	              "write_probe" → JSON time of the last ProbeWrite,
 //	              the write that finds a refusing disk taking writes again
 //	subscribers   user id → nudges.Subscriber
@@ -97,8 +99,14 @@
 // The 3 → 4 migration writes this file from the main file's datakeys,
 // pulse_voters and open pulses' keys and totals, renames it into place,
 // then commits the main file without them and compacts it once. A
-// backup (DB.WriteTo) is one file in the schema 3 layout, secrets
-// included, so restoring one goes through the same migration. Changes
+// backup (DB.WriteTo) is one file, the secrets embedded the schema 3
+// way, under the schema version of the file it copies and the meta key
+// secrets_embedded ("true"): so a nudgebot older than that version
+// refuses it, and the first read-write Open of it moves the secrets out
+// the same way, replacing any secrets file beside it (a read-only open
+// reads them where they are). The move's commit sets needs_compaction,
+// so an Open cut short before the compaction leaves it to the next.
+// A backup of a schema 4 file is marked schema 3, which it then is. Changes
 // that span both files are ordered so that a crash leaves nothing
 // readable that should not be: a new data key commits before the
 // reflection it seals; a forget marks the person in the main file,
@@ -182,6 +190,18 @@
 // records' pages, most of the file, go back to the disk without a write
 // waiting for the copy: about a minute per million deliveries in all
 // (docs/operations.md, Upgrade).
+//
+// # Moving to another engine
+//
+// Dump streams the whole database as the engine-neutral records of
+// records.go (domain values, and reflections and data keys in their
+// sealed form, which both engines share), and a Loader writes such a
+// stream into an empty database, building the indexes from the records;
+// storage/pgstore does the same for PostgreSQL, and `nudgebot migrate`
+// (ops.Migrate) joins the two and compares what each side holds with a
+// Tally. Neither reads the other's bytes, so a change of this layout is
+// a change of Dump and the Loader, tested by the round trips in
+// load_test.go and storage/pgstore.
 //
 // # Retention
 //

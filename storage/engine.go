@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nudgebot/nudgebot/nudges"
@@ -150,3 +151,102 @@ const VoterKeyLen = voterKeyLen
 // DigestRecord is what both engines keep per channel for its digest, with
 // the rules for marking it broken, so the two cannot drift apart.
 type DigestRecord = digestState
+
+// The rules of a delivery's start, recorded once per slot: both engines
+// decide a start, a missed slot and an update by these, so exactly once
+// means the same on either.
+
+// StartFrame is StartDeliveries around an engine's one transaction: it
+// normalises each start's slot to UTC and validates it, runs record when
+// any start is valid (the transaction that decides the valid ones, with
+// DecideStart, and records those it accepts: created[i], or refused[i]
+// saying why not; skip[i] marks the invalid, and record must reset
+// created and refused, since it may run more than once), then gives each
+// start its answer: invalid, refused, or the transaction's failure,
+// which fails every start it held. Errors read "<engine>: start delivery
+// <id>: …".
+func StartFrame(engine string, starts []nudges.DeliveryStart, record func(starts []nudges.DeliveryStart, skip []error, created []bool, refused []error) error) (created []bool, errs []error) {
+	starts = slices.Clone(starts) // the slots are normalised in the copy
+	created = make([]bool, len(starts))
+	errs = make([]error, len(starts))
+	refused := make([]error, len(starts))
+	valid := 0
+	for i := range starts {
+		starts[i].Delivery.Slot = starts[i].Delivery.Slot.UTC()
+		if errs[i] = validateDelivery(starts[i].Delivery); errs[i] == nil {
+			valid++
+		}
+	}
+	var err error
+	if valid > 0 {
+		err = record(starts, errs, created, refused)
+	}
+	for i, st := range starts {
+		switch {
+		case errs[i] != nil:
+		case err != nil:
+			created[i], errs[i] = false, err
+		default:
+			errs[i] = refused[i]
+		}
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("%s: start delivery %s: %w", engine, st.Delivery.ID, errs[i])
+		}
+	}
+	return created, errs
+}
+
+// DecideStart applies st to old, the person's stored record, and returns
+// what to save, or why the start is refused: planned from a due time the
+// person no longer has (ErrConflict; a manual start is not planned), or
+// its Advance failing or leaving a record that cannot be saved. It is
+// decided before anything of the start is written.
+func DecideStart(old nudges.Subscriber, st nudges.DeliveryStart) (nudges.Subscriber, error) {
+	if !st.Delivery.Manual {
+		if err := CheckNextDue(old, st.ExpectNextDue); err != nil {
+			return old, err
+		}
+	}
+	next := old
+	if st.Advance != nil {
+		if err := st.Advance(&next); err != nil {
+			return old, err
+		}
+	}
+	if err := checkSubscriber(old, next); err != nil {
+		return old, fmt.Errorf("subscriber %s: %w", old.UserID, err)
+	}
+	return next, nil
+}
+
+// CheckNextDue refuses, with ErrConflict, a change planned from a due
+// time the person no longer has: another worker moved them on first.
+func CheckNextDue(old nudges.Subscriber, expect time.Time) error {
+	if !old.NextDue.Equal(expect) {
+		return fmt.Errorf("next due is %s, expected %s: %w", fmtTime(old.NextDue), fmtTime(expect), ErrConflict)
+	}
+	return nil
+}
+
+// MissedDelivery is the record of userID's slot missed (never pending),
+// made at created.
+func MissedDelivery(userID string, slot, created time.Time) (nudges.Delivery, error) {
+	d := nudges.Delivery{
+		ID:      DeliveryID(userID, slot, false),
+		UserID:  userID,
+		Slot:    slot.UTC(),
+		State:   nudges.StateMissed,
+		Created: created,
+	}
+	return d, validateDelivery(d)
+}
+
+// CheckDeliveryUpdate refuses an update of old that changed what
+// identifies the delivery (id, person, slot, manual flag) or left it
+// invalid.
+func CheckDeliveryUpdate(old, d nudges.Delivery) error {
+	if err := sameIdentity(old, d); err != nil {
+		return err
+	}
+	return validateDelivery(d)
+}

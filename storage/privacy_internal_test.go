@@ -230,7 +230,7 @@ func TestMigrateSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Make it a schema 1 file: seal the old way, voters by id, no key.
-	// A backup is one file in the schema 3 layout, secrets included.
+	// A backup is one file holding its secrets the schema 3 way.
 	var backup bytes.Buffer
 	if _, err := db.WriteTo(&backup); err != nil {
 		t.Fatal(err)

@@ -172,12 +172,19 @@ func checkUserID(userID string) error {
 // validateReflection checks what storage relies on and what people are
 // told; its messages never quote the reflection.
 func validateReflection(r nudges.Reflection) error {
+	return checkReflection(r, true)
+}
+
+// checkReflection is validateReflection; without withText it checks the
+// plain fields only, for a reflection whose text is sealed (a load).
+func checkReflection(r nudges.Reflection, withText bool) error {
 	var problem string
 	switch {
 	case r.UserID == "":
 		problem = "it has no user id"
 	case strings.IndexByte(r.UserID, 0) >= 0:
 		problem = "its user id contains a NUL byte"
+	case !withText:
 	case nudges.ReflectionTextProblem(r.Text) != "":
 		problem = nudges.ReflectionTextProblem(r.Text)
 	case nudges.CommitmentProblem(r.Commitment) != "":

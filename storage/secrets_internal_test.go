@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,12 +119,19 @@ func TestSecretsFormatPinned(t *testing.T) {
 	}
 }
 
-// Ensure a schema 3 file (as a backup is written) moves its secrets out
-// at Open: the secrets file is (re)written from the main file's secrets,
-// replacing one left beside it by a migration cut short, the main file
-// is compacted so they leave its free pages too, and opening again
-// changes nothing.
-func TestMoveSecrets_FromSchema3(t *testing.T) {
+// Ensure a backup's secrets move out at Open, whether it is marked the
+// way this nudgebot writes it (schema 5, secrets embedded) or the way
+// the nudgebot of schema 4 did (schema 3): the secrets file is
+// (re)written from the main file's secrets, replacing one left beside it
+// by a move cut short, the main file is compacted so they leave its free
+// pages too, and opening again changes nothing.
+func TestMoveSecrets_FromBackup(t *testing.T) {
+	for _, mark := range []string{"5", "3"} {
+		t.Run("schema "+mark, func(t *testing.T) { testMoveSecretsFrom(t, mark) })
+	}
+}
+
+func testMoveSecretsFrom(t *testing.T, mark string) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "nudgebot.db")
 	db := openPrivacyDB(t, path, nil)
@@ -150,14 +158,30 @@ func TestMoveSecrets_FromSchema3(t *testing.T) {
 	if err := os.WriteFile(path, backup.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// What a migration cut short before the main file's commit leaves: a
-	// secrets file beside a schema 3 file. Make it wrong to see it go.
+	if mark == "3" {
+		raw, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = raw.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket([]byte(bucketMeta))
+			return errors.Join(meta.Delete([]byte(keySecretsEmbedded)), meta.Put([]byte(keySchemaVersion), []byte("3")))
+		})
+		if cerr := raw.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What a move cut short before the main file's commit leaves: a
+	// secrets file beside the backup. Make it wrong to see it go.
 	if err := os.WriteFile(SecretsPath(path), []byte("stale"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	old := rawBuckets(t, path)
-	if string(old[bucketMeta][keySchemaVersion]) != "3" || old[bucketDataKeys]["U1"] == nil {
-		t.Fatalf("the backup is not a schema 3 file with its data keys: version %s", old[bucketMeta][keySchemaVersion])
+	if string(old[bucketMeta][keySchemaVersion]) != mark || old[bucketDataKeys]["U1"] == nil {
+		t.Fatalf("the backup is not a schema %s file with its data keys: version %s", mark, old[bucketMeta][keySchemaVersion])
 	}
 
 	for round := range 2 {
@@ -183,6 +207,10 @@ func TestMoveSecrets_FromSchema3(t *testing.T) {
 		}
 		if bytes.Contains(raw, []byte(`"voter_key"`)) {
 			t.Errorf("round %d: the main file still holds a voter key after the move", round)
+		}
+		meta := rawBuckets(t, path)[bucketMeta]
+		if v, e, c := string(meta[keySchemaVersion]), meta[keySecretsEmbedded], meta[keyNeedsCompaction]; v != "5" || e != nil || c != nil {
+			t.Errorf("round %d: meta after the move: schema %s, secrets_embedded %q, needs_compaction %q; want 5 and neither", round, v, e, c)
 		}
 	}
 	db = openPrivacyDB(t, path, nil)

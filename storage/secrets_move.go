@@ -11,13 +11,25 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// moveSecrets is the schema 3 → 4 migration: it writes the data keys and
-// the open pulses' voter keys, totals and markers to a new secrets file,
-// renamed over any earlier one (left by a migration cut short, or beside
-// a restored file: the main file's secrets are the ones that go with
-// it), then deletes them from the main file. If the transaction does not
-// commit, the main file is still schema 3 and the next Open moves them
-// again. Open then compacts the main file, so they leave its free pages.
+// keySecretsEmbedded in the meta bucket marks a backup of schema 5 or
+// later: the secrets file's contents ride in the main file the schema 3
+// way (embedSecrets), and the first read-write Open moves them out
+// (moveSecrets). The schema mark stays the layout's own, so an older
+// nudgebot refuses the backup as newer than it understands; a schema 4
+// one would otherwise take it for schema 3 and miss every delivery.
+const keySecretsEmbedded = "secrets_embedded"
+
+// moveSecrets moves the secrets out of the main file: the schema 3 → 4
+// migration, and the first read-write Open of a backup (secrets
+// embedded). It writes the data keys and the open pulses' voter keys,
+// totals and markers to a new secrets file, renamed over any earlier one
+// (left by a move cut short, or beside a restored file: the main file's
+// secrets are the ones that go with it), then deletes them, and the
+// embedded mark, from the main file. If the transaction does not commit,
+// the main file is as it was and the next Open moves them again. Open
+// then compacts the main file, so they leave its free pages; the
+// transaction sets keyNeedsCompaction, so that an Open cut short before
+// that compaction leaves the next Open to do it.
 func (db *DB) moveSecrets(tx *bolt.Tx) error {
 	path := SecretsPath(db.path)
 	pb := tx.Bucket([]byte(bucketPulses))
@@ -48,6 +60,7 @@ func (db *DB) moveSecrets(tx *bolt.Tx) error {
 	if err := renameDurably(tmp, path); err != nil {
 		return err
 	}
+	db.secretsStep(secretsWritten)
 	for _, name := range []string{bucketDataKeys, bucketPulseVoters} {
 		if tx.Bucket([]byte(name)) == nil {
 			continue
@@ -61,8 +74,33 @@ func (db *DB) moveSecrets(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketMeta, err)
+	}
+	if err := meta.Delete([]byte(keySecretsEmbedded)); err != nil {
+		return fmt.Errorf("clear %s: %w", keySecretsEmbedded, err)
+	}
+	if err := meta.Put([]byte(keyNeedsCompaction), []byte("true")); err != nil {
+		return fmt.Errorf("set %s: %w", keyNeedsCompaction, err)
+	}
 	db.movedSecrets = true
 	return nil
+}
+
+// The steps of moving the secrets out that tests stop a process at
+// (Options.afterSecretsStep): the secrets file is in place but the main
+// file's transaction not committed; the main file is committed but not
+// yet compacted.
+const (
+	secretsWritten   = "secrets file written"
+	secretsCommitted = "main file committed"
+)
+
+func (db *DB) secretsStep(step string) {
+	if db.afterSecretsStep != nil {
+		db.afterSecretsStep(step)
+	}
 }
 
 // fillSecrets copies the secrets of the main file's tx into the secrets
@@ -120,8 +158,8 @@ func (s *secretsFile) copyAll() (secretsCopy, error) {
 }
 
 // writeBackupFile writes a copy of both files, as of one instant, to a
-// new file beside the database, with the secrets embedded the schema 3
-// way (see WriteTo), and returns its name. The caller removes it.
+// new file beside the database, with the secrets embedded (see WriteTo),
+// and returns its name. The caller removes it.
 func (db *DB) writeBackupFile() (tmp string, err error) {
 	f, err := os.CreateTemp(filepath.Dir(db.path), filepath.Base(db.path)+".*.backup")
 	if err != nil {
@@ -140,8 +178,8 @@ func (db *DB) writeBackupFile() (tmp string, err error) {
 }
 
 // writeBackup writes a copy of both files, as of one instant, into dst
-// (empty, open for reading and writing) and embeds the secrets in it the
-// schema 3 way (see WriteTo). It returns the size of the snapshot
+// (empty, open for reading and writing) and embeds the secrets in it
+// (see WriteTo, embedSecrets). It returns the size of the snapshot
 // written; embedding the secrets writes inside that size, or just past
 // it.
 func (db *DB) writeBackup(dst BackupFile) (n int64, err error) {
@@ -183,7 +221,7 @@ func (db *DB) writeBackup(dst BackupFile) (n int64, err error) {
 		return n, fmt.Errorf("open the copy %s: %w", dst.Name(), err)
 	}
 	err = copyDB.Update(func(tx *bolt.Tx) error {
-		if err := embedSecrets(tx, secrets); err != nil {
+		if err := embedSecrets(tx, secrets, db.fileVersion); err != nil {
 			return err
 		}
 		n = max(n, tx.Size()) // the copy as it will be
@@ -198,10 +236,14 @@ func (db *DB) writeBackup(dst BackupFile) (n int64, err error) {
 	return n, nil
 }
 
-// embedSecrets writes the secrets sc into the main file's tx the way
-// schema 3 kept them, and marks tx schema 3, so that Open moves them
-// out again (moveSecrets).
-func embedSecrets(tx *bolt.Tx, sc secretsCopy) error {
+// embedSecrets writes the secrets sc into the main file's tx, a copy of
+// a file of schema version, the way schema 3 kept them, and marks tx so
+// that Open moves them out again (moveSecrets). A copy of a schema 5 or
+// later file keeps its version and gets keySecretsEmbedded: its
+// deliveries are in that schema's layout, which an older nudgebot must
+// refuse rather than take for its own. A copy of a schema 4 file (opened
+// read-only) is marked schema 3, which it then is in every respect.
+func embedSecrets(tx *bolt.Tx, sc secretsCopy, version int) error {
 	for from, to := range map[string]string{secretDataKeys: bucketDataKeys, secretVoters: bucketPulseVoters} {
 		b, err := tx.CreateBucketIfNotExists([]byte(to))
 		if err != nil {
@@ -235,9 +277,15 @@ func embedSecrets(tx *bolt.Tx, sc secretsCopy) error {
 			return err
 		}
 	}
-	raw, err := json.Marshal(schemaSecretsFile - 1)
-	if err != nil {
-		return err
+	meta := tx.Bucket([]byte(bucketMeta))
+	if meta == nil {
+		return missingBucket(bucketMeta)
 	}
-	return tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchemaVersion), raw)
+	if version < schemaCompactDeliveries {
+		return putSchemaVersion(tx, schemaSecretsFile-1)
+	}
+	if err := meta.Put([]byte(keySecretsEmbedded), []byte("true")); err != nil {
+		return fmt.Errorf("write %s: %w", keySecretsEmbedded, err)
+	}
+	return putSchemaVersion(tx, version)
 }

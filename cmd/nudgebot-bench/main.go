@@ -46,7 +46,7 @@ const (
 )
 
 // scenarioOrder is the order scenarios run and appear in the report.
-var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "pace",
+var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "pace", "migrate", "weight",
 	"ack-pg", "burst-pg", "size-pg", "failover-pg"}
 
 // options are the flags, after -quick filled in what was not given.
@@ -82,6 +82,13 @@ type options struct {
 	startBefore        string // a nudgebot binary to compare start-up with; "" for none
 	paceLimits         []int  // workspace limits on chat.postMessage a minute, one set of runs each
 	pacePeople         []int  // people due at the slot, one run each per limit
+	migSubs            int
+	migDeliveries      int
+	migReflections     int
+	migPGURL           string
+	weightSubs         int
+	weightRuns         int
+	weightSettle       time.Duration
 	seed               uint64 // for the kill moments
 	pgURL              string // the PostgreSQL server the -pg scenarios create their databases on
 	ackPGRates         []int
@@ -141,6 +148,13 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.StringVar(&o.startBefore, "startup-before-bin", "", "an older nudgebot binary to start on the same files, for comparison (its schema 1 copy is made for it)")
 	paceLimits := fs.String("pace-limits", "300,1000,5000", "workspace limits on chat.postMessage a minute the emulator enforces (the bot is not told) in the pace scenario, comma-separated")
 	pacePeople := fs.String("pace-people", "20,1000", "people due at one slot in the pace scenario, one run each per limit, comma-separated")
+	fs.IntVar(&o.migSubs, "migrate-subscribers", 100_000, "subscribers in the file the migrate scenario copies")
+	fs.IntVar(&o.migDeliveries, "migrate-deliveries", 1_000_000, "deliveries in the file the migrate scenario copies")
+	fs.IntVar(&o.migReflections, "migrate-reflections", 5000, "sealed reflections in the file the migrate scenario copies")
+	fs.StringVar(&o.migPGURL, "migrate-pg-url", "postgres://postgres@127.0.0.1:5432/test", "PostgreSQL database the migrate scenario copies into, in a fresh schema")
+	fs.IntVar(&o.weightSubs, "weight-subscribers", 10_000, "subscribers in the file the weight scenario starts each build on")
+	fs.IntVar(&o.weightRuns, "weight-runs", 9, "starts of each build in the weight scenario")
+	fs.DurationVar(&o.weightSettle, "weight-settle", 10*time.Second, "how long each build runs after connecting before its memory is read")
 	fs.StringVar(&o.pgURL, "pg-url", defaultPGServer(os.Getenv), "PostgreSQL server for the -pg scenarios, as a URL to a database on it; each run creates a database nudgebot_bench_… there and drops it (default: "+envTestDatabase+", else "+defaultPGURL+")")
 	ackPG := fs.String("ack-pg-rates", "200", "slash commands per second for the ack-pg scenario (each rate on bbolt and on PostgreSQL), comma-separated")
 	fs.IntVar(&o.burstPGSubs, "burst-pg-subscribers", 100_000, "subscribers all due at one instant, for the burst-pg scenario")
@@ -158,7 +172,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.StringVar(&o.bin, "bin", "", "a nudgebot binary to measure instead of building ./cmd/nudgebot")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, bot logs) after a successful run")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, faults (kills, 429s,\ndisconnects, latency, a full disk), pacing by what Slack allows,\nand on PostgreSQL: ack latency, 100,000 due with replicas, the size\nper kept delivery and a failover. A full run rewrites docs/performance.md.")
+		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, faults (kills, 429s,\ndisconnects, latency, a full disk), pacing by what Slack allows,\nmoving between engines, what PostgreSQL support weighs, and on\nPostgreSQL: ack latency, 100,000 due with replicas, the size per kept\ndelivery and a failover. A full run rewrites docs/performance.md.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -229,6 +243,11 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 			"startup-file-mb":       func() { o.startFileMB = 64 },
 			"pace-limits":           func() { o.paceLimits = []int{5000} },
 			"pace-people":           func() { o.pacePeople = []int{20, 200} },
+			"migrate-subscribers":   func() { o.migSubs = 2000 },
+			"migrate-deliveries":    func() { o.migDeliveries = 20_000 },
+			"migrate-reflections":   func() { o.migReflections = 200 },
+			"weight-runs":           func() { o.weightRuns = 1 },
+			"weight-settle":         func() { o.weightSettle = 2 * time.Second },
 			"burst-pg-subscribers":  func() { o.burstPGSubs = 3000 },
 			"burst-pg-rate":         func() { o.burstPGRate = 6000 },
 			"size-pg-days":          func() { o.sizePGDays = 5 },
@@ -293,6 +312,18 @@ func (o options) check() string {
 		return fmt.Sprintf("-startup-subscribers %d is out of range: use 1 to 1000000", o.startSubs)
 	case o.startFileMB < 1 || o.startFileMB > 16<<10:
 		return fmt.Sprintf("-startup-file-mb %d is out of range: use 1 to 16384", o.startFileMB)
+	case o.migSubs < 1 || o.migSubs > 1_000_000:
+		return fmt.Sprintf("-migrate-subscribers %d is out of range: use 1 to 1000000", o.migSubs)
+	case o.migDeliveries < 0 || o.migDeliveries > 50_000_000:
+		return fmt.Sprintf("-migrate-deliveries %d is out of range: use 0 to 50000000", o.migDeliveries)
+	case o.migReflections < 0 || o.migReflections > o.migSubs:
+		return fmt.Sprintf("-migrate-reflections %d is out of range: use 0 to -migrate-subscribers (%d)", o.migReflections, o.migSubs)
+	case o.weightSubs < 1 || o.weightSubs > 1_000_000:
+		return fmt.Sprintf("-weight-subscribers %d is out of range: use 1 to 1000000", o.weightSubs)
+	case o.weightRuns < 1 || o.weightRuns > 50:
+		return fmt.Sprintf("-weight-runs %d is out of range: use 1 to 50", o.weightRuns)
+	case o.weightSettle < time.Second || o.weightSettle > 10*time.Minute:
+		return fmt.Sprintf("-weight-settle %s is out of range: use 1s to 10m", o.weightSettle)
 	case o.burstPGSubs < 1 || o.burstPGSubs > 1_000_000:
 		return fmt.Sprintf("-burst-pg-subscribers %d is out of range: use 1 to 1000000", o.burstPGSubs)
 	case o.burstPGRate < 60 || o.burstPGRate > 600_000:
@@ -444,6 +475,10 @@ func (b *bench) runScenario(ctx context.Context, name string) (string, error) {
 		return b.startupScenario(ctx)
 	case "pace":
 		return b.paceScenario(ctx)
+	case "migrate":
+		return b.migrateScenario(ctx)
+	case "weight":
+		return b.weightScenario(ctx)
 	case "ack-pg":
 		return b.ackPGScenario(ctx)
 	case "burst-pg":

@@ -11,9 +11,8 @@ import (
 )
 
 // reportKeys are the report's sections in order: one per scenario, the
-// setup notes, then the scenarios that came later (pace stays 10, the
-// PostgreSQL ones follow it).
-var reportKeys = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "setup", "pace",
+// setup notes, then those that came later (their numbers stay).
+var reportKeys = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "setup", "pace", "migrate", "weight",
 	"ack-pg", "burst-pg", "size-pg", "failover-pg"}
 
 var reportTitles = map[string]string{
@@ -27,10 +26,12 @@ var reportTitles = map[string]string{
 	"startup":     "8. Start-up on a large file",
 	"setup":       "9. Setting up the runs",
 	"pace":        "10. A team at one hour: pacing by what Slack allows",
-	"ack-pg":      "11. PostgreSQL: slash command ack latency beside bbolt",
-	"burst-pg":    "12. PostgreSQL: 100,000 due at one instant, one and two replicas",
-	"size-pg":     "13. PostgreSQL: the database's size per kept delivery",
-	"failover-pg": "14. PostgreSQL: the leader killed mid-burst",
+	"migrate":     "11. Moving between engines: bbolt ⇄ PostgreSQL",
+	"weight":      "12. What PostgreSQL support weighs in the default build",
+	"ack-pg":      "13. PostgreSQL: slash command ack latency beside bbolt",
+	"burst-pg":    "14. PostgreSQL: 100,000 due at one instant, one and two replicas",
+	"size-pg":     "15. PostgreSQL: the database's size per kept delivery",
+	"failover-pg": "16. PostgreSQL: the leader killed mid-burst",
 }
 
 const reportIntro = `# nudgebot performance
@@ -54,7 +55,7 @@ The faults scenario has two disk-full runs: one mounts a small tmpfs, which
 wants root on Linux and is skipped without it; the other lowers the bot's
 file-size limit with prlimit, which needs only util-linux.
 
-Sections 11 to 14 run the bot on PostgreSQL (` + "`storage.driver: postgres`" + `):
+Sections 13 to 16 run the bot on PostgreSQL (` + "`storage.driver: postgres`" + `):
 each run creates a database of its own on the server ` + "`-pg-url`" + ` names
 (default: the local test server), seeds it through ` + "`storage/pgstore`" + `, starts
 one or more replicas of ` + "`nudgebot run`" + ` on it, each with its own Socket

@@ -17,6 +17,8 @@ func TestRenderReport(t *testing.T) {
 		"startup":     "## startup\n\nold startup figures\n",
 		"setup":       "## setup\n\nold setup\n",
 		"pace":        "## pace\n\nold pace figures\n",
+		"migrate":     "## migrate\n\nold migrate figures\n",
+		"weight":      "## weight\n\nold weight figures\n",
 		"ack-pg":      "## ack-pg\n\nold ack-pg figures\n",
 		"burst-pg":    "## burst-pg\n\nold burst-pg figures\n",
 		"size-pg":     "## size-pg\n\nold size-pg figures\n",
@@ -37,7 +39,7 @@ func TestRenderReport(t *testing.T) {
 			previous: full,
 			fresh:    map[string]string{"burst": "## burst\n\nnew burst figures\n"},
 			want: []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old nine figures", "old faults figures", "old retention figures", "old startup figures", "old setup", "old pace figures",
-				"old ack-pg figures", "old burst-pg figures", "old size-pg figures", "old failover-pg figures"},
+				"old migrate figures", "old weight figures", "old ack-pg figures", "old burst-pg figures", "old size-pg figures", "old failover-pg figures"},
 			notWant: []string{"old burst figures", "Not measured yet"},
 		},
 		"hand edits outside sections are dropped": {

@@ -271,11 +271,10 @@ func openStore(cfg config.Config, log *slog.Logger, getenv func(string) string) 
 		keys *storage.Keys
 	)
 	if cfg.Storage.Postgres() {
-		pg, err := openPostgres(cfg, log, getenv)
-		if err != nil {
+		var err error
+		if db, keys, err = openPostgres(cfg, log, getenv); err != nil {
 			return nil, err
 		}
-		db, keys = pg, pg.Keys()
 	} else {
 		var err error
 		if keys, err = ops.RunKeys(cfg, getenv, log); err != nil {

@@ -9,6 +9,8 @@
 //	nudgebot restore -config FILE IN   replace the database with a backup
 //	nudgebot export -config FILE       write all data as JSON lines
 //	nudgebot compact -config FILE      shrink the database file
+//	nudgebot migrate -config FILE -to-postgres URL | -to-file PATH
+//	                                   copy the database into the other engine, verified
 //	nudgebot manifest                  print the Slack app manifest
 //	nudgebot version                   print the version
 //
@@ -62,10 +64,11 @@ func commands() map[string]command {
 		"restore":  {"replace the database with a backup (stop the bot first)", cmdRestore},
 		"export":   {"write all data as JSON lines", cmdExport},
 		"compact":  {"shrink the database file (stop the bot first)", cmdCompact},
+		"migrate":  {"copy the database into the other engine, bbolt ⇄ PostgreSQL, verified (stop the bot first)", cmdMigrate},
 	}
 }
 
-var commandOrder = []string{"run", "demo", "emulator", "check", "health", "backup", "restore", "export", "compact", "manifest", "version"}
+var commandOrder = []string{"run", "demo", "emulator", "check", "health", "backup", "restore", "export", "compact", "migrate", "manifest", "version"}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "nudgebot: daily leadership nudges in Slack.")

@@ -30,21 +30,12 @@ func (s *Store) StartDelivery(d nudges.Delivery, expectNextDue time.Time, advanc
 // conflict, no subscriber, Advance failing) writes nothing of its own;
 // only a failure of the transaction fails them all.
 func (s *Store) StartDeliveries(starts []nudges.DeliveryStart) (created []bool, errs []error) {
-	starts = slices.Clone(starts)
-	created = make([]bool, len(starts))
-	errs = make([]error, len(starts))
-	refused := make([]error, len(starts))
-	valid, scheduled := 0, false
-	for i := range starts {
-		starts[i].Delivery.Slot = starts[i].Delivery.Slot.UTC()
-		if errs[i] = storage.ValidateDelivery(starts[i].Delivery); errs[i] == nil {
-			valid++
-			scheduled = scheduled || !starts[i].Delivery.Manual
+	return storage.StartFrame("pgstore", starts, func(starts []nudges.DeliveryStart, skip []error, created []bool, refused []error) error {
+		scheduled := false
+		for i, st := range starts {
+			scheduled = scheduled || (skip[i] == nil && !st.Delivery.Manual)
 		}
-	}
-	var err error
-	if valid > 0 {
-		err = s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		return s.tx(func(ctx context.Context, tx pgx.Tx) error {
 			// Claiming a scheduled slot is the leader's; a nudge asked
 			// for now is whichever replica the person reached.
 			if scheduled {
@@ -52,22 +43,9 @@ func (s *Store) StartDeliveries(starts []nudges.DeliveryStart) (created []bool, 
 					return err
 				}
 			}
-			return startAll(ctx, tx, starts, errs, created, refused)
+			return startAll(ctx, tx, starts, skip, created, refused)
 		})
-	}
-	for i, st := range starts {
-		switch {
-		case errs[i] != nil:
-		case err != nil:
-			created[i], errs[i] = false, err
-		default:
-			errs[i] = refused[i]
-		}
-		if errs[i] != nil {
-			errs[i] = fmt.Errorf("pgstore: start delivery %s: %w", st.Delivery.ID, errs[i])
-		}
-	}
-	return created, errs
+	})
 }
 
 // startAll decides and writes the starts not already refused (skip).
@@ -127,19 +105,7 @@ func decideStart(subs map[string]nudges.Subscriber, st nudges.DeliveryStart) (nu
 	if !ok {
 		return old, fmt.Errorf("subscriber %s: %w", d.UserID, nudges.ErrNotFound)
 	}
-	if !d.Manual && !old.NextDue.Equal(st.ExpectNextDue) {
-		return old, fmt.Errorf("next due is %s, expected %s: %w", fmtTime(old.NextDue), fmtTime(st.ExpectNextDue), storage.ErrConflict)
-	}
-	next := old
-	if st.Advance != nil {
-		if err := st.Advance(&next); err != nil {
-			return old, err
-		}
-	}
-	if err := storage.CheckSubscriber(old, next); err != nil {
-		return old, fmt.Errorf("subscriber %s: %w", d.UserID, err)
-	}
-	return next, nil
+	return storage.DecideStart(old, st)
 }
 
 func sameSubscriber(a, b nudges.Subscriber) bool {
@@ -195,8 +161,16 @@ func existingDeliveries(ctx context.Context, tx pgx.Tx, ids []string) (map[strin
 const insertDelivery = `INSERT INTO deliveries (id, user_id, slot, pending, record) VALUES ($1, $2, $3, $4, $5)`
 
 func queueDelivery(b *pgx.Batch, d nudges.Delivery) {
+	b.Queue(insertDelivery, deliveryArgs(d)...)
+}
+
+// deliveryColumns are the columns deliveryArgs fills.
+var deliveryColumns = []string{"id", "user_id", "slot", "pending", "record"}
+
+// deliveryArgs are d's column values: the outbox flag is its state.
+func deliveryArgs(d nudges.Delivery) []any {
 	raw, _ := json.Marshal(d) // plain data: cannot fail
-	b.Queue(insertDelivery, d.ID, d.UserID, nanos(d.Slot), d.State == nudges.StatePending, raw)
+	return []any{d.ID, d.UserID, nanos(d.Slot), d.State == nudges.StatePending, raw}
 }
 
 // RecordMissed records each slot as a missed delivery (never pending)
@@ -212,8 +186,8 @@ func (s *Store) RecordMissed(userID string, slots []time.Time, expectNextDue tim
 		if err != nil {
 			return err
 		}
-		if !old.NextDue.Equal(expectNextDue) {
-			return fmt.Errorf("next due is %s, expected %s: %w", fmtTime(old.NextDue), fmtTime(expectNextDue), storage.ErrConflict)
+		if err := storage.CheckNextDue(old, expectNextDue); err != nil {
+			return err
 		}
 		sub := old
 		if advance != nil {
@@ -224,12 +198,11 @@ func (s *Store) RecordMissed(userID string, slots []time.Time, expectNextDue tim
 		created := s.now().UTC()
 		var batch pgx.Batch
 		for _, slot := range slots {
-			d := nudges.Delivery{ID: storage.DeliveryID(userID, slot, false), UserID: userID, Slot: slot.UTC(), State: nudges.StateMissed, Created: created}
-			if err := storage.ValidateDelivery(d); err != nil {
+			d, err := storage.MissedDelivery(userID, slot, created)
+			if err != nil {
 				return err
 			}
-			raw, _ := json.Marshal(d)
-			batch.Queue(insertDelivery+" ON CONFLICT (id) DO NOTHING", d.ID, d.UserID, nanos(d.Slot), false, raw)
+			batch.Queue(insertDelivery+" ON CONFLICT (id) DO NOTHING", deliveryArgs(d)...)
 		}
 		if err := storage.CheckSubscriber(old, sub); err != nil {
 			return err
@@ -279,10 +252,7 @@ func loadDelivery(ctx context.Context, q querier, id string, forUpdate bool) (nu
 
 // saveDelivery writes d over a stored delivery, the outbox flag with it.
 func saveDelivery(ctx context.Context, tx pgx.Tx, old, d nudges.Delivery) error {
-	if d.ID != old.ID || d.UserID != old.UserID || d.Manual != old.Manual || !d.Slot.Equal(old.Slot) {
-		return errors.New("the update changed the delivery's id, user, slot or manual flag; they identify it and cannot change")
-	}
-	if err := storage.ValidateDelivery(d); err != nil {
+	if err := storage.CheckDeliveryUpdate(old, d); err != nil {
 		return err
 	}
 	raw, _ := json.Marshal(d)
@@ -447,8 +417,7 @@ func (s *Store) ImportDeliveries(ds []nudges.Delivery) error {
 		if err := storage.ValidateDelivery(d); err != nil {
 			return fmt.Errorf("pgstore: import deliveries: entry %d of %d: %w; nothing was written", i+1, len(ds), err)
 		}
-		raw, _ := json.Marshal(d)
-		rows = append(rows, []any{d.ID, d.UserID, nanos(d.Slot), d.State == nudges.StatePending, raw})
+		rows = append(rows, deliveryArgs(d))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*s.timeout)
 	defer cancel()
@@ -456,7 +425,7 @@ func (s *Store) ImportDeliveries(ds []nudges.Delivery) error {
 		if _, err := tx.Exec(ctx, "CREATE TEMPORARY TABLE import_deliveries (LIKE deliveries) ON COMMIT DROP"); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_deliveries"}, []string{"id", "user_id", "slot", "pending", "record"}, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_deliveries"}, deliveryColumns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO deliveries SELECT DISTINCT ON (id) * FROM import_deliveries

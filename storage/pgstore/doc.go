@@ -111,6 +111,16 @@
 // VACUUM FULL rewrites a table without its dead rows if the data files
 // themselves must be clean sooner; it locks the table while it runs.
 //
+// # Moving between engines
+//
+// Dump streams the database as storage's engine-neutral records from one
+// repeatable-read snapshot, and BeginLoad writes such a stream into an
+// empty database (COPY, in one transaction that holds the data tables
+// against writers), readable back through the same transaction before it
+// commits, so `nudgebot migrate` verifies a copy nobody else can yet see.
+// BotConnections tells a running bot's connections by the
+// application_name its pool gives them.
+//
 // # Replicas: the lease and the fence
 //
 // Replicas sharing the database elect the one that runs the scheduler

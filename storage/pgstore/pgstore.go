@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -52,6 +53,10 @@ type Options struct {
 	Timeout time.Duration
 	// MaxConns bounds the pool; zero means pgxpool's default.
 	MaxConns int32
+	// ApplicationName names the connections in pg_stat_activity; empty
+	// means a bot's name (botName). A tool sets its own, so its
+	// connections are not taken for a running bot's (BotConnections).
+	ApplicationName string
 }
 
 // Store is nudgebot's state in PostgreSQL. It is safe for concurrent
@@ -96,14 +101,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
-	// Named, so an operator sees nudgebot's connections in
-	// pg_stat_activity (and which schema, when several share a database).
-	if _, set := cfg.ConnConfig.RuntimeParams["application_name"]; !set {
-		cfg.ConnConfig.RuntimeParams["application_name"] = "nudgebot"
-	}
+	bot := botName(cfg.ConnConfig.RuntimeParams, opts.Schema)
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
-		cfg.ConnConfig.RuntimeParams["application_name"] = "nudgebot/" + opts.Schema
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = bot
+	if opts.ApplicationName != "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = opts.ApplicationName
 	}
 	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(idleInTransaction.Milliseconds(), 10)
@@ -134,6 +138,23 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// botName is the application_name a bot's connections carry, so an
+// operator sees them in pg_stat_activity, and which schema when several
+// share a database: the URL's own, else "nudgebot" and the schema (the
+// option, or the URL's search_path).
+func botName(params map[string]string, schema string) string {
+	if name := params["application_name"]; name != "" {
+		return name
+	}
+	if schema == "" {
+		schema = params["search_path"]
+	}
+	if schema == "" {
+		return "nudgebot"
+	}
+	return "nudgebot/" + schema
 }
 
 func (s *Store) start(ctx context.Context) error {
@@ -352,25 +373,142 @@ func fmtTime(t time.Time) string {
 // Keys are the master keys the store seals with.
 func (s *Store) Keys() *storage.Keys { return s.keys }
 
-// Inspect connects and says what `nudgebot check` should know, writing
-// nothing: whether the server answers, the schema version against this
-// binary's, and whether keys opens the data keys already stored.
-func Inspect(ctx context.Context, opts Options) (string, error) {
-	cfg, err := pgx.ParseConfig(opts.URL)
+// connect opens one plain connection for a look that writes nothing,
+// named as a tool's (opts.ApplicationName, else "nudgebot-tool") so it
+// is not taken for a bot's; where names the database for messages,
+// without the URL's password.
+func connect(ctx context.Context, opts Options) (conn *pgx.Conn, where string, err error) {
+	cfg, err := connConfig(opts.URL)
 	if err != nil {
-		return "", errors.New("storage.url is not a PostgreSQL connection string: use postgres://user@host:5432/dbname")
+		return nil, "", err
 	}
 	if opts.Schema != "" {
 		cfg.RuntimeParams["search_path"] = opts.Schema
 	}
+	cfg.RuntimeParams["application_name"] = cmp.Or(opts.ApplicationName, "nudgebot-tool")
+	conn, err = pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot reach PostgreSQL at %s:%d (is it running, and does storage.url name it?): %w", cfg.Host, cfg.Port, err)
+	}
+	return conn, fmt.Sprintf("PostgreSQL database %s at %s:%d", cfg.Database, cfg.Host, cfg.Port), nil
+}
+
+// connConfig parses url as the pool does, so the pool's own settings
+// (pool_max_conns and the like) are taken out rather than sent to the
+// server as parameters it does not know.
+func connConfig(url string) (*pgx.ConnConfig, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message may quote the URL, password included.
+		return nil, errors.New("storage.url is not a PostgreSQL connection string: use postgres://user@host:5432/dbname")
+	}
+	return cfg.ConnConfig, nil
+}
+
+// Where names the database opts.URL points at, host, port and database
+// (and schema), never the password.
+func Where(opts Options) string {
+	cfg, err := connConfig(opts.URL)
+	if err != nil {
+		return "an unparsable PostgreSQL URL"
+	}
+	where := fmt.Sprintf("PostgreSQL database %s at %s:%d", cfg.Database, cfg.Host, cfg.Port)
+	if schema := cmp.Or(opts.Schema, cfg.RuntimeParams["search_path"]); schema != "" {
+		where += " (schema " + schema + ")"
+	}
+	return where
+}
+
+// BotConnections counts the connections of running nudgebots to the
+// database and schema opts name (by the application_name a bot opened
+// with opts gives its connections), writing nothing.
+func BotConnections(ctx context.Context, opts Options) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, where, err := connect(ctx, opts)
 	if err != nil {
-		return "", fmt.Errorf("cannot reach PostgreSQL at %s:%d (is it running, and does storage.url name it?): %w", cfg.Host, cfg.Port, err)
+		return 0, err
 	}
 	defer conn.Close(context.Background())
-	where := fmt.Sprintf("PostgreSQL database %s at %s:%d", cfg.Database, cfg.Host, cfg.Port)
+	cfg, _ := connConfig(opts.URL) // connect parsed it
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`,
+		botName(cfg.RuntimeParams, opts.Schema)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("%s: look for running nudgebots: %w", where, err)
+	}
+	return n, nil
+}
+
+// Leader says which replica holds the scheduler's lease of the database
+// opts name, and for how much longer by the database's clock; holder is
+// "" when none does (never held, released, or expired). It writes
+// nothing, and answers "" for a database without the lease table.
+func Leader(ctx context.Context, opts Options) (holder string, left time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, where, err := connect(ctx, opts)
+	if err != nil {
+		return "", 0, err
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('leases') IS NOT NULL").Scan(&exists); err != nil || !exists {
+		return "", 0, err
+	}
+	var ms float64
+	err = conn.QueryRow(ctx, `SELECT holder, extract(epoch FROM expires_at - clock_timestamp()) * 1000 FROM leases
+		WHERE name = 'scheduler' AND expires_at > clock_timestamp()`).Scan(&holder, &ms)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: read the scheduler's lease: %w", where, err)
+	}
+	return holder, time.Duration(ms * float64(time.Millisecond)), nil
+}
+
+// Empty reports whether the database opts name holds no record, writing
+// nothing: no nudgebot tables yet, or none with a row.
+func Empty(ctx context.Context, opts Options) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, where, err := connect(ctx, opts)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.Background())
+	for _, t := range dataTables {
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", t).Scan(&exists); err != nil {
+			return false, fmt.Errorf("%s: %w", where, err)
+		}
+		if !exists {
+			continue
+		}
+		var has bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+pgx.Identifier{t}.Sanitize()+")").Scan(&has); err != nil {
+			return false, fmt.Errorf("%s: %w", where, err)
+		}
+		if has {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Inspect connects and says what `nudgebot check` should know, writing
+// nothing: whether the server answers, the schema version against this
+// binary's, and whether keys opens the data keys already stored.
+func Inspect(ctx context.Context, opts Options) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, where, err := connect(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
 		return "", fmt.Errorf("%s: %w", where, err)

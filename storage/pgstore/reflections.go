@@ -129,27 +129,35 @@ func (se *session) write(ctx context.Context, tx pgx.Tx, r nudges.Reflection) er
 	if err != nil {
 		return err
 	}
-	sealed := dk.Seal(r)
 	plain := r
 	plain.Text, plain.Commitment = "", ""
-	raw, _ := json.Marshal(plain)
-	var msg *string
-	if r.MessageTS != "" {
-		msg = &r.MessageTS
-	}
-	var followUp *int64
-	if !r.FollowUpDue.IsZero() && r.FollowedUp.IsZero() {
-		followUp = nullNanos(r.FollowUpDue)
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO reflections (user_id, seq, created, data_key, sealed, share, message_ts, follow_up_due, record)
+	_, err = tx.Exec(ctx, `INSERT INTO reflections (`+reflectionRow+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (user_id, seq) DO UPDATE SET data_key = EXCLUDED.data_key, sealed = EXCLUDED.sealed, share = EXCLUDED.share,
 			message_ts = EXCLUDED.message_ts, follow_up_due = EXCLUDED.follow_up_due, record = EXCLUDED.record`,
-		r.UserID, r.Seq, nanos(r.Created), dk.ID(), sealed, string(r.Share), msg, followUp, raw)
+		reflectionArgs(plain, dk.ID(), dk.Seal(r))...)
 	if err != nil {
 		return fmt.Errorf("write reflection %d of %s: %w", r.Seq, r.UserID, err)
 	}
 	return nil
+}
+
+// reflectionRow names the columns reflectionArgs fills.
+const reflectionRow = "user_id, seq, created, data_key, sealed, share, message_ts, follow_up_due, record"
+
+// reflectionArgs are the column values of plain (a reflection with its
+// text and commitment emptied) sealed as sealed under data key dataKey.
+func reflectionArgs(plain nudges.Reflection, dataKey string, sealed []byte) []any {
+	raw, _ := json.Marshal(plain) // plain data: cannot fail
+	var msg *string
+	if plain.MessageTS != "" {
+		msg = &plain.MessageTS
+	}
+	var followUp *int64
+	if !plain.FollowUpDue.IsZero() && plain.FollowedUp.IsZero() {
+		followUp = nullNanos(plain.FollowUpDue)
+	}
+	return []any{plain.UserID, plain.Seq, nanos(plain.Created), dataKey, sealed, string(plain.Share), msg, followUp, raw}
 }
 
 // personLock is the first key of the advisory lock that orders a
