@@ -61,6 +61,21 @@ func (r burstPGResult) met() bool {
 	return r.Timeout == 0 && r.exactlyOnce() && r.ratio() > 0 && r.ratio() <= burstPGTarget
 }
 
+// cpuPerNudge is the CPU the replicas and their server processes spent
+// per nudge, and the cores that takes at the rate limit: on a machine
+// with fewer to spare, the floor cannot be reached whatever the load.
+func (r burstPGResult) cpuPerNudge() (bot, pg time.Duration, cores float64) {
+	if r.DMs == 0 {
+		return 0, 0, 0
+	}
+	var all time.Duration
+	for _, s := range r.Stops {
+		all += s.CPU
+	}
+	bot, pg = all/time.Duration(r.DMs), r.PGCPU/time.Duration(r.DMs)
+	return bot, pg, (bot + pg).Seconds() * float64(r.Rate) / 60
+}
+
 func (r burstPGResult) throughput() float64 {
 	if r.DMs < 2 || !r.Last.After(r.First) {
 		return 0
@@ -299,6 +314,13 @@ func (b *bench) burstPGSection(srv *pgServer, rs []burstPGResult) string {
 			return "not measured: " + r.PGCPUErr
 		}
 		return fmt.Sprintf("%s in %d processes", r.PGCPU.Round(10*time.Millisecond), r.PGBackends)
+	})
+	row("CPU per nudge, the replicas + their server processes; cores that takes at R", func(r burstPGResult) string {
+		bot, pg, cores := r.cpuPerNudge()
+		if r.PGCPUErr != "" || cores == 0 {
+			return "not measured"
+		}
+		return fmt.Sprintf("%s + %s = %s: %.2f cores of %d", ms(bot), ms(pg), ms(bot+pg), cores, b.machine.Cores)
 	})
 	row(fmt.Sprintf("stop (SIGTERM to all at once; exit 0 within %s)", shutdownTimeout), func(r burstPGResult) string {
 		ok := true

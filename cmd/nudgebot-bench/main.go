@@ -172,7 +172,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.StringVar(&o.bin, "bin", "", "a nudgebot binary to measure instead of building ./cmd/nudgebot")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, bot logs) after a successful run")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, faults (kills, 429s,\ndisconnects, latency, a full disk), pacing by what Slack allows,\nand on PostgreSQL: ack latency, 100,000 due with replicas, the size\nper kept delivery and a failover. A full run rewrites docs/performance.md.")
+		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, faults (kills, 429s,\ndisconnects, latency, a full disk), pacing by what Slack allows,\nmoving between engines, what PostgreSQL support weighs, and on\nPostgreSQL: ack latency, 100,000 due with replicas, the size per kept\ndelivery and a failover. A full run rewrites docs/performance.md.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -238,3 +238,17 @@ time=2026-12-07T09:00:13.500Z level=INFO msg="leading: this replica runs the sch
 		t.Error("leaderLine took a line that does not say the replica leads")
 	}
 }
+
+func TestCPUPerNudge(t *testing.T) {
+	// 100,000 nudges at 500 a second: 4 min of bot CPU over two
+	// replicas and 3 min 20 s of the server's.
+	r := burstPGResult{Rate: 30_000, DMs: 100_000, PGCPU: 200 * time.Second,
+		Stops: []stopResult{{CPU: 230 * time.Second}, {CPU: 10 * time.Second}}}
+	bot, pg, cores := r.cpuPerNudge()
+	if bot != 2400*time.Microsecond || pg != 2*time.Millisecond || cores < 2.199 || cores > 2.201 {
+		t.Errorf("cpuPerNudge = %s, %s, %.3f cores; want 2.4ms, 2ms, 2.2", bot, pg, cores)
+	}
+	if _, _, c := (burstPGResult{Rate: 30_000}).cpuPerNudge(); c != 0 {
+		t.Errorf("no nudges, %.2f cores", c)
+	}
+}

@@ -11,8 +11,7 @@ import (
 )
 
 // reportKeys are the report's sections in order: one per scenario, the
-// setup notes, then those that came later (their numbers stay; the
-// PostgreSQL ones follow).
+// setup notes, then those that came later (their numbers stay).
 var reportKeys = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "setup", "pace", "migrate", "weight",
 	"ack-pg", "burst-pg", "size-pg", "failover-pg"}
 
@@ -56,7 +55,7 @@ The faults scenario has two disk-full runs: one mounts a small tmpfs, which
 wants root on Linux and is skipped without it; the other lowers the bot's
 file-size limit with prlimit, which needs only util-linux.
 
-Sections 11 to 14 run the bot on PostgreSQL (` + "`storage.driver: postgres`" + `):
+Sections 13 to 16 run the bot on PostgreSQL (` + "`storage.driver: postgres`" + `):
 each run creates a database of its own on the server ` + "`-pg-url`" + ` names
 (default: the local test server), seeds it through ` + "`storage/pgstore`" + `, starts
 one or more replicas of ` + "`nudgebot run`" + ` on it, each with its own Socket

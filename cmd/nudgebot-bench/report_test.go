@@ -38,8 +38,8 @@ func TestRenderReport(t *testing.T) {
 		"partial run keeps the other sections": {
 			previous: full,
 			fresh:    map[string]string{"burst": "## burst\n\nnew burst figures\n"},
-			want: []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old nine figures", "old faults figures", "old retention figures", "old startup figures", "old setup", "old pace figures", "old migrate figures", "old weight figures",
-				"old ack-pg figures", "old burst-pg figures", "old size-pg figures", "old failover-pg figures"},
+			want: []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old nine figures", "old faults figures", "old retention figures", "old startup figures", "old setup", "old pace figures",
+				"old migrate figures", "old weight figures", "old ack-pg figures", "old burst-pg figures", "old size-pg figures", "old failover-pg figures"},
 			notWant: []string{"old burst figures", "Not measured yet"},
 		},
 		"hand edits outside sections are dropped": {
