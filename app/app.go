@@ -227,7 +227,12 @@ func (s *Service) strategyLines() []string {
 
 // wording is the nudge as the person reads it.
 func (s *Service) wording(n nudges.Nudge, sub nudges.Subscriber, deliveryID string) nudges.Wording {
-	return n.Worded(nudges.WordingOptions{Situation: sub.Contexts, StrategyLines: s.strategyLines(), Seed: deliveryID})
+	return s.wordingWith(n, sub, deliveryID, s.strategyLines())
+}
+
+// wordingWith is wording with the strategy lines already read.
+func (s *Service) wordingWith(n nudges.Nudge, sub nudges.Subscriber, deliveryID string, lines []string) nudges.Wording {
+	return n.Worded(nudges.WordingOptions{Situation: sub.Contexts, StrategyLines: lines, Seed: deliveryID})
 }
 
 // wake tells the scheduler to look at the due index now, wherever it

@@ -27,22 +27,25 @@ const dueBatch = 512
 func (s *Service) Tick(ctx context.Context, now time.Time) {
 	s.tickMu.Lock()
 	defer s.tickMu.Unlock()
-	queue := make(chan nudges.Delivery, 256)
+	queue := make(chan queued, 256)
+	// Read once per tick, not once per nudge: lines an admin sets during
+	// a tick are quoted from the next one on.
+	lines := s.strategyLines()
 	var wg sync.WaitGroup
 	for range s.senders {
 		wg.Go(func() {
-			for d := range queue {
-				s.send(ctx, d, true)
+			for q := range queue {
+				s.send(ctx, q.d, sendOpts{lead: true, planned: q.planned, sub: q.sub, lines: lines, haveLines: true})
 			}
 		})
 	}
 	var oldest time.Time
-	enqueue := func(d nudges.Delivery) {
-		if due := d.DueAt(); oldest.IsZero() || due.Before(oldest) {
+	enqueue := func(q queued) {
+		if due := q.d.DueAt(); oldest.IsZero() || due.Before(oldest) {
 			oldest = due
 		}
 		select {
-		case queue <- d:
+		case queue <- q:
 		case <-ctx.Done():
 		}
 	}
@@ -59,6 +62,15 @@ func (s *Service) Tick(ctx context.Context, now time.Time) {
 	s.obs.Ticked(lag)
 	wg.Wait()
 	s.marks.Wait() // a tick ends with what it sent recorded
+}
+
+// queued is a delivery handed to a tick's senders; planned is true when
+// this tick's planning has just recorded it, as it is, and sub is then
+// the person's record as planning read it.
+type queued struct {
+	d       nudges.Delivery
+	planned bool
+	sub     *nudges.Subscriber
 }
 
 // NextWake is when the scheduler should next run Tick: the earliest due
@@ -90,7 +102,7 @@ func (s *Service) NextWake() (at time.Time, ok bool) {
 // queuePending hands the senders every pending delivery that is not
 // snoozed: left by a crash, an uncertain post, a rate-limit give-up, or a
 // snooze that has ended.
-func (s *Service) queuePending(now time.Time, enqueue func(nudges.Delivery)) {
+func (s *Service) queuePending(now time.Time, enqueue func(queued)) {
 	pending, err := s.dels.Pending()
 	if err != nil {
 		s.log.Error("reading the outbox", "error", err)
@@ -98,12 +110,12 @@ func (s *Service) queuePending(now time.Time, enqueue func(nudges.Delivery)) {
 	}
 	for _, d := range pending {
 		if d.Sendable(now) {
-			enqueue(d)
+			enqueue(queued{d: d})
 		}
 	}
 }
 
-func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery)) {
+func (s *Service) planDue(now time.Time, enqueue func(queued)) {
 	paused := s.pausedAll(now) // once per tick, not once per person
 	for {
 		if err := s.leader.Leading(); err != nil {
@@ -117,20 +129,21 @@ func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery)) {
 		}
 		progressed := 0
 		var planned []plannedStart
-		for _, id := range ids {
-			p, ok := s.planOne(id, now, paused)
-			switch {
-			case p != nil:
-				planned = append(planned, *p)
-			case ok:
-				progressed++
+		for start := 0; start < len(ids); start += planChunk {
+			chunk := ids[start:min(start+planChunk, len(ids))]
+			histories := s.histories(chunk, now)
+			for _, id := range chunk {
+				p, ok := s.planOne(id, now, paused, histories)
+				switch {
+				case p != nil:
+					planned = append(planned, *p)
+				case ok:
+					progressed++
+				}
 			}
-			if len(planned) == planChunk {
-				progressed += s.startPlanned(planned, enqueue)
-				planned = planned[:0]
-			}
+			progressed += s.startPlanned(planned, enqueue)
+			planned = planned[:0]
 		}
-		progressed += s.startPlanned(planned, enqueue)
 		// A person whose plan failed stays due; stop rather than spin on
 		// them, and try again next tick.
 		if len(ids) < dueBatch || progressed == 0 {
@@ -139,21 +152,41 @@ func (s *Service) planDue(now time.Time, enqueue func(nudges.Delivery)) {
 	}
 }
 
-// planChunk is how many planned deliveries one transaction records: few
-// commits for a large tick, yet the senders get their first nudges
-// while the rest are still being planned.
+// planChunk is how many due people are planned together: their
+// histories are read in one query and their deliveries recorded in one
+// transaction; few commits for a large tick, yet the senders get their
+// first nudges while the rest are still being planned.
 const planChunk = 128
+
+// histories reads the delivery history choose needs for each of userIDs
+// in one query, by person; nil if that read failed, and planOne reads
+// each person's own.
+func (s *Service) histories(userIDs []string, now time.Time) map[string][]nudges.Delivery {
+	// No upper bound, as Deliveries has none: a slot ahead of now (the
+	// clock stepped back) still counts.
+	ds, err := s.dels.DeliveriesFor(userIDs, now.Add(-nudges.HistoryWindow), time.Unix(1<<62, 0))
+	if err != nil {
+		s.log.Warn("reading the delivery history of due people; reading it person by person", "error", err)
+		return nil
+	}
+	by := make(map[string][]nudges.Delivery, len(userIDs))
+	for _, d := range ds {
+		by[d.UserID] = append(by[d.UserID], d)
+	}
+	return by
+}
 
 // plannedStart is a delivery planned for a due person, waiting to be
 // recorded with others; next is when they are due after it.
 type plannedStart struct {
 	start nudges.DeliveryStart
 	next  time.Time
+	sub   nudges.Subscriber // as read for the plan, before its advance
 }
 
 // startPlanned records planned deliveries in one transaction and hands
 // the new ones to the senders. It returns how many people moved on.
-func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Delivery)) int {
+func (s *Service) startPlanned(planned []plannedStart, enqueue func(queued)) int {
 	if len(planned) == 0 {
 		return 0
 	}
@@ -179,7 +212,7 @@ func (s *Service) startPlanned(planned []plannedStart, enqueue func(nudges.Deliv
 			}
 		default:
 			progressed++
-			enqueue(d)
+			enqueue(queued{d: d, planned: true, sub: &p.sub})
 		}
 	}
 	return progressed
@@ -212,7 +245,10 @@ func (s *Service) moveDue(userID string, expect, next, slot time.Time) bool {
 // planOne plans one due person: a delivery for startPlanned to record
 // with their due time's advance, or, when there is none to send, missed
 // slots or the advance alone, written at once. ok reports progress.
-func (s *Service) planOne(userID string, now time.Time, pausedAll bool) (p *plannedStart, ok bool) {
+//
+// histories are the due people's delivery histories (see histories); nil
+// reads the person's.
+func (s *Service) planOne(userID string, now time.Time, pausedAll bool, histories map[string][]nudges.Delivery) (p *plannedStart, ok bool) {
 	sub, err := s.subs.Subscriber(userID)
 	if err != nil {
 		s.log.Error("loading a due subscriber", "user_id", userID, "error", err)
@@ -236,7 +272,12 @@ func (s *Service) planOne(userID string, now time.Time, pausedAll bool) (p *plan
 		}
 		return nil, true
 	}
-	d, choice, ok := s.choose(sub, plan.Slot, now, false)
+	var history *[]nudges.Delivery
+	if histories != nil {
+		h := histories[userID]
+		history = &h
+	}
+	d, choice, ok := s.choose(sub, plan.Slot, now, false, history)
 	if !ok {
 		return nil, false
 	}
@@ -248,7 +289,7 @@ func (s *Service) planOne(userID string, now time.Time, pausedAll bool) (p *plan
 		nudges.Record(sub, choice.Nudge)
 		return nil
 	}
-	return &plannedStart{start: nudges.DeliveryStart{Delivery: d, ExpectNextDue: expect, Advance: advance}, next: plan.Next}, true
+	return &plannedStart{start: nudges.DeliveryStart{Delivery: d, ExpectNextDue: expect, Advance: advance}, next: plan.Next, sub: sub}, true
 }
 
 func (s *Service) recordMissed(userID string, expect time.Time, plan nudges.Plan) bool {
@@ -282,11 +323,18 @@ func (s *Service) recordMissed(userID string, expect time.Time, plan nudges.Plan
 }
 
 // choose picks the person's nudge for slot and builds its delivery.
-func (s *Service) choose(sub nudges.Subscriber, slot, now time.Time, manual bool) (nudges.Delivery, nudges.Choice, bool) {
-	history, err := s.dels.Deliveries(sub.UserID, now.Add(-nudges.HistoryWindow))
-	if err != nil {
-		s.log.Error("loading delivery history", "user_id", sub.UserID, "error", err)
-		return nudges.Delivery{}, nudges.Choice{}, false
+// known is their delivery history since nudges.HistoryWindow before now,
+// read already; nil reads it.
+func (s *Service) choose(sub nudges.Subscriber, slot, now time.Time, manual bool, known *[]nudges.Delivery) (nudges.Delivery, nudges.Choice, bool) {
+	var history []nudges.Delivery
+	if known != nil {
+		history = *known
+	} else {
+		var err error
+		if history, err = s.dels.Deliveries(sub.UserID, now.Add(-nudges.HistoryWindow)); err != nil {
+			s.log.Error("loading delivery history", "user_id", sub.UserID, "error", err)
+			return nudges.Delivery{}, nudges.Choice{}, false
+		}
 	}
 	// The reason line says "yesterday" and the like in the person's zone.
 	opts := nudges.ChooseOptions{Lean: sub.TeamLean.At(now)}
@@ -351,7 +399,7 @@ func (s *Service) NudgeNow(ctx context.Context, a Actor, now time.Time) (NowResu
 			return 0, fmt.Errorf("saving subscriber: %w", err)
 		}
 	}
-	d, choice, ok := s.choose(sub, now.Truncate(time.Second), now, true)
+	d, choice, ok := s.choose(sub, now.Truncate(time.Second), now, true, nil)
 	if !ok {
 		return NowNoneFits, nil
 	}
@@ -367,17 +415,38 @@ func (s *Service) NudgeNow(ctx context.Context, a Actor, now time.Time) (NowResu
 	}
 	// Sent by the replica the person reached, leader or not: it is their
 	// request, not the leader's work.
-	s.send(ctx, d, false)
+	s.send(ctx, d, sendOpts{planned: true, sub: &sub})
 	return NowSent, nil
+}
+
+// sendOpts say how send is called.
+type sendOpts struct {
+	// lead is true for the leader's work (the scheduler's ticks): nothing
+	// is posted once this replica's term as leader has ended.
+	lead bool
+	// planned is true when the delivery was recorded just now, as given,
+	// by the caller: it is not read back before the post. Reading it back
+	// would only spare a post that the attempt's check refuses anyway: the
+	// attempt is recorded only if nobody recorded one since.
+	planned bool
+	// sub is the person's record read by the caller, nil reads it. Read
+	// just before the delivery was recorded, it is no older than a record
+	// read here and then held through the rate limiter's wait; the post
+	// copes with what may change meanwhile (a DM channel gone, a person
+	// gone) as it does then.
+	sub *nudges.Subscriber
+	// lines are the strategy lines read at the tick's start, when
+	// haveLines; else send reads them.
+	lines     []string
+	haveLines bool
 }
 
 // send delivers one pending delivery at most once. Before each post the
 // attempt is recorded; a delivery that was attempted before is first
 // looked for in the DM's history, because the earlier post may have
-// reached Slack before a crash or a broken connection. lead is true for
-// the leader's work (the scheduler's ticks): nothing is posted once this
-// replica's term as leader has ended.
-func (s *Service) send(ctx context.Context, pd nudges.Delivery, lead bool) {
+// reached Slack before a crash or a broken connection.
+func (s *Service) send(ctx context.Context, pd nudges.Delivery, o sendOpts) {
+	lead := o.lead
 	if lead && s.leader.Leading() != nil {
 		return
 	}
@@ -387,14 +456,25 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery, lead bool) {
 	defer s.inflight.Delete(pd.ID)
 	log := s.log.With("delivery_id", pd.ID, "user_id", pd.UserID)
 
-	d, err := s.dels.Delivery(pd.ID)
-	if err != nil || !d.Sendable(s.clock()) {
+	d := pd
+	if !o.planned {
+		var err error
+		if d, err = s.dels.Delivery(pd.ID); err != nil {
+			return
+		}
+	}
+	if !d.Sendable(s.clock()) {
 		return
 	}
-	sub, err := s.subs.Subscriber(d.UserID)
-	if err != nil {
-		log.Error("loading subscriber for delivery", "error", err)
-		return
+	var sub nudges.Subscriber
+	if o.sub != nil {
+		sub = *o.sub
+	} else {
+		var err error
+		if sub, err = s.subs.Subscriber(d.UserID); err != nil {
+			log.Error("loading subscriber for delivery", "error", err)
+			return
+		}
 	}
 	if sub.Inactive {
 		s.failDelivery(d.ID, "inactive")
@@ -414,7 +494,11 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery, lead bool) {
 	if done := s.reconcile(ctx, log, d, channel, lead); done {
 		return
 	}
-	msg := NudgeMessage{Nudge: n, Wording: s.wording(n, sub, d.ID), Delivery: d, Location: sub.Location(s.cal.Fallback)}
+	lines := o.lines
+	if !o.haveLines {
+		lines = s.strategyLines()
+	}
+	msg := NudgeMessage{Nudge: n, Wording: s.wordingWith(n, sub, d.ID, lines), Delivery: d, Location: sub.Location(s.cal.Fallback)}
 	// A scheduled nudge may carry the person's own words back to them.
 	if !d.Manual && d.Round == 0 {
 		msg.FollowUp = s.followUpFor(d.UserID, s.clock())

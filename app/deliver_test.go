@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,5 +285,116 @@ func TestDMChannelKeptAndReopened(t *testing.T) {
 				t.Errorf("posts in all = %d, want 2 (one a slot)", n)
 			}
 		})
+	}
+}
+
+// countingDeliveries and countingSettings count the reads a tick makes.
+type countingDeliveries struct {
+	deliveriesPort // named apart: the port has a method Deliveries
+	reads          atomic.Int32
+	historyReads   atomic.Int32
+}
+
+type deliveriesPort = app.Deliveries
+
+func (c *countingDeliveries) Delivery(id string) (nudges.Delivery, error) {
+	c.reads.Add(1)
+	return c.deliveriesPort.Delivery(id)
+}
+
+func (c *countingDeliveries) Deliveries(userID string, since time.Time) ([]nudges.Delivery, error) {
+	c.historyReads.Add(1)
+	return c.deliveriesPort.Deliveries(userID, since)
+}
+
+type countingSubscribers struct {
+	app.Subscribers
+	reads atomic.Int32
+}
+
+func (c *countingSubscribers) Subscriber(userID string) (nudges.Subscriber, error) {
+	c.reads.Add(1)
+	return c.Subscribers.Subscriber(userID)
+}
+
+type countingSettings struct {
+	app.Settings
+	reads atomic.Int32
+}
+
+func (c *countingSettings) StrategyLines() ([]string, bool, error) {
+	c.reads.Add(1)
+	return c.Settings.StrategyLines()
+}
+
+// Ensure a tick does not read back the deliveries its planning has just
+// recorded nor the people it has just planned for, reads the due people's
+// histories together, and reads the strategy lines once, not once per
+// nudge: on PostgreSQL each is a round trip per nudge.
+func TestTickReadsOncePerTick(t *testing.T) {
+	tc := newTestCore(t)
+	ctx := context.Background()
+	tc.subscribe(t, owner)
+	tc.subscribe(t, member)
+	cd, cs := &countingDeliveries{deliveriesPort: tc.db}, &countingSettings{Settings: tc.db}
+	cu := &countingSubscribers{Subscribers: tc.db}
+	tc.rebuild(t, coreOptions{ports: func(p *app.Ports) { p.Deliveries, p.Settings, p.Subscribers = cd, cs, cu }})
+	sub, _ := tc.db.Subscriber(owner)
+	tc.now = sub.NextDue
+	tc.Tick(ctx, tc.now)
+	if n := len(tc.slack.postsTo("D"+owner)) + len(tc.slack.postsTo("D"+member)); n != 2 {
+		t.Fatalf("posts = %d, want 2", n)
+	}
+	if n := cd.reads.Load(); n != 0 {
+		t.Errorf("deliveries read back = %d, want 0", n)
+	}
+	if n := cu.reads.Load(); n != 2 {
+		t.Errorf("subscribers read %d times, want 2 (once each, to plan)", n)
+	}
+	if n := cd.historyReads.Load(); n != 0 {
+		t.Errorf("histories read person by person = %d, want 0", n)
+	}
+	if n := cs.reads.Load(); n != 1 {
+		t.Errorf("strategy lines read %d times, want once", n)
+	}
+}
+
+// failingHistories refuses the due people's histories read together, so
+// a tick falls back to reading each person's own.
+type failingHistories struct{ deliveriesPort }
+
+func (failingHistories) DeliveriesFor([]string, time.Time, time.Time) ([]nudges.Delivery, error) {
+	return nil, errors.New("refused for the test")
+}
+
+// Ensure the histories a tick reads together choose the same nudges, with
+// the same reason lines, as each person's own history read alone.
+func TestTickChoosesAsWithOwnHistory(t *testing.T) {
+	run := func(ports func(*app.Ports)) []string {
+		tc := newTestCore(t)
+		tc.rebuild(t, coreOptions{ports: ports})
+		tc.subscribe(t, owner)
+		for range 14 {
+			sub := tc.sub(t, owner)
+			tc.now = sub.NextDue
+			tc.Tick(context.Background(), tc.now)
+		}
+		ds, err := tc.db.Deliveries(owner, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range ds {
+			got = append(got, d.NudgeID+": "+d.Reason)
+		}
+		return got
+	}
+	together := run(nil)
+	alone := run(func(p *app.Ports) { p.Deliveries = failingHistories{p.Deliveries} })
+	if len(together) != 14 {
+		t.Fatalf("deliveries = %d, want 14", len(together))
+	}
+	if fmt.Sprint(together) != fmt.Sprint(alone) {
+		t.Errorf("with histories read together:\n%s\nwith each person's own:\n%s", strings.Join(together, "\n"), strings.Join(alone, "\n"))
 	}
 }

@@ -29,7 +29,8 @@ const ackRSSTarget = 40.0
 
 // ackRow is one rate's result.
 type ackRow struct {
-	Baseline bool // the bare slack-go client, not nudgebot
+	Baseline bool   // the bare slack-go client, not nudgebot
+	Engine   string // the bot's storage, when the row compares engines: bbolt or PostgreSQL
 	Rate     int
 	Duration time.Duration
 	Sent     int
@@ -77,8 +78,11 @@ func slashPayload(emu *slackemu.Server, userID, text, tag string) (json.RawMessa
 }
 
 func (r ackRow) client() string {
-	if r.Baseline {
+	switch {
+	case r.Baseline:
 		return "baseline"
+	case r.Engine != "":
+		return "nudgebot " + r.Engine
 	}
 	return "nudgebot"
 }
@@ -87,8 +91,20 @@ func (r ackRow) client() string {
 // to the bare slack-go client when baseline is set.
 func (b *bench) ackRun(ctx context.Context, rate int, dur time.Duration, baseline bool) (ackRow, error) {
 	row := ackRow{Rate: rate, Duration: dur, Baseline: baseline}
+	return b.ackRunWith(ctx, row, func(dir string, emu *slackemu.Server) (*botProc, error) {
+		if baseline {
+			return startEcho(dir, emu)
+		}
+		return startBot(b.bin, dir, emu, filepath.Join(dir, "nudgebot.db"), nil)
+	})
+}
+
+// ackRunWith offers row.Rate slash commands a second for row.Duration to
+// the process launch starts.
+func (b *bench) ackRunWith(ctx context.Context, row ackRow, launch func(dir string, emu *slackemu.Server) (*botProc, error)) (ackRow, error) {
+	rate, dur := row.Rate, row.Duration
 	b.progress("ack: %s at %d/s for %s", row.client(), rate, dur)
-	dir, err := b.dir(fmt.Sprintf("ack-%d-%s", rate, row.client()))
+	dir, err := b.dir(fmt.Sprintf("ack-%d-%s", rate, strings.ReplaceAll(row.client(), " ", "-")))
 	if err != nil {
 		return row, err
 	}
@@ -100,12 +116,7 @@ func (b *bench) ackRun(ctx context.Context, rate int, dur time.Duration, baselin
 	const userID = "UBENCHACK01"
 	emu.AddUser(slackemu.User{ID: userID, Name: "bench", TZ: "UTC"})
 
-	var p *botProc
-	if baseline {
-		p, err = startEcho(dir, emu)
-	} else {
-		p, err = startBot(b.bin, dir, emu, filepath.Join(dir, "nudgebot.db"), nil)
-	}
+	p, err := launch(dir, emu)
 	if err != nil {
 		return row, err
 	}

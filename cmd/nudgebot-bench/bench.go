@@ -28,7 +28,8 @@ type bench struct {
 	started   time.Time
 	seeded    map[int]string // subscriber count → pristine seeded database
 	seedStats []seedResult
-	notes     []string // findings worth a line in the report's summary
+	notes     []string  // findings worth a line in the report's summary
+	pg        *pgServer // the PostgreSQL server, once a scenario asked for it
 }
 
 func newBench(ctx context.Context, o options, stdout, stderr io.Writer) (*bench, error) {

@@ -187,11 +187,14 @@ func countMsg(es []logEntry, msg string) int {
 type dmTracker struct {
 	mu      sync.Mutex
 	perUser map[string]int
-	times   []time.Time // when each DM was posted, in arrival order
+	times   []time.Time            // when each DM was posted, in arrival order
+	userAt  map[string][]time.Time // when each person's DMs were posted
 	total   int
 }
 
-func newDMTracker() *dmTracker { return &dmTracker{perUser: map[string]int{}} }
+func newDMTracker() *dmTracker {
+	return &dmTracker{perUser: map[string]int{}, userAt: map[string][]time.Time{}}
+}
 
 // option hooks the tracker into a new emulator.
 func (t *dmTracker) option() slackemu.Option {
@@ -203,6 +206,7 @@ func (t *dmTracker) option() slackemu.Option {
 		t.perUser[e.User]++
 		t.total++
 		t.times = append(t.times, e.Time)
+		t.userAt[e.User] = append(t.userAt[e.User], e.Time)
 		t.mu.Unlock()
 	})
 }
@@ -227,6 +231,26 @@ func (t *dmTracker) span() (first, last time.Time, n int) {
 		}
 	}
 	return first, last, len(t.times)
+}
+
+// postTimes is when each DM was posted, in arrival order.
+func (t *dmTracker) postTimes() []time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.times)
+}
+
+// postedFor is when Slack stored the first DM to userID at or after t.
+func (t *dmTracker) postedFor(userID string, after time.Time) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var first time.Time
+	for _, at := range t.userAt[userID] {
+		if !at.Before(after) && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	return first, !first.IsZero()
 }
 
 // lateness is how long after due each DM was posted: the median, the

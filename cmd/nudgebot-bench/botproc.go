@@ -118,15 +118,42 @@ func freeLoopbackAddr() (string, error) {
 }
 
 func startBotConfig(bin, dir string, emu *slackemu.Server, dbPath, cfgText string, piped bool) (*botProc, error) {
+	return startBotEnv(bin, dir, emu, map[string]string{config.EnvStoragePath: dbPath}, cfgText, piped)
+}
+
+// startBotPG starts `bin run` against emu on the PostgreSQL database db,
+// with the operator's listener on a free loopback port when metrics is
+// set. Replicas are several of these on one db.
+func startBotPG(bin, dir string, emu *slackemu.Server, db *pgDB, limits map[string]int, metrics bool) (*botProc, error) {
+	addr := ""
+	if metrics {
+		var err error
+		if addr, err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+	}
+	p, err := startBotEnv(bin, dir, emu, pgEnv(db), botConfigAt(limits, addr)+"storage:\n  driver: postgres\n", false)
+	if err != nil {
+		return nil, err
+	}
+	if addr != "" {
+		p.metricsURL = "http://" + addr + "/metrics"
+	}
+	return p, nil
+}
+
+// startBotEnv starts the bot with cfgText as its config and storage (the
+// database's path, or its URL and key) in its environment.
+func startBotEnv(bin, dir string, emu *slackemu.Server, storage map[string]string, cfgText string, piped bool) (*botProc, error) {
 	cfgPath := filepath.Join(dir, "nudgebot.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return nil, fmt.Errorf("write the bot's config: %w", err)
 	}
 	// The config must be one the bot accepts; finding out here gives a
 	// clearer message than a bot that exits with code 2.
-	env := map[string]string{
-		config.EnvBotToken: benchBotToken, config.EnvAppToken: benchAppToken,
-		config.EnvAPIURL: emu.URL(), config.EnvStoragePath: dbPath,
+	env := map[string]string{config.EnvBotToken: benchBotToken, config.EnvAppToken: benchAppToken, config.EnvAPIURL: emu.URL()}
+	for k, v := range storage {
+		env[k] = v
 	}
 	if _, err := config.Load(cfgPath, func(k string) string { return env[k] }); err != nil {
 		return nil, fmt.Errorf("the bench wrote a config the bot refuses: %w", err)
@@ -329,14 +356,21 @@ type stopResult struct {
 	Killed   bool          // it overran and was killed
 	CPU      time.Duration // user+system time over its whole life
 	MaxRSSkB int64         // getrusage's peak, a cross-check of VmHWM
+	// NotRunning: there was nothing to stop (a replica killed and not
+	// started again).
+	NotRunning bool
 }
 
 // ok reports whether the bot stopped as promised: exit 0 within its
 // shutdown timeout.
-func (r stopResult) ok() bool { return !r.Killed && r.ExitCode == 0 && r.Took <= shutdownTimeout }
+func (r stopResult) ok() bool {
+	return r.NotRunning || !r.Killed && r.ExitCode == 0 && r.Took <= shutdownTimeout
+}
 
 func (r stopResult) String() string {
 	switch {
+	case r.NotRunning:
+		return "not running"
 	case r.Killed:
 		return fmt.Sprintf("KILLED after %s", r.Took.Round(time.Millisecond))
 	case r.ExitCode != 0:

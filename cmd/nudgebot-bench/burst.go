@@ -241,29 +241,8 @@ func (b *bench) burstRun(ctx context.Context, n, rate, botRate int) (burstResult
 // beyond the first, delivery ids seen twice and messages without the
 // bot's metadata.
 func checkDMs(emu *slackemu.Server, n int) (missing, extra, dupIDs, badMeta int) {
-	seen := make(map[string]bool, n)
-	for i := range n {
-		id := benchUserID(i)
-		msgs := emu.DM(id)
-		switch {
-		case len(msgs) == 0:
-			missing++
-		case len(msgs) > 1:
-			extra += len(msgs) - 1
-		}
-		for _, m := range msgs {
-			did, ok := deliveryID(m)
-			if !ok || !strings.HasPrefix(did, id+"-") {
-				badMeta++
-				continue
-			}
-			if seen[did] {
-				dupIDs++
-			}
-			seen[did] = true
-		}
-	}
-	return missing, extra, dupIDs, badMeta
+	t := tallyOnce(n, emu.DM)
+	return t.Lost, t.Doubled, t.DupIDs, t.BadMeta
 }
 
 // deliveryID reads the delivery id the bot puts in every nudge's metadata.

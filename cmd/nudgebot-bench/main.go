@@ -7,11 +7,14 @@
 //	go run ./cmd/nudgebot-bench -scenarios nine     100,000 due at once at 500 posts/s
 //	go run ./cmd/nudgebot-bench -scenarios pace     20 and 1,000 at one slot, the bot learning the workspace limit
 //	sudo go run ./cmd/nudgebot-bench -scenarios faults   kills, 429s, disconnects, latency, disk full
+//	go run ./cmd/nudgebot-bench -scenarios ack-pg,burst-pg,size-pg,failover-pg   the same on PostgreSQL (-pg-url)
 //
 // The bot runs as a separate process built from ./cmd/nudgebot, so the
 // memory it reports is the bot's alone; the emulator runs in this
 // process. Everything listens on 127.0.0.1 only, and every loop is
-// bounded in count and in time.
+// bounded in count and in time. The PostgreSQL scenarios create a
+// database of their own on the -pg-url server for each run and drop it
+// afterwards.
 package main
 
 import (
@@ -43,7 +46,8 @@ const (
 )
 
 // scenarioOrder is the order scenarios run and appear in the report.
-var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "pace", "migrate", "weight"}
+var scenarioOrder = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "pace", "migrate", "weight",
+	"ack-pg", "burst-pg", "size-pg", "failover-pg"}
 
 // options are the flags, after -quick filled in what was not given.
 type options struct {
@@ -86,6 +90,17 @@ type options struct {
 	weightRuns         int
 	weightSettle       time.Duration
 	seed               uint64 // for the kill moments
+	pgURL              string // the PostgreSQL server the -pg scenarios create their databases on
+	ackPGRates         []int
+	burstPGSubs        int
+	burstPGRate        int   // chat.postMessage a minute, the emulator's and each replica's
+	replicas           []int // replicas on one database, one burst-pg run each
+	burstPGMax         time.Duration
+	sizePGPeople       int
+	sizePGDays         int
+	failSubs           int
+	failRate           int // chat.postMessage a minute in failover-pg
+	failReplicas       int
 	report             string // "" writes no report
 	repo               string
 	bin                string
@@ -140,13 +155,24 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.IntVar(&o.weightSubs, "weight-subscribers", 10_000, "subscribers in the file the weight scenario starts each build on")
 	fs.IntVar(&o.weightRuns, "weight-runs", 9, "starts of each build in the weight scenario")
 	fs.DurationVar(&o.weightSettle, "weight-settle", 10*time.Second, "how long each build runs after connecting before its memory is read")
+	fs.StringVar(&o.pgURL, "pg-url", defaultPGServer(os.Getenv), "PostgreSQL server for the -pg scenarios, as a URL to a database on it; each run creates a database nudgebot_bench_… there and drops it (default: "+envTestDatabase+", else "+defaultPGURL+")")
+	ackPG := fs.String("ack-pg-rates", "200", "slash commands per second for the ack-pg scenario (each rate on bbolt and on PostgreSQL), comma-separated")
+	fs.IntVar(&o.burstPGSubs, "burst-pg-subscribers", 100_000, "subscribers all due at one instant, for the burst-pg scenario")
+	fs.IntVar(&o.burstPGRate, "burst-pg-rate", 30_000, "chat.postMessage limit per minute for burst-pg: the emulator enforces it, each replica is configured with it")
+	reps := fs.String("replicas", "1,2", "replicas of `nudgebot run` on one PostgreSQL database, one burst-pg run each, comma-separated")
+	fs.DurationVar(&o.burstPGMax, "burst-pg-max", 15*time.Minute, "give up on a burst-pg run this long after the due instant")
+	fs.IntVar(&o.sizePGPeople, "size-pg-people", 1000, "people in the size-pg scenario")
+	fs.IntVar(&o.sizePGDays, "size-pg-days", 100, "days of one kept delivery per person in the size-pg scenario")
+	fs.IntVar(&o.failSubs, "failover-subscribers", 10_000, "subscribers all due at once in the failover-pg scenario")
+	fs.IntVar(&o.failRate, "failover-rate", 6000, "chat.postMessage limit per minute in failover-pg (the emulator's and each replica's)")
+	fs.IntVar(&o.failReplicas, "failover-replicas", 2, "replicas in failover-pg: 2 kills the leader and the other takes over; 1 kills and restarts the one")
 	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the kill moments; the report names it")
 	fs.StringVar(&o.report, "report", "docs/performance.md", "report file to write, relative to -repo; empty writes none")
 	fs.StringVar(&o.repo, "repo", "", "the nudgebot module root; default: found with `go env GOMOD`")
 	fs.StringVar(&o.bin, "bin", "", "a nudgebot binary to measure instead of building ./cmd/nudgebot")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, bot logs) after a successful run")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, faults (kills, 429s,\ndisconnects, latency, a full disk), and pacing by what Slack allows. A full run rewrites docs/performance.md.")
+		fmt.Fprintln(stderr, "Usage: nudgebot-bench [flags]\n\nBuilds ./cmd/nudgebot, runs it against an in-process Slack emulator and\nmeasures ack latency, a 9 o'clock burst, memory with many subscribers,\nthe scheduler pass, 100,000 people due at once, faults (kills, 429s,\ndisconnects, latency, a full disk), pacing by what Slack allows,\nmoving between engines, what PostgreSQL support weighs, and on\nPostgreSQL: ack latency, 100,000 due with replicas, the size per kept\ndelivery and a failover. A full run rewrites docs/performance.md.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -183,6 +209,14 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 		fmt.Fprintf(stderr, "nudgebot-bench: -pace-people: %v\n", err)
 		return o, exitUsage
 	}
+	if o.ackPGRates, err = parseRates(*ackPG); err != nil {
+		fmt.Fprintf(stderr, "nudgebot-bench: -ack-pg-rates: %v\n", err)
+		return o, exitUsage
+	}
+	if o.replicas, err = parseInts(*reps, 1, 10, "replica count", "replicas (the emulator serves 10 Socket Mode connections)", "1,2"); err != nil {
+		fmt.Fprintf(stderr, "nudgebot-bench: -replicas: %v\n", err)
+		return o, exitUsage
+	}
 	if o.burstBotPct, err = parsePercents(*botPct); err != nil {
 		fmt.Fprintf(stderr, "nudgebot-bench: -burst-bot-pct: %v\n", err)
 		return o, exitUsage
@@ -214,6 +248,11 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 			"migrate-reflections":   func() { o.migReflections = 200 },
 			"weight-runs":           func() { o.weightRuns = 1 },
 			"weight-settle":         func() { o.weightSettle = 2 * time.Second },
+			"burst-pg-subscribers":  func() { o.burstPGSubs = 3000 },
+			"burst-pg-rate":         func() { o.burstPGRate = 6000 },
+			"size-pg-days":          func() { o.sizePGDays = 5 },
+			"failover-subscribers":  func() { o.failSubs = 600 },
+			"failover-rate":         func() { o.failRate = 1200 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -285,6 +324,22 @@ func (o options) check() string {
 		return fmt.Sprintf("-weight-runs %d is out of range: use 1 to 50", o.weightRuns)
 	case o.weightSettle < time.Second || o.weightSettle > 10*time.Minute:
 		return fmt.Sprintf("-weight-settle %s is out of range: use 1s to 10m", o.weightSettle)
+	case o.burstPGSubs < 1 || o.burstPGSubs > 1_000_000:
+		return fmt.Sprintf("-burst-pg-subscribers %d is out of range: use 1 to 1000000", o.burstPGSubs)
+	case o.burstPGRate < 60 || o.burstPGRate > 600_000:
+		return fmt.Sprintf("-burst-pg-rate %d is out of range: use 60 to 600000 a minute", o.burstPGRate)
+	case o.burstPGMax < time.Minute || o.burstPGMax > time.Hour:
+		return fmt.Sprintf("-burst-pg-max %s is out of range: use 1m to 1h", o.burstPGMax)
+	case o.sizePGPeople < 1 || o.sizePGPeople > 100_000:
+		return fmt.Sprintf("-size-pg-people %d is out of range: use 1 to 100000", o.sizePGPeople)
+	case o.sizePGDays < 1 || o.sizePGDays > 3650 || o.sizePGPeople*o.sizePGDays > 10_000_000:
+		return fmt.Sprintf("-size-pg-days %d is out of range: use 1 to 3650, and at most 10000000 deliveries in all", o.sizePGDays)
+	case o.failSubs < 30 || o.failSubs > 100_000:
+		return fmt.Sprintf("-failover-subscribers %d is out of range: use 30 to 100000", o.failSubs)
+	case o.failRate < 60 || o.failRate > 600_000:
+		return fmt.Sprintf("-failover-rate %d is out of range: use 60 to 600000 a minute", o.failRate)
+	case o.failReplicas < 1 || o.failReplicas > 2:
+		return fmt.Sprintf("-failover-replicas %d is out of range: use 1 or 2", o.failReplicas)
 	case !slices.Contains([]string{diskAuto, diskTmpfs, diskFsize}, o.faultDisk):
 		return fmt.Sprintf("-faults-disk %q: use tmpfs, fsize or auto", o.faultDisk)
 	}
@@ -424,6 +479,14 @@ func (b *bench) runScenario(ctx context.Context, name string) (string, error) {
 		return b.migrateScenario(ctx)
 	case "weight":
 		return b.weightScenario(ctx)
+	case "ack-pg":
+		return b.ackPGScenario(ctx)
+	case "burst-pg":
+		return b.burstPGScenario(ctx)
+	case "size-pg":
+		return b.sizePGScenario(ctx)
+	case "failover-pg":
+		return b.failoverScenario(ctx)
 	}
 	return "", fmt.Errorf("unknown scenario %q", name)
 }

@@ -47,6 +47,28 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("faultRuns = %v, scenarios = %v", o.faultRuns, o.scenarios)
 			}
 		}},
+		"postgres defaults": {nil, -1, func(t *testing.T, o options) {
+			if !reflect.DeepEqual(o.replicas, []int{1, 2}) || !reflect.DeepEqual(o.ackPGRates, []int{200}) || o.burstPGSubs != 100_000 ||
+				o.burstPGRate != 30_000 || o.failSubs != 10_000 || o.failReplicas != 2 || o.pgURL == "" {
+				t.Errorf("postgres defaults = %+v", o)
+			}
+		}},
+		"postgres flags": {[]string{"-scenarios", "failover-pg,burst-pg", "-replicas", "2", "-failover-replicas", "1", "-pg-url", "postgres://x@h/d"}, -1, func(t *testing.T, o options) {
+			if !reflect.DeepEqual(o.scenarios, []string{"burst-pg", "failover-pg"}) || !reflect.DeepEqual(o.replicas, []int{2}) ||
+				o.failReplicas != 1 || o.pgURL != "postgres://x@h/d" {
+				t.Errorf("postgres flags = %+v", o)
+			}
+		}},
+		"quick shortens postgres": {[]string{"-quick", "-scenarios", "burst-pg"}, -1, func(t *testing.T, o options) {
+			if o.burstPGSubs != 3000 || o.failSubs != 600 || o.sizePGDays != 5 {
+				t.Errorf("quick postgres = %+v", o)
+			}
+		}},
+		"eleven replicas":     {[]string{"-replicas", "1,11"}, exitUsage, nil},
+		"no replicas":         {[]string{"-replicas", "0"}, exitUsage, nil},
+		"three in failover":   {[]string{"-failover-replicas", "3"}, exitUsage, nil},
+		"failover too small":  {[]string{"-failover-subscribers", "10"}, exitUsage, nil},
+		"size too large":      {[]string{"-size-pg-people", "100000", "-size-pg-days", "3650"}, exitUsage, nil},
 		"unknown scenario":    {[]string{"-scenarios", "ack,soak"}, exitUsage, nil},
 		"unknown fault run":   {[]string{"-faults-runs", "kill,flood"}, exitUsage, nil},
 		"bad disk mode":       {[]string{"-faults-disk", "ramdisk"}, exitUsage, nil},

@@ -67,7 +67,7 @@ type nineResult struct {
 // floor is the least time Slack's limit allows for everyone: N / R
 // minutes, with the first second's burst free.
 func (r nineResult) floor() time.Duration {
-	return time.Duration(float64(max(0, r.N-max(1, r.Rate/60))) / float64(r.Rate) * float64(time.Minute))
+	return rateFloor(r.N, r.Rate, r.Rate/60)
 }
 
 // botFloor is the same at the pace the bot allows itself: slack_limits

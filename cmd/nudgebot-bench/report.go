@@ -12,7 +12,8 @@ import (
 
 // reportKeys are the report's sections in order: one per scenario, the
 // setup notes, then those that came later (their numbers stay).
-var reportKeys = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "setup", "pace", "migrate", "weight"}
+var reportKeys = []string{"ack", "burst", "subscribers", "tick", "nine", "faults", "retention", "startup", "setup", "pace", "migrate", "weight",
+	"ack-pg", "burst-pg", "size-pg", "failover-pg"}
 
 var reportTitles = map[string]string{
 	"ack":         "1. Slash command ack latency",
@@ -27,6 +28,10 @@ var reportTitles = map[string]string{
 	"pace":        "10. A team at one hour: pacing by what Slack allows",
 	"migrate":     "11. Moving between engines: bbolt ⇄ PostgreSQL",
 	"weight":      "12. What PostgreSQL support weighs in the default build",
+	"ack-pg":      "13. PostgreSQL: slash command ack latency beside bbolt",
+	"burst-pg":    "14. PostgreSQL: 100,000 due at one instant, one and two replicas",
+	"size-pg":     "15. PostgreSQL: the database's size per kept delivery",
+	"failover-pg": "16. PostgreSQL: the leader killed mid-burst",
 }
 
 const reportIntro = `# nudgebot performance
@@ -49,6 +54,15 @@ command), or ` + "`-quick`" + ` for a smoke run of a few minutes that writes not
 The faults scenario has two disk-full runs: one mounts a small tmpfs, which
 wants root on Linux and is skipped without it; the other lowers the bot's
 file-size limit with prlimit, which needs only util-linux.
+
+Sections 13 to 16 run the bot on PostgreSQL (` + "`storage.driver: postgres`" + `):
+each run creates a database of its own on the server ` + "`-pg-url`" + ` names
+(default: the local test server), seeds it through ` + "`storage/pgstore`" + `, starts
+one or more replicas of ` + "`nudgebot run`" + ` on it, each with its own Socket
+Mode connection to the one emulator, and drops the database afterwards.
+Their "Measured on" lines add the server's version, the settings that
+decide what a commit costs, and whether its data directory shares the
+disk the fsync latency was measured on.
 
 Read the figures with care: the emulator and the bench share the machine
 with the bot, so loopback and CPU time are split between them, and the
@@ -177,8 +191,10 @@ func (b *bench) setupSection() string {
 		sb.WriteString("Subscribers are seeded through the storage API, never by writing into bbolt directly. The burst, subscribers and tick " +
 			"scenarios use `UpdateSubscriber`, one person per transaction each committed with an fsync, as a live bot writes them, so the " +
 			"file they measure has the layout a real one grows into. The nine and faults scenarios use `ImportSubscribers`, which writes " +
-			"about 5,000 people per transaction with the due index kept exactly as `UpdateSubscriber` keeps it.\n\n")
-		sb.WriteString("| subscribers | how | time | rate | file |\n|---:|---|---:|---:|---:|\n")
+			"about 5,000 people per transaction with the due index kept exactly as `UpdateSubscriber` keeps it. The PostgreSQL scenarios use " +
+			"`pgstore.ImportSubscribers`, a COPY and one upsert in one transaction, into a database made for the run by pgstore's own migrations; " +
+			"their size is the tables' with indexes.\n\n")
+		sb.WriteString("| subscribers | how | time | rate | file or tables |\n|---:|---|---:|---:|---:|\n")
 		for _, s := range b.seedStats {
 			fmt.Fprintf(&sb, "| %d | %s | %s | %.0f/s | %.1f MB |\n", s.N, s.Method, s.Took.Round(time.Millisecond), s.perSecond(), float64(s.FileSize)/1e6)
 		}

@@ -19,6 +19,10 @@ func TestRenderReport(t *testing.T) {
 		"pace":        "## pace\n\nold pace figures\n",
 		"migrate":     "## migrate\n\nold migrate figures\n",
 		"weight":      "## weight\n\nold weight figures\n",
+		"ack-pg":      "## ack-pg\n\nold ack-pg figures\n",
+		"burst-pg":    "## burst-pg\n\nold burst-pg figures\n",
+		"size-pg":     "## size-pg\n\nold size-pg figures\n",
+		"failover-pg": "## failover-pg\n\nold failover-pg figures\n",
 	})
 	tests := map[string]struct {
 		previous string
@@ -34,8 +38,9 @@ func TestRenderReport(t *testing.T) {
 		"partial run keeps the other sections": {
 			previous: full,
 			fresh:    map[string]string{"burst": "## burst\n\nnew burst figures\n"},
-			want:     []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old nine figures", "old faults figures", "old retention figures", "old startup figures", "old setup", "old pace figures", "old migrate figures", "old weight figures"},
-			notWant:  []string{"old burst figures", "Not measured yet"},
+			want: []string{"old ack figures", "new burst figures", "old subs figures", "old tick figures", "old nine figures", "old faults figures", "old retention figures", "old startup figures", "old setup", "old pace figures",
+				"old migrate figures", "old weight figures", "old ack-pg figures", "old burst-pg figures", "old size-pg figures", "old failover-pg figures"},
+			notWant: []string{"old burst figures", "Not measured yet"},
 		},
 		"hand edits outside sections are dropped": {
 			previous: "# mine\n\nhand-written text\n" + full,
@@ -76,5 +81,27 @@ func TestRenderReport(t *testing.T) {
 				t.Errorf("re-rendering changed the report:\n%s\n---\n%s", got, again)
 			}
 		})
+	}
+}
+
+// Ensure every scenario has its section and title, once, so a new
+// scenario cannot run without a place in the report.
+func TestEveryScenarioHasASection(t *testing.T) {
+	for _, name := range append(append([]string(nil), scenarioOrder...), "setup") {
+		n := 0
+		for _, k := range reportKeys {
+			if k == name {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("scenario %q appears %d times in reportKeys, want once", name, n)
+		}
+		if reportTitles[name] == "" {
+			t.Errorf("scenario %q has no title", name)
+		}
+	}
+	if len(reportKeys) != len(scenarioOrder)+1 {
+		t.Errorf("reportKeys has %d sections, want the %d scenarios and the setup", len(reportKeys), len(scenarioOrder))
 	}
 }
