@@ -35,7 +35,8 @@ func (s *Service) Tick(ctx context.Context, now time.Time) {
 	for range s.senders {
 		wg.Go(func() {
 			for q := range queue {
-				s.send(ctx, q.d, sendOpts{lead: true, planned: q.planned, sub: q.sub, lines: lines, haveLines: true})
+				s.send(ctx, q.d, sendOpts{lead: true, planned: q.planned, sub: q.sub, lines: lines, haveLines: true,
+					followUp: q.followUp, knowFollowUp: q.knowFollowUp})
 			}
 		})
 	}
@@ -66,11 +67,14 @@ func (s *Service) Tick(ctx context.Context, now time.Time) {
 
 // queued is a delivery handed to a tick's senders; planned is true when
 // this tick's planning has just recorded it, as it is, and sub is then
-// the person's record as planning read it.
+// the person's record as planning read it. knowFollowUp says planning
+// read their due commitment too: followUp, nil when none is due.
 type queued struct {
-	d       nudges.Delivery
-	planned bool
-	sub     *nudges.Subscriber
+	d            nudges.Delivery
+	planned      bool
+	sub          *nudges.Subscriber
+	knowFollowUp bool
+	followUp     *nudges.Reflection
 }
 
 // NextWake is when the scheduler should next run Tick: the earliest due
@@ -131,9 +135,9 @@ func (s *Service) planDue(now time.Time, enqueue func(queued)) {
 		var planned []plannedStart
 		for start := 0; start < len(ids); start += planChunk {
 			chunk := ids[start:min(start+planChunk, len(ids))]
-			histories := s.histories(chunk, now)
+			known := s.known(chunk, now)
 			for _, id := range chunk {
-				p, ok := s.planOne(id, now, paused, histories)
+				p, ok := s.planOne(id, now, paused, known)
 				switch {
 				case p != nil:
 					planned = append(planned, *p)
@@ -141,7 +145,7 @@ func (s *Service) planDue(now time.Time, enqueue func(queued)) {
 					progressed++
 				}
 			}
-			progressed += s.startPlanned(planned, enqueue)
+			progressed += s.startPlanned(planned, s.followUps(planned, now), enqueue)
 			planned = planned[:0]
 		}
 		// A person whose plan failed stays due; stop rather than spin on
@@ -152,28 +156,62 @@ func (s *Service) planDue(now time.Time, enqueue func(queued)) {
 	}
 }
 
-// planChunk is how many due people are planned together: their
-// histories are read in one query and their deliveries recorded in one
-// transaction; few commits for a large tick, yet the senders get their
-// first nudges while the rest are still being planned.
+// planChunk is how many due people are planned together: their records,
+// histories and due commitments are read in a query each, and their
+// deliveries recorded in one transaction; few round trips for a large
+// tick, yet the senders get their first nudges while the rest are still
+// being planned.
 const planChunk = 128
 
-// histories reads the delivery history choose needs for each of userIDs
-// in one query, by person; nil if that read failed, and planOne reads
-// each person's own.
-func (s *Service) histories(userIDs []string, now time.Time) map[string][]nudges.Delivery {
+// knownPeople is what planning read of a chunk of due people together;
+// a nil map is a read that failed, and planOne then reads each person's
+// own.
+type knownPeople struct {
+	subs      map[string]nudges.Subscriber
+	histories map[string][]nudges.Delivery
+}
+
+// known reads the due people's records and the delivery history choose
+// needs, each in one query.
+func (s *Service) known(userIDs []string, now time.Time) knownPeople {
+	var k knownPeople
+	subs, err := s.subs.SubscribersByID(userIDs)
+	if err != nil {
+		s.log.Warn("reading due people's records together; reading them one by one", "error", err)
+	} else {
+		k.subs = subs
+	}
 	// No upper bound, as Deliveries has none: a slot ahead of now (the
 	// clock stepped back) still counts.
 	ds, err := s.dels.DeliveriesFor(userIDs, now.Add(-nudges.HistoryWindow), time.Unix(1<<62, 0))
 	if err != nil {
 		s.log.Warn("reading the delivery history of due people; reading it person by person", "error", err)
+		return k
+	}
+	k.histories = make(map[string][]nudges.Delivery, len(userIDs))
+	for _, d := range ds {
+		k.histories[d.UserID] = append(k.histories[d.UserID], d)
+	}
+	return k
+}
+
+// followUps reads the commitments due to be quoted back to the planned
+// people, in one query; nil if that read failed, and each sender reads
+// its person's own.
+func (s *Service) followUps(planned []plannedStart, now time.Time) map[string]nudges.Reflection {
+	if len(planned) == 0 {
 		return nil
 	}
-	by := make(map[string][]nudges.Delivery, len(userIDs))
-	for _, d := range ds {
-		by[d.UserID] = append(by[d.UserID], d)
+	ids := make([]string, len(planned))
+	for i, p := range planned {
+		ids[i] = p.start.Delivery.UserID
 	}
-	return by
+	due, err := s.refls.DueFollowUpsOf(ids, now)
+	if err != nil {
+		s.log.Warn("reading due commitments of the people planned; each is read as it is sent", "error", err)
+		return nil
+	}
+	return due
 }
 
 // plannedStart is a delivery planned for a due person, waiting to be
@@ -185,8 +223,9 @@ type plannedStart struct {
 }
 
 // startPlanned records planned deliveries in one transaction and hands
-// the new ones to the senders. It returns how many people moved on.
-func (s *Service) startPlanned(planned []plannedStart, enqueue func(queued)) int {
+// the new ones to the senders with their people's due commitments
+// (followUps; nil: not read). It returns how many people moved on.
+func (s *Service) startPlanned(planned []plannedStart, followUps map[string]nudges.Reflection, enqueue func(queued)) int {
 	if len(planned) == 0 {
 		return 0
 	}
@@ -212,7 +251,11 @@ func (s *Service) startPlanned(planned []plannedStart, enqueue func(queued)) int
 			}
 		default:
 			progressed++
-			enqueue(queued{d: d, planned: true, sub: &p.sub})
+			q := queued{d: d, planned: true, sub: &p.sub, knowFollowUp: followUps != nil}
+			if r, ok := followUps[d.UserID]; ok {
+				q.followUp = &r
+			}
+			enqueue(q)
 		}
 	}
 	return progressed
@@ -246,13 +289,18 @@ func (s *Service) moveDue(userID string, expect, next, slot time.Time) bool {
 // with their due time's advance, or, when there is none to send, missed
 // slots or the advance alone, written at once. ok reports progress.
 //
-// histories are the due people's delivery histories (see histories); nil
-// reads the person's.
-func (s *Service) planOne(userID string, now time.Time, pausedAll bool, histories map[string][]nudges.Delivery) (p *plannedStart, ok bool) {
-	sub, err := s.subs.Subscriber(userID)
-	if err != nil {
-		s.log.Error("loading a due subscriber", "user_id", userID, "error", err)
-		return nil, false
+// known is what was read of the due people together (see known); what
+// it lacks is read for the person alone.
+func (s *Service) planOne(userID string, now time.Time, pausedAll bool, known knownPeople) (p *plannedStart, ok bool) {
+	sub, found := known.subs[userID]
+	if !found {
+		// Not read together (that read failed, or the record is gone):
+		// this read says why.
+		var err error
+		if sub, err = s.subs.Subscriber(userID); err != nil {
+			s.log.Error("loading a due subscriber", "user_id", userID, "error", err)
+			return nil, false
+		}
 	}
 	if !sub.Subscribed || sub.Inactive {
 		return nil, s.moveDue(userID, sub.NextDue, time.Time{}, time.Time{})
@@ -273,8 +321,8 @@ func (s *Service) planOne(userID string, now time.Time, pausedAll bool, historie
 		return nil, true
 	}
 	var history *[]nudges.Delivery
-	if histories != nil {
-		h := histories[userID]
+	if known.histories != nil {
+		h := known.histories[userID]
 		history = &h
 	}
 	d, choice, ok := s.choose(sub, plan.Slot, now, false, history)
@@ -439,6 +487,10 @@ type sendOpts struct {
 	// haveLines; else send reads them.
 	lines     []string
 	haveLines bool
+	// followUp is the person's commitment due to be quoted back, read by
+	// the caller when knowFollowUp (nil: none due); else send reads it.
+	knowFollowUp bool
+	followUp     *nudges.Reflection
 }
 
 // send delivers one pending delivery at most once. Before each post the
@@ -501,7 +553,10 @@ func (s *Service) send(ctx context.Context, pd nudges.Delivery, o sendOpts) {
 	msg := NudgeMessage{Nudge: n, Wording: s.wordingWith(n, sub, d.ID, lines), Delivery: d, Location: sub.Location(s.cal.Fallback)}
 	// A scheduled nudge may carry the person's own words back to them.
 	if !d.Manual && d.Round == 0 {
-		msg.FollowUp = s.followUpFor(d.UserID, s.clock())
+		msg.FollowUp = o.followUp
+		if !o.knowFollowUp {
+			msg.FollowUp = s.followUpFor(d.UserID, s.clock())
+		}
 	}
 	if stale := s.post(ctx, log, d, channel, msg, lead); !stale {
 		return
@@ -562,7 +617,7 @@ func (s *Service) reconcile(ctx context.Context, log *slog.Logger, d nudges.Deli
 	}
 	if found {
 		log.Info("delivery found in the DM after an interrupted attempt; not sending again")
-		s.markSent(d.ID, channel, ts)
+		s.markSent(d, channel, ts)
 		return true
 	}
 	// The look took a round trip to Slack: the term may have ended.
@@ -593,7 +648,7 @@ func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery,
 		if recorded {
 			return nil
 		}
-		updated, err := s.dels.UpdateDelivery(d.ID, func(cur *nudges.Delivery) error {
+		updated, err := s.dels.UpdateDeliveryFrom(d, func(cur *nudges.Delivery) error {
 			if cur.State != d.State || cur.Attempts != d.Attempts || !cur.TryAt.Equal(d.TryAt) {
 				return errClaimed
 			}
@@ -620,8 +675,8 @@ func (s *Service) post(ctx context.Context, log *slog.Logger, d nudges.Delivery,
 	// The sender goes on without waiting for its mark to be durable, so
 	// the mark shares a commit with the next sender's attempt. A mark lost
 	// to a crash costs a lookup in the DM's history, never a second post.
-	id := d.ID
-	s.marks.Go(func() { s.markSent(id, channel, ts) })
+	attempted := d
+	s.marks.Go(func() { s.markSent(attempted, channel, ts) })
 	if f := msg.FollowUp; f != nil {
 		_, err := s.refls.UpdateReflection(d.UserID, f.Seq, func(r *nudges.Reflection) error {
 			r.FollowedUp = s.clock()
@@ -654,13 +709,15 @@ func (s *Service) followUpFor(userID string, now time.Time) *nudges.Reflection {
 	return &r
 }
 
-func (s *Service) markSent(id, channel, ts string) {
-	_, err := s.dels.UpdateDelivery(id, func(d *nudges.Delivery) error {
+// markSent records d as sent; d is the delivery as last read or written,
+// which spares PostgreSQL a read when nothing changed it since.
+func (s *Service) markSent(d nudges.Delivery, channel, ts string) {
+	_, err := s.dels.UpdateDeliveryFrom(d, func(d *nudges.Delivery) error {
 		d.Sent(s.clock(), channel, ts)
 		return nil
 	})
 	if err != nil {
-		s.log.Error("recording a sent delivery; it will be reconciled", "delivery_id", id, "error", err)
+		s.log.Error("recording a sent delivery; it will be reconciled", "delivery_id", d.ID, "error", err)
 		return
 	}
 	s.obs.Delivered("sent")

@@ -293,6 +293,18 @@ type countingDeliveries struct {
 	deliveriesPort // named apart: the port has a method Deliveries
 	reads          atomic.Int32
 	historyReads   atomic.Int32
+	updates        atomic.Int32 // UpdateDelivery: a read and a write
+	swaps          atomic.Int32 // UpdateDeliveryFrom: one write on PostgreSQL
+}
+
+func (c *countingDeliveries) UpdateDelivery(id string, fn func(*nudges.Delivery) error) (nudges.Delivery, error) {
+	c.updates.Add(1)
+	return c.deliveriesPort.UpdateDelivery(id, fn)
+}
+
+func (c *countingDeliveries) UpdateDeliveryFrom(known nudges.Delivery, fn func(*nudges.Delivery) error) (nudges.Delivery, error) {
+	c.swaps.Add(1)
+	return c.deliveriesPort.UpdateDeliveryFrom(known, fn)
 }
 
 type deliveriesPort = app.Deliveries
@@ -309,12 +321,34 @@ func (c *countingDeliveries) Deliveries(userID string, since time.Time) ([]nudge
 
 type countingSubscribers struct {
 	app.Subscribers
-	reads atomic.Int32
+	reads, batches atomic.Int32
 }
 
 func (c *countingSubscribers) Subscriber(userID string) (nudges.Subscriber, error) {
 	c.reads.Add(1)
 	return c.Subscribers.Subscriber(userID)
+}
+
+func (c *countingSubscribers) SubscribersByID(userIDs []string) (map[string]nudges.Subscriber, error) {
+	c.batches.Add(1)
+	return c.Subscribers.SubscribersByID(userIDs)
+}
+
+type countingReflections struct {
+	reflectionsPort // named apart: the port has a method Reflections
+	reads, batches  atomic.Int32
+}
+
+type reflectionsPort = app.Reflections
+
+func (c *countingReflections) DueFollowUp(userID string, now time.Time) (nudges.Reflection, bool, error) {
+	c.reads.Add(1)
+	return c.reflectionsPort.DueFollowUp(userID, now)
+}
+
+func (c *countingReflections) DueFollowUpsOf(userIDs []string, now time.Time) (map[string]nudges.Reflection, error) {
+	c.batches.Add(1)
+	return c.reflectionsPort.DueFollowUpsOf(userIDs, now)
 }
 
 type countingSettings struct {
@@ -329,16 +363,18 @@ func (c *countingSettings) StrategyLines() ([]string, bool, error) {
 
 // Ensure a tick does not read back the deliveries its planning has just
 // recorded nor the people it has just planned for, reads the due people's
-// histories together, and reads the strategy lines once, not once per
-// nudge: on PostgreSQL each is a round trip per nudge.
+// records, histories and due commitments together, reads the strategy
+// lines once, not once per nudge, and records each attempt and sent mark
+// from the delivery it holds: on PostgreSQL each read is a round trip
+// per nudge, and a write from a delivery read is four.
 func TestTickReadsOncePerTick(t *testing.T) {
 	tc := newTestCore(t)
 	ctx := context.Background()
 	tc.subscribe(t, owner)
 	tc.subscribe(t, member)
 	cd, cs := &countingDeliveries{deliveriesPort: tc.db}, &countingSettings{Settings: tc.db}
-	cu := &countingSubscribers{Subscribers: tc.db}
-	tc.rebuild(t, coreOptions{ports: func(p *app.Ports) { p.Deliveries, p.Settings, p.Subscribers = cd, cs, cu }})
+	cu, cr := &countingSubscribers{Subscribers: tc.db}, &countingReflections{reflectionsPort: tc.db}
+	tc.rebuild(t, coreOptions{ports: func(p *app.Ports) { p.Deliveries, p.Settings, p.Subscribers, p.Reflections = cd, cs, cu, cr }})
 	sub, _ := tc.db.Subscriber(owner)
 	tc.now = sub.NextDue
 	tc.Tick(ctx, tc.now)
@@ -348,8 +384,14 @@ func TestTickReadsOncePerTick(t *testing.T) {
 	if n := cd.reads.Load(); n != 0 {
 		t.Errorf("deliveries read back = %d, want 0", n)
 	}
-	if n := cu.reads.Load(); n != 2 {
-		t.Errorf("subscribers read %d times, want 2 (once each, to plan)", n)
+	if n, b := cu.reads.Load(), cu.batches.Load(); n != 0 || b != 1 {
+		t.Errorf("subscribers read one by one %d times and together %d, want 0 and 1", n, b)
+	}
+	if n, b := cr.reads.Load(), cr.batches.Load(); n != 0 || b != 1 {
+		t.Errorf("due commitments read one by one %d times and together %d, want 0 and 1", n, b)
+	}
+	if u, w := cd.updates.Load(), cd.swaps.Load(); u != 0 || w != 4 {
+		t.Errorf("deliveries updated by id %d times and from the one held %d, want 0 and 4 (an attempt and a mark each)", u, w)
 	}
 	if n := cd.historyReads.Load(); n != 0 {
 		t.Errorf("histories read person by person = %d, want 0", n)

@@ -18,6 +18,9 @@ import (
 // index.
 type Subscribers interface {
 	Subscriber(userID string) (nudges.Subscriber, error)
+	// SubscribersByID reads many people's records at once; those with
+	// none are left out.
+	SubscribersByID(userIDs []string) (map[string]nudges.Subscriber, error)
 	// UpdateSubscriber creates the record if needed.
 	UpdateSubscriber(userID string, fn func(*nudges.Subscriber) error) (nudges.Subscriber, error)
 	ForEachSubscriber(fn func(nudges.Subscriber) error) error
@@ -53,6 +56,11 @@ type Deliveries interface {
 	RecordMissed(userID string, slots []time.Time, expectNextDue time.Time, advance func(*nudges.Subscriber) error) error
 	Delivery(id string) (nudges.Delivery, error)
 	UpdateDelivery(id string, fn func(*nudges.Delivery) error) (nudges.Delivery, error)
+	// UpdateDeliveryFrom is UpdateDelivery for a caller holding the
+	// delivery as it was stored (known): where the store can, fn runs on
+	// known and the result is saved in one write if nothing changed
+	// since; otherwise fn runs on what is stored, as UpdateDelivery's.
+	UpdateDeliveryFrom(known nudges.Delivery, fn func(*nudges.Delivery) error) (nudges.Delivery, error)
 	// RecordOutcome changes a delivery and its person together.
 	RecordOutcome(deliveryID string, fn func(*nudges.Delivery, *nudges.Subscriber) error) (nudges.Delivery, nudges.Subscriber, error)
 	Pending() ([]nudges.Delivery, error)
@@ -77,6 +85,9 @@ type Reflections interface {
 	// DueFollowUp is the person's oldest commitment due to be quoted
 	// back by now, found through the follow-up index.
 	DueFollowUp(userID string, now time.Time) (r nudges.Reflection, found bool, err error)
+	// DueFollowUpsOf is DueFollowUp for many people at once; those with
+	// none due are left out.
+	DueFollowUpsOf(userIDs []string, now time.Time) (map[string]nudges.Reflection, error)
 	// ReflectionByMessage is the reflection typed as the Slack message
 	// ts in the person's DM; nudges.ErrNotFound when there is none.
 	ReflectionByMessage(userID, ts string) (nudges.Reflection, error)

@@ -190,6 +190,12 @@ func (db *DB) UpdateDelivery(id string, fn func(*nudges.Delivery) error) (nudges
 	return d, nil
 }
 
+// UpdateDeliveryFrom is UpdateDelivery: reading the record inside the
+// write costs bbolt nothing, so known only names the delivery.
+func (db *DB) UpdateDeliveryFrom(known nudges.Delivery, fn func(*nudges.Delivery) error) (nudges.Delivery, error) {
+	return db.UpdateDelivery(known.ID, fn)
+}
+
 // RecordOutcome applies fn to a delivery and its subscriber and saves both
 // in one transaction, for changes that touch both (an outcome that moves a
 // streak, a snooze that moves NextDue). The rules of UpdateDelivery and

@@ -144,19 +144,42 @@ func (db *DB) DueFollowUp(userID string, now time.Time) (r nudges.Reflection, fo
 	if err := checkUserID(userID); err != nil {
 		return nudges.Reflection{}, false, err
 	}
-	prefix := personPrefix(userID)
-	err = db.view(func(tx *bolt.Tx) error {
+	due, err := db.DueFollowUpsOf([]string{userID}, now)
+	if err != nil {
+		return nudges.Reflection{}, false, err
+	}
+	r, found = due[userID]
+	return r, found, nil
+}
+
+// DueFollowUpsOf is DueFollowUp for each of userIDs, from one walk of
+// the follow-up index that stops once each has one; those with none due
+// are left out.
+func (db *DB) DueFollowUpsOf(userIDs []string, now time.Time) (map[string]nudges.Reflection, error) {
+	wanted := make(map[string]bool, len(userIDs))
+	for _, id := range userIDs {
+		if checkUserID(id) == nil {
+			wanted[id] = true
+		}
+	}
+	due := map[string]nudges.Reflection{}
+	err := db.view(func(tx *bolt.Tx) error {
 		s, err := db.session(tx)
 		if err != nil {
 			return err
 		}
 		c := s.rb.followUps.Cursor()
-		for k, _ := c.First(); k != nil && keyNotAfter(k, now); k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && keyNotAfter(k, now) && len(due) < len(wanted); k, _ = c.Next() {
 			if len(k) < timeKeyLen {
 				return fmt.Errorf("follow-up index key %x is malformed", k)
 			}
 			rk := k[timeKeyLen:]
-			if !bytes.HasPrefix(rk, prefix) {
+			i := bytes.IndexByte(rk, 0)
+			if i < 0 {
+				return fmt.Errorf("follow-up index key %x is malformed", k)
+			}
+			userID := string(rk[:i])
+			if _, done := due[userID]; done || !wanted[userID] {
 				continue
 			}
 			v := s.rb.reflections.Get(rk)
@@ -170,13 +193,12 @@ func (db *DB) DueFollowUp(userID string, now time.Time) (r nudges.Reflection, fo
 			if got.FollowUpDue.IsZero() || !got.FollowedUp.IsZero() || got.FollowUpDue.After(now) {
 				continue
 			}
-			r, found = got, true
-			return nil
+			due[userID] = got
 		}
 		return nil
 	})
 	if err != nil {
-		return nudges.Reflection{}, false, fmt.Errorf("storage: due follow-up: %w", err)
+		return nil, fmt.Errorf("storage: due follow-ups of %d people: %w", len(userIDs), err)
 	}
-	return r, found, nil
+	return due, nil
 }

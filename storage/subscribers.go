@@ -36,6 +36,33 @@ func (db *DB) Subscriber(userID string) (nudges.Subscriber, error) {
 	return s, nil
 }
 
+// SubscribersByID reads the records of userIDs in one transaction;
+// those with no record are left out.
+func (db *DB) SubscribersByID(userIDs []string) (map[string]nudges.Subscriber, error) {
+	subs := make(map[string]nudges.Subscriber, len(userIDs))
+	err := db.view(func(tx *bolt.Tx) error {
+		bk, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		for _, id := range userIDs {
+			var s nudges.Subscriber
+			found, err := loadSubscriber(bk, id, &s)
+			if err != nil {
+				return err
+			}
+			if found {
+				subs[id] = s
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: %d subscribers: %w", len(userIDs), err)
+	}
+	return subs, nil
+}
+
 // UpdateSubscriber applies fn to userID's record, starting from
 // Subscriber{UserID: userID} if there is none, and saves the result. If fn
 // returns an error nothing is written and that error is returned, wrapped.

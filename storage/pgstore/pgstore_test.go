@@ -381,3 +381,45 @@ func TestTwoStoresClaimOnce(t *testing.T) {
 		t.Errorf("outbox holds %d, want %d", len(p), people)
 	}
 }
+
+// Ensure a delivery held as it was written, or as it was read back,
+// matches its row, so that a nudge's attempt and sent mark each take the
+// one-statement path; and that a stale copy never overwrites the row.
+func TestSwapFromHeldDelivery(t *testing.T) {
+	s, _, _ := open(t)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ImportSubscribers([]nudges.Subscriber{{UserID: "U1", Subscribed: true, NextDue: base}}); err != nil {
+		t.Fatal(err)
+	}
+	// As planning makes one: local times, and a creation time that
+	// carries the monotonic clock.
+	slot := base.In(berlin)
+	d := nudges.Delivery{ID: storage.DeliveryID("U1", slot, false), UserID: "U1", NudgeID: "lead-001", Slot: slot, State: nudges.StatePending,
+		Created: time.Now(), Reason: "a reason with \"quotes\" & <marks> and ünïcode"}
+	if _, err := s.StartDelivery(d, base, func(sub *nudges.Subscriber) error { sub.NextDue = base.Add(time.Hour); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	attempted := d
+	attempted.Attempt(time.Now().In(berlin), "D1")
+	if ok, err := s.SwapDelivery(d, attempted); !ok || err != nil {
+		t.Fatalf("from the delivery as written: swapped=%v, %v", ok, err)
+	}
+	read, err := s.Delivery(d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := read
+	sent.Sent(time.Now(), "D1", "1.2")
+	if ok, err := s.SwapDelivery(read, sent); !ok || err != nil {
+		t.Fatalf("from the delivery as read back: swapped=%v, %v", ok, err)
+	}
+	if ok, err := s.SwapDelivery(attempted, attempted); ok || err != nil {
+		t.Errorf("from a stale copy: swapped=%v, %v; want refused", ok, err)
+	}
+	if got, _ := s.Delivery(d.ID); got.State != nudges.StateSent || got.TS != "1.2" {
+		t.Errorf("stored %+v, want the sent mark", got)
+	}
+}

@@ -447,6 +447,28 @@ func (s *Store) DueFollowUp(userID string, now time.Time) (nudges.Reflection, bo
 	return r, true, nil
 }
 
+// DueFollowUpsOf is DueFollowUp for each of userIDs, in one query; those
+// with none due are left out.
+func (s *Store) DueFollowUpsOf(userIDs []string, now time.Time) (map[string]nudges.Reflection, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	se := s.session(s.pool)
+	rows, err := se.rows(ctx, "SELECT DISTINCT ON (user_id) "+reflectionColumns+` FROM reflections
+		WHERE user_id = ANY($1) AND follow_up_due IS NOT NULL AND follow_up_due <= $2 ORDER BY user_id, follow_up_due, seq`, validIDs(userIDs), nanos(now))
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: due follow-ups of %d people: %w", len(userIDs), err)
+	}
+	due := make(map[string]nudges.Reflection, len(rows))
+	for _, rw := range rows {
+		r, err := se.open(ctx, rw)
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: due follow-ups: %w", err)
+		}
+		due[r.UserID] = r
+	}
+	return due, nil
+}
+
 // ReflectionByMessage is the reflection typed as the Slack message ts in
 // the person's DM; nudges.ErrNotFound when there is none.
 func (s *Store) ReflectionByMessage(userID, ts string) (nudges.Reflection, error) {

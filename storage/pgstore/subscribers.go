@@ -28,6 +28,18 @@ func (s *Store) Subscriber(userID string) (nudges.Subscriber, error) {
 	return sub, nil
 }
 
+// SubscribersByID reads the records of userIDs in one query; those
+// with no record are left out.
+func (s *Store) SubscribersByID(userIDs []string) (map[string]nudges.Subscriber, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	subs, err := readSubscribers(ctx, s.pool, "SELECT user_id, record FROM subscribers WHERE user_id = ANY($1)", validIDs(userIDs))
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %d subscribers: %w", len(userIDs), err)
+	}
+	return subs, nil
+}
+
 // querier is a pool or a transaction.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row

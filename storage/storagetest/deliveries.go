@@ -227,6 +227,70 @@ var _ = contract(
 			t.Errorf("Pending=%+v, want the delivery back", p)
 		}
 	}},
+	testCase{"UpdateDeliveryFromWhatIsHeld", func(t *testing.T, newDB NewDB) {
+		e := setup(t, newDB)
+		e.subscribe("U1", base)
+		d := pending("U1", base)
+		if _, err := e.db.StartDelivery(d, base, nil); err != nil {
+			t.Fatal(err)
+		}
+		held, err := e.db.Delivery(d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attempt := func(cur *nudges.Delivery) error { cur.Attempts++; return nil }
+		got, err := e.db.UpdateDeliveryFrom(held, attempt)
+		if err != nil || got.Attempts != 1 {
+			t.Fatalf("from the stored delivery: %+v,%v", got, err)
+		}
+		// held is stale now: fn runs on what is stored, not on held.
+		got, err = e.db.UpdateDeliveryFrom(held, attempt)
+		if err != nil || got.Attempts != 2 {
+			t.Fatalf("from a stale copy: Attempts=%d,%v, want 2", got.Attempts, err)
+		}
+		// A check that held passes but the stored delivery fails refuses.
+		errStale := errors.New("changed since")
+		_, err = e.db.UpdateDeliveryFrom(held, func(cur *nudges.Delivery) error {
+			if cur.Attempts != held.Attempts {
+				return errStale
+			}
+			cur.Attempts = 10
+			return nil
+		})
+		if !errors.Is(err, errStale) {
+			t.Errorf("a check against a stale copy: %v, want it refused", err)
+		}
+		// A sent mark from the delivery just written leaves the outbox.
+		got, err = e.db.UpdateDeliveryFrom(got, func(cur *nudges.Delivery) error { cur.State, cur.TS = nudges.StateSent, "1.2"; return nil })
+		if err != nil || got.State != nudges.StateSent {
+			t.Fatalf("sent mark: %+v,%v", got, err)
+		}
+		if stored, _ := e.db.Delivery(d.ID); stored.Attempts != 2 || stored.TS != "1.2" {
+			t.Errorf("stored %+v, want 2 attempts and the ts", stored)
+		}
+		if p, _ := e.db.Pending(); len(p) != 0 {
+			t.Errorf("a sent delivery is still in the outbox: %v", ids(p))
+		}
+		if _, err := e.db.UpdateDeliveryFrom(got, func(cur *nudges.Delivery) error { cur.Slot = base.Add(time.Hour); return nil }); err == nil {
+			t.Error("changing the slot was accepted")
+		}
+		gone := pending("U1", base.Add(time.Hour))
+		if _, err := e.db.UpdateDeliveryFrom(gone, attempt); !errors.Is(err, nudges.ErrNotFound) {
+			t.Errorf("a delivery never stored: %v, want not found", err)
+		}
+	}},
+	testCase{"SubscribersByID", func(t *testing.T, newDB NewDB) {
+		e := setup(t, newDB)
+		e.subscribe("U1", base)
+		e.subscribe("U2", base.Add(time.Hour))
+		subs, err := e.db.SubscribersByID([]string{"U2", "U1", "U9", "", "U1"})
+		if err != nil || len(subs) != 2 || !subs["U2"].NextDue.Equal(base.Add(time.Hour)) || subs["U1"].UserID != "U1" {
+			t.Errorf("SubscribersByID=%+v,%v", subs, err)
+		}
+		if subs, err := e.db.SubscribersByID(nil); err != nil || len(subs) != 0 {
+			t.Errorf("SubscribersByID(nil)=%+v,%v", subs, err)
+		}
+	}},
 	testCase{"RecordOutcomeChangesBoth", func(t *testing.T, newDB NewDB) {
 		e := setup(t, newDB)
 		e.subscribe("U1", base)

@@ -191,6 +191,16 @@ var _ = contract(
 		if r, _, _ := e.db.DueFollowUp("U1", base.Add(6*day)); r.Commitment != "later" {
 			t.Errorf("after answering, DueFollowUp=%q, want later", r.Commitment)
 		}
+		// Many people at once: each one's oldest due, those with none
+		// (not yet due, not asked, no such person) left out.
+		e.save(nudges.Reflection{UserID: "U3", Text: "e", Commitment: "not yet", FollowUpDue: base.Add(9 * day)})
+		due, err := e.db.DueFollowUpsOf([]string{"U1", "U2", "U3", "U9", "", "U1"}, base.Add(6*day))
+		if err != nil || len(due) != 2 || due["U1"].Commitment != "later" || due["U2"].Commitment != "theirs" {
+			t.Errorf("DueFollowUpsOf=%+v,%v, want U1 later and U2 theirs", due, err)
+		}
+		if due, err := e.db.DueFollowUpsOf([]string{"U1", "U2"}, base.Add(-day)); err != nil || len(due) != 0 {
+			t.Errorf("DueFollowUpsOf before any is due=%+v,%v", due, err)
+		}
 	}},
 	testCase{"SealedReflectionsNeedTheKey", func(t *testing.T, newDB NewDB) {
 		e := setup(t, newDB)
