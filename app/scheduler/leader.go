@@ -51,13 +51,13 @@ type ReplicaWatcher interface {
 	ReplicasChanged(replicas int)
 }
 
-// presenceTTLs is how many lease times to live a replica's presence
+// PresenceTTLs is how many lease times to live a replica's presence
 // lasts unrefreshed: it is refreshed every round of the election (about
 // ttl/3, or sooner), so a few missed rounds (a slow database, a pause)
 // do not make the others think it gone and take more than their share,
 // while one that died stops being counted a little after it would have
 // lost a lease.
-const presenceTTLs = 3
+const PresenceTTLs = 3
 
 // DefaultLeaseTTL is how long a lease lasts unrenewed: a leader that
 // dies or stops is replaced about this long after its last renewal.
@@ -80,7 +80,7 @@ const DefaultLeaseTTL = 10 * time.Second
 // Every round, leader's or follower's, also refreshes this replica's
 // presence in the Census, if any, and the scheduler's ReplicaWatcher
 // hears the count when it changes: a replica joining or stopping is
-// counted within about ttl/3, one that dies within presenceTTLs × ttl.
+// counted within about ttl/3, one that dies within PresenceTTLs × ttl.
 type Election struct {
 	lease  Lease
 	census Census // nil: no count is kept
@@ -210,7 +210,7 @@ func (s *Scheduler) present(log *slog.Logger, last int) int {
 	if e.census == nil {
 		return last
 	}
-	n, err := e.census.Present(e.id, presenceTTLs*e.ttl)
+	n, err := e.census.Present(e.id, PresenceTTLs*e.ttl)
 	if err != nil {
 		log.Warn("counting the replicas alive; each keeps the share of Slack's limits it had until the database answers", "replicas", last, "error", err)
 		return last
@@ -228,7 +228,7 @@ func (s *Scheduler) depart(log *slog.Logger) {
 		return
 	}
 	if err := e.census.Depart(e.id); err != nil {
-		log.Warn("stopping: this replica could not remove itself from the count of replicas, so the others take their share of Slack's limits as if it ran until its record expires", "expires_in", presenceTTLs*e.ttl, "error", err)
+		log.Warn("stopping: this replica could not remove itself from the count of replicas, so the others take their share of Slack's limits as if it ran until its record expires", "expires_in", PresenceTTLs*e.ttl, "error", err)
 	}
 }
 
