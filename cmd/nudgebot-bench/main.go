@@ -85,7 +85,6 @@ type options struct {
 	migSubs            int
 	migDeliveries      int
 	migReflections     int
-	migPGURL           string
 	weightSubs         int
 	weightRuns         int
 	weightSettle       time.Duration
@@ -151,11 +150,10 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.IntVar(&o.migSubs, "migrate-subscribers", 100_000, "subscribers in the file the migrate scenario copies")
 	fs.IntVar(&o.migDeliveries, "migrate-deliveries", 1_000_000, "deliveries in the file the migrate scenario copies")
 	fs.IntVar(&o.migReflections, "migrate-reflections", 5000, "sealed reflections in the file the migrate scenario copies")
-	fs.StringVar(&o.migPGURL, "migrate-pg-url", "postgres://postgres@127.0.0.1:5432/test", "PostgreSQL database the migrate scenario copies into, in a fresh schema")
 	fs.IntVar(&o.weightSubs, "weight-subscribers", 10_000, "subscribers in the file the weight scenario starts each build on")
 	fs.IntVar(&o.weightRuns, "weight-runs", 9, "starts of each build in the weight scenario")
 	fs.DurationVar(&o.weightSettle, "weight-settle", 10*time.Second, "how long each build runs after connecting before its memory is read")
-	fs.StringVar(&o.pgURL, "pg-url", defaultPGServer(os.Getenv), "PostgreSQL server for the -pg scenarios, as a URL to a database on it; each run creates a database nudgebot_bench_… there and drops it (default: "+envTestDatabase+", else "+defaultPGURL+")")
+	fs.StringVar(&o.pgURL, "pg-url", defaultPGServer(os.Getenv), "PostgreSQL server for the -pg scenarios and migrate, as a URL to a database on it; each -pg run creates a database nudgebot_bench_… there and drops it, migrate a schema (default: "+envTestDatabase+", else "+defaultPGURL+")")
 	ackPG := fs.String("ack-pg-rates", "200", "slash commands per second for the ack-pg scenario (each rate on bbolt and on PostgreSQL), comma-separated")
 	fs.IntVar(&o.burstPGSubs, "burst-pg-subscribers", 100_000, "subscribers all due at one instant, for the burst-pg scenario")
 	fs.IntVar(&o.burstPGRate, "burst-pg-rate", 30_000, "chat.postMessage limit per minute for burst-pg: the emulator enforces it, each replica is configured with it")

@@ -61,7 +61,7 @@ func (b *bench) migrateScenario(ctx context.Context) (string, error) {
 	srcSize := fileSizeOf(src)
 	b.progress("migrate: seeded in %s, %.1f MB", time.Since(seedStart).Round(time.Second), float64(srcSize)/1e6)
 
-	url, schema, drop, err := freshPGSchema(ctx, b.opts.migPGURL)
+	url, schema, drop, err := freshPGSchema(ctx, b.opts.pgURL)
 	if err != nil {
 		return "", err
 	}
@@ -143,7 +143,7 @@ func seedMigrateFile(ctx context.Context, path string, keys *storage.Keys, subs,
 func freshPGSchema(ctx context.Context, base string) (url, schema string, drop func(), err error) {
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("the migrate scenario needs PostgreSQL (-migrate-pg-url %s): %w", base, err)
+		return "", "", nil, fmt.Errorf("the migrate scenario needs PostgreSQL (-pg-url %s): %w", base, err)
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
@@ -221,7 +221,7 @@ func (b *bench) migrateSection(deliveries int, srcSize, pgSize, backSize int64, 
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["migrate"])
 	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
-	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios migrate` (PostgreSQL at `-migrate-pg-url`, default the local test database; "+
+	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios migrate` (PostgreSQL at `-pg-url`, default the local test database; "+
 		"each run works in a fresh schema, dropped afterwards).\n\n")
 	fmt.Fprintf(&sb, "A bbolt file of %d subscribers, %d deliveries and %d sealed reflections (%.1f MB with its secrets file), seeded through the storage API, "+
 		"is copied by the real `nudgebot migrate -to-postgres` into an empty schema, then out of it by `nudgebot migrate -to-file` into a new file. "+

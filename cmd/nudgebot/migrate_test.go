@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -314,6 +315,43 @@ func TestMigrateRefusals(t *testing.T) {
 			t.Errorf("source led: exit %d, %q; want %d, in use", code, stderr, ops.ExitDatabase)
 		}
 	})
+	t.Run("bot starting mid-copy", func(t *testing.T) {
+		site := newMigrateSite(t)
+		url, conn := postgresSchema(t)
+		// Hold the target's load lock, as a load already running would,
+		// so the copy waits at its start with its own locks taken.
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, hashtext(current_schema()))", 0x6e6c); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan int, 1)
+		var stderr string
+		go func() {
+			code, _, errs := toolEnv(t, site.env(), "migrate", "-config", site.cfg, "-to-postgres", url)
+			stderr = errs
+			done <- code
+		}()
+		waitForLockWait(t, conn, "nudgebot-migrate")
+		_, err := pgstore.Open(ctx, pgstore.Options{URL: url, Keys: site.keys})
+		if !errors.Is(err, storage.ErrInUse) || !strings.Contains(err.Error(), "nudgebot migrate is copying this database") {
+			t.Errorf("a bot opening the target mid-copy: %v; want it refused, in use", err)
+		}
+		code, _, errs := toolEnv(t, site.env(), "migrate", "-config", postgresConfig(t, url), "-to-file", filepath.Join(t.TempDir(), "out.db"))
+		if code != ops.ExitDatabase || !strings.Contains(errs, "nudgebot migrate is copying") {
+			t.Errorf("a second migrate from it: exit %d, %q; want %d, being copied", code, errs, ops.ExitDatabase)
+		}
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1, hashtext(current_schema()))", 0x6e6c); err != nil {
+			t.Fatal(err)
+		}
+		if code := <-done; code != ops.ExitOK {
+			t.Fatalf("the copy: exit %d, %s", code, stderr)
+		}
+		bot, err := pgstore.Open(ctx, pgstore.Options{URL: url, Keys: site.keys})
+		if err != nil {
+			t.Fatalf("a bot opening the target after the copy: %v", err)
+		}
+		defer closeOK(t, bot)
+		storagetest.CheckPopulated(t, bot, site.p)
+	})
 	t.Run("cut short", func(t *testing.T) {
 		// More deliveries than one batch, so rows were copied in before
 		// the damaged record at the end of the dump stops it.
@@ -376,6 +414,23 @@ func TestMigrateRefusals(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitForLockWait waits until a connection named app waits on a lock.
+func waitForLockWait(t *testing.T, conn *pgx.Conn, app string) {
+	t.Helper()
+	for range 1000 {
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no connection of %s came to wait on a lock", app)
 }
 
 // Ensure the help names both directions.

@@ -118,6 +118,21 @@ func notRunning(ctx context.Context, opts pgstore.Options, role string) error {
 	return nil
 }
 
+// holdForCopy keeps every nudgebot from starting on a PostgreSQL source
+// or target until the copy is over (pgstore.HoldForCopy), then looks
+// again for one that started before the lock was taken.
+func holdForCopy(ctx context.Context, opts pgstore.Options, role string) (release func(), err error) {
+	release, err = pgstore.HoldForCopy(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := notRunning(ctx, opts, role); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
 // migrateToPostgres copies the bbolt file the config names into the
 // empty PostgreSQL database at url, in one transaction it commits only
 // once the copy is verified.
@@ -146,6 +161,11 @@ func migrateToPostgres(ctx context.Context, tool ops.Tool, url string, sample in
 		return err
 	}
 	defer dst.Close()
+	release, err := holdForCopy(ctx, opts, "target")
+	if err != nil {
+		return err
+	}
+	defer release()
 	load, err := dst.BeginLoad(ctx)
 	if errors.Is(err, storage.ErrNotEmpty) {
 		return notEmpty(where)
@@ -195,6 +215,11 @@ func migrateToFile(ctx context.Context, tool ops.Tool, path string, sample int, 
 		return err
 	}
 	defer src.Close()
+	release, err := holdForCopy(ctx, opts, "source")
+	if err != nil {
+		return err
+	}
+	defer release()
 	dst, err := ops.NewFileTarget(path, keys)
 	if err != nil {
 		return err

@@ -74,139 +74,17 @@ func dumpWith(ctx context.Context, q querier, fn func(storage.Record) error) err
 	if err := dumpSettings(ctx, q, emit); err != nil {
 		return err
 	}
-	gone := map[string]bool{}
-	steps := []struct {
-		sql  string
-		scan func(rows pgx.Rows) (storage.Record, string, error) // the record, and its owner if a person's
-	}{
-		{"SELECT user_id, since FROM forgetting ORDER BY user_id", func(rows pgx.Rows) (storage.Record, string, error) {
-			var (
-				f     storage.Forgetting
-				since int64
-			)
-			err := rows.Scan(&f.UserID, &since)
-			f.Since = time.Unix(0, since).UTC()
-			gone[f.UserID] = true
-			return storage.Record{Forgetting: &f}, "", err
-		}},
-		{"SELECT user_id, record FROM subscribers ORDER BY user_id", func(rows pgx.Rows) (storage.Record, string, error) {
-			var (
-				id  string
-				raw []byte
-				sub nudges.Subscriber
-			)
-			if err := rows.Scan(&id, &raw); err != nil {
-				return storage.Record{}, "", err
-			}
-			if err := json.Unmarshal(raw, &sub); err != nil {
-				return storage.Record{}, "", damagedRow("subscriber "+id, err)
-			}
-			if sub.UserID == "" {
-				sub.UserID = id
-			}
-			return storage.Record{Subscriber: &sub}, id, nil
-		}},
-		// In slot order, as the bbolt file keys them, so a load into
-		// one appends.
-		{"SELECT id, record FROM deliveries ORDER BY slot, id", func(rows pgx.Rows) (storage.Record, string, error) {
-			var (
-				id  string
-				raw []byte
-				d   nudges.Delivery
-			)
-			if err := rows.Scan(&id, &raw); err != nil {
-				return storage.Record{}, "", err
-			}
-			if err := json.Unmarshal(raw, &d); err != nil {
-				return storage.Record{}, "", damagedRow("delivery "+id, err)
-			}
-			return storage.Record{Delivery: &d}, d.UserID, nil
-		}},
-		{"SELECT user_id, key_id, master, sealed FROM data_keys ORDER BY user_id", func(rows pgx.Rows) (storage.Record, string, error) {
-			var k storage.PersonDataKey
-			err := rows.Scan(&k.UserID, &k.Key.ID, &k.Key.Master, &k.Key.Sealed)
-			return storage.Record{DataKey: &k}, k.UserID, err
-		}},
-		{"SELECT " + reflectionColumns + " FROM reflections ORDER BY user_id, seq", func(rows pgx.Rows) (storage.Record, string, error) {
-			rw, err := scanRow(rows)
-			if err != nil {
-				return storage.Record{}, "", damagedRow("a reflection", err)
-			}
-			r := rw.r
-			r.Text, r.Commitment = "", ""
-			return storage.Record{Reflection: &storage.SealedReflection{Reflection: r, DataKey: rw.dataKey, Sealed: rw.sealed}}, r.UserID, nil
-		}},
-		{"SELECT user_id, last FROM reflection_seq ORDER BY user_id", func(rows pgx.Rows) (storage.Record, string, error) {
-			var q storage.ReflectionSeq
-			err := rows.Scan(&q.UserID, &q.Last)
-			return storage.Record{ReflectionSeq: &q}, q.UserID, err
-		}},
-		{"SELECT channel, state FROM digests ORDER BY channel", func(rows pgx.Rows) (storage.Record, string, error) {
-			var (
-				d   storage.ChannelDigest
-				raw []byte
-			)
-			if err := rows.Scan(&d.Channel, &raw); err != nil {
-				return storage.Record{}, "", err
-			}
-			if err := json.Unmarshal(raw, &d.Record); err != nil {
-				return storage.Record{}, "", damagedRow("the digest record of "+d.Channel, err)
-			}
-			return storage.Record{Digest: &d}, "", nil
-		}},
-		{"SELECT id, channel, opened, closed, totals, voter_key, voters FROM pulses ORDER BY id", func(rows pgx.Rows) (storage.Record, string, error) {
-			var (
-				p              storage.Pulse
-				opened         int64
-				closed         *int64
-				totals, voters []byte
-			)
-			if err := rows.Scan(&p.ID, &p.Channel, &opened, &closed, &totals, &p.VoterKey, &voters); err != nil {
-				return storage.Record{}, "", err
-			}
-			p.Opened = time.Unix(0, opened).UTC()
-			if closed != nil {
-				p.Closed, p.VoterKey = time.Unix(0, *closed).UTC(), nil
-				return storage.Record{Pulse: &p}, "", nil
-			}
-			if err := json.Unmarshal(totals, &p.Totals); err != nil {
-				return storage.Record{}, "", damagedRow("the totals of pulse "+p.ID, err)
-			}
-			if voters != nil {
-				if err := json.Unmarshal(voters, &p.Voters); err != nil {
-					return storage.Record{}, "", damagedRow("the voters of pulse "+p.ID, err)
-				}
-			}
-			return storage.Record{Pulse: &p}, "", nil
-		}},
-		{"SELECT pulse_id, marker, voted, hear_more FROM pulse_voters ORDER BY pulse_id, marker", func(rows pgx.Rows) (storage.Record, string, error) {
-			var v storage.PulseVoter
-			err := rows.Scan(&v.PulseID, &v.Marker, &v.Voted, &v.HearMore)
-			return storage.Record{PulseVoter: &v}, "", err
-		}},
-		{"SELECT channel, closed, pulse_id, summary FROM pulse_history ORDER BY channel, closed, pulse_id", func(rows pgx.Rows) (storage.Record, string, error) {
-			var (
-				f      storage.FiledSummary
-				closed int64
-				raw    []byte
-			)
-			if err := rows.Scan(&f.Channel, &closed, &f.PulseID, &raw); err != nil {
-				return storage.Record{}, "", err
-			}
-			f.Closed = time.Unix(0, closed).UTC()
-			if err := json.Unmarshal(raw, &f.Summary); err != nil {
-				return storage.Record{}, "", damagedRow("a summary of pulse "+f.PulseID, err)
-			}
-			return storage.Record{PulseSummary: &f}, "", nil
-		}},
-	}
-	for _, st := range steps {
+	gone := map[string]bool{} // forgetting comes first: their records are left out
+	for _, st := range dumpSteps {
 		rows, err := q.Query(ctx, st.sql)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			rec, owner, err := st.scan(rows)
+			if err == nil && rec.Forgetting != nil {
+				gone[rec.Forgetting.UserID] = true
+			}
 			if err == nil && (owner == "" || !gone[owner]) {
 				err = emit(rec)
 			}
@@ -220,6 +98,153 @@ func dumpWith(ctx context.Context, q querier, fn func(storage.Record) error) err
 		}
 	}
 	return nil
+}
+
+// dumpSteps read each kind of record after the settings, in the order of
+// storage.Kinds; scan returns the record, and its owner if a person's.
+var dumpSteps = []struct {
+	sql  string
+	scan func(rows pgx.Rows) (storage.Record, string, error)
+}{
+	{"SELECT user_id, since FROM forgetting ORDER BY user_id", scanForgetting},
+	{"SELECT user_id, record FROM subscribers ORDER BY user_id", scanSubscriber},
+	// In slot order, as the bbolt file keys them, so a load into
+	// one appends.
+	{"SELECT id, record FROM deliveries ORDER BY slot, id", scanDelivery},
+	{"SELECT user_id, key_id, master, sealed FROM data_keys ORDER BY user_id", scanDataKey},
+	{"SELECT " + reflectionColumns + " FROM reflections ORDER BY user_id, seq", scanReflection},
+	{"SELECT user_id, last FROM reflection_seq ORDER BY user_id", scanReflectionSeq},
+	{"SELECT channel, state FROM digests ORDER BY channel", scanDigest},
+	{"SELECT id, channel, opened, closed, totals, voter_key, voters FROM pulses ORDER BY id", scanPulse},
+	{"SELECT pulse_id, marker, voted, hear_more FROM pulse_voters ORDER BY pulse_id, marker", scanPulseVoter},
+	{"SELECT channel, closed, pulse_id, summary FROM pulse_history ORDER BY channel, closed, pulse_id", scanPulseSummary},
+}
+
+func scanForgetting(rows pgx.Rows) (storage.Record, string, error) {
+	var (
+		f     storage.Forgetting
+		since int64
+	)
+	err := rows.Scan(&f.UserID, &since)
+	f.Since = time.Unix(0, since).UTC()
+	return storage.Record{Forgetting: &f}, "", err
+}
+
+func scanSubscriber(rows pgx.Rows) (storage.Record, string, error) {
+	var (
+		id  string
+		raw []byte
+		sub nudges.Subscriber
+	)
+	if err := rows.Scan(&id, &raw); err != nil {
+		return storage.Record{}, "", err
+	}
+	if err := json.Unmarshal(raw, &sub); err != nil {
+		return storage.Record{}, "", damagedRow("subscriber "+id, err)
+	}
+	if sub.UserID == "" {
+		sub.UserID = id
+	}
+	return storage.Record{Subscriber: &sub}, id, nil
+}
+
+func scanDelivery(rows pgx.Rows) (storage.Record, string, error) {
+	var (
+		id  string
+		raw []byte
+		d   nudges.Delivery
+	)
+	if err := rows.Scan(&id, &raw); err != nil {
+		return storage.Record{}, "", err
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return storage.Record{}, "", damagedRow("delivery "+id, err)
+	}
+	return storage.Record{Delivery: &d}, d.UserID, nil
+}
+
+func scanDataKey(rows pgx.Rows) (storage.Record, string, error) {
+	var k storage.PersonDataKey
+	err := rows.Scan(&k.UserID, &k.Key.ID, &k.Key.Master, &k.Key.Sealed)
+	return storage.Record{DataKey: &k}, k.UserID, err
+}
+
+func scanReflection(rows pgx.Rows) (storage.Record, string, error) {
+	rw, err := scanRow(rows)
+	if err != nil {
+		return storage.Record{}, "", damagedRow("a reflection", err)
+	}
+	r := rw.r
+	r.Text, r.Commitment = "", ""
+	return storage.Record{Reflection: &storage.SealedReflection{Reflection: r, DataKey: rw.dataKey, Sealed: rw.sealed}}, r.UserID, nil
+}
+
+func scanReflectionSeq(rows pgx.Rows) (storage.Record, string, error) {
+	var q storage.ReflectionSeq
+	err := rows.Scan(&q.UserID, &q.Last)
+	return storage.Record{ReflectionSeq: &q}, q.UserID, err
+}
+
+func scanDigest(rows pgx.Rows) (storage.Record, string, error) {
+	var (
+		d   storage.ChannelDigest
+		raw []byte
+	)
+	if err := rows.Scan(&d.Channel, &raw); err != nil {
+		return storage.Record{}, "", err
+	}
+	if err := json.Unmarshal(raw, &d.Record); err != nil {
+		return storage.Record{}, "", damagedRow("the digest record of "+d.Channel, err)
+	}
+	return storage.Record{Digest: &d}, "", nil
+}
+
+func scanPulse(rows pgx.Rows) (storage.Record, string, error) {
+	var (
+		p              storage.Pulse
+		opened         int64
+		closed         *int64
+		totals, voters []byte
+	)
+	if err := rows.Scan(&p.ID, &p.Channel, &opened, &closed, &totals, &p.VoterKey, &voters); err != nil {
+		return storage.Record{}, "", err
+	}
+	p.Opened = time.Unix(0, opened).UTC()
+	if closed != nil {
+		p.Closed, p.VoterKey = time.Unix(0, *closed).UTC(), nil
+		return storage.Record{Pulse: &p}, "", nil
+	}
+	if err := json.Unmarshal(totals, &p.Totals); err != nil {
+		return storage.Record{}, "", damagedRow("the totals of pulse "+p.ID, err)
+	}
+	if voters != nil {
+		if err := json.Unmarshal(voters, &p.Voters); err != nil {
+			return storage.Record{}, "", damagedRow("the voters of pulse "+p.ID, err)
+		}
+	}
+	return storage.Record{Pulse: &p}, "", nil
+}
+
+func scanPulseVoter(rows pgx.Rows) (storage.Record, string, error) {
+	var v storage.PulseVoter
+	err := rows.Scan(&v.PulseID, &v.Marker, &v.Voted, &v.HearMore)
+	return storage.Record{PulseVoter: &v}, "", err
+}
+
+func scanPulseSummary(rows pgx.Rows) (storage.Record, string, error) {
+	var (
+		f      storage.FiledSummary
+		closed int64
+		raw    []byte
+	)
+	if err := rows.Scan(&f.Channel, &closed, &f.PulseID, &raw); err != nil {
+		return storage.Record{}, "", err
+	}
+	f.Closed = time.Unix(0, closed).UTC()
+	if err := json.Unmarshal(raw, &f.Summary); err != nil {
+		return storage.Record{}, "", damagedRow("a summary of pulse "+f.PulseID, err)
+	}
+	return storage.Record{PulseSummary: &f}, "", nil
 }
 
 func dumpSettings(ctx context.Context, q querier, emit func(storage.Record) error) error {

@@ -423,3 +423,26 @@ func TestSwapFromHeldDelivery(t *testing.T) {
 		t.Errorf("stored %+v, want the sent mark", got)
 	}
 }
+
+// Ensure a database being copied by migrate refuses a bot's Open and a
+// second copy, and opens again once the copy lets go.
+func TestOpenRefusedWhileCopying(t *testing.T) {
+	_, _, opts := open(t)
+	release, err := pgstore.HoldForCopy(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgstore.Open(context.Background(), opts)
+	if !errors.Is(err, storage.ErrInUse) || !strings.Contains(err.Error(), "nudgebot migrate is copying this database") {
+		t.Errorf("Open mid-copy: %v; want it refused, in use", err)
+	}
+	if _, err := pgstore.HoldForCopy(context.Background(), opts); !errors.Is(err, storage.ErrInUse) {
+		t.Errorf("a second copy: %v; want it refused, in use", err)
+	}
+	release()
+	again, err := pgstore.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Open after the copy: %v", err)
+	}
+	_ = again.Close()
+}
