@@ -352,7 +352,7 @@ func (s *Scheduler) elect(ctx context.Context, quit <-chan struct{}) {
 		}
 		timer.Reset(wait)
 		// In the same round, once the lease is seen to and the next round
-		// timed: a count the database is slow to give delays no renewal.
+		// timed, so the count's time comes out of the wait, not on top.
 		replicas = s.present(log, replicas)
 	}
 }
