@@ -54,3 +54,4 @@ func openBench(b *testing.B) storagetest.BenchStore {
 //	go test -run '^$' -bench 'Due100k|StartDeliveries1000' -benchtime 20x ./storage/ ./storage/pgstore/
 func BenchmarkDue100k(b *testing.B)             { storagetest.BenchDue(b, openBench) }
 func BenchmarkStartDeliveries1000(b *testing.B) { storagetest.BenchStartDeliveries(b, openBench) }
+func BenchmarkSendWrites(b *testing.B)          { storagetest.BenchSendWrites(b, openBench) }

@@ -26,6 +26,7 @@ func openBench(b *testing.B) storagetest.BenchStore {
 
 func BenchmarkDue100k(b *testing.B)             { storagetest.BenchDue(b, openBench) }
 func BenchmarkStartDeliveries1000(b *testing.B) { storagetest.BenchStartDeliveries(b, openBench) }
+func BenchmarkSendWrites(b *testing.B)          { storagetest.BenchSendWrites(b, openBench) }
 
 // BenchmarkKeptDeliverySize reports the database's bytes per delivery
 // kept for retention: the table, its indexes and TOAST, after a VACUUM,

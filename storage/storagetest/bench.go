@@ -1,7 +1,9 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,5 +89,61 @@ func KeptDelivery(userID string, slot time.Time) nudges.Delivery {
 		ID: storage.DeliveryID(userID, slot, false), UserID: userID, NudgeID: "lead-014", Theme: nudges.ThemeLeading, Role: nudges.RoleLead,
 		Slot: slot, Reason: "you liked leading", State: nudges.StateSent, Attempts: 1, Channel: "D0123456789", TS: "1772442000.000100",
 		Created: slot, SentAt: slot.Add(time.Second), Outcome: nudges.OutcomeDone, ActedAt: slot.Add(2 * time.Hour),
+	}
+}
+
+// BenchSendWrites is the two writes a sender makes for each nudge, its
+// attempt right before the post and its sent mark after it, from 12
+// senders at once as a tick's: by id (UpdateDelivery, the row read and
+// locked first) or from the delivery the sender holds
+// (UpdateDeliveryFrom). Each iteration is one nudge; the deliveries are
+// recorded before the timer starts.
+func BenchSendWrites(b *testing.B, open OpenBench) {
+	for _, from := range []bool{false, true} {
+		name := "by-id"
+		if from {
+			name = "from-held"
+		}
+		b.Run(name, func(b *testing.B) {
+			db := open(b)
+			const people = 1_000
+			seed(b, db, people, people)
+			ds := make([]nudges.Delivery, b.N)
+			for i := range ds {
+				id, slot := fmt.Sprintf("U%06d", i%people), base.Add(time.Duration(i)*time.Minute)
+				ds[i] = nudges.Delivery{ID: storage.DeliveryID(id, slot, true), UserID: id, NudgeID: "lead-001", Slot: slot, State: nudges.StatePending, Manual: true, Created: slot}
+			}
+			for start := 0; start < len(ds); start += 1_000 {
+				var starts []nudges.DeliveryStart
+				for _, d := range ds[start:min(start+1_000, len(ds))] {
+					starts = append(starts, nudges.DeliveryStart{Delivery: d})
+				}
+				if _, errs := db.StartDeliveries(starts); errors.Join(errs...) != nil {
+					b.Fatal(errors.Join(errs...))
+				}
+			}
+			var next atomic.Int64
+			b.SetParallelism(6) // 12 senders on 2 cores, as the bot's default
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					d := ds[next.Add(1)-1]
+					attempt := func(cur *nudges.Delivery) error { cur.Attempt(d.Slot, "D1"); return nil }
+					sent := func(cur *nudges.Delivery) error { cur.Sent(d.Slot, "D1", "1.2"); return nil }
+					var err error
+					if from {
+						if d, err = db.UpdateDeliveryFrom(d, attempt); err == nil {
+							_, err = db.UpdateDeliveryFrom(d, sent)
+						}
+					} else if _, err = db.UpdateDelivery(d.ID, attempt); err == nil {
+						_, err = db.UpdateDelivery(d.ID, sent)
+					}
+					if err != nil {
+						b.Error(err) // not Fatal: this is not the benchmark's goroutine
+						return
+					}
+				}
+			})
+		})
 	}
 }
