@@ -101,13 +101,18 @@ type webAPI struct {
 	mu    sync.Mutex
 	gates map[string]*gate
 	lims  map[string]int
+	// replicas is how many replicas share Slack's per-method limits
+	// (they are per app and workspace, not per process): each gate
+	// allows 1/replicas of its method's limit. 1 on the bbolt file.
+	replicas int
 }
 
 // postMethod is paced by postPacer rather than by a tier.
 const postMethod = "chat.postMessage"
 
 type gate struct {
-	lim *rate.Limiter // nil: unlimited
+	perMin int           // the method's limit, calls a minute; 0: none
+	lim    *rate.Limiter // nil: unlimited
 
 	mu          sync.Mutex
 	pausedUntil time.Time
@@ -135,6 +140,7 @@ func newWebAPI(log *slog.Logger, limits map[string]int, m Metrics, memory PaceMe
 		memory:      memory,
 		gates:       make(map[string]*gate),
 		lims:        lims,
+		replicas:    1,
 	}
 	w.recall()
 	w.metrics.PostPace(w.posts.figures())
@@ -203,25 +209,63 @@ func (w *webAPI) gate(method string) *gate {
 	defer w.mu.Unlock()
 	g, ok := w.gates[method]
 	if !ok {
-		perMin, known := w.lims[method]
-		switch {
-		case method == postMethod:
-			perMin = 0 // paced by w.posts; the gate only pauses it
-		case !known:
-			perMin = 50 // an unlisted method gets Tier 3, the common case
-		}
-		g = &gate{}
-		if perMin > 0 {
-			// Stay just inside the limit, with bursts of half a second's
-			// worth: Slack's bucket and ours never tick in step, and a
-			// 9 o'clock rush paced exactly at the limit trips it now and
-			// then. 2% of throughput buys no 429s at all.
-			burst := max(1, perMin/120)
-			g.lim = rate.NewLimiter(rate.Limit(float64(perMin)*limitMargin/60), burst)
+		g = &gate{perMin: w.tier(method)}
+		if g.perMin > 0 {
+			g.lim = rate.NewLimiter(g.share(w.replicas))
 		}
 		w.gates[method] = g
 	}
 	return g
+}
+
+// tier is the method's limit in calls a minute, 0 for none the gate
+// enforces.
+func (w *webAPI) tier(method string) int {
+	perMin, known := w.lims[method]
+	switch {
+	case method == postMethod:
+		return 0 // paced by w.posts; the gate only pauses it
+	case !known:
+		return 50 // an unlisted method gets Tier 3, the common case
+	}
+	return perMin
+}
+
+// share is the rate and burst this replica's gate allows when replicas
+// processes call the method: Slack counts every call of the app in the
+// workspace against one limit, whichever process makes it.
+//
+// Each stays just inside its share, with bursts of half a second's
+// worth: Slack's bucket and ours never tick in step, and a 9 o'clock
+// rush paced exactly at the limit trips it now and then. 2% of
+// throughput buys no 429s at all.
+func (g *gate) share(replicas int) (rate.Limit, int) {
+	perMin := float64(g.perMin) / float64(max(1, replicas))
+	return rate.Limit(perMin * limitMargin / 60), max(1, int(perMin)/120)
+}
+
+// setReplicas gives every gate, and those made later, its share of the
+// method's limit among replicas processes. chat.postMessage is left
+// alone: its pacer learns the workspace's pace from Slack's 429s, and
+// only the leader posts the bulk (the nudges and digests), so the other
+// replicas' few answers in a channel do not call for a share of it.
+func (w *webAPI) setReplicas(replicas int) (changed bool) {
+	replicas = max(1, replicas)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if replicas == w.replicas {
+		return false
+	}
+	w.replicas = replicas
+	now := time.Now()
+	for _, g := range w.gates {
+		if g.lim != nil {
+			limit, burst := g.share(replicas)
+			g.lim.SetLimitAt(now, limit)
+			g.lim.SetBurstAt(now, burst)
+		}
+	}
+	return true
 }
 
 // paused reports whether the method is paused now.

@@ -101,6 +101,22 @@ func NewSlack(o SlackOptions) *Slack {
 // allows.
 func (s *Slack) RecallPace() { s.web.readopt() }
 
+// SetReplicas makes this replica call each Web API method at 1/n of its
+// limit, n being how many replicas share the workspace's limits (the
+// count the election learns from the database). chat.postMessage keeps
+// its own pacer: only the leader posts the bulk.
+func (s *Slack) SetReplicas(n int) {
+	n = max(1, n)
+	if !s.web.setReplicas(n) {
+		return
+	}
+	if n == 1 {
+		s.log.Info("this replica alone calls Slack: each method at its full limit", "replicas", n)
+		return
+	}
+	s.log.Info(fmt.Sprintf("%d replicas share Slack's limits: each calls a method at 1/%d of its limit", n, n), "replicas", n)
+}
+
 // OpenDM finds the person's IM channel.
 func (s *Slack) OpenDM(ctx context.Context, userID string) (string, error) {
 	var ch *slack.Channel

@@ -39,6 +39,7 @@ type Metrics struct {
 	leader       prometheus.Gauge
 	leaderEpoch  prometheus.Gauge
 	leadChanges  *prometheus.CounterVec
+	replicas     prometheus.Gauge
 
 	ticked atomic.Bool // the scheduler has finished planning at least once
 	// following: this replica knows another leads, so it has no tick
@@ -121,7 +122,12 @@ func NewMetrics(version string, now func() time.Time) *Metrics {
 			Name: "nudgebot_leadership_changes_total",
 			Help: "Times this replica started (gained) or stopped (lost) leading.",
 		}, []string{"change"}),
+		replicas: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nudgebot_replicas",
+			Help: "The replicas alive on this database as this replica last counted them; each calls a Slack Web API method at 1/this of its limit. Always 1 on the bbolt file.",
+		}),
 	}
+	m.replicas.Set(1)
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "nudgebot_build_info",
 		Help:        "Always 1; the version label says which nudgebot is running.",
@@ -130,7 +136,7 @@ func NewMetrics(version string, now func() time.Time) *Metrics {
 	build.Set(1)
 	m.reg.MustRegister(
 		m.acked, m.ackLatency, m.apiCalls, m.pauses, m.pauseSeconds, m.postPace, m.postLearned, m.deliveries,
-		m.lag, m.lastTick, m.reconnects, m.connected, m.leader, m.leaderEpoch, m.leadChanges, build,
+		m.lag, m.lastTick, m.reconnects, m.connected, m.leader, m.leaderEpoch, m.leadChanges, m.replicas, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -199,6 +205,10 @@ func (m *Metrics) LeaderChanged(epoch int64, leading bool) {
 	}
 	m.following.Store(!leading)
 }
+
+// ReplicasChanged is the election's report of how many replicas are
+// alive on the database, this one included.
+func (m *Metrics) ReplicasChanged(replicas int) { m.replicas.Set(float64(replicas)) }
 
 // Following reports whether this replica knows another replica leads.
 func (m *Metrics) Following() bool { return m.following.Load() }

@@ -190,6 +190,8 @@ func TestMetrics_Exposition(t *testing.T) {
 	m.LeaderChanged(3, true)
 	m.LeaderChanged(3, false)
 	m.LeaderChanged(4, true)
+	m.ReplicasChanged(2)
+	m.ReplicasChanged(3)
 	// What a bug upstream might pass as a label; none of it may show.
 	m.Delivered("failed_" + ids[0])
 	m.APICall("chat.postMessage", "xoxb-1111-SECRET")
@@ -231,6 +233,7 @@ func TestMetrics_Exposition(t *testing.T) {
 		`nudgebot_leader_epoch 4`,
 		`nudgebot_leadership_changes_total{change="gained"} 2`,
 		`nudgebot_leadership_changes_total{change="lost"} 1`,
+		`nudgebot_replicas 3`,
 		`nudgebot_subscribers 3`,
 		`nudgebot_subscribers_active 3`,
 		`nudgebot_database_size_bytes `,

@@ -33,6 +33,32 @@ type LeadWatcher interface {
 	LeaderChanged(epoch int64, leading bool)
 }
 
+// Census counts the replicas sharing the database, so each can take its
+// share of what they share outside it: Slack's per-method limits, which
+// are the app's in the workspace, whichever process calls.
+type Census interface {
+	// Present records holder alive for ttl from now, by the database's
+	// clock, and returns how many replicas are alive, holder included.
+	Present(holder string, ttl time.Duration) (replicas int, err error)
+	// Depart removes holder at once, so the others count it gone at
+	// their next look rather than when its record would expire.
+	Depart(holder string) error
+}
+
+// ReplicaWatcher hears how many replicas share the database: the first
+// count this replica learns, then each change.
+type ReplicaWatcher interface {
+	ReplicasChanged(replicas int)
+}
+
+// PresenceTTLs is how many lease times to live a replica's presence
+// lasts unrefreshed: it is refreshed every round of the election (about
+// ttl/3, or sooner), so a few missed rounds (a slow database, a pause)
+// do not make the others think it gone and take more than their share,
+// while one that died stops being counted a little after it would have
+// lost a lease.
+const PresenceTTLs = 3
+
 // DefaultLeaseTTL is how long a lease lasts unrenewed: a leader that
 // dies or stops is replaced about this long after its last renewal.
 const DefaultLeaseTTL = 10 * time.Second
@@ -50,8 +76,14 @@ const DefaultLeaseTTL = 10 * time.Second
 // machines' clocks say. Followers try again when the lease they were
 // told of runs out, so a leader that dies is replaced about ttl after
 // its last renewal.
+//
+// Every round, leader's or follower's, also refreshes this replica's
+// presence in the Census, if any, and the scheduler's ReplicaWatcher
+// hears the count when it changes: a replica joining or stopping is
+// counted within about ttl/3, one that dies within PresenceTTLs × ttl.
 type Election struct {
 	lease  Lease
+	census Census // nil: no count is kept
 	id     string
 	ttl    time.Duration
 	renew  time.Duration // between two renewals
@@ -70,7 +102,10 @@ type ElectionConfig struct {
 	// replicas (hostname, pid and a random part will do).
 	Replica string
 	// TTL is how long a lease lasts unrenewed; default DefaultLeaseTTL.
-	TTL    time.Duration
+	TTL time.Duration
+	// Census, if set, is refreshed in each round of the election and
+	// counts the replicas alive for the scheduler's ReplicaWatcher.
+	Census Census
 	Logger *slog.Logger
 }
 
@@ -87,7 +122,7 @@ func NewElection(lease Lease, c ElectionConfig) (*Election, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Election{
-		lease: lease, id: c.Replica, ttl: c.TTL,
+		lease: lease, census: c.Census, id: c.Replica, ttl: c.TTL,
 		renew: c.TTL / 3, margin: c.TTL / 5, retry: min(time.Second, c.TTL/5),
 		log: c.Logger,
 	}, nil
@@ -167,6 +202,36 @@ func (s *Scheduler) changed(epoch int64, leading bool) {
 	}
 }
 
+// present records this replica alive and tells the watcher how many are
+// when that changed from last, the count last told; a count the
+// database did not answer leaves the last in place.
+func (s *Scheduler) present(log *slog.Logger, last int) int {
+	e := s.election
+	if e.census == nil {
+		return last
+	}
+	n, err := e.census.Present(e.id, PresenceTTLs*e.ttl)
+	if err != nil {
+		log.Warn("counting the replicas alive; each keeps the share of Slack's limits it had until the database answers", "replicas", last, "error", err)
+		return last
+	}
+	if n != last && s.replicas != nil {
+		s.replicas.ReplicasChanged(n)
+	}
+	return n
+}
+
+// depart removes this replica from the count on a graceful stop.
+func (s *Scheduler) depart(log *slog.Logger) {
+	e := s.election
+	if e.census == nil {
+		return
+	}
+	if err := e.census.Depart(e.id); err != nil {
+		log.Warn("stopping: this replica could not remove itself from the count of replicas, so the others take their share of Slack's limits as if it ran until its record expires", "expires_in", PresenceTTLs*e.ttl, "error", err)
+	}
+}
+
 // elect takes part in the election until quit or ctx ends: it tries for
 // the lease when the one it was told of runs out, starts the jobs when it
 // wins a term (the outbox's recovery first, in the first tick), renews
@@ -182,7 +247,14 @@ func (s *Scheduler) elect(ctx context.Context, quit <-chan struct{}) {
 		stopped  chan struct{} // closed once the jobs stopped after quit
 		followed bool          // "following" said once per stretch
 		ever     bool          // led at some time since the start
+		quitting bool          // asked to stop gracefully
+		replicas int           // alive, as last counted; 0 before the first count
 	)
+	defer func() {
+		if quitting {
+			s.depart(log)
+		}
+	}()
 	lose := func(reason string) {
 		epoch := cur.epoch
 		e.follow()
@@ -201,7 +273,7 @@ func (s *Scheduler) elect(ctx context.Context, quit <-chan struct{}) {
 			}
 			return
 		case <-quit:
-			quit = nil
+			quit, quitting = nil, true
 			if cur == nil {
 				return
 			}
@@ -279,5 +351,8 @@ func (s *Scheduler) elect(ctx context.Context, quit <-chan struct{}) {
 			return // lost the lead while stopping: nothing to release
 		}
 		timer.Reset(wait)
+		// In the same round, once the lease is seen to and the next round
+		// timed, so the count's time comes out of the wait, not on top.
+		replicas = s.present(log, replicas)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,10 +35,37 @@ type fakeLease struct {
 	won     map[string]int64         // the epoch each holder last won
 	cut     map[string]bool          // holders whose calls fail (cut off, or dead)
 	paused  map[string]chan struct{} // holders whose calls hang until it closes
+	alive   map[string]time.Time     // each replica's presence, until when
 }
 
 func newFakeLease() *fakeLease {
-	return &fakeLease{won: map[string]int64{}, cut: map[string]bool{}, paused: map[string]chan struct{}{}}
+	return &fakeLease{won: map[string]int64{}, cut: map[string]bool{}, paused: map[string]chan struct{}{}, alive: map[string]time.Time{}}
+}
+
+// Present is pgstore's census: holder alive for ttl, and a count of
+// those whose presence has not run out.
+func (l *fakeLease) Present(holder string, ttl time.Duration) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cut[holder] {
+		return 0, errors.New("dial tcp 127.0.0.1:5432: connection refused")
+	}
+	now := time.Now()
+	l.alive[holder] = now.Add(ttl)
+	n := 0
+	for _, until := range l.alive {
+		if now.Before(until) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (l *fakeLease) Depart(holder string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.alive, holder)
+	return nil
 }
 
 func (l *fakeLease) Lead(holder string, epoch int64, ttl time.Duration) (int64, time.Duration, error) {
@@ -191,6 +219,7 @@ type replica struct {
 
 	mu     sync.Mutex
 	events []leadEvent
+	counts []int // the replicas alive, as heard
 }
 
 type leadEvent struct {
@@ -232,7 +261,7 @@ func (c *cluster) startWith(name string, m app.Messenger, slack *clockedSlack) *
 	r := &replica{name: name, slack: slack, store: &fencedStore{DB: c.db, lease: c.lease, holder: name}}
 	wakes := c.wakes.join(name)
 	var err error
-	if r.election, err = scheduler.NewElection(c.lease, scheduler.ElectionConfig{Replica: name}); err != nil {
+	if r.election, err = scheduler.NewElection(c.lease, scheduler.ElectionConfig{Replica: name, Census: c.lease}); err != nil {
 		c.t.Fatal(err)
 	}
 	r.core, err = app.New(
@@ -242,7 +271,7 @@ func (c *cluster) startWith(name string, m app.Messenger, slack *clockedSlack) *
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	r.sched = scheduler.New(r.core, scheduler.Config{Clock: c.now, Tick: c.tick, Election: r.election, Wakeups: wakes, Watch: leadWatch{c, r}})
+	r.sched = scheduler.New(r.core, scheduler.Config{Clock: c.now, Tick: c.tick, Election: r.election, Wakeups: wakes, Watch: leadWatch{c, r}, Replicas: r})
 	c.mu.Lock()
 	c.replicas = append(c.replicas, r)
 	c.mu.Unlock()
@@ -283,6 +312,19 @@ func (w leadWatch) LeaderChanged(epoch int64, leading bool) {
 			w.c.t.Errorf("%s started leading (epoch %d) while %s still thinks it leads (epoch %d)", w.r.name, epoch, o.name, o.election.Epoch())
 		}
 	}
+}
+
+func (r *replica) ReplicasChanged(n int) {
+	r.mu.Lock()
+	r.counts = append(r.counts, n)
+	r.mu.Unlock()
+}
+
+// heard is the counts of replicas alive the replica was told, in order.
+func (r *replica) heard() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int(nil), r.counts...)
 }
 
 func (r *replica) history() []leadEvent {
@@ -647,6 +689,48 @@ func TestFollowersChangeWakesTheLeader(t *testing.T) {
 		slot := time.Date(2026, 5, 4, 10, 30, 0, 0, time.UTC)
 		if late := posts[0].Sub(slot); late < 0 || late >= time.Second {
 			t.Errorf("nudge %s after its slot, want under a second: the leader did not hear the follower's change", late)
+		}
+	})
+}
+
+// Ensure each replica hears how many are alive: its first count, then
+// each change and no repeat, over hours of rounds. One stopping
+// gracefully is counted gone at the others' next round; one killed when
+// its presence runs out (three lease times); a count the database does
+// not give (cut off) leaves the last one in place.
+func TestReplicasHearTheCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
+		a := c.start("a", nil)
+		time.Sleep(time.Hour)
+		b := c.start("b", nil)
+		time.Sleep(time.Hour)
+		if got := b.heard(); !slices.Equal(got, []int{2}) {
+			t.Errorf("b, joining a: heard %v, want [2]", got)
+		}
+		k := c.start("k", nil)
+		time.Sleep(time.Hour)
+		k.kill()
+		time.Sleep(4 * ttl)
+		if got := a.heard(); !slices.Equal(got, []int{1, 2, 3, 2}) {
+			t.Fatalf("a, as b and k joined and k was killed: heard %v, want [1 2 3 2]", got)
+		}
+		// Cut off past its presence's end: b counts a gone; a, told
+		// nothing, keeps the count it had.
+		c.lease.setCut("a", true)
+		time.Sleep(4 * ttl)
+		c.lease.setCut("a", false)
+		time.Sleep(time.Hour)
+		if got := a.heard(); !slices.Equal(got, []int{1, 2, 3, 2}) {
+			t.Fatalf("a, cut off from the database for a while: heard %v, want [1 2 3 2] still", got)
+		}
+		if got := b.heard(); !slices.Equal(got, []int{2, 3, 2, 1, 2}) {
+			t.Errorf("b, as k was killed and a was cut off and back: heard %v, want [2 3 2 1 2]", got)
+		}
+		b.stopOnce()
+		time.Sleep(ttl / 2) // a round of a's, well before b's presence would run out
+		if got := a.heard(); !slices.Equal(got, []int{1, 2, 3, 2, 1}) {
+			t.Fatalf("a after b stopped: heard %v, want [1 2 3 2 1]", got)
 		}
 	})
 }

@@ -52,6 +52,7 @@ type Scheduler struct {
 	election *Election
 	wakeups  Wakeups
 	watch    LeadWatcher
+	replicas ReplicaWatcher
 }
 
 // Wakeups are the wakes other replicas send when a schedule changes
@@ -86,6 +87,10 @@ type Config struct {
 	Wakeups Wakeups
 	// Watch, if set, hears when this replica starts and stops leading.
 	Watch LeadWatcher
+	// Replicas, if set, hears how many replicas are alive, as the
+	// Election's Census counts them. Without one (the bbolt file) it
+	// hears nothing: one process, the only one.
+	Replicas ReplicaWatcher
 }
 
 // New builds the scheduler of core.
@@ -100,7 +105,7 @@ func New(core *app.Service, c Config) *Scheduler {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Scheduler{core: core, house: c.Housekeeping, clock: c.Clock, tick: c.Tick, manual: c.Manual, log: c.Logger,
-		election: c.Election, wakeups: c.Wakeups, watch: c.Watch}
+		election: c.Election, wakeups: c.Wakeups, watch: c.Watch, replicas: c.Replicas}
 }
 
 // Digest is a channel's digest plan for the core: spec read by

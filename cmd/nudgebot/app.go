@@ -114,6 +114,7 @@ type metricsSink interface {
 	bot.Metrics
 	app.Observer
 	scheduler.LeadWatcher
+	scheduler.ReplicaWatcher
 }
 
 // The admin listener's metrics hear both.
@@ -180,7 +181,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 		if k.Replica == "" {
 			k.Replica = replicaName()
 		}
-		election, err = scheduler.NewElection(shared, scheduler.ElectionConfig{Replica: k.Replica, TTL: k.LeaseTTL, Logger: log.With("component", "election")})
+		election, err = scheduler.NewElection(shared, scheduler.ElectionConfig{Replica: k.Replica, TTL: k.LeaseTTL, Census: shared, Logger: log.With("component", "election")})
 		if err != nil {
 			return wiring{}, errors.Join(err, db.Close())
 		}
@@ -200,7 +201,7 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	sl.UseDMs(core)
 	sched := scheduler.New(core, scheduler.Config{
 		Housekeeping: db, Tick: k.Tick, Manual: k.ManualTicks, Clock: k.Now, Logger: log.With("component", "scheduler"),
-		Election: election, Wakeups: wakeups, Watch: leadWatch{metrics: m, slack: sl},
+		Election: election, Wakeups: wakeups, Watch: leadWatch{metrics: m, slack: sl}, Replicas: leadWatch{metrics: m, slack: sl},
 	})
 	b, err := bot.New(bot.Options{
 		AppToken: cfg.Slack.AppToken.Reveal(), Slack: sl, Core: core, Handled: db, Scheduler: sched,
@@ -213,12 +214,16 @@ func wire(cfg config.Config, log *slog.Logger, getenv func(string) string, tune 
 	return wiring{Bot: b, Store: db, DB: file, Scheduler: sched, Election: election}, nil
 }
 
-// leadWatch is what hears that this replica started or stopped leading:
-// the metrics, and the Slack client, which takes up the pace the last
-// leader learned before it posts the bulk.
+// leadWatch is what hears that this replica started or stopped leading,
+// and how many replicas share the database: the metrics, and the Slack
+// client, which takes up the pace the last leader learned before it
+// posts the bulk, and takes its share of each method's limit.
 type leadWatch struct {
-	metrics scheduler.LeadWatcher
-	slack   *bot.Slack
+	metrics interface {
+		scheduler.LeadWatcher
+		scheduler.ReplicaWatcher
+	}
+	slack *bot.Slack
 }
 
 func (w leadWatch) LeaderChanged(epoch int64, leading bool) {
@@ -226,6 +231,11 @@ func (w leadWatch) LeaderChanged(epoch int64, leading bool) {
 	if leading && epoch > 0 {
 		w.slack.RecallPace()
 	}
+}
+
+func (w leadWatch) ReplicasChanged(replicas int) {
+	w.metrics.ReplicasChanged(replicas)
+	w.slack.SetReplicas(replicas)
 }
 
 // replicaName names this process in the lease: the host and pid say
@@ -322,6 +332,7 @@ type nopSink struct{ bot.NopMetrics }
 func (nopSink) Ticked(time.Duration)      {}
 func (nopSink) Delivered(string)          {}
 func (nopSink) LeaderChanged(int64, bool) {}
+func (nopSink) ReplicasChanged(int)       {}
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	cfg, err := loadConfig("run", args, stderr, getenv)

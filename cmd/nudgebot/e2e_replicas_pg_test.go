@@ -5,7 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/nudgebot/nudgebot/internal/simclock"
 	"github.com/nudgebot/nudgebot/nudges"
+	"github.com/nudgebot/nudgebot/ops"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
 	"github.com/nudgebot/nudgebot/storage/pgstore"
@@ -349,4 +354,60 @@ func TestReplicasShareTheWorkspaceLimit(t *testing.T) {
 	if !took {
 		t.Error("the new leader did not take up the pace the old one learned")
 	}
+}
+
+// Ensure replicas count one another and take their share of Slack's
+// limits, as their metrics endpoints show: both report 2 replicas once
+// both run, and after one stops gracefully the other reports 1 at its
+// next round, well before the stopped one's presence would have run
+// out.
+func TestReplicasCountEachOther(t *testing.T) {
+	a, b, _, _ := newPGReplicas(t, "digests: []\nadmins: []\n")
+	logsBefore := len(allLogs.String())
+	scrape := map[*harness]func() string{}
+	for _, h := range []*harness{a, b} {
+		m := ops.NewMetrics("test", nil)
+		tune := h.tune
+		h.tune = func(k *knobs) { tune(k); k.Metrics = m }
+		h.start()
+		admin := httptest.NewServer(ops.AdminHandler(ops.AdminDeps{Metrics: m, Bot: h.bot, DB: h.w.Store}))
+		t.Cleanup(admin.Close)
+		scrape[h] = func() string {
+			resp, err := http.Get(admin.URL + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeOK(t, resp.Body)
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(body)
+		}
+	}
+	// reports waits for h's metrics to show n replicas: a round of the
+	// election comes every third of a lease; a replica's presence runs
+	// out after three leases, so one that stopped must have removed it.
+	reports := func(h *harness, n int) {
+		t.Helper()
+		want := fmt.Sprintf("\nnudgebot_replicas %d\n", n)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*replicaLeaseTTL)
+		defer cancel()
+		if err := poll(ctx, func() bool { return strings.Contains(scrape[h](), want) }); err != nil {
+			got := regexp.MustCompile(`(?m)^nudgebot_replicas .*$`).FindString(scrape[h]())
+			t.Fatalf("replica %s's metrics show %q, want %q: %v", h.w.Election.Replica(), got, strings.TrimSpace(want), err)
+		}
+	}
+	began := time.Now()
+	reports(a, 2)
+	reports(b, 2)
+	t.Logf("both counted 2 within %s", time.Since(began).Round(time.Millisecond))
+	if n := strings.Count(allLogs.String()[logsBefore:], "2 replicas share Slack's limits: each calls a method at 1/2 of its limit"); n != 2 {
+		t.Errorf("the share of Slack's limits logged %d times, want once by each replica", n)
+	}
+	stopped := time.Now()
+	b.stop()
+	t.Logf("b stopped in %s", time.Since(stopped).Round(time.Millisecond))
+	reports(a, 1)
+	t.Logf("a counted 1 %s after b was asked to stop", time.Since(stopped).Round(time.Millisecond))
 }

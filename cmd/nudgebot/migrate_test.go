@@ -287,12 +287,29 @@ func TestMigrateRefusals(t *testing.T) {
 		if code != ops.ExitDatabase || !strings.Contains(stderr, "is in use") {
 			t.Errorf("source: exit %d, %q; want %d, in use", code, stderr, ops.ExitDatabase)
 		}
-		// A leader whose connections go by another name (a URL of its
-		// own) still holds the lease.
-		if _, _, err := bot.Lead("replica-a", 0, time.Minute); err != nil {
+		closeOK(t, bot)
+		// A follower whose connections go by another name (a pooler, a
+		// URL of its own) recorded itself alive.
+		other, err := pgstore.Open(ctx, pgstore.Options{URL: url, Keys: site.keys, ApplicationName: "elsewhere"})
+		if err != nil {
 			t.Fatal(err)
 		}
-		closeOK(t, bot)
+		if _, err := other.Present("replica-b", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr = toolEnv(t, site.env(), "migrate", "-config", postgresConfig(t, url), "-to-file", filepath.Join(t.TempDir(), "out.db"))
+		if code != ops.ExitDatabase || !strings.Contains(stderr, "1 nudgebot replica(s) recorded themselves alive") {
+			t.Errorf("source with a follower alive: exit %d, %q; want %d, in use", code, stderr, ops.ExitDatabase)
+		}
+		if err := other.Depart("replica-b"); err != nil {
+			t.Fatal(err)
+		}
+		// A leader whose connections go by another name still holds the
+		// lease.
+		if _, _, err := other.Lead("replica-a", 0, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		closeOK(t, other)
 		code, _, stderr = toolEnv(t, site.env(), "migrate", "-config", postgresConfig(t, url), "-to-file", filepath.Join(t.TempDir(), "out.db"))
 		if code != ops.ExitDatabase || !strings.Contains(stderr, "replica-a leads its replicas") {
 			t.Errorf("source led: exit %d, %q; want %d, in use", code, stderr, ops.ExitDatabase)

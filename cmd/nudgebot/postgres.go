@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nudgebot/nudgebot/app/scheduler"
 	"github.com/nudgebot/nudgebot/config"
 	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/ops"
@@ -84,8 +85,9 @@ const migrateApp = "nudgebot-migrate"
 
 // notRunning refuses a PostgreSQL database a running nudgebot uses (the
 // source: it would write what the copy misses; the target: it would
-// write beside the copy): one holds the scheduler's lease, or is
-// connected under a bot's name.
+// write beside the copy): one holds the scheduler's lease, another
+// recorded itself alive (a follower), or one is connected under a bot's
+// name.
 func notRunning(ctx context.Context, opts pgstore.Options, role string) error {
 	holder, left, err := pgstore.Leader(ctx, opts)
 	if err != nil {
@@ -94,6 +96,17 @@ func notRunning(ctx context.Context, opts pgstore.Options, role string) error {
 	if holder != "" {
 		return ops.Mark(storage.ErrInUse, fmt.Errorf("the %s, %s, is in use: nudgebot %s leads its replicas (its lease runs %s more): stop every nudgebot using it first; nothing was written",
 			role, pgstore.Where(opts), holder, left.Round(time.Second)))
+	}
+	// A follower's connections may go by another name (through a pooler,
+	// or a URL of its own), but it records itself alive every few
+	// seconds; one killed is forgotten three lease times after.
+	alive, err := pgstore.LiveReplicas(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if alive > 0 {
+		return ops.Mark(storage.ErrInUse, fmt.Errorf("the %s, %s, is in use: %d nudgebot replica(s) recorded themselves alive in the last %s: stop every nudgebot using it first (one killed rather than stopped is forgotten that long after); nothing was written",
+			role, pgstore.Where(opts), alive, scheduler.PresenceTTLs*scheduler.DefaultLeaseTTL))
 	}
 	n, err := pgstore.BotConnections(ctx, opts)
 	if err != nil {

@@ -33,11 +33,13 @@ type runStore interface {
 }
 
 // sharedStore is a database several replicas may share: the lease that
-// elects the one running the scheduler, and the wakes that carry a
-// schedule change to it. PostgreSQL offers it; the bbolt file, which one
+// elects the one running the scheduler, the census that counts the
+// replicas (each takes its share of Slack's limits), and the wakes that
+// carry a schedule change to the leader. PostgreSQL offers it; the bbolt file, which one
 // process holds, does not.
 type sharedStore interface {
 	scheduler.Lease
+	scheduler.Census
 	scheduler.Wakeups
 	app.Replicas
 }

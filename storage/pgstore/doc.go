@@ -124,12 +124,20 @@
 // # Replicas: the lease and the fence
 //
 // Replicas sharing the database elect the one that runs the scheduler
-// through the leases table (migration 0003): one row, holding the
-// holder's name, an epoch counting the terms, and when it expires by the
-// database's clock (clock_timestamp()), never a replica's. Lead renews
+// through the leases table (migration 0003): the row 'scheduler', holding
+// the holder's name, an epoch counting the terms, and when it expires by
+// the database's clock (clock_timestamp()), never a replica's. Lead renews
 // the row for its holder under the epoch it holds, or takes it with the
 // next epoch once it has expired; two replicas taking it at once queue
 // on the row lock and the second finds it taken (TestLeaseContendersOneWinnerPerEpoch).
+//
+// The same table counts the replicas alive, so each can take its share
+// of Slack's per-method limits: Present upserts the row 'replica:' and
+// the holder's name, expiring by the database's clock, and counts the
+// rows not expired (deleting those that are); Depart deletes it on a
+// graceful stop. No new table was needed: the rows have the lease's
+// shape (a name, a holder, an expiry) and, like it, are the replicas'
+// business, not a record (schemaTables: neither dumped nor counted).
 //
 // The epoch is the fencing token. Once a process has called Lead, its
 // leader writes (StartDeliveries of scheduled slots, RecordMissed, the

@@ -121,6 +121,53 @@ func (s *Store) Release(holder string, epoch int64) error {
 	return nil
 }
 
+// presencePrefix begins the names of the leases rows that say a replica
+// is alive: one row per replica, "replica:" and its holder name, beside
+// the scheduler's row. They share its table and its use of the database's
+// clock; nobody contends for them and they carry no epoch.
+const presencePrefix = "replica:"
+
+// Present records holder alive for ttl from now by the database's clock,
+// and returns how many replicas are alive, holder included: those whose
+// rows have not expired. Rows expired are deleted meanwhile, so the
+// names of replicas long gone (each start names itself anew) do not pile
+// up.
+func (s *Store) Present(holder string, ttl time.Duration) (replicas int, err error) {
+	if holder == "" || ttl < time.Millisecond {
+		return 0, fmt.Errorf("pgstore: present: a holder and a time to live of at least 1ms are needed (got %q, %s)", holder, ttl)
+	}
+	err = s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		// One statement: the count reads the rows as they were before it
+		// (a data-modifying WITH does not show its changes to the rest of
+		// the query), so it counts the others alive and adds holder.
+		return tx.QueryRow(ctx, `WITH up AS (
+				INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
+				ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+			), gone AS (
+				DELETE FROM leases WHERE starts_with(name, $4) AND name <> $1 AND expires_at <= clock_timestamp()
+			)
+			SELECT 1 + count(*) FROM leases WHERE starts_with(name, $4) AND name <> $1 AND expires_at > clock_timestamp()`,
+			presencePrefix+holder, holder, ttl.Seconds(), presencePrefix).Scan(&replicas)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: record this replica alive: %w", err)
+	}
+	return replicas, nil
+}
+
+// Depart removes holder's presence at once, so the other replicas count
+// it gone at their next look rather than when its row would expire.
+func (s *Store) Depart(holder string) error {
+	err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "DELETE FROM leases WHERE name = $1", presencePrefix+holder)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: remove this replica's presence: %w", err)
+	}
+	return nil
+}
+
 // fence refuses a leader's write, inside its transaction, unless the
 // epoch this process last won still holds an unexpired lease. It holds
 // the lease row shared until the transaction ends, so a takeover (which

@@ -33,7 +33,7 @@ func replica(t *testing.T, opts pgstore.Options) *pgstore.Store {
 // without a renewal would (the leader died, or is paused).
 func expireLease(t *testing.T, conn *pgx.Conn) {
 	t.Helper()
-	exec(t, conn, "UPDATE leases SET expires_at = clock_timestamp() - interval '1 millisecond'")
+	exec(t, conn, "UPDATE leases SET expires_at = clock_timestamp() - interval '1 millisecond' WHERE name = 'scheduler'")
 }
 
 func lead(t *testing.T, s *pgstore.Store, holder string, epoch int64) (int64, time.Duration) {
@@ -70,7 +70,7 @@ func TestLeaseOneHolder(t *testing.T) {
 	}
 	var holder string
 	var epoch int64
-	if err := conn.QueryRow(context.Background(), "SELECT holder, epoch FROM leases").Scan(&holder, &epoch); err != nil || holder != "b" || epoch != 2 {
+	if err := conn.QueryRow(context.Background(), "SELECT holder, epoch FROM leases WHERE name = 'scheduler'").Scan(&holder, &epoch); err != nil || holder != "b" || epoch != 2 {
 		t.Errorf("lease row: %s under %d (%v), want b under 2", holder, epoch, err)
 	}
 }
@@ -235,5 +235,58 @@ func TestWakesReachTheOtherReplica(t *testing.T) {
 	for i := range 3 {
 		b.WakeLeader()
 		waitWake(fmt.Sprintf("for the other replica's change %d", i+1))
+	}
+}
+
+func present(t *testing.T, s *pgstore.Store, holder string, ttl time.Duration) int {
+	t.Helper()
+	n, err := s.Present(holder, ttl)
+	if err != nil {
+		t.Fatalf("%s present: %v", holder, err)
+	}
+	return n
+}
+
+// Ensure the replicas count one another by the rows they refresh: three
+// present are three; one that stops refreshing is not counted once its
+// row expires by the database's clock, and its row is gone; one that
+// departs is not counted at once. The scheduler's lease is neither
+// counted nor touched.
+func TestPresenceCountsLiveReplicas(t *testing.T) {
+	a, conn, opts := open(t)
+	b, c := replica(t, opts), replica(t, opts)
+	lead(t, a, "a", 0)
+	if n := present(t, a, "a", leaseTTL); n != 1 {
+		t.Fatalf("a alone: %d replicas, want 1", n)
+	}
+	if n := present(t, b, "b", leaseTTL); n != 2 {
+		t.Fatalf("a and b: %d replicas, want 2", n)
+	}
+	// c lives 200ms unrefreshed, by the database's clock.
+	if n := present(t, c, "c", 200*time.Millisecond); n != 3 {
+		t.Fatalf("a, b and c: %d replicas, want 3", n)
+	}
+	if n := present(t, a, "a", leaseTTL); n != 3 {
+		t.Fatalf("a refreshing among three: %d replicas, want 3", n)
+	}
+	exec(t, conn, "SELECT pg_sleep(0.3)") // c stopped refreshing
+	if n := present(t, a, "a", leaseTTL); n != 2 {
+		t.Fatalf("after c's row expired: %d replicas, want 2", n)
+	}
+	var rows int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM leases WHERE name <> 'scheduler'").Scan(&rows); err != nil || rows != 2 {
+		t.Errorf("presence rows after c's expired: %d (%v), want 2: an expired one is deleted", rows, err)
+	}
+	if err := b.Depart("b"); err != nil {
+		t.Fatal(err)
+	}
+	if n := present(t, a, "a", leaseTTL); n != 1 {
+		t.Fatalf("after b departed: %d replicas, want 1", n)
+	}
+	if holder, _, err := pgstore.Leader(context.Background(), opts); err != nil || holder != "a" {
+		t.Errorf("the scheduler's lease after the replicas came and went: held by %q (%v), want a", holder, err)
+	}
+	if held, _ := lead(t, a, "a", 1); held != 1 {
+		t.Errorf("a renewing its lease: epoch %d, want 1", held)
 	}
 }

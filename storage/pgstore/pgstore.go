@@ -472,6 +472,30 @@ func Leader(ctx context.Context, opts Options) (holder string, left time.Duratio
 	return holder, time.Duration(ms * float64(time.Millisecond)), nil
 }
 
+// LiveReplicas counts the replicas of the database opts name whose
+// presence has not expired by the database's clock (Present), followers
+// included, whatever name their connections go by. It writes nothing,
+// and answers 0 for a database without the lease table.
+func LiveReplicas(ctx context.Context, opts Options) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, where, err := connect(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('leases') IS NOT NULL").Scan(&exists); err != nil || !exists {
+		return 0, err
+	}
+	var n int
+	err = conn.QueryRow(ctx, "SELECT count(*) FROM leases WHERE starts_with(name, $1) AND expires_at > clock_timestamp()", presencePrefix).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("%s: count the replicas alive: %w", where, err)
+	}
+	return n, nil
+}
+
 // Empty reports whether the database opts name holds no record, writing
 // nothing: no nudgebot tables yet, or none with a row.
 func Empty(ctx context.Context, opts Options) (bool, error) {
