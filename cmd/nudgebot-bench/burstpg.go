@@ -162,13 +162,13 @@ func (b *bench) burstPGRun(ctx context.Context, srv *pgServer, n, rate, replicas
 	}
 	res.Load.After = readLoad()
 	res.Stops = set.stopAll()
-	return res, b.burstPGTally(ctx, &res, emu, dms, set, before, started)
+	return res, burstPGTally(ctx, &res, emu, dms, set, before, started)
 }
 
 // burstPGTally reads what a burst-pg run left once the replicas stopped:
 // the DMs and calls the emulator saw, each replica's log and the
 // database.
-func (b *bench) burstPGTally(ctx context.Context, res *burstPGResult, emu *slackemu.Server, dms *dmTracker, set *replicaSet, before pgActivity, started time.Time) error {
+func burstPGTally(ctx context.Context, res *burstPGResult, emu *slackemu.Server, dms *dmTracker, set *replicaSet, before pgActivity, started time.Time) error {
 	res.First, res.Last, res.DMs = dms.span()
 	res.LateP50, res.LateP99, _ = dms.lateness(res.Due)
 	res.OtherCalls = map[string]int{}
