@@ -251,8 +251,7 @@ func waitAcks(ctx context.Context, emu *slackemu.Server, ids map[string]bool, de
 
 func (b *bench) ackSection(rows []ackRow) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["ack"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "ack")
 	fmt.Fprintf(&sb, "`/nudge help` sent as `slash_commands` envelopes at a fixed rate (paced by a `time.Ticker`, missed ticks made up), %s per rate, "+
 		"after %d warm-up commands. The help text rides in the ack. Latency is the emulator's `Ack.Latency`: from the envelope's frame written to the ack read back, "+
 		"so it includes both WebSocket hops on the loopback and the emulator's own goroutines. Dropped = no ack within %s. Memory is read from "+

@@ -59,8 +59,7 @@ func (b *bench) ackPGScenario(ctx context.Context) (string, error) {
 
 func (b *bench) ackPGSection(srv *pgServer, rows []ackRow) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["ack-pg"])
-	b.pgMeasuredOn(&sb, srv)
+	b.pgSectionHead(&sb, "ack-pg", srv)
 	sb.WriteString("Reproduce: `go run ./cmd/nudgebot-bench -scenarios ack-pg` (`-ack-pg-rates`, `-ack-duration` and `-pg-url` change it).\n\n")
 	fmt.Fprintf(&sb, "Section 1's measurement, once with the bot on a bbolt file and once on a fresh PostgreSQL database (`storage.driver: postgres`), "+
 		"one process each, one after the other in the same run: `/nudge help` as `slash_commands` envelopes at a fixed rate for %s after %d warm-up commands, "+

@@ -211,25 +211,10 @@ func startProcLog(bin string, args []string, dir string, env map[string]string, 
 	return p, nil
 }
 
-// waitConnected waits for the bot's Socket Mode hello, giving up early
-// if the bot exits.
+// waitConnected waits for the bot's Socket Mode hello, the emulator's
+// first, giving up early if the bot exits.
 func (p *botProc) waitConnected(ctx context.Context, emu *slackemu.Server, timeout time.Duration) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-p.exited:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if err := emu.WaitConnected(ctx, 1); err != nil {
-		if p.hasExited() {
-			return 0, fmt.Errorf("the bot exited before connecting (%v); see %s", p.waitErr, p.logPath)
-		}
-		return 0, fmt.Errorf("the bot did not connect within %s: %w; see %s", timeout, err, p.logPath)
-	}
-	return time.Since(p.started), nil
+	return p.waitConnectedN(ctx, emu, 1, timeout)
 }
 
 func (p *botProc) hasExited() bool {

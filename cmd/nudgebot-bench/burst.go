@@ -28,17 +28,12 @@ type burstResult struct {
 	Limited    int             // answered 429
 	LimitedAt  []time.Duration // when, after the first accepted post
 	OtherCalls map[string]int
-	Missing    int // people with no DM
-	Extra      int // DMs beyond one per person
-	DupIDs     int // messages whose delivery id was seen before
-	BadMeta    int // messages without our metadata
-	Sent       int // deliveries the database says were sent
-	Pending    int // deliveries still in the outbox after shutdown
-	Mem        procStatus
-	Load       loadSpan
-	Stop       stopResult
-	Timeout    bool
-	Disk       diskUse // what the burst asked of the database
+	boltOnce
+	Mem     procStatus
+	Load    loadSpan
+	Stop    stopResult
+	Timeout bool
+	Disk    diskUse // what the burst asked of the database
 }
 
 // botBurst is how many posts the bot's limiter lets out at once.
@@ -61,9 +56,7 @@ func (r burstResult) ideal() time.Duration {
 	return time.Duration(float64(after) / float64(min(r.Rate, r.BotRate)) * float64(time.Minute))
 }
 
-func (r burstResult) exactlyOnce() bool {
-	return r.Missing == 0 && r.Extra == 0 && r.DupIDs == 0 && r.BadMeta == 0 && r.Sent == r.N && r.Pending == 0
-}
+func (r burstResult) exactlyOnce() bool { return r.ok(r.N) }
 
 func (b *bench) burstScenario(ctx context.Context) (string, error) {
 	var rs []burstResult
@@ -230,11 +223,8 @@ func (b *bench) burstRun(ctx context.Context, n, rate, botRate int) (burstResult
 	if countErr != nil {
 		res.Disk.Err = countErr.Error()
 	}
-	res.Missing, res.Extra, res.DupIDs, res.BadMeta = checkDMs(emu, n)
-	if res.Sent, res.Pending, err = countDeliveries(dbPath, due); err != nil {
-		return res, err
-	}
-	return res, nil
+	res.boltOnce, err = readBoltOnce(emu, n, dbPath, due)
+	return res, err
 }
 
 // checkDMs counts, over everyone's DM, people with no message, messages
@@ -286,8 +276,7 @@ func countDeliveries(path string, slot time.Time) (sent, pending int, err error)
 func (b *bench) burstSection(rs []burstResult) string {
 	var sb strings.Builder
 	r0 := rs[0]
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["burst"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "burst")
 	fmt.Fprintf(&sb, "%d subscribers, all due 30 s before the bot starts (one slot, UTC). They were seeded with their DM channel already known "+
 		"(`DMChannel` = the emulator's IM id), so **no `conversations.open` is needed** and every Web API call is a `chat.postMessage`. "+
 		"The emulator limits `chat.postMessage` to R = %d a minute with bursts of %d, as Slack's token bucket would. The bot runs with "+

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
 )
 
@@ -110,21 +109,11 @@ func (b *bench) burstPGRun(ctx context.Context, srv *pgServer, n, rate, replicas
 	if err != nil {
 		return res, err
 	}
-	dms := newDMTracker()
-	emu, err := newEmulator(dms.option())
+	emu, dms, err := newCrowd(ctx, n, nineZone, rate)
 	if err != nil {
 		return res, err
 	}
 	defer emu.Close()
-	emu.RateLimit("chat.postMessage", rate, max(1, rate/60))
-	ids := make([]string, n)
-	for i := range n {
-		ids[i] = benchUserID(i)
-		emu.AddUser(slackemu.User{ID: ids[i], Name: strings.ToLower(ids[i]), TZ: nineZone})
-	}
-	if err := openIMs(ctx, emu, ids); err != nil {
-		return res, err
-	}
 	db, err := srv.createDB(ctx, fmt.Sprintf("burst%d", replicas))
 	if err != nil {
 		return res, err
@@ -134,20 +123,11 @@ func (b *bench) burstPGRun(ctx context.Context, srv *pgServer, n, rate, replicas
 
 	res.Due = time.Now().Add(nineLead).Truncate(time.Second).UTC()
 	b.progress("burst-pg: %d replicas; seeding %d subscribers into %s, all due at %s", replicas, n, db.Name, res.Due.Format(time.TimeOnly+" MST"))
-	res.Seed, err = pgSeed(ctx, db, n, func(i int, s *nudges.Subscriber) {
-		s.Subscribed = true
-		s.SubscribedAt = res.Due.Add(-7 * 24 * time.Hour)
-		s.ProfileTZ = nineZone
-		s.DMChannel = emu.IMChannel(s.UserID)
-		s.NextDue = res.Due
-	})
-	if err != nil {
+	if res.Seed, err = pgSeed(ctx, db, n, dueInNineZone(emu, res.Due)); err != nil {
 		return res, err
 	}
 	b.seedStats = append(b.seedStats, res.Seed)
-	if wait := time.Until(res.Due.Add(-ninePhase)); wait < 0 {
-		return res, fmt.Errorf("seeding %d people took %s, past the moment the replicas had to start (%s before the due instant): use fewer -burst-pg-subscribers", n, res.Seed.Took.Round(time.Millisecond), ninePhase)
-	} else if err := sleepCtx(ctx, wait, nil); err != nil {
+	if err := waitToStart(ctx, res.Due, res.Seed, "the replicas", "burst-pg-subscribers"); err != nil {
 		return res, err
 	}
 	before, err := db.activity(ctx)
@@ -168,28 +148,13 @@ func (b *bench) burstPGRun(ctx context.Context, srv *pgServer, n, rate, replicas
 	}
 	b.progress("burst-pg: %d replicas up %s before the due instant; waiting for %d nudges (floor %s)", replicas, time.Until(res.Due).Round(100*time.Millisecond), n, ms(res.floor()))
 
-	wctx, cancel := context.WithDeadline(ctx, res.Due.Add(b.opts.burstPGMax))
-	exit := set.anyExit()
-	go func() {
-		select {
-		case <-exit:
-			cancel()
-		case <-wctx.Done():
-		}
-	}()
-	werr := emu.WaitFor(wctx, func() bool { return dms.people() >= n })
-	cancel()
-	if ctx.Err() != nil {
-		return res, ctx.Err()
+	timedOut, err := awaitEveryone(ctx, emu, dms, n, res.Due.Add(b.opts.burstPGMax), set.anyExit(), set.anyExitedErr)
+	if err != nil {
+		return res, err
 	}
-	if i := set.exited(); i >= 0 {
-		return res, set.exitedErr(i, "while sending")
-	}
-	if werr != nil {
+	if timedOut {
 		res.Timeout = b.opts.burstPGMax
 		b.progress("burst-pg: only %d of %d people had a nudge %s after the due instant; measuring what arrived", dms.people(), n, b.opts.burstPGMax)
-	} else if err := sleepCtx(ctx, 2*time.Second, exit); err != nil && ctx.Err() != nil {
-		return res, err // the grace catches a duplicate racing the last post
 	}
 	res.Mem = set.memOf()
 	if res.PGCPU, res.PGBackends, err = db.backendCPU(ctx); err != nil {
@@ -197,7 +162,13 @@ func (b *bench) burstPGRun(ctx context.Context, srv *pgServer, n, rate, replicas
 	}
 	res.Load.After = readLoad()
 	res.Stops = set.stopAll()
+	return res, burstPGTally(ctx, &res, emu, dms, set, before, started)
+}
 
+// burstPGTally reads what a burst-pg run left once the replicas stopped:
+// the DMs and calls the emulator saw, each replica's log and the
+// database.
+func burstPGTally(ctx context.Context, res *burstPGResult, emu *slackemu.Server, dms *dmTracker, set *replicaSet, before pgActivity, started time.Time) error {
 	res.First, res.Last, res.DMs = dms.span()
 	res.LateP50, res.LateP99, _ = dms.lateness(res.Due)
 	res.OtherCalls = map[string]int{}
@@ -207,45 +178,26 @@ func (b *bench) burstPGRun(ctx context.Context, srv *pgServer, n, rate, replicas
 		}
 	}
 	res.Limited = emu.RateLimited("chat.postMessage")
-	res.Once = tallyOnce(n, emu.DM)
-	var perReplica [][]posted
-	for i := range replicas {
-		ps, err := set.posted(i)
-		if err != nil {
-			return res, err
-		}
-		perReplica = append(perReplica, ps)
+	res.Once = tallyOnce(res.N, emu.DM)
+	per, err := set.postedAll()
+	if err != nil {
+		return err
+	}
+	for _, ps := range per {
 		res.PerReplica = append(res.PerReplica, len(ps))
 	}
-	res.Overlap = overlap(perReplica)
-	if res.Sent, res.Pending, err = countDeliveriesPG(ctx, db, res.Due); err != nil {
-		return res, err
+	res.Overlap = overlap(per)
+	if res.Sent, res.Pending, res.Use, err = pgAfter(ctx, set.db, res.Due, before, res.DMs); err != nil {
+		return err
 	}
-	if err := sleepCtx(ctx, pgStatsSettle, nil); err != nil {
-		return res, err
-	}
-	after, err := db.activity(ctx)
-	res.Use = pgUse{Before: before, After: after, Nudges: res.DMs}
-	if err != nil {
-		res.Use.Err = err.Error()
-	}
-	if res.Logs, err = tallyLogs(set.allLogs()); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// pgMeasuredOn is the "Measured on" paragraph of a PostgreSQL section.
-func (b *bench) pgMeasuredOn(sb *strings.Builder, srv *pgServer) {
-	fmt.Fprintf(sb, "Measured on: %s.\n\n", b.machine)
-	fmt.Fprintf(sb, "Database: %s.\n\n", srv.describe())
+	res.Logs, err = tallyLogs(set.allLogs())
+	return err
 }
 
 func (b *bench) burstPGSection(srv *pgServer, rs []burstPGResult) string {
 	var sb strings.Builder
 	r0 := rs[0]
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["burst-pg"])
-	b.pgMeasuredOn(&sb, srv)
+	b.pgSectionHead(&sb, "burst-pg", srv)
 	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios burst-pg` (`-replicas`, `-burst-pg-subscribers`, `-burst-pg-rate`, `-burst-pg-max` and `-pg-url` change it).\n\n")
 	fmt.Fprintf(&sb, "Section 5 on PostgreSQL, with one and with more replicas. %d subscribers in %s, all due at the same instant, seeded with %s into a database created for the run "+
 		"(`CREATE DATABASE nudgebot_bench_…`, dropped afterwards), their DM channels known so every Web API call is a `chat.postMessage`. "+
@@ -287,10 +239,8 @@ func (b *bench) burstPGSection(srv *pgServer, rs []burstPGResult) string {
 		return fmt.Sprintf("%.0f/min = %.1f%% of R", tp, 100*tp/float64(r.Rate))
 	})
 	row("HTTP 429 answers", func(r burstPGResult) string { return fmt.Sprint(r.Limited) })
-	row("exactly once (emulator, per person)", func(r burstPGResult) string { return verdict(r.Once.ok()) + ": " + r.Once.String() })
-	row("database after the stop", func(r burstPGResult) string {
-		return fmt.Sprintf("%s: %d sent, %d left pending", verdict(r.Sent == r.N && r.Pending == 0), r.Sent, r.Pending)
-	})
+	row("exactly once (emulator, per person)", func(r burstPGResult) string { return onceCell(r.Once) })
+	row("database after the stop", func(r burstPGResult) string { return dbAfterStopCell(r.N, r.Sent, r.Pending) })
 	row("per replica (logged as delivered)", func(r burstPGResult) string { return perReplicaCell(r.PerReplica) })
 	row("seconds with two replicas posting", func(r burstPGResult) string { return fmt.Sprint(r.Overlap) })
 	row("other Web API calls", func(r burstPGResult) string { return callList(r.OtherCalls) })
@@ -322,15 +272,7 @@ func (b *bench) burstPGSection(srv *pgServer, rs []burstPGResult) string {
 		}
 		return fmt.Sprintf("%s + %s = %s: %.2f cores of %d", ms(bot), ms(pg), ms(bot+pg), cores, b.machine.Cores)
 	})
-	row(fmt.Sprintf("stop (SIGTERM to all at once; exit 0 within %s)", shutdownTimeout), func(r burstPGResult) string {
-		ok := true
-		var parts []string
-		for i, s := range r.Stops {
-			ok = ok && s.ok()
-			parts = append(parts, replicaName(i)+" "+stopCell(s))
-		}
-		return strings.Join(parts, ", ") + ": " + verdict(ok)
-	})
+	row(fmt.Sprintf("stop (SIGTERM to all at once; exit 0 within %s)", shutdownTimeout), func(r burstPGResult) string { return stopsCell(r.Stops) })
 	row("seeding", func(r burstPGResult) string {
 		return fmt.Sprintf("%s (%.0f/s), database %.1f MB", r.Seed.Took.Round(time.Millisecond), r.Seed.perSecond(), float64(r.Seed.FileSize)/1e6)
 	})

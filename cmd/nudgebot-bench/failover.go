@@ -110,22 +110,12 @@ func (b *bench) failoverRun(ctx context.Context, srv *pgServer) (res failoverRes
 	if err != nil {
 		return res, err
 	}
-	dms := newDMTracker()
-	emu, err := newEmulator(dms.option())
+	emu, dms, err := newCrowd(ctx, n, "UTC", rate)
 	if err != nil {
 		return res, err
 	}
 	defer emu.Close()
-	emu.RateLimit("chat.postMessage", rate, max(1, rate/60))
 	emu.SetResponseLatency("chat.postMessage", failoverLatency)
-	ids := make([]string, n)
-	for i := range n {
-		ids[i] = benchUserID(i)
-		emu.AddUser(slackemu.User{ID: ids[i], Name: strings.ToLower(ids[i]), TZ: "UTC"})
-	}
-	if err := openIMs(ctx, emu, ids); err != nil {
-		return res, err
-	}
 	db, err := srv.createDB(ctx, "failover")
 	if err != nil {
 		return res, err
@@ -160,22 +150,9 @@ func (b *bench) failoverRun(ctx context.Context, srv *pgServer) (res failoverRes
 	}
 	b.progress("failover-pg: %d replicas up; %d due, the limit allows them in %s", replicas, n, ms(res.floor()))
 
-	for i, frac := range []int{1, 2} {
-		want := n * frac / 3
-		if err := waitPeople(ctx, emu, set, dms, want, deadline); err != nil {
-			return res, err
-		}
-		if dms.people() >= n {
-			res.Skipped = fmt.Sprintf("kill %d was planned when %d of %d had their nudge, but the burst had ended by then", i+1, want, n)
-			break
-		}
-		k, err := b.failoverKillOnce(ctx, set, dms, n, i == 0, deadline)
-		if err != nil {
-			return res, err
-		}
-		res.Kills = append(res.Kills, k)
+	if err := b.failoverKills(ctx, &res, emu, set, dms, deadline); err != nil {
+		return res, err
 	}
-
 	if err := waitPeople(ctx, emu, set, dms, n, deadline); err != nil {
 		if ctx.Err() != nil || set.exited() >= 0 {
 			return res, err
@@ -193,9 +170,15 @@ func (b *bench) failoverRun(ctx context.Context, srv *pgServer) (res failoverRes
 	res.Load.After = readLoad()
 	res.Stops = set.stopAll()
 	res.Starts = set.starts
+	return res, failoverTally(ctx, &res, emu, dms, set, before)
+}
 
+// failoverTally reads what the failover run left once the replicas
+// stopped: the DMs and calls the emulator saw, each replica's log split
+// at the kills, and the database.
+func failoverTally(ctx context.Context, res *failoverResult, emu *slackemu.Server, dms *dmTracker, set *replicaSet, before pgActivity) error {
 	res.First, res.Last, res.DMs = dms.span()
-	res.Once = tallyOnce(n, emu.DM)
+	res.Once = tallyOnce(res.N, emu.DM)
 	res.Calls, res.Posts = map[string]int{}, map[string]int{}
 	for _, c := range emu.Calls("") {
 		if c.Time.Before(res.Began) {
@@ -206,31 +189,41 @@ func (b *bench) failoverRun(ctx context.Context, srv *pgServer) (res failoverRes
 			res.Posts[postOutcome(c)]++
 		}
 	}
-	var per [][]posted
-	for i := range replicas {
-		ps, err := set.posted(i)
-		if err != nil {
-			return res, err
-		}
-		per = append(per, ps)
+	per, err := set.postedAll()
+	if err != nil {
+		return err
+	}
+	for _, ps := range per {
 		res.PerReplica = append(res.PerReplica, phaseCounts(ps, res.Kills))
 	}
 	res.Overlap = overlap(per)
-	if res.Sent, res.Pending, err = countDeliveriesPG(ctx, db, res.Due); err != nil {
-		return res, err
+	if res.Sent, res.Pending, res.Use, err = pgAfter(ctx, set.db, res.Due, before, res.DMs); err != nil {
+		return err
 	}
-	if err := sleepCtx(ctx, pgStatsSettle, nil); err != nil {
-		return res, err
+	res.Logs, err = tallyLogs(set.allLogs())
+	return err
+}
+
+// failoverKills SIGKILLs the replica posting when a third of the people
+// have their nudge and again when two thirds have, unless the burst has
+// ended by then.
+func (b *bench) failoverKills(ctx context.Context, res *failoverResult, emu *slackemu.Server, set *replicaSet, dms *dmTracker, deadline time.Time) error {
+	for i, frac := range []int{1, 2} {
+		want := res.N * frac / 3
+		if err := waitPeople(ctx, emu, set, dms, want, deadline); err != nil {
+			return err
+		}
+		if dms.people() >= res.N {
+			res.Skipped = fmt.Sprintf("kill %d was planned when %d of %d had their nudge, but the burst had ended by then", i+1, want, res.N)
+			return nil
+		}
+		k, err := b.failoverKillOnce(ctx, set, dms, res.N, i == 0, deadline)
+		if err != nil {
+			return err
+		}
+		res.Kills = append(res.Kills, k)
 	}
-	after, err := db.activity(ctx)
-	res.Use = pgUse{Before: before, After: after, Nudges: res.DMs}
-	if err != nil {
-		res.Use.Err = err.Error()
-	}
-	if res.Logs, err = tallyLogs(set.allLogs()); err != nil {
-		return res, err
-	}
-	return res, nil
+	return nil
 }
 
 // failoverKillOnce SIGKILLs the replica that is posting and waits for
@@ -239,13 +232,9 @@ func (b *bench) failoverRun(ctx context.Context, srv *pgServer) (res failoverRes
 // would); a later kill also restarts every slot that is down, the killed
 // one first, so that all of them meet again at the end.
 func (b *bench) failoverKillOnce(ctx context.Context, set *replicaSet, dms *dmTracker, n int, first bool, deadline time.Time) (failoverKill, error) {
-	var per [][]posted
-	for i := range set.procs {
-		ps, err := set.posted(i)
-		if err != nil {
-			return failoverKill{}, err
-		}
-		per = append(per, ps)
+	per, err := set.postedAll()
+	if err != nil {
+		return failoverKill{}, err
 	}
 	var k failoverKill
 	k.Slot = latestPoster(per, set.running())
@@ -329,17 +318,7 @@ func (b *bench) failoverKillOnce(ctx context.Context, set *replicaSet, dms *dmTr
 // waitPeople waits until want people have a nudge, giving up at deadline
 // or when a replica exits on its own.
 func waitPeople(ctx context.Context, emu *slackemu.Server, set *replicaSet, dms *dmTracker, want int, deadline time.Time) error {
-	wctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	exit := set.anyExit()
-	go func() {
-		select {
-		case <-exit:
-			cancel()
-		case <-wctx.Done():
-		}
-	}()
-	err := emu.WaitFor(wctx, func() bool { return dms.people() >= want })
+	err := waitForPeople(ctx, emu, dms, want, deadline, set.anyExit())
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
@@ -388,8 +367,7 @@ func phaseCounts(ps []posted, kills []failoverKill) []int {
 
 func (b *bench) failoverSection(srv *pgServer, r failoverResult) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["failover-pg"])
-	b.pgMeasuredOn(&sb, srv)
+	b.pgSectionHead(&sb, "failover-pg", srv)
 	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios failover-pg` (`-failover-replicas`, `-failover-subscribers`, `-failover-rate` and `-pg-url` change it).\n\n")
 	who := fmt.Sprintf("%d replicas of `nudgebot run` (A, B) share one fresh PostgreSQL database, each with its own Socket Mode connection", r.Replicas)
 	plan := "When a third of the people had their nudge, the replica posting them (the leader: the one whose log says it delivered the latest nudge) was SIGKILLed " +
@@ -434,8 +412,8 @@ func (b *bench) failoverSection(srv *pgServer, r failoverResult) string {
 	if !r.Last.IsZero() {
 		row("first replica start → last nudge", fmt.Sprintf("%s (the limit alone allows %s)", ms(r.Last.Sub(r.Began)), ms(r.floor())))
 	}
-	row("exactly once (emulator, per person)", verdict(r.Once.ok())+": "+r.Once.String())
-	row("database after the stop", fmt.Sprintf("%s: %d sent, %d left pending", verdict(r.Sent == r.N && r.Pending == 0), r.Sent, r.Pending))
+	row("exactly once (emulator, per person)", onceCell(r.Once))
+	row("database after the stop", dbAfterStopCell(r.N, r.Sent, r.Pending))
 	var parts []string
 	for i, ph := range r.PerReplica {
 		var ns []string
@@ -449,23 +427,12 @@ func (b *bench) failoverSection(srv *pgServer, r failoverResult) string {
 	row("`chat.postMessage` outcomes", callList(r.Posts))
 	row("Web API calls", callList(r.Calls))
 	row("database work (pg_stat_database)", r.Use.String())
-	ok := true
-	var stops []string
-	for i, s := range r.Stops {
-		ok = ok && s.ok()
-		stops = append(stops, replicaName(i)+" "+stopCell(s))
-	}
-	row(fmt.Sprintf("stop (SIGTERM; exit 0 within %s)", shutdownTimeout), strings.Join(stops, ", ")+": "+verdict(ok))
+	row(fmt.Sprintf("stop (SIGTERM; exit 0 within %s)", shutdownTimeout), stopsCell(r.Stops))
 	row("processes started", fmt.Sprint(r.Starts))
 	row("load 1m before→after", r.Load.String())
 	if r.Timeout {
 		sb.WriteString("\n**The run hit its bound before everyone had a nudge; the figures cover what arrived.**\n")
 	}
-	if warns := entriesAt(r.Logs, "WARN", "ERROR", ""); len(warns) > 0 {
-		sb.WriteString("\nThe bots logged:\n\n")
-		writeLogEntries(&sb, warns)
-	} else {
-		sb.WriteString("\nThe bots logged no warnings or errors.\n")
-	}
+	writeWarnings(&sb, "The bots", r.Logs)
 	return sb.String()
 }

@@ -667,8 +667,7 @@ func oneLineText(s string) string {
 
 func (b *bench) faultsSection(rs []faultResult, failed []string) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["faults"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "faults")
 	sb.WriteString("Reproduce: `go run ./cmd/nudgebot-bench -scenarios faults` (as root for the tmpfs; `-faults-runs kill,disk` runs some, " +
 		"`-faults-subscribers`, `-faults-kills`, `-faults-storm`, `-faults-disk` change them).\n\n")
 	fmt.Fprintf(&sb, "Each run is a fresh database of %d subscribers, all due 5 s before the bot starts, seeded with their DM channel known, "+

@@ -112,58 +112,21 @@ func (o options) full() bool {
 	return !o.quick && len(o.scenarios) == len(scenarioOrder)
 }
 
+// listFlags are the flags given as comma-separated lists, as typed;
+// parseLists turns them into options.
+type listFlags struct {
+	scenarios, ackRates, faultRuns, paceLimits, pacePeople, ackPGRates, replicas, burstBotPct *string
+}
+
 func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs := flag.NewFlagSet("nudgebot-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	scen := fs.String("scenarios", strings.Join(scenarioOrder, ","), "comma-separated scenarios to run: "+strings.Join(scenarioOrder, ", "))
-	rates := fs.String("ack-rates", "50,200,1000", "slash commands per second for the ack scenario, comma-separated")
+	var lists listFlags
+	lists.scenarios = fs.String("scenarios", strings.Join(scenarioOrder, ","), "comma-separated scenarios to run: "+strings.Join(scenarioOrder, ", "))
 	fs.BoolVar(&o.quick, "quick", false, "short durations and small populations for a smoke run; writes no report unless -report is given")
-	fs.BoolVar(&o.ackBaseline, "ack-baseline", true, "also run each ack rate against a bare slack-go client that acks at once, to show the harness's share")
-	fs.DurationVar(&o.ackDuration, "ack-duration", time.Minute, "how long each ack rate runs")
-	fs.IntVar(&o.burstSubs, "burst-subscribers", 10_000, "subscribers all due in the same minute, for the burst scenario")
-	fs.IntVar(&o.burstRate, "burst-rate", 6000, "chat.postMessage limit per minute that the emulator enforces")
-	botPct := fs.String("burst-bot-pct", "100,98", "the bot's slack_limits for chat.postMessage as percentages of -burst-rate, one burst run each")
-	fs.IntVar(&o.subs, "subscribers", 100_000, "subscribers in the database for the subscribers and tick scenarios")
-	fs.DurationVar(&o.settle, "settle", 20*time.Second, "how long the bot runs with -subscribers people before its memory is read")
-	fs.IntVar(&o.tickDue, "tick-due", 1000, "how many of -subscribers are due in the tick scenario")
-	fs.IntVar(&o.tickRepeat, "tick-repeat", 20, "repetitions of each read-only tick measurement")
-	fs.IntVar(&o.nineSubs, "nine-subscribers", 100_000, "subscribers all due at the same instant, for the nine scenario")
-	fs.IntVar(&o.nineRate, "nine-rate", 30_000, "chat.postMessage limit per minute for the nine scenario: the emulator enforces it, the bot is configured with it")
-	fs.DurationVar(&o.nineMax, "nine-max", 15*time.Minute, "give up on the nine scenario this long after the due instant")
-	fs.IntVar(&o.faultSubs, "faults-subscribers", 500, "subscribers all due at once in each fault run")
-	runs := fs.String("faults-runs", strings.Join(faultOrder, ","), "fault runs for the faults scenario: "+strings.Join(faultOrder, ", "))
-	fs.IntVar(&o.faultKills, "faults-kills", 10, "SIGKILLs during deliveries before the clean run")
-	fs.IntVar(&o.faultStorm, "faults-storm", 200, "chat.postMessage calls answered 429 in the storm")
-	fs.DurationVar(&o.faultDisconnectFor, "faults-disconnect-for", 30*time.Second, "how long slash commands are sent while the socket is disconnected every 3s")
-	fs.DurationVar(&o.faultDiskFull, "faults-disk-full", 20*time.Second, "how long the disk stays full")
-	fs.StringVar(&o.faultDisk, "faults-disk", diskAuto, "how to fill the disk: tmpfs (mount, needs root), fsize (prlimit on the bot), or auto")
-	fs.IntVar(&o.retPeople, "retention-people", 1000, "people nudged every simulated day in the retention scenario")
-	fs.IntVar(&o.retDays, "retention-days", 3*365, "simulated days in the retention scenario")
-	fs.DurationVar(&o.retention, "retention", 400*24*time.Hour, "storage.retention for the retention scenario")
-	fs.DurationVar(&o.retCompact, "retention-compact", 7*24*time.Hour, "simulated time between compactions, at most, in the retention scenario (the bot compacts for retention weekly)")
-	fs.IntVar(&o.startSubs, "startup-subscribers", 100_000, "subscribers in the first start-up database")
-	fs.IntVar(&o.startFileMB, "startup-file-mb", 1024, "size of the second start-up database, in MB, filled with delivery history")
-	fs.StringVar(&o.startBefore, "startup-before-bin", "", "an older nudgebot binary to start on the same files, for comparison (its schema 1 copy is made for it)")
-	paceLimits := fs.String("pace-limits", "300,1000,5000", "workspace limits on chat.postMessage a minute the emulator enforces (the bot is not told) in the pace scenario, comma-separated")
-	pacePeople := fs.String("pace-people", "20,1000", "people due at one slot in the pace scenario, one run each per limit, comma-separated")
-	fs.IntVar(&o.migSubs, "migrate-subscribers", 100_000, "subscribers in the file the migrate scenario copies")
-	fs.IntVar(&o.migDeliveries, "migrate-deliveries", 1_000_000, "deliveries in the file the migrate scenario copies")
-	fs.IntVar(&o.migReflections, "migrate-reflections", 5000, "sealed reflections in the file the migrate scenario copies")
-	fs.IntVar(&o.weightSubs, "weight-subscribers", 10_000, "subscribers in the file the weight scenario starts each build on")
-	fs.IntVar(&o.weightRuns, "weight-runs", 9, "starts of each build in the weight scenario")
-	fs.DurationVar(&o.weightSettle, "weight-settle", 10*time.Second, "how long each build runs after connecting before its memory is read")
-	fs.StringVar(&o.pgURL, "pg-url", defaultPGServer(os.Getenv), "PostgreSQL server for the -pg scenarios and migrate, as a URL to a database on it; each -pg run creates a database nudgebot_bench_… there and drops it, migrate a schema (default: "+envTestDatabase+", else "+defaultPGURL+")")
-	ackPG := fs.String("ack-pg-rates", "200", "slash commands per second for the ack-pg scenario (each rate on bbolt and on PostgreSQL), comma-separated")
-	fs.IntVar(&o.burstPGSubs, "burst-pg-subscribers", 100_000, "subscribers all due at one instant, for the burst-pg scenario")
-	fs.IntVar(&o.burstPGRate, "burst-pg-rate", 30_000, "chat.postMessage limit per minute for burst-pg: the emulator enforces it, each replica is configured with it")
-	reps := fs.String("replicas", "1,2", "replicas of `nudgebot run` on one PostgreSQL database, one burst-pg run each, comma-separated")
-	fs.DurationVar(&o.burstPGMax, "burst-pg-max", 15*time.Minute, "give up on a burst-pg run this long after the due instant")
-	fs.IntVar(&o.sizePGPeople, "size-pg-people", 1000, "people in the size-pg scenario")
-	fs.IntVar(&o.sizePGDays, "size-pg-days", 100, "days of one kept delivery per person in the size-pg scenario")
-	fs.IntVar(&o.failSubs, "failover-subscribers", 10_000, "subscribers all due at once in the failover-pg scenario")
-	fs.IntVar(&o.failRate, "failover-rate", 6000, "chat.postMessage limit per minute in failover-pg (the emulator's and each replica's)")
-	fs.IntVar(&o.failReplicas, "failover-replicas", 2, "replicas in failover-pg: 2 kills the leader and the other takes over; 1 kills and restarts the one")
+	defineBboltFlags(fs, &o, &lists)
+	definePGFlags(fs, &o, &lists)
 	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the kill moments; the report names it")
 	fs.StringVar(&o.report, "report", "docs/performance.md", "report file to write, relative to -repo; empty writes none")
 	fs.StringVar(&o.repo, "repo", "", "the nudgebot module root; default: found with `go env GOMOD`")
@@ -183,86 +146,150 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 		fmt.Fprintf(stderr, "nudgebot-bench: unexpected argument %q; all settings are flags (see -h)\n", fs.Arg(0))
 		return o, exitUsage
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
-	var err error
-	if o.scenarios, err = parseScenarios(*scen); err != nil {
-		fmt.Fprintf(stderr, "nudgebot-bench: -scenarios: %v\n", err)
-		return o, exitUsage
-	}
-	if o.ackRates, err = parseRates(*rates); err != nil {
-		fmt.Fprintf(stderr, "nudgebot-bench: -ack-rates: %v\n", err)
-		return o, exitUsage
-	}
-	if o.faultRuns, err = parseFaultRuns(*runs); err != nil {
-		fmt.Fprintf(stderr, "nudgebot-bench: -faults-runs: %v\n", err)
-		return o, exitUsage
-	}
-	if o.paceLimits, err = parseInts(*paceLimits, 60, 600_000, "limit", "posts a minute", "300,1000,5000"); err != nil {
-		fmt.Fprintf(stderr, "nudgebot-bench: -pace-limits: %v\n", err)
-		return o, exitUsage
-	}
-	if o.pacePeople, err = parseInts(*pacePeople, 1, 100_000, "count", "people", "20,1000"); err != nil {
-		fmt.Fprintf(stderr, "nudgebot-bench: -pace-people: %v\n", err)
-		return o, exitUsage
-	}
-	if o.ackPGRates, err = parseRates(*ackPG); err != nil {
-		fmt.Fprintf(stderr, "nudgebot-bench: -ack-pg-rates: %v\n", err)
-		return o, exitUsage
-	}
-	if o.replicas, err = parseInts(*reps, 1, 10, "replica count", "replicas (the emulator serves 10 Socket Mode connections)", "1,2"); err != nil {
-		fmt.Fprintf(stderr, "nudgebot-bench: -replicas: %v\n", err)
-		return o, exitUsage
-	}
-	if o.burstBotPct, err = parsePercents(*botPct); err != nil {
-		fmt.Fprintf(stderr, "nudgebot-bench: -burst-bot-pct: %v\n", err)
+	if name, err := lists.parse(&o); err != nil {
+		fmt.Fprintf(stderr, "nudgebot-bench: -%s: %v\n", name, err)
 		return o, exitUsage
 	}
 	if o.quick {
-		quick := map[string]func(){
-			"ack-duration":          func() { o.ackDuration = 3 * time.Second },
-			"burst-subscribers":     func() { o.burstSubs = 500 },
-			"subscribers":           func() { o.subs = 5000 },
-			"settle":                func() { o.settle = 3 * time.Second },
-			"tick-due":              func() { o.tickDue = 100 },
-			"tick-repeat":           func() { o.tickRepeat = 5 },
-			"nine-subscribers":      func() { o.nineSubs = 3000 },
-			"faults-subscribers":    func() { o.faultSubs = 60 },
-			"faults-kills":          func() { o.faultKills = 3 },
-			"faults-storm":          func() { o.faultStorm = 30 },
-			"faults-disconnect-for": func() { o.faultDisconnectFor = 6 * time.Second },
-			"faults-disk-full":      func() { o.faultDiskFull = 8 * time.Second },
-			"report":                func() { o.report = "" },
-			"retention-people":      func() { o.retPeople = 50 },
-			"retention-days":        func() { o.retDays = 200 },
-			"retention":             func() { o.retention = 61 * 24 * time.Hour },
-			"startup-subscribers":   func() { o.startSubs = 5000 },
-			"startup-file-mb":       func() { o.startFileMB = 64 },
-			"pace-limits":           func() { o.paceLimits = []int{5000} },
-			"pace-people":           func() { o.pacePeople = []int{20, 200} },
-			"migrate-subscribers":   func() { o.migSubs = 2000 },
-			"migrate-deliveries":    func() { o.migDeliveries = 20_000 },
-			"migrate-reflections":   func() { o.migReflections = 200 },
-			"weight-runs":           func() { o.weightRuns = 1 },
-			"weight-settle":         func() { o.weightSettle = 2 * time.Second },
-			"burst-pg-subscribers":  func() { o.burstPGSubs = 3000 },
-			"burst-pg-rate":         func() { o.burstPGRate = 6000 },
-			"size-pg-days":          func() { o.sizePGDays = 5 },
-			"failover-subscribers":  func() { o.failSubs = 600 },
-			"failover-rate":         func() { o.failRate = 1200 },
-		}
-		for name, apply := range quick {
-			if !set[name] {
-				apply()
-			}
-		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		o.shorten(set)
 	}
 	if msg := o.check(); msg != "" {
 		fmt.Fprintln(stderr, "nudgebot-bench:", msg)
 		return o, exitUsage
 	}
 	return o, -1
+}
+
+// defineBboltFlags defines the flags of the scenarios that run the bot on
+// a bbolt file.
+func defineBboltFlags(fs *flag.FlagSet, o *options, lists *listFlags) {
+	lists.ackRates = fs.String("ack-rates", "50,200,1000", "slash commands per second for the ack scenario, comma-separated")
+	fs.BoolVar(&o.ackBaseline, "ack-baseline", true, "also run each ack rate against a bare slack-go client that acks at once, to show the harness's share")
+	fs.DurationVar(&o.ackDuration, "ack-duration", time.Minute, "how long each ack rate runs")
+	fs.IntVar(&o.burstSubs, "burst-subscribers", 10_000, "subscribers all due in the same minute, for the burst scenario")
+	fs.IntVar(&o.burstRate, "burst-rate", 6000, "chat.postMessage limit per minute that the emulator enforces")
+	lists.burstBotPct = fs.String("burst-bot-pct", "100,98", "the bot's slack_limits for chat.postMessage as percentages of -burst-rate, one burst run each")
+	fs.IntVar(&o.subs, "subscribers", 100_000, "subscribers in the database for the subscribers and tick scenarios")
+	fs.DurationVar(&o.settle, "settle", 20*time.Second, "how long the bot runs with -subscribers people before its memory is read")
+	fs.IntVar(&o.tickDue, "tick-due", 1000, "how many of -subscribers are due in the tick scenario")
+	fs.IntVar(&o.tickRepeat, "tick-repeat", 20, "repetitions of each read-only tick measurement")
+	fs.IntVar(&o.nineSubs, "nine-subscribers", 100_000, "subscribers all due at the same instant, for the nine scenario")
+	fs.IntVar(&o.nineRate, "nine-rate", 30_000, "chat.postMessage limit per minute for the nine scenario: the emulator enforces it, the bot is configured with it")
+	fs.DurationVar(&o.nineMax, "nine-max", 15*time.Minute, "give up on the nine scenario this long after the due instant")
+	fs.IntVar(&o.faultSubs, "faults-subscribers", 500, "subscribers all due at once in each fault run")
+	lists.faultRuns = fs.String("faults-runs", strings.Join(faultOrder, ","), "fault runs for the faults scenario: "+strings.Join(faultOrder, ", "))
+	fs.IntVar(&o.faultKills, "faults-kills", 10, "SIGKILLs during deliveries before the clean run")
+	fs.IntVar(&o.faultStorm, "faults-storm", 200, "chat.postMessage calls answered 429 in the storm")
+	fs.DurationVar(&o.faultDisconnectFor, "faults-disconnect-for", 30*time.Second, "how long slash commands are sent while the socket is disconnected every 3s")
+	fs.DurationVar(&o.faultDiskFull, "faults-disk-full", 20*time.Second, "how long the disk stays full")
+	fs.StringVar(&o.faultDisk, "faults-disk", diskAuto, "how to fill the disk: tmpfs (mount, needs root), fsize (prlimit on the bot), or auto")
+	fs.IntVar(&o.retPeople, "retention-people", 1000, "people nudged every simulated day in the retention scenario")
+	fs.IntVar(&o.retDays, "retention-days", 3*365, "simulated days in the retention scenario")
+	fs.DurationVar(&o.retention, "retention", 400*24*time.Hour, "storage.retention for the retention scenario")
+	fs.DurationVar(&o.retCompact, "retention-compact", 7*24*time.Hour, "simulated time between compactions, at most, in the retention scenario (the bot compacts for retention weekly)")
+	fs.IntVar(&o.startSubs, "startup-subscribers", 100_000, "subscribers in the first start-up database")
+	fs.IntVar(&o.startFileMB, "startup-file-mb", 1024, "size of the second start-up database, in MB, filled with delivery history")
+	fs.StringVar(&o.startBefore, "startup-before-bin", "", "an older nudgebot binary to start on the same files, for comparison (its schema 1 copy is made for it)")
+	lists.paceLimits = fs.String("pace-limits", "300,1000,5000", "workspace limits on chat.postMessage a minute the emulator enforces (the bot is not told) in the pace scenario, comma-separated")
+	lists.pacePeople = fs.String("pace-people", "20,1000", "people due at one slot in the pace scenario, one run each per limit, comma-separated")
+	fs.IntVar(&o.migSubs, "migrate-subscribers", 100_000, "subscribers in the file the migrate scenario copies")
+	fs.IntVar(&o.migDeliveries, "migrate-deliveries", 1_000_000, "deliveries in the file the migrate scenario copies")
+	fs.IntVar(&o.migReflections, "migrate-reflections", 5000, "sealed reflections in the file the migrate scenario copies")
+	fs.IntVar(&o.weightSubs, "weight-subscribers", 10_000, "subscribers in the file the weight scenario starts each build on")
+	fs.IntVar(&o.weightRuns, "weight-runs", 9, "starts of each build in the weight scenario")
+	fs.DurationVar(&o.weightSettle, "weight-settle", 10*time.Second, "how long each build runs after connecting before its memory is read")
+}
+
+// definePGFlags defines the flags of the scenarios that run the bot on
+// PostgreSQL.
+func definePGFlags(fs *flag.FlagSet, o *options, lists *listFlags) {
+	fs.StringVar(&o.pgURL, "pg-url", defaultPGServer(os.Getenv), "PostgreSQL server for the -pg scenarios and migrate, as a URL to a database on it; each -pg run creates a database nudgebot_bench_… there and drops it, migrate a schema (default: "+envTestDatabase+", else "+defaultPGURL+")")
+	lists.ackPGRates = fs.String("ack-pg-rates", "200", "slash commands per second for the ack-pg scenario (each rate on bbolt and on PostgreSQL), comma-separated")
+	fs.IntVar(&o.burstPGSubs, "burst-pg-subscribers", 100_000, "subscribers all due at one instant, for the burst-pg scenario")
+	fs.IntVar(&o.burstPGRate, "burst-pg-rate", 30_000, "chat.postMessage limit per minute for burst-pg: the emulator enforces it, each replica is configured with it")
+	lists.replicas = fs.String("replicas", "1,2", "replicas of `nudgebot run` on one PostgreSQL database, one burst-pg run each, comma-separated")
+	fs.DurationVar(&o.burstPGMax, "burst-pg-max", 15*time.Minute, "give up on a burst-pg run this long after the due instant")
+	fs.IntVar(&o.sizePGPeople, "size-pg-people", 1000, "people in the size-pg scenario")
+	fs.IntVar(&o.sizePGDays, "size-pg-days", 100, "days of one kept delivery per person in the size-pg scenario")
+	fs.IntVar(&o.failSubs, "failover-subscribers", 10_000, "subscribers all due at once in the failover-pg scenario")
+	fs.IntVar(&o.failRate, "failover-rate", 6000, "chat.postMessage limit per minute in failover-pg (the emulator's and each replica's)")
+	fs.IntVar(&o.failReplicas, "failover-replicas", 2, "replicas in failover-pg: 2 kills the leader and the other takes over; 1 kills and restarts the one")
+}
+
+// parse fills o's lists from the flags as typed; on a bad one it says
+// which flag (without its dash) and what is wrong with it.
+func (l listFlags) parse(o *options) (string, error) {
+	for _, p := range []struct {
+		name  string
+		parse func() error
+	}{
+		{"scenarios", func() (err error) { o.scenarios, err = parseScenarios(*l.scenarios); return err }},
+		{"ack-rates", func() (err error) { o.ackRates, err = parseRates(*l.ackRates); return err }},
+		{"faults-runs", func() (err error) { o.faultRuns, err = parseFaultRuns(*l.faultRuns); return err }},
+		{"pace-limits", func() (err error) {
+			o.paceLimits, err = parseInts(*l.paceLimits, 60, 600_000, "limit", "posts a minute", "300,1000,5000")
+			return err
+		}},
+		{"pace-people", func() (err error) {
+			o.pacePeople, err = parseInts(*l.pacePeople, 1, 100_000, "count", "people", "20,1000")
+			return err
+		}},
+		{"ack-pg-rates", func() (err error) { o.ackPGRates, err = parseRates(*l.ackPGRates); return err }},
+		{"replicas", func() (err error) {
+			o.replicas, err = parseInts(*l.replicas, 1, 10, "replica count", "replicas (the emulator serves 10 Socket Mode connections)", "1,2")
+			return err
+		}},
+		{"burst-bot-pct", func() (err error) { o.burstBotPct, err = parsePercents(*l.burstBotPct); return err }},
+	} {
+		if err := p.parse(); err != nil {
+			return p.name, err
+		}
+	}
+	return "", nil
+}
+
+// shorten is -quick: short durations and small populations for what was
+// not given (set names the flags that were).
+func (o *options) shorten(set map[string]bool) {
+	quick := map[string]func(){
+		"ack-duration":          func() { o.ackDuration = 3 * time.Second },
+		"burst-subscribers":     func() { o.burstSubs = 500 },
+		"subscribers":           func() { o.subs = 5000 },
+		"settle":                func() { o.settle = 3 * time.Second },
+		"tick-due":              func() { o.tickDue = 100 },
+		"tick-repeat":           func() { o.tickRepeat = 5 },
+		"nine-subscribers":      func() { o.nineSubs = 3000 },
+		"faults-subscribers":    func() { o.faultSubs = 60 },
+		"faults-kills":          func() { o.faultKills = 3 },
+		"faults-storm":          func() { o.faultStorm = 30 },
+		"faults-disconnect-for": func() { o.faultDisconnectFor = 6 * time.Second },
+		"faults-disk-full":      func() { o.faultDiskFull = 8 * time.Second },
+		"report":                func() { o.report = "" },
+		"retention-people":      func() { o.retPeople = 50 },
+		"retention-days":        func() { o.retDays = 200 },
+		"retention":             func() { o.retention = 61 * 24 * time.Hour },
+		"startup-subscribers":   func() { o.startSubs = 5000 },
+		"startup-file-mb":       func() { o.startFileMB = 64 },
+		"pace-limits":           func() { o.paceLimits = []int{5000} },
+		"pace-people":           func() { o.pacePeople = []int{20, 200} },
+		"migrate-subscribers":   func() { o.migSubs = 2000 },
+		"migrate-deliveries":    func() { o.migDeliveries = 20_000 },
+		"migrate-reflections":   func() { o.migReflections = 200 },
+		"weight-runs":           func() { o.weightRuns = 1 },
+		"weight-settle":         func() { o.weightSettle = 2 * time.Second },
+		"burst-pg-subscribers":  func() { o.burstPGSubs = 3000 },
+		"burst-pg-rate":         func() { o.burstPGRate = 6000 },
+		"size-pg-days":          func() { o.sizePGDays = 5 },
+		"failover-subscribers":  func() { o.failSubs = 600 },
+		"failover-rate":         func() { o.failRate = 1200 },
+	}
+	for name, apply := range quick {
+		if !set[name] {
+			apply()
+		}
+	}
 }
 
 // check says what is wrong with the settings, or "".

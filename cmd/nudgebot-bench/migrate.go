@@ -219,8 +219,7 @@ func (b *bench) runMigrate(ctx context.Context, env []string, direction string, 
 
 func (b *bench) migrateSection(deliveries int, srcSize, pgSize, backSize int64, runs []migrateRun) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["migrate"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "migrate")
 	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios migrate` (PostgreSQL at `-pg-url`, default the local test database; "+
 		"each run works in a fresh schema, dropped afterwards).\n\n")
 	fmt.Fprintf(&sb, "A bbolt file of %d subscribers, %d deliveries and %d sealed reflections (%.1f MB with its secrets file), seeded through the storage API, "+

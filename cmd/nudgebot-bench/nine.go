@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
 )
 
@@ -47,21 +46,16 @@ type nineResult struct {
 	Limited                   int // 429 answers
 	LimitedAt                 []time.Duration
 	OtherCalls                map[string]int
-	Missing                   int
-	Extra                     int
-	DupIDs                    int
-	BadMeta                   int
-	Sent                      int
-	Pending                   int
-	Mem                       procStatus
-	DBPages                   int64       // kB of the database file resident in the bot
-	Peak                      memSample   // the sample with the highest VmRSS
-	Samples                   []memSample // once a second from connected to the end
-	Load                      loadSpan
-	Stop                      stopResult
-	Timeout                   time.Duration // non-zero when the run hit its bound first
-	Logs                      []logEntry
-	Disk                      diskUse // what the run asked of the database
+	boltOnce
+	Mem     procStatus
+	DBPages int64       // kB of the database file resident in the bot
+	Peak    memSample   // the sample with the highest VmRSS
+	Samples []memSample // once a second from connected to the end
+	Load    loadSpan
+	Stop    stopResult
+	Timeout time.Duration // non-zero when the run hit its bound first
+	Logs    []logEntry
+	Disk    diskUse // what the run asked of the database
 }
 
 // floor is the least time Slack's limit allows for everyone: N / R
@@ -95,9 +89,7 @@ func (r nineResult) throughput() float64 {
 	return float64(r.DMs-1) / r.Last.Sub(r.First).Minutes()
 }
 
-func (r nineResult) exactlyOnce() bool {
-	return r.Missing == 0 && r.Extra == 0 && r.DupIDs == 0 && r.BadMeta == 0 && r.Sent == r.N && r.Pending == 0
-}
+func (r nineResult) exactlyOnce() bool { return r.ok(r.N) }
 
 func (b *bench) nineScenario(ctx context.Context) (string, error) {
 	r, err := b.nineRun(ctx, b.opts.nineSubs, b.opts.nineRate)
@@ -115,41 +107,22 @@ func (b *bench) nineRun(ctx context.Context, n, rate int) (nineResult, error) {
 	if err != nil {
 		return res, err
 	}
-	dms := newDMTracker()
-	emu, err := newEmulator(dms.option())
+	warm := time.Now()
+	emu, dms, err := newCrowd(ctx, n, nineZone, rate)
 	if err != nil {
 		return res, err
 	}
 	defer emu.Close()
-	emu.RateLimit("chat.postMessage", rate, max(1, rate/60))
-	ids := make([]string, n)
-	for i := range n {
-		ids[i] = benchUserID(i)
-		emu.AddUser(slackemu.User{ID: ids[i], Name: strings.ToLower(ids[i]), TZ: nineZone})
-	}
-	warm := time.Now()
-	if err := openIMs(ctx, emu, ids); err != nil {
-		return res, err
-	}
 	b.progress("nine: opened %d DMs in the emulator in %s", n, time.Since(warm).Round(time.Millisecond))
 
 	dbPath := filepath.Join(dir, "nudgebot.db")
 	res.Due = time.Now().Add(nineLead).Truncate(time.Second).UTC()
 	b.progress("nine: importing %d subscribers (%s), all due at %s", n, nineZone, res.Due.Format(time.TimeOnly+" MST"))
-	res.Seed, err = importSeed(ctx, dbPath, n, func(i int, s *nudges.Subscriber) {
-		s.Subscribed = true
-		s.SubscribedAt = res.Due.Add(-7 * 24 * time.Hour)
-		s.ProfileTZ = nineZone
-		s.DMChannel = emu.IMChannel(s.UserID)
-		s.NextDue = res.Due
-	})
-	if err != nil {
+	if res.Seed, err = importSeed(ctx, dbPath, n, dueInNineZone(emu, res.Due)); err != nil {
 		return res, err
 	}
 	b.seedStats = append(b.seedStats, res.Seed)
-	if wait := time.Until(res.Due.Add(-ninePhase)); wait < 0 {
-		return res, fmt.Errorf("seeding %d people took %s, past the moment the bot had to start (%s before the due instant): use fewer -nine-subscribers", n, res.Seed.Took.Round(time.Millisecond), ninePhase)
-	} else if err := sleepCtx(ctx, wait, nil); err != nil {
+	if err := waitToStart(ctx, res.Due, res.Seed, "the bot", "nine-subscribers"); err != nil {
 		return res, err
 	}
 
@@ -172,37 +145,19 @@ func (b *bench) nineRun(ctx context.Context, n, rate int) (nineResult, error) {
 	stopSampling := make(chan struct{})
 	sampled := sampleMem(p, dbPath, time.Second, stopSampling)
 	bound := b.opts.nineMax
-	wctx, cancel := context.WithDeadline(ctx, res.Due.Add(bound))
-	go func() {
-		select {
-		case <-p.exited:
-			cancel()
-		case <-wctx.Done():
-		}
-	}()
-	werr := emu.WaitFor(wctx, func() bool { return dms.people() >= n })
-	cancel()
-	if ctx.Err() != nil {
-		return res, ctx.Err()
+	timedOut, err := awaitEveryone(ctx, emu, dms, n, res.Due.Add(bound), p.exited, p.exitedErr)
+	if err != nil {
+		return res, err
 	}
-	if p.hasExited() {
-		return res, fmt.Errorf("%w (%v) while sending; see %s", errBotExited, p.waitErr, p.logPath)
-	}
-	if werr != nil {
+	if timedOut {
 		res.Timeout = bound
 		b.progress("nine: only %d of %d people had a nudge %s after the due instant; measuring what arrived", dms.people(), n, bound)
-	} else if err := sleepCtx(ctx, 2*time.Second, p.exited); err != nil && ctx.Err() != nil {
-		return res, err // the grace catches a duplicate racing the last post
 	}
 	countsAfter, err := p.storageCounts(ctx)
 	countErr = errors.Join(countErr, err)
 	close(stopSampling)
 	res.Samples = <-sampled
-	for _, m := range res.Samples {
-		if m.Mem.VmRSS > res.Peak.Mem.VmRSS {
-			res.Peak = m
-		}
-	}
+	res.Peak = peakSample(res.Samples)
 	if res.Mem, err = p.status(); err != nil {
 		return res, err
 	}
@@ -211,13 +166,19 @@ func (b *bench) nineRun(ctx context.Context, n, rate int) (nineResult, error) {
 	}
 	res.Load.After = readLoad()
 	res.Stop = p.stop()
-
-	res.First, res.Last, res.DMs = dms.span()
-	res.LateP50, res.LateP99, res.LateMax = dms.lateness(res.Due)
+	err = b.nineTally(&res, emu, dms, dbPath, p.logPath)
 	res.Disk = between(countsBefore, countsAfter, res.DMs, res.Last.Sub(res.First))
 	if countErr != nil {
 		res.Disk.Err = countErr.Error()
 	}
+	return res, err
+}
+
+// nineTally reads what a nine run left once the bot stopped: the DMs and
+// calls the emulator saw, the database and the bot's log.
+func (b *bench) nineTally(res *nineResult, emu *slackemu.Server, dms *dmTracker, dbPath, logPath string) error {
+	res.First, res.Last, res.DMs = dms.span()
+	res.LateP50, res.LateP99, res.LateMax = dms.lateness(res.Due)
 	res.OtherCalls = map[string]int{}
 	for _, c := range emu.Calls("") {
 		switch {
@@ -230,24 +191,34 @@ func (b *bench) nineRun(ctx context.Context, n, rate int) (nineResult, error) {
 		}
 	}
 	res.Limited = emu.RateLimited("chat.postMessage")
-	res.Missing, res.Extra, res.DupIDs, res.BadMeta = checkDMs(emu, n)
-	if res.Sent, res.Pending, err = countDeliveries(dbPath, res.Due); err != nil {
-		return res, err
+	var err error
+	if res.boltOnce, err = readBoltOnce(emu, res.N, dbPath, res.Due); err != nil {
+		return err
 	}
-	if res.Logs, err = tallyLogs([]string{p.logPath}); err != nil {
-		return res, err
+	if res.Logs, err = tallyLogs([]string{logPath}); err != nil {
+		return err
 	}
 	if !res.exactlyOnce() {
 		b.note("nine: not exactly once with %d people: %d without a nudge, %d extra, %d duplicate ids, %d sent, %d pending; logs in %s",
-			n, res.Missing, res.Extra, res.DupIDs, res.Sent, res.Pending, dir)
+			res.N, res.Missing, res.Extra, res.DupIDs, res.Sent, res.Pending, filepath.Dir(logPath))
 	}
-	return res, nil
+	return nil
+}
+
+// peakSample is the sample with the highest VmRSS.
+func peakSample(ss []memSample) memSample {
+	var peak memSample
+	for _, m := range ss {
+		if m.Mem.VmRSS > peak.Mem.VmRSS {
+			peak = m
+		}
+	}
+	return peak
 }
 
 func (b *bench) nineSection(r nineResult) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["nine"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "nine")
 	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios nine` (`-nine-subscribers`, `-nine-rate` and `-nine-max` change it).\n\n")
 	fmt.Fprintf(&sb, "%d subscribers, all in %s, all due at the same instant (the same local time for everyone), seeded with "+
 		"`storage.ImportSubscribers`. The bot was started %s before the due instant, as it would be running by nine o'clock; its "+
@@ -309,12 +280,7 @@ func (b *bench) nineSection(r nineResult) string {
 		}
 		sb.WriteString(".\n")
 	}
-	if warns := entriesAt(r.Logs, "WARN", "ERROR", ""); len(warns) > 0 {
-		sb.WriteString("\nThe bot logged:\n\n")
-		writeLogEntries(&sb, warns)
-	} else {
-		sb.WriteString("\nThe bot logged no warnings or errors.\n")
-	}
+	writeWarnings(&sb, "The bot", r.Logs)
 	return sb.String()
 }
 

@@ -32,6 +32,34 @@ func (t onceTally) String() string {
 		t.Lost, t.Doubled, t.DoubledPeople, t.DupIDs, t.BadMeta, t.People)
 }
 
+// boltOnce is exactly-once accounting for a bot on a bbolt file: over
+// everyone's DM in the emulator, and over the slot's deliveries in the
+// database once the bot stopped.
+type boltOnce struct {
+	Missing int // people with no DM
+	Extra   int // DMs beyond one per person
+	DupIDs  int // messages whose delivery id was seen before
+	BadMeta int // messages without our metadata
+	Sent    int // deliveries the database says were sent
+	Pending int // deliveries still in the outbox after shutdown
+}
+
+// ok says whether each of n people had exactly one nudge and the
+// database agrees.
+func (o boltOnce) ok(n int) bool {
+	return o.Missing == 0 && o.Extra == 0 && o.DupIDs == 0 && o.BadMeta == 0 && o.Sent == n && o.Pending == 0
+}
+
+// readBoltOnce reads n people's DMs from emu and the deliveries due at
+// slot from the stopped bot's database at dbPath.
+func readBoltOnce(emu *slackemu.Server, n int, dbPath string, slot time.Time) (boltOnce, error) {
+	var o boltOnce
+	o.Missing, o.Extra, o.DupIDs, o.BadMeta = checkDMs(emu, n)
+	var err error
+	o.Sent, o.Pending, err = countDeliveries(dbPath, slot)
+	return o, err
+}
+
 // tallyOnce counts, over benchUserID(0…n-1), people with no nudge, nudges
 // beyond the first, delivery ids seen twice and nudges without the bot's
 // metadata; msgs is a person's DM as the emulator holds it.

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nudgebot/nudgebot/nudges"
 	"github.com/nudgebot/nudgebot/slackemu"
 	"github.com/nudgebot/nudgebot/storage"
 )
@@ -30,28 +29,24 @@ const (
 // the emulator holding the bot to Slack's published limits and to a
 // workspace limit the bot is not told of.
 type paceResult struct {
-	N, Limit      int       // people; the workspace limit a minute
-	Opened        time.Time // the bench had opened everyone's DM
-	Due           time.Time
-	First, Last   time.Time
-	LateP50       time.Duration
-	LateP99       time.Duration
-	LateMax       time.Duration
-	DMs           int
-	Limited       int // 429 answers to chat.postMessage
-	LimitedAt     []time.Duration
-	OtherCalls    map[string]int
-	Missing       int
-	Extra         int
-	DupIDs        int
-	BadMeta       int
-	Sent, Pending int
-	Learned       int     // the last learned figure the bot logged, a minute; 0 if none
-	Restored      float64 // the figure a previous run saved, put in its database first; 0: a fresh bot
-	Saved         float64 // the figure the bot saved, a minute; 0 if none
-	Stop          stopResult
-	Load          loadSpan
-	Timeout       time.Duration
+	N, Limit    int       // people; the workspace limit a minute
+	Opened      time.Time // the bench had opened everyone's DM
+	Due         time.Time
+	First, Last time.Time
+	LateP50     time.Duration
+	LateP99     time.Duration
+	LateMax     time.Duration
+	DMs         int
+	Limited     int // 429 answers to chat.postMessage
+	LimitedAt   []time.Duration
+	OtherCalls  map[string]int
+	boltOnce
+	Learned  int     // the last learned figure the bot logged, a minute; 0 if none
+	Restored float64 // the figure a previous run saved, put in its database first; 0: a fresh bot
+	Saved    float64 // the figure the bot saved, a minute; 0 if none
+	Stop     stopResult
+	Load     loadSpan
+	Timeout  time.Duration
 }
 
 // burst is the workspace bucket's size: a second's worth, as WorkspaceLimit
@@ -72,9 +67,7 @@ func (r paceResult) dueToLast() time.Duration {
 	return r.Last.Sub(r.Due)
 }
 
-func (r paceResult) exactlyOnce() bool {
-	return r.Missing == 0 && r.Extra == 0 && r.DupIDs == 0 && r.BadMeta == 0 && r.Sent == r.N && r.Pending == 0
-}
+func (r paceResult) exactlyOnce() bool { return r.ok(r.N) }
 
 // limitedShare is the 429s as a share of the posts that got through.
 func (r paceResult) limitedShare() float64 {
@@ -149,35 +142,20 @@ func (b *bench) paceRun(ctx context.Context, n, limit int, restored float64) (pa
 	if err != nil {
 		return res, err
 	}
-	dms := newDMTracker()
-	emu, err := newEmulator(dms.option())
+	// Each DM is opened as the person subscribed (app.Subscribe keeps
+	// it); the bench opens them before Slack's limits are on.
+	emu, dms, err := newCrowd(ctx, n, nineZone, 0)
 	if err != nil {
 		return res, err
 	}
 	defer emu.Close()
-	ids := make([]string, n)
-	for i := range n {
-		ids[i] = benchUserID(i)
-		emu.AddUser(slackemu.User{ID: ids[i], Name: strings.ToLower(ids[i]), TZ: nineZone})
-	}
-	// Each DM is opened as the person subscribed (app.Subscribe keeps
-	// it); the bench opens them before Slack's limits are on.
-	if err := openIMs(ctx, emu, ids); err != nil {
-		return res, err
-	}
 	emu.PublishedLimits()
 	emu.WorkspaceLimit(limit)
 	res.Opened = time.Now()
 
 	dbPath := filepath.Join(dir, "nudgebot.db")
 	res.Due = time.Now().Add(paceLead).Truncate(time.Second).UTC()
-	if _, err := importSeed(ctx, dbPath, n, func(i int, s *nudges.Subscriber) {
-		s.Subscribed = true
-		s.SubscribedAt = res.Due.Add(-7 * 24 * time.Hour)
-		s.ProfileTZ = nineZone
-		s.DMChannel = emu.IMChannel(s.UserID)
-		s.NextDue = res.Due
-	}); err != nil {
+	if _, err := importSeed(ctx, dbPath, n, dueInNineZone(emu, res.Due)); err != nil {
 		return res, err
 	}
 	if err := restorePace(dbPath, restored); err != nil {
@@ -199,26 +177,12 @@ func (b *bench) paceRun(ctx context.Context, n, limit int, restored float64) (pa
 		return res, fmt.Errorf("the bot connected after the slot; see %s", p.logPath)
 	}
 	bound := 3*res.floor() + time.Minute
-	wctx, cancel := context.WithDeadline(ctx, res.Due.Add(bound))
-	go func() {
-		select {
-		case <-p.exited:
-			cancel()
-		case <-wctx.Done():
-		}
-	}()
-	werr := emu.WaitFor(wctx, func() bool { return dms.people() >= n })
-	cancel()
-	if ctx.Err() != nil {
-		return res, ctx.Err()
+	timedOut, err := awaitEveryone(ctx, emu, dms, n, res.Due.Add(bound), p.exited, p.exitedErr)
+	if err != nil {
+		return res, err
 	}
-	if p.hasExited() {
-		return res, fmt.Errorf("%w (%v) while sending; see %s", errBotExited, p.waitErr, p.logPath)
-	}
-	if werr != nil {
+	if timedOut {
 		res.Timeout = bound
-	} else if err := sleepCtx(ctx, 2*time.Second, p.exited); err != nil && ctx.Err() != nil {
-		return res, err // the grace catches a duplicate racing the last post
 	}
 	res.Load.After = readLoad()
 	res.Stop = p.stop()
@@ -242,9 +206,8 @@ func (b *bench) paceTally(res *paceResult, emu *slackemu.Server, dms *dmTracker,
 		}
 	}
 	res.Limited = emu.RateLimited("chat.postMessage")
-	res.Missing, res.Extra, res.DupIDs, res.BadMeta = checkDMs(emu, res.N)
 	var err error
-	if res.Sent, res.Pending, err = countDeliveries(dbPath, res.Due); err != nil {
+	if res.boltOnce, err = readBoltOnce(emu, res.N, dbPath, res.Due); err != nil {
 		return err
 	}
 	if res.Learned, err = lastLearned(logPath); err != nil {
@@ -316,8 +279,7 @@ func (r paceResult) people() string {
 
 func (b *bench) paceSection(runs []paceResult) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["pace"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "pace")
 	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios pace` (`-pace-limits` and `-pace-people` change it).\n\n")
 	fmt.Fprintf(&sb, "People in %s all due at the same slot, their DM channels known (opened when they subscribed, as `/nudge start` now does), so a slot costs one "+
 		"`chat.postMessage` each. The emulator holds the bot to Slack's published rules (`slackemu.PublishedLimits`: every method at its tier, "+

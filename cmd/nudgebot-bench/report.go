@@ -143,6 +143,31 @@ func renderReport(previous string, fresh map[string]string) string {
 	return sb.String()
 }
 
+// sectionHead starts a scenario's section: its title and the machine it
+// was measured on.
+func (b *bench) sectionHead(sb *strings.Builder, key string) {
+	fmt.Fprintf(sb, "## %s\n\n", reportTitles[key])
+	fmt.Fprintf(sb, "Measured on: %s.\n\n", b.machine)
+}
+
+// pgSectionHead starts a PostgreSQL scenario's section, which also names
+// the database server and how it commits.
+func (b *bench) pgSectionHead(sb *strings.Builder, key string, srv *pgServer) {
+	b.sectionHead(sb, key)
+	fmt.Fprintf(sb, "Database: %s.\n\n", srv.describe())
+}
+
+// writeWarnings quotes the warnings and errors in logs, or says there
+// were none; who is "The bot" or "The bots".
+func writeWarnings(sb *strings.Builder, who string, logs []logEntry) {
+	if warns := entriesAt(logs, "WARN", "ERROR", ""); len(warns) > 0 {
+		fmt.Fprintf(sb, "\n%s logged:\n\n", who)
+		writeLogEntries(sb, warns)
+	} else {
+		fmt.Fprintf(sb, "\n%s logged no warnings or errors.\n", who)
+	}
+}
+
 // writeReport writes the report: whole on a full run, else merging into
 // the sections already there.
 func (b *bench) writeReport(sections map[string]string) (string, error) {
@@ -185,8 +210,7 @@ func (b *bench) setupSection() string {
 		return ""
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["setup"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "setup")
 	if len(b.seedStats) > 0 {
 		sb.WriteString("Subscribers are seeded through the storage API, never by writing into bbolt directly. The burst, subscribers and tick " +
 			"scenarios use `UpdateSubscriber`, one person per transaction each committed with an fsync, as a live bot writes them, so the " +

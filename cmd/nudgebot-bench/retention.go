@@ -378,8 +378,7 @@ func weeklyPulse(db *storage.DB, now time.Time, rng *rand.Rand) error {
 
 func (b *bench) retentionSection(r retentionResult) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["retention"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "retention")
 	fmt.Fprintf(&sb, "Reproduce: `go run ./cmd/nudgebot-bench -scenarios retention -retention-people %d -retention-days %d -retention %s` (and `-retention-compact`).\n\n",
 		r.People, r.Days, strings.TrimSuffix(r.Retention.String(), "0m0s"))
 	fmt.Fprintf(&sb, "%d people get one nudge every simulated day at 09:00 UTC for %d days (%.1f years), written through `storage.ImportDeliveries` "+

@@ -97,8 +97,7 @@ func indexesSize(ctx context.Context, db *pgDB) (int64, error) {
 
 func (b *bench) sizePGSection(srv *pgServer, r sizePGResult) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["size-pg"])
-	b.pgMeasuredOn(&sb, srv)
+	b.pgSectionHead(&sb, "size-pg", srv)
 	sb.WriteString("Reproduce: `go run ./cmd/nudgebot-bench -scenarios size-pg` (`-size-pg-people`, `-size-pg-days` and `-pg-url` change it); " +
 		"the same measure at 20,000 deliveries is `go test -run '^$' -bench KeptDeliverySize ./storage/pgstore/`.\n\n")
 	fmt.Fprintf(&sb, "%d people with one delivery a day for %d days, each as retention keeps it: sent and answered (`storagetest.KeptDelivery`, the records of "+

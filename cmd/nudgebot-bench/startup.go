@@ -361,8 +361,7 @@ func waitLogLine(ctx context.Context, p *botProc, wants []string, wait time.Dura
 
 func (b *bench) startupSection(runs []startupRun) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["startup"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "startup")
 	sb.WriteString("Reproduce: `go run ./cmd/nudgebot-bench -scenarios startup` (add `-startup-before-bin PATH` to start an older nudgebot on the same files; " +
 		"it gets a copy taken back to schema 1).\n\n")
 	fmt.Fprintf(&sb, "`nudgebot run` is started on an idle database (nobody due for 10 minutes) and measured from the process start: *connected* is the "+

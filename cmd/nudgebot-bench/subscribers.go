@@ -103,8 +103,7 @@ func (b *bench) subscribersRun(ctx context.Context, n int, settle time.Duration)
 
 func (b *bench) subscribersSection(r subsResult) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["subscribers"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "subscribers")
 	fmt.Fprintf(&sb, "%d subscribers in the database (%.1f MB file), their next nudges spread evenly over the next 7 days, nobody due. "+
 		"The bot ran connected for %s after its Socket Mode hello (its startup pass plus one 15 s tick when the settle time allows), "+
 		"then its memory was read from `/proc/PID/status`. bbolt maps the file, so pages the bot reads count in RssFile; "+

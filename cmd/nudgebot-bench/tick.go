@@ -247,8 +247,7 @@ func fullTick(ctx context.Context, db *storage.DB, dueIDs []string) (time.Durati
 
 func (b *bench) tickSection(r tickResult) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["tick"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "tick")
 	fmt.Fprintf(&sb, "In process, on a copy of the %d-subscriber database, with %d of them made due (spread across the key space). "+
 		"The core's `Tick` (`app.Service.Tick`, which app/scheduler runs at each pass) cannot be split from Slack, so the pass is measured as what it reads: `storage.Due(now, 0)` and then `storage.Subscriber` "+
 		"for each id it returns. A full `app.Service.Tick` (planning plus sending everyone due, against an in-process emulator with no rate limit) is timed once "+

@@ -148,8 +148,7 @@ func medianKB(ks []int64) int64 {
 
 func (b *bench) weightSection(builds []*weightBuild, load loadSpan) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "## %s\n\n", reportTitles["weight"])
-	fmt.Fprintf(&sb, "Measured on: %s.\n\n", b.machine)
+	b.sectionHead(&sb, "weight")
 	sb.WriteString("Reproduce: `go run ./cmd/nudgebot-bench -scenarios weight`.\n\n")
 	fmt.Fprintf(&sb, "Both builds are made as the release and the Dockerfile make them (`CGO_ENABLED=0 go build -trimpath -ldflags \"-s -w\"`), "+
 		"one of them with `-tags nopostgres`, which leaves out storage/pgstore and with it pgx. Each is started %d times, taking turns, "+
