@@ -396,6 +396,19 @@ func connect(ctx context.Context, opts Options) (conn *pgx.Conn, where string, e
 	return conn, fmt.Sprintf("PostgreSQL database %s at %s:%d", cfg.Database, cfg.Host, cfg.Port), nil
 }
 
+// look runs fn on a plain connection of its own (connect), the whole
+// of it bounded by 10 s: a tool's look that writes nothing.
+func look(ctx context.Context, opts Options, fn func(ctx context.Context, conn *pgx.Conn, where string) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, where, err := connect(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return fn(ctx, conn, where)
+}
+
 // connConfig parses url as the pool does, so the pool's own settings
 // (pool_max_conns and the like) are taken out rather than sent to the
 // server as parameters it does not know.
@@ -425,23 +438,18 @@ func Where(opts Options) string {
 // BotConnections counts the connections of running nudgebots to the
 // database and schema opts name (by the application_name a bot opened
 // with opts gives its connections), writing nothing.
-func BotConnections(ctx context.Context, opts Options) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, where, err := connect(ctx, opts)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(context.Background())
-	cfg, _ := connConfig(opts.URL) // connect parsed it
-	var n int
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`,
-		botName(cfg.RuntimeParams, opts.Schema)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("%s: look for running nudgebots: %w", where, err)
-	}
-	return n, nil
+func BotConnections(ctx context.Context, opts Options) (n int, err error) {
+	err = look(ctx, opts, func(ctx context.Context, conn *pgx.Conn, where string) error {
+		cfg, _ := connConfig(opts.URL) // connect parsed it
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`,
+			botName(cfg.RuntimeParams, opts.Schema)).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("%s: look for running nudgebots: %w", where, err)
+		}
+		return nil
+	})
+	return n, err
 }
 
 // Leader says which replica holds the scheduler's lease of the database
@@ -449,80 +457,75 @@ func BotConnections(ctx context.Context, opts Options) (int, error) {
 // "" when none does (never held, released, or expired). It writes
 // nothing, and answers "" for a database without the lease table.
 func Leader(ctx context.Context, opts Options) (holder string, left time.Duration, err error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, where, err := connect(ctx, opts)
+	err = look(ctx, opts, func(ctx context.Context, conn *pgx.Conn, where string) error {
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT to_regclass('leases') IS NOT NULL").Scan(&exists); err != nil || !exists {
+			return err
+		}
+		var ms float64
+		err := conn.QueryRow(ctx, `SELECT holder, extract(epoch FROM expires_at - clock_timestamp()) * 1000 FROM leases
+			WHERE name = 'scheduler' AND expires_at > clock_timestamp()`).Scan(&holder, &ms)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: read the scheduler's lease: %w", where, err)
+		}
+		left = time.Duration(ms * float64(time.Millisecond))
+		return nil
+	})
 	if err != nil {
 		return "", 0, err
 	}
-	defer conn.Close(context.Background())
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT to_regclass('leases') IS NOT NULL").Scan(&exists); err != nil || !exists {
-		return "", 0, err
-	}
-	var ms float64
-	err = conn.QueryRow(ctx, `SELECT holder, extract(epoch FROM expires_at - clock_timestamp()) * 1000 FROM leases
-		WHERE name = 'scheduler' AND expires_at > clock_timestamp()`).Scan(&holder, &ms)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", 0, nil
-	}
-	if err != nil {
-		return "", 0, fmt.Errorf("%s: read the scheduler's lease: %w", where, err)
-	}
-	return holder, time.Duration(ms * float64(time.Millisecond)), nil
+	return holder, left, nil
 }
 
 // LiveReplicas counts the replicas of the database opts name whose
 // presence has not expired by the database's clock (Present), followers
 // included, whatever name their connections go by. It writes nothing,
 // and answers 0 for a database without the lease table.
-func LiveReplicas(ctx context.Context, opts Options) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, where, err := connect(ctx, opts)
+func LiveReplicas(ctx context.Context, opts Options) (n int, err error) {
+	err = look(ctx, opts, func(ctx context.Context, conn *pgx.Conn, where string) error {
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT to_regclass('leases') IS NOT NULL").Scan(&exists); err != nil || !exists {
+			return err
+		}
+		err := conn.QueryRow(ctx, "SELECT count(*) FROM leases WHERE starts_with(name, $1) AND expires_at > clock_timestamp()", presencePrefix).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("%s: count the replicas alive: %w", where, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
-	}
-	defer conn.Close(context.Background())
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT to_regclass('leases') IS NOT NULL").Scan(&exists); err != nil || !exists {
-		return 0, err
-	}
-	var n int
-	err = conn.QueryRow(ctx, "SELECT count(*) FROM leases WHERE starts_with(name, $1) AND expires_at > clock_timestamp()", presencePrefix).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("%s: count the replicas alive: %w", where, err)
 	}
 	return n, nil
 }
 
 // Empty reports whether the database opts name holds no record, writing
 // nothing: no nudgebot tables yet, or none with a row.
-func Empty(ctx context.Context, opts Options) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, where, err := connect(ctx, opts)
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close(context.Background())
-	for _, t := range dataTables {
-		var exists bool
-		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", t).Scan(&exists); err != nil {
-			return false, fmt.Errorf("%s: %w", where, err)
+func Empty(ctx context.Context, opts Options) (empty bool, err error) {
+	err = look(ctx, opts, func(ctx context.Context, conn *pgx.Conn, where string) error {
+		for _, t := range dataTables {
+			var exists bool
+			if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", t).Scan(&exists); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			if !exists {
+				continue
+			}
+			var has bool
+			if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+pgx.Identifier{t}.Sanitize()+")").Scan(&has); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			if has {
+				return nil
+			}
 		}
-		if !exists {
-			continue
-		}
-		var has bool
-		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+pgx.Identifier{t}.Sanitize()+")").Scan(&has); err != nil {
-			return false, fmt.Errorf("%s: %w", where, err)
-		}
-		if has {
-			return false, nil
-		}
-	}
-	return true, nil
+		empty = true
+		return nil
+	})
+	return empty && err == nil, err
 }
 
 // Inspect connects and says what `nudgebot check` should know, writing
